@@ -1,0 +1,129 @@
+# Comanda build. `make` builds the programs into build/bin; `make SAN=1` builds
+# the same with AddressSanitizer + UndefinedBehaviorSanitizer into build/san.
+# `make help` lists the targets.
+
+SAN      ?= 0
+CC       ?= cc
+ifeq ($(SAN),1)
+BUILD    := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPT      := -O1 -g
+else
+BUILD    := build
+SANFLAGS :=
+OPT      := -O2 -g
+endif
+
+PKGS     := libprotobuf-c libpq libmongoc-1.0 libbson-1.0 librabbitmq libmicrohttpd json-c libsodium
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS   := -std=c17 $(OPT) -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wno-missing-field-initializers \
+            -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+            -Ilib -Igen $(PKG_CFLAGS) $(SANFLAGS) $(EXTRA_CFLAGS)
+# Generated code is compiled with the same warnings except the prototype ones
+# protoc-c does not satisfy.
+GEN_CFLAGS := $(filter-out -Wmissing-prototypes -Wstrict-prototypes,$(CFLAGS))
+LDFLAGS  := $(SANFLAGS) -Wl,--as-needed $(EXTRA_LDFLAGS)
+LDLIBS   := $(PKG_LIBS) -lnng -lpthread -lm
+
+PROTOS   := $(sort $(wildcard proto/comanda/*.proto))
+GEN_SRC  := $(sort $(wildcard gen/comanda/*.c))
+LIB_SRC  := $(sort $(wildcard lib/*.c))
+PROGRAMS := gateway svc-user svc-order svc-payment
+
+OBJ      := $(BUILD)/obj
+LIB_OBJ  := $(LIB_SRC:%.c=$(OBJ)/%.o) $(GEN_SRC:%.c=$(OBJ)/%.o)
+LIBCOMANDA := $(BUILD)/lib/libcomanda.a
+
+# Each program directory: main.c plus modules; the modules also go into the
+# unit-test binary, so tests can call a service's pure logic directly.
+define program_vars
+$(1)_MODS := $$(filter-out $(1)/main.c,$$(sort $$(wildcard $(1)/*.c)))
+$(1)_MOD_OBJ := $$($(1)_MODS:%.c=$$(OBJ)/%.o)
+endef
+$(foreach p,$(PROGRAMS),$(eval $(call program_vars,$(p))))
+
+BINS := $(PROGRAMS:%=$(BUILD)/bin/%) $(BUILD)/bin/comanda-probe
+
+TEST_SRC := $(sort $(wildcard tests/unit/*.c tests/unit/*/*.c))
+TEST_OBJ := $(TEST_SRC:%.c=$(OBJ)/%.o)
+ALL_MOD_OBJ := $(foreach p,$(PROGRAMS),$($(p)_MOD_OBJ))
+
+.PHONY: all help gen check-gen deps up down run test unit integration clean fuzz bench
+all: $(BINS)
+
+help:
+	@echo "make            build build/bin/{gateway,svc-user,svc-order,svc-payment,comanda-probe}"
+	@echo "make SAN=1      the same with ASan+UBSan, into build/san"
+	@echo "make run        start the whole local stack in the foreground (Ctrl-C stops it)"
+	@echo "make up / down  start it in the background / stop it"
+	@echo "make test       build with sanitizers and run every test against a private stack"
+	@echo "make unit       unit tests only (no servers)"
+	@echo "make gen        regenerate gen/ from proto/;  make check-gen fails when gen/ is stale"
+	@echo "make deps       install the Debian packages and FerretDB (root)"
+
+$(OBJ)/gen/%.o: gen/%.c
+	@mkdir -p $(@D)
+	$(CC) $(GEN_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIBCOMANDA): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+define program_rule
+$$(BUILD)/bin/$(1): $$(OBJ)/$(1)/main.o $$($(1)_MOD_OBJ) $$(LIBCOMANDA)
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
+
+$(BUILD)/bin/comanda-probe: $(OBJ)/tools/probe.o $(LIBCOMANDA)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/unit: $(TEST_OBJ) $(ALL_MOD_OBJ) $(LIBCOMANDA)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---- contracts -------------------------------------------------------------
+gen:
+	rm -rf gen/comanda
+	protoc-c -Iproto --c_out=gen $(PROTOS)
+	python3 tools/stubgen.py gen $(PROTOS)
+
+check-gen:
+	@tmp=$$(mktemp -d) && protoc-c -Iproto --c_out=$$tmp $(PROTOS) && \
+	python3 tools/stubgen.py $$tmp $(PROTOS) && \
+	if diff -r $$tmp/comanda gen/comanda >/dev/null; then echo "gen/ is up to date"; rm -rf $$tmp; \
+	else diff -r $$tmp/comanda gen/comanda | head -40; rm -rf $$tmp; \
+	echo "gen/ is stale: run make gen and commit"; exit 1; fi
+
+# ---- running and testing ---------------------------------------------------
+deps:
+	scripts/deps.sh
+
+up: all
+	scripts/stack.sh up
+
+down:
+	scripts/stack.sh down
+
+run: all
+	scripts/stack.sh run
+
+unit: $(BUILD)/tests/unit
+	$(BUILD)/tests/unit
+
+test:
+	scripts/test.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,110 @@
+/*
+ * httpd: the HTTP server under the gateway and every service's admin port, on
+ * libmicrohttpd with a thread pool.
+ *
+ * It owns the cross-cutting parts every endpoint shares: it reads the body
+ * (413 JSON over max_body), takes or makes the request id (X-Request-Id,
+ * echoed on every response), turns a handler that answered nothing into a
+ * JSON 500, and writes one JSON log line per request. Endpoints only map a
+ * request to a response.
+ *
+ * Threading: handlers run on the pool's threads, many at once; a request and
+ * its response belong to the thread running the handler.
+ */
+#ifndef COMANDA_HTTPD_H
+#define COMANDA_HTTPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct MHD_Connection;
+
+#define HTTPD_MAX_HEADERS 16
+#define HTTPD_REQUEST_ID_MAX 64
+
+typedef struct httpd httpd;
+
+typedef struct httpd_request {
+	const char *method;               /* "GET" */
+	const char *path;                 /* "/api/users/7", without the query */
+	const char *body;                 /* NUL-terminated; "" when none */
+	size_t body_len;
+	const char *client_addr;          /* "127.0.0.1" */
+	char request_id[HTTPD_REQUEST_ID_MAX + 1];
+	int64_t start_us;                 /* clock_mono_us() at arrival */
+	struct MHD_Connection *conn;      /* for httpd_header / httpd_query */
+} httpd_request;
+
+typedef struct httpd_response {
+	int status;                       /* 0: handler answered nothing (500) */
+	char *body;                       /* malloc'd, owned: freed by httpd */
+	size_t body_len;
+	const char *content_type;         /* static string; NULL: application/json; charset=utf-8 */
+	const char *route;                /* static route pattern for the log line and metrics, "/api/users/{id}" */
+	const char *caller;               /* static or request-owned text for the log ("user:7"), may be NULL */
+	size_t n_headers;
+	struct {
+		char name[48];
+		char value[256];
+	} headers[HTTPD_MAX_HEADERS];
+} httpd_response;
+
+/* Called once per complete request (body read). Must fill resp. */
+typedef void (*httpd_handler_fn)(void *arg, const httpd_request *req, httpd_response *resp);
+
+/* Called after a response is queued, for metrics (may be NULL). */
+typedef void (*httpd_observer_fn)(void *arg, const httpd_request *req, const httpd_response *resp,
+    int64_t latency_us);
+
+typedef struct httpd_config {
+	const char *name;                 /* for logs: "gateway", "svc-user admin" */
+	const char *bind;                 /* "0.0.0.0" */
+	int port;                         /* 0: an ephemeral port (see httpd_port) */
+	int threads;                      /* <= 0: 2 */
+	size_t max_body;                  /* <= 0: 1 MiB */
+	int connection_timeout_s;         /* idle connection timeout; <= 0: 30 */
+	int max_connections;              /* <= 0: 1024 */
+	bool log_requests;
+	httpd_handler_fn handler;
+	httpd_observer_fn observer;
+	void *arg;
+} httpd_config;
+
+/* Binds and starts serving. Returns 0, or -1 (logged) when the address cannot
+ * be bound. */
+int httpd_start(httpd **out, const httpd_config *cfg);
+
+/* The port actually bound. */
+int httpd_port(const httpd *h);
+
+/* Stops accepting, finishes the requests in progress, frees h. */
+void httpd_stop(httpd *h);
+
+/* A request header (case-insensitive), NULL when absent. */
+const char *httpd_header(const httpd_request *req, const char *name);
+
+/* A query-string argument (decoded), NULL when absent. */
+const char *httpd_query(const httpd_request *req, const char *key);
+
+/* Sets status and a copy of the JSON text as body. */
+void httpd_respond(httpd_response *resp, int status, const char *json, size_t len);
+
+/* Sets status and takes ownership of a malloc'd JSON body. */
+void httpd_respond_owned(httpd_response *resp, int status, char *json, size_t len);
+
+/* The API's error envelope:
+ * {"success":false,"error":message,"code":code,"request_id":id}. */
+void httpd_respond_error(httpd_response *resp, const httpd_request *req, int status, const char *code,
+    const char *message);
+
+/* Adds a response header (ignored past HTTPD_MAX_HEADERS). */
+void httpd_add_header(httpd_response *resp, const char *name, const char *value);
+
+/* True when s is a sane request id: 1..64 chars of [A-Za-z0-9._-]. */
+bool httpd_request_id_valid(const char *s);
+
+/* Writes a fresh random request id (32 hex chars) into dst (cap >= 33). */
+void httpd_request_id_new(char *dst, size_t cap);
+
+#endif

@@ -1,0 +1,764 @@
+/*
+ * rpc: the RPC runtime (see rpc.h for the contract).
+ *
+ * One request = one RpcRequest envelope in one NNG message; one reply = one
+ * RpcReply. Everything decoded for a request lives in an arena: the server's
+ * per-worker arena (reset after each reply) or the client's rpc_call.mem.
+ */
+#include "rpc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "clock.h"
+#include "log.h"
+#include "metrics.h"
+
+#define RPC_METHOD_MAX 128
+#define RPC_MAX_SERVICES 8
+#define RPC_MAX_MSG (4u << 20)          /* largest frame accepted: 4 MiB */
+#define RPC_SERVER_DEFAULT_TIMEOUT_MS 30000
+#define RPC_POLL_MS 200                 /* how often an idle worker checks for shutdown */
+
+static const char *const rpc_code_names[] = {
+	"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+	"ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",
+	"OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+};
+#define RPC_N_CODES ((int)(sizeof(rpc_code_names) / sizeof(rpc_code_names[0])))
+
+const char *rpc_code_name(int code)
+{
+	return (code >= 0 && code < RPC_N_CODES) ? rpc_code_names[code] : "UNKNOWN";
+}
+
+static void rpc_status_set(rpc_status *st, int code, const char *msg)
+{
+	st->code = code;
+	snprintf(st->message, sizeof(st->message), "%s", msg);
+}
+
+static void rpc_status_detail(rpc_status *st, const char *field, const char *issue)
+{
+	if (st->n_details >= RPC_MAX_DETAILS)
+		return;
+	snprintf(st->details[st->n_details].field, sizeof(st->details[0].field), "%s", field);
+	snprintf(st->details[st->n_details].issue, sizeof(st->details[0].issue), "%s", issue);
+	st->n_details++;
+}
+
+/* "comanda.UserService/GetUser" into dst. */
+static void rpc_method_name(char *dst, size_t cap, const ProtobufCServiceDescriptor *svc, unsigned idx)
+{
+	snprintf(dst, cap, "%s/%s", svc->name, svc->methods[idx].name);
+}
+
+/* Metric series for one (method, code) pair; looked up under the registry's
+ * lock, which is cheap next to a network round trip. */
+static void rpc_observe(const char *side, const char *method, int code, uint64_t latency_us)
+{
+	char name[96], labels[RPC_METHOD_MAX + 64];
+	snprintf(labels, sizeof(labels), "method=\"%s\",code=\"%s\"", method, rpc_code_name(code));
+	snprintf(name, sizeof(name), "comanda_rpc_%s_requests_total", side);
+	metrics_add(metrics_counter(name, "RPCs by method and status code", labels), 1);
+	snprintf(labels, sizeof(labels), "method=\"%s\"", method);
+	snprintf(name, sizeof(name), "comanda_rpc_%s_latency_seconds", side);
+	metrics_observe_us(metrics_histogram(name, "RPC latency by method", labels), latency_us);
+}
+
+/* ======================================================================== */
+/* Client                                                                   */
+/* ======================================================================== */
+
+typedef struct rpc_pb_service {
+	ProtobufCService base;
+	rpc_client *client;
+	struct rpc_pb_service *next;
+} rpc_pb_service;
+
+/* A reusable (context, aio) pair: opening them costs allocations, so idle
+ * ones wait on a free list. */
+typedef struct rpc_slot {
+	nng_ctx ctx;
+	nng_aio *aio;
+	struct rpc_slot *next;
+} rpc_slot;
+
+struct rpc_client {
+	nng_socket sock;
+	int default_timeout_ms;
+	atomic_int pipes;
+	pthread_mutex_t lock;          /* guards free_slots and services */
+	rpc_slot *free_slots;
+	rpc_pb_service *services;
+};
+
+static void rpc_client_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void)p;
+	rpc_client *c = arg;
+	if (ev == NNG_PIPE_EV_ADD_POST)
+		atomic_fetch_add(&c->pipes, 1);
+	else if (ev == NNG_PIPE_EV_REM_POST)
+		atomic_fetch_sub(&c->pipes, 1);
+}
+
+int rpc_client_open(rpc_client **out, const rpc_client_config *cfg)
+{
+	*out = NULL;
+	rpc_client *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return COMANDA__CODE__RESOURCE_EXHAUSTED;
+	c->default_timeout_ms = cfg->default_timeout_ms > 0 ? cfg->default_timeout_ms : 2000;
+	atomic_init(&c->pipes, 0);
+	pthread_mutex_init(&c->lock, NULL);
+	int rv = nng_req0_open(&c->sock);
+	if (rv != 0) {
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+		return COMANDA__CODE__INTERNAL;
+	}
+	/* At most once: never let NNG resend a request (see rpc.h). */
+	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 20);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 500);
+	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, RPC_MAX_MSG);
+	nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, rpc_client_pipe_event, c);
+	nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, rpc_client_pipe_event, c);
+
+	/* Split the comma-separated list without modifying cfg->urls. */
+	const char *p = cfg->urls ? cfg->urls : "";
+	int dialed = 0;
+	while (*p != '\0') {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		char url[256];
+		if (n > 0 && n < sizeof(url)) {
+			memcpy(url, p, n);
+			url[n] = '\0';
+			/* A blocking dial connects at once to a replica that is up; a
+			 * non-blocking one keeps redialling one that is not. */
+			if (nng_dial(c->sock, url, NULL, 0) != 0 &&
+			    (rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+				log_printf(LOG_ERROR, "rpc: cannot dial %s: %s", url, nng_strerror(rv));
+				rpc_client_close(c);
+				return COMANDA__CODE__INVALID_ARGUMENT;
+			}
+			dialed++;
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	if (dialed == 0) {
+		rpc_client_close(c);
+		return COMANDA__CODE__INVALID_ARGUMENT;
+	}
+	*out = c;
+	return COMANDA__CODE__OK;
+}
+
+void rpc_client_close(rpc_client *c)
+{
+	if (c == NULL)
+		return;
+	nng_close(c->sock);
+	for (rpc_slot *s = c->free_slots; s != NULL;) {
+		rpc_slot *next = s->next;
+		nng_aio_free(s->aio);
+		free(s);
+		s = next;
+	}
+	for (rpc_pb_service *s = c->services; s != NULL;) {
+		rpc_pb_service *next = s->next;
+		free(s);
+		s = next;
+	}
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+int rpc_client_connected(const rpc_client *c)
+{
+	return atomic_load(&((rpc_client *)c)->pipes);
+}
+
+bool rpc_client_wait_connected(rpc_client *c, int timeout_ms)
+{
+	int64_t until = clock_mono_us() + (int64_t)timeout_ms * 1000;
+	while (rpc_client_connected(c) == 0) {
+		if (clock_mono_us() >= until)
+			return false;
+		clock_sleep_ms(5);
+	}
+	return true;
+}
+
+void rpc_call_init(rpc_call *call)
+{
+	memset(call, 0, offsetof(rpc_call, mem));
+	arena_init(&call->mem);
+}
+
+void rpc_call_release(rpc_call *call)
+{
+	arena_reset(&call->mem);
+}
+
+static rpc_slot *rpc_slot_get(rpc_client *c)
+{
+	pthread_mutex_lock(&c->lock);
+	rpc_slot *s = c->free_slots;
+	if (s != NULL)
+		c->free_slots = s->next;
+	pthread_mutex_unlock(&c->lock);
+	if (s != NULL)
+		return s;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	if (nng_aio_alloc(&s->aio, NULL, NULL) != 0) {
+		free(s);
+		return NULL;
+	}
+	if (nng_ctx_open(&s->ctx, c->sock) != 0) {
+		nng_aio_free(s->aio);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* A slot whose call failed mid-way is discarded, not reused: its context may
+ * still hold state of the abandoned request. */
+static void rpc_slot_put(rpc_client *c, rpc_slot *s, bool reusable)
+{
+	if (!reusable) {
+		nng_ctx_close(s->ctx);
+		nng_aio_free(s->aio);
+		free(s);
+		return;
+	}
+	pthread_mutex_lock(&c->lock);
+	s->next = c->free_slots;
+	c->free_slots = s;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static int rpc_transport_code(int nng_rv)
+{
+	switch (nng_rv) {
+	case NNG_ETIMEDOUT:
+		return COMANDA__CODE__DEADLINE_EXCEEDED;
+	case NNG_ENOMEM:
+		return COMANDA__CODE__RESOURCE_EXHAUSTED;
+	default:
+		/* ECLOSED, ECONNRESET, ECONNREFUSED, ECONNSHUT, ECANCELED, ...:
+		 * the peer is not there to answer. */
+		return COMANDA__CODE__UNAVAILABLE;
+	}
+}
+
+/* Sends msg on the slot and waits for the reply, all within timeout_ms. */
+static int rpc_exchange(rpc_slot *s, nng_msg *msg, int64_t deadline_us, nng_msg **reply)
+{
+	int64_t left = (deadline_us - clock_mono_us()) / 1000;
+	if (left <= 0) {
+		nng_msg_free(msg);
+		return NNG_ETIMEDOUT;
+	}
+	nng_aio_set_timeout(s->aio, (nng_duration)left);
+	nng_aio_set_msg(s->aio, msg);
+	nng_ctx_send(s->ctx, s->aio);
+	nng_aio_wait(s->aio);
+	int rv = nng_aio_result(s->aio);
+	if (rv != 0) {
+		nng_msg_free(msg); /* not sent: still ours */
+		return rv;
+	}
+	left = (deadline_us - clock_mono_us()) / 1000;
+	nng_aio_set_timeout(s->aio, left > 0 ? (nng_duration)left : 1);
+	nng_ctx_recv(s->ctx, s->aio);
+	nng_aio_wait(s->aio);
+	rv = nng_aio_result(s->aio);
+	if (rv != 0)
+		return rv;
+	*reply = nng_aio_get_msg(s->aio);
+	return 0;
+}
+
+int rpc_client_call(rpc_client *c, rpc_call *call, const ProtobufCServiceDescriptor *svc,
+    unsigned method_index, const ProtobufCMessage *request, ProtobufCMessage **reply)
+{
+	int64_t t0 = clock_mono_us();
+	rpc_status *st = &call->status;
+	memset(st, 0, sizeof(*st));
+	*reply = NULL;
+	if (method_index >= svc->n_methods || request->descriptor != svc->methods[method_index].input) {
+		rpc_status_set(st, COMANDA__CODE__INTERNAL, "rpc: request type does not match the method");
+		return st->code;
+	}
+	const ProtobufCMethodDescriptor *m = &svc->methods[method_index];
+	char method[RPC_METHOD_MAX];
+	rpc_method_name(method, sizeof(method), svc, method_index);
+	int timeout_ms = call->timeout_ms > 0 ? call->timeout_ms : c->default_timeout_ms;
+	int64_t deadline_us = t0 + (int64_t)timeout_ms * 1000;
+
+	/* Fail fast: with no replica connected the request could only wait out
+	 * its deadline. */
+	if (atomic_load(&c->pipes) == 0) {
+		rpc_status_set(st, COMANDA__CODE__UNAVAILABLE, "service unavailable");
+		goto done;
+	}
+
+	size_t body_len = protobuf_c_message_get_packed_size(request);
+	uint8_t *body = arena_alloc(&call->mem, body_len);
+	if (body == NULL) {
+		rpc_status_set(st, COMANDA__CODE__RESOURCE_EXHAUSTED, "out of memory");
+		goto done;
+	}
+	protobuf_c_message_pack(request, body);
+	Comanda__RpcRequest env = COMANDA__RPC_REQUEST__INIT;
+	env.method = method;
+	env.request_id = (char *)(call->request_id ? call->request_id : "");
+	env.timeout_ms = (uint32_t)timeout_ms;
+	env.caller_id = call->caller_id;
+	env.caller_role = (Comanda__Role)call->caller_role;
+	env.idempotency_key = (char *)(call->idempotency_key ? call->idempotency_key : "");
+	env.body.data = body;
+	env.body.len = body_len;
+
+	nng_msg *msg = NULL;
+	size_t env_len = comanda__rpc_request__get_packed_size(&env);
+	if (nng_msg_alloc(&msg, env_len) != 0) {
+		rpc_status_set(st, COMANDA__CODE__RESOURCE_EXHAUSTED, "out of memory");
+		goto done;
+	}
+	comanda__rpc_request__pack(&env, nng_msg_body(msg));
+
+	rpc_slot *slot = rpc_slot_get(c);
+	if (slot == NULL) {
+		nng_msg_free(msg);
+		rpc_status_set(st, COMANDA__CODE__RESOURCE_EXHAUSTED, "out of memory");
+		goto done;
+	}
+	nng_msg *rmsg = NULL;
+	int rv = rpc_exchange(slot, msg, deadline_us, &rmsg);
+	rpc_slot_put(c, slot, rv == 0);
+	if (rv != 0) {
+		int code = rpc_transport_code(rv);
+		rpc_status_set(st, code,
+		    code == COMANDA__CODE__DEADLINE_EXCEEDED ? "deadline exceeded" : "service unavailable");
+		goto done;
+	}
+
+	ProtobufCAllocator *alloc = arena_pb_allocator(&call->mem);
+	Comanda__RpcReply *rep = comanda__rpc_reply__unpack(alloc, nng_msg_len(rmsg), nng_msg_body(rmsg));
+	nng_msg_free(rmsg);
+	if (rep == NULL) {
+		rpc_status_set(st, COMANDA__CODE__INTERNAL, "malformed reply");
+		goto done;
+	}
+	st->code = rep->code;
+	snprintf(st->message, sizeof(st->message), "%s", rep->message ? rep->message : "");
+	for (size_t i = 0; i < rep->n_details; i++)
+		rpc_status_detail(st, rep->details[i]->field, rep->details[i]->issue);
+	if (st->code == COMANDA__CODE__OK) {
+		*reply = protobuf_c_message_unpack(m->output, alloc, rep->body.len, rep->body.data);
+		if (*reply == NULL)
+			rpc_status_set(st, COMANDA__CODE__INTERNAL, "malformed reply body");
+	}
+done:
+	call->latency_us = (uint64_t)(clock_mono_us() - t0);
+	rpc_observe("client", method, st->code, call->latency_us);
+	return st->code;
+}
+
+static void rpc_pb_invoke(ProtobufCService *service, unsigned method_index, const ProtobufCMessage *input,
+    ProtobufCClosure closure, void *closure_data)
+{
+	rpc_pb_service *s = (rpc_pb_service *)service;
+	rpc_call call;
+	rpc_call_init(&call);
+	ProtobufCMessage *out = NULL;
+	int code = rpc_client_call(s->client, &call, service->descriptor, method_index, input, &out);
+	closure(code == COMANDA__CODE__OK ? out : NULL, closure_data);
+	rpc_call_release(&call);
+}
+
+ProtobufCService *rpc_client_service(rpc_client *c, const ProtobufCServiceDescriptor *svc)
+{
+	pthread_mutex_lock(&c->lock);
+	rpc_pb_service *s;
+	for (s = c->services; s != NULL; s = s->next)
+		if (s->base.descriptor == svc)
+			break;
+	if (s == NULL && (s = calloc(1, sizeof(*s))) != NULL) {
+		s->base.descriptor = svc;
+		s->base.invoke = rpc_pb_invoke;
+		s->base.destroy = NULL; /* owned by the client */
+		s->client = c;
+		s->next = c->services;
+		c->services = s;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return s ? &s->base : NULL;
+}
+
+/* ======================================================================== */
+/* Server                                                                   */
+/* ======================================================================== */
+
+typedef struct rpc_worker rpc_worker;
+
+struct rpc_ctx {
+	rpc_worker *worker;
+	const Comanda__RpcRequest *env;
+	char method[RPC_METHOD_MAX];
+	int64_t deadline_us;
+	rpc_status status;
+	arena mem;
+};
+
+struct rpc_worker {
+	rpc_server *server;
+	int index;
+	pthread_t thread;
+	nng_ctx nctx;
+	nng_aio *aio;
+	void *resource;
+	rpc_ctx ctx;
+};
+
+typedef struct rpc_service_entry {
+	const rpc_service_binding *binding;
+	const void *impl;
+} rpc_service_entry;
+
+struct rpc_server {
+	rpc_server_config cfg;
+	nng_socket sock;
+	bool started;
+	atomic_bool stopping;
+	size_t n_services;
+	rpc_service_entry services[RPC_MAX_SERVICES];
+	int n_workers;
+	rpc_worker *workers;
+};
+
+int rpc_server_open(rpc_server **out, const rpc_server_config *cfg)
+{
+	*out = NULL;
+	rpc_server *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return COMANDA__CODE__RESOURCE_EXHAUSTED;
+	s->cfg = *cfg;
+	if (s->cfg.name == NULL)
+		s->cfg.name = "rpc";
+	s->n_workers = cfg->workers > 0 ? cfg->workers : 4;
+	atomic_init(&s->stopping, false);
+	if (nng_rep0_open(&s->sock) != 0) {
+		free(s);
+		return COMANDA__CODE__INTERNAL;
+	}
+	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, RPC_MAX_MSG);
+	*out = s;
+	return COMANDA__CODE__OK;
+}
+
+int rpc_server_add(rpc_server *s, const rpc_service_binding *binding, const void *impl)
+{
+	if (s->started || s->n_services >= RPC_MAX_SERVICES ||
+	    binding->n_handlers != binding->descriptor->n_methods)
+		return COMANDA__CODE__INVALID_ARGUMENT;
+	s->services[s->n_services].binding = binding;
+	s->services[s->n_services].impl = impl;
+	s->n_services++;
+	return COMANDA__CODE__OK;
+}
+
+/* Finds the handler of "package.Service/Method"; NULL when unknown. */
+static const rpc_service_entry *rpc_server_lookup(const rpc_server *s, const char *method, unsigned *index)
+{
+	const char *slash = strchr(method, '/');
+	if (slash == NULL)
+		return NULL;
+	size_t svc_len = (size_t)(slash - method);
+	for (size_t i = 0; i < s->n_services; i++) {
+		const ProtobufCServiceDescriptor *d = s->services[i].binding->descriptor;
+		if (strlen(d->name) != svc_len || memcmp(d->name, method, svc_len) != 0)
+			continue;
+		const ProtobufCMethodDescriptor *m = protobuf_c_service_descriptor_get_method_by_name(d, slash + 1);
+		if (m == NULL)
+			return NULL;
+		*index = (unsigned)(m - d->methods);
+		return &s->services[i];
+	}
+	return NULL;
+}
+
+/* Serves one request frame; returns the reply frame (NULL only when out of
+ * memory, in which case the client sees its deadline pass). */
+static nng_msg *rpc_serve(rpc_worker *w, nng_msg *in)
+{
+	rpc_server *s = w->server;
+	rpc_ctx *ctx = &w->ctx;
+	int64_t t0 = clock_mono_us();
+	memset(&ctx->status, 0, sizeof(ctx->status));
+	ctx->env = NULL;
+	snprintf(ctx->method, sizeof(ctx->method), "%s", "?");
+	ProtobufCAllocator *alloc = arena_pb_allocator(&ctx->mem);
+	ProtobufCMessage *out = NULL;
+	const ProtobufCMethodDescriptor *m = NULL;
+
+	Comanda__RpcRequest *env = comanda__rpc_request__unpack(alloc, nng_msg_len(in), nng_msg_body(in));
+	if (env == NULL || env->method == NULL) {
+		rpc_status_set(&ctx->status, COMANDA__CODE__INVALID_ARGUMENT, "malformed request frame");
+		goto reply;
+	}
+	ctx->env = env;
+	snprintf(ctx->method, sizeof(ctx->method), "%s", env->method);
+	uint32_t timeout_ms = env->timeout_ms ? env->timeout_ms : RPC_SERVER_DEFAULT_TIMEOUT_MS;
+	ctx->deadline_us = t0 + (int64_t)timeout_ms * 1000;
+
+	unsigned index = 0;
+	const rpc_service_entry *e = rpc_server_lookup(s, env->method, &index);
+	if (e == NULL) {
+		rpc_status_set(&ctx->status, COMANDA__CODE__UNIMPLEMENTED, "unknown method");
+		goto reply;
+	}
+	m = &e->binding->descriptor->methods[index];
+	ProtobufCMessage *req = protobuf_c_message_unpack(m->input, alloc, env->body.len, env->body.data);
+	if (req == NULL) {
+		rpc_status_set(&ctx->status, COMANDA__CODE__INVALID_ARGUMENT, "malformed request body");
+		goto reply;
+	}
+	out = arena_alloc(&ctx->mem, m->output->sizeof_message);
+	if (out == NULL) {
+		rpc_status_set(&ctx->status, COMANDA__CODE__RESOURCE_EXHAUSTED, "out of memory");
+		goto reply;
+	}
+	protobuf_c_message_init(m->output, out);
+	int code = e->binding->handlers[index](ctx, e->impl, req, out);
+	ctx->status.code = code;
+
+reply:;
+	Comanda__RpcReply rep = COMANDA__RPC_REPLY__INIT;
+	rep.code = (Comanda__Code)ctx->status.code;
+	rep.message = ctx->status.message;
+	Comanda__FieldViolation fv[RPC_MAX_DETAILS];
+	Comanda__FieldViolation *fvp[RPC_MAX_DETAILS];
+	if (ctx->status.code != COMANDA__CODE__OK) {
+		for (size_t i = 0; i < ctx->status.n_details; i++) {
+			comanda__field_violation__init(&fv[i]);
+			fv[i].field = ctx->status.details[i].field;
+			fv[i].issue = ctx->status.details[i].issue;
+			fvp[i] = &fv[i];
+		}
+		rep.n_details = ctx->status.n_details;
+		rep.details = fvp;
+	} else if (out != NULL) {
+		rep.body.len = protobuf_c_message_get_packed_size(out);
+		rep.body.data = arena_alloc(&ctx->mem, rep.body.len);
+		if (rep.body.data == NULL) {
+			rep.code = COMANDA__CODE__RESOURCE_EXHAUSTED;
+			rep.body.len = 0;
+		} else {
+			protobuf_c_message_pack(out, rep.body.data);
+		}
+	}
+	nng_msg *msg = NULL;
+	size_t len = comanda__rpc_reply__get_packed_size(&rep);
+	if (nng_msg_alloc(&msg, len) == 0)
+		comanda__rpc_reply__pack(&rep, nng_msg_body(msg));
+
+	uint64_t latency_us = (uint64_t)(clock_mono_us() - t0);
+	rpc_observe("server", ctx->method, rep.code, latency_us);
+	if (s->cfg.log_requests) {
+		log_line l;
+		log_begin(&l, rep.code == COMANDA__CODE__INTERNAL ? LOG_WARN : LOG_INFO, "rpc");
+		log_str(&l, "method", ctx->method);
+		log_str(&l, "request_id", env && env->request_id ? env->request_id : "");
+		log_str(&l, "code", rpc_code_name(rep.code));
+		log_int(&l, "latency_us", (long long)latency_us);
+		log_int(&l, "caller_id", env ? env->caller_id : 0);
+		log_int(&l, "worker", w->index);
+		if (rep.code != COMANDA__CODE__OK)
+			log_str(&l, "error", ctx->status.message);
+		log_end(&l);
+	}
+	arena_reset(&ctx->mem);
+	return msg;
+}
+
+static void *rpc_worker_main(void *arg)
+{
+	rpc_worker *w = arg;
+	rpc_server *s = w->server;
+	arena_init(&w->ctx.mem);
+	w->ctx.worker = w;
+	if (s->cfg.worker_init)
+		w->resource = s->cfg.worker_init(s->cfg.worker_arg, w->index);
+	while (!atomic_load(&s->stopping)) {
+		/* Poll so an idle worker notices shutdown; a request that arrives
+		 * meanwhile simply waits in the socket for the next receive. */
+		nng_aio_set_timeout(w->aio, RPC_POLL_MS);
+		nng_ctx_recv(w->nctx, w->aio);
+		nng_aio_wait(w->aio);
+		int rv = nng_aio_result(w->aio);
+		if (rv == NNG_ETIMEDOUT)
+			continue;
+		if (rv == NNG_ECLOSED)
+			break;
+		if (rv != 0)
+			continue;
+		nng_msg *in = nng_aio_get_msg(w->aio);
+		nng_msg *out = rpc_serve(w, in);
+		nng_msg_free(in);
+		if (out == NULL)
+			continue;
+		nng_aio_set_timeout(w->aio, 5000);
+		nng_aio_set_msg(w->aio, out);
+		nng_ctx_send(w->nctx, w->aio);
+		nng_aio_wait(w->aio);
+		if (nng_aio_result(w->aio) != 0)
+			nng_msg_free(out);
+	}
+	if (s->cfg.worker_fini)
+		s->cfg.worker_fini(s->cfg.worker_arg, w->resource);
+	arena_reset(&w->ctx.mem);
+	return NULL;
+}
+
+int rpc_server_start(rpc_server *s)
+{
+	int rv = nng_listen(s->sock, s->cfg.url, NULL, 0);
+	if (rv != 0) {
+		log_printf(LOG_ERROR, "rpc: cannot listen on %s: %s", s->cfg.url, nng_strerror(rv));
+		return COMANDA__CODE__UNAVAILABLE;
+	}
+	s->workers = calloc((size_t)s->n_workers, sizeof(*s->workers));
+	if (s->workers == NULL)
+		return COMANDA__CODE__RESOURCE_EXHAUSTED;
+	for (int i = 0; i < s->n_workers; i++) {
+		rpc_worker *w = &s->workers[i];
+		w->server = s;
+		w->index = i;
+		if (nng_ctx_open(&w->nctx, s->sock) != 0 || nng_aio_alloc(&w->aio, NULL, NULL) != 0 ||
+		    pthread_create(&w->thread, NULL, rpc_worker_main, w) != 0) {
+			log_printf(LOG_ERROR, "rpc: cannot start worker %d", i);
+			atomic_store(&s->stopping, true);
+			s->n_workers = i; /* join the ones that started */
+			if (w->aio)
+				nng_aio_free(w->aio);
+			w->aio = NULL;
+			return COMANDA__CODE__RESOURCE_EXHAUSTED;
+		}
+	}
+	s->started = true;
+	log_printf(LOG_INFO, "rpc: %s serving on %s with %d workers", s->cfg.name, s->cfg.url, s->n_workers);
+	return COMANDA__CODE__OK;
+}
+
+void rpc_server_close(rpc_server *s)
+{
+	if (s == NULL)
+		return;
+	atomic_store(&s->stopping, true);
+	/* Workers finish the request in hand, send its reply, then see the flag. */
+	for (int i = 0; i < s->n_workers && s->workers; i++)
+		pthread_join(s->workers[i].thread, NULL);
+	nng_close(s->sock);
+	for (int i = 0; i < s->n_workers && s->workers; i++)
+		if (s->workers[i].aio)
+			nng_aio_free(s->workers[i].aio);
+	free(s->workers);
+	free(s);
+}
+
+/* ---- handler context ---- */
+
+const char *rpc_ctx_method(const rpc_ctx *ctx)
+{
+	return ctx->method;
+}
+
+const char *rpc_ctx_request_id(const rpc_ctx *ctx)
+{
+	return ctx->env && ctx->env->request_id ? ctx->env->request_id : "";
+}
+
+int64_t rpc_ctx_caller_id(const rpc_ctx *ctx)
+{
+	return ctx->env ? ctx->env->caller_id : 0;
+}
+
+int rpc_ctx_caller_role(const rpc_ctx *ctx)
+{
+	return ctx->env ? (int)ctx->env->caller_role : COMANDA__ROLE__ROLE_ANONYMOUS;
+}
+
+const char *rpc_ctx_idempotency_key(const rpc_ctx *ctx)
+{
+	return ctx->env && ctx->env->idempotency_key ? ctx->env->idempotency_key : "";
+}
+
+int64_t rpc_ctx_remaining_ms(const rpc_ctx *ctx)
+{
+	return (ctx->deadline_us - clock_mono_us()) / 1000;
+}
+
+void *rpc_ctx_worker(const rpc_ctx *ctx)
+{
+	return ctx->worker->resource;
+}
+
+int rpc_ctx_worker_index(const rpc_ctx *ctx)
+{
+	return ctx->worker->index;
+}
+
+arena *rpc_ctx_arena(rpc_ctx *ctx)
+{
+	return &ctx->mem;
+}
+
+void *rpc_ctx_alloc(rpc_ctx *ctx, size_t n)
+{
+	return arena_alloc(&ctx->mem, n);
+}
+
+char *rpc_ctx_strdup(rpc_ctx *ctx, const char *s)
+{
+	return arena_strdup(&ctx->mem, s);
+}
+
+int rpc_ctx_error(rpc_ctx *ctx, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(ctx->status.message, sizeof(ctx->status.message), fmt, ap);
+	va_end(ap);
+	ctx->status.code = code;
+	return code;
+}
+
+void rpc_ctx_detail(rpc_ctx *ctx, const char *field, const char *issue)
+{
+	rpc_status_detail(&ctx->status, field, issue);
+}
+
+int rpc_ctx_forward(rpc_ctx *ctx, const rpc_status *st)
+{
+	ctx->status = *st;
+	return st->code;
+}

@@ -1,0 +1,192 @@
+/*
+ * rpc: protobuf-c services over NNG request/reply sockets.
+ *
+ * Wire format: every request is a comanda.RpcRequest envelope (method name,
+ * request id, timeout, caller, idempotency key, packed body) and every reply a
+ * comanda.RpcReply (canonical Code, message, field details, packed body); see
+ * proto/comanda/rpc.proto.
+ *
+ * Server: one REP socket, a pool of worker threads, each with its own NNG
+ * context, so requests are served concurrently; a worker runs one handler at a
+ * time and may hold per-worker resources (a database connection) made by
+ * rpc_server_config.worker_init. Requests are dispatched by service and method
+ * name through the ProtobufCServiceDescriptor; the typed handlers and their
+ * trampolines are generated (gen/comanda/NAME.rpc.[ch], tools/stubgen.py).
+ *
+ * Client: one REQ socket that dials every replica of one service; NNG spreads
+ * requests over the connected ones. Resends are disabled (NNG_OPT_REQ_RESENDTIME
+ * is infinite), so a request is delivered at most once: if the connection to
+ * the server drops while a call waits, the call fails with UNAVAILABLE instead
+ * of being sent again. Retrying a mutating call is the caller's decision and is
+ * made safe by idempotency keys, never by the transport.
+ *
+ * All functions return a Code from comanda.Code (COMANDA__CODE__OK == 0) unless
+ * stated otherwise.
+ */
+#ifndef COMANDA_RPC_H
+#define COMANDA_RPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "arena.h"
+#include "comanda/rpc.pb-c.h"
+
+#define RPC_MAX_DETAILS 16
+#define RPC_MESSAGE_MAX 256
+
+/* A canonical status: code, a message safe for clients, field details. */
+typedef struct rpc_status {
+	int code;
+	char message[RPC_MESSAGE_MAX];
+	size_t n_details;
+	struct {
+		char field[64];
+		char issue[160];
+	} details[RPC_MAX_DETAILS];
+} rpc_status;
+
+/* The canonical name of a Code ("NOT_FOUND"); "UNKNOWN" for unknown values. */
+const char *rpc_code_name(int code);
+
+/* ------------------------------------------------------------------------ */
+/* Client                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef struct rpc_client rpc_client;
+
+typedef struct rpc_client_config {
+	/* Comma-separated NNG URLs of the replicas, "tcp://127.0.0.1:6001,...". */
+	const char *urls;
+	/* Timeout of a call whose rpc_call.timeout_ms is 0. */
+	int default_timeout_ms;
+} rpc_client_config;
+
+/* Opens a client and starts dialling every URL in the background; a replica
+ * that is down is redialled (every 20 ms at first, backing off to 500 ms) so it
+ * is used again soon after it comes back. Fails only on a malformed URL or
+ * when out of memory. Thread-safe after return. */
+int rpc_client_open(rpc_client **out, const rpc_client_config *cfg);
+
+/* Closes the client. No call may be in progress or started afterwards. */
+void rpc_client_close(rpc_client *c);
+
+/* Number of replicas currently connected. Thread-safe. */
+int rpc_client_connected(const rpc_client *c);
+
+/* Waits until at least one replica is connected or timeout_ms passes.
+ * Returns true when connected. */
+bool rpc_client_wait_connected(rpc_client *c, int timeout_ms);
+
+/* One call: options in, status and reply out. Initialise with rpc_call_init,
+ * release with rpc_call_release (which frees the reply). One thread at a time. */
+typedef struct rpc_call {
+	/* in */
+	int timeout_ms;              /* 0: the client's default */
+	const char *request_id;      /* NULL: none */
+	int64_t caller_id;
+	int caller_role;             /* COMANDA__ROLE__* */
+	const char *idempotency_key; /* NULL: none */
+	/* out */
+	rpc_status status;
+	uint64_t latency_us;
+	/* owned: the decoded reply lives here */
+	arena mem;
+} rpc_call;
+
+void rpc_call_init(rpc_call *call);
+void rpc_call_release(rpc_call *call);
+
+/* Sends `request` as method `method_index` of service `svc` and waits for the
+ * reply. On OK, *reply points to the decoded reply (in call->mem). Transport
+ * failures become UNAVAILABLE (no replica connected, connection lost) or
+ * DEADLINE_EXCEEDED (no answer in time). Safe from many threads at once, each
+ * with its own rpc_call. Use the generated typed stubs rather than this. */
+int rpc_client_call(rpc_client *c, rpc_call *call, const ProtobufCServiceDescriptor *svc,
+    unsigned method_index, const ProtobufCMessage *request, ProtobufCMessage **reply);
+
+/* A ProtobufCService for `svc` whose invoke() sends over this client with the
+ * default timeout and no caller; the closure gets NULL on any failure. The
+ * service is owned by the client and freed with it. For code that wants the
+ * plain protoc-c client functions (comanda__user_service__get_user(...)). */
+ProtobufCService *rpc_client_service(rpc_client *c, const ProtobufCServiceDescriptor *svc);
+
+/* ------------------------------------------------------------------------ */
+/* Server                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef struct rpc_server rpc_server;
+typedef struct rpc_ctx rpc_ctx;
+
+/* What the generated trampolines look like: impl is the *_impl struct given
+ * to rpc_server_add, request and reply are of the method's types. */
+typedef int (*rpc_handler_fn)(rpc_ctx *ctx, const void *impl, const ProtobufCMessage *request,
+    ProtobufCMessage *reply);
+
+/* Generated per service: its descriptor and one trampoline per method. */
+typedef struct rpc_service_binding {
+	const ProtobufCServiceDescriptor *descriptor;
+	const rpc_handler_fn *handlers;
+	unsigned n_handlers;
+} rpc_service_binding;
+
+typedef struct rpc_server_config {
+	const char *url;       /* "tcp://0.0.0.0:6001" */
+	int workers;           /* concurrent requests; <= 0: 4 */
+	const char *name;      /* for logs and metrics: "user-service" */
+	/* Called once on each worker thread before it serves (may be NULL); its
+	 * result is what rpc_ctx_worker() returns. A NULL result is allowed. */
+	void *(*worker_init)(void *arg, int index);
+	/* Called on the worker thread when it stops (may be NULL). */
+	void (*worker_fini)(void *arg, void *worker);
+	void *worker_arg;
+	/* Request log: one JSON line per request when true. */
+	bool log_requests;
+} rpc_server_config;
+
+/* Creates a server; nothing listens yet. */
+int rpc_server_open(rpc_server **out, const rpc_server_config *cfg);
+
+/* Serves `binding` with the handlers in impl (a generated *_impl struct, which
+ * must outlive the server). Call before rpc_server_start. */
+int rpc_server_add(rpc_server *s, const rpc_service_binding *binding, const void *impl);
+
+/* Listens and starts the workers. Returns UNAVAILABLE when the address cannot
+ * be bound. */
+int rpc_server_start(rpc_server *s);
+
+/* Stops taking new requests, lets every worker finish the request it is
+ * serving and send its reply, then closes the socket and frees the server. */
+void rpc_server_close(rpc_server *s);
+
+/* ---- inside a handler (the ctx belongs to the calling worker) ---- */
+
+const char *rpc_ctx_method(const rpc_ctx *ctx);        /* "comanda.UserService/GetUser" */
+const char *rpc_ctx_request_id(const rpc_ctx *ctx);    /* "" when none */
+int64_t rpc_ctx_caller_id(const rpc_ctx *ctx);
+int rpc_ctx_caller_role(const rpc_ctx *ctx);
+const char *rpc_ctx_idempotency_key(const rpc_ctx *ctx); /* "" when none */
+/* Milliseconds left before the caller's deadline (<= 0: passed). */
+int64_t rpc_ctx_remaining_ms(const rpc_ctx *ctx);
+/* The worker's resource from worker_init, and the worker's index. */
+void *rpc_ctx_worker(const rpc_ctx *ctx);
+int rpc_ctx_worker_index(const rpc_ctx *ctx);
+/* Memory released after the reply is sent: use it for everything in *reply. */
+arena *rpc_ctx_arena(rpc_ctx *ctx);
+void *rpc_ctx_alloc(rpc_ctx *ctx, size_t n);
+char *rpc_ctx_strdup(rpc_ctx *ctx, const char *s);
+
+/* Sets the reply status (message printf-style) and returns code, so a handler
+ * can `return rpc_ctx_error(ctx, COMANDA__CODE__NOT_FOUND, "User not found");` */
+int rpc_ctx_error(rpc_ctx *ctx, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Adds a field detail to the reply status (kept when the code is not OK). */
+void rpc_ctx_detail(rpc_ctx *ctx, const char *field, const char *issue);
+
+/* Copies a call's status into the reply: pass a downstream failure through. */
+int rpc_ctx_forward(rpc_ctx *ctx, const rpc_status *st);
+
+#endif

@@ -1,0 +1,527 @@
+/* The RPC runtime over real NNG sockets (ipc:// in a temp directory). */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "clock.h"
+#include "comanda/testing.rpc.h"
+#include "rpc.h"
+#include "test.h"
+
+/* ---- the Echo service under test ---- */
+
+static atomic_int echo_served; /* handler runs, for the at-most-once test */
+
+static int echo_handler(rpc_ctx *ctx, const Comanda__EchoRequest *req, Comanda__EchoReply *reply)
+{
+	atomic_fetch_add(&echo_served, 1);
+	if (req->sleep_ms)
+		clock_sleep_ms(req->sleep_ms);
+	if (req->fail_code) {
+		rpc_ctx_detail(ctx, "text", "is not acceptable");
+		return rpc_ctx_error(ctx, req->fail_code, "echo refused: %s", req->text);
+	}
+	reply->text = rpc_ctx_strdup(ctx, req->text);
+	reply->request_id = rpc_ctx_strdup(ctx, rpc_ctx_request_id(ctx));
+	reply->caller_id = rpc_ctx_caller_id(ctx);
+	reply->worker = (uint32_t)rpc_ctx_worker_index(ctx);
+	/* which server answered: its id is the worker resource */
+	int *server_id = rpc_ctx_worker(ctx);
+	reply->pid = server_id ? (uint32_t)*server_id : 0;
+	return COMANDA__CODE__OK;
+}
+
+static const echo_impl echo_handlers = { .echo = echo_handler, .unimplemented = NULL };
+
+static void *echo_worker_init(void *arg, int index)
+{
+	(void)index;
+	return arg;
+}
+
+static void test_url(char *dst, size_t cap, const char *tag)
+{
+	static atomic_int seq;
+	snprintf(dst, cap, "ipc:///tmp/comanda-test-rpc-%d-%s-%d.sock", (int)getpid(), tag,
+	    atomic_fetch_add(&seq, 1));
+}
+
+static rpc_server *echo_server_start(const char *url, int workers, int *server_id)
+{
+	rpc_server_config cfg = {
+		.url = url, .workers = workers, .name = "echo-test",
+		.worker_init = echo_worker_init, .worker_arg = server_id,
+	};
+	rpc_server *s = NULL;
+	if (rpc_server_open(&s, &cfg) != 0)
+		return NULL;
+	if (rpc_server_add(s, &echo_binding, &echo_handlers) != 0 || rpc_server_start(s) != 0) {
+		rpc_server_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+static rpc_client *client_open(const char *urls, int timeout_ms)
+{
+	rpc_client_config cfg = { .urls = urls, .default_timeout_ms = timeout_ms };
+	rpc_client *c = NULL;
+	if (rpc_client_open(&c, &cfg) != 0)
+		return NULL;
+	rpc_client_wait_connected(c, 1000);
+	return c;
+}
+
+/* One Echo call; returns its code and copies the echoed text. */
+static int echo_call(rpc_client *c, const char *text, uint32_t sleep_ms, int timeout_ms, char *out_text,
+    size_t cap, uint32_t *out_server)
+{
+	Comanda__EchoRequest req = COMANDA__ECHO_REQUEST__INIT;
+	req.text = (char *)text;
+	req.sleep_ms = sleep_ms;
+	rpc_call call;
+	rpc_call_init(&call);
+	call.timeout_ms = timeout_ms;
+	Comanda__EchoReply *reply = NULL;
+	int code = echo_echo(c, &call, &req, &reply);
+	if (code == 0 && out_text)
+		snprintf(out_text, cap, "%s", reply->text);
+	if (code == 0 && out_server)
+		*out_server = reply->pid;
+	rpc_call_release(&call);
+	return code;
+}
+
+TEST(rpc_round_trip_carries_body_and_envelope)
+{
+	char url[128];
+	test_url(url, sizeof(url), "rt");
+	rpc_server *s = echo_server_start(url, 2, NULL);
+	CHECK(s != NULL);
+	rpc_client *c = client_open(url, 2000);
+	CHECK(c != NULL);
+	Comanda__EchoRequest req = COMANDA__ECHO_REQUEST__INIT;
+	req.text = "héllo, wörld";
+	rpc_call call;
+	rpc_call_init(&call);
+	call.request_id = "req-123";
+	call.caller_id = 42;
+	call.caller_role = COMANDA__ROLE__ROLE_CUSTOMER;
+	Comanda__EchoReply *reply = NULL;
+	CHECK_EQ_INT(echo_echo(c, &call, &req, &reply), COMANDA__CODE__OK);
+	CHECK(reply != NULL);
+	if (reply) {
+		CHECK_STREQ(reply->text, "héllo, wörld");
+		CHECK_STREQ(reply->request_id, "req-123");
+		CHECK_EQ_INT(reply->caller_id, 42);
+	}
+	rpc_call_release(&call);
+	rpc_client_close(c);
+	rpc_server_close(s);
+}
+
+TEST(rpc_error_status_and_details_reach_the_caller)
+{
+	char url[128];
+	test_url(url, sizeof(url), "err");
+	rpc_server *s = echo_server_start(url, 1, NULL);
+	rpc_client *c = client_open(url, 2000);
+	Comanda__EchoRequest req = COMANDA__ECHO_REQUEST__INIT;
+	req.text = "bad";
+	req.fail_code = COMANDA__CODE__NOT_FOUND;
+	rpc_call call;
+	rpc_call_init(&call);
+	Comanda__EchoReply *reply = NULL;
+	CHECK_EQ_INT(echo_echo(c, &call, &req, &reply), COMANDA__CODE__NOT_FOUND);
+	CHECK(reply == NULL);
+	CHECK_STREQ(call.status.message, "echo refused: bad");
+	CHECK_EQ_INT(call.status.n_details, 1);
+	CHECK_STREQ(call.status.details[0].field, "text");
+	rpc_call_release(&call);
+	rpc_client_close(c);
+	rpc_server_close(s);
+}
+
+typedef struct burst_arg {
+	rpc_client *client;
+	int thread;
+	int calls;
+	atomic_int *ok;
+	atomic_int *workers_seen; /* bitmask of worker indexes */
+} burst_arg;
+
+static void *burst_thread(void *p)
+{
+	burst_arg *a = p;
+	for (int i = 0; i < a->calls; i++) {
+		char text[64], got[64] = "";
+		snprintf(text, sizeof(text), "t%d-c%d", a->thread, i);
+		Comanda__EchoRequest req = COMANDA__ECHO_REQUEST__INIT;
+		req.text = text;
+		req.sleep_ms = 5;
+		rpc_call call;
+		rpc_call_init(&call);
+		Comanda__EchoReply *reply = NULL;
+		if (echo_echo(a->client, &call, &req, &reply) == 0) {
+			snprintf(got, sizeof(got), "%s", reply->text);
+			atomic_fetch_or(a->workers_seen, 1 << reply->worker);
+		}
+		rpc_call_release(&call);
+		if (strcmp(got, text) == 0)
+			atomic_fetch_add(a->ok, 1);
+	}
+	return NULL;
+}
+
+TEST(rpc_100_concurrent_calls_from_8_threads_all_answered_correctly)
+{
+	char url[128];
+	test_url(url, sizeof(url), "conc");
+	rpc_server *s = echo_server_start(url, 4, NULL);
+	rpc_client *c = client_open(url, 5000);
+	atomic_int ok = 0, seen = 0;
+	pthread_t th[8];
+	burst_arg args[8];
+	for (int t = 0; t < 8; t++) {
+		/* 100 calls in all: 4 threads make 13, 4 make 12 */
+		args[t] = (burst_arg){ c, t, t < 4 ? 13 : 12, &ok, &seen };
+		pthread_create(&th[t], NULL, burst_thread, &args[t]);
+	}
+	for (int t = 0; t < 8; t++)
+		pthread_join(th[t], NULL);
+	CHECK_EQ_INT(atomic_load(&ok), 100);
+	/* concurrency: more than one worker served */
+	int workers = __builtin_popcount((unsigned)atomic_load(&seen));
+	CHECK(workers > 1);
+	rpc_client_close(c);
+	rpc_server_close(s);
+}
+
+TEST(rpc_deadline_exceeded_when_the_server_is_slow)
+{
+	char url[128];
+	test_url(url, sizeof(url), "dl");
+	rpc_server *s = echo_server_start(url, 1, NULL);
+	rpc_client *c = client_open(url, 2000);
+	int64_t t0 = clock_mono_us();
+	CHECK_EQ_INT(echo_call(c, "slow", 600, 100, NULL, 0, NULL), COMANDA__CODE__DEADLINE_EXCEEDED);
+	int64_t ms = (clock_mono_us() - t0) / 1000;
+	CHECK(ms >= 90 && ms < 500);
+	/* the late reply is discarded and the next call gets its own answer */
+	char got[32] = "";
+	CHECK_EQ_INT(echo_call(c, "next", 0, 2000, got, sizeof(got), NULL), COMANDA__CODE__OK);
+	CHECK_STREQ(got, "next");
+	rpc_client_close(c);
+	rpc_server_close(s);
+}
+
+TEST(rpc_unimplemented_handler_answers_unimplemented)
+{
+	char url[128];
+	test_url(url, sizeof(url), "unimpl");
+	rpc_server *s = echo_server_start(url, 1, NULL);
+	rpc_client *c = client_open(url, 2000);
+	Comanda__EchoRequest req = COMANDA__ECHO_REQUEST__INIT;
+	rpc_call call;
+	rpc_call_init(&call);
+	Comanda__EchoReply *reply = NULL;
+	CHECK_EQ_INT(echo_unimplemented(c, &call, &req, &reply), COMANDA__CODE__UNIMPLEMENTED);
+	rpc_call_release(&call);
+	rpc_client_close(c);
+	rpc_server_close(s);
+}
+
+/* Sends raw bytes on a plain REQ socket and decodes the reply envelope. */
+static int raw_exchange(const char *url, const void *frame, size_t len, Comanda__RpcReply **out)
+{
+	nng_socket sock;
+	*out = NULL;
+	if (nng_req0_open(&sock) != 0)
+		return -1;
+	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, 2000);
+	int rv = nng_dial(sock, url, NULL, 0);
+	if (rv == 0)
+		rv = nng_send(sock, (void *)frame, len, 0);
+	char *buf = NULL;
+	size_t n = 0;
+	if (rv == 0)
+		rv = nng_recv(sock, &buf, &n, NNG_FLAG_ALLOC);
+	if (rv == 0) {
+		*out = comanda__rpc_reply__unpack(NULL, n, (uint8_t *)buf);
+		nng_free(buf, n);
+	}
+	nng_close(sock);
+	return rv;
+}
+
+TEST(rpc_unknown_method_answers_unimplemented)
+{
+	char url[128];
+	test_url(url, sizeof(url), "unknown");
+	rpc_server *s = echo_server_start(url, 1, NULL);
+	Comanda__RpcRequest env = COMANDA__RPC_REQUEST__INIT;
+	env.method = "comanda.NoSuchService/Nothing";
+	uint8_t frame[256];
+	size_t len = comanda__rpc_request__pack(&env, frame);
+	Comanda__RpcReply *rep = NULL;
+	CHECK_EQ_INT(raw_exchange(url, frame, len, &rep), 0);
+	CHECK(rep != NULL);
+	if (rep) {
+		CHECK_EQ_INT(rep->code, COMANDA__CODE__UNIMPLEMENTED);
+		comanda__rpc_reply__free_unpacked(rep, NULL);
+	}
+	env.method = "comanda.Echo/NoSuchMethod";
+	len = comanda__rpc_request__pack(&env, frame);
+	CHECK_EQ_INT(raw_exchange(url, frame, len, &rep), 0);
+	if (rep) {
+		CHECK_EQ_INT(rep->code, COMANDA__CODE__UNIMPLEMENTED);
+		comanda__rpc_reply__free_unpacked(rep, NULL);
+	}
+	rpc_server_close(s);
+}
+
+TEST(rpc_garbage_frame_answers_invalid_argument_and_server_survives)
+{
+	char url[128];
+	test_url(url, sizeof(url), "garbage");
+	rpc_server *s = echo_server_start(url, 1, NULL);
+	static const uint8_t garbage[] = { 0xff, 0xff, 0xff, 0xff, 0x0f, 0x12, 0x99, 0x00, 0x42 };
+	Comanda__RpcReply *rep = NULL;
+	CHECK_EQ_INT(raw_exchange(url, garbage, sizeof(garbage), &rep), 0);
+	CHECK(rep != NULL);
+	if (rep) {
+		CHECK_EQ_INT(rep->code, COMANDA__CODE__INVALID_ARGUMENT);
+		comanda__rpc_reply__free_unpacked(rep, NULL);
+	}
+	/* a valid envelope whose body is not an EchoRequest */
+	Comanda__RpcRequest env = COMANDA__RPC_REQUEST__INIT;
+	env.method = "comanda.Echo/Echo";
+	env.body.data = (uint8_t *)garbage;
+	env.body.len = sizeof(garbage);
+	uint8_t frame[256];
+	size_t len = comanda__rpc_request__pack(&env, frame);
+	CHECK_EQ_INT(raw_exchange(url, frame, len, &rep), 0);
+	if (rep) {
+		CHECK_EQ_INT(rep->code, COMANDA__CODE__INVALID_ARGUMENT);
+		comanda__rpc_reply__free_unpacked(rep, NULL);
+	}
+	rpc_client *c = client_open(url, 2000);
+	CHECK_EQ_INT(echo_call(c, "still here", 0, 2000, NULL, 0, NULL), COMANDA__CODE__OK);
+	rpc_client_close(c);
+	rpc_server_close(s);
+}
+
+TEST(rpc_no_server_is_unavailable_at_once)
+{
+	char url[128];
+	test_url(url, sizeof(url), "nobody");
+	rpc_client_config cfg = { .urls = url, .default_timeout_ms = 2000 };
+	rpc_client *c = NULL;
+	CHECK_EQ_INT(rpc_client_open(&c, &cfg), 0);
+	int64_t t0 = clock_mono_us();
+	CHECK_EQ_INT(echo_call(c, "x", 0, 2000, NULL, 0, NULL), COMANDA__CODE__UNAVAILABLE);
+	CHECK((clock_mono_us() - t0) / 1000 < 100);
+	rpc_client_close(c);
+}
+
+TEST(rpc_server_restarted_while_client_stays_connected)
+{
+	char url[128];
+	test_url(url, sizeof(url), "restart");
+	rpc_server *s = echo_server_start(url, 1, NULL);
+	rpc_client *c = client_open(url, 2000);
+	CHECK_EQ_INT(echo_call(c, "before", 0, 2000, NULL, 0, NULL), COMANDA__CODE__OK);
+	rpc_server_close(s);
+	/* the pipe is gone: fail fast, no hang */
+	for (int i = 0; i < 100 && rpc_client_connected(c) > 0; i++)
+		clock_sleep_ms(10);
+	int64_t t0 = clock_mono_us();
+	CHECK_EQ_INT(echo_call(c, "during", 0, 2000, NULL, 0, NULL), COMANDA__CODE__UNAVAILABLE);
+	CHECK((clock_mono_us() - t0) / 1000 < 100);
+	s = echo_server_start(url, 1, NULL);
+	CHECK(s != NULL);
+	CHECK(rpc_client_wait_connected(c, 2000));
+	char got[32] = "";
+	CHECK_EQ_INT(echo_call(c, "after", 0, 2000, got, sizeof(got), NULL), COMANDA__CODE__OK);
+	CHECK_STREQ(got, "after");
+	rpc_client_close(c);
+	rpc_server_close(s);
+}
+
+typedef struct spread_arg {
+	rpc_client *c;
+	atomic_int *from[3];
+} spread_arg;
+
+static void *spread_thread(void *p)
+{
+	spread_arg *a = p;
+	for (int i = 0; i < 10; i++) {
+		uint32_t server = 0;
+		if (echo_call(a->c, "x", 5, 2000, NULL, 0, &server) == 0 && server < 3)
+			atomic_fetch_add(a->from[server], 1);
+	}
+	return NULL;
+}
+
+TEST(rpc_client_spreads_calls_over_replicas)
+{
+	char u1[128], u2[128], urls[300];
+	test_url(u1, sizeof(u1), "rep1");
+	test_url(u2, sizeof(u2), "rep2");
+	snprintf(urls, sizeof(urls), "%s,%s", u1, u2);
+	int id1 = 1, id2 = 2;
+	rpc_server *s1 = echo_server_start(u1, 2, &id1);
+	rpc_server *s2 = echo_server_start(u2, 2, &id2);
+	rpc_client *c = client_open(urls, 2000);
+	for (int i = 0; i < 100 && rpc_client_connected(c) < 2; i++)
+		clock_sleep_ms(10);
+	CHECK_EQ_INT(rpc_client_connected(c), 2);
+	atomic_int n[3] = { 0, 0, 0 };
+	spread_arg a = { c, { &n[0], &n[1], &n[2] } };
+	pthread_t th[4];
+	for (int t = 0; t < 4; t++)
+		pthread_create(&th[t], NULL, spread_thread, &a);
+	for (int t = 0; t < 4; t++)
+		pthread_join(th[t], NULL);
+	CHECK_EQ_INT(atomic_load(&n[1]) + atomic_load(&n[2]), 40);
+	CHECK(atomic_load(&n[1]) > 0);
+	CHECK(atomic_load(&n[2]) > 0);
+	/* one replica down: every call goes to the other */
+	rpc_server_close(s1);
+	for (int i = 0; i < 100 && rpc_client_connected(c) > 1; i++)
+		clock_sleep_ms(10);
+	uint32_t server = 0;
+	CHECK_EQ_INT(echo_call(c, "x", 0, 2000, NULL, 0, &server), COMANDA__CODE__OK);
+	CHECK_EQ_INT(server, 2);
+	rpc_client_close(c);
+	rpc_server_close(s2);
+}
+
+typedef struct slow_arg {
+	rpc_client *c;
+	int code;
+	char text[32];
+} slow_arg;
+
+static void *slow_call_thread(void *p)
+{
+	slow_arg *a = p;
+	a->code = echo_call(a->c, "in flight", 300, 3000, a->text, sizeof(a->text), NULL);
+	return NULL;
+}
+
+TEST(rpc_server_close_finishes_requests_in_flight)
+{
+	char url[128];
+	test_url(url, sizeof(url), "drain");
+	rpc_server *s = echo_server_start(url, 2, NULL);
+	rpc_client *c = client_open(url, 3000);
+	slow_arg a = { c, -1, "" };
+	pthread_t th;
+	pthread_create(&th, NULL, slow_call_thread, &a);
+	clock_sleep_ms(100); /* the handler is now sleeping */
+	rpc_server_close(s);
+	pthread_join(th, NULL);
+	CHECK_EQ_INT(a.code, COMANDA__CODE__OK);
+	CHECK_STREQ(a.text, "in flight");
+	rpc_client_close(c);
+}
+
+typedef struct closure_result {
+	int called;
+	char text[32];
+} closure_result;
+
+static void echo_closure(const Comanda__EchoReply *reply, void *data)
+{
+	closure_result *r = data;
+	r->called++;
+	if (reply)
+		snprintf(r->text, sizeof(r->text), "%s", reply->text);
+}
+
+TEST(rpc_client_service_works_with_protoc_c_client_functions)
+{
+	char url[128];
+	test_url(url, sizeof(url), "pbsvc");
+	rpc_server *s = echo_server_start(url, 1, NULL);
+	rpc_client *c = client_open(url, 2000);
+	ProtobufCService *svc = rpc_client_service(c, &comanda__echo__descriptor);
+	CHECK(svc != NULL);
+	CHECK(svc == rpc_client_service(c, &comanda__echo__descriptor));
+	Comanda__EchoRequest req = COMANDA__ECHO_REQUEST__INIT;
+	req.text = "via invoke";
+	closure_result r = { 0, "" };
+	comanda__echo__echo(svc, &req, echo_closure, &r);
+	CHECK_EQ_INT(r.called, 1);
+	CHECK_STREQ(r.text, "via invoke");
+	rpc_client_close(c);
+	rpc_server_close(s);
+}
+
+TEST(rpc_code_names_are_canonical)
+{
+	CHECK_STREQ(rpc_code_name(COMANDA__CODE__OK), "OK");
+	CHECK_STREQ(rpc_code_name(COMANDA__CODE__FAILED_PRECONDITION), "FAILED_PRECONDITION");
+	CHECK_STREQ(rpc_code_name(COMANDA__CODE__UNAUTHENTICATED), "UNAUTHENTICATED");
+	CHECK_STREQ(rpc_code_name(99), "UNKNOWN");
+}
+
+typedef struct lost_arg {
+	rpc_client *c;
+	int code;
+	int64_t ms;
+} lost_arg;
+
+static void *lost_call_thread(void *p)
+{
+	lost_arg *a = p;
+	int64_t t0 = clock_mono_us();
+	a->code = echo_call(a->c, "once", 0, 3000, NULL, 0, NULL);
+	a->ms = (clock_mono_us() - t0) / 1000;
+	return NULL;
+}
+
+/* A replica takes the request and dies without answering while another
+ * replica is connected: NNG must not resend it there; the caller learns
+ * UNAVAILABLE at once and decides itself whether to retry. */
+TEST(rpc_request_is_never_resent_when_its_replica_dies)
+{
+	char u1[128], u2[128], urls[300];
+	test_url(u1, sizeof(u1), "dies");
+	test_url(u2, sizeof(u2), "lives");
+	snprintf(urls, sizeof(urls), "%s,%s", u1, u2);
+	nng_socket dying;
+	CHECK_EQ_INT(nng_rep0_open(&dying), 0);
+	CHECK_EQ_INT(nng_listen(dying, u1, NULL, 0), 0);
+	nng_socket_set_ms(dying, NNG_OPT_RECVTIMEO, 3000);
+	rpc_client *c = client_open(urls, 3000);
+	CHECK_EQ_INT(rpc_client_connected(c), 1);
+	lost_arg a = { c, -1, 0 };
+	pthread_t th;
+	pthread_create(&th, NULL, lost_call_thread, &a);
+	nng_msg *got = NULL;
+	CHECK_EQ_INT(nng_recvmsg(dying, &got, 0), 0); /* the request reached replica 1 */
+	if (got)
+		nng_msg_free(got);
+	rpc_server *s2 = echo_server_start(u2, 1, NULL);
+	for (int i = 0; i < 100 && rpc_client_connected(c) < 2; i++)
+		clock_sleep_ms(10);
+	int served_before = atomic_load(&echo_served);
+	nng_close(dying); /* replica 1 dies holding the request */
+	pthread_join(th, NULL);
+	CHECK_EQ_INT(a.code, COMANDA__CODE__UNAVAILABLE);
+	CHECK(a.ms < 1000);
+	clock_sleep_ms(100);
+	CHECK_EQ_INT(atomic_load(&echo_served), served_before);
+	rpc_client_close(c);
+	rpc_server_close(s2);
+}
