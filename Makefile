@@ -51,7 +51,7 @@ TEST_SRC := $(sort $(wildcard tests/unit/*.c tests/unit/*/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(OBJ)/%.o)
 ALL_MOD_OBJ := $(foreach p,$(PROGRAMS),$($(p)_MOD_OBJ))
 
-.PHONY: all help gen check-gen deps up down run test unit integration clean fuzz bench
+.PHONY: all help config-doc gen check-gen deps up down run test unit integration clean fuzz bench
 all: $(BINS)
 
 help:
@@ -86,6 +86,14 @@ $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
 $(BUILD)/bin/comanda-probe: $(OBJ)/tools/probe.o $(LIBCOMANDA)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tools/configdoc: $(OBJ)/tools/configdoc.o $(LIBCOMANDA)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The README's configuration table, from lib/cfg.def.
+config-doc: $(BUILD)/tools/configdoc
+	@$(BUILD)/tools/configdoc
 
 $(BUILD)/tests/unit: $(TEST_OBJ) $(ALL_MOD_OBJ) $(LIBCOMANDA)
 	@mkdir -p $(@D)

@@ -1,0 +1,48 @@
+/*
+ * jwt: Comanda's access tokens, JWS compact form with HS256 only.
+ *
+ * The gateway verifies every request's token itself (no RPC); svc-user signs
+ * them at login and refresh. Exactly one algorithm is accepted: a token whose
+ * header says anything but "HS256" (including "none") is refused before its
+ * signature is looked at, and the signature is compared in constant time.
+ *
+ * Threading: pure functions; call from any thread.
+ */
+#ifndef COMANDA_JWT_H
+#define COMANDA_JWT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define JWT_MAX_LEN 1024        /* longer tokens are refused unparsed */
+#define JWT_MIN_KEY_LEN 32
+
+enum {
+	JWT_OK = 0,
+	JWT_E_MALFORMED = -1,   /* not three base64url parts of JSON objects, or claims missing */
+	JWT_E_ALG = -2,         /* alg is not HS256 */
+	JWT_E_SIGNATURE = -3,   /* signature does not match */
+	JWT_E_EXPIRED = -4,     /* exp <= now */
+	JWT_E_SPACE = -5,       /* output buffer too small */
+};
+
+typedef struct jwt_claims {
+	int64_t sub;            /* user id ("sub" is its decimal string) */
+	int role;               /* COMANDA__ROLE__ROLE_CUSTOMER or _ADMIN ("role": "customer"/"admin") */
+	int64_t sid;            /* session id */
+	int64_t iat;            /* issued at, Unix seconds */
+	int64_t exp;            /* expires at, Unix seconds */
+} jwt_claims;
+
+/* Writes the signed token for c into out (cap bytes, NUL-terminated).
+ * Returns JWT_OK or JWT_E_SPACE. */
+int jwt_sign(const uint8_t *key, size_t key_len, const jwt_claims *c, char *out, size_t cap);
+
+/* Checks token's form, algorithm, signature and expiry against now_s, and
+ * fills *out. Returns JWT_OK or the first JWT_E_* that applies. */
+int jwt_verify(const uint8_t *key, size_t key_len, const char *token, int64_t now_s, jwt_claims *out);
+
+/* A short reason for a JWT_E_* code, for logs (never shown to clients). */
+const char *jwt_strerror(int rc);
+
+#endif

@@ -1,0 +1,160 @@
+/* lib/jwt: what the gateway accepts and refuses. */
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "comanda/rpc.pb-c.h"
+#include "jwt.h"
+#include "test.h"
+
+static const uint8_t key[] = "0123456789abcdef0123456789abcdef";
+static const uint8_t other_key[] = "fedcba9876543210fedcba9876543210";
+#define KEYLEN 32
+#define NOW 1800000000
+
+/* Builds a token from raw header and payload JSON, signed with k (or with
+ * the given literal signature when sig != NULL). */
+static void make_token(char *out, size_t cap, const char *header, const char *payload, const uint8_t *k,
+    const char *sig)
+{
+	char h[512], p[512];
+	sodium_bin2base64(h, sizeof(h), (const unsigned char *)header, strlen(header),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_bin2base64(p, sizeof(p), (const unsigned char *)payload, strlen(payload),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	char signing[1100];
+	snprintf(signing, sizeof(signing), "%s.%s", h, p);
+	if (sig != NULL) {
+		snprintf(out, cap, "%s.%s", signing, sig);
+		return;
+	}
+	uint8_t mac[crypto_auth_hmacsha256_BYTES];
+	crypto_auth_hmacsha256_state st;
+	crypto_auth_hmacsha256_init(&st, k, KEYLEN);
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)signing, strlen(signing));
+	crypto_auth_hmacsha256_final(&st, mac);
+	char s[128];
+	sodium_bin2base64(s, sizeof(s), mac, sizeof(mac), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	snprintf(out, cap, "%s.%s", signing, s);
+}
+
+static const char good_claims[] = "{\"sub\":\"7\",\"role\":\"admin\",\"sid\":3,\"iat\":1799999900,\"exp\":1800000600}";
+
+TEST(jwt_signed_token_verifies_with_its_claims)
+{
+	jwt_claims c = { .sub = 42, .role = COMANDA__ROLE__ROLE_CUSTOMER, .sid = 9, .iat = NOW, .exp = NOW + 900 };
+	char tok[JWT_MAX_LEN];
+	CHECK_EQ_INT(jwt_sign(key, KEYLEN, &c, tok, sizeof(tok)), JWT_OK);
+	jwt_claims got;
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW + 1, &got), JWT_OK);
+	CHECK_EQ_INT(got.sub, 42);
+	CHECK_EQ_INT(got.role, COMANDA__ROLE__ROLE_CUSTOMER);
+	CHECK_EQ_INT(got.sid, 9);
+	CHECK_EQ_INT(got.exp, NOW + 900);
+}
+
+TEST(jwt_hand_made_hs256_token_verifies)
+{
+	char tok[JWT_MAX_LEN];
+	make_token(tok, sizeof(tok), "{\"alg\":\"HS256\",\"typ\":\"JWT\"}", good_claims, key, NULL);
+	jwt_claims got;
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_OK);
+	CHECK_EQ_INT(got.sub, 7);
+	CHECK_EQ_INT(got.role, COMANDA__ROLE__ROLE_ADMIN);
+}
+
+TEST(jwt_alg_none_is_refused)
+{
+	char tok[JWT_MAX_LEN];
+	make_token(tok, sizeof(tok), "{\"alg\":\"none\",\"typ\":\"JWT\"}", good_claims, key, "");
+	jwt_claims got;
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_ALG);
+	make_token(tok, sizeof(tok), "{\"alg\":\"none\"}", good_claims, key, NULL);
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_ALG);
+}
+
+TEST(jwt_other_algorithms_are_refused)
+{
+	char tok[JWT_MAX_LEN];
+	jwt_claims got;
+	make_token(tok, sizeof(tok), "{\"alg\":\"HS512\",\"typ\":\"JWT\"}", good_claims, key, NULL);
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_ALG);
+	make_token(tok, sizeof(tok), "{\"alg\":\"RS256\",\"typ\":\"JWT\"}", good_claims, key, NULL);
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_ALG);
+	make_token(tok, sizeof(tok), "{\"alg\":\"hs256\"}", good_claims, key, NULL);
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_ALG);
+	make_token(tok, sizeof(tok), "{\"typ\":\"JWT\"}", good_claims, key, NULL);
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_ALG);
+}
+
+TEST(jwt_wrong_key_is_refused)
+{
+	char tok[JWT_MAX_LEN];
+	jwt_claims got;
+	make_token(tok, sizeof(tok), "{\"alg\":\"HS256\"}", good_claims, other_key, NULL);
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_SIGNATURE);
+}
+
+TEST(jwt_tampered_payload_is_refused)
+{
+	jwt_claims c = { .sub = 42, .role = COMANDA__ROLE__ROLE_CUSTOMER, .sid = 9, .iat = NOW, .exp = NOW + 900 };
+	char tok[JWT_MAX_LEN];
+	jwt_sign(key, KEYLEN, &c, tok, sizeof(tok));
+	/* swap the payload for one claiming admin, keep the signature */
+	char forged[JWT_MAX_LEN], sig[128];
+	const char *last = strrchr(tok, '.');
+	snprintf(sig, sizeof(sig), "%s", last + 1);
+	make_token(forged, sizeof(forged), "{\"alg\":\"HS256\",\"typ\":\"JWT\"}",
+	    "{\"sub\":\"42\",\"role\":\"admin\",\"sid\":9,\"iat\":1800000000,\"exp\":1800000900}", key, sig);
+	jwt_claims got;
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, forged, NOW, &got), JWT_E_SIGNATURE);
+	/* flip one character of the signature */
+	size_t n = strlen(tok);
+	tok[n - 2] = tok[n - 2] == 'A' ? 'B' : 'A';
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_SIGNATURE);
+}
+
+TEST(jwt_expired_token_is_refused)
+{
+	jwt_claims c = { .sub = 1, .role = COMANDA__ROLE__ROLE_CUSTOMER, .sid = 1, .iat = NOW - 1000, .exp = NOW - 100 };
+	char tok[JWT_MAX_LEN];
+	jwt_sign(key, KEYLEN, &c, tok, sizeof(tok));
+	jwt_claims got;
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_EXPIRED);
+	c.exp = NOW; /* exp == now is already expired */
+	jwt_sign(key, KEYLEN, &c, tok, sizeof(tok));
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_EXPIRED);
+}
+
+TEST(jwt_malformed_tokens_are_refused)
+{
+	jwt_claims got;
+	const char *bad[] = { "", "abc", "a.b", "a.b.c.d", "...", "!!.??.**", "eyJhbGciOiJIUzI1NiJ9..", NULL };
+	for (int i = 0; bad[i]; i++)
+		CHECK(jwt_verify(key, KEYLEN, bad[i], NOW, &got) != JWT_OK);
+	char tok[JWT_MAX_LEN];
+	/* header that is not JSON, a JSON array, a nested bomb */
+	make_token(tok, sizeof(tok), "not json", good_claims, key, NULL);
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_MALFORMED);
+	make_token(tok, sizeof(tok), "[\"HS256\"]", good_claims, key, NULL);
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_MALFORMED);
+	make_token(tok, sizeof(tok), "{\"alg\":\"HS256\",\"x\":[[[[[[[[[[1]]]]]]]]]]}", good_claims, key, NULL);
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_MALFORMED);
+	/* claims of the wrong types or missing */
+	make_token(tok, sizeof(tok), "{\"alg\":\"HS256\"}", "{\"sub\":7,\"role\":\"admin\",\"sid\":3,\"exp\":1800000600}", key, NULL);
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_MALFORMED);
+	make_token(tok, sizeof(tok), "{\"alg\":\"HS256\"}", "{\"sub\":\"7\",\"role\":\"root\",\"sid\":3,\"exp\":1800000600}", key, NULL);
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_MALFORMED);
+	make_token(tok, sizeof(tok), "{\"alg\":\"HS256\"}", "{\"sub\":\"7\",\"role\":\"admin\",\"sid\":3}", key, NULL);
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_MALFORMED);
+	make_token(tok, sizeof(tok), "{\"alg\":\"HS256\"}", "{\"sub\":\"7\",\"role\":\"admin\",\"sid\":3,\"exp\":1.8e9}", key, NULL);
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_MALFORMED);
+	make_token(tok, sizeof(tok), "{\"alg\":\"HS256\"}", "{\"sub\":\"-7\",\"role\":\"admin\",\"sid\":3,\"exp\":1800000600}", key, NULL);
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_MALFORMED);
+	/* over the length limit */
+	char huge[JWT_MAX_LEN + 100];
+	memset(huge, 'a', sizeof(huge) - 1);
+	huge[sizeof(huge) - 1] = '\0';
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, huge, NOW, &got), JWT_E_MALFORMED);
+}
