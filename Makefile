@@ -68,6 +68,11 @@ $(OBJ)/gen/%.o: gen/%.c
 	@mkdir -p $(@D)
 	$(CC) $(GEN_CFLAGS) -MMD -MP -c -o $@ $<
 
+# Unit tests see every program's headers: they test the modules directly.
+$(OBJ)/tests/%.o: tests/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/unit $(PROGRAMS:%=-I%) -MMD -MP -c -o $@ $<
+
 $(OBJ)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<

@@ -1,0 +1,76 @@
+/* svc-user: validation rules of API.md, and the password hashes. */
+#include <string.h>
+
+#include "test.h"
+#include "user_password.h"
+#include "user_validate.h"
+
+TEST(user_name_is_trimmed_and_bounded)
+{
+	char out[512];
+	CHECK(user_validate_name("  Ana María  ", out, sizeof(out)) == NULL);
+	CHECK_STREQ(out, "Ana María");
+	CHECK(user_validate_name("   ", out, sizeof(out)) != NULL);
+	CHECK(user_validate_name("", out, sizeof(out)) != NULL);
+	char name[200];
+	memset(name, 'a', 100);
+	name[100] = '\0';
+	CHECK(user_validate_name(name, out, sizeof(out)) == NULL);
+	name[100] = 'a';
+	name[101] = '\0';
+	CHECK(user_validate_name(name, out, sizeof(out)) != NULL); /* 101 chars */
+	/* 100 two-byte characters are 100 characters, not 200 */
+	char wide[256] = "";
+	for (int i = 0; i < 100; i++)
+		memcpy(wide + 2 * i, "é", 2);
+	wide[200] = '\0';
+	CHECK(user_validate_name(wide, out, sizeof(out)) == NULL);
+	CHECK(user_validate_name("bad\x01name", out, sizeof(out)) != NULL);
+	CHECK(user_validate_name("bad \xc3\x28 utf8", out, sizeof(out)) != NULL);
+	CHECK(user_validate_name("Robert'); DROP TABLE users;--", out, sizeof(out)) == NULL);
+}
+
+TEST(user_email_is_validated_and_lowercased)
+{
+	char out[USER_EMAIL_MAX + 1];
+	CHECK(user_validate_email("Ana.Maria+test@Example.COM", out, sizeof(out)) == NULL);
+	CHECK_STREQ(out, "ana.maria+test@example.com");
+	const char *bad[] = { "", "plain", "@example.com", "a@", "a@b", "a@@b.com", "a b@c.com",
+		"a@b..com", "a@-b.com", "a@b-.com", ".a@b.com", "a.@b.com", "a..b@c.com", "a@b.com.",
+		"a@b_c.com", "a\"b@c.com", NULL };
+	for (int i = 0; bad[i]; i++)
+		CHECK(user_validate_email(bad[i], out, sizeof(out)) != NULL);
+	char longmail[300];
+	memset(longmail, 'a', 250);
+	memcpy(longmail + 250, "@b.co", 6); /* 255 bytes */
+	CHECK(user_validate_email(longmail, out, sizeof(out)) != NULL);
+}
+
+TEST(user_password_length_rules)
+{
+	CHECK(user_validate_password("1234567") != NULL);
+	CHECK(user_validate_password("12345678") == NULL);
+	char pw[200];
+	memset(pw, 'x', 128);
+	pw[128] = '\0';
+	CHECK(user_validate_password(pw) == NULL);
+	pw[128] = 'x';
+	pw[129] = '\0';
+	CHECK(user_validate_password(pw) != NULL);
+	CHECK(user_validate_password("\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8") != NULL);
+}
+
+TEST(user_password_hash_is_argon2id_and_verifies)
+{
+	CHECK_EQ_INT(user_password_init(), 0);
+	char h[USER_PASSWORD_HASH_MAX];
+	CHECK_EQ_INT(user_password_hash("correct horse", h), 0);
+	CHECK(strncmp(h, "$argon2id$v=19$m=19456,t=2,p=1$", 31) == 0);
+	CHECK(user_password_verify(h, "correct horse"));
+	CHECK(!user_password_verify(h, "correct horsE"));
+	CHECK(!user_password_verify(NULL, "anything"));
+	CHECK(!user_password_verify("", "anything"));
+	char h2[USER_PASSWORD_HASH_MAX];
+	user_password_hash("correct horse", h2);
+	CHECK(strcmp(h, h2) != 0); /* salted */
+}
