@@ -370,6 +370,7 @@ int rpc_client_call(rpc_client *c, rpc_call *call, const ProtobufCServiceDescrip
 	}
 	st->code = rep->code;
 	snprintf(st->message, sizeof(st->message), "%s", rep->message ? rep->message : "");
+	snprintf(st->reason, sizeof(st->reason), "%s", rep->reason ? rep->reason : "");
 	for (size_t i = 0; i < rep->n_details; i++)
 		rpc_status_detail(st, rep->details[i]->field, rep->details[i]->issue);
 	if (st->code == COMANDA__CODE__OK) {
@@ -566,6 +567,7 @@ reply:;
 		}
 		rep.n_details = ctx->status.n_details;
 		rep.details = fvp;
+		rep.reason = ctx->status.reason;
 	} else if (out != NULL) {
 		rep.body.len = protobuf_c_message_get_packed_size(out);
 		rep.body.data = arena_alloc(&ctx->mem, rep.body.len);
@@ -755,6 +757,11 @@ int rpc_ctx_error(rpc_ctx *ctx, int code, const char *fmt, ...)
 void rpc_ctx_detail(rpc_ctx *ctx, const char *field, const char *issue)
 {
 	rpc_status_detail(&ctx->status, field, issue);
+}
+
+void rpc_ctx_reason(rpc_ctx *ctx, const char *reason)
+{
+	snprintf(ctx->status.reason, sizeof(ctx->status.reason), "%s", reason);
 }
 
 int rpc_ctx_forward(rpc_ctx *ctx, const rpc_status *st)

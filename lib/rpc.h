@@ -42,6 +42,7 @@
 typedef struct rpc_status {
 	int code;
 	char message[RPC_MESSAGE_MAX];
+	char reason[48];             /* "" or a cause the gateway maps specially (see rpc.proto) */
 	size_t n_details;
 	struct {
 		char field[64];
@@ -185,6 +186,9 @@ int rpc_ctx_error(rpc_ctx *ctx, int code, const char *fmt, ...) __attribute__((f
 
 /* Adds a field detail to the reply status (kept when the code is not OK). */
 void rpc_ctx_detail(rpc_ctx *ctx, const char *field, const char *issue);
+
+/* Sets the reply's machine-readable reason (kept when the code is not OK). */
+void rpc_ctx_reason(rpc_ctx *ctx, const char *reason);
 
 /* Copies a call's status into the reply: pass a downstream failure through. */
 int rpc_ctx_forward(rpc_ctx *ctx, const rpc_status *st);

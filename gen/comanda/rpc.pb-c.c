@@ -309,7 +309,7 @@ const ProtobufCMessageDescriptor comanda__field_violation__descriptor =
   (ProtobufCMessageInit) comanda__field_violation__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor comanda__rpc_reply__field_descriptors[4] =
+static const ProtobufCFieldDescriptor comanda__rpc_reply__field_descriptors[5] =
 {
   {
     "code",
@@ -359,17 +359,30 @@ static const ProtobufCFieldDescriptor comanda__rpc_reply__field_descriptors[4] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "reason",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Comanda__RpcReply, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned comanda__rpc_reply__field_indices_by_name[] = {
   3,   /* field[3] = body */
   0,   /* field[0] = code */
   2,   /* field[2] = details */
   1,   /* field[1] = message */
+  4,   /* field[4] = reason */
 };
 static const ProtobufCIntRange comanda__rpc_reply__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor comanda__rpc_reply__descriptor =
 {
@@ -379,7 +392,7 @@ const ProtobufCMessageDescriptor comanda__rpc_reply__descriptor =
   "Comanda__RpcReply",
   "comanda",
   sizeof(Comanda__RpcReply),
-  4,
+  5,
   comanda__rpc_reply__field_descriptors,
   comanda__rpc_reply__field_indices_by_name,
   1,  comanda__rpc_reply__number_ranges,

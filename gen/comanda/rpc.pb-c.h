@@ -117,10 +117,14 @@ struct  Comanda__RpcReply
    * the packed reply message when code == OK
    */
   ProtobufCBinaryData body;
+  /*
+   * machine-readable cause within the code, like
+   */
+  char *reason;
 };
 #define COMANDA__RPC_REPLY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&comanda__rpc_reply__descriptor) \
-    , COMANDA__CODE__OK, (char *)protobuf_c_empty_string, 0,NULL, {0,NULL} }
+    , COMANDA__CODE__OK, (char *)protobuf_c_empty_string, 0,NULL, {0,NULL}, (char *)protobuf_c_empty_string }
 
 
 /* Comanda__RpcRequest methods */

@@ -26,6 +26,7 @@ static int echo_handler(rpc_ctx *ctx, const Comanda__EchoRequest *req, Comanda__
 		clock_sleep_ms(req->sleep_ms);
 	if (req->fail_code) {
 		rpc_ctx_detail(ctx, "text", "is not acceptable");
+		rpc_ctx_reason(ctx, "ECHO_REFUSED");
 		return rpc_ctx_error(ctx, req->fail_code, "echo refused: %s", req->text);
 	}
 	reply->text = rpc_ctx_strdup(ctx, req->text);
@@ -144,6 +145,7 @@ TEST(rpc_error_status_and_details_reach_the_caller)
 	CHECK_STREQ(call.status.message, "echo refused: bad");
 	CHECK_EQ_INT(call.status.n_details, 1);
 	CHECK_STREQ(call.status.details[0].field, "text");
+	CHECK_STREQ(call.status.reason, "ECHO_REFUSED");
 	rpc_call_release(&call);
 	rpc_client_close(c);
 	rpc_server_close(s);
