@@ -8,6 +8,16 @@
  * JSON 500, and writes one JSON log line per request. Endpoints only map a
  * request to a response.
  *
+ * The errors it answers itself use the API's envelope (httpd_respond_error):
+ * 413 code "PAYLOAD_TOO_LARGE" for a body over max_body (a declared
+ * Content-Length over it is refused before any of the body is read and the
+ * connection is then closed; a chunked body is read up to the limit and the
+ * rest dropped), and 500 "INTERNAL" when a handler leaves status 0 or sets
+ * one outside 100..599. Requests libmicrohttpd itself refuses as malformed
+ * HTTP (bad request line, headers over 64 KiB) get its own short answers.
+ * Every response carries X-Request-Id and, unless the handler named another
+ * content_type, Content-Type: application/json; charset=utf-8.
+ *
  * Threading: handlers run on the pool's threads, many at once; a request and
  * its response belong to the thread running the handler.
  */
@@ -78,7 +88,8 @@ int httpd_start(httpd **out, const httpd_config *cfg);
 /* The port actually bound. */
 int httpd_port(const httpd *h);
 
-/* Stops accepting, finishes the requests in progress, frees h. */
+/* Stops accepting, finishes the requests in progress (waiting at most 5 s
+ * before closing the rest), frees h. No handler runs after it returns. */
 void httpd_stop(httpd *h);
 
 /* A request header (case-insensitive), NULL when absent. */

@@ -117,7 +117,7 @@ int rpc_client_open(rpc_client **out, const rpc_client_config *cfg)
 	*out = NULL;
 	rpc_client *c = calloc(1, sizeof(*c));
 	if (c == NULL)
-		return COMANDA__CODE__RESOURCE_EXHAUSTED;
+		return COMANDA__CODE__INTERNAL;
 	c->default_timeout_ms = cfg->default_timeout_ms > 0 ? cfg->default_timeout_ms : 2000;
 	atomic_init(&c->pipes, 0);
 	pthread_mutex_init(&c->lock, NULL);
@@ -260,7 +260,7 @@ static int rpc_transport_code(int nng_rv)
 	case NNG_ETIMEDOUT:
 		return COMANDA__CODE__DEADLINE_EXCEEDED;
 	case NNG_ENOMEM:
-		return COMANDA__CODE__RESOURCE_EXHAUSTED;
+		return COMANDA__CODE__INTERNAL;
 	default:
 		/* ECLOSED, ECONNRESET, ECONNREFUSED, ECONNSHUT, ECANCELED, ...:
 		 * the peer is not there to answer. */
@@ -323,7 +323,7 @@ int rpc_client_call(rpc_client *c, rpc_call *call, const ProtobufCServiceDescrip
 	size_t body_len = protobuf_c_message_get_packed_size(request);
 	uint8_t *body = arena_alloc(&call->mem, body_len);
 	if (body == NULL) {
-		rpc_status_set(st, COMANDA__CODE__RESOURCE_EXHAUSTED, "out of memory");
+		rpc_status_set(st, COMANDA__CODE__INTERNAL, "out of memory");
 		goto done;
 	}
 	protobuf_c_message_pack(request, body);
@@ -340,7 +340,7 @@ int rpc_client_call(rpc_client *c, rpc_call *call, const ProtobufCServiceDescrip
 	nng_msg *msg = NULL;
 	size_t env_len = comanda__rpc_request__get_packed_size(&env);
 	if (nng_msg_alloc(&msg, env_len) != 0) {
-		rpc_status_set(st, COMANDA__CODE__RESOURCE_EXHAUSTED, "out of memory");
+		rpc_status_set(st, COMANDA__CODE__INTERNAL, "out of memory");
 		goto done;
 	}
 	comanda__rpc_request__pack(&env, nng_msg_body(msg));
@@ -348,7 +348,7 @@ int rpc_client_call(rpc_client *c, rpc_call *call, const ProtobufCServiceDescrip
 	rpc_slot *slot = rpc_slot_get(c);
 	if (slot == NULL) {
 		nng_msg_free(msg);
-		rpc_status_set(st, COMANDA__CODE__RESOURCE_EXHAUSTED, "out of memory");
+		rpc_status_set(st, COMANDA__CODE__INTERNAL, "out of memory");
 		goto done;
 	}
 	nng_msg *rmsg = NULL;
@@ -461,7 +461,7 @@ int rpc_server_open(rpc_server **out, const rpc_server_config *cfg)
 	*out = NULL;
 	rpc_server *s = calloc(1, sizeof(*s));
 	if (s == NULL)
-		return COMANDA__CODE__RESOURCE_EXHAUSTED;
+		return COMANDA__CODE__INTERNAL;
 	s->cfg = *cfg;
 	if (s->cfg.name == NULL)
 		s->cfg.name = "rpc";
@@ -545,7 +545,7 @@ static nng_msg *rpc_serve(rpc_worker *w, nng_msg *in)
 	}
 	out = arena_alloc(&ctx->mem, m->output->sizeof_message);
 	if (out == NULL) {
-		rpc_status_set(&ctx->status, COMANDA__CODE__RESOURCE_EXHAUSTED, "out of memory");
+		rpc_status_set(&ctx->status, COMANDA__CODE__INTERNAL, "out of memory");
 		goto reply;
 	}
 	protobuf_c_message_init(m->output, out);
@@ -572,7 +572,7 @@ reply:;
 		rep.body.len = protobuf_c_message_get_packed_size(out);
 		rep.body.data = arena_alloc(&ctx->mem, rep.body.len);
 		if (rep.body.data == NULL) {
-			rep.code = COMANDA__CODE__RESOURCE_EXHAUSTED;
+			rep.code = COMANDA__CODE__INTERNAL;
 			rep.body.len = 0;
 		} else {
 			protobuf_c_message_pack(out, rep.body.data);
@@ -650,7 +650,7 @@ int rpc_server_start(rpc_server *s)
 	}
 	s->workers = calloc((size_t)s->n_workers, sizeof(*s->workers));
 	if (s->workers == NULL)
-		return COMANDA__CODE__RESOURCE_EXHAUSTED;
+		return COMANDA__CODE__INTERNAL;
 	for (int i = 0; i < s->n_workers; i++) {
 		rpc_worker *w = &s->workers[i];
 		w->server = s;
@@ -663,7 +663,7 @@ int rpc_server_start(rpc_server *s)
 			if (w->aio)
 				nng_aio_free(w->aio);
 			w->aio = NULL;
-			return COMANDA__CODE__RESOURCE_EXHAUSTED;
+			return COMANDA__CODE__INTERNAL;
 		}
 	}
 	s->started = true;

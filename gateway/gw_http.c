@@ -1,0 +1,76 @@
+/*
+ * gw_http: the shared request path. See gw_http.h.
+ */
+#include "gw_http.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "gw_auth.h"
+#include "gw_metrics.h"
+
+bool gw_http_is_json(const char *ct)
+{
+	if (ct == NULL)
+		return false;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	size_t n = strcspn(ct, ";");
+	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	static const char app[] = "application/";
+	const size_t al = sizeof(app) - 1;
+	if (n <= al || strncasecmp(ct, app, al) != 0)
+		return false;
+	if (n == al + 4 && strncasecmp(ct + al, "json", 4) == 0)
+		return true;
+	/* structured syntax suffix (RFC 6839): application/problem+json etc. */
+	return n > al + 5 && strncasecmp(ct + n - 5, "+json", 5) == 0;
+}
+
+static bool gw_http_has_body_method(const char *m)
+{
+	return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
+}
+
+void gw_http_dispatch(gw_app *app, const gw_route *table, size_t n, const httpd_request *req,
+    httpd_response *resp)
+{
+	gw_request g;
+	memset(&g, 0, sizeof(g));
+	g.http = req;
+	char allow[128];
+	switch (gw_route_match(table, n, req->method, req->path, &g.route, &g.params, allow, sizeof(allow))) {
+	case GW_MATCH_NOT_FOUND:
+		/* no route label: unknown paths must not create metric series */
+		resp->route = NULL;
+		httpd_respond_error(resp, req, 404, "NOT_FOUND", "Route not found");
+		return;
+	case GW_MATCH_METHOD_NOT_ALLOWED:
+		resp->route = g.route->pattern;
+		httpd_respond_error(resp, req, 405, "METHOD_NOT_ALLOWED", "Method not allowed");
+		httpd_add_header(resp, "Allow", allow);
+		return;
+	case GW_MATCH_OK:
+		break;
+	}
+	resp->route = g.route->pattern;
+	if (!gw_auth_authorize(app, &g, resp))
+		return;
+	if (req->body_len > 0 && gw_http_has_body_method(req->method) &&
+	    !gw_http_is_json(httpd_header(req, "Content-Type"))) {
+		httpd_respond_error(resp, req, 415, "UNSUPPORTED_MEDIA_TYPE",
+		    "Content-Type must be application/json");
+		return;
+	}
+	g.route->handler(app, &g, resp);
+}
+
+void gw_http_handle(void *arg, const httpd_request *req, httpd_response *resp)
+{
+	size_t n = 0;
+	const gw_route *table = gw_routes(&n);
+	gw_metrics_in_flight(1);
+	gw_http_dispatch(arg, table, n, req, resp);
+	gw_metrics_in_flight(-1);
+}

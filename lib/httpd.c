@@ -1,0 +1,560 @@
+/*
+ * httpd on libmicrohttpd 0.9.75: a pool of epoll threads, each serving its own
+ * connections; a request's handler runs on the thread that owns its
+ * connection. See httpd.h for the contract.
+ *
+ * Per request, MHD calls httpd_access() several times: once with the headers,
+ * once per body chunk, once more when the body is complete. The per-request
+ * state (httpd_conn) is made on the first call and freed by the completion
+ * callback, which MHD calls exactly once per request whatever happened.
+ */
+#include "httpd.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "clock.h"
+#include "log.h"
+
+#define HTTPD_DEFAULT_THREADS 2
+#define HTTPD_DEFAULT_MAX_BODY ((size_t)1 << 20)
+#define HTTPD_DEFAULT_TIMEOUT_S 30
+#define HTTPD_DEFAULT_MAX_CONNECTIONS 1024
+/* Per-connection memory pool for the request line, headers and read buffer:
+ * a request with a few KiB of headers (a JWT, cookies) must fit. */
+#define HTTPD_CONNECTION_MEMORY (64 * 1024)
+/* A chunked body past max_body is read and dropped so the client still gets
+ * its JSON 413; past this many times max_body it is not worth reading and the
+ * connection is closed instead. */
+#define HTTPD_DISCARD_FACTOR 16
+/* httpd_stop waits this long for requests in progress before closing. */
+#define HTTPD_DRAIN_MS 5000
+
+struct httpd {
+	struct MHD_Daemon *daemon;
+	char name[64];
+	size_t max_body;
+	bool log_requests;
+	httpd_handler_fn handler;
+	httpd_observer_fn observer;
+	void *arg;
+	int port;
+	atomic_int active;                /* requests between first call and completion */
+};
+
+/* One request's state, owned by MHD's con_cls slot until httpd_completed. */
+typedef struct httpd_conn {
+	httpd_request req;
+	char *body;                       /* malloc'd, NUL-terminated; NULL: none yet */
+	size_t len, cap;
+	uint64_t discarded;               /* body bytes dropped past max_body */
+	bool too_large;
+	bool responded;
+	char client[INET6_ADDRSTRLEN];
+} httpd_conn;
+
+/* ------------------------------------------------------------------------ */
+/* request ids                                                              */
+/* ------------------------------------------------------------------------ */
+
+bool httpd_request_id_valid(const char *s)
+{
+	if (s == NULL || s[0] == '\0')
+		return false;
+	size_t n = 0;
+	for (const char *p = s; *p != '\0'; p++, n++) {
+		char c = *p;
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+		    c == '_' || c == '-';
+		if (!ok || n >= HTTPD_REQUEST_ID_MAX)
+			return false;
+	}
+	return true;
+}
+
+/* xorshift128+ per thread: ids need to be unique and unguessable enough to not
+ * collide, not cryptographic, and a syscall per request is avoidable. */
+static _Thread_local uint64_t httpd_rng[2];
+static _Thread_local bool httpd_rng_seeded;
+
+static uint64_t httpd_splitmix(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static uint64_t httpd_rand64(void)
+{
+	if (!httpd_rng_seeded) {
+		uint64_t seed[2] = { 0, 0 };
+		if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed)) {
+			/* No entropy syscall: mix what differs between threads and runs. */
+			uint64_t x = (uint64_t)clock_wall_ms() ^ ((uint64_t)clock_mono_us() << 20) ^
+			    (uint64_t)(uintptr_t)&httpd_rng ^ ((uint64_t)getpid() << 40);
+			seed[0] = httpd_splitmix(&x);
+			seed[1] = httpd_splitmix(&x);
+		}
+		if (seed[0] == 0 && seed[1] == 0)
+			seed[1] = 1; /* the all-zero state is a fixed point */
+		httpd_rng[0] = seed[0];
+		httpd_rng[1] = seed[1];
+		httpd_rng_seeded = true;
+	}
+	uint64_t s1 = httpd_rng[0];
+	const uint64_t s0 = httpd_rng[1];
+	httpd_rng[0] = s0;
+	s1 ^= s1 << 23;
+	httpd_rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+	return httpd_rng[1] + s0;
+}
+
+void httpd_request_id_new(char *dst, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	if (cap == 0)
+		return;
+	uint64_t r[2] = { httpd_rand64(), httpd_rand64() };
+	size_t n = 0;
+	for (int w = 0; w < 2; w++)
+		for (int i = 0; i < 16 && n + 1 < cap; i++, n++)
+			dst[n] = hex[(r[w] >> (60 - 4 * i)) & 15];
+	dst[n] = '\0';
+}
+
+/* ------------------------------------------------------------------------ */
+/* request accessors                                                        */
+/* ------------------------------------------------------------------------ */
+
+const char *httpd_header(const httpd_request *req, const char *name)
+{
+	if (req->conn == NULL)
+		return NULL;
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *httpd_query(const httpd_request *req, const char *key)
+{
+	if (req->conn == NULL)
+		return NULL;
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+/* ------------------------------------------------------------------------ */
+/* responses                                                                */
+/* ------------------------------------------------------------------------ */
+
+void httpd_respond_owned(httpd_response *resp, int status, char *json, size_t len)
+{
+	/* A handler may answer twice (an error after a partial answer): the
+	 * last answer wins and the earlier body is not leaked. */
+	if (resp->body != json)
+		free(resp->body);
+	resp->status = status;
+	resp->body = json;
+	resp->body_len = json != NULL ? len : 0;
+}
+
+void httpd_respond(httpd_response *resp, int status, const char *json, size_t len)
+{
+	char *copy = malloc(len + 1);
+	if (copy == NULL) {
+		/* Out of memory: a bodiless 500 is the most we can promise. */
+		httpd_respond_owned(resp, 500, NULL, 0);
+		return;
+	}
+	if (len > 0)
+		memcpy(copy, json, len);
+	copy[len] = '\0';
+	httpd_respond_owned(resp, status, copy, len);
+}
+
+void httpd_respond_error(httpd_response *resp, const httpd_request *req, int status, const char *code,
+    const char *message)
+{
+	char msg[1024], cd[128], rid[HTTPD_REQUEST_ID_MAX * 6 + 1];
+	log_json_escape(msg, sizeof(msg), message != NULL ? message : "");
+	log_json_escape(cd, sizeof(cd), code != NULL ? code : "UNKNOWN");
+	log_json_escape(rid, sizeof(rid), req != NULL ? req->request_id : "");
+	size_t cap = strlen(msg) + strlen(cd) + strlen(rid) + 80;
+	char *body = malloc(cap);
+	if (body == NULL) {
+		httpd_respond_owned(resp, status, NULL, 0);
+		return;
+	}
+	int n = snprintf(body, cap, "{\"success\":false,\"error\":\"%s\",\"code\":\"%s\",\"request_id\":\"%s\"}", msg,
+	    cd, rid);
+	httpd_respond_owned(resp, status, body, n > 0 ? (size_t)n : 0);
+}
+
+/* A header name is an RFC 9110 token; a value has no control characters
+ * (CR/LF would let a caller inject headers). */
+static bool httpd_header_ok(const char *name, const char *value)
+{
+	if (name[0] == '\0')
+		return false;
+	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
+		if (*p <= 0x20 || *p >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", *p) != NULL)
+			return false;
+	for (const unsigned char *p = (const unsigned char *)value; *p != '\0'; p++)
+		if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+			return false;
+	return true;
+}
+
+void httpd_add_header(httpd_response *resp, const char *name, const char *value)
+{
+	if (resp->n_headers >= HTTPD_MAX_HEADERS || name == NULL || value == NULL)
+		return;
+	size_t nl = strlen(name), vl = strlen(value);
+	/* Truncating a header would change its meaning: drop it and say so. */
+	if (nl >= sizeof(resp->headers[0].name) || vl >= sizeof(resp->headers[0].value) ||
+	    !httpd_header_ok(name, value)) {
+		log_printf(LOG_WARN, "httpd: dropped response header %.48s (too long or invalid)", name);
+		return;
+	}
+	memcpy(resp->headers[resp->n_headers].name, name, nl + 1);
+	memcpy(resp->headers[resp->n_headers].value, value, vl + 1);
+	resp->n_headers++;
+}
+
+/* ------------------------------------------------------------------------ */
+/* serving                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static void httpd_log_request(const httpd *h, const httpd_request *req, const httpd_response *resp,
+    int64_t latency_us)
+{
+	log_line l;
+	log_begin(&l, LOG_INFO, "http request");
+	log_str(&l, "server", h->name);
+	log_str(&l, "request_id", req->request_id);
+	log_str(&l, "method", req->method);
+	log_str(&l, "route", resp->route);
+	log_str(&l, "path", req->path);
+	log_int(&l, "status", resp->status);
+	log_int(&l, "latency_us", latency_us);
+	log_str(&l, "caller", resp->caller);
+	log_str(&l, "client", req->client_addr);
+	log_end(&l);
+}
+
+/* Queues resp (taking its body), then logs and observes. Returns MHD's verdict. */
+static enum MHD_Result httpd_send(httpd *h, httpd_conn *c, struct MHD_Connection *conn, httpd_response *resp)
+{
+	if (resp->status < 100 || resp->status > 599) {
+		/* status 0 (no answer) or nonsense: the client still gets JSON. */
+		if (resp->status != 0)
+			log_printf(LOG_ERROR, "httpd: handler answered invalid status %d for %s %.200s",
+			    resp->status, c->req.method, c->req.path);
+		httpd_respond_error(resp, &c->req, 500, "INTERNAL", "Internal error");
+	}
+	struct MHD_Response *r;
+	if (resp->body != NULL && resp->body_len > 0) {
+		r = MHD_create_response_from_buffer_with_free_callback(resp->body_len, resp->body, free);
+		if (r != NULL)
+			resp->body = NULL; /* MHD owns it now */
+	} else {
+		r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	}
+	free(resp->body);
+	resp->body = NULL;
+	if (r == NULL) {
+		log_printf(LOG_ERROR, "httpd: out of memory building a response");
+		return MHD_NO;
+	}
+	bool ok = MHD_add_response_header(r, "Content-Type",
+	              resp->content_type != NULL ? resp->content_type : "application/json; charset=utf-8") == MHD_YES;
+	ok = ok && MHD_add_response_header(r, "X-Request-Id", c->req.request_id) == MHD_YES;
+	for (size_t i = 0; ok && i < resp->n_headers && i < HTTPD_MAX_HEADERS; i++)
+		ok = MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value) == MHD_YES;
+	enum MHD_Result ret = ok ? MHD_queue_response(conn, (unsigned)resp->status, r) : MHD_NO;
+	MHD_destroy_response(r);
+	c->responded = true;
+
+	int64_t latency_us = clock_mono_us() - c->req.start_us;
+	if (h->log_requests)
+		httpd_log_request(h, &c->req, resp, latency_us);
+	if (h->observer != NULL)
+		h->observer(h->arg, &c->req, resp, latency_us);
+	return ret;
+}
+
+static void httpd_reject_too_large(httpd *h, httpd_conn *c, struct MHD_Connection *conn, enum MHD_Result *ret)
+{
+	httpd_response resp;
+	memset(&resp, 0, sizeof(resp));
+	char msg[96];
+	snprintf(msg, sizeof(msg), "Request body too large (limit %zu bytes)", h->max_body);
+	httpd_respond_error(&resp, &c->req, 413, "PAYLOAD_TOO_LARGE", msg);
+	*ret = httpd_send(h, c, conn, &resp);
+}
+
+static void httpd_client_addr(httpd_conn *c, struct MHD_Connection *conn)
+{
+	snprintf(c->client, sizeof(c->client), "unknown");
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || ci->client_addr == NULL)
+		return;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, c->client,
+		    sizeof(c->client));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, c->client,
+		    sizeof(c->client));
+}
+
+/* First call of a request: set up its state. Returns false when out of memory. */
+static httpd_conn *httpd_begin(httpd *h, struct MHD_Connection *conn, const char *url, const char *method)
+{
+	httpd_conn *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	atomic_fetch_add(&h->active, 1);
+	c->req.method = method;
+	c->req.path = url;
+	c->req.body = "";
+	c->req.body_len = 0;
+	c->req.start_us = clock_mono_us();
+	c->req.conn = conn;
+	httpd_client_addr(c, conn);
+	c->req.client_addr = c->client;
+	const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+	if (httpd_request_id_valid(rid))
+		memcpy(c->req.request_id, rid, strlen(rid) + 1);
+	else
+		httpd_request_id_new(c->req.request_id, sizeof(c->req.request_id));
+	return c;
+}
+
+/* Appends a body chunk, or counts it as dropped once over the limit.
+ * Returns false when the connection should be closed. */
+static bool httpd_take_chunk(httpd *h, httpd_conn *c, const char *data, size_t n)
+{
+	if (c->too_large || n > h->max_body - c->len) {
+		c->too_large = true;
+		c->discarded += n;
+		return c->discarded / HTTPD_DISCARD_FACTOR <= h->max_body;
+	}
+	if (c->len + n + 1 > c->cap) {
+		size_t cap = c->cap != 0 ? c->cap : 4096;
+		while (cap < c->len + n + 1)
+			cap *= 2;
+		if (cap > h->max_body + 1)
+			cap = h->max_body + 1;
+		char *nb = realloc(c->body, cap);
+		if (nb == NULL)
+			return false;
+		c->body = nb;
+		c->cap = cap;
+	}
+	memcpy(c->body + c->len, data, n);
+	c->len += n;
+	c->body[c->len] = '\0';
+	return true;
+}
+
+static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+    const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	(void)version;
+	httpd *h = cls;
+	httpd_conn *c = *con_cls;
+	enum MHD_Result ret = MHD_YES;
+
+	if (c == NULL) {
+		c = httpd_begin(h, conn, url, method);
+		if (c == NULL)
+			return MHD_NO;
+		*con_cls = c;
+		/* A declared length over the limit is refused before reading a byte;
+		 * MHD then closes the connection instead of reading the body. */
+		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+		if (cl != NULL) {
+			char *end = NULL;
+			errno = 0;
+			unsigned long long n = strtoull(cl, &end, 10);
+			if (errno == ERANGE || (end != cl && n > h->max_body)) {
+				httpd_reject_too_large(h, c, conn, &ret);
+				return ret;
+			}
+			if (end != cl && n > 0 && n <= h->max_body) {
+				c->body = malloc((size_t)n + 1);
+				if (c->body == NULL)
+					return MHD_NO;
+				c->cap = (size_t)n + 1;
+				c->body[0] = '\0';
+			}
+		}
+		return MHD_YES;
+	}
+	if (c->responded)
+		return MHD_YES;
+	if (*upload_data_size > 0) {
+		bool keep = httpd_take_chunk(h, c, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return keep ? MHD_YES : MHD_NO;
+	}
+	if (c->too_large) {
+		httpd_reject_too_large(h, c, conn, &ret);
+		return ret;
+	}
+
+	c->req.body = c->body != NULL ? c->body : "";
+	c->req.body_len = c->len;
+	httpd_response resp;
+	memset(&resp, 0, sizeof(resp));
+	h->handler(h->arg, &c->req, &resp);
+	return httpd_send(h, c, conn, &resp);
+}
+
+static void httpd_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	(void)conn;
+	(void)toe;
+	httpd *h = cls;
+	httpd_conn *c = *con_cls;
+	if (c == NULL)
+		return;
+	free(c->body);
+	free(c);
+	*con_cls = NULL;
+	atomic_fetch_sub(&h->active, 1);
+}
+
+__attribute__((format(printf, 2, 0))) static void httpd_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	const httpd *h = cls;
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	size_t n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_line l;
+	log_begin(&l, LOG_WARN, "libmicrohttpd");
+	log_str(&l, "server", h->name);
+	log_str(&l, "detail", msg);
+	log_end(&l);
+}
+
+/* Resolves cfg->bind (numeric or a name such as "localhost") and port. */
+static bool httpd_resolve(const httpd_config *cfg, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct addrinfo hints, *res = NULL;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	char port[16];
+	snprintf(port, sizeof(port), "%d", cfg->port);
+	const char *bind = (cfg->bind != NULL && cfg->bind[0] != '\0') ? cfg->bind : NULL;
+	int rc = getaddrinfo(bind, port, &hints, &res);
+	if (rc != 0 || res == NULL) {
+		log_printf(LOG_ERROR, "httpd %s: cannot resolve bind address %s: %s", cfg->name != NULL ? cfg->name : "",
+		    bind != NULL ? bind : "(any)", gai_strerror(rc));
+		return false;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return true;
+}
+
+int httpd_start(httpd **out, const httpd_config *cfg)
+{
+	*out = NULL;
+	if (cfg->handler == NULL || cfg->port < 0 || cfg->port > 65535) {
+		log_printf(LOG_ERROR, "httpd: invalid configuration (handler or port)");
+		return -1;
+	}
+	httpd *h = calloc(1, sizeof(*h));
+	if (h == NULL)
+		return -1;
+	snprintf(h->name, sizeof(h->name), "%s", cfg->name != NULL ? cfg->name : "httpd");
+	h->max_body = cfg->max_body > 0 ? cfg->max_body : HTTPD_DEFAULT_MAX_BODY;
+	h->log_requests = cfg->log_requests;
+	h->handler = cfg->handler;
+	h->observer = cfg->observer;
+	h->arg = cfg->arg;
+	atomic_init(&h->active, 0);
+
+	struct sockaddr_storage ss;
+	socklen_t sslen = 0;
+	if (!httpd_resolve(cfg, &ss, &sslen)) {
+		free(h);
+		return -1;
+	}
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	unsigned threads = (unsigned)(cfg->threads > 0 ? cfg->threads : HTTPD_DEFAULT_THREADS);
+	unsigned timeout = (unsigned)(cfg->connection_timeout_s > 0 ? cfg->connection_timeout_s : HTTPD_DEFAULT_TIMEOUT_S);
+	unsigned maxconn = (unsigned)(cfg->max_connections > 0 ? cfg->max_connections : HTTPD_DEFAULT_MAX_CONNECTIONS);
+	/* The pool divides the connection limit between its threads. */
+	if (maxconn < threads)
+		maxconn = threads;
+
+	/* the logger goes first: MHD reports problems with later options */
+	h->daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, httpd_access, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, httpd_mhd_log, h,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, threads,
+	    MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+	    MHD_OPTION_CONNECTION_LIMIT, maxconn,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTPD_CONNECTION_MEMORY,
+	    MHD_OPTION_NOTIFY_COMPLETED, httpd_completed, h,
+	    MHD_OPTION_END);
+	if (h->daemon == NULL) {
+		log_printf(LOG_ERROR, "httpd %s: cannot listen on %s:%d", h->name,
+		    cfg->bind != NULL ? cfg->bind : "(any)", cfg->port);
+		free(h);
+		return -1;
+	}
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	h->port = di != NULL ? (int)di->port : cfg->port;
+	log_printf(LOG_INFO, "httpd %s: listening on %s:%d (%u threads)", h->name,
+	    cfg->bind != NULL ? cfg->bind : "(any)", h->port, threads);
+	*out = h;
+	return 0;
+}
+
+int httpd_port(const httpd *h)
+{
+	return h->port;
+}
+
+void httpd_stop(httpd *h)
+{
+	if (h == NULL)
+		return;
+	/* Stop accepting first, so the drain below cannot be kept busy forever;
+	 * the listening socket is ours to close after quiesce. */
+	MHD_socket lsock = MHD_quiesce_daemon(h->daemon);
+	int64_t deadline = clock_mono_us() + (int64_t)HTTPD_DRAIN_MS * 1000;
+	while (atomic_load(&h->active) > 0 && clock_mono_us() < deadline)
+		clock_sleep_ms(5);
+	if (atomic_load(&h->active) > 0)
+		log_printf(LOG_WARN, "httpd %s: stopping with %d requests still in progress", h->name,
+		    atomic_load(&h->active));
+	MHD_stop_daemon(h->daemon);
+	if (lsock != MHD_INVALID_SOCKET)
+		close(lsock);
+	free(h);
+}

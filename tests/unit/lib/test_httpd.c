@@ -1,0 +1,236 @@
+/* lib/httpd: a real server on an ephemeral loopback port, spoken to over a
+ * raw socket (tests/unit/testhttp) so the test sees the bytes a client would. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "httpd.h"
+#include "test.h"
+#include "testhttp.h"
+
+static atomic_int observed_status;
+static atomic_int observed_count;
+
+static void test_handler(void *arg, const httpd_request *req, httpd_response *resp)
+{
+	(void)arg;
+	resp->route = "/test";
+	if (strcmp(req->path, "/nothing") == 0)
+		return; /* answers nothing: httpd must make it a JSON 500 */
+	if (strcmp(req->path, "/text") == 0) {
+		resp->content_type = "text/plain; charset=utf-8";
+		httpd_respond(resp, 200, "hi", 2);
+		return;
+	}
+	if (strcmp(req->path, "/header") == 0) {
+		httpd_add_header(resp, "X-Ok", "yes");
+		httpd_add_header(resp, "X-Bad", "a\r\nInjected: 1");
+		httpd_add_header(resp, "Bad Name", "v");
+	}
+	const char *q = httpd_query(req, "q");
+	const char *ua = httpd_header(req, "x-test-header");
+	char buf[512];
+	int n = snprintf(buf, sizeof(buf), "{\"method\":\"%s\",\"path\":\"%s\",\"len\":%zu,\"q\":\"%s\",\"h\":\"%s\",\"client\":\"%s\"}",
+	    req->method, req->path, req->body_len, q != NULL ? q : "", ua != NULL ? ua : "", req->client_addr);
+	httpd_respond(resp, 200, buf, (size_t)n);
+}
+
+static void test_observer(void *arg, const httpd_request *req, const httpd_response *resp, int64_t latency_us)
+{
+	(void)arg;
+	(void)req;
+	(void)latency_us;
+	atomic_store(&observed_status, resp->status);
+	atomic_fetch_add(&observed_count, 1);
+}
+
+static httpd *start_server(size_t max_body)
+{
+	httpd *h = NULL;
+	httpd_config cfg = { .name = "test", .bind = "127.0.0.1", .port = 0, .threads = 2, .max_body = max_body,
+		.log_requests = false, .handler = test_handler, .observer = test_observer };
+	CHECK_EQ_INT(httpd_start(&h, &cfg), 0);
+	CHECK(h == NULL || httpd_port(h) > 0);
+	return h;
+}
+
+static char *get(int port, const char *target, const char *extra_headers)
+{
+	return testhttp_request(port, "GET", target, extra_headers, NULL);
+}
+
+TEST(httpd_request_id_rules)
+{
+	CHECK(httpd_request_id_valid("abc-DEF_1.2"));
+	CHECK(!httpd_request_id_valid(NULL));
+	CHECK(!httpd_request_id_valid(""));
+	CHECK(!httpd_request_id_valid("has space"));
+	CHECK(!httpd_request_id_valid("quote\""));
+	CHECK(!httpd_request_id_valid("new\nline"));
+	char id64[65], id65[66];
+	memset(id64, 'a', 64);
+	id64[64] = '\0';
+	memset(id65, 'a', 65);
+	id65[65] = '\0';
+	CHECK(httpd_request_id_valid(id64));
+	CHECK(!httpd_request_id_valid(id65));
+	char a[33], b[33];
+	httpd_request_id_new(a, sizeof(a));
+	httpd_request_id_new(b, sizeof(b));
+	CHECK_EQ_INT(strlen(a), 32);
+	CHECK(strspn(a, "0123456789abcdef") == 32);
+	CHECK(strcmp(a, b) != 0);
+	CHECK(httpd_request_id_valid(a));
+	char small[5];
+	httpd_request_id_new(small, sizeof(small));
+	CHECK_EQ_INT(strlen(small), 4);
+}
+
+TEST(httpd_response_helpers)
+{
+	httpd_request req;
+	memset(&req, 0, sizeof(req));
+	memcpy(req.request_id, "rid", 4);
+	httpd_response resp;
+	memset(&resp, 0, sizeof(resp));
+	httpd_respond(&resp, 200, "{}", 2);
+	CHECK_STREQ(resp.body, "{}");
+	/* answering again replaces (and frees) the first body */
+	httpd_respond_error(&resp, &req, 404, "NOT_FOUND", "No \"such\" thing");
+	CHECK_EQ_INT(resp.status, 404);
+	CHECK_STREQ(resp.body,
+	    "{\"success\":false,\"error\":\"No \\\"such\\\" thing\",\"code\":\"NOT_FOUND\",\"request_id\":\"rid\"}");
+	CHECK_EQ_INT(resp.body_len, strlen(resp.body));
+	free(resp.body);
+	for (int i = 0; i < HTTPD_MAX_HEADERS + 3; i++)
+		httpd_add_header(&resp, "X-N", "v");
+	CHECK_EQ_INT(resp.n_headers, HTTPD_MAX_HEADERS);
+}
+
+TEST(httpd_serves_and_echoes_request_id)
+{
+	httpd *h = start_server(0);
+	if (h == NULL)
+		return;
+	int port = httpd_port(h);
+	char v[128];
+
+	char *r = get(port, "/echo?q=a%20b", "X-Request-Id: client-id_1.x\r\nX-Test-Header: hv\r\n");
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	CHECK_STREQ(testhttp_header(r, "X-Request-Id", v, sizeof(v)), "client-id_1.x");
+	CHECK_STREQ(testhttp_header(r, "Content-Type", v, sizeof(v)), "application/json; charset=utf-8");
+	CHECK_STREQ(testhttp_body(r),
+	    "{\"method\":\"GET\",\"path\":\"/echo\",\"len\":0,\"q\":\"a b\",\"h\":\"hv\",\"client\":\"127.0.0.1\"}");
+	free(r);
+
+	/* an insane id is replaced by a generated one */
+	r = get(port, "/echo", "X-Request-Id: bad id <script>\r\n");
+	testhttp_header(r, "X-Request-Id", v, sizeof(v));
+	CHECK_EQ_INT(strlen(v), 32);
+	CHECK(httpd_request_id_valid(v));
+	free(r);
+
+	/* none given: generated */
+	r = get(port, "/echo", NULL);
+	CHECK_EQ_INT(strlen(testhttp_header(r, "X-Request-Id", v, sizeof(v))), 32);
+	free(r);
+
+	r = get(port, "/text", NULL);
+	CHECK_STREQ(testhttp_header(r, "Content-Type", v, sizeof(v)), "text/plain; charset=utf-8");
+	CHECK_STREQ(testhttp_body(r), "hi");
+	free(r);
+
+	r = get(port, "/header", NULL);
+	CHECK_STREQ(testhttp_header(r, "X-Ok", v, sizeof(v)), "yes");
+	CHECK(r != NULL && strstr(r, "Injected") == NULL);
+	CHECK(r != NULL && strstr(r, "Bad Name") == NULL);
+	free(r);
+	httpd_stop(h);
+}
+
+TEST(httpd_no_answer_is_json_500)
+{
+	httpd *h = start_server(0);
+	if (h == NULL)
+		return;
+	char v[128];
+	char *r = get(httpd_port(h), "/nothing", "X-Request-Id: r500\r\n");
+	CHECK_EQ_INT(testhttp_status(r), 500);
+	CHECK_STREQ(testhttp_header(r, "Content-Type", v, sizeof(v)), "application/json; charset=utf-8");
+	CHECK_STREQ(testhttp_body(r),
+	    "{\"success\":false,\"error\":\"Internal error\",\"code\":\"INTERNAL\",\"request_id\":\"r500\"}");
+	free(r);
+	CHECK_EQ_INT(atomic_load(&observed_status), 500);
+	httpd_stop(h);
+}
+
+TEST(httpd_body_and_limit)
+{
+	httpd *h = start_server(1024);
+	if (h == NULL)
+		return;
+	int port = httpd_port(h);
+	char v[128];
+	static char raw[8192];
+
+	/* exactly the limit: accepted */
+	int n = snprintf(raw, sizeof(raw), "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1024\r\n\r\n");
+	memset(raw + n, 'x', 1024);
+	char *r = testhttp_exchange(port, raw, (size_t)n + 1024);
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	CHECK(r != NULL && strstr(testhttp_body(r), "\"len\":1024") != NULL);
+	free(r);
+
+	/* declared over the limit: refused before the body is read */
+	n = snprintf(raw, sizeof(raw),
+	    "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Request-Id: big1\r\nContent-Length: 1025\r\n\r\n");
+	memset(raw + n, 'x', 1025);
+	int before = atomic_load(&observed_count);
+	r = testhttp_exchange(port, raw, (size_t)n + 1025);
+	CHECK_EQ_INT(testhttp_status(r), 413);
+	CHECK_STREQ(testhttp_header(r, "X-Request-Id", v, sizeof(v)), "big1");
+	CHECK(r != NULL && strstr(testhttp_body(r), "\"code\":\"PAYLOAD_TOO_LARGE\"") != NULL);
+	CHECK(r != NULL && strstr(testhttp_body(r), "\"success\":false") != NULL);
+	free(r);
+	CHECK_EQ_INT(atomic_load(&observed_count), before + 1);
+	CHECK_EQ_INT(atomic_load(&observed_status), 413);
+
+	/* chunked, no length given: refused once it passes the limit */
+	n = snprintf(raw, sizeof(raw),
+	    "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n");
+	for (int i = 0; i < 3; i++) {
+		n += snprintf(raw + n, sizeof(raw) - (size_t)n, "200\r\n");
+		memset(raw + n, 'y', 0x200);
+		n += 0x200;
+		n += snprintf(raw + n, sizeof(raw) - (size_t)n, "\r\n");
+	}
+	n += snprintf(raw + n, sizeof(raw) - (size_t)n, "0\r\n\r\n");
+	r = testhttp_exchange(port, raw, (size_t)n);
+	CHECK_EQ_INT(testhttp_status(r), 413);
+	free(r);
+
+	/* chunked within the limit */
+	n = snprintf(raw, sizeof(raw),
+	    "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\n");
+	r = testhttp_exchange(port, raw, (size_t)n);
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	CHECK(r != NULL && strstr(testhttp_body(r), "\"len\":8") != NULL);
+	free(r);
+	httpd_stop(h);
+}
+
+TEST(httpd_start_fails_on_bad_address)
+{
+	httpd *h = (httpd *)&h;
+	httpd_config cfg = { .name = "bad", .bind = "256.1.1.1", .port = 0, .handler = test_handler };
+	CHECK_EQ_INT(httpd_start(&h, &cfg), -1);
+	CHECK(h == NULL);
+	httpd *a = start_server(0);
+	if (a == NULL)
+		return;
+	/* the same port twice cannot be bound */
+	cfg.bind = "127.0.0.1";
+	cfg.port = httpd_port(a);
+	CHECK_EQ_INT(httpd_start(&h, &cfg), -1);
+	httpd_stop(a);
+}
