@@ -14,6 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The key of a development run when JWT_SECRET is unset (refused in
+ * production by cfg_secret); the gateway and svc-user must agree on it. */
+#define JWT_DEV_SECRET "comanda-development-jwt-key-never-use-in-production"
+
 #define JWT_MAX_LEN 1024        /* longer tokens are refused unparsed */
 #define JWT_MIN_KEY_LEN 32
 

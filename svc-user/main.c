@@ -1,0 +1,84 @@
+/*
+ * svc-user: accounts, passwords and sessions on PostgreSQL.
+ * The handlers are in user_service.c; this file wires configuration, the
+ * admin bootstrap and /status into the shared service skeleton (lib/svc).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "comanda/user.rpc.h"
+#include "jwt.h"
+#include "log.h"
+#include "svc.h"
+#include "user_migrations.h"
+#include "user_password.h"
+#include "user_service.h"
+
+/* /status: "total_users", the accounts not deleted. */
+static int user_status(svc *s, pg_conn *db, json_object *obj)
+{
+	(void)s;
+	PGresult *r = NULL;
+	int code = pg_exec(db, "SELECT count(*) FROM users WHERE status <> 'deleted'", 0, NULL, &r);
+	if (code == COMANDA__CODE__OK)
+		json_object_object_add(obj, "total_users", json_object_new_int64(strtoll(PQgetvalue(r, 0, 0), NULL, 10)));
+	PQclear(r);
+	return code == COMANDA__CODE__OK ? 0 : -1;
+}
+
+/* Reads the secrets and token lifetimes, then makes sure an admin exists. */
+static int user_init(svc *s)
+{
+	if (user_password_init() != 0) {
+		log_printf(LOG_ERROR, "libsodium failed to initialise");
+		return -1;
+	}
+	const char *key = cfg_secret("JWT_SECRET", JWT_DEV_SECRET);
+	if (strlen(key) < JWT_MIN_KEY_LEN) {
+		log_printf(LOG_ERROR, "JWT_SECRET must be at least %d bytes", JWT_MIN_KEY_LEN);
+		return -1;
+	}
+	user_service_config cfg = {
+		.jwt_key = (const uint8_t *)key,
+		.jwt_key_len = strlen(key),
+		.jwt_ttl_s = (int)cfg_int("JWT_TTL_S", 60, 900),
+		.refresh_ttl_s = (int)cfg_int("REFRESH_TTL_S", 300, 31536000),
+	};
+	user_service_configure(&cfg);
+
+	const char *email = cfg_str("ADMIN_EMAIL");
+	const char *password = cfg_secret("ADMIN_PASSWORD", "admin-change-me");
+	pg_conn *db = pg_conn_new(cfg_str("USER_DB_URL"), svc_connect_timeout_s(s), "svc-user");
+	if (db == NULL)
+		return -1;
+	int code;
+	/* The migrations just reached the database; wait out a brief outage. */
+	while ((code = user_bootstrap_admin(db, email, password)) == COMANDA__CODE__UNAVAILABLE && svc_wait(s, 500)) {
+	}
+	pg_conn_free(db);
+	if (code != COMANDA__CODE__OK) {
+		log_printf(LOG_ERROR, "admin bootstrap failed (%s)", rpc_code_name(code));
+		return -1;
+	}
+	return 0;
+}
+
+static const svc_def user_svc = {
+	.program = "svc-user",
+	.service = "user-service",
+	.rpc_listen_var = "USER_RPC_LISTEN",
+	.admin_port_var = "USER_ADMIN_PORT",
+	.binding = &user_service_binding,
+	.impl = &user_service_handlers,
+	.db_url_var = "USER_DB_URL",
+	.migrations = user_migrations,
+	.n_migrations = USER_MIGRATIONS_COUNT,
+	.init = user_init,
+	.status = user_status,
+};
+
+int main(void)
+{
+	return svc_main(&user_svc);
+}

@@ -1,0 +1,671 @@
+#include "user_service.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "clock.h"
+#include "cursor.h"
+#include "jwt.h"
+#include "log.h"
+#include "pg_idem.h"
+#include "svc.h"
+#include "user_password.h"
+#include "user_store.h"
+#include "user_validate.h"
+
+#define USER_LIST_DEFAULT 50
+#define USER_LIST_MAX 200
+#define USER_REFRESH_BYTES 32
+
+static user_service_config user_cfg;
+
+void user_service_configure(const user_service_config *cfg)
+{
+	user_cfg = *cfg;
+}
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static bool user_is_admin(const rpc_ctx *ctx)
+{
+	return rpc_ctx_caller_role(ctx) == COMANDA__ROLE__ROLE_ADMIN;
+}
+
+static bool user_is_signed_in(const rpc_ctx *ctx)
+{
+	int role = rpc_ctx_caller_role(ctx);
+	return (role == COMANDA__ROLE__ROLE_CUSTOMER || role == COMANDA__ROLE__ROLE_ADMIN) &&
+	    rpc_ctx_caller_id(ctx) > 0;
+}
+
+static void user_int(char *buf, size_t cap, int64_t v)
+{
+	snprintf(buf, cap, "%" PRId64, v);
+}
+
+/* Ends a transaction that failed; the original code is what the caller sees. */
+static int user_rollback(pg_conn *db, int code)
+{
+	pg_run(db, "ROLLBACK", 0, NULL);
+	return code;
+}
+
+/* The one field problem of a request, as message and detail. */
+static int user_invalid(rpc_ctx *ctx, const char *field, const char *issue)
+{
+	rpc_ctx_detail(ctx, field, issue);
+	return rpc_ctx_error(ctx, COMANDA__CODE__INVALID_ARGUMENT, "%s %s", field, issue);
+}
+
+static int user_not_found(rpc_ctx *ctx)
+{
+	return rpc_ctx_error(ctx, COMANDA__CODE__NOT_FOUND, "User not found");
+}
+
+static int user_db_error(rpc_ctx *ctx, int code)
+{
+	if (code == COMANDA__CODE__UNAVAILABLE)
+		return rpc_ctx_error(ctx, code, "user database unavailable");
+	if (code == COMANDA__CODE__DEADLINE_EXCEEDED)
+		return rpc_ctx_error(ctx, code, "user database timed out");
+	return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
+}
+
+/* ---- idempotency -------------------------------------------------------- */
+
+typedef struct user_idem {
+	bool on;
+	char caller[40];
+	const char *key;
+} user_idem;
+
+/* Claims the request's Idempotency-Key, when it has one. Returns -1 to go
+ * on and run the request, or the Code to answer at once (a replay fills
+ * reply and sets *replayed). */
+static int user_idem_start(rpc_ctx *ctx, pg_conn *db, const ProtobufCMessage *request, ProtobufCMessage *reply,
+    protobuf_c_boolean *replayed, user_idem *st)
+{
+	st->on = false;
+	st->key = rpc_ctx_idempotency_key(ctx);
+	if (st->key[0] == '\0')
+		return -1;
+	if (rpc_ctx_caller_id(ctx) > 0)
+		snprintf(st->caller, sizeof(st->caller), "user:%" PRId64, rpc_ctx_caller_id(ctx));
+	else
+		snprintf(st->caller, sizeof(st->caller), "anonymous");
+	uint8_t hash[PG_IDEM_HASH_LEN];
+	pg_idem_fingerprint(user_cfg.jwt_key, user_cfg.jwt_key_len, rpc_ctx_method(ctx), request, hash);
+	int state = 0;
+	ProtobufCBinaryData stored;
+	int code = pg_idem_begin(db, st->caller, st->key, hash, rpc_ctx_arena(ctx), &state, &stored);
+	if (code != COMANDA__CODE__OK)
+		return user_db_error(ctx, code);
+	switch (state) {
+	case PG_IDEM_NEW:
+		st->on = true;
+		return -1;
+	case PG_IDEM_IN_PROGRESS:
+		rpc_ctx_reason(ctx, "IDEMPOTENCY_KEY_IN_USE");
+		return rpc_ctx_error(ctx, COMANDA__CODE__ABORTED,
+		    "A request with this Idempotency-Key is still in progress");
+	case PG_IDEM_MISMATCH:
+		rpc_ctx_reason(ctx, "IDEMPOTENCY_KEY_REUSED");
+		return rpc_ctx_error(ctx, COMANDA__CODE__FAILED_PRECONDITION,
+		    "Idempotency-Key was used with a different request");
+	default: {
+		ProtobufCMessage *old = protobuf_c_message_unpack(reply->descriptor,
+		    arena_pb_allocator(rpc_ctx_arena(ctx)), stored.len, stored.data);
+		if (old == NULL)
+			return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
+		memcpy(reply, old, reply->descriptor->sizeof_message);
+		*replayed = 1;
+		return COMANDA__CODE__OK;
+	}
+	}
+}
+
+static void user_idem_fail(pg_conn *db, const user_idem *st)
+{
+	if (st->on)
+		pg_idem_abandon(db, st->caller, st->key);
+}
+
+/* ---- CreateUser ---------------------------------------------------------- */
+
+static int user_create(rpc_ctx *ctx, const Comanda__CreateUserRequest *req, Comanda__UserReply *reply)
+{
+	bool admin = user_is_admin(ctx);
+	char name[512], email[USER_EMAIL_MAX + 1];
+	const char *issue;
+	if ((issue = user_validate_name(req->name, name, sizeof(name))) != NULL)
+		return user_invalid(ctx, "name", issue);
+	if ((issue = user_validate_email(req->email, email, sizeof(email))) != NULL)
+		return user_invalid(ctx, "email", issue);
+	bool has_password = req->password[0] != '\0';
+	if (!has_password && !admin)
+		return user_invalid(ctx, "password", "is required");
+	if (has_password && (issue = user_validate_password(req->password)) != NULL)
+		return user_invalid(ctx, "password", issue);
+	Comanda__Role role = req->role == COMANDA__ROLE__ROLE_ANONYMOUS ? COMANDA__ROLE__ROLE_CUSTOMER : req->role;
+	if (role != COMANDA__ROLE__ROLE_CUSTOMER && role != COMANDA__ROLE__ROLE_ADMIN)
+		return user_invalid(ctx, "role", "must be customer or admin");
+	if (role == COMANDA__ROLE__ROLE_ADMIN && !admin)
+		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Only admins can create admins");
+
+	pg_conn *db = svc_db(ctx);
+	user_idem idem;
+	int early = user_idem_start(ctx, db, &req->base, &reply->base, &reply->replayed, &idem);
+	if (early >= 0)
+		return early;
+
+	char hash[USER_PASSWORD_HASH_MAX];
+	if (has_password && user_password_hash(req->password, hash) != 0) {
+		user_idem_fail(db, &idem);
+		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "out of memory");
+	}
+	int code = pg_run(db, "BEGIN", 0, NULL);
+	if (code != COMANDA__CODE__OK) {
+		user_idem_fail(db, &idem);
+		return user_db_error(ctx, code);
+	}
+	const char *params[] = { name, email, has_password ? hash : NULL, user_role_name(role) };
+	PGresult *r = NULL;
+	code = pg_exec(db, "INSERT INTO users (name, email, password_hash, role) VALUES ($1, $2, $3, $4) "
+	                   "RETURNING " USER_COLS, 4, params, &r);
+	if (code == COMANDA__CODE__OK && (reply->user = user_from_row(ctx, r, 0, 0)) == NULL)
+		code = COMANDA__CODE__INTERNAL;
+	PQclear(r);
+	if (code == COMANDA__CODE__OK && idem.on)
+		code = pg_idem_complete(db, idem.caller, idem.key, &reply->base, rpc_ctx_arena(ctx));
+	if (code == COMANDA__CODE__OK)
+		code = pg_run(db, "COMMIT", 0, NULL);
+	if (code != COMANDA__CODE__OK) {
+		user_rollback(db, code);
+		user_idem_fail(db, &idem);
+		if (code == COMANDA__CODE__ALREADY_EXISTS) {
+			rpc_ctx_detail(ctx, "email", "already exists");
+			return rpc_ctx_error(ctx, code, "Email already exists");
+		}
+		return user_db_error(ctx, code);
+	}
+	return COMANDA__CODE__OK;
+}
+
+/* ---- GetUser / ListUsers / CheckUser ------------------------------------- */
+
+/* The user id a request names: 0 means the caller. Customers may name only
+ * themselves; anything else is NOT_FOUND. Returns -1 to go on. */
+static int user_target(rpc_ctx *ctx, int64_t requested, int64_t *id)
+{
+	if (!user_is_signed_in(ctx))
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
+	*id = requested != 0 ? requested : rpc_ctx_caller_id(ctx);
+	if (*id < 0 || (!user_is_admin(ctx) && *id != rpc_ctx_caller_id(ctx)))
+		return user_not_found(ctx);
+	return -1;
+}
+
+static int user_get(rpc_ctx *ctx, const Comanda__GetUserRequest *req, Comanda__UserReply *reply)
+{
+	int64_t id;
+	int early = user_target(ctx, req->id, &id);
+	if (early >= 0)
+		return early;
+	char ids[24];
+	user_int(ids, sizeof(ids), id);
+	const char *params[] = { ids };
+	PGresult *r = NULL;
+	int code = pg_exec(svc_db(ctx), "SELECT " USER_COLS " FROM users WHERE id = $1", 1, params, &r);
+	if (code == COMANDA__CODE__OK && PQntuples(r) == 0)
+		code = COMANDA__CODE__NOT_FOUND;
+	if (code == COMANDA__CODE__OK && (reply->user = user_from_row(ctx, r, 0, 0)) == NULL)
+		code = COMANDA__CODE__INTERNAL;
+	PQclear(r);
+	if (code == COMANDA__CODE__NOT_FOUND)
+		return user_not_found(ctx);
+	return code == COMANDA__CODE__OK ? code : user_db_error(ctx, code);
+}
+
+static int user_list(rpc_ctx *ctx, const Comanda__ListUsersRequest *req, Comanda__ListUsersReply *reply)
+{
+	if (!user_is_signed_in(ctx))
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
+	if (!user_is_admin(ctx))
+		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Admin role required");
+	uint32_t limit = req->limit ? req->limit : USER_LIST_DEFAULT;
+	if (limit > USER_LIST_MAX)
+		return user_invalid(ctx, "limit", "must be between 1 and 200");
+	int64_t after = 0;
+	if (req->cursor[0] != '\0') {
+		char key[CURSOR_KEY_MAX];
+		if (cursor_decode(req->cursor, &after, key, sizeof(key)) != 0 || key[0] != '\0' || after < 0)
+			return user_invalid(ctx, "cursor", "is not a cursor this API returned");
+	}
+	char afters[24], limits[16];
+	user_int(afters, sizeof(afters), after);
+	user_int(limits, sizeof(limits), (int64_t)limit + 1);
+	const char *params[] = { afters, limits };
+	PGresult *r = NULL;
+	int code = pg_exec(svc_db(ctx), "SELECT " USER_COLS " FROM users WHERE id > $1 ORDER BY id LIMIT $2", 2, params,
+	    &r);
+	if (code != COMANDA__CODE__OK) {
+		PQclear(r);
+		return user_db_error(ctx, code);
+	}
+	int rows = PQntuples(r);
+	size_t n = rows > (int)limit ? limit : (size_t)rows;
+	reply->users = rpc_ctx_alloc(ctx, (n ? n : 1) * sizeof(*reply->users));
+	if (reply->users == NULL) {
+		PQclear(r);
+		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((reply->users[i] = user_from_row(ctx, r, (int)i, 0)) == NULL) {
+			PQclear(r);
+			return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "out of memory");
+		}
+	}
+	reply->n_users = n;
+	if ((size_t)rows > n) {
+		char *next = rpc_ctx_alloc(ctx, CURSOR_MAX);
+		if (next != NULL && cursor_encode(next, CURSOR_MAX, reply->users[n - 1]->id, NULL) == 0)
+			reply->next_cursor = next;
+	}
+	PQclear(r);
+	return COMANDA__CODE__OK;
+}
+
+static int user_check(rpc_ctx *ctx, const Comanda__CheckUserRequest *req, Comanda__CheckUserReply *reply)
+{
+	char ids[24];
+	user_int(ids, sizeof(ids), req->id);
+	const char *params[] = { ids };
+	PGresult *r = NULL;
+	int code = pg_exec(svc_db(ctx), "SELECT status, role FROM users WHERE id = $1", 1, params, &r);
+	if (code == COMANDA__CODE__OK && PQntuples(r) == 1) {
+		reply->exists = 1;
+		reply->status = user_status_parse(PQgetvalue(r, 0, 0));
+		reply->role = user_role_parse(PQgetvalue(r, 0, 1));
+	}
+	PQclear(r);
+	return code == COMANDA__CODE__OK ? code : user_db_error(ctx, code);
+}
+
+/* ---- sessions and tokens ------------------------------------------------- */
+
+static void user_revoke_sql(pg_conn *db, const char *column, const char *id, const char *reason, int *code)
+{
+	if (*code != COMANDA__CODE__OK)
+		return;
+	char sql[200];
+	snprintf(sql, sizeof(sql),
+	    "UPDATE sessions SET revoked_at = now(), revoke_reason = $2 WHERE %s = $1 AND revoked_at IS NULL", column);
+	const char *params[] = { id, reason };
+	*code = pg_run(db, sql, 2, params);
+}
+
+/* A fresh refresh token (base64url of 32 random bytes) and the hex bytea of
+ * its SHA-256, the only form stored. */
+static int user_new_refresh(rpc_ctx *ctx, char **token, const char **hash_hex)
+{
+	uint8_t raw[USER_REFRESH_BYTES];
+	randombytes_buf(raw, sizeof(raw));
+	size_t len = sodium_base64_ENCODED_LEN(sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	*token = rpc_ctx_alloc(ctx, len);
+	if (*token == NULL)
+		return -1;
+	sodium_bin2base64(*token, len, raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	uint8_t digest[crypto_hash_sha256_BYTES];
+	crypto_hash_sha256(digest, (const unsigned char *)*token, strlen(*token));
+	*hash_hex = pg_bytea_hex(rpc_ctx_arena(ctx), digest, sizeof(digest));
+	return *hash_hex ? 0 : -1;
+}
+
+static const char *user_refresh_hash(rpc_ctx *ctx, const char *token)
+{
+	uint8_t digest[crypto_hash_sha256_BYTES];
+	crypto_hash_sha256(digest, (const unsigned char *)token, strlen(token));
+	return pg_bytea_hex(rpc_ctx_arena(ctx), digest, sizeof(digest));
+}
+
+/* Fills the access token of a TokenPair for user u in session sid. */
+static int user_sign_access(rpc_ctx *ctx, const Comanda__User *u, int64_t sid, Comanda__TokenPair *reply)
+{
+	int64_t now = clock_wall_ms() / 1000;
+	jwt_claims c = { .sub = u->id, .role = u->role, .sid = sid, .iat = now, .exp = now + user_cfg.jwt_ttl_s };
+	char *tok = rpc_ctx_alloc(ctx, JWT_MAX_LEN);
+	if (tok == NULL || jwt_sign(user_cfg.jwt_key, user_cfg.jwt_key_len, &c, tok, JWT_MAX_LEN) != JWT_OK)
+		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
+	reply->access_token = tok;
+	reply->expires_in = (uint32_t)user_cfg.jwt_ttl_s;
+	return COMANDA__CODE__OK;
+}
+
+static int user_login(rpc_ctx *ctx, const Comanda__LoginRequest *req, Comanda__TokenPair *reply)
+{
+	pg_conn *db = svc_db(ctx);
+	char email[USER_EMAIL_MAX + 1];
+	bool email_ok = user_validate_email(req->email, email, sizeof(email)) == NULL;
+	PGresult *r = NULL;
+	int code = COMANDA__CODE__OK;
+	const char *hash = NULL;
+	if (email_ok) {
+		const char *params[] = { email };
+		code = pg_exec(db, "SELECT " USER_COLS ", password_hash FROM users WHERE lower(email) = $1", 1, params, &r);
+		if (code != COMANDA__CODE__OK) {
+			PQclear(r);
+			return user_db_error(ctx, code);
+		}
+		if (PQntuples(r) == 1 && !PQgetisnull(r, 0, USER_NCOLS))
+			hash = PQgetvalue(r, 0, USER_NCOLS);
+	}
+	/* The same work whether the account exists or not (a dummy hash when not),
+	 * and the same answer. */
+	bool ok = user_password_verify(hash, req->password);
+	if (!ok) {
+		PQclear(r);
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Invalid email or password");
+	}
+	Comanda__User *u = user_from_row(ctx, r, 0, 0);
+	PQclear(r);
+	if (u == NULL)
+		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "out of memory");
+	if (u->status != COMANDA__USER_STATUS__USER_ACTIVE)
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Account is %s", user_status_name(u->status));
+
+	char *token;
+	const char *token_hash;
+	if (user_new_refresh(ctx, &token, &token_hash) != 0)
+		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "out of memory");
+	char uid[24], ttl[24];
+	user_int(uid, sizeof(uid), u->id);
+	user_int(ttl, sizeof(ttl), user_cfg.refresh_ttl_s);
+	const char *params[] = { uid, token_hash, ttl };
+	code = pg_exec(db, "INSERT INTO sessions (id, family_id, user_id, refresh_hash, expires_at) "
+	                   "SELECT n, n, $1, $2, now() + make_interval(secs => $3) FROM nextval('sessions_id_seq') AS n "
+	                   "RETURNING id", 3, params, &r);
+	int64_t sid = code == COMANDA__CODE__OK ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+	PQclear(r);
+	if (code != COMANDA__CODE__OK)
+		return user_db_error(ctx, code);
+	reply->refresh_token = token;
+	reply->user = u;
+	return user_sign_access(ctx, u, sid, reply);
+}
+
+static int user_refresh(rpc_ctx *ctx, const Comanda__RefreshRequest *req, Comanda__TokenPair *reply)
+{
+	if (req->refresh_token[0] == '\0' || strlen(req->refresh_token) > 256)
+		return user_invalid(ctx, "refresh_token", "is required");
+	pg_conn *db = svc_db(ctx);
+	const char *hash = user_refresh_hash(ctx, req->refresh_token);
+	if (hash == NULL)
+		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "out of memory");
+	int code = pg_run(db, "BEGIN", 0, NULL);
+	if (code != COMANDA__CODE__OK)
+		return user_db_error(ctx, code);
+	/* The row lock serialises two refreshes of one token: the second one
+	 * sees it replaced, which is reuse. */
+	const char *params[] = { hash };
+	PGresult *r = NULL;
+	code = pg_exec(db,
+	    "SELECT s.id, s.family_id, s.rotation, s.replaced_at IS NOT NULL, s.revoked_at IS NOT NULL, "
+	    "       s.expires_at <= now(), " USER_COLS " "
+	    "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.refresh_hash = $1 FOR UPDATE OF s",
+	    1, params, &r);
+	if (code != COMANDA__CODE__OK) {
+		PQclear(r);
+		return user_db_error(ctx, user_rollback(db, code));
+	}
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		user_rollback(db, code);
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Invalid refresh token");
+	}
+	char sess_id[24], family[24], rotation[16];
+	snprintf(sess_id, sizeof(sess_id), "%s", PQgetvalue(r, 0, 0));
+	snprintf(family, sizeof(family), "%s", PQgetvalue(r, 0, 1));
+	snprintf(rotation, sizeof(rotation), "%d", atoi(PQgetvalue(r, 0, 2)) + 1);
+	bool replaced = PQgetvalue(r, 0, 3)[0] == 't';
+	bool revoked = PQgetvalue(r, 0, 4)[0] == 't';
+	bool expired = PQgetvalue(r, 0, 5)[0] == 't';
+	Comanda__User *u = user_from_row(ctx, r, 0, 6);
+	PQclear(r);
+	if (u == NULL)
+		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, user_rollback(db, 0) ? "" : "out of memory");
+	const char *refusal = NULL;
+	if (revoked) {
+		refusal = "Session revoked";
+	} else if (replaced) {
+		/* A token that was already exchanged: someone holds a copy. End
+		 * the whole session, for the thief and the owner alike. */
+		user_revoke_sql(db, "family_id", family, "reuse", &code);
+		refusal = "Refresh token reused; session revoked";
+		log_printf(LOG_WARN, "refresh token reuse: session %s of user %" PRId64 " revoked", family, u->id);
+	} else if (expired) {
+		refusal = "Refresh token expired";
+	} else if (u->status != COMANDA__USER_STATUS__USER_ACTIVE) {
+		refusal = "Account is not active";
+	}
+	if (refusal != NULL) {
+		if (code == COMANDA__CODE__OK)
+			code = pg_run(db, "COMMIT", 0, NULL);
+		if (code != COMANDA__CODE__OK)
+			return user_db_error(ctx, user_rollback(db, code));
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "%s", refusal);
+	}
+	char *token;
+	const char *token_hash;
+	if (user_new_refresh(ctx, &token, &token_hash) != 0)
+		return user_rollback(db, rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "out of memory"));
+	char uid[24], ttl[24];
+	user_int(uid, sizeof(uid), u->id);
+	user_int(ttl, sizeof(ttl), user_cfg.refresh_ttl_s);
+	const char *p1[] = { sess_id };
+	code = pg_run(db, "UPDATE sessions SET replaced_at = now() WHERE id = $1", 1, p1);
+	const char *p2[] = { family, uid, rotation, token_hash, ttl };
+	if (code == COMANDA__CODE__OK)
+		code = pg_run(db, "INSERT INTO sessions (family_id, user_id, rotation, refresh_hash, expires_at) "
+		                  "VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))", 5, p2);
+	if (code == COMANDA__CODE__OK)
+		code = pg_run(db, "COMMIT", 0, NULL);
+	if (code != COMANDA__CODE__OK)
+		return user_db_error(ctx, user_rollback(db, code));
+	reply->refresh_token = token;
+	reply->user = u;
+	return user_sign_access(ctx, u, strtoll(family, NULL, 10), reply);
+}
+
+static int user_logout(rpc_ctx *ctx, const Comanda__LogoutRequest *req, Comanda__LogoutReply *reply)
+{
+	(void)reply;
+	if (!user_is_signed_in(ctx))
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
+	char sid[24], uid[24];
+	user_int(sid, sizeof(sid), req->session_id);
+	user_int(uid, sizeof(uid), rpc_ctx_caller_id(ctx));
+	const char *params[] = { sid, uid };
+	/* Only the caller's own session; revoking twice is fine. */
+	int code = pg_run(svc_db(ctx), "UPDATE sessions SET revoked_at = now(), revoke_reason = 'logout' "
+	                               "WHERE family_id = $1 AND user_id = $2 AND revoked_at IS NULL", 2, params);
+	return code == COMANDA__CODE__OK ? code : user_db_error(ctx, code);
+}
+
+/* ---- UpdateUser / DeleteUser --------------------------------------------- */
+
+enum { USER_SET_NAME = 1, USER_SET_PASSWORD = 2, USER_SET_STATUS = 4, USER_SET_ROLE = 8 };
+
+static int user_update(rpc_ctx *ctx, const Comanda__UpdateUserRequest *req, Comanda__UserReply *reply)
+{
+	int64_t id;
+	int early = user_target(ctx, req->id, &id);
+	if (early >= 0)
+		return early;
+	bool admin = user_is_admin(ctx);
+	bool self = id == rpc_ctx_caller_id(ctx);
+	unsigned set = 0;
+	for (size_t i = 0; i < req->n_update_mask; i++) {
+		const char *f = req->update_mask[i];
+		if (strcmp(f, "name") == 0)
+			set |= USER_SET_NAME;
+		else if (strcmp(f, "password") == 0)
+			set |= USER_SET_PASSWORD;
+		else if (strcmp(f, "status") == 0)
+			set |= USER_SET_STATUS;
+		else if (strcmp(f, "role") == 0)
+			set |= USER_SET_ROLE;
+		else
+			return user_invalid(ctx, f, "cannot be changed");
+	}
+	if (set == 0)
+		return rpc_ctx_error(ctx, COMANDA__CODE__INVALID_ARGUMENT, "Nothing to update");
+	if ((set & (USER_SET_STATUS | USER_SET_ROLE)) && !admin)
+		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Only admins can change status or role");
+
+	char name[512];
+	const char *issue;
+	if ((set & USER_SET_NAME) && (issue = user_validate_name(req->name, name, sizeof(name))) != NULL)
+		return user_invalid(ctx, "name", issue);
+	if ((set & USER_SET_PASSWORD) && (issue = user_validate_password(req->password)) != NULL)
+		return user_invalid(ctx, "password", issue);
+	if ((set & USER_SET_STATUS) && req->status != COMANDA__USER_STATUS__USER_ACTIVE &&
+	    req->status != COMANDA__USER_STATUS__USER_SUSPENDED)
+		return user_invalid(ctx, "status", "must be active or suspended");
+	if ((set & USER_SET_ROLE) && req->role != COMANDA__ROLE__ROLE_CUSTOMER && req->role != COMANDA__ROLE__ROLE_ADMIN)
+		return user_invalid(ctx, "role", "must be customer or admin");
+	/* Changing one's own password proves knowledge of the current one;
+	 * an admin setting another user's password does not need it. */
+	bool need_current = (set & USER_SET_PASSWORD) && self;
+	if (need_current && req->current_password[0] == '\0')
+		return user_invalid(ctx, "current_password", "is required to change the password");
+	char hash[USER_PASSWORD_HASH_MAX];
+	if ((set & USER_SET_PASSWORD) && user_password_hash(req->password, hash) != 0)
+		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "out of memory");
+
+	pg_conn *db = svc_db(ctx);
+	char ids[24];
+	user_int(ids, sizeof(ids), id);
+	int code = pg_run(db, "BEGIN", 0, NULL);
+	if (code != COMANDA__CODE__OK)
+		return user_db_error(ctx, code);
+	PGresult *r = NULL;
+	const char *p1[] = { ids };
+	code = pg_exec(db, "SELECT password_hash FROM users WHERE id = $1 AND status <> 'deleted' FOR UPDATE", 1, p1, &r);
+	if (code != COMANDA__CODE__OK) {
+		PQclear(r);
+		return user_db_error(ctx, user_rollback(db, code));
+	}
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		user_rollback(db, code);
+		return user_not_found(ctx);
+	}
+	bool current_ok = !need_current ||
+	    user_password_verify(PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0), req->current_password);
+	PQclear(r);
+	if (!current_ok) {
+		user_rollback(db, code);
+		return user_invalid(ctx, "current_password", "is incorrect");
+	}
+	const char *params[] = {
+		ids,
+		(set & USER_SET_NAME) ? name : NULL,
+		(set & USER_SET_PASSWORD) ? hash : NULL,
+		(set & USER_SET_STATUS) ? user_status_name(req->status) : NULL,
+		(set & USER_SET_ROLE) ? user_role_name(req->role) : NULL,
+	};
+	code = pg_exec(db, "UPDATE users SET name = COALESCE($2, name), password_hash = COALESCE($3, password_hash), "
+	                   "status = COALESCE($4, status), role = COALESCE($5, role), updated_at = now() "
+	                   "WHERE id = $1 RETURNING " USER_COLS, 5, params, &r);
+	if (code == COMANDA__CODE__OK && (reply->user = user_from_row(ctx, r, 0, 0)) == NULL)
+		code = COMANDA__CODE__INTERNAL;
+	PQclear(r);
+	/* A new password or a suspension ends every session of the user. */
+	if ((set & USER_SET_PASSWORD) || ((set & USER_SET_STATUS) && req->status == COMANDA__USER_STATUS__USER_SUSPENDED))
+		user_revoke_sql(db, "user_id", ids, (set & USER_SET_PASSWORD) ? "admin" : "user_suspended", &code);
+	if (code == COMANDA__CODE__OK)
+		code = pg_run(db, "COMMIT", 0, NULL);
+	if (code != COMANDA__CODE__OK)
+		return user_db_error(ctx, user_rollback(db, code));
+	return COMANDA__CODE__OK;
+}
+
+static int user_delete(rpc_ctx *ctx, const Comanda__DeleteUserRequest *req, Comanda__UserReply *reply)
+{
+	if (!user_is_signed_in(ctx))
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
+	if (!user_is_admin(ctx))
+		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Admin role required");
+	pg_conn *db = svc_db(ctx);
+	char ids[24];
+	user_int(ids, sizeof(ids), req->id);
+	int code = pg_run(db, "BEGIN", 0, NULL);
+	if (code != COMANDA__CODE__OK)
+		return user_db_error(ctx, code);
+	const char *params[] = { ids };
+	PGresult *r = NULL;
+	code = pg_exec(db, "UPDATE users SET status = 'deleted', updated_at = CASE WHEN status = 'deleted' "
+	                   "THEN updated_at ELSE now() END WHERE id = $1 RETURNING " USER_COLS, 1, params, &r);
+	bool found = code == COMANDA__CODE__OK && PQntuples(r) == 1;
+	if (found && (reply->user = user_from_row(ctx, r, 0, 0)) == NULL)
+		code = COMANDA__CODE__INTERNAL;
+	PQclear(r);
+	if (found)
+		user_revoke_sql(db, "user_id", ids, "user_deleted", &code);
+	if (code == COMANDA__CODE__OK)
+		code = pg_run(db, found ? "COMMIT" : "ROLLBACK", 0, NULL);
+	if (code != COMANDA__CODE__OK)
+		return user_db_error(ctx, user_rollback(db, code));
+	return found ? COMANDA__CODE__OK : user_not_found(ctx);
+}
+
+const user_service_impl user_service_handlers = {
+	.create_user = user_create,
+	.get_user = user_get,
+	.list_users = user_list,
+	.update_user = user_update,
+	.delete_user = user_delete,
+	.login = user_login,
+	.refresh = user_refresh,
+	.logout = user_logout,
+	.check_user = user_check,
+};
+
+/* ---- admin bootstrap ------------------------------------------------------ */
+
+int user_bootstrap_admin(pg_conn *db, const char *email, const char *password)
+{
+	char lower[USER_EMAIL_MAX + 1];
+	const char *issue = user_validate_email(email, lower, sizeof(lower));
+	if (issue != NULL) {
+		log_printf(LOG_ERROR, "ADMIN_EMAIL %s", issue);
+		return COMANDA__CODE__INVALID_ARGUMENT;
+	}
+	if ((issue = user_validate_password(password)) != NULL) {
+		log_printf(LOG_ERROR, "ADMIN_PASSWORD %s", issue);
+		return COMANDA__CODE__INVALID_ARGUMENT;
+	}
+	PGresult *r = NULL;
+	int code = pg_exec(db, "SELECT 1 FROM users WHERE role = 'admin' AND status = 'active' LIMIT 1", 0, NULL, &r);
+	bool exists = code == COMANDA__CODE__OK && PQntuples(r) > 0;
+	PQclear(r);
+	if (code != COMANDA__CODE__OK || exists)
+		return code;
+	char hash[USER_PASSWORD_HASH_MAX];
+	if (user_password_hash(password, hash) != 0)
+		return COMANDA__CODE__INTERNAL;
+	const char *params[] = { lower, hash };
+	/* Concurrent replicas: the unique e-mail index makes one insert win and
+	 * the other an update to the same values. */
+	code = pg_run(db, "INSERT INTO users (name, email, password_hash, role) VALUES ('Administrator', $1, $2, 'admin') "
+	                  "ON CONFLICT (lower(email)) DO UPDATE SET role = 'admin', status = 'active', "
+	                  "password_hash = EXCLUDED.password_hash, updated_at = now()", 2, params);
+	if (code == COMANDA__CODE__OK)
+		log_printf(LOG_INFO, "created the admin account %s (no active admin existed)", lower);
+	return code;
+}
