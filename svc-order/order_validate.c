@@ -20,8 +20,9 @@ bool order_currency_known(const char *code)
 	for (int i = 0; i < 3; i++)
 		if (code[i] < 'A' || code[i] > 'Z')
 			return false;
-	for (const char *p = order_currencies; *p; p += 4)
-		if (memcmp(p, code, 3) == 0)
+	/* entries are "XXX" every 4 bytes; the last has no trailing space */
+	for (size_t i = 0; i + 3 <= sizeof(order_currencies) - 1; i += 4)
+		if (memcmp(order_currencies + i, code, 3) == 0)
 			return true;
 	return false;
 }
