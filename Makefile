@@ -109,6 +109,8 @@ gen:
 	rm -rf gen/comanda
 	protoc-c -Iproto --c_out=gen $(PROTOS)
 	python3 tools/stubgen.py gen $(PROTOS)
+	python3 tools/embed_sql.py svc-user user
+	python3 tools/embed_sql.py svc-payment payment
 
 check-gen:
 	@tmp=$$(mktemp -d) && protoc-c -Iproto --c_out=$$tmp $(PROTOS) && \
@@ -116,6 +118,7 @@ check-gen:
 	if diff -r $$tmp/comanda gen/comanda >/dev/null; then echo "gen/ is up to date"; rm -rf $$tmp; \
 	else diff -r $$tmp/comanda gen/comanda | head -40; rm -rf $$tmp; \
 	echo "gen/ is stale: run make gen and commit"; exit 1; fi
+	@python3 tools/embed_sql.py --check svc-user user && python3 tools/embed_sql.py --check svc-payment payment
 
 # ---- running and testing ---------------------------------------------------
 deps:

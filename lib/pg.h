@@ -1,0 +1,109 @@
+/*
+ * pg: PostgreSQL (libpq) helpers shared by the PostgreSQL services.
+ *
+ *  - pg_conn: one connection that reconnects by itself. A database restart
+ *    costs the requests in flight at that moment, never the process: the
+ *    next statement finds the connection broken and opens a new one.
+ *  - pg_exec: a parameterised statement whose failures come back as a
+ *    canonical Code (comanda.Code), so handlers can pass them on.
+ *  - pg_migrate: the schema migrations compiled into the binary, applied in
+ *    order, each in its own transaction, recorded in schema_migrations and
+ *    serialised between replicas by an advisory lock.
+ *
+ * Threading: a pg_conn belongs to one thread at a time (libpq connections are
+ * not shared); an RPC worker owns one for its whole life. Everything else is
+ * thread-safe.
+ */
+#ifndef COMANDA_PG_H
+#define COMANDA_PG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+typedef struct pg_conn pg_conn;
+
+/* Makes a connection to `url` (a libpq connection string or URI) and tries to
+ * connect once, waiting at most connect_timeout_s; a database that is down
+ * now is not an error (the connection is retried on first use). `app` is
+ * the application_name the server shows ("svc-user"). Returns NULL only when
+ * out of memory. The strings are copied. */
+pg_conn *pg_conn_new(const char *url, int connect_timeout_s, const char *app);
+
+/* Closes the connection and frees c (NULL is fine). */
+void pg_conn_free(pg_conn *c);
+
+/* True when c holds an open connection (without touching the network: a
+ * server that died since the last statement still looks connected). */
+bool pg_conn_ok(const pg_conn *c);
+
+/* Runs one statement with text parameters (params[i] NULL is SQL NULL) and
+ * text results. Returns:
+ *   OK               *res is the result (PGRES_COMMAND_OK or PGRES_TUPLES_OK)
+ *   UNAVAILABLE      the database cannot be reached, or the connection broke
+ *   ALREADY_EXISTS   unique violation (23505)
+ *   FAILED_PRECONDITION  another integrity violation (23xxx) or a raised
+ *                    exception (P0001)
+ *   ABORTED          serialization failure or deadlock (40001, 40P01)
+ *   DEADLINE_EXCEEDED  statement timeout (57014)
+ *   INTERNAL         any other SQL error (logged with its SQLSTATE)
+ * Whenever the server answered (OK or an SQL error) *res is its result, so
+ * the caller can read PG_DIAG_CONSTRAINT_NAME; otherwise *res is NULL. The
+ * caller PQclear()s *res in every case.
+ *
+ * Reconnecting: a connection found broken (before sending, or by this very
+ * statement) is reopened and the statement sent once more, but only when the
+ * connection was outside a transaction block: there, a statement that
+ * failed on a dead connection is either unapplied or, in the rare case the
+ * server died while running it, applied once. So a statement run outside a
+ * transaction must be safe to repeat (a read, BEGIN, an upsert); a write
+ * that must not repeat belongs in BEGIN ... COMMIT, where a broken
+ * connection gives UNAVAILABLE and the server has rolled the work back
+ * (except for a lost COMMIT reply, which no client can disambiguate: that is
+ * what idempotency keys are for). After UNAVAILABLE the next pg_exec starts
+ * from a fresh connection outside any transaction.
+ *
+ * c may be NULL (a worker whose connection could not even be allocated):
+ * that is UNAVAILABLE, so handlers need no check of their own. */
+int pg_exec(pg_conn *c, const char *sql, int n_params, const char *const *params, PGresult **res);
+
+/* pg_exec for a statement whose result is not needed. */
+int pg_run(pg_conn *c, const char *sql, int n_params, const char *const *params);
+
+/* Reachability probe for the health monitor: `SELECT 1` on c (a pg_conn
+ * dedicated to the probe), reconnecting when needed. arg is the pg_conn. */
+bool pg_probe(void *arg);
+
+/* The canonical Code for a SQLSTATE (see pg_exec); exposed for tests. */
+int pg_code_for_sqlstate(const char *sqlstate);
+
+/* ---- migrations ---------------------------------------------------------- */
+
+/* One migration: svc-NAME/migrations/NNN_name.sql, embedded by tools/embed_sql.py. */
+typedef struct pg_migration {
+	int version;        /* NNN, > 0 */
+	const char *name;   /* "users" */
+	const char *sql;    /* the file's text: statements without BEGIN/COMMIT */
+} pg_migration;
+
+/* Parses a migration file name "NNN_name.sql" (NNN: 1..9 digits, > 0; name:
+ * [a-z0-9_]+). On success stores the version and name (NUL-terminated, cap
+ * bytes) and returns true. */
+bool pg_migration_parse_name(const char *file, int *version, char *name, size_t cap);
+
+/* Checks a list: versions > 0 and strictly increasing. Returns -1 when
+ * valid, else the index of the first bad entry. */
+long pg_migrations_check(const pg_migration *m, size_t n);
+
+/* Applies the migrations of `m` (n entries, checked as above) that
+ * schema_migrations does not record yet, each with its record in one
+ * transaction, under pg_advisory_lock so concurrent starts run them once.
+ * A recorded version whose name differs from m's fails (two services'
+ * histories in one database, or an edited history). Blocks while another
+ * process holds the lock. Returns OK; UNAVAILABLE when the database cannot
+ * be reached (worth retrying); INTERNAL when a migration fails (nothing of
+ * that migration is applied; the ones before it stay). Logs what it did. */
+int pg_migrate(const char *url, int connect_timeout_s, const char *app, const pg_migration *m, size_t n);
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * svc: the skeleton every service's main() runs, so that each main.c only
+ * describes its service.
+ *
+ * svc_main: logs, reads the configuration, migrates the PostgreSQL schema
+ * (waiting for the database when it is not up yet), starts the dependency
+ * monitor ("database" when the service has a PostgreSQL database, "broker"
+ * always, plus the service's own probes), the RPC server (RPC_WORKERS
+ * workers, each with its own database connection, serving Health and the
+ * service) and the admin HTTP port (ADMIN_BIND:<SVC>_ADMIN_PORT: /health,
+ * /status, /metrics). On SIGTERM or SIGINT it stops taking requests, lets
+ * the ones in flight finish, and returns 0.
+ *
+ * Threading: svc_main runs on the main thread, which it keeps for signals;
+ * the def's hooks are called as documented on each.
+ */
+#ifndef COMANDA_SVC_H
+#define COMANDA_SVC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+#include "health.h"
+#include "pg.h"
+#include "rpc.h"
+
+typedef struct svc svc;
+
+typedef struct svc_def {
+	const char *program;          /* "svc-user": logs, the database's application_name */
+	const char *service;          /* "user-service": Health, /health, /status */
+	const char *rpc_listen_var;   /* cfg variable of the RPC address: "USER_RPC_LISTEN" */
+	const char *admin_port_var;   /* cfg variable of the admin port: "USER_ADMIN_PORT" */
+	const rpc_service_binding *binding;  /* the service's generated binding */
+	const void *impl;             /* its handlers (a generated *_impl, static) */
+
+	/* A PostgreSQL service names the cfg variable of its database URL and
+	 * its migrations; svc then migrates before serving, probes "database",
+	 * gives every worker its own connection (svc_db) and /status one more.
+	 * NULL: no PostgreSQL. */
+	const char *db_url_var;
+	const pg_migration *migrations;
+	size_t n_migrations;
+
+	/* Other resources (svc-order's MongoDB). Each hook may be NULL. */
+
+	/* On the main thread, after the migrations and before serving: opens
+	 * what the service needs (keep it with svc_set_state) and registers
+	 * its probes with health_add(svc_health(s), ...). May wait for a
+	 * dependency with svc_wait. Returns 0, or -1 to exit with status 1
+	 * (after logging why). */
+	int (*init)(svc *s);
+	/* On the main thread, after every server has stopped; also after a
+	 * failed or skipped init, so svc_state may be NULL: frees what init
+	 * opened. */
+	void (*fini)(svc *s);
+	/* On each RPC worker thread, before it serves: the worker's own resource,
+	 * found in handlers with svc_worker(ctx). */
+	void *(*worker_init)(svc *s, int index);
+	void (*worker_fini)(svc *s, void *worker);
+
+	/* GET /status: adds the service's counters to obj (the common fields are
+	 * there already). Runs on an admin HTTP thread, one call at a time, with
+	 * db the connection reserved for /status (NULL without db_url_var);
+	 * not called while the "database" dependency is down. Returns 0, or -1
+	 * when the counters cannot be read now: the answer is then 503 with
+	 * status "degraded". */
+	int (*status)(svc *s, pg_conn *db, json_object *obj);
+} svc_def;
+
+/* Runs the service until SIGTERM/SIGINT. Returns the process's exit status:
+ * 0 after a clean stop, 1 when it could not start, 2 on a configuration
+ * error. Call once, from main(). */
+int svc_main(const svc_def *def);
+
+/* ---- inside an RPC handler ---- */
+
+/* The calling worker's PostgreSQL connection; NULL without db_url_var or
+ * when the worker could not be set up (pg_exec answers UNAVAILABLE then). */
+pg_conn *svc_db(rpc_ctx *ctx);
+
+/* The calling worker's resource from def->worker_init (NULL when none). */
+void *svc_worker(rpc_ctx *ctx);
+
+/* ---- inside the hooks ---- */
+
+/* The service's state for its hooks and handlers (set in init). The setter
+ * is for init only; the getter is safe from any thread afterwards. */
+void svc_set_state(svc *s, void *state);
+void *svc_state(const svc *s);
+
+/* The definition svc_main was given. */
+const svc_def *svc_definition(const svc *s);
+
+/* RPC_WORKERS: the number of workers, for sizing pools. */
+int svc_workers(const svc *s);
+
+/* DB_CONNECT_TIMEOUT_S, for the service's own connections. */
+int svc_connect_timeout_s(const svc *s);
+
+/* The dependency monitor, for health_add in init. */
+health *svc_health(svc *s);
+
+/* Main thread only (init): waits ms milliseconds for a dependency to come
+ * back; returns false at once when SIGTERM/SIGINT arrives, and from then on,
+ * so a start-up wait loop ends and the process stops cleanly. */
+bool svc_wait(svc *s, int ms);
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * svc-order: orders and their status machine on MongoDB (FerretDB locally).
+ * The handlers come with the orders issue; until then every OrderService
+ * method answers UNIMPLEMENTED and the process serves Health, /health,
+ * /status and /metrics.
+ */
+#include "cfg.h"
+#include "comanda/order.rpc.h"
+#include "log.h"
+#include "order_db.h"
+#include "svc.h"
+
+static const order_service_impl order_handlers = { 0 };
+
+/* Opens the pool (one client per worker), creates the indexes (waiting for
+ * the server if it is not up yet) and registers the "database" probe. */
+static int order_init(svc *s)
+{
+	order_db *db = order_db_open(cfg_str("ORDER_MONGO_URL"), svc_workers(s), svc_connect_timeout_s(s) * 1000,
+	    "svc-order");
+	if (db == NULL)
+		return -1;
+	svc_set_state(s, db);
+	int backoff_ms = 250;
+	int code;
+	while ((code = order_db_ensure_indexes(db)) == COMANDA__CODE__UNAVAILABLE) {
+		if (backoff_ms == 250)
+			log_printf(LOG_WARN, "waiting for MongoDB to create the indexes");
+		if (!svc_wait(s, backoff_ms))
+			return -1;
+		backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
+	}
+	if (code != COMANDA__CODE__OK)
+		return -1;
+	health_add(svc_health(s), "database", order_db_probe, db);
+	return 0;
+}
+
+static void order_fini(svc *s)
+{
+	order_db_close(svc_state(s));
+}
+
+/* Each worker holds one client of the pool for its whole life. */
+static void *order_worker_init(svc *s, int index)
+{
+	(void)index;
+	return order_db_pop(svc_state(s));
+}
+
+static void order_worker_fini(svc *s, void *worker)
+{
+	order_db_push(svc_state(s), worker);
+}
+
+/* /status: "total_orders". */
+static int order_status(svc *s, pg_conn *db, json_object *obj)
+{
+	(void)db;
+	int64_t n = 0;
+	if (order_db_count(svc_state(s), &n) != COMANDA__CODE__OK)
+		return -1;
+	json_object_object_add(obj, "total_orders", json_object_new_int64(n));
+	return 0;
+}
+
+static const svc_def order_svc = {
+	.program = "svc-order",
+	.service = "order-service",
+	.rpc_listen_var = "ORDER_RPC_LISTEN",
+	.admin_port_var = "ORDER_ADMIN_PORT",
+	.binding = &order_service_binding,
+	.impl = &order_handlers,
+	.init = order_init,
+	.fini = order_fini,
+	.worker_init = order_worker_init,
+	.worker_fini = order_worker_fini,
+	.status = order_status,
+};
+
+int main(void)
+{
+	int status = svc_main(&order_svc);
+	order_db_shutdown();
+	return status;
+}

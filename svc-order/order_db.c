@@ -1,0 +1,266 @@
+#include "order_db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "comanda/rpc.pb-c.h"
+#include "log.h"
+
+struct order_db {
+	mongoc_uri_t *uri;
+	mongoc_client_pool_t *pool;
+	char *name;                   /* database name */
+	char *app;
+	mongoc_client_t *probe;       /* the probe thread's; NULL: make anew */
+	mongoc_client_t *status;      /* /status's; NULL: make anew */
+};
+
+/* The driver logs to stderr by default, which would break our one JSON
+ * object per line. */
+static void order_db_log(mongoc_log_level_t level, const char *domain, const char *message, void *data)
+{
+	(void)data;
+	int lv = level <= MONGOC_LOG_LEVEL_CRITICAL ? LOG_ERROR
+	    : level == MONGOC_LOG_LEVEL_WARNING     ? LOG_WARN
+	    : level <= MONGOC_LOG_LEVEL_INFO        ? LOG_INFO
+	                                            : LOG_DEBUG;
+	/* FerretDB v1 has no sessions: the driver's goodbye "endSessions" fails
+	 * at every shutdown, harmlessly. */
+	if (strstr(message, "endSessions") != NULL)
+		lv = LOG_DEBUG;
+	if (!log_enabled(lv))
+		return;
+	log_line l;
+	log_begin(&l, lv, "mongoc");
+	log_str(&l, "domain", domain);
+	log_str(&l, "error", message);
+	log_end(&l);
+}
+
+int order_db_code(const bson_error_t *err)
+{
+	if (err->domain == MONGOC_ERROR_STREAM || err->domain == MONGOC_ERROR_SERVER_SELECTION)
+		return COMANDA__CODE__UNAVAILABLE;
+	if (err->code == 11000)
+		return COMANDA__CODE__ALREADY_EXISTS;
+	return COMANDA__CODE__INTERNAL;
+}
+
+/* Sets an int option unless the URI already does: the operator's choice wins. */
+static void order_db_default(mongoc_uri_t *uri, const char *key, int32_t value)
+{
+	if (!mongoc_uri_has_option(uri, key))
+		mongoc_uri_set_option_as_int32(uri, key, value);
+}
+
+order_db *order_db_open(const char *url, int max_clients, int timeout_ms, const char *app)
+{
+	mongoc_init();
+	mongoc_log_set_handler(order_db_log, NULL);
+	order_db *db = calloc(1, sizeof(*db));
+	if (db == NULL)
+		return NULL;
+	bson_error_t err;
+	db->uri = mongoc_uri_new_with_error(url, &err);
+	if (db->uri == NULL) {
+		/* The URI may carry a password: the driver's message names the
+		 * problem without echoing the URI. */
+		log_printf(LOG_ERROR, "ORDER_MONGO_URL is not a valid MongoDB URI: %s", err.message);
+		order_db_close(db);
+		return NULL;
+	}
+	/* The driver's defaults (30 s server selection, 10 s connect) would hold
+	 * a request far past any RPC deadline while the server is down. */
+	order_db_default(db->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, timeout_ms);
+	order_db_default(db->uri, MONGOC_URI_CONNECTTIMEOUTMS, timeout_ms);
+	const char *name = mongoc_uri_get_database(db->uri);
+	db->name = strdup(name != NULL ? name : "comanda_orders");
+	db->app = strdup(app);
+	db->pool = mongoc_client_pool_new(db->uri);
+	if (db->name == NULL || db->app == NULL || db->pool == NULL) {
+		order_db_close(db);
+		return NULL;
+	}
+	mongoc_client_pool_set_error_api(db->pool, MONGOC_ERROR_API_VERSION_2);
+	mongoc_client_pool_set_appname(db->pool, app);
+	mongoc_client_pool_max_size(db->pool, (uint32_t)max_clients);
+	return db;
+}
+
+void order_db_close(order_db *db)
+{
+	if (db == NULL)
+		return;
+	mongoc_client_destroy(db->probe);
+	mongoc_client_destroy(db->status);
+	if (db->pool != NULL)
+		mongoc_client_pool_destroy(db->pool);
+	mongoc_uri_destroy(db->uri);
+	free(db->name);
+	free(db->app);
+	free(db);
+}
+
+void order_db_shutdown(void)
+{
+	mongoc_cleanup();
+}
+
+const char *order_db_name(const order_db *db)
+{
+	return db->name;
+}
+
+mongoc_client_t *order_db_pop(order_db *db)
+{
+	return mongoc_client_pool_pop(db->pool);
+}
+
+void order_db_push(order_db *db, mongoc_client_t *client)
+{
+	if (client != NULL)
+		mongoc_client_pool_push(db->pool, client);
+}
+
+/* The order store's indexes:
+ * - user_created: a user's orders newest first (GET /api/orders), with _id
+ *   to break ties for the cursor;
+ * - created: everyone's, for admins;
+ * - user_idempotency: one order per (user, Idempotency-Key); plain unique,
+ *   not partial (see order_db.h);
+ * - outbox_pending: orders whose events are not yet published, for the relay
+ *   (the outbox lives in the order document: FerretDB v1 has no
+ *   multi-document transactions). */
+static const struct {
+	const char *name;
+	const char *key;   /* extended JSON, in key order */
+	bool unique;
+} order_db_indexes[] = {
+	{ "user_created", "{\"user_id\": 1, \"created_at\": -1, \"_id\": -1}", false },
+	{ "created", "{\"created_at\": -1, \"_id\": -1}", false },
+	{ "user_idempotency", "{\"user_id\": 1, \"idempotency_key\": 1}", true },
+	{ "outbox_pending", "{\"outbox_pending\": 1}", false },
+};
+
+/* createIndexes for index i alone. */
+static bson_t *order_db_index_command(size_t i)
+{
+	bson_error_t err;
+	bson_t *key = bson_new_from_json((const uint8_t *)order_db_indexes[i].key, -1, &err);
+	if (key == NULL)
+		return NULL;
+	bson_t *cmd = bson_new();
+	bson_t list, spec;
+	BSON_APPEND_UTF8(cmd, "createIndexes", ORDER_DB_COLLECTION);
+	BSON_APPEND_ARRAY_BEGIN(cmd, "indexes", &list);
+	BSON_APPEND_DOCUMENT_BEGIN(&list, "0", &spec);
+	BSON_APPEND_DOCUMENT(&spec, "key", key);
+	BSON_APPEND_UTF8(&spec, "name", order_db_indexes[i].name);
+	if (order_db_indexes[i].unique)
+		BSON_APPEND_BOOL(&spec, "unique", true);
+	bson_append_document_end(&list, &spec);
+	bson_append_array_end(cmd, &list);
+	bson_destroy(key);
+	return cmd;
+}
+
+int order_db_ensure_indexes(order_db *db)
+{
+	mongoc_client_t *c = order_db_pop(db);
+	mongoc_database_t *d = mongoc_client_get_database(c, db->name);
+	int code = COMANDA__CODE__OK;
+	/* One index per command: FerretDB v1.24.2 drops the connection (a panic,
+	 * "slice bounds out of range [:3:2]") when one createIndexes lists
+	 * several indexes that all exist already, i.e. at every restart. */
+	for (size_t i = 0; i < sizeof(order_db_indexes) / sizeof(order_db_indexes[0]) && code == COMANDA__CODE__OK; i++) {
+		bson_t *cmd = order_db_index_command(i);
+		if (cmd == NULL) {
+			code = COMANDA__CODE__INTERNAL;
+			break;
+		}
+		bson_error_t err;
+		bson_t reply;
+		if (!mongoc_database_write_command_with_opts(d, cmd, NULL, &reply, &err)) {
+			code = order_db_code(&err);
+			if (code != COMANDA__CODE__UNAVAILABLE) {
+				code = COMANDA__CODE__INTERNAL;
+				log_line l;
+				log_begin(&l, LOG_ERROR, "createIndexes refused");
+				log_str(&l, "index", order_db_indexes[i].name);
+				log_int(&l, "code", err.code);
+				log_str(&l, "error", err.message);
+				log_end(&l);
+			}
+		}
+		bson_destroy(&reply);
+		bson_destroy(cmd);
+	}
+	mongoc_database_destroy(d);
+	order_db_push(db, c);
+	return code;
+}
+
+/* A single-threaded client of its own (probe, /status). */
+static mongoc_client_t *order_db_client(order_db *db)
+{
+	mongoc_client_t *c = mongoc_client_new_from_uri(db->uri);
+	if (c != NULL) {
+		mongoc_client_set_error_api(c, MONGOC_ERROR_API_VERSION_2);
+		mongoc_client_set_appname(c, db->app);
+	}
+	return c;
+}
+
+/* Runs a read command on *slot's client, making it when needed. After a
+ * failure the client is dropped: a single-threaded client waits 5 s
+ * before it tries a failed server again, which would hide the server's
+ * return for that long. */
+static int order_db_command(order_db *db, mongoc_client_t **slot, const char *dbname, const bson_t *cmd,
+    bson_t *reply)
+{
+	if (*slot == NULL)
+		*slot = order_db_client(db);
+	if (*slot == NULL) {
+		bson_init(reply);
+		return COMANDA__CODE__RESOURCE_EXHAUSTED;
+	}
+	bson_error_t err;
+	if (mongoc_client_command_simple(*slot, dbname, cmd, NULL, reply, &err))
+		return COMANDA__CODE__OK;
+	mongoc_client_destroy(*slot);
+	*slot = NULL;
+	return order_db_code(&err);
+}
+
+bool order_db_probe(void *arg)
+{
+	order_db *db = arg;
+	bson_t *cmd = BCON_NEW("ping", BCON_INT32(1));
+	bson_t reply;
+	int code = cmd != NULL ? order_db_command(db, &db->probe, "admin", cmd, &reply) : COMANDA__CODE__INTERNAL;
+	if (cmd != NULL)
+		bson_destroy(&reply);
+	bson_destroy(cmd);
+	return code == COMANDA__CODE__OK;
+}
+
+int order_db_count(order_db *db, int64_t *n)
+{
+	/* The count command without a query: one cheap round trip on both
+	 * servers (MongoDB answers from collection metadata, which an unclean
+	 * shutdown can leave slightly off: good enough for /status). */
+	bson_t *cmd = BCON_NEW("count", BCON_UTF8(ORDER_DB_COLLECTION));
+	if (cmd == NULL)
+		return COMANDA__CODE__RESOURCE_EXHAUSTED;
+	bson_t reply;
+	int code = order_db_command(db, &db->status, db->name, cmd, &reply);
+	bson_iter_t it;
+	if (code == COMANDA__CODE__OK && bson_iter_init_find(&it, &reply, "n") && BSON_ITER_HOLDS_NUMBER(&it))
+		*n = bson_iter_as_int64(&it);
+	else if (code == COMANDA__CODE__OK)
+		code = COMANDA__CODE__INTERNAL;
+	bson_destroy(&reply);
+	bson_destroy(cmd);
+	return code;
+}

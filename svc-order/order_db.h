@@ -1,0 +1,78 @@
+/*
+ * order_db: svc-order's MongoDB (mongo-c-driver): the client pool its RPC
+ * workers draw from, the indexes the order store relies on, the "database"
+ * probe and the counters of /status.
+ *
+ * Portability: the code speaks only the subset that both MongoDB 7 and
+ * FerretDB v1 (on PostgreSQL) serve. In particular FerretDB v1.24 refuses
+ * partialFilterExpression (createIndexes -> error 238 NotImplemented) and
+ * accepts but ignores `sparse`, and its unique indexes do not index a
+ * missing field at all (MongoDB indexes it as null). So the idempotency
+ * index is a plain unique {user_id, idempotency_key} and every order
+ * document carries an idempotency_key: the client's Idempotency-Key, or a
+ * value of its own ("auto:<_id hex>") when the client sent none. Behaviour
+ * is then the same on both servers.
+ *
+ * Threading: order_db_open/close/shutdown and order_db_ensure_indexes on the
+ * main thread; order_db_pop/push from any thread; order_db_probe only on the
+ * probe thread; order_db_count only from one thread at a time (svc runs
+ * /status under a lock).
+ */
+#ifndef ORDER_DB_H
+#define ORDER_DB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <mongoc/mongoc.h>
+
+typedef struct order_db order_db;
+
+/* The collection of orders. */
+#define ORDER_DB_COLLECTION "orders"
+
+/* Opens the pool for `url` (the database is the URI's path, "comanda_orders"
+ * when it has none) with at most max_clients clients; timeout_ms bounds
+ * connecting and server selection unless the URI sets them. Connects
+ * lazily. Returns NULL when the URI is malformed (logged) or out of memory.
+ * Initialises the driver (mongoc_init, once per process) and routes its log
+ * into ours. */
+order_db *order_db_open(const char *url, int max_clients, int timeout_ms, const char *app);
+
+/* Frees everything; every popped client must have been pushed back. NULL is
+ * fine. */
+void order_db_close(order_db *db);
+
+/* Releases the driver's globals (mongoc_cleanup): once, at process exit,
+ * after the last order_db_close; no order_db may be opened afterwards (the
+ * driver cannot be initialised twice). */
+void order_db_shutdown(void);
+
+/* The database name the URI chose. */
+const char *order_db_name(const order_db *db);
+
+/* Creates the order store's indexes if missing (createIndexes is a no-op for
+ * an index that exists with the same spec). Returns OK, UNAVAILABLE when the
+ * server cannot be reached (worth retrying) or INTERNAL when it refused
+ * (logged with the server's message). */
+int order_db_ensure_indexes(order_db *db);
+
+/* A client of the pool, for one thread at a time; blocks while all
+ * max_clients are out. Give it back with order_db_push. */
+mongoc_client_t *order_db_pop(order_db *db);
+void order_db_push(order_db *db, mongoc_client_t *client);
+
+/* Health probe (arg: the order_db): the `ping` command on a client of the
+ * probe's own. */
+bool order_db_probe(void *arg);
+
+/* The number of orders, into *n. Returns OK or UNAVAILABLE/INTERNAL. */
+int order_db_count(order_db *db, int64_t *n);
+
+/* The canonical Code for a driver error (error API 2): UNAVAILABLE when the
+ * server could not be reached (server selection, stream, timeouts),
+ * ALREADY_EXISTS for a duplicate key (11000), else INTERNAL. Exposed for
+ * tests. */
+int order_db_code(const bson_error_t *err);
+
+#endif

@@ -1,0 +1,99 @@
+/* lib/health: cached states, the down list, staleness of a hung probe; and
+ * lib/bus against a broker that is not there. */
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "bus.h"
+#include "clock.h"
+#include "health.h"
+#include "test.h"
+
+typedef struct test_dep {
+	atomic_bool up;
+	atomic_bool hang;      /* the probe blocks while this is true */
+	atomic_int calls;
+} test_dep;
+
+static bool test_probe(void *arg)
+{
+	test_dep *d = arg;
+	atomic_fetch_add(&d->calls, 1);
+	while (atomic_load(&d->hang))
+		clock_sleep_ms(5);
+	return atomic_load(&d->up);
+}
+
+/* Polls until health_all_up(h) == want or ms pass; returns the elapsed ms. */
+static int64_t test_wait_state(const health *h, bool want, int64_t ms)
+{
+	int64_t start = clock_mono_us();
+	while (health_all_up(h) != want && clock_mono_us() - start < ms * 1000)
+		clock_sleep_ms(10);
+	return (clock_mono_us() - start) / 1000;
+}
+
+TEST(health_tracks_probes_and_lists_what_is_down)
+{
+	test_dep db = { .up = true }, broker = { .up = false };
+	health *h = health_new("test-service", "1.2.3");
+	CHECK(h != NULL);
+	CHECK_EQ_INT(health_add(h, "database", test_probe, &db), 0);
+	CHECK_EQ_INT(health_add(h, "broker", test_probe, &broker), 0);
+	/* Nothing probed yet: down, not optimistically up. */
+	CHECK(!health_all_up(h));
+	CHECK_EQ_INT(health_start(h), 0);
+	clock_sleep_ms(100);
+	const char *down[4] = { 0 };
+	CHECK_EQ_INT(health_down(h, down, 4), 1);
+	CHECK_STREQ(down[0], "broker");
+	atomic_store(&broker.up, true);
+	CHECK(test_wait_state(h, true, 2000) < 1000);
+	CHECK_EQ_INT(health_down(h, down, 4), 0);
+	atomic_store(&db.up, false);
+	CHECK(test_wait_state(h, false, 2000) < 1000);
+	CHECK_EQ_INT(health_down(h, down, 0), 1);  /* counts even with no room */
+	CHECK_STREQ(health_service(h), "test-service");
+	CHECK_STREQ(health_version(h), "1.2.3");
+	health_free(h);
+	CHECK(atomic_load(&db.calls) >= 2);
+}
+
+TEST(health_hung_probe_counts_as_down)
+{
+	test_dep db = { .up = true };
+	health *h = health_new("test-service", "1");
+	health_add(h, "database", test_probe, &db);
+	health_start(h);
+	CHECK(test_wait_state(h, true, 2000) < 1000);
+	/* The next probe hangs: the cached "up" must expire, not stick. */
+	atomic_store(&db.hang, true);
+	int64_t ms = test_wait_state(h, false, 4000);
+	CHECK(!health_all_up(h));
+	CHECK(ms <= HEALTH_STALE_MS + HEALTH_PERIOD_MS + 200);
+	atomic_store(&db.hang, false);
+	CHECK(test_wait_state(h, true, 2000) < 1000);
+	health_free(h);
+}
+
+TEST(health_refuses_too_many_dependencies)
+{
+	test_dep d = { .up = true };
+	health *h = health_new("s", "v");
+	for (int i = 0; i < HEALTH_MAX_DEPS; i++)
+		CHECK_EQ_INT(health_add(h, "x", test_probe, &d), 0);
+	CHECK_EQ_INT(health_add(h, "one too many", test_probe, &d), -1);
+	health_free(h);  /* never started: nothing to join */
+}
+
+TEST(bus_rejects_bad_urls_and_fails_fast_when_no_broker)
+{
+	CHECK(bus_new("http://127.0.0.1:5672/", 200, "unit-test") == NULL);
+	CHECK(bus_new("amqps://127.0.0.1:5671/", 200, "unit-test") == NULL);
+	bus *b = bus_new("amqp://guest:guest@127.0.0.1:1/", 200, "unit-test");
+	CHECK(b != NULL);
+	int64_t start = clock_mono_us();
+	CHECK(!bus_ping(b));
+	CHECK(!bus_probe(b));  /* and again: a failed connection is retried */
+	CHECK(clock_mono_us() - start < 1000000);
+	bus_free(b);
+}

@@ -1,0 +1,33 @@
+/* svc-order/order_db: driver errors to codes, URI handling (no server). */
+#include "comanda/rpc.pb-c.h"
+#include "order_db.h"
+#include "test.h"
+
+TEST(order_db_driver_errors_map_to_codes)
+{
+	bson_error_t e = { .domain = MONGOC_ERROR_SERVER_SELECTION, .code = MONGOC_ERROR_SERVER_SELECTION_FAILURE };
+	CHECK_EQ_INT(order_db_code(&e), COMANDA__CODE__UNAVAILABLE);
+	e = (bson_error_t){ .domain = MONGOC_ERROR_STREAM, .code = MONGOC_ERROR_STREAM_SOCKET };
+	CHECK_EQ_INT(order_db_code(&e), COMANDA__CODE__UNAVAILABLE);
+	e = (bson_error_t){ .domain = MONGOC_ERROR_SERVER, .code = 11000 };
+	CHECK_EQ_INT(order_db_code(&e), COMANDA__CODE__ALREADY_EXISTS);
+	e = (bson_error_t){ .domain = MONGOC_ERROR_SERVER, .code = 238 };
+	CHECK_EQ_INT(order_db_code(&e), COMANDA__CODE__INTERNAL);
+}
+
+TEST(order_db_open_takes_the_database_from_the_uri)
+{
+	CHECK(order_db_open("not a uri", 2, 500, "unit-test") == NULL);
+	order_db *db = order_db_open("mongodb://127.0.0.1:1/shop", 2, 500, "unit-test");
+	CHECK(db != NULL);
+	if (db != NULL)
+		CHECK_STREQ(order_db_name(db), "shop");
+	/* Nothing listens on port 1: the probe fails within the timeout. */
+	if (db != NULL)
+		CHECK(!order_db_probe(db));
+	order_db_close(db);
+	db = order_db_open("mongodb://127.0.0.1:1", 2, 500, "unit-test");
+	if (db != NULL)
+		CHECK_STREQ(order_db_name(db), "comanda_orders");
+	order_db_close(db);
+}
