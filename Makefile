@@ -14,6 +14,13 @@ SANFLAGS :=
 OPT      := -O2 -g
 endif
 
+# V=1 shows the full commands.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
 PKGS     := libprotobuf-c libpq libmongoc-1.0 libbson-1.0 librabbitmq libmicrohttpd json-c libsodium
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -66,35 +73,41 @@ help:
 
 $(OBJ)/gen/%.o: gen/%.c
 	@mkdir -p $(@D)
-	$(CC) $(GEN_CFLAGS) -MMD -MP -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(GEN_CFLAGS) -MMD -MP -c -o $@ $<
 
 # Unit tests see every program's headers: they test the modules directly.
 $(OBJ)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Itests/unit $(PROGRAMS:%=-I%) -MMD -MP -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $(PROGRAMS:%=-I%) -MMD -MP -c -o $@ $<
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(LIBCOMANDA): $(LIB_OBJ)
 	@mkdir -p $(@D)
-	rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 define program_rule
 $$(BUILD)/bin/$(1): $$(OBJ)/$(1)/main.o $$($(1)_MOD_OBJ) $$(LIBCOMANDA)
 	@mkdir -p $$(@D)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+	@$$(if $$(Q),echo "  LINK    $$@")
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
 
 $(BUILD)/bin/comanda-probe: $(OBJ)/tools/probe.o $(LIBCOMANDA)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tools/configdoc: $(OBJ)/tools/configdoc.o $(LIBCOMANDA)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The README's configuration table, from lib/cfg.def.
 config-doc: $(BUILD)/tools/configdoc
@@ -102,7 +115,8 @@ config-doc: $(BUILD)/tools/configdoc
 
 $(BUILD)/tests/unit: $(TEST_OBJ) $(ALL_MOD_OBJ) $(LIBCOMANDA)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # ---- contracts -------------------------------------------------------------
 gen:

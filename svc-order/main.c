@@ -1,16 +1,22 @@
 /*
  * svc-order: orders and their status machine on MongoDB (FerretDB locally).
- * The handlers come with the orders issue; until then every OrderService
- * method answers UNIMPLEMENTED and the process serves Health, /health,
- * /status and /metrics.
+ * The handlers are in order_service.c; this file wires the database, the
+ * client of svc-user and /status into the shared service skeleton.
  */
+#include <sodium.h>
+
 #include "cfg.h"
 #include "comanda/order.rpc.h"
 #include "log.h"
 #include "order_db.h"
+#include "order_service.h"
 #include "svc.h"
 
-static const order_service_impl order_handlers = { 0 };
+/* Orders hold no secrets, so their idempotency fingerprints need no secret
+ * key; a fixed one keeps them apart from other services' fingerprints. */
+static const char order_fingerprint_key[] = "comanda-order-fingerprint";
+
+static rpc_client *order_users;
 
 /* Opens the pool (one client per worker), creates the indexes (waiting for
  * the server if it is not up yet) and registers the "database" probe. */
@@ -33,11 +39,29 @@ static int order_init(svc *s)
 	if (code != COMANDA__CODE__OK)
 		return -1;
 	health_add(svc_health(s), "database", order_db_probe, db);
+	if (sodium_init() < 0)
+		return -1;
+	int timeout_ms = (int)cfg_int("RPC_TIMEOUT_MS", 10, 60000);
+	rpc_client_config uc = { .urls = cfg_str("USER_RPC_URL"), .default_timeout_ms = timeout_ms };
+	if (rpc_client_open(&order_users, &uc) != COMANDA__CODE__OK) {
+		log_printf(LOG_ERROR, "USER_RPC_URL is not usable: %s", uc.urls);
+		return -1;
+	}
+	order_service_config oc = {
+		.db_name = order_db_name(db),
+		.users = order_users,
+		.user_check_timeout_ms = timeout_ms < 1000 ? timeout_ms : 1000,
+		.hash_key = (const uint8_t *)order_fingerprint_key,
+		.hash_key_len = sizeof(order_fingerprint_key) - 1,
+	};
+	order_service_configure(&oc);
 	return 0;
 }
 
 static void order_fini(svc *s)
 {
+	rpc_client_close(order_users);
+	order_users = NULL;
 	order_db_close(svc_state(s));
 }
 
@@ -70,7 +94,7 @@ static const svc_def order_svc = {
 	.rpc_listen_var = "ORDER_RPC_LISTEN",
 	.admin_port_var = "ORDER_ADMIN_PORT",
 	.binding = &order_service_binding,
-	.impl = &order_handlers,
+	.impl = &order_service_handlers,
 	.init = order_init,
 	.fini = order_fini,
 	.worker_init = order_worker_init,

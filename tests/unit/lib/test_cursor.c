@@ -1,5 +1,6 @@
 /* lib/cursor: round trips and strict decoding. */
 #include <stdint.h>
+#include <string.h>
 
 #include "cursor.h"
 #include "test.h"
@@ -28,4 +29,18 @@ TEST(cursor_malformed_is_refused)
 		CHECK_EQ_INT(cursor_decode(bad[i], &n, key, sizeof(key)), -1);
 	char c[CURSOR_MAX];
 	CHECK_EQ_INT(cursor_encode(c, sizeof(c), 1, "has|bar"), -1);
+}
+
+#include "uuid.h"
+
+TEST(uuid_v4_has_the_rfc_4122_shape)
+{
+	char a[UUID_STR_LEN], b[UUID_STR_LEN];
+	uuid_v4(a);
+	uuid_v4(b);
+	CHECK_EQ_INT(strlen(a), 36);
+	CHECK(a[8] == '-' && a[13] == '-' && a[18] == '-' && a[23] == '-');
+	CHECK(a[14] == '4');
+	CHECK(a[19] == '8' || a[19] == '9' || a[19] == 'a' || a[19] == 'b');
+	CHECK(strcmp(a, b) != 0);
 }
