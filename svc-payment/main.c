@@ -1,16 +1,57 @@
 /*
  * svc-payment: payments, their audit ledger and the payment processor on
- * PostgreSQL. The handlers come with the payments issue; until then every
- * PaymentService method answers UNIMPLEMENTED and the process serves
- * Health, /health, /status and /metrics.
+ * PostgreSQL. The handlers are in payment_service.c; this file wires the
+ * processor, the client of svc-order and /status into lib/svc.
  */
 #include <stdlib.h>
+#include <string.h>
 
+#include <sodium.h>
+
+#include "cfg.h"
 #include "comanda/payment.rpc.h"
+#include "log.h"
 #include "payment_migrations.h"
+#include "payment_processor.h"
+#include "payment_service.h"
 #include "svc.h"
 
-static const payment_service_impl payment_handlers = { 0 };
+static payment_processor payment_sim;
+static rpc_client *payment_orders;
+
+/* Idempotency fingerprints are keyed so a stored one reveals nothing. */
+static const char payment_fingerprint_key[] = "comanda-payment-fingerprint";
+
+static int payment_init(svc *s)
+{
+	(void)s;
+	if (sodium_init() < 0)
+		return -1;
+	/* PAYMENT_SIM_LIMIT is in major units; the simulator compares minor. */
+	payment_simulator_init(&payment_sim, cfg_int("PAYMENT_SIM_LIMIT", 0, 90000000000000LL) * 100);
+	int timeout_ms = (int)cfg_int("RPC_TIMEOUT_MS", 10, 60000);
+	rpc_client_config oc = { .urls = cfg_str("ORDER_RPC_URL"), .default_timeout_ms = timeout_ms };
+	if (rpc_client_open(&payment_orders, &oc) != COMANDA__CODE__OK) {
+		log_printf(LOG_ERROR, "ORDER_RPC_URL is not usable: %s", oc.urls);
+		return -1;
+	}
+	payment_service_config pc = {
+		.orders = payment_orders,
+		.order_timeout_ms = timeout_ms < 1000 ? timeout_ms : 1000,
+		.processor = &payment_sim,
+		.hash_key = (const uint8_t *)payment_fingerprint_key,
+		.hash_key_len = sizeof(payment_fingerprint_key) - 1,
+	};
+	payment_service_configure(&pc);
+	return 0;
+}
+
+static void payment_fini(svc *s)
+{
+	(void)s;
+	rpc_client_close(payment_orders);
+	payment_orders = NULL;
+}
 
 /* /status: "total_payments" (all) and "total_amount", the completed ones in
  * major units. The database does the arithmetic in numeric, so the total is
@@ -41,10 +82,12 @@ static const svc_def payment_svc = {
 	.rpc_listen_var = "PAYMENT_RPC_LISTEN",
 	.admin_port_var = "PAYMENT_ADMIN_PORT",
 	.binding = &payment_service_binding,
-	.impl = &payment_handlers,
+	.impl = &payment_service_handlers,
 	.db_url_var = "PAYMENT_DB_URL",
 	.migrations = payment_migrations,
 	.n_migrations = PAYMENT_MIGRATIONS_COUNT,
+	.init = payment_init,
+	.fini = payment_fini,
 	.status = payment_status,
 };
 

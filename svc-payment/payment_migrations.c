@@ -104,4 +104,21 @@ const pg_migration payment_migrations[PAYMENT_MIGRATIONS_COUNT] = {
 	    "\n"
 	    "CREATE INDEX outbox_pending ON outbox (id) WHERE published_at IS NULL;\n"
 	},
+	{ 2, "charge_marker",
+	    "-- A charge is attempted at most once per payment: the worker that sets\n"
+	    "-- charge_started_at (from NULL, on a pending payment) is the only one that\n"
+	    "-- calls the processor. A payment left pending with the marker set (its\n"
+	    "-- process died mid-charge) is settled by asking the processor for the\n"
+	    "-- outcome of that charge, never by charging again.\n"
+	    "ALTER TABLE payments ADD COLUMN charge_started_at timestamptz;\n"
+	    "\n"
+	    "-- The refund of a payment is also attempted once.\n"
+	    "ALTER TABLE payments ADD COLUMN refund_started_at timestamptz;\n"
+	    "\n"
+	    "-- The token the client gave for the charge (a processor reference such as\n"
+	    "-- \"tok_visa\", never a card number), kept so that a payment whose process\n"
+	    "-- died before charging can still be charged by the recovery sweep.\n"
+	    "ALTER TABLE payments ADD COLUMN payment_token text NOT NULL DEFAULT ''\n"
+	    "    CHECK (char_length(payment_token) <= 128);\n"
+	},
 };

@@ -1,0 +1,54 @@
+/*
+ * payment_processor: the seam where a card processor plugs in.
+ *
+ * Comanda calls a processor with the payment's transaction id as the
+ * idempotency reference, at most once per payment for a charge and once for
+ * a refund (svc-payment marks the attempt in its database first). A process
+ * that died between the call and recording its outcome settles the payment
+ * with `lookup`, which asks for the outcome of that reference without
+ * charging again.
+ *
+ * The built-in simulator (API.md) approves everything except a token that
+ * starts with "tok_decline" and an amount above its limit; it is
+ * deterministic, so its lookup recomputes the outcome.
+ *
+ * Threading: a processor's functions are called from many RPC workers at
+ * once and must be thread-safe.
+ */
+#ifndef COMANDA_PAYMENT_PROCESSOR_H
+#define COMANDA_PAYMENT_PROCESSOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define PAYMENT_REASON_MAX 160
+
+typedef struct payment_charge {
+	const char *reference;        /* transaction id: the processor's idempotency key */
+	int64_t amount_minor;
+	const char *currency;
+	const char *token;            /* the client's payment token ("" when none) */
+} payment_charge;
+
+typedef struct payment_outcome {
+	bool approved;
+	char reason[PAYMENT_REASON_MAX]; /* why it was declined, shown to the customer */
+} payment_outcome;
+
+typedef struct payment_processor {
+	const char *name;
+	/* Charges c once. Returns 0 with *out filled, or -1 when the processor
+	 * cannot be reached (the charge did not happen; the payment stays
+	 * pending). */
+	int (*charge)(const struct payment_processor *p, const payment_charge *c, payment_outcome *out);
+	/* The outcome of an earlier charge of the same reference. */
+	int (*lookup)(const struct payment_processor *p, const payment_charge *c, payment_outcome *out);
+	/* Refunds the charge of c->reference in full. 0, or -1 when unreachable. */
+	int (*refund)(const struct payment_processor *p, const payment_charge *c, payment_outcome *out);
+	int64_t limit_minor;          /* the simulator's: declines amounts above it */
+} payment_processor;
+
+/* The simulator, declining amounts above limit_minor. */
+void payment_simulator_init(payment_processor *p, int64_t limit_minor);
+
+#endif

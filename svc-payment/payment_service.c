@@ -1,0 +1,839 @@
+#include "payment_service.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "comanda/events.pb-c.h"
+#include "comanda/order.rpc.h"
+#include "cursor.h"
+#include "log.h"
+#include "pg_idem.h"
+#include "svc.h"
+#include "uuid.h"
+
+#define PAY_LIST_DEFAULT 50
+#define PAY_LIST_MAX 200
+#define PAY_TOKEN_MAX 128
+#define PAY_TXN_MAX 100
+
+#define PAY_COLS                                                                                        \
+	"id, order_id, user_id, amount_minor, currency, status, payment_method, transaction_id, "        \
+	"coalesce(failure_reason, ''), (extract(epoch FROM created_at) * 1000)::bigint, "                 \
+	"(extract(epoch FROM updated_at) * 1000)::bigint, payment_token, charge_started_at IS NOT NULL"
+/* Columns of PAY_COLS past the Payment message's own. */
+#define PAY_COL_TOKEN 11
+#define PAY_COL_CHARGING 12
+
+static payment_service_config pay_cfg;
+
+void payment_service_configure(const payment_service_config *cfg)
+{
+	pay_cfg = *cfg;
+}
+
+/* ---- names ---------------------------------------------------------------- */
+
+static const struct {
+	Comanda__PaymentStatus status;
+	const char *name;
+} pay_statuses[] = {
+	{ COMANDA__PAYMENT_STATUS__PAYMENT_PENDING, "pending" },
+	{ COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED, "completed" },
+	{ COMANDA__PAYMENT_STATUS__PAYMENT_FAILED, "failed" },
+	{ COMANDA__PAYMENT_STATUS__PAYMENT_REFUNDED, "refunded" },
+};
+
+static const struct {
+	Comanda__PaymentMethod method;
+	const char *name;
+} pay_methods[] = {
+	{ COMANDA__PAYMENT_METHOD__CREDIT_CARD, "credit_card" },
+	{ COMANDA__PAYMENT_METHOD__DEBIT_CARD, "debit_card" },
+	{ COMANDA__PAYMENT_METHOD__CASH, "cash" },
+	{ COMANDA__PAYMENT_METHOD__BANK_TRANSFER, "bank_transfer" },
+};
+
+#define PAY_N(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *pay_status_name(Comanda__PaymentStatus s)
+{
+	for (size_t i = 0; i < PAY_N(pay_statuses); i++)
+		if (pay_statuses[i].status == s)
+			return pay_statuses[i].name;
+	return "unknown";
+}
+
+static Comanda__PaymentStatus pay_status_parse(const char *s)
+{
+	for (size_t i = 0; i < PAY_N(pay_statuses); i++)
+		if (strcmp(pay_statuses[i].name, s) == 0)
+			return pay_statuses[i].status;
+	return COMANDA__PAYMENT_STATUS__PAYMENT_STATUS_UNSPECIFIED;
+}
+
+static const char *pay_method_name(Comanda__PaymentMethod m)
+{
+	for (size_t i = 0; i < PAY_N(pay_methods); i++)
+		if (pay_methods[i].method == m)
+			return pay_methods[i].name;
+	return "unknown";
+}
+
+static Comanda__PaymentMethod pay_method_parse(const char *s)
+{
+	for (size_t i = 0; i < PAY_N(pay_methods); i++)
+		if (strcmp(pay_methods[i].name, s) == 0)
+			return pay_methods[i].method;
+	return COMANDA__PAYMENT_METHOD__PAYMENT_METHOD_UNSPECIFIED;
+}
+
+static bool pay_is_card(Comanda__PaymentMethod m)
+{
+	return m == COMANDA__PAYMENT_METHOD__CREDIT_CARD || m == COMANDA__PAYMENT_METHOD__DEBIT_CARD;
+}
+
+/* ---- helpers -------------------------------------------------------------- */
+
+static bool pay_is_admin(const rpc_ctx *ctx)
+{
+	return rpc_ctx_caller_role(ctx) == COMANDA__ROLE__ROLE_ADMIN;
+}
+
+static bool pay_signed_in(const rpc_ctx *ctx)
+{
+	int role = rpc_ctx_caller_role(ctx);
+	return (role == COMANDA__ROLE__ROLE_CUSTOMER || role == COMANDA__ROLE__ROLE_ADMIN) && rpc_ctx_caller_id(ctx) > 0;
+}
+
+static int pay_invalid(rpc_ctx *ctx, const char *field, const char *issue)
+{
+	rpc_ctx_detail(ctx, field, issue);
+	return rpc_ctx_error(ctx, COMANDA__CODE__INVALID_ARGUMENT, "%s %s", field, issue);
+}
+
+static int pay_not_found(rpc_ctx *ctx)
+{
+	return rpc_ctx_error(ctx, COMANDA__CODE__NOT_FOUND, "Payment not found");
+}
+
+static int pay_db_error(rpc_ctx *ctx, int code)
+{
+	if (code == COMANDA__CODE__UNAVAILABLE)
+		return rpc_ctx_error(ctx, code, "payment database unavailable");
+	if (code == COMANDA__CODE__DEADLINE_EXCEEDED)
+		return rpc_ctx_error(ctx, code, "payment database timed out");
+	return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
+}
+
+static int pay_rollback(pg_conn *db, int code)
+{
+	pg_run(db, "ROLLBACK", 0, NULL);
+	return code;
+}
+
+static void pay_int(char *buf, size_t cap, int64_t v)
+{
+	snprintf(buf, cap, "%" PRId64, v);
+}
+
+/* "admin:7", "user:7" or "system": who made a change, for the ledger. */
+static const char *pay_actor(rpc_ctx *ctx)
+{
+	int role = rpc_ctx_caller_role(ctx);
+	if (role == COMANDA__ROLE__ROLE_ADMIN)
+		return arena_printf(rpc_ctx_arena(ctx), "admin:%" PRId64, rpc_ctx_caller_id(ctx));
+	if (role == COMANDA__ROLE__ROLE_CUSTOMER)
+		return arena_printf(rpc_ctx_arena(ctx), "user:%" PRId64, rpc_ctx_caller_id(ctx));
+	return "system";
+}
+
+static bool pay_order_id_ok(const char *id)
+{
+	if (strlen(id) != 24)
+		return false;
+	for (const char *p = id; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	return true;
+}
+
+/* A payment row (PAY_COLS from column 0) as a Payment in ctx's arena. */
+static Comanda__Payment *pay_from_row(rpc_ctx *ctx, const PGresult *r, int row)
+{
+	Comanda__Payment *p = rpc_ctx_alloc(ctx, sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	comanda__payment__init(p);
+	p->id = strtoll(PQgetvalue(r, row, 0), NULL, 10);
+	p->order_id = rpc_ctx_strdup(ctx, PQgetvalue(r, row, 1));
+	p->user_id = strtoll(PQgetvalue(r, row, 2), NULL, 10);
+	p->amount_minor = strtoll(PQgetvalue(r, row, 3), NULL, 10);
+	p->currency = rpc_ctx_strdup(ctx, PQgetvalue(r, row, 4));
+	p->status = pay_status_parse(PQgetvalue(r, row, 5));
+	p->payment_method = pay_method_parse(PQgetvalue(r, row, 6));
+	p->transaction_id = rpc_ctx_strdup(ctx, PQgetvalue(r, row, 7));
+	p->failure_reason = rpc_ctx_strdup(ctx, PQgetvalue(r, row, 8));
+	p->created_at_ms = strtoll(PQgetvalue(r, row, 9), NULL, 10);
+	p->updated_at_ms = strtoll(PQgetvalue(r, row, 10), NULL, 10);
+	if (!p->order_id || !p->currency || !p->transaction_id || !p->failure_reason)
+		return NULL;
+	return p;
+}
+
+/* Reads payment `id` (FOR UPDATE when lock): OK, NOT_FOUND or the database's
+ * failure. *token gets the stored payment token when asked. */
+static int pay_load(rpc_ctx *ctx, pg_conn *db, int64_t id, bool lock, Comanda__Payment **out, const char **token,
+    bool *charging)
+{
+	char ids[24];
+	pay_int(ids, sizeof(ids), id);
+	const char *params[] = { ids };
+	PGresult *r = NULL;
+	int code = pg_exec(db, lock ? "SELECT " PAY_COLS " FROM payments WHERE id = $1 FOR UPDATE"
+	                            : "SELECT " PAY_COLS " FROM payments WHERE id = $1", 1, params, &r);
+	if (code == COMANDA__CODE__OK && PQntuples(r) == 0)
+		code = COMANDA__CODE__NOT_FOUND;
+	if (code == COMANDA__CODE__OK) {
+		*out = pay_from_row(ctx, r, 0);
+		if (token != NULL)
+			*token = rpc_ctx_strdup(ctx, PQgetvalue(r, 0, PAY_COL_TOKEN));
+		if (charging != NULL)
+			*charging = PQgetvalue(r, 0, PAY_COL_CHARGING)[0] == 't';
+		if (*out == NULL)
+			code = COMANDA__CODE__INTERNAL;
+	}
+	PQclear(r);
+	return code;
+}
+
+/* ---- the ledger and the outbox ---------------------------------------------- */
+
+static int pay_audit(pg_conn *db, const Comanda__Payment *p, const char *action, const char *from, const char *actor,
+    const char *request_id, const char *event_id)
+{
+	char ids[24], amount[24];
+	pay_int(ids, sizeof(ids), p->id);
+	pay_int(amount, sizeof(amount), p->amount_minor);
+	const char *params[] = { ids, action, from, pay_status_name(p->status), amount, actor,
+		request_id && request_id[0] ? request_id : NULL, event_id && event_id[0] ? event_id : NULL };
+	return pg_run(db, "INSERT INTO payment_audit (payment_id, action, from_status, to_status, amount_minor, actor, "
+	                  "request_id, event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8, params);
+}
+
+/* Writes the event that payment p's new status announces into the outbox. */
+static int pay_outbox(rpc_ctx *ctx, pg_conn *db, const Comanda__Payment *p)
+{
+	const char *type;
+	size_t len;
+	uint8_t *buf;
+	arena *mem = rpc_ctx_arena(ctx);
+	if (p->status == COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED) {
+		Comanda__PaymentCompleted ev = COMANDA__PAYMENT_COMPLETED__INIT;
+		ev.payment_id = p->id;
+		ev.order_id = p->order_id;
+		ev.amount_minor = p->amount_minor;
+		ev.currency = p->currency;
+		ev.transaction_id = p->transaction_id;
+		type = "payment.completed";
+		len = comanda__payment_completed__get_packed_size(&ev);
+		if ((buf = arena_alloc(mem, len)) == NULL)
+			return COMANDA__CODE__INTERNAL;
+		comanda__payment_completed__pack(&ev, buf);
+	} else if (p->status == COMANDA__PAYMENT_STATUS__PAYMENT_FAILED) {
+		Comanda__PaymentFailed ev = COMANDA__PAYMENT_FAILED__INIT;
+		ev.payment_id = p->id;
+		ev.order_id = p->order_id;
+		ev.reason = p->failure_reason;
+		type = "payment.failed";
+		len = comanda__payment_failed__get_packed_size(&ev);
+		if ((buf = arena_alloc(mem, len)) == NULL)
+			return COMANDA__CODE__INTERNAL;
+		comanda__payment_failed__pack(&ev, buf);
+	} else if (p->status == COMANDA__PAYMENT_STATUS__PAYMENT_REFUNDED) {
+		Comanda__PaymentRefunded ev = COMANDA__PAYMENT_REFUNDED__INIT;
+		ev.payment_id = p->id;
+		ev.order_id = p->order_id;
+		ev.amount_minor = p->amount_minor;
+		type = "payment.refunded";
+		len = comanda__payment_refunded__get_packed_size(&ev);
+		if ((buf = arena_alloc(mem, len)) == NULL)
+			return COMANDA__CODE__INTERNAL;
+		comanda__payment_refunded__pack(&ev, buf);
+	} else {
+		return COMANDA__CODE__OK; /* pending: nothing to announce */
+	}
+	char event_id[UUID_STR_LEN];
+	uuid_v4(event_id);
+	const char *hex = pg_bytea_hex(mem, buf, len);
+	if (hex == NULL)
+		return COMANDA__CODE__INTERNAL;
+	const char *rid = rpc_ctx_request_id(ctx);
+	const char *params[] = { event_id, type, p->order_id, rid[0] ? rid : NULL, hex };
+	return pg_run(db, "INSERT INTO outbox (event_id, event_type, correlation_id, request_id, payload) "
+	                  "VALUES ($1, $2, $3, $4, $5)", 5, params);
+}
+
+/* Moves payment `id` from `from` to `to` (compare-and-set), with its audit
+ * entry and outbox event, in one transaction. *moved says whether the
+ * payment was in `from`; when it was not, nothing changed. */
+static int pay_transition(rpc_ctx *ctx, pg_conn *db, int64_t id, Comanda__PaymentStatus from, Comanda__PaymentStatus to,
+    const char *reason, const char *event_id, Comanda__Payment **out, bool *moved)
+{
+	*moved = false;
+	char ids[24];
+	pay_int(ids, sizeof(ids), id);
+	int code = pg_run(db, "BEGIN", 0, NULL);
+	if (code != COMANDA__CODE__OK)
+		return code;
+	const char *params[] = { ids, pay_status_name(from), pay_status_name(to), reason };
+	PGresult *r = NULL;
+	code = pg_exec(db, "UPDATE payments SET status = $3, failure_reason = coalesce($4, failure_reason), "
+	                   "updated_at = now() WHERE id = $1 AND status = $2 RETURNING " PAY_COLS, 4, params, &r);
+	if (code == COMANDA__CODE__OK && PQntuples(r) == 1 && (*out = pay_from_row(ctx, r, 0)) == NULL)
+		code = COMANDA__CODE__INTERNAL;
+	bool hit = code == COMANDA__CODE__OK && PQntuples(r) == 1;
+	PQclear(r);
+	if (code != COMANDA__CODE__OK || !hit)
+		return pay_rollback(db, code);
+	code = pay_audit(db, *out, pay_status_name(to), pay_status_name(from), pay_actor(ctx), rpc_ctx_request_id(ctx),
+	    event_id);
+	if (code == COMANDA__CODE__OK)
+		code = pay_outbox(ctx, db, *out);
+	if (code == COMANDA__CODE__OK)
+		code = pg_run(db, "COMMIT", 0, NULL);
+	if (code != COMANDA__CODE__OK)
+		return pay_rollback(db, code);
+	*moved = true;
+	return COMANDA__CODE__OK;
+}
+
+/* ---- charging ------------------------------------------------------------- */
+
+/* Charges a pending card payment once and records the outcome. Only the
+ * worker that sets the charge marker calls the processor; if the processor
+ * cannot be reached the payment stays pending (the recovery sweep settles
+ * it). *p is updated to the payment as it ends. */
+static int pay_charge(rpc_ctx *ctx, pg_conn *db, Comanda__Payment **p, const char *token)
+{
+	char ids[24];
+	pay_int(ids, sizeof(ids), (*p)->id);
+	const char *params[] = { ids };
+	PGresult *r = NULL;
+	int code = pg_exec(db, "UPDATE payments SET charge_started_at = now() WHERE id = $1 AND status = 'pending' "
+	                       "AND charge_started_at IS NULL RETURNING 1", 1, params, &r);
+	bool mine = code == COMANDA__CODE__OK && PQntuples(r) == 1;
+	PQclear(r);
+	if (code != COMANDA__CODE__OK)
+		return code;
+	if (!mine)
+		return COMANDA__CODE__OK; /* charged (or being charged) by someone else */
+	payment_charge c = { (*p)->transaction_id, (*p)->amount_minor, (*p)->currency, token };
+	payment_outcome o;
+	if (pay_cfg.processor->charge(pay_cfg.processor, &c, &o) != 0) {
+		log_printf(LOG_WARN, "payment %" PRId64 ": processor unreachable; left pending", (*p)->id);
+		return COMANDA__CODE__OK;
+	}
+	bool moved;
+	Comanda__Payment *after = NULL;
+	code = pay_transition(ctx, db, (*p)->id, COMANDA__PAYMENT_STATUS__PAYMENT_PENDING,
+	    o.approved ? COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED : COMANDA__PAYMENT_STATUS__PAYMENT_FAILED,
+	    o.approved ? NULL : o.reason, NULL, &after, &moved);
+	if (code == COMANDA__CODE__OK && moved)
+		*p = after;
+	return code;
+}
+
+/* ---- creating ------------------------------------------------------------- */
+
+typedef struct pay_new {
+	const char *order_id;
+	int64_t user_id;
+	int64_t amount_minor;
+	const char *currency;
+	Comanda__PaymentMethod method;
+	const char *transaction_id;   /* "" or NULL: TXN-<uuid> */
+	const char *token;
+	const char *event_id;         /* the order.created that causes it, or NULL */
+} pay_new;
+
+/* Inserts a pending payment with its "created" audit entry (and, for an
+ * event, its processed_events row) in one transaction. *duplicate: the event
+ * had been processed before (nothing inserted). */
+static int pay_insert(rpc_ctx *ctx, pg_conn *db, const pay_new *n, Comanda__Payment **out, bool *duplicate)
+{
+	*duplicate = false;
+	char txn[PAY_TXN_MAX + 8];
+	if (n->transaction_id && n->transaction_id[0])
+		snprintf(txn, sizeof(txn), "%s", n->transaction_id);
+	else {
+		char u[UUID_STR_LEN];
+		uuid_v4(u);
+		snprintf(txn, sizeof(txn), "TXN-%s", u);
+	}
+	int code = pg_run(db, "BEGIN", 0, NULL);
+	if (code != COMANDA__CODE__OK)
+		return pay_db_error(ctx, code);
+	PGresult *r = NULL;
+	if (n->event_id != NULL) {
+		const char *p1[] = { n->event_id };
+		code = pg_exec(db, "INSERT INTO processed_events (event_id, event_type) VALUES ($1, 'order.created') "
+		                   "ON CONFLICT DO NOTHING RETURNING 1", 1, p1, &r);
+		*duplicate = code == COMANDA__CODE__OK && PQntuples(r) == 0;
+		PQclear(r);
+		if (code != COMANDA__CODE__OK)
+			return pay_db_error(ctx, pay_rollback(db, code));
+		if (*duplicate)
+			return pay_rollback(db, COMANDA__CODE__OK);
+	}
+	char uid[24], amount[24];
+	pay_int(uid, sizeof(uid), n->user_id);
+	pay_int(amount, sizeof(amount), n->amount_minor);
+	const char *params[] = { n->order_id, uid, amount, n->currency, pay_method_name(n->method), txn, n->token };
+	code = pg_exec(db, "INSERT INTO payments (order_id, user_id, amount_minor, currency, payment_method, "
+	                   "transaction_id, payment_token) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING " PAY_COLS,
+	    7, params, &r);
+	if (code == COMANDA__CODE__ALREADY_EXISTS) {
+		const char *constraint = r ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME) : NULL;
+		bool live = constraint && strcmp(constraint, "payments_one_live_per_order") == 0;
+		PQclear(r);
+		pay_rollback(db, code);
+		if (live)
+			return rpc_ctx_error(ctx, COMANDA__CODE__ALREADY_EXISTS, "The order already has a live payment");
+		rpc_ctx_detail(ctx, "transaction_id", "already exists");
+		return rpc_ctx_error(ctx, COMANDA__CODE__ALREADY_EXISTS, "transaction_id already exists");
+	}
+	if (code == COMANDA__CODE__OK && (*out = pay_from_row(ctx, r, 0)) == NULL)
+		code = COMANDA__CODE__INTERNAL;
+	PQclear(r);
+	if (code == COMANDA__CODE__OK)
+		code = pay_audit(db, *out, "created", NULL, pay_actor(ctx), rpc_ctx_request_id(ctx), n->event_id);
+	if (code == COMANDA__CODE__OK)
+		code = pg_run(db, "COMMIT", 0, NULL);
+	if (code != COMANDA__CODE__OK)
+		return pay_db_error(ctx, pay_rollback(db, code));
+	return COMANDA__CODE__OK;
+}
+
+/* Asks svc-order for the order, on behalf of the caller (so a customer sees
+ * only its own orders). */
+static int pay_order_summary(rpc_ctx *ctx, const char *order_id, rpc_call *call, Comanda__OrderSummary **out)
+{
+	rpc_call_init(call);
+	int64_t left = rpc_ctx_remaining_ms(ctx) - 20;
+	call->timeout_ms = (int)(left < pay_cfg.order_timeout_ms ? (left > 10 ? left : 10) : pay_cfg.order_timeout_ms);
+	call->request_id = rpc_ctx_request_id(ctx);
+	call->caller_id = rpc_ctx_caller_id(ctx);
+	call->caller_role = rpc_ctx_caller_role(ctx);
+	Comanda__GetOrderRequest req = COMANDA__GET_ORDER_REQUEST__INIT;
+	req.id = (char *)order_id;
+	int code = order_service_get_order_summary(pay_cfg.orders, call, &req, out);
+	if (code == COMANDA__CODE__UNAVAILABLE || code == COMANDA__CODE__DEADLINE_EXCEEDED)
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "order service unavailable");
+	if (code == COMANDA__CODE__NOT_FOUND)
+		return pay_invalid(ctx, "order_id", "must name an existing order of yours");
+	if (code != COMANDA__CODE__OK)
+		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
+	return COMANDA__CODE__OK;
+}
+
+static int pay_create(rpc_ctx *ctx, const Comanda__CreatePaymentRequest *req, Comanda__PaymentReply *reply)
+{
+	if (!pay_signed_in(ctx))
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
+	if (!pay_order_id_ok(req->order_id))
+		return pay_invalid(ctx, "order_id", "must be a 24-character hexadecimal order id");
+	if (req->amount_minor < 0)
+		return pay_invalid(ctx, "amount", "must not be negative");
+	if (strlen(req->transaction_id) > PAY_TXN_MAX)
+		return pay_invalid(ctx, "transaction_id", "must be at most 100 characters");
+	if (strlen(req->payment_token) > PAY_TOKEN_MAX)
+		return pay_invalid(ctx, "payment_token", "must be at most 128 characters");
+	pg_conn *db = svc_db(ctx);
+
+	/* Idempotency-Key: claimed before the order is even read, so two
+	 * concurrent retries cannot both charge. */
+	const char *key = rpc_ctx_idempotency_key(ctx);
+	char caller[40];
+	snprintf(caller, sizeof(caller), "user:%" PRId64, rpc_ctx_caller_id(ctx));
+	if (key[0]) {
+		uint8_t hash[PG_IDEM_HASH_LEN];
+		pg_idem_fingerprint(pay_cfg.hash_key, pay_cfg.hash_key_len, rpc_ctx_method(ctx), &req->base, hash);
+		int state = 0;
+		ProtobufCBinaryData stored;
+		int code = pg_idem_begin(db, caller, key, hash, rpc_ctx_arena(ctx), &state, &stored);
+		if (code != COMANDA__CODE__OK)
+			return pay_db_error(ctx, code);
+		if (state == PG_IDEM_IN_PROGRESS) {
+			rpc_ctx_reason(ctx, "IDEMPOTENCY_KEY_IN_USE");
+			return rpc_ctx_error(ctx, COMANDA__CODE__ABORTED, "A request with this Idempotency-Key is still in progress");
+		}
+		if (state == PG_IDEM_MISMATCH) {
+			rpc_ctx_reason(ctx, "IDEMPOTENCY_KEY_REUSED");
+			return rpc_ctx_error(ctx, COMANDA__CODE__FAILED_PRECONDITION,
+			    "Idempotency-Key was used with a different request");
+		}
+		if (state == PG_IDEM_REPLAY) {
+			Comanda__PaymentReply *old = comanda__payment_reply__unpack(arena_pb_allocator(rpc_ctx_arena(ctx)),
+			    stored.len, stored.data);
+			if (old == NULL)
+				return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
+			*reply = *old;
+			reply->replayed = 1;
+			return COMANDA__CODE__OK;
+		}
+	}
+
+	rpc_call call;
+	Comanda__OrderSummary *order = NULL;
+	int code = pay_order_summary(ctx, req->order_id, &call, &order);
+	if (code == COMANDA__CODE__OK && order->status != COMANDA__ORDER_STATUS__ORDER_PENDING &&
+	    order->status != COMANDA__ORDER_STATUS__ORDER_PAYMENT_FAILED)
+		code = rpc_ctx_error(ctx, COMANDA__CODE__FAILED_PRECONDITION,
+		    "Only a pending or payment_failed order can be paid");
+	if (code == COMANDA__CODE__OK && req->amount_minor != order->total_minor)
+		code = pay_invalid(ctx, "amount", "must equal the order total");
+	pay_new n = { 0 };
+	if (code == COMANDA__CODE__OK) {
+		n.order_id = req->order_id;
+		n.user_id = order->user_id;
+		n.amount_minor = req->amount_minor;
+		n.currency = rpc_ctx_strdup(ctx, order->currency[0] ? order->currency : "COP");
+		n.method = req->payment_method != COMANDA__PAYMENT_METHOD__PAYMENT_METHOD_UNSPECIFIED ? req->payment_method
+		                                                                                     : order->payment_method;
+		if (n.method == COMANDA__PAYMENT_METHOD__PAYMENT_METHOD_UNSPECIFIED)
+			n.method = COMANDA__PAYMENT_METHOD__CASH;
+		n.transaction_id = req->transaction_id;
+		n.token = req->payment_token;
+	}
+	rpc_call_release(&call);
+	Comanda__Payment *p = NULL;
+	bool dup;
+	if (code == COMANDA__CODE__OK)
+		code = pay_insert(ctx, db, &n, &p, &dup);
+	if (code == COMANDA__CODE__OK && pay_is_card(n.method) && (code = pay_charge(ctx, db, &p, n.token)) != COMANDA__CODE__OK)
+		code = pay_db_error(ctx, code);
+	if (code != COMANDA__CODE__OK) {
+		if (key[0])
+			pg_idem_abandon(db, caller, key);
+		return code;
+	}
+	reply->payment = p;
+	/* The payment exists whatever happens to this record; a failure here only
+	 * means a retry with the key finds the order's live payment (409). */
+	if (key[0] && pg_idem_complete(db, caller, key, &reply->base, rpc_ctx_arena(ctx)) != COMANDA__CODE__OK)
+		log_printf(LOG_WARN, "payment %" PRId64 ": idempotency record not completed", p->id);
+	return COMANDA__CODE__OK;
+}
+
+/* ---- reading --------------------------------------------------------------- */
+
+static int pay_get(rpc_ctx *ctx, const Comanda__GetPaymentRequest *req, Comanda__PaymentReply *reply)
+{
+	if (!pay_signed_in(ctx))
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
+	Comanda__Payment *p = NULL;
+	int code = pay_load(ctx, svc_db(ctx), req->id, false, &p, NULL, NULL);
+	if (code == COMANDA__CODE__NOT_FOUND || (code == COMANDA__CODE__OK && !pay_is_admin(ctx) &&
+	                                            p->user_id != rpc_ctx_caller_id(ctx)))
+		return pay_not_found(ctx);
+	if (code != COMANDA__CODE__OK)
+		return pay_db_error(ctx, code);
+	reply->payment = p;
+	return COMANDA__CODE__OK;
+}
+
+static int pay_list(rpc_ctx *ctx, const Comanda__ListPaymentsRequest *req, Comanda__ListPaymentsReply *reply)
+{
+	if (!pay_signed_in(ctx))
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
+	uint32_t limit = req->limit ? req->limit : PAY_LIST_DEFAULT;
+	if (limit > PAY_LIST_MAX)
+		return pay_invalid(ctx, "limit", "must be between 1 and 200");
+	if (req->order_id[0] && !pay_order_id_ok(req->order_id))
+		return pay_invalid(ctx, "order_id", "must be a 24-character hexadecimal order id");
+	int64_t before = INT64_MAX;
+	if (req->cursor[0]) {
+		char k[CURSOR_KEY_MAX];
+		if (cursor_decode(req->cursor, &before, k, sizeof(k)) != 0 || k[0] || before <= 0)
+			return pay_invalid(ctx, "cursor", "is not a cursor this API returned");
+	}
+	char befores[24], limits[16], uid[24];
+	pay_int(befores, sizeof(befores), before);
+	pay_int(limits, sizeof(limits), (int64_t)limit + 1);
+	pay_int(uid, sizeof(uid), rpc_ctx_caller_id(ctx));
+	const char *params[] = {
+		befores, limits, pay_is_admin(ctx) ? NULL : uid, req->order_id[0] ? req->order_id : NULL,
+		req->status != COMANDA__PAYMENT_STATUS__PAYMENT_STATUS_UNSPECIFIED ? pay_status_name(req->status) : NULL,
+	};
+	/* Newest first by id (ids only grow), so new payments never shift a page. */
+	PGresult *r = NULL;
+	int code = pg_exec(svc_db(ctx),
+	    "SELECT " PAY_COLS " FROM payments WHERE id < $1 AND ($3::bigint IS NULL OR user_id = $3) "
+	    "AND ($4::text IS NULL OR order_id = $4) AND ($5::text IS NULL OR status = $5) ORDER BY id DESC LIMIT $2",
+	    5, params, &r);
+	if (code != COMANDA__CODE__OK) {
+		PQclear(r);
+		return pay_db_error(ctx, code);
+	}
+	int rows = PQntuples(r);
+	size_t n = rows > (int)limit ? limit : (size_t)rows;
+	reply->payments = rpc_ctx_alloc(ctx, (n ? n : 1) * sizeof(*reply->payments));
+	for (size_t i = 0; reply->payments && i < n; i++)
+		if ((reply->payments[i] = pay_from_row(ctx, r, (int)i)) != NULL)
+			reply->n_payments++;
+	PQclear(r);
+	if (reply->n_payments != n)
+		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
+	if ((size_t)rows > n) {
+		char *next = rpc_ctx_alloc(ctx, CURSOR_MAX);
+		if (next && cursor_encode(next, CURSOR_MAX, reply->payments[n - 1]->id, NULL) == 0)
+			reply->next_cursor = next;
+	}
+	return COMANDA__CODE__OK;
+}
+
+static int pay_get_audit(rpc_ctx *ctx, const Comanda__GetAuditRequest *req, Comanda__GetAuditReply *reply)
+{
+	if (!pay_signed_in(ctx))
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
+	if (!pay_is_admin(ctx))
+		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Admin role required");
+	char ids[24];
+	pay_int(ids, sizeof(ids), req->id);
+	const char *params[] = { ids };
+	PGresult *r = NULL;
+	int code = pg_exec(svc_db(ctx),
+	    "SELECT (extract(epoch FROM a.at) * 1000)::bigint, a.action, coalesce(a.from_status, ''), a.to_status, "
+	    "a.amount_minor, a.actor, coalesce(a.request_id, ''), coalesce(a.event_id::text, ''), p.id IS NOT NULL "
+	    "FROM (SELECT $1::bigint AS id) q LEFT JOIN payments p ON p.id = q.id "
+	    "LEFT JOIN payment_audit a ON a.payment_id = p.id ORDER BY a.id",
+	    1, params, &r);
+	if (code != COMANDA__CODE__OK) {
+		PQclear(r);
+		return pay_db_error(ctx, code);
+	}
+	int rows = PQntuples(r);
+	if (rows == 0 || PQgetvalue(r, 0, 8)[0] != 't') {
+		PQclear(r);
+		return pay_not_found(ctx);
+	}
+	reply->entries = rpc_ctx_alloc(ctx, (size_t)rows * sizeof(*reply->entries));
+	for (int i = 0; reply->entries && i < rows; i++) {
+		if (PQgetisnull(r, i, 1))
+			continue;
+		Comanda__AuditEntry *e = rpc_ctx_alloc(ctx, sizeof(*e));
+		if (e == NULL)
+			break;
+		comanda__audit_entry__init(e);
+		e->at_ms = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		e->action = rpc_ctx_strdup(ctx, PQgetvalue(r, i, 1));
+		e->from_status = pay_status_parse(PQgetvalue(r, i, 2));
+		e->to_status = pay_status_parse(PQgetvalue(r, i, 3));
+		e->amount_minor = strtoll(PQgetvalue(r, i, 4), NULL, 10);
+		e->actor = rpc_ctx_strdup(ctx, PQgetvalue(r, i, 5));
+		e->request_id = rpc_ctx_strdup(ctx, PQgetvalue(r, i, 6));
+		e->event_id = rpc_ctx_strdup(ctx, PQgetvalue(r, i, 7));
+		reply->entries[reply->n_entries++] = e;
+	}
+	PQclear(r);
+	return reply->entries ? COMANDA__CODE__OK : rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
+}
+
+/* ---- admin changes ----------------------------------------------------------- */
+
+/* The 409 of a refused change, naming what the payment is now. */
+static int pay_refused(rpc_ctx *ctx, pg_conn *db, int64_t id, Comanda__PaymentStatus to)
+{
+	Comanda__Payment *now = NULL;
+	int code = pay_load(ctx, db, id, false, &now, NULL, NULL);
+	if (code == COMANDA__CODE__NOT_FOUND)
+		return pay_not_found(ctx);
+	if (code != COMANDA__CODE__OK)
+		return pay_db_error(ctx, code);
+	const char *allowed = now->status == COMANDA__PAYMENT_STATUS__PAYMENT_PENDING     ? "completed, failed"
+	                    : now->status == COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED ? "refunded (by a refund)"
+	                                                                                : "none";
+	char issue[96];
+	snprintf(issue, sizeof(issue), "allowed next statuses: %s", allowed);
+	rpc_ctx_detail(ctx, "status", issue);
+	return rpc_ctx_error(ctx, COMANDA__CODE__FAILED_PRECONDITION, "Cannot change payment status from %s to %s",
+	    pay_status_name(now->status), pay_status_name(to));
+}
+
+static int pay_update_status(rpc_ctx *ctx, const Comanda__UpdatePaymentStatusRequest *req, Comanda__PaymentReply *reply)
+{
+	if (!pay_signed_in(ctx))
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
+	if (!pay_is_admin(ctx))
+		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Admin role required");
+	if (req->status != COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED && req->status != COMANDA__PAYMENT_STATUS__PAYMENT_FAILED)
+		return pay_invalid(ctx, "status", "must be completed or failed");
+	if (strlen(req->reason) > PAYMENT_REASON_MAX)
+		return pay_invalid(ctx, "reason", "must be at most 160 characters");
+	pg_conn *db = svc_db(ctx);
+	const char *reason = req->status == COMANDA__PAYMENT_STATUS__PAYMENT_FAILED
+	    ? (req->reason[0] ? req->reason : "marked failed by an admin")
+	    : NULL;
+	bool moved;
+	Comanda__Payment *p = NULL;
+	int code = pay_transition(ctx, db, req->id, COMANDA__PAYMENT_STATUS__PAYMENT_PENDING, req->status, reason, NULL, &p,
+	    &moved);
+	if (code != COMANDA__CODE__OK)
+		return pay_db_error(ctx, code);
+	if (!moved)
+		return pay_refused(ctx, db, req->id, req->status);
+	reply->payment = p;
+	return COMANDA__CODE__OK;
+}
+
+/* Refunds a completed payment: claims the refund, asks the processor, then
+ * records completed -> refunded. event_id: the order.cancelled causing it. */
+static int pay_do_refund(rpc_ctx *ctx, pg_conn *db, int64_t id, const char *event_id, Comanda__Payment **out)
+{
+	char ids[24];
+	pay_int(ids, sizeof(ids), id);
+	const char *params[] = { ids };
+	PGresult *r = NULL;
+	int code = pg_exec(db, "UPDATE payments SET refund_started_at = now() WHERE id = $1 AND status = 'completed' "
+	                       "AND refund_started_at IS NULL RETURNING " PAY_COLS, 1, params, &r);
+	bool mine = code == COMANDA__CODE__OK && PQntuples(r) == 1;
+	Comanda__Payment *p = mine ? pay_from_row(ctx, r, 0) : NULL;
+	PQclear(r);
+	if (code != COMANDA__CODE__OK)
+		return pay_db_error(ctx, code);
+	if (!mine)
+		return pay_refused(ctx, db, id, COMANDA__PAYMENT_STATUS__PAYMENT_REFUNDED);
+	if (p == NULL)
+		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
+	payment_charge c = { p->transaction_id, p->amount_minor, p->currency, "" };
+	payment_outcome o;
+	if (pay_cfg.processor->refund(pay_cfg.processor, &c, &o) != 0 || !o.approved) {
+		/* Not refunded: release the claim so it can be tried again. */
+		pg_run(db, "UPDATE payments SET refund_started_at = NULL WHERE id = $1", 1, params);
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "payment processor unavailable");
+	}
+	bool moved;
+	code = pay_transition(ctx, db, id, COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED, COMANDA__PAYMENT_STATUS__PAYMENT_REFUNDED,
+	    NULL, event_id, out, &moved);
+	if (code != COMANDA__CODE__OK)
+		return pay_db_error(ctx, code);
+	return moved ? COMANDA__CODE__OK : pay_refused(ctx, db, id, COMANDA__PAYMENT_STATUS__PAYMENT_REFUNDED);
+}
+
+static int pay_refund(rpc_ctx *ctx, const Comanda__RefundPaymentRequest *req, Comanda__PaymentReply *reply)
+{
+	if (!pay_signed_in(ctx))
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
+	if (!pay_is_admin(ctx))
+		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Admin role required");
+	Comanda__Payment *p = NULL;
+	int code = pay_do_refund(ctx, svc_db(ctx), req->id, NULL, &p);
+	if (code == COMANDA__CODE__OK)
+		reply->payment = p;
+	return code;
+}
+
+/* ---- order events ------------------------------------------------------------ */
+
+static int pay_on_created(rpc_ctx *ctx, const char *event_id, const Comanda__OrderCreated *ev,
+    Comanda__HandleOrderEventReply *reply)
+{
+	if (!pay_order_id_ok(ev->order_id) || ev->user_id <= 0 || ev->total_minor < 0)
+		return rpc_ctx_error(ctx, COMANDA__CODE__INVALID_ARGUMENT, "malformed order.created event");
+	pg_conn *db = svc_db(ctx);
+	pay_new n = {
+		.order_id = ev->order_id,
+		.user_id = ev->user_id,
+		.amount_minor = ev->total_minor,
+		.currency = ev->currency[0] ? ev->currency : "COP",
+		.method = ev->payment_method ? ev->payment_method : COMANDA__PAYMENT_METHOD__CASH,
+		.token = strlen(ev->payment_token) <= PAY_TOKEN_MAX ? ev->payment_token : "",
+		.event_id = event_id,
+	};
+	Comanda__Payment *p = NULL;
+	bool dup;
+	int code = pay_insert(ctx, db, &n, &p, &dup);
+	if (code == COMANDA__CODE__ALREADY_EXISTS || (code == COMANDA__CODE__OK && dup)) {
+		/* The event was applied before, or the order has a live payment
+		 * already: a redelivery, nothing to do. */
+		reply->duplicate = 1;
+		return COMANDA__CODE__OK;
+	}
+	if (code != COMANDA__CODE__OK)
+		return code;
+	if (pay_is_card(n.method))
+		code = pay_charge(ctx, db, &p, n.token);
+	if (code != COMANDA__CODE__OK)
+		return pay_db_error(ctx, code);
+	reply->payment = p;
+	return COMANDA__CODE__OK;
+}
+
+static int pay_on_cancelled(rpc_ctx *ctx, const char *event_id, const Comanda__OrderCancelled *ev,
+    Comanda__HandleOrderEventReply *reply)
+{
+	pg_conn *db = svc_db(ctx);
+	const char *params[] = { ev->order_id };
+	PGresult *r = NULL;
+	int code = pg_exec(db, "SELECT id, status, charge_started_at IS NOT NULL FROM payments "
+	                       "WHERE order_id = $1 AND status IN ('pending', 'completed')", 1, params, &r);
+	if (code != COMANDA__CODE__OK) {
+		PQclear(r);
+		return pay_db_error(ctx, code);
+	}
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		reply->duplicate = 1; /* nothing live to undo */
+		return COMANDA__CODE__OK;
+	}
+	int64_t id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	bool completed = strcmp(PQgetvalue(r, 0, 1), "completed") == 0;
+	bool charging = PQgetvalue(r, 0, 2)[0] == 't';
+	PQclear(r);
+	Comanda__Payment *p = NULL;
+	if (completed) {
+		code = pay_do_refund(ctx, db, id, event_id, &p);
+	} else if (charging) {
+		/* A charge is in flight: its outcome decides; try again later. */
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "payment is being charged");
+	} else {
+		bool moved;
+		code = pay_transition(ctx, db, id, COMANDA__PAYMENT_STATUS__PAYMENT_PENDING, COMANDA__PAYMENT_STATUS__PAYMENT_FAILED,
+		    "order cancelled", event_id, &p, &moved);
+		if (code == COMANDA__CODE__OK && !moved)
+			return rpc_ctx_error(ctx, COMANDA__CODE__ABORTED, "payment changed concurrently; retry");
+		if (code != COMANDA__CODE__OK)
+			code = pay_db_error(ctx, code);
+	}
+	if (code == COMANDA__CODE__OK)
+		reply->payment = p;
+	return code;
+}
+
+static int pay_handle_event(rpc_ctx *ctx, const Comanda__HandleOrderEventRequest *req,
+    Comanda__HandleOrderEventReply *reply)
+{
+	if (rpc_ctx_caller_role(ctx) != COMANDA__ROLE__ROLE_SERVICE)
+		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Internal method");
+	switch (req->event_case) {
+	case COMANDA__HANDLE_ORDER_EVENT_REQUEST__EVENT_CREATED:
+		return pay_on_created(ctx, req->event_id, req->created, reply);
+	case COMANDA__HANDLE_ORDER_EVENT_REQUEST__EVENT_CANCELLED:
+		return pay_on_cancelled(ctx, req->event_id, req->cancelled, reply);
+	default:
+		return rpc_ctx_error(ctx, COMANDA__CODE__INVALID_ARGUMENT, "unknown event");
+	}
+}
+
+const payment_service_impl payment_service_handlers = {
+	.create_payment = pay_create,
+	.get_payment = pay_get,
+	.list_payments = pay_list,
+	.update_payment_status = pay_update_status,
+	.refund_payment = pay_refund,
+	.get_audit = pay_get_audit,
+	.handle_order_event = pay_handle_event,
+};

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Integration: every service's admin port (/health, /status, /metrics, 404),
+# and a database outage: PostgreSQL killed -> svc-user /health answers 503
+# naming "database" within 2 s, from its cache (at once); PostgreSQL back ->
+# every service healthy again.
+set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+RFC3339='test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$")'
+declare -A PORT=([user-service]=$USER_ADMIN_PORT [order-service]=$ORDER_ADMIN_PORT
+    [payment-service]=$PAYMENT_ADMIN_PORT)
+declare -A COUNTERS=(
+    [user-service]='(.total_users | type == "number" and . >= 0 and floor == .)'
+    [order-service]='(.total_orders | type == "number" and . >= 0 and floor == .)'
+    [payment-service]='(.total_payments | type == "number" and . >= 0 and floor == .) and (.total_amount | type == "number" and . >= 0)'
+)
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# wait_status URL CODE LIMIT_MS: polls every 50 ms until URL answers CODE;
+# leaves the last answer in HTTP_STATUS/HTTP_BODY and the time taken in
+# WAITED_MS; fails when LIMIT_MS passes first.
+wait_status() {
+    local start
+    start=$(now_ms)
+    while :; do
+        http GET "$1"
+        WAITED_MS=$(($(now_ms) - start))
+        [[ $HTTP_STATUS == "$2" ]] && return 0
+        ((WAITED_MS > $3)) && return 1
+        sleep 0.05
+    done
+}
+
+# ---- the admin ports while everything is up -------------------------------------
+
+for svc in user-service order-service payment-service; do
+    base=http://127.0.0.1:${PORT[$svc]}
+    # The probes may still be on their first round right after `up`.
+    wait_status "$base/health" 200 5000
+    check_eq "$svc /health is 200" 200 "$HTTP_STATUS"
+    check_json "$svc /health body" "$HTTP_BODY" \
+        ".status == \"healthy\" and .service == \"$svc\" and (.timestamp | $RFC3339) and (has(\"down\") | not)"
+    http GET "$base/status"
+    check_eq "$svc /status is 200" 200 "$HTTP_STATUS"
+    check_json "$svc /status has the seed shape" "$HTTP_BODY" \
+        ".service == \"$svc\" and .status == \"operational\" and (.timestamp | $RFC3339) and ${COUNTERS[$svc]}"
+    http GET "$base/metrics"
+    check_eq "$svc /metrics is 200" 200 "$HTTP_STATUS"
+    check_match "$svc /metrics: database up" 'comanda_dependency_up\{dependency="database"\} 1' "$HTTP_BODY"
+    check_match "$svc /metrics: broker up" 'comanda_dependency_up\{dependency="broker"\} 1' "$HTTP_BODY"
+    http GET "$base/nope"
+    check_eq "$svc unknown path is 404" 404 "$HTTP_STATUS"
+    check_json "$svc 404 is the JSON error envelope" "$HTTP_BODY" '.success == false and .code == "NOT_FOUND"'
+    http POST "$base/health"
+    check_eq "$svc POST /health is 405" 405 "$HTTP_STATUS"
+done
+
+# ---- PostgreSQL down, then back -------------------------------------------------
+
+user=http://127.0.0.1:${PORT[user-service]}
+trap 'stack start-svc postgres >/dev/null 2>&1' EXIT
+stack kill-svc postgres >/dev/null 2>&1
+if wait_status "$user/health" 503 2000; then
+    pass "svc-user /health 503 within 2 s of PostgreSQL dying (${WAITED_MS} ms)"
+else
+    fail "svc-user /health 503 within 2 s of PostgreSQL dying" "still HTTP $HTTP_STATUS after ${WAITED_MS} ms"
+fi
+check_json "svc-user /health names the database" "$HTTP_BODY" \
+    '.status == "unhealthy" and .service == "user-service" and (.down | index("database") != null)'
+start=$(now_ms)
+http GET "$user/health"
+elapsed=$(($(now_ms) - start))
+check_match "svc-user /health answers from its cache while down (${elapsed} ms)" '^[0-9]{1,3}$' "$((elapsed < 200 ? elapsed : 1000))"
+http GET "$user/status"
+check_eq "svc-user /status is 503 while down" 503 "$HTTP_STATUS"
+check_json "svc-user /status says degraded" "$HTTP_BODY" \
+    '.status == "degraded" and (.down | index("database") != null) and (has("total_users") | not)'
+
+stack start-svc postgres >/dev/null 2>&1
+trap - EXIT
+if wait_status "$user/health" 200 5000; then
+    pass "svc-user /health 200 again after PostgreSQL restarts (${WAITED_MS} ms)"
+else
+    fail "svc-user /health 200 again after PostgreSQL restarts" "HTTP $HTTP_STATUS after ${WAITED_MS} ms: $HTTP_BODY"
+fi
+http GET "$user/status"
+check_json "svc-user /status operational again" "$HTTP_BODY" ".status == \"operational\" and ${COUNTERS[user-service]}"
+# svc-order's FerretDB lives on the same PostgreSQL: it comes back too.
+for svc in order-service payment-service; do
+    if wait_status "http://127.0.0.1:${PORT[$svc]}/health" 200 15000; then
+        pass "$svc healthy again after PostgreSQL restarts (${WAITED_MS} ms)"
+    else
+        fail "$svc healthy again after PostgreSQL restarts" "HTTP $HTTP_STATUS: $HTTP_BODY"
+    fi
+done
+
+finish

@@ -1,0 +1,28 @@
+/* svc-payment: the simulator's decisions, at the edges of its limit. */
+#include "payment_processor.h"
+#include "test.h"
+
+TEST(payment_simulator_declines_tokens_and_amounts_over_the_limit)
+{
+	payment_processor p;
+	payment_simulator_init(&p, 10000000000LL); /* 100000000.00 */
+	payment_outcome o;
+	payment_charge c = { "TXN-1", 1, "COP", "" };
+	CHECK_EQ_INT(p.charge(&p, &c, &o), 0);
+	CHECK(o.approved); /* 0.01 */
+	c.amount_minor = 10000000000LL;
+	p.charge(&p, &c, &o);
+	CHECK(o.approved); /* exactly the limit */
+	c.amount_minor = 10000000001LL;
+	p.charge(&p, &c, &o);
+	CHECK(!o.approved); /* one minor unit over */
+	CHECK_STREQ(o.reason, "amount exceeds the processor limit");
+	c.amount_minor = 100;
+	c.token = "tok_decline_insufficient_funds";
+	p.charge(&p, &c, &o);
+	CHECK(!o.approved);
+	CHECK_STREQ(o.reason, "card declined");
+	c.token = "tok_visa";
+	p.lookup(&p, &c, &o);
+	CHECK(o.approved);
+}
