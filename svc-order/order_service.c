@@ -607,6 +607,50 @@ static int order_update_status(rpc_ctx *ctx, const Comanda__UpdateOrderStatusReq
 	return code;
 }
 
+/* What a payment outcome does to an order in status `from`: the status it
+ * moves to (== from: no change, only a history note) and, for a payment
+ * completed on an order cancelled meanwhile, the order.cancelled event that
+ * makes the payment side refund it. */
+typedef struct order_effect {
+	Comanda__OrderStatus to;
+	const char *note;
+	bool refund;
+} order_effect;
+
+static order_effect order_payment_effect(Comanda__OrderStatus from, Comanda__ApplyPaymentResultRequest__Result result,
+    const char *reason)
+{
+	order_effect e = { from, NULL, false };
+	switch (result) {
+	case COMANDA__APPLY_PAYMENT_RESULT_REQUEST__RESULT__COMPLETED:
+		if (order_status_check(from, COMANDA__ORDER_STATUS__ORDER_PAID, ORDER_ACTOR_EVENT) == ORDER_MOVE_OK) {
+			e.to = COMANDA__ORDER_STATUS__ORDER_PAID;
+			e.note = "payment completed";
+		} else if (from == COMANDA__ORDER_STATUS__ORDER_CANCELLED) {
+			e.note = "payment completed after cancellation; refund requested";
+			e.refund = true;
+		} else {
+			e.note = "payment completed; order unchanged";
+		}
+		break;
+	case COMANDA__APPLY_PAYMENT_RESULT_REQUEST__RESULT__FAILED:
+		if (order_status_check(from, COMANDA__ORDER_STATUS__ORDER_PAYMENT_FAILED, ORDER_ACTOR_EVENT) == ORDER_MOVE_OK) {
+			e.to = COMANDA__ORDER_STATUS__ORDER_PAYMENT_FAILED;
+			e.note = reason[0] ? reason : "payment failed";
+		} else {
+			e.note = "payment failed; order unchanged";
+		}
+		break;
+	default:
+		e.note = "payment refunded";
+		break;
+	}
+	return e;
+}
+
+/* Applies a payment event to its order exactly once: the event id is
+ * remembered in the same write as the effect, and an id seen before is
+ * answered with the order as it stands. */
 static int order_apply_payment(rpc_ctx *ctx, const Comanda__ApplyPaymentResultRequest *req, Comanda__OrderReply *reply)
 {
 	if (!order_is_service(ctx) && !order_is_admin(ctx))
@@ -614,22 +658,12 @@ static int order_apply_payment(rpc_ctx *ctx, const Comanda__ApplyPaymentResultRe
 	bson_oid_t oid;
 	if (!order_parse_id(req->order_id, &oid))
 		return order_invalid(ctx, "order_id", "must be a 24-character hexadecimal order id");
-	if (req->event_id[0] == '\0')
+	if (req->event_id[0] == '\0' || strlen(req->event_id) > 64)
 		return order_invalid(ctx, "event_id", "is required");
-	Comanda__OrderStatus to;
-	const char *reason;
-	switch (req->result) {
-	case COMANDA__APPLY_PAYMENT_RESULT_REQUEST__RESULT__COMPLETED:
-		to = COMANDA__ORDER_STATUS__ORDER_PAID;
-		reason = "payment completed";
-		break;
-	case COMANDA__APPLY_PAYMENT_RESULT_REQUEST__RESULT__FAILED:
-		to = COMANDA__ORDER_STATUS__ORDER_PAYMENT_FAILED;
-		reason = req->reason[0] ? req->reason : "payment failed";
-		break;
-	default:
-		return order_invalid(ctx, "result", "must be completed or failed");
-	}
+	if (req->result != COMANDA__APPLY_PAYMENT_RESULT_REQUEST__RESULT__COMPLETED &&
+	    req->result != COMANDA__APPLY_PAYMENT_RESULT_REQUEST__RESULT__FAILED &&
+	    req->result != COMANDA__APPLY_PAYMENT_RESULT_REQUEST__RESULT__REFUNDED)
+		return order_invalid(ctx, "result", "must be completed, failed or refunded");
 	mongoc_collection_t *coll = order_coll(ctx);
 	if (coll == NULL)
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "order database unavailable");
@@ -644,8 +678,6 @@ static int order_apply_payment(rpc_ctx *ctx, const Comanda__ApplyPaymentResultRe
 		code = order_load(ctx, coll, &oid, o, &raw);
 		if (code != COMANDA__CODE__OK)
 			break;
-		/* An event applied before is answered as it stands (at least once
-		 * delivery; exactly one effect). */
 		bool seen = false;
 		bson_iter_t it, child;
 		if (bson_iter_init_find(&it, &raw, "applied_events") && BSON_ITER_HOLDS_ARRAY(&it) &&
@@ -658,15 +690,18 @@ static int order_apply_payment(rpc_ctx *ctx, const Comanda__ApplyPaymentResultRe
 			reply->replayed = 1;
 			break;
 		}
-		if (order_status_check(o->status, to, ORDER_ACTOR_EVENT) != ORDER_MOVE_OK) {
-			order_detail_next(ctx, o->status, ORDER_ACTOR_EVENT);
-			code = rpc_ctx_error(ctx, COMANDA__CODE__FAILED_PRECONDITION, "Cannot apply %s to an order that is %s",
-			    reason, order_status_name(o->status));
-			break;
-		}
+		order_effect e = order_payment_effect(o->status, req->result, req->reason);
+		Comanda__OrderCancelled ev = COMANDA__ORDER_CANCELLED__INIT;
+		ev.order_id = o->id;
+		ev.user_id = o->user_id;
+		ev.payment_id = req->payment_id;
+		ev.reason = "payment completed after the order was cancelled";
+		bool moves = e.to != o->status;
 		bool won;
-		code = order_cas(ctx, coll, &oid, o, to, reason, req->event_id, req->payment_id,
-		    to == COMANDA__ORDER_STATUS__ORDER_PAYMENT_FAILED ? reason : "", req->event_id, NULL, NULL, &won);
+		code = order_cas(ctx, coll, &oid, o, e.to, e.note, req->event_id,
+		    moves ? req->payment_id : 0,
+		    !moves ? NULL : e.to == COMANDA__ORDER_STATUS__ORDER_PAYMENT_FAILED ? e.note : "", req->event_id,
+		    e.refund ? "order.cancelled" : NULL, e.refund ? &ev.base : NULL, &won);
 		if (code != COMANDA__CODE__OK)
 			break;
 		if (won) {
