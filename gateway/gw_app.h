@@ -9,6 +9,9 @@
 #ifndef COMANDA_GW_APP_H
 #define COMANDA_GW_APP_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "rpc.h"
 #include "version.h" /* COMANDA_VERSION, reported by /status */
 
@@ -17,6 +20,8 @@ typedef struct gw_app {
 	rpc_client *order;           /* svc-order (ORDER_RPC_URL) */
 	rpc_client *payment;         /* svc-payment (PAYMENT_RPC_URL) */
 	int health_timeout_ms;       /* HEALTH_TIMEOUT_MS: budget of one Health.Check */
+	const uint8_t *jwt_key;      /* JWT_SECRET (checked by jwt_key_problem); NULL: every token is refused */
+	size_t jwt_key_len;
 	const char *version;         /* static */
 } gw_app;
 

@@ -1,19 +1,124 @@
 /*
- * gw_auth: route access by auth class. See gw_auth.h.
+ * gw_auth: bearer parsing, token verification and route access by class.
+ * See gw_auth.h.
  */
 #include "gw_auth.h"
 
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "clock.h"
 #include "gw_errors.h"
+#include "jwt.h"
+#include "log.h"
+
+static bool gw_auth_b64token_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+	    c == '_' || c == '~' || c == '+' || c == '/';
+}
+
+gw_bearer gw_auth_bearer(const char *header, const char **token)
+{
+	*token = NULL;
+	if (header == NULL)
+		return GW_BEARER_NONE;
+	static const char scheme[] = "Bearer";
+	const size_t sl = sizeof(scheme) - 1;
+	size_t n = strcspn(header, " ");
+	if (n == 0)
+		return GW_BEARER_MALFORMED; /* empty, or starts with a space */
+	if (n != sl || strncasecmp(header, scheme, sl) != 0) {
+		/* another scheme's credentials are not ours to judge, but its name
+		 * must at least be a token (RFC 9110 §11.1) */
+		for (size_t i = 0; i < n; i++) {
+			unsigned char c = (unsigned char)header[i];
+			if (c <= 0x20 || c >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", c) != NULL)
+				return GW_BEARER_MALFORMED;
+		}
+		return GW_BEARER_OTHER_SCHEME;
+	}
+	const char *p = header + sl;
+	if (*p != ' ')
+		return GW_BEARER_MALFORMED; /* "Bearer" alone */
+	while (*p == ' ')
+		p++;
+	const char *start = p;
+	while (gw_auth_b64token_char(*p))
+		p++;
+	if (p == start)
+		return GW_BEARER_MALFORMED;
+	while (*p == '=')
+		p++;
+	if (*p != '\0' || (size_t)(p - start) > JWT_MAX_LEN)
+		return GW_BEARER_MALFORMED; /* spaces, commas, controls, a second token */
+	*token = start;
+	return GW_BEARER_OK;
+}
+
+/* The log label of the caller. lib/httpd logs the request on this thread
+ * right after the handler returns and before it serves another request, so a
+ * per-thread buffer outlives every use of resp->caller without an
+ * allocation per request. */
+static _Thread_local char gw_auth_label[40];
+
+static void gw_auth_set_caller(gw_request *req, httpd_response *resp, const jwt_claims *c)
+{
+	req->caller_id = c->sub;
+	req->caller_role = c->role;
+	req->session_id = c->sid;
+	snprintf(gw_auth_label, sizeof(gw_auth_label), "%s:%" PRId64,
+	    c->role == COMANDA__ROLE__ROLE_ADMIN ? "admin" : "user", c->sub);
+	resp->caller = gw_auth_label;
+}
 
 bool gw_auth_authorize(gw_app *app, gw_request *req, httpd_response *resp)
 {
-	(void)app;
 	req->caller_id = 0;
 	req->caller_role = COMANDA__ROLE__ROLE_ANONYMOUS;
+	req->session_id = 0;
 	resp->caller = "anonymous";
-	if (req->route->auth == GW_AUTH_PUBLIC)
+	gw_auth_class cls = req->route->auth;
+	if (cls == GW_AUTH_PUBLIC)
 		return true;
-	/* No token verification yet: nothing but public routes may run. */
-	gw_errors_respond_code(resp, req->http, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
-	return false;
+
+	const char *token = NULL;
+	switch (gw_auth_bearer(httpd_header(req->http, "Authorization"), &token)) {
+	case GW_BEARER_NONE:
+		if (cls == GW_AUTH_OPTIONAL)
+			return true;
+		gw_errors_respond_unauthenticated(resp, req->http, "Authentication required", "Bearer");
+		return false;
+	case GW_BEARER_OTHER_SCHEME:
+		gw_errors_respond_unauthenticated(resp, req->http, "Authorization must use the Bearer scheme", "Bearer");
+		return false;
+	case GW_BEARER_MALFORMED:
+		gw_errors_respond_unauthenticated(resp, req->http, "Invalid access token", GW_AUTH_INVALID_TOKEN);
+		return false;
+	case GW_BEARER_OK:
+		break;
+	}
+	if (app->jwt_key == NULL || app->jwt_key_len < JWT_MIN_KEY_LEN) {
+		/* main never starts so; a test app without a key fails closed */
+		log_printf(LOG_ERROR, "gateway: no usable JWT key: every token is refused");
+		gw_errors_respond_code(resp, req->http, COMANDA__CODE__INTERNAL, "Internal error");
+		return false;
+	}
+	jwt_claims c;
+	int rc = jwt_verify(app->jwt_key, app->jwt_key_len, token, clock_wall_ms() / 1000, &c);
+	if (rc != JWT_OK) {
+		/* why, for whoever debugs a client; the client learns only expired or not */
+		log_printf(LOG_DEBUG, "gateway: request %s: token refused: %s", req->http->request_id, jwt_strerror(rc));
+		gw_errors_respond_unauthenticated(resp, req->http,
+		    rc == JWT_E_EXPIRED ? "Access token expired" : "Invalid access token", GW_AUTH_INVALID_TOKEN);
+		return false;
+	}
+	gw_auth_set_caller(req, resp, &c);
+	if (cls == GW_AUTH_ADMIN && c.role != COMANDA__ROLE__ROLE_ADMIN) {
+		gw_errors_respond_code(resp, req->http, COMANDA__CODE__PERMISSION_DENIED, "Admin role required");
+		return false;
+	}
+	return true;
 }

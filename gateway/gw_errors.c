@@ -3,7 +3,10 @@
  */
 #include "gw_errors.h"
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "json.h"
 
@@ -37,6 +40,15 @@ static const gw_errors_entry gw_errors_table[] = {
 };
 #define GW_ERRORS_N (sizeof(gw_errors_table) / sizeof(gw_errors_table[0]))
 
+/* Reasons that change the HTTP status of their code (gw_errors.h). */
+static const struct {
+	int code;
+	const char *reason;
+	int http;
+} gw_errors_reasons[] = {
+	{ COMANDA__CODE__FAILED_PRECONDITION, "IDEMPOTENCY_KEY_REUSED", 422 },
+};
+
 static const gw_errors_entry *gw_errors_find(int code)
 {
 	/* UNKNOWN's row answers for every code outside the table */
@@ -50,41 +62,92 @@ int gw_errors_http_status(int code)
 	return gw_errors_find(code)->http;
 }
 
+int gw_errors_http_status_reason(int code, const char *reason)
+{
+	if (reason != NULL && reason[0] != '\0')
+		for (size_t i = 0; i < sizeof(gw_errors_reasons) / sizeof(gw_errors_reasons[0]); i++)
+			if (gw_errors_reasons[i].code == code && strcmp(gw_errors_reasons[i].reason, reason) == 0)
+				return gw_errors_reasons[i].http;
+	return gw_errors_http_status(code);
+}
+
 const char *gw_errors_code_name(int code)
 {
 	return gw_errors_find(code)->name;
 }
 
-static void gw_errors_build(httpd_response *resp, const httpd_request *req, int code, const char *message,
-    const rpc_status *details)
+/* What one error response says; everything but code may be NULL. */
+typedef struct gw_errors_what {
+	int code;
+	const char *message;
+	const char *reason;
+	const rpc_status *details;
+	const char *challenge;          /* WWW-Authenticate of a 401; NULL: "Bearer" */
+} gw_errors_what;
+
+static void gw_errors_build(httpd_response *resp, const httpd_request *req, const gw_errors_what *w)
 {
-	const gw_errors_entry *e = gw_errors_find(code);
+	int code = w->code;
 	if (code == COMANDA__CODE__OK)
-		e = gw_errors_find(COMANDA__CODE__INTERNAL); /* an "error" that is OK is a bug */
-	const char *msg = e->generic != NULL ? e->generic : message;
+		code = COMANDA__CODE__INTERNAL; /* an "error" that is OK is a bug */
+	const gw_errors_entry *e = gw_errors_find(code);
+	/* a generic row says nothing of what the service said: no reason either */
+	bool client_safe = e->generic == NULL;
+	const char *msg = client_safe ? w->message : e->generic;
 	if (msg == NULL || msg[0] == '\0')
 		msg = e->name;
+	const char *reason = client_safe && w->reason != NULL && w->reason[0] != '\0' ? w->reason : NULL;
+	int http = reason != NULL ? gw_errors_http_status_reason(code, reason) : e->http;
 	json_object *o = json_error_new(msg, e->name, req->request_id);
-	if (o != NULL && e->generic == NULL && details != NULL) {
-		for (size_t i = 0; i < details->n_details && i < RPC_MAX_DETAILS; i++) {
-			if (json_error_add_detail(o, details->details[i].field, details->details[i].issue) != 0) {
+	if (o != NULL && reason != NULL) {
+		json_object *r = json_object_new_string(reason);
+		if (r == NULL || json_object_object_add(o, "reason", r) != 0) {
+			json_object_put(r);
+			json_object_put(o);
+			o = NULL;
+		}
+	}
+	if (o != NULL && client_safe && w->details != NULL) {
+		for (size_t i = 0; i < w->details->n_details && i < RPC_MAX_DETAILS; i++) {
+			if (json_error_add_detail(o, w->details->details[i].field, w->details->details[i].issue) != 0) {
 				json_object_put(o);
 				o = NULL;
 				break;
 			}
 		}
 	}
-	json_respond(resp, req, e->http, o);
+	json_respond(resp, req, http, o);
 	if (resp->status == 401)
-		httpd_add_header(resp, "WWW-Authenticate", "Bearer");
+		httpd_add_header(resp, "WWW-Authenticate", w->challenge != NULL ? w->challenge : "Bearer");
 }
 
 void gw_errors_respond(httpd_response *resp, const httpd_request *req, const rpc_status *st)
 {
-	gw_errors_build(resp, req, st->code, st->message, st);
+	gw_errors_what w = { .code = st->code, .message = st->message, .reason = st->reason, .details = st };
+	gw_errors_build(resp, req, &w);
 }
 
 void gw_errors_respond_code(httpd_response *resp, const httpd_request *req, int code, const char *message)
 {
-	gw_errors_build(resp, req, code, message, NULL);
+	gw_errors_what w = { .code = code, .message = message };
+	gw_errors_build(resp, req, &w);
+}
+
+void gw_errors_respond_invalid(httpd_response *resp, const httpd_request *req, const char *field, const char *issue)
+{
+	rpc_status st;
+	memset(&st, 0, sizeof(st));
+	st.code = COMANDA__CODE__INVALID_ARGUMENT;
+	snprintf(st.message, sizeof(st.message), "%s %s", field, issue);
+	snprintf(st.details[0].field, sizeof(st.details[0].field), "%s", field);
+	snprintf(st.details[0].issue, sizeof(st.details[0].issue), "%s", issue);
+	st.n_details = 1;
+	gw_errors_respond(resp, req, &st);
+}
+
+void gw_errors_respond_unauthenticated(httpd_response *resp, const httpd_request *req, const char *message,
+    const char *challenge)
+{
+	gw_errors_what w = { .code = COMANDA__CODE__UNAUTHENTICATED, .message = message, .challenge = challenge };
+	gw_errors_build(resp, req, &w);
 }

@@ -8,6 +8,8 @@
 
 #include "gw_health.h"
 #include "gw_metrics.h"
+#include "gw_session.h"
+#include "gw_users.h"
 
 /* ------------------------------------------------------------------------ */
 /* The table. One line per endpoint; order does not matter (see the header). */
@@ -18,6 +20,18 @@ static const gw_route gw_route_table[] = {
 	{ "GET", "/status", gw_health_status_get, GW_AUTH_PUBLIC },
 	{ "GET", "/ready", gw_health_ready_get, GW_AUTH_PUBLIC },
 	{ "GET", "/metrics", gw_metrics_get, GW_AUTH_PUBLIC },
+
+	{ "POST", "/api/users", gw_users_create, GW_AUTH_OPTIONAL },
+	{ "GET", "/api/users", gw_users_list, GW_AUTH_ADMIN },
+	{ "GET", "/api/users/me", gw_users_get_me, GW_AUTH_USER },
+	{ "PATCH", "/api/users/me", gw_users_update_me, GW_AUTH_USER },
+	{ "GET", "/api/users/{id}", gw_users_get, GW_AUTH_USER },
+	{ "PATCH", "/api/users/{id}", gw_users_update, GW_AUTH_USER },
+	{ "DELETE", "/api/users/{id}", gw_users_delete, GW_AUTH_ADMIN },
+
+	{ "POST", "/api/auth/login", gw_session_login, GW_AUTH_PUBLIC },
+	{ "POST", "/api/auth/refresh", gw_session_refresh, GW_AUTH_PUBLIC },
+	{ "POST", "/api/auth/logout", gw_session_logout, GW_AUTH_USER },
 };
 
 const gw_route *gw_routes(size_t *n)

@@ -35,9 +35,11 @@
 
 /* Who may call a route. Checked by gw_auth before the handler runs. */
 typedef enum gw_auth_class {
-	GW_AUTH_PUBLIC = 0,     /* anyone, no token */
+	GW_AUTH_PUBLIC = 0,     /* anyone; an Authorization header is not even read */
 	GW_AUTH_USER,           /* any authenticated user (customer or admin) */
 	GW_AUTH_ADMIN,          /* admins only */
+	GW_AUTH_OPTIONAL,       /* anyone; a token, when sent, must be valid and
+	                         * makes the caller that user (sign-up by an admin) */
 } gw_auth_class;
 
 typedef struct gw_params {
@@ -58,6 +60,7 @@ typedef struct gw_request {
 	gw_params params;
 	int64_t caller_id;              /* 0: anonymous; filled by gw_auth */
 	int caller_role;                /* COMANDA__ROLE__* */
+	int64_t session_id;             /* the token's `sid` claim; 0: anonymous */
 } gw_request;
 
 /* A handler answers resp (httpd_respond*, json_respond, gw_errors_respond).

@@ -11,15 +11,18 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <pthread.h>
 
 #include "cfg.h"
 #include "gw_app.h"
+#include "gw_auth.h"
 #include "gw_http.h"
 #include "gw_metrics.h"
 #include "gw_routes.h"
 #include "httpd.h"
+#include "jwt.h"
 #include "log.h"
 #include "rpc.h"
 
@@ -57,12 +60,24 @@ int main(void)
 		return 1;
 	}
 
+	/* The key svc-user signs access tokens with; cfg_secret exits in
+	 * production when it is unset, jwt_key_problem refuses a short one
+	 * (or the public development key in production). */
+	const char *jwt_key = cfg_secret("JWT_SECRET", JWT_DEV_SECRET);
+	const char *key_problem = jwt_key_problem(jwt_key, cfg_production());
+	if (key_problem != NULL) {
+		log_printf(LOG_ERROR, "gateway: %s", key_problem);
+		return 2;
+	}
+
 	int rpc_timeout = (int)cfg_int("RPC_TIMEOUT_MS", 1, 600000);
 	gw_app app = {
 		.user = gw_open_client("USER_RPC_URL", rpc_timeout),
 		.order = gw_open_client("ORDER_RPC_URL", rpc_timeout),
 		.payment = gw_open_client("PAYMENT_RPC_URL", rpc_timeout),
 		.health_timeout_ms = (int)cfg_int("HEALTH_TIMEOUT_MS", 1, 60000),
+		.jwt_key = (const uint8_t *)jwt_key,
+		.jwt_key_len = strlen(jwt_key),
 		.version = COMANDA_VERSION,
 	};
 

@@ -11,6 +11,7 @@
 #ifndef COMANDA_JWT_H
 #define COMANDA_JWT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +46,11 @@ int jwt_sign(const uint8_t *key, size_t key_len, const jwt_claims *c, char *out,
 /* Checks token's form, algorithm, signature and expiry against now_s, and
  * fills *out. Returns JWT_OK or the first JWT_E_* that applies. */
 int jwt_verify(const uint8_t *key, size_t key_len, const char *token, int64_t now_s, jwt_claims *out);
+
+/* Why `key` must not sign tokens, or NULL when it may: shorter than
+ * JWT_MIN_KEY_LEN, or (in production) the public development key. The
+ * gateway and svc-user both refuse to start on such a key. */
+const char *jwt_key_problem(const char *key, bool production);
 
 /* A short reason for a JWT_E_* code, for logs (never shown to clients). */
 const char *jwt_strerror(int rc);

@@ -35,8 +35,9 @@ static int user_init(svc *s)
 		return -1;
 	}
 	const char *key = cfg_secret("JWT_SECRET", JWT_DEV_SECRET);
-	if (strlen(key) < JWT_MIN_KEY_LEN) {
-		log_printf(LOG_ERROR, "JWT_SECRET must be at least %d bytes", JWT_MIN_KEY_LEN);
+	const char *problem = jwt_key_problem(key, cfg_production());
+	if (problem != NULL) {
+		log_printf(LOG_ERROR, "svc-user: %s", problem);
 		return -1;
 	}
 	user_service_config cfg = {

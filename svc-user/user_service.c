@@ -415,8 +415,11 @@ static int user_refresh(rpc_ctx *ctx, const Comanda__RefreshRequest *req, Comand
 	PGresult *r = NULL;
 	code = pg_exec(db,
 	    "SELECT s.id, s.family_id, s.rotation, s.replaced_at IS NOT NULL, s.revoked_at IS NOT NULL, "
-	    "       s.expires_at <= now(), " USER_COLS " "
-	    "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.refresh_hash = $1 FOR UPDATE OF s",
+	    "       s.expires_at <= now(), u.* "
+	    /* USER_COLS is unqualified: in a plain join its id, created_at... would be
+	     * ambiguous with the session's, so the user's columns come from a subquery */
+	    "FROM sessions s CROSS JOIN LATERAL (SELECT " USER_COLS " FROM users WHERE users.id = s.user_id) u "
+	    "WHERE s.refresh_hash = $1 FOR UPDATE OF s",
 	    1, params, &r);
 	if (code != COMANDA__CODE__OK) {
 		PQclear(r);

@@ -125,3 +125,60 @@ TEST(gw_errors_401_asks_for_bearer_and_ok_is_a_bug)
 	CHECK(resp.body != NULL && strstr(resp.body, "\"error\":\"NOT_FOUND\"") != NULL);
 	free(resp.body);
 }
+
+TEST(gw_errors_reason_refines_the_status_and_is_shown)
+{
+	CHECK_EQ_INT(gw_errors_http_status_reason(COMANDA__CODE__FAILED_PRECONDITION, "IDEMPOTENCY_KEY_REUSED"), 422);
+	CHECK_EQ_INT(gw_errors_http_status_reason(COMANDA__CODE__FAILED_PRECONDITION, ""), 409);
+	CHECK_EQ_INT(gw_errors_http_status_reason(COMANDA__CODE__FAILED_PRECONDITION, NULL), 409);
+	CHECK_EQ_INT(gw_errors_http_status_reason(COMANDA__CODE__FAILED_PRECONDITION, "SOMETHING_ELSE"), 409);
+	CHECK_EQ_INT(gw_errors_http_status_reason(COMANDA__CODE__ABORTED, "IDEMPOTENCY_KEY_IN_USE"), 409);
+	/* a reason belongs to its code: another code with it is unchanged */
+	CHECK_EQ_INT(gw_errors_http_status_reason(COMANDA__CODE__ABORTED, "IDEMPOTENCY_KEY_REUSED"), 409);
+
+	httpd_request req;
+	req_init(&req);
+	httpd_response resp;
+	memset(&resp, 0, sizeof(resp));
+	rpc_status st;
+	memset(&st, 0, sizeof(st));
+	st.code = COMANDA__CODE__FAILED_PRECONDITION;
+	snprintf(st.message, sizeof(st.message), "Idempotency-Key was used with a different request");
+	snprintf(st.reason, sizeof(st.reason), "IDEMPOTENCY_KEY_REUSED");
+	gw_errors_respond(&resp, &req, &st);
+	CHECK_EQ_INT(resp.status, 422);
+	CHECK_STREQ(resp.body, "{\"success\":false,\"error\":\"Idempotency-Key was used with a different request\","
+	                       "\"code\":\"FAILED_PRECONDITION\",\"request_id\":\"req-1\",\"reason\":\"IDEMPOTENCY_KEY_REUSED\"}");
+	free(resp.body);
+
+	/* a 5xx shows neither the message nor the reason */
+	memset(&resp, 0, sizeof(resp));
+	st.code = COMANDA__CODE__INTERNAL;
+	snprintf(st.reason, sizeof(st.reason), "PG_DEADLOCK");
+	gw_errors_respond(&resp, &req, &st);
+	CHECK_EQ_INT(resp.status, 500);
+	CHECK(resp.body != NULL && strstr(resp.body, "reason") == NULL && strstr(resp.body, "PG_") == NULL);
+	free(resp.body);
+}
+
+TEST(gw_errors_invalid_field_and_token_challenge)
+{
+	httpd_request req;
+	req_init(&req);
+	httpd_response resp;
+	memset(&resp, 0, sizeof(resp));
+	gw_errors_respond_invalid(&resp, &req, "name", "must be a string");
+	CHECK_EQ_INT(resp.status, 400);
+	CHECK_STREQ(resp.body, "{\"success\":false,\"error\":\"name must be a string\",\"code\":\"INVALID_ARGUMENT\","
+	                       "\"request_id\":\"req-1\",\"details\":[{\"field\":\"name\",\"issue\":\"must be a string\"}]}");
+	free(resp.body);
+
+	memset(&resp, 0, sizeof(resp));
+	gw_errors_respond_unauthenticated(&resp, &req, "Access token expired", "Bearer error=\"invalid_token\"");
+	CHECK_EQ_INT(resp.status, 401);
+	CHECK_EQ_INT(resp.n_headers, 1);
+	CHECK_STREQ(resp.headers[0].name, "WWW-Authenticate");
+	CHECK_STREQ(resp.headers[0].value, "Bearer error=\"invalid_token\"");
+	CHECK(resp.body != NULL && strstr(resp.body, "\"error\":\"Access token expired\",\"code\":\"UNAUTHENTICATED\"") != NULL);
+	free(resp.body);
+}

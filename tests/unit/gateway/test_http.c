@@ -1,5 +1,5 @@
 /* gateway/gw_http: the shared request path (404, 405 + Allow, 401 for
- * non-public routes, 415, handler) through a real lib/httpd server, plus
+ * non-public routes without a token, 415, handler) through a real lib/httpd server, plus
  * the gateway's own table for /health, /metrics and unknown routes. */
 #include <stdlib.h>
 #include <string.h>
@@ -86,7 +86,7 @@ TEST(gw_http_dispatch_paths)
 	CHECK(strstr(testhttp_body(r), "\"code\":\"METHOD_NOT_ALLOWED\"") != NULL);
 	free(r);
 
-	/* non-public routes are refused until authentication exists */
+	/* non-public routes without a token: 401 asking for one (gw_auth) */
 	r = testhttp_request(port, "GET", "/private", NULL, NULL);
 	CHECK_EQ_INT(testhttp_status(r), 401);
 	CHECK_STREQ(testhttp_header(r, "WWW-Authenticate", v, sizeof(v)), "Bearer");

@@ -1,0 +1,34 @@
+/*
+ * gw_call: an RPC made on behalf of an HTTP request carries who asked and
+ * why: the verified caller (id, role), the request id, and on the routes
+ * that take one, the Idempotency-Key header. Every handler that calls a
+ * service starts its rpc_call here, so none can forget the caller (the
+ * services authorize again from it).
+ *
+ * Threading: any thread; pure apart from reading the request's headers.
+ */
+#ifndef COMANDA_GW_CALL_H
+#define COMANDA_GW_CALL_H
+
+#include <stdbool.h>
+
+#include "gw_routes.h"
+#include "httpd.h"
+#include "rpc.h"
+
+#define GW_IDEMPOTENCY_KEY_MAX 255
+
+/* True when key is an acceptable Idempotency-Key: 1..255 characters of
+ * printable ASCII (0x20-0x7E). NULL is false. Pure. */
+bool gw_call_idempotency_key_valid(const char *key);
+
+/* Initialises call for an RPC on behalf of req: caller_id, caller_role,
+ * request_id (borrowed from req), the client's default timeout and, when
+ * idempotent, the Idempotency-Key header (borrowed; none when absent).
+ * Returns true; the caller then owns call and must rpc_call_release it.
+ * A malformed Idempotency-Key answers resp 400 INVALID_ARGUMENT (field
+ * "Idempotency-Key") and returns false with call untouched (nothing to
+ * release). */
+bool gw_call_begin(rpc_call *call, const gw_request *req, httpd_response *resp, bool idempotent);
+
+#endif

@@ -1,0 +1,123 @@
+/*
+ * gw_fields: strict readers of client input. See gw_fields.h.
+ */
+#include "gw_fields.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void gw_problem_set(gw_problem *p, const char *field, const char *issue)
+{
+	size_t n = strlen(field);
+	if (n >= sizeof(p->field)) {
+		n = sizeof(p->field) - 1;
+		/* back off UTF-8 continuation bytes: a response must stay valid UTF-8 */
+		while (n > 0 && ((unsigned char)field[n] & 0xC0) == 0x80)
+			n--;
+	}
+	memcpy(p->field, field, n);
+	p->field[n] = '\0';
+	snprintf(p->issue, sizeof(p->issue), "%s", issue);
+}
+
+bool gw_fields_known(json_object *obj, const char *const known[], gw_problem *p)
+{
+	json_object_object_foreach(obj, key, val)
+	{
+		(void)val;
+		bool ok = false;
+		for (size_t i = 0; known[i] != NULL && !ok; i++)
+			ok = strcmp(known[i], key) == 0;
+		if (!ok) {
+			gw_problem_set(p, key, "is not a known field");
+			return false;
+		}
+	}
+	return true;
+}
+
+gw_field gw_fields_string(json_object *obj, const char *name, const char **out, gw_problem *p)
+{
+	json_object *v = NULL;
+	*out = NULL;
+	if (!json_object_object_get_ex(obj, name, &v))
+		return GW_FIELD_ABSENT;
+	/* a member that is JSON null is present: v is NULL, and not a string */
+	if (v == NULL || !json_object_is_type(v, json_type_string)) {
+		gw_problem_set(p, name, "must be a string");
+		return GW_FIELD_BAD;
+	}
+	const char *s = json_object_get_string(v);
+	if (strlen(s) != (size_t)json_object_get_string_len(v)) {
+		gw_problem_set(p, name, "must not contain NUL characters");
+		return GW_FIELD_BAD;
+	}
+	*out = s;
+	return GW_FIELD_OK;
+}
+
+bool gw_fields_string_required(json_object *obj, const char *name, const char **out, gw_problem *p)
+{
+	gw_field f = gw_fields_string(obj, name, out, p);
+	if (f == GW_FIELD_ABSENT)
+		gw_problem_set(p, name, "is required");
+	return f == GW_FIELD_OK;
+}
+
+gw_field gw_fields_enum(json_object *obj, const char *name, const char *const names[], const int values[], size_t n,
+    int *out, gw_problem *p)
+{
+	const char *s = NULL;
+	gw_field f = gw_fields_string(obj, name, &s, p);
+	if (f != GW_FIELD_OK)
+		return f;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*out = values[i];
+			return GW_FIELD_OK;
+		}
+	}
+	char issue[sizeof(p->issue)];
+	size_t len = (size_t)snprintf(issue, sizeof(issue), "must be one of:");
+	for (size_t i = 0; i < n && len < sizeof(issue); i++)
+		len += (size_t)snprintf(issue + len, sizeof(issue) - len, "%s %s", i > 0 ? "," : "", names[i]);
+	gw_problem_set(p, name, issue);
+	return GW_FIELD_BAD;
+}
+
+/* A canonical non-negative decimal that fits in max: digits only, no
+ * leading zero (except "0" itself), no overflow. */
+static bool gw_fields_decimal(const char *s, uint64_t max, uint64_t *out)
+{
+	if (s == NULL || s[0] == '\0' || (s[0] == '0' && s[1] != '\0'))
+		return false;
+	uint64_t v = 0;
+	for (const char *c = s; *c != '\0'; c++) {
+		if (*c < '0' || *c > '9')
+			return false;
+		unsigned d = (unsigned)(*c - '0');
+		if (d > max || v > (max - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return true;
+}
+
+bool gw_fields_id(const char *s, int64_t *out)
+{
+	uint64_t v = 0;
+	if (!gw_fields_decimal(s, (uint64_t)INT64_MAX, &v) || v == 0)
+		return false;
+	*out = (int64_t)v;
+	return true;
+}
+
+bool gw_fields_uint(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	uint64_t v = 0;
+	if (!gw_fields_decimal(s, max, &v) || v < min)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}

@@ -1,0 +1,80 @@
+/*
+ * gw_session: login, refresh, logout. See gw_session.h.
+ */
+#include "gw_session.h"
+
+#include "comanda/user.rpc.h"
+#include "gw_call.h"
+#include "gw_errors.h"
+#include "gw_fields.h"
+#include "gw_user_codec.h"
+#include "json.h"
+
+/* Answers a TokenPair; tokens must not be cached by anything in between. */
+static void gw_session_respond_tokens(httpd_response *resp, const gw_request *req, const Comanda__TokenPair *tp)
+{
+	json_respond(resp, req->http, 200, gw_token_pair_json(tp));
+	if (resp->status == 200) {
+		httpd_add_header(resp, "Cache-Control", "no-store");
+		httpd_add_header(resp, "Pragma", "no-cache");
+	}
+}
+
+void gw_session_login(gw_app *app, const gw_request *req, httpd_response *resp)
+{
+	json_object *body = NULL;
+	if (!json_parse_request(req->http, resp, &body))
+		return;
+	Comanda__LoginRequest rq;
+	gw_problem p;
+	rpc_call call;
+	if (!gw_user_login_request(body, &rq, &p)) {
+		gw_errors_respond_invalid(resp, req->http, p.field, p.issue);
+	} else if (gw_call_begin(&call, req, resp, false)) {
+		Comanda__TokenPair *tp = NULL;
+		if (user_service_login(app->user, &call, &rq, &tp) != COMANDA__CODE__OK)
+			gw_errors_respond(resp, req->http, &call.status);
+		else
+			gw_session_respond_tokens(resp, req, tp);
+		rpc_call_release(&call);
+	}
+	json_object_put(body);
+}
+
+void gw_session_refresh(gw_app *app, const gw_request *req, httpd_response *resp)
+{
+	json_object *body = NULL;
+	if (!json_parse_request(req->http, resp, &body))
+		return;
+	Comanda__RefreshRequest rq;
+	gw_problem p;
+	rpc_call call;
+	if (!gw_user_refresh_request(body, &rq, &p)) {
+		gw_errors_respond_invalid(resp, req->http, p.field, p.issue);
+	} else if (gw_call_begin(&call, req, resp, false)) {
+		Comanda__TokenPair *tp = NULL;
+		if (user_service_refresh(app->user, &call, &rq, &tp) != COMANDA__CODE__OK)
+			gw_errors_respond(resp, req->http, &call.status);
+		else
+			gw_session_respond_tokens(resp, req, tp);
+		rpc_call_release(&call);
+	}
+	json_object_put(body);
+}
+
+void gw_session_logout(gw_app *app, const gw_request *req, httpd_response *resp)
+{
+	/* The session is the one of the token gw_auth verified; a body, if
+	 * any, has nothing to add (its Content-Type was still checked). */
+	Comanda__LogoutRequest rq = COMANDA__LOGOUT_REQUEST__INIT;
+	rq.session_id = req->session_id;
+	rpc_call call;
+	if (!gw_call_begin(&call, req, resp, false))
+		return;
+	Comanda__LogoutReply *rep = NULL;
+	if (user_service_logout(app->user, &call, &rq, &rep) != COMANDA__CODE__OK)
+		gw_errors_respond(resp, req->http, &call.status);
+	else
+		json_respond(resp, req->http, 200, gw_message_json("Logged out successfully"));
+	rpc_call_release(&call);
+}
