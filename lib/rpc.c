@@ -648,6 +648,10 @@ int rpc_server_start(rpc_server *s)
 		log_printf(LOG_ERROR, "rpc: cannot listen on %s: %s", s->cfg.url, nng_strerror(rv));
 		return COMANDA__CODE__UNAVAILABLE;
 	}
+	if (s->cfg.extra_url != NULL && (rv = nng_listen(s->sock, s->cfg.extra_url, NULL, 0)) != 0) {
+		log_printf(LOG_ERROR, "rpc: cannot listen on %s: %s", s->cfg.extra_url, nng_strerror(rv));
+		return COMANDA__CODE__UNAVAILABLE;
+	}
 	s->workers = calloc((size_t)s->n_workers, sizeof(*s->workers));
 	if (s->workers == NULL)
 		return COMANDA__CODE__INTERNAL;

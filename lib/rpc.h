@@ -136,6 +136,8 @@ typedef struct rpc_service_binding {
 
 typedef struct rpc_server_config {
 	const char *url;       /* "tcp://0.0.0.0:6001" */
+	const char *extra_url; /* also listen here (NULL: no): "inproc://svc-user" lets the
+	                        * process call itself without the network */
 	int workers;           /* concurrent requests; <= 0: 4 */
 	const char *name;      /* for logs and metrics: "user-service" */
 	/* Called once on each worker thread before it serves (may be NULL); its

@@ -33,8 +33,11 @@ struct svc {
 	pg_conn *status_db;          /* /status's, under status_mu */
 	bus *bus;                    /* owned by the "broker" probe thread */
 	pthread_mutex_t status_mu;   /* one /status at a time: status_db is one connection */
+	bus *status_bus;             /* /status's (queue depths), under status_mu; lazily made */
 	rpc_server *rpc;
 	httpd *admin;
+	char self_url[80];           /* inproc://<program> */
+	bool started;                /* def->start succeeded: def->stop is owed */
 };
 
 /* What rpc_ctx_worker() returns for every service: the svc plus the
@@ -46,6 +49,11 @@ typedef struct svc_slot {
 } svc_slot;
 
 /* ---- accessors ---------------------------------------------------------- */
+
+const char *svc_self_url(const svc *s)
+{
+	return s->self_url;
+}
 
 pg_conn *svc_db(rpc_ctx *ctx)
 {
@@ -226,6 +234,24 @@ static bool svc_dep_down(const svc *s, const char *name)
 	return false;
 }
 
+/* "dead_letters": the dead-letter queue's depth (null when the broker
+ * cannot tell), also the comanda_dead_letters gauge. Under status_mu. */
+static void svc_status_dead_letters(svc *s, json_object *o)
+{
+	int64_t n = -1;
+	if (!svc_dep_down(s, "broker")) {
+		if (s->status_bus == NULL)
+			s->status_bus = bus_new(cfg_str("AMQP_URL"), 1000, s->def->program);
+		/* a connection broken since the last /status is reopened by the
+		 * next call: one more try */
+		for (int attempt = 0; attempt < 2 && n < 0 && s->status_bus != NULL; attempt++)
+			n = bus_queue_depth(s->status_bus, BUS_DLQ);
+	}
+	json_object_object_add(o, "dead_letters", n >= 0 ? json_object_new_int64(n) : NULL);
+	if (n >= 0)
+		metrics_gauge_set(metrics_gauge("comanda_dead_letters", "Messages in the dead-letter queue", NULL), n);
+}
+
 /* Runs the service's status hook unless its database is known down or the
  * previous /status is still stuck on it: the admin port has two threads,
  * and a hung database must not take the second one, which /health needs.
@@ -245,6 +271,7 @@ static int svc_status_counters(svc *s, json_object *o)
 	if (pthread_mutex_timedlock(&s->status_mu, &until) != 0)
 		return -1;
 	int rc = s->def->status(s, s->status_db, o);
+	svc_status_dead_letters(s, o);
 	pthread_mutex_unlock(&s->status_mu);
 	return rc;
 }
@@ -360,8 +387,10 @@ static int svc_setup(svc *s)
 static int svc_serve(svc *s)
 {
 	const svc_def *def = s->def;
+	snprintf(s->self_url, sizeof(s->self_url), "inproc://%s", def->program);
 	rpc_server_config rc = {
 		.url = cfg_str(def->rpc_listen_var),
+		.extra_url = s->self_url,
 		.workers = s->workers,
 		.name = def->service,
 		.worker_init = svc_worker_init,
@@ -391,6 +420,9 @@ static int svc_serve(svc *s)
 	};
 	if (httpd_start(&s->admin, &hc) != 0)
 		return 1;
+	if (def->start != NULL && def->start(s) != 0)
+		return 1;
+	s->started = true;
 	log_line l;
 	log_begin(&l, LOG_INFO, "serving");
 	log_str(&l, "rpc", rc.url);
@@ -403,8 +435,11 @@ static int svc_serve(svc *s)
 
 static void svc_teardown(svc *s)
 {
-	/* RPC first: the requests in flight finish while their dependencies are
-	 * all still there; then the admin port, the probes, the rest. */
+	/* Background work first (a consumer may be calling the service), then
+	 * RPC: the requests in flight finish while their dependencies are all
+	 * still there; then the admin port, the probes, the rest. */
+	if (s->started && s->def->stop != NULL)
+		s->def->stop(s);
 	if (s->rpc != NULL)
 		rpc_server_close(s->rpc);
 	if (s->admin != NULL)
@@ -413,6 +448,7 @@ static void svc_teardown(svc *s)
 	if (s->def->fini != NULL)
 		s->def->fini(s);
 	bus_free(s->bus);
+	bus_free(s->status_bus);
 	pg_conn_free(s->probe_db);
 	pg_conn_free(s->status_db);
 }

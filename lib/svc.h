@@ -61,7 +61,15 @@ typedef struct svc_def {
 	void *(*worker_init)(svc *s, int index);
 	void (*worker_fini)(svc *s, void *worker);
 
-	/* GET /status: adds the service's counters to obj (the common fields are
+	/* On the main thread once RPC is served (the service can call itself
+	 * through svc_self_url): starts background work (event relays and
+	 * consumers). Returns 0, or -1 to stop with status 1. May be NULL. */
+	int (*start)(svc *s);
+	/* On the main thread at SIGTERM, before RPC stops: stops what start
+	 * started (a consumer finishes the event in hand). May be NULL. */
+	void (*stop)(svc *s);
+
+	/* GET /status: adds the service's counters (svc adds "dead_letters") to obj (the common fields are
 	 * there already). Runs on an admin HTTP thread, one call at a time, with
 	 * db the connection reserved for /status (NULL without db_url_var);
 	 * not called while the "database" dependency is down. Returns 0, or -1
@@ -85,6 +93,10 @@ pg_conn *svc_db(rpc_ctx *ctx);
 void *svc_worker(rpc_ctx *ctx);
 
 /* ---- inside the hooks ---- */
+
+/* The in-process RPC address of this service ("inproc://svc-user"): a
+ * client dialling it calls the service without the network. */
+const char *svc_self_url(const svc *s);
 
 /* The service's state for its hooks and handlers (set in init). The setter
  * is for init only; the getter is safe from any thread afterwards. */

@@ -9,6 +9,7 @@
 #include "comanda/order.rpc.h"
 #include "log.h"
 #include "order_db.h"
+#include "order_events.h"
 #include "order_service.h"
 #include "svc.h"
 
@@ -22,7 +23,8 @@ static rpc_client *order_users;
  * the server if it is not up yet) and registers the "database" probe. */
 static int order_init(svc *s)
 {
-	order_db *db = order_db_open(cfg_str("ORDER_MONGO_URL"), svc_workers(s), svc_connect_timeout_s(s) * 1000,
+	/* One client per worker, and one for the outbox relay. */
+	order_db *db = order_db_open(cfg_str("ORDER_MONGO_URL"), svc_workers(s) + 1, svc_connect_timeout_s(s) * 1000,
 	    "svc-order");
 	if (db == NULL)
 		return -1;
@@ -85,7 +87,18 @@ static int order_status(svc *s, pg_conn *db, json_object *obj)
 	if (order_db_count(svc_state(s), &n) != COMANDA__CODE__OK)
 		return -1;
 	json_object_object_add(obj, "total_orders", json_object_new_int64(n));
-	return 0;
+	return order_events_status(svc_state(s), obj);
+}
+
+static int order_start(svc *s)
+{
+	return order_events_start(s, svc_state(s));
+}
+
+static void order_stop(svc *s)
+{
+	(void)s;
+	order_events_stop();
 }
 
 static const svc_def order_svc = {
@@ -99,6 +112,8 @@ static const svc_def order_svc = {
 	.fini = order_fini,
 	.worker_init = order_worker_init,
 	.worker_fini = order_worker_fini,
+	.start = order_start,
+	.stop = order_stop,
 	.status = order_status,
 };
 

@@ -69,6 +69,10 @@ bool order_db_probe(void *arg);
 /* The number of orders, into *n. Returns OK or UNAVAILABLE/INTERNAL. */
 int order_db_count(order_db *db, int64_t *n);
 
+/* The number of orders whose outbox holds unpublished events. Same
+ * threading as order_db_count. */
+int order_db_count_pending(order_db *db, int64_t *n);
+
 /* The canonical Code for a driver error (error API 2): UNAVAILABLE when the
  * server could not be reached (server selection, stream, timeouts),
  * ALREADY_EXISTS for a duplicate key (11000), else INTERNAL. Exposed for

@@ -211,6 +211,7 @@ void order_doc_new(bson_t *doc, const bson_oid_t *oid, const Comanda__Order *o, 
 	order_doc_outbox_entry(&outbox, 0, event_id, "order.created", event_body, o->created_at_ms);
 	bson_append_array_end(doc, &outbox);
 	BSON_APPEND_BOOL(doc, "outbox_pending", true);
+	BSON_APPEND_INT64(doc, "outbox_published", 0);
 	bson_t applied;
 	BSON_APPEND_ARRAY_BEGIN(doc, "applied_events", &applied);
 	bson_append_array_end(doc, &applied);

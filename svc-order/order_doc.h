@@ -9,7 +9,8 @@
  *   history [{status, at (date), reason, cause}],
  *   idempotency_key (the client's, or "auto:<_id>"), request_hash (binary),
  *   reply (binary: the packed OrderReply of the creation, for replays),
- *   outbox [{event_id, type, body (binary), at}] with outbox_pending,
+ *   outbox [{event_id, type, body (binary), at}] with outbox_pending and
+ *   outbox_published (how many entries, from the start, the broker confirmed),
  *   applied_events [event ids already applied].
  *
  * Threading: pure functions.

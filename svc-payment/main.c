@@ -11,6 +11,7 @@
 #include "cfg.h"
 #include "comanda/payment.rpc.h"
 #include "log.h"
+#include "payment_events.h"
 #include "payment_migrations.h"
 #include "payment_processor.h"
 #include "payment_service.h"
@@ -73,7 +74,9 @@ static int payment_status(svc *s, pg_conn *db, json_object *obj)
 		json_object_object_add(obj, "total_amount", json_object_new_double_s(strtod(amount, NULL), amount));
 	}
 	PQclear(r);
-	return code == COMANDA__CODE__OK ? 0 : -1;
+	if (code != COMANDA__CODE__OK)
+		return -1;
+	return payment_events_status(db, obj);
 }
 
 static const svc_def payment_svc = {
@@ -88,6 +91,8 @@ static const svc_def payment_svc = {
 	.n_migrations = PAYMENT_MIGRATIONS_COUNT,
 	.init = payment_init,
 	.fini = payment_fini,
+	.start = payment_events_start,
+	.stop = payment_events_stop,
 	.status = payment_status,
 };
 

@@ -828,6 +828,47 @@ static int pay_handle_event(rpc_ctx *ctx, const Comanda__HandleOrderEventRequest
 	}
 }
 
+/* Settles a card payment left pending: a charge never attempted is made
+ * now; one attempted by a process that died is not repeated, its outcome is
+ * asked of the processor. */
+static int pay_settle(rpc_ctx *ctx, const Comanda__GetPaymentRequest *req, Comanda__PaymentReply *reply)
+{
+	if (rpc_ctx_caller_role(ctx) != COMANDA__ROLE__ROLE_SERVICE)
+		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Internal method");
+	pg_conn *db = svc_db(ctx);
+	Comanda__Payment *p = NULL;
+	const char *token = NULL;
+	bool charging = false;
+	int code = pay_load(ctx, db, req->id, false, &p, &token, &charging);
+	if (code == COMANDA__CODE__NOT_FOUND)
+		return pay_not_found(ctx);
+	if (code != COMANDA__CODE__OK)
+		return pay_db_error(ctx, code);
+	if (p->status != COMANDA__PAYMENT_STATUS__PAYMENT_PENDING || !pay_is_card(p->payment_method)) {
+		reply->payment = p;
+		return COMANDA__CODE__OK;
+	}
+	if (!charging) {
+		code = pay_charge(ctx, db, &p, token);
+	} else {
+		payment_charge c = { p->transaction_id, p->amount_minor, p->currency, token };
+		payment_outcome o;
+		if (pay_cfg.processor->lookup(pay_cfg.processor, &c, &o) != 0)
+			return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "payment processor unavailable");
+		bool moved;
+		Comanda__Payment *after = NULL;
+		code = pay_transition(ctx, db, p->id, COMANDA__PAYMENT_STATUS__PAYMENT_PENDING,
+		    o.approved ? COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED : COMANDA__PAYMENT_STATUS__PAYMENT_FAILED,
+		    o.approved ? NULL : o.reason, NULL, &after, &moved);
+		if (code == COMANDA__CODE__OK && moved)
+			p = after;
+	}
+	if (code != COMANDA__CODE__OK)
+		return pay_db_error(ctx, code);
+	reply->payment = p;
+	return COMANDA__CODE__OK;
+}
+
 const payment_service_impl payment_service_handlers = {
 	.create_payment = pay_create,
 	.get_payment = pay_get,
@@ -836,4 +877,5 @@ const payment_service_impl payment_service_handlers = {
 	.refund_payment = pay_refund,
 	.get_audit = pay_get_audit,
 	.handle_order_event = pay_handle_event,
+	.settle_payment = pay_settle,
 };

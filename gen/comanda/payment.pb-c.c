@@ -1536,7 +1536,7 @@ const ProtobufCEnumDescriptor comanda__payment_status__descriptor =
   comanda__payment_status__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor comanda__payment_service__method_descriptors[7] =
+static const ProtobufCMethodDescriptor comanda__payment_service__method_descriptors[8] =
 {
   { "CreatePayment", &comanda__create_payment_request__descriptor, &comanda__payment_reply__descriptor },
   { "GetPayment", &comanda__get_payment_request__descriptor, &comanda__payment_reply__descriptor },
@@ -1545,6 +1545,7 @@ static const ProtobufCMethodDescriptor comanda__payment_service__method_descript
   { "RefundPayment", &comanda__refund_payment_request__descriptor, &comanda__payment_reply__descriptor },
   { "GetAudit", &comanda__get_audit_request__descriptor, &comanda__get_audit_reply__descriptor },
   { "HandleOrderEvent", &comanda__handle_order_event_request__descriptor, &comanda__handle_order_event_reply__descriptor },
+  { "SettlePayment", &comanda__get_payment_request__descriptor, &comanda__payment_reply__descriptor },
 };
 const unsigned comanda__payment_service__method_indices_by_name[] = {
   0,        /* CreatePayment */
@@ -1553,6 +1554,7 @@ const unsigned comanda__payment_service__method_indices_by_name[] = {
   6,        /* HandleOrderEvent */
   2,        /* ListPayments */
   4,        /* RefundPayment */
+  7,        /* SettlePayment */
   3         /* UpdatePaymentStatus */
 };
 const ProtobufCServiceDescriptor comanda__payment_service__descriptor =
@@ -1562,7 +1564,7 @@ const ProtobufCServiceDescriptor comanda__payment_service__descriptor =
   "PaymentService",
   "Comanda__PaymentService",
   "comanda",
-  7,
+  8,
   comanda__payment_service__method_descriptors,
   comanda__payment_service__method_indices_by_name
 };
@@ -1621,6 +1623,14 @@ void comanda__payment_service__handle_order_event(ProtobufCService *service,
 {
   assert(service->descriptor == &comanda__payment_service__descriptor);
   service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void comanda__payment_service__settle_payment(ProtobufCService *service,
+                                              const Comanda__GetPaymentRequest *input,
+                                              Comanda__PaymentReply_Closure closure,
+                                              void *closure_data)
+{
+  assert(service->descriptor == &comanda__payment_service__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void comanda__payment_service__init (Comanda__PaymentService_Service *service,
                                      Comanda__PaymentService_ServiceDestroy destroy)

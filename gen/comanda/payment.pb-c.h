@@ -563,6 +563,10 @@ struct Comanda__PaymentService_Service
                              const Comanda__HandleOrderEventRequest *input,
                              Comanda__HandleOrderEventReply_Closure closure,
                              void *closure_data);
+  void (*settle_payment)(Comanda__PaymentService_Service *service,
+                         const Comanda__GetPaymentRequest *input,
+                         Comanda__PaymentReply_Closure closure,
+                         void *closure_data);
 };
 typedef void (*Comanda__PaymentService_ServiceDestroy)(Comanda__PaymentService_Service *);
 void comanda__payment_service__init (Comanda__PaymentService_Service *service,
@@ -577,7 +581,8 @@ void comanda__payment_service__init (Comanda__PaymentService_Service *service,
       function_prefix__ ## update_payment_status,\
       function_prefix__ ## refund_payment,\
       function_prefix__ ## get_audit,\
-      function_prefix__ ## handle_order_event  }
+      function_prefix__ ## handle_order_event,\
+      function_prefix__ ## settle_payment  }
 void comanda__payment_service__create_payment(ProtobufCService *service,
                                               const Comanda__CreatePaymentRequest *input,
                                               Comanda__PaymentReply_Closure closure,
@@ -606,6 +611,10 @@ void comanda__payment_service__handle_order_event(ProtobufCService *service,
                                                   const Comanda__HandleOrderEventRequest *input,
                                                   Comanda__HandleOrderEventReply_Closure closure,
                                                   void *closure_data);
+void comanda__payment_service__settle_payment(ProtobufCService *service,
+                                              const Comanda__GetPaymentRequest *input,
+                                              Comanda__PaymentReply_Closure closure,
+                                              void *closure_data);
 
 /* --- descriptors --- */
 

@@ -71,6 +71,16 @@ int payment_service_handle_order_event(rpc_client *client, rpc_call *call,
 	return code;
 }
 
+int payment_service_settle_payment(rpc_client *client, rpc_call *call,
+    const Comanda__GetPaymentRequest *request, Comanda__PaymentReply **reply)
+{
+	ProtobufCMessage *out = NULL;
+	int code = rpc_client_call(client, call, &comanda__payment_service__descriptor, 7,
+	    &request->base, &out);
+	*reply = (Comanda__PaymentReply *)out;
+	return code;
+}
+
 static int payment_service_create_payment_trampoline(rpc_ctx *ctx, const void *impl,
     const ProtobufCMessage *request, ProtobufCMessage *reply)
 {
@@ -141,6 +151,16 @@ static int payment_service_handle_order_event_trampoline(rpc_ctx *ctx, const voi
 	    (Comanda__HandleOrderEventReply *)reply);
 }
 
+static int payment_service_settle_payment_trampoline(rpc_ctx *ctx, const void *impl,
+    const ProtobufCMessage *request, ProtobufCMessage *reply)
+{
+	const payment_service_impl *handlers = impl;
+	if (handlers->settle_payment == NULL)
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNIMPLEMENTED, "method not implemented");
+	return handlers->settle_payment(ctx, (const Comanda__GetPaymentRequest *)request,
+	    (Comanda__PaymentReply *)reply);
+}
+
 static const rpc_handler_fn payment_service_trampolines[] = {
 	payment_service_create_payment_trampoline,
 	payment_service_get_payment_trampoline,
@@ -149,10 +169,11 @@ static const rpc_handler_fn payment_service_trampolines[] = {
 	payment_service_refund_payment_trampoline,
 	payment_service_get_audit_trampoline,
 	payment_service_handle_order_event_trampoline,
+	payment_service_settle_payment_trampoline,
 };
 
 const rpc_service_binding payment_service_binding = {
 	.descriptor = &comanda__payment_service__descriptor,
 	.handlers = payment_service_trampolines,
-	.n_handlers = 7,
+	.n_handlers = 8,
 };

@@ -25,6 +25,8 @@ int payment_service_get_audit(rpc_client *client, rpc_call *call,
     const Comanda__GetAuditRequest *request, Comanda__GetAuditReply **reply);
 int payment_service_handle_order_event(rpc_client *client, rpc_call *call,
     const Comanda__HandleOrderEventRequest *request, Comanda__HandleOrderEventReply **reply);
+int payment_service_settle_payment(rpc_client *client, rpc_call *call,
+    const Comanda__GetPaymentRequest *request, Comanda__PaymentReply **reply);
 
 /* Server side: fill in the handlers this process serves (NULL answers
  * UNIMPLEMENTED) and pass the struct with payment_service_binding to rpc_server_add().
@@ -45,6 +47,8 @@ typedef struct payment_service_impl {
 	    Comanda__GetAuditReply *reply);
 	int (*handle_order_event)(rpc_ctx *ctx, const Comanda__HandleOrderEventRequest *request,
 	    Comanda__HandleOrderEventReply *reply);
+	int (*settle_payment)(rpc_ctx *ctx, const Comanda__GetPaymentRequest *request,
+	    Comanda__PaymentReply *reply);
 } payment_service_impl;
 
 extern const rpc_service_binding payment_service_binding;

@@ -1,0 +1,270 @@
+#include "payment_events.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bgthread.h"
+#include "bus.h"
+#include "cfg.h"
+#include "clock.h"
+#include "comanda/events.pb-c.h"
+#include "comanda/payment.rpc.h"
+#include "log.h"
+#include "metrics.h"
+#include "pg_idem.h"
+
+#define PAY_QUEUE "payment-service"
+#define PAY_RELAY_BATCH 100
+#define PAY_RELAY_IDLE_MS 50          /* outbox poll when idle: events leave within ~50 ms */
+#define PAY_SWEEP_EVERY_MS 2000
+#define PAY_MAX_DELIVERIES 5          /* then the dead-letter queue */
+
+static bgthread *pay_relay_thread;
+static bgthread *pay_consumer_thread;
+
+typedef struct pay_events_ctx {
+	char db_url[512];
+	char amqp_url[512];
+	char self_url[96];
+	int connect_timeout_s;
+} pay_events_ctx;
+
+static pay_events_ctx pay_ev;
+
+/* ---- relay --------------------------------------------------------------- */
+
+/* Publishes up to one batch of pending outbox rows; returns how many were
+ * confirmed and marked, or -1 when the database or the broker failed. */
+static int pay_relay_once(pg_conn *db, bus *b)
+{
+	char limit[16];
+	snprintf(limit, sizeof(limit), "%d", PAY_RELAY_BATCH);
+	const char *params[] = { limit };
+	PGresult *r = NULL;
+	int code = pg_exec(db, "SELECT id, event_id, event_type, correlation_id, coalesce(request_id, ''), payload "
+	                       "FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1", 1, params, &r);
+	if (code != COMANDA__CODE__OK) {
+		PQclear(r);
+		return -1;
+	}
+	int n = PQntuples(r);
+	if (n == 0) {
+		PQclear(r);
+		return 0;
+	}
+	arena mem;
+	arena_init(&mem);
+	bus_message *msgs = arena_alloc(&mem, (size_t)n * sizeof(*msgs));
+	int ready = 0;
+	for (int i = 0; msgs != NULL && i < n; i++) {
+		ProtobufCBinaryData body;
+		if (pg_bytea_parse(&mem, PQgetvalue(r, i, 5), &body) != 0)
+			break;
+		msgs[i] = (bus_message){
+			.type = PQgetvalue(r, i, 2),
+			.message_id = PQgetvalue(r, i, 1),
+			.correlation_id = PQgetvalue(r, i, 3),
+			.request_id = PQgetvalue(r, i, 4),
+			.body = body.data,
+			.len = body.len,
+		};
+		ready++;
+	}
+	int confirmed = ready > 0 ? bus_publish(b, msgs, (size_t)ready) : 0;
+	int marked = confirmed < 0 ? -1 : 0;
+	if (confirmed > 0) {
+		/* ids of the confirmed prefix, as a Postgres array literal */
+		size_t cap = (size_t)confirmed * 21 + 3;
+		char *ids = arena_alloc(&mem, cap);
+		size_t len = 0;
+		if (ids != NULL) {
+			ids[len++] = '{';
+			for (int i = 0; i < confirmed; i++) {
+				int w = snprintf(ids + len, cap - len, "%s%s", i ? "," : "", PQgetvalue(r, i, 0));
+				len += (size_t)w;
+			}
+			ids[len++] = '}';
+			ids[len] = '\0';
+			const char *p2[] = { ids };
+			marked = pg_run(db, "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", 1, p2) ==
+			        COMANDA__CODE__OK
+			    ? confirmed
+			    : -1;
+		}
+	}
+	PQclear(r);
+	arena_reset(&mem);
+	return marked;
+}
+
+/* Asks the service to settle card payments that have waited too long. */
+static void pay_sweep(pg_conn *db, rpc_client *self)
+{
+	PGresult *r = NULL;
+	int code = pg_exec(db, "SELECT id FROM payments WHERE status = 'pending' "
+	                       "AND payment_method IN ('credit_card', 'debit_card') "
+	                       "AND created_at < now() - interval '5 seconds' ORDER BY id LIMIT 50", 0, NULL, &r);
+	for (int i = 0; code == COMANDA__CODE__OK && i < PQntuples(r); i++) {
+		rpc_call call;
+		rpc_call_init(&call);
+		call.caller_role = COMANDA__ROLE__ROLE_SERVICE;
+		call.request_id = "recovery-sweep";
+		Comanda__GetPaymentRequest req = COMANDA__GET_PAYMENT_REQUEST__INIT;
+		req.id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		Comanda__PaymentReply *reply = NULL;
+		int rc = payment_service_settle_payment(self, &call, &req, &reply);
+		if (rc == COMANDA__CODE__OK)
+			log_printf(LOG_INFO, "recovery sweep settled payment %" PRId64, req.id);
+		rpc_call_release(&call);
+	}
+	PQclear(r);
+}
+
+static void pay_relay_main(void *arg, const atomic_bool *stop)
+{
+	(void)arg;
+	pg_conn *db = pg_conn_new(pay_ev.db_url, pay_ev.connect_timeout_s, "svc-payment relay");
+	bus *b = bus_new(pay_ev.amqp_url, 2000, "svc-payment relay");
+	if (b != NULL)
+		bus_declare(b, NULL, NULL, 0, 0); /* the exchange, before the first publish */
+	rpc_client *self = NULL;
+	rpc_client_config sc = { .urls = pay_ev.self_url, .default_timeout_ms = 5000 };
+	rpc_client_open(&self, &sc);
+	int64_t next_sweep = 0;
+	int backoff = 100;
+	while (db != NULL && b != NULL && self != NULL && !atomic_load(stop)) {
+		int n = pay_relay_once(db, b);
+		if (n < 0) {
+			bgthread_sleep(stop, backoff);
+			backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+			continue;
+		}
+		backoff = 100;
+		int64_t now = clock_mono_us() / 1000;
+		if (now >= next_sweep) {
+			pay_sweep(db, self);
+			next_sweep = now + PAY_SWEEP_EVERY_MS;
+		}
+		if (n < PAY_RELAY_BATCH)
+			bgthread_sleep(stop, PAY_RELAY_IDLE_MS);
+	}
+	rpc_client_close(self);
+	bus_free(b);
+	pg_conn_free(db);
+}
+
+/* ---- consumer ------------------------------------------------------------- */
+
+/* The verdict for a service answer: done, worth another try, or never. */
+static bus_outcome pay_verdict(int code)
+{
+	switch (code) {
+	case COMANDA__CODE__OK:
+		return BUS_ACK;
+	case COMANDA__CODE__UNAVAILABLE:
+	case COMANDA__CODE__DEADLINE_EXCEEDED:
+	case COMANDA__CODE__ABORTED:
+	case COMANDA__CODE__INTERNAL:
+	case COMANDA__CODE__RESOURCE_EXHAUSTED:
+		return BUS_RETRY;
+	default:
+		return BUS_REJECT;
+	}
+}
+
+static bus_outcome pay_on_message(const bus_message *m, int delivery, void *arg)
+{
+	rpc_client *self = arg;
+	(void)delivery;
+	Comanda__HandleOrderEventRequest req = COMANDA__HANDLE_ORDER_EVENT_REQUEST__INIT;
+	req.event_id = (char *)(m->message_id ? m->message_id : "");
+	Comanda__OrderCreated *created = NULL;
+	Comanda__OrderCancelled *cancelled = NULL;
+	if (m->type && strcmp(m->type, "order.created") == 0) {
+		created = comanda__order_created__unpack(NULL, m->len, m->body);
+		req.event_case = COMANDA__HANDLE_ORDER_EVENT_REQUEST__EVENT_CREATED;
+		req.created = created;
+	} else if (m->type && strcmp(m->type, "order.cancelled") == 0) {
+		cancelled = comanda__order_cancelled__unpack(NULL, m->len, m->body);
+		req.event_case = COMANDA__HANDLE_ORDER_EVENT_REQUEST__EVENT_CANCELLED;
+		req.cancelled = cancelled;
+	}
+	if ((created == NULL && cancelled == NULL) || req.event_id[0] == '\0') {
+		log_printf(LOG_WARN, "dead-lettering an undecodable %s message", m->type ? m->type : "(untyped)");
+		return BUS_REJECT;
+	}
+	rpc_call call;
+	rpc_call_init(&call);
+	call.caller_role = COMANDA__ROLE__ROLE_SERVICE;
+	call.request_id = m->request_id;
+	call.timeout_ms = 10000;
+	Comanda__HandleOrderEventReply *reply = NULL;
+	int code = payment_service_handle_order_event(self, &call, &req, &reply);
+	if (code != COMANDA__CODE__OK) {
+		log_line l;
+		log_begin(&l, LOG_WARN, "order event not applied");
+		log_str(&l, "type", m->type);
+		log_str(&l, "event_id", req.event_id);
+		log_str(&l, "code", rpc_code_name(code));
+		log_str(&l, "error", call.status.message);
+		log_end(&l);
+	}
+	rpc_call_release(&call);
+	if (created)
+		comanda__order_created__free_unpacked(created, NULL);
+	if (cancelled)
+		comanda__order_cancelled__free_unpacked(cancelled, NULL);
+	return pay_verdict(code);
+}
+
+static void pay_consumer_main(void *arg, const atomic_bool *stop)
+{
+	(void)arg;
+	bus *b = bus_new(pay_ev.amqp_url, 2000, "svc-payment consumer");
+	rpc_client *self = NULL;
+	rpc_client_config sc = { .urls = pay_ev.self_url, .default_timeout_ms = 10000 };
+	if (b != NULL && rpc_client_open(&self, &sc) == COMANDA__CODE__OK) {
+		static const char *const keys[] = { "order.created", "order.cancelled" };
+		/* Declared once here and replayed by the bus on every reconnect. */
+		bus_declare(b, PAY_QUEUE, keys, 2, PAY_MAX_DELIVERIES);
+		bus_consume(b, PAY_QUEUE, 16, pay_on_message, self, stop);
+	}
+	rpc_client_close(self);
+	bus_free(b);
+}
+
+/* ---- hooks ------------------------------------------------------------------ */
+
+int payment_events_start(svc *s)
+{
+	snprintf(pay_ev.db_url, sizeof(pay_ev.db_url), "%s", cfg_str("PAYMENT_DB_URL"));
+	snprintf(pay_ev.amqp_url, sizeof(pay_ev.amqp_url), "%s", cfg_str("AMQP_URL"));
+	snprintf(pay_ev.self_url, sizeof(pay_ev.self_url), "%s", svc_self_url(s));
+	pay_ev.connect_timeout_s = svc_connect_timeout_s(s);
+	pay_relay_thread = bgthread_start("outbox relay", pay_relay_main, NULL);
+	pay_consumer_thread = bgthread_start("event consumer", pay_consumer_main, NULL);
+	return pay_relay_thread && pay_consumer_thread ? 0 : -1;
+}
+
+void payment_events_stop(svc *s)
+{
+	(void)s;
+	bgthread_stop(pay_consumer_thread);
+	bgthread_stop(pay_relay_thread);
+	pay_consumer_thread = pay_relay_thread = NULL;
+}
+
+int payment_events_status(pg_conn *db, json_object *obj)
+{
+	PGresult *r = NULL;
+	int code = pg_exec(db, "SELECT count(*) FROM outbox WHERE published_at IS NULL", 0, NULL, &r);
+	int64_t backlog = code == COMANDA__CODE__OK ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
+	PQclear(r);
+	if (backlog >= 0) {
+		json_object_object_add(obj, "outbox_backlog", json_object_new_int64(backlog));
+		metrics_gauge_set(metrics_gauge("comanda_outbox_backlog", "Events written but not yet confirmed by the broker", NULL),
+		    backlog);
+	}
+	return backlog >= 0 ? 0 : -1;
+}
