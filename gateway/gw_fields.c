@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "json.h"
+
 void gw_problem_set(gw_problem *p, const char *field, const char *issue)
 {
 	size_t n = strlen(field);
@@ -18,6 +20,14 @@ void gw_problem_set(gw_problem *p, const char *field, const char *issue)
 	memcpy(p->field, field, n);
 	p->field[n] = '\0';
 	snprintf(p->issue, sizeof(p->issue), "%s", issue);
+}
+
+const char *gw_enum_name(const gw_enum *e, int v)
+{
+	for (size_t i = 0; i < e->n; i++)
+		if (e->values[i] == v)
+			return e->names[i];
+	return NULL;
 }
 
 bool gw_fields_known(json_object *obj, const char *const known[], gw_problem *p)
@@ -64,6 +74,23 @@ bool gw_fields_string_required(json_object *obj, const char *name, const char **
 	return f == GW_FIELD_OK;
 }
 
+bool gw_fields_enum_value(const char *field, const char *s, const char *const names[], const int values[], size_t n,
+    int *out, gw_problem *p)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*out = values[i];
+			return true;
+		}
+	}
+	char issue[sizeof(p->issue)];
+	size_t len = (size_t)snprintf(issue, sizeof(issue), "must be one of:");
+	for (size_t i = 0; i < n && len < sizeof(issue); i++)
+		len += (size_t)snprintf(issue + len, sizeof(issue) - len, "%s %s", i > 0 ? "," : "", names[i]);
+	gw_problem_set(p, field, issue);
+	return false;
+}
+
 gw_field gw_fields_enum(json_object *obj, const char *name, const char *const names[], const int values[], size_t n,
     int *out, gw_problem *p)
 {
@@ -71,18 +98,59 @@ gw_field gw_fields_enum(json_object *obj, const char *name, const char *const na
 	gw_field f = gw_fields_string(obj, name, &s, p);
 	if (f != GW_FIELD_OK)
 		return f;
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(s, names[i]) == 0) {
-			*out = values[i];
-			return GW_FIELD_OK;
-		}
+	return gw_fields_enum_value(name, s, names, values, n, out, p) ? GW_FIELD_OK : GW_FIELD_BAD;
+}
+
+gw_field gw_fields_int64(json_object *obj, const char *name, int64_t *out, gw_problem *p)
+{
+	json_object *v = NULL;
+	if (!json_object_object_get_ex(obj, name, &v))
+		return GW_FIELD_ABSENT;
+	/* json-c types 2.0 and 1e2 as doubles: only an integer literal is an int */
+	if (v == NULL || !json_object_is_type(v, json_type_int)) {
+		gw_problem_set(p, name, "must be an integer");
+		return GW_FIELD_BAD;
 	}
-	char issue[sizeof(p->issue)];
-	size_t len = (size_t)snprintf(issue, sizeof(issue), "must be one of:");
-	for (size_t i = 0; i < n && len < sizeof(issue); i++)
-		len += (size_t)snprintf(issue + len, sizeof(issue) - len, "%s %s", i > 0 ? "," : "", names[i]);
-	gw_problem_set(p, name, issue);
-	return GW_FIELD_BAD;
+	*out = json_object_get_int64(v);
+	return GW_FIELD_OK;
+}
+
+gw_field gw_fields_money(json_object *obj, const char *name, int64_t *minor, gw_problem *p)
+{
+	json_object *v = NULL;
+	if (!json_object_object_get_ex(obj, name, &v))
+		return GW_FIELD_ABSENT;
+	json_money_status st = json_money_from_json(v, minor);
+	if (st != JSON_MONEY_OK) {
+		gw_problem_set(p, name, json_money_message(st));
+		return GW_FIELD_BAD;
+	}
+	return GW_FIELD_OK;
+}
+
+gw_field gw_fields_array(json_object *obj, const char *name, json_object **out, gw_problem *p)
+{
+	json_object *v = NULL;
+	*out = NULL;
+	if (!json_object_object_get_ex(obj, name, &v))
+		return GW_FIELD_ABSENT;
+	if (v == NULL || !json_object_is_type(v, json_type_array)) {
+		gw_problem_set(p, name, "must be an array");
+		return GW_FIELD_BAD;
+	}
+	*out = v;
+	return GW_FIELD_OK;
+}
+
+bool gw_fields_object_id(const char *s)
+{
+	if (s == NULL)
+		return false;
+	size_t n = 0;
+	for (; s[n] != '\0'; n++)
+		if (n == 24 || !((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
+			return false;
+	return n == 24;
 }
 
 /* A canonical non-negative decimal that fits in max: digits only, no

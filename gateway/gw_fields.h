@@ -12,7 +12,11 @@
  *     with the accepted names listed;
  *   - unknown members are refused ("nmae is not a known field"), so a typo
  *     never turns into a silently ignored change;
- *   - ids are canonical positive decimals ("7", not "07", "+7" or "7.0").
+ *   - ids are canonical positive decimals ("7", not "07", "+7" or "7.0");
+ *     order ids are 24 lower-case hexadecimal digits;
+ *   - integers are integer literals (2, not 2.0, 1e0 or "2");
+ *   - money is a JSON number in major units with at most 2 decimals, read
+ *     from its literal text (lib/json), so 19.99 is exactly 1999 minor units.
  * Each reader reports the first problem in a gw_problem, which
  * gw_errors_respond_invalid turns into a 400 naming the field.
  *
@@ -41,6 +45,18 @@ typedef enum gw_field {
 	GW_FIELD_OK = 1,
 } gw_field;
 
+/* A closed set of lower-case names and the enum values they stand for: how
+ * a protobuf enum is spelled in the API's JSON. */
+typedef struct gw_enum {
+	const char *const *names;
+	const int *values;
+	size_t n;
+} gw_enum;
+
+/* The name of value v in e; NULL when e has none (unset or unknown values
+ * render as JSON null). */
+const char *gw_enum_name(const gw_enum *e, int v);
+
 /* True when every member of obj is named in known (NULL-terminated);
  * otherwise false with "<member> is not a known field" in *p. */
 bool gw_fields_known(json_object *obj, const char *const known[], gw_problem *p);
@@ -57,6 +73,33 @@ bool gw_fields_string_required(json_object *obj, const char *name, const char **
  * GW_FIELD_OK *out = values[i]. The issue lists the names:
  * "must be one of: active, suspended". */
 gw_field gw_fields_enum(json_object *obj, const char *name, const char *const names[], const int values[], size_t n,
+    int *out, gw_problem *p);
+
+/* Member name as a JSON integer (no fraction, no exponent: 2.0, 1e2 and "2"
+ * are refused with "must be an integer"). Values beyond int64 saturate at
+ * INT64_MIN / INT64_MAX (json-c's behaviour), so range checks still refuse
+ * them. */
+gw_field gw_fields_int64(json_object *obj, const char *name, int64_t *out, gw_problem *p);
+
+/* Member name as money (lib/json: a JSON number in major units with at most
+ * 2 decimals, judged on its literal text, never through a double) into
+ * *minor units. Refused: non-numbers (strings, null, NaN, Infinity),
+ * negatives, a third non-zero decimal, amounts over JSON_MONEY_MAX_MINOR;
+ * the issue is json_money_message's ("must not be negative"). */
+gw_field gw_fields_money(json_object *obj, const char *name, int64_t *minor, gw_problem *p);
+
+/* Member name as an array; GW_FIELD_OK: *out borrows it. Null and every
+ * other type are refused with "must be an array". */
+gw_field gw_fields_array(json_object *obj, const char *name, json_object **out, gw_problem *p);
+
+/* True when s is an order id in canonical form: exactly 24 lower-case
+ * hexadecimal digits (a MongoDB ObjectId as the API prints it). NULL is
+ * false. */
+bool gw_fields_object_id(const char *s);
+
+/* s (a query value, not a member) as one of names[0..n): true with
+ * *out = values[i], else false with "<field> must be one of: a, b" in *p. */
+bool gw_fields_enum_value(const char *field, const char *s, const char *const names[], const int values[], size_t n,
     int *out, gw_problem *p);
 
 /* Parses a resource id from a path: a canonical decimal in 1..INT64_MAX.

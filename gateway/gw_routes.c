@@ -8,6 +8,8 @@
 
 #include "gw_health.h"
 #include "gw_metrics.h"
+#include "gw_orders.h"
+#include "gw_payments.h"
 #include "gw_session.h"
 #include "gw_users.h"
 
@@ -32,6 +34,18 @@ static const gw_route gw_route_table[] = {
 	{ "POST", "/api/auth/login", gw_session_login, GW_AUTH_PUBLIC },
 	{ "POST", "/api/auth/refresh", gw_session_refresh, GW_AUTH_PUBLIC },
 	{ "POST", "/api/auth/logout", gw_session_logout, GW_AUTH_USER },
+
+	{ "POST", "/api/orders", gw_orders_create, GW_AUTH_USER },
+	{ "GET", "/api/orders", gw_orders_list, GW_AUTH_USER },
+	{ "GET", "/api/orders/{id}", gw_orders_get, GW_AUTH_USER },
+	{ "PUT", "/api/orders/{id}/status", gw_orders_update_status, GW_AUTH_USER },
+
+	{ "POST", "/api/payments", gw_payments_create, GW_AUTH_USER },
+	{ "GET", "/api/payments", gw_payments_list, GW_AUTH_USER },
+	{ "GET", "/api/payments/{id}", gw_payments_get, GW_AUTH_USER },
+	{ "PUT", "/api/payments/{id}/status", gw_payments_update_status, GW_AUTH_ADMIN },
+	{ "POST", "/api/payments/{id}/refund", gw_payments_refund, GW_AUTH_ADMIN },
+	{ "GET", "/api/payments/{id}/audit", gw_payments_audit, GW_AUTH_ADMIN },
 };
 
 const gw_route *gw_routes(size_t *n)

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "gw_out.h"
 #include "json.h"
 
 static const char *const gw_user_role_names[] = { "customer", "admin" };
@@ -145,96 +146,58 @@ bool gw_user_refresh_request(json_object *body, Comanda__RefreshRequest *rq, gw_
 
 /* ---- responses ----------------------------------------------------------- */
 
-/* Adds key: v to o; a NULL v (failed allocation) or failed add clears *ok. */
-static void gw_put(json_object *o, const char *key, json_object *v, bool *ok)
-{
-	if (o == NULL || v == NULL || json_object_object_add(o, key, v) != 0) {
-		json_object_put(v);
-		*ok = false;
-	}
-}
-
-/* o when everything was added, else NULL (o put). */
-static json_object *gw_done(json_object *o, bool ok)
-{
-	if (!ok || o == NULL) {
-		json_object_put(o);
-		return NULL;
-	}
-	return o;
-}
-
 json_object *gw_user_json(const Comanda__User *u)
 {
 	if (u == NULL)
 		return NULL;
 	bool ok = true;
 	json_object *o = json_object_new_object();
-	gw_put(o, "id", json_object_new_int64(u->id), &ok);
-	gw_put(o, "name", json_object_new_string(u->name != NULL ? u->name : ""), &ok);
-	gw_put(o, "email", json_object_new_string(u->email != NULL ? u->email : ""), &ok);
-	gw_put(o, "status", json_object_new_string(gw_user_status_name(u->status)), &ok);
-	gw_put(o, "role", json_object_new_string(gw_user_role_name(u->role)), &ok);
-	gw_put(o, "created_at", json_timestamp_new(u->created_at_ms), &ok);
-	gw_put(o, "updated_at", json_timestamp_new(u->updated_at_ms), &ok);
-	return gw_done(o, ok);
+	gw_out_put(o, "id", json_object_new_int64(u->id), &ok);
+	gw_out_put(o, "name", json_object_new_string(u->name != NULL ? u->name : ""), &ok);
+	gw_out_put(o, "email", json_object_new_string(u->email != NULL ? u->email : ""), &ok);
+	gw_out_put(o, "status", json_object_new_string(gw_user_status_name(u->status)), &ok);
+	gw_out_put(o, "role", json_object_new_string(gw_user_role_name(u->role)), &ok);
+	gw_out_put(o, "created_at", json_timestamp_new(u->created_at_ms), &ok);
+	gw_out_put(o, "updated_at", json_timestamp_new(u->updated_at_ms), &ok);
+	return gw_out_done(o, ok);
 }
 
 json_object *gw_user_reply_json(const char *message, const Comanda__User *u)
 {
-	bool ok = true;
-	json_object *o = json_object_new_object();
-	gw_put(o, "success", json_object_new_boolean(1), &ok);
-	if (message != NULL)
-		gw_put(o, "message", json_object_new_string(message), &ok);
-	gw_put(o, "user", gw_user_json(u), &ok);
-	return gw_done(o, ok);
+	return gw_out_reply(message, "user", gw_user_json(u));
 }
 
 json_object *gw_user_list_json(const Comanda__ListUsersReply *r)
 {
 	bool ok = true;
-	json_object *o = json_object_new_object();
-	json_object *users = json_object_new_array_ext((int)(r->n_users > 0 ? r->n_users : 1));
-	for (size_t i = 0; i < r->n_users && users != NULL; i++) {
-		json_object *u = gw_user_json(r->users[i]);
-		if (u == NULL || json_object_array_add(users, u) != 0) {
-			json_object_put(u);
-			ok = false;
-		}
+	json_object *users = gw_out_array(r->n_users);
+	for (size_t i = 0; i < r->n_users; i++)
+		gw_out_append(users, gw_user_json(r->users[i]), &ok);
+	if (!ok) {
+		json_object_put(users);
+		return NULL;
 	}
-	gw_put(o, "success", json_object_new_boolean(1), &ok);
-	gw_put(o, "count", json_object_new_int64((int64_t)r->n_users), &ok);
-	gw_put(o, "users", users, &ok);
-	/* JSON null is a NULL value in json-c: no cursor adds NULL */
-	json_object *next = NULL;
-	if (r->next_cursor != NULL && r->next_cursor[0] != '\0' && (next = json_object_new_string(r->next_cursor)) == NULL)
-		ok = false;
-	if (o == NULL || json_object_object_add(o, "next_cursor", next) != 0) {
-		json_object_put(next);
-		ok = false;
-	}
-	return gw_done(o, ok);
+	return gw_out_list("users", users, r->next_cursor);
 }
 
 json_object *gw_message_json(const char *message)
 {
 	bool ok = true;
 	json_object *o = json_object_new_object();
-	gw_put(o, "success", json_object_new_boolean(1), &ok);
-	gw_put(o, "message", json_object_new_string(message), &ok);
-	return gw_done(o, ok);
+	gw_out_put(o, "success", json_object_new_boolean(1), &ok);
+	gw_out_put(o, "message", json_object_new_string(message), &ok);
+	return gw_out_done(o, ok);
 }
 
 json_object *gw_token_pair_json(const Comanda__TokenPair *tp)
 {
 	bool ok = true;
 	json_object *o = json_object_new_object();
-	gw_put(o, "success", json_object_new_boolean(1), &ok);
-	gw_put(o, "token", json_object_new_string(tp->access_token != NULL ? tp->access_token : ""), &ok);
-	gw_put(o, "token_type", json_object_new_string("Bearer"), &ok);
-	gw_put(o, "expires_in", json_object_new_int64(tp->expires_in), &ok);
-	gw_put(o, "refresh_token", json_object_new_string(tp->refresh_token != NULL ? tp->refresh_token : ""), &ok);
-	gw_put(o, "user", gw_user_json(tp->user), &ok);
-	return gw_done(o, ok);
+	gw_out_put(o, "success", json_object_new_boolean(1), &ok);
+	gw_out_put(o, "token", json_object_new_string(tp->access_token != NULL ? tp->access_token : ""), &ok);
+	gw_out_put(o, "token_type", json_object_new_string("Bearer"), &ok);
+	gw_out_put(o, "expires_in", json_object_new_int64(tp->expires_in), &ok);
+	gw_out_put(o, "refresh_token", json_object_new_string(tp->refresh_token != NULL ? tp->refresh_token : ""), &ok);
+	gw_out_put(o, "user", gw_user_json(tp->user), &ok);
+	return gw_out_done(o, ok);
 }

@@ -14,10 +14,10 @@
 #include <string.h>
 
 #include "comanda/user.rpc.h"
-#include "cursor.h"
 #include "gw_call.h"
 #include "gw_errors.h"
 #include "gw_fields.h"
+#include "gw_list.h"
 #include "gw_user_codec.h"
 #include "json.h"
 
@@ -70,21 +70,11 @@ void gw_users_create(gw_app *app, const gw_request *req, httpd_response *resp)
 void gw_users_list(gw_app *app, const gw_request *req, httpd_response *resp)
 {
 	Comanda__ListUsersRequest rq = COMANDA__LIST_USERS_REQUEST__INIT;
-	rq.limit = GW_USERS_LIMIT_DEFAULT;
-	const char *limit = httpd_query(req->http, "limit");
-	if (limit != NULL && !gw_fields_uint(limit, 1, GW_USERS_LIMIT_MAX, &rq.limit)) {
-		gw_errors_respond_invalid(resp, req->http, "limit", "must be an integer between 1 and 200");
+	char *cursor = NULL;
+	if (!gw_list_page(req, resp, &rq.limit, &cursor))
 		return;
-	}
-	const char *cursor = httpd_query(req->http, "cursor");
-	if (cursor != NULL && cursor[0] != '\0') {
-		/* svc-user decodes it; a cursor longer than any it makes is not one */
-		if (strlen(cursor) >= CURSOR_MAX) {
-			gw_errors_respond_invalid(resp, req->http, "cursor", "is not a cursor this API returned");
-			return;
-		}
-		rq.cursor = (char *)(uintptr_t)cursor; /* borrowed, only packed */
-	}
+	if (cursor != NULL)
+		rq.cursor = cursor;
 	rpc_call call;
 	if (!gw_call_begin(&call, req, resp, false))
 		return;

@@ -8,7 +8,7 @@
  *                            (Idempotency-Key; a replay adds
  *                            Idempotent-Replayed: true; Location: the user)
  *   GET    /api/users        admin          200 {success,count,users,next_cursor}
- *                            ?limit=1..200 (default 50) &cursor=<next_cursor>
+ *                            ?limit=1..200 (default 50) &cursor=<next_cursor> (gw_list)
  *   GET    /api/users/me     user           200 {success,user}
  *   PATCH  /api/users/me     user           200 {success,message,user} (own account)
  *   GET    /api/users/{id}   user           200 {success,user}; another's: 404
@@ -27,10 +27,6 @@
 #include "gw_app.h"
 #include "gw_routes.h"
 #include "httpd.h"
-
-/* Page size of GET /api/users without ?limit=, and the largest accepted. */
-#define GW_USERS_LIMIT_DEFAULT 50
-#define GW_USERS_LIMIT_MAX 200
 
 /* The route handlers (gw_handler_fn, named in gw_routes.c) of the table
  * above. Each answers resp on every path and frees what it made. */

@@ -37,7 +37,10 @@ static const struct {
 
 order_verdict order_status_check(Comanda__OrderStatus from, Comanda__OrderStatus to, order_actor actor)
 {
+	unsigned reach = 0; /* who may move an order to `to` from anywhere */
 	for (size_t i = 0; i < ORDER_N(order_moves); i++) {
+		if (order_moves[i].to == to)
+			reach |= order_moves[i].actors;
 		if (order_moves[i].from != from || order_moves[i].to != to)
 			continue;
 		if (order_moves[i].actors & (unsigned)actor)
@@ -45,6 +48,12 @@ order_verdict order_status_check(Comanda__OrderStatus from, Comanda__OrderStatus
 		/* a change only the payment flow makes is not anyone's to ask for */
 		return order_moves[i].actors == ORDER_ACTOR_EVENT ? ORDER_MOVE_INVALID : ORDER_MOVE_FORBIDDEN;
 	}
+	/* A status this actor can never set, but another person can (a
+	 * customer asking for shipped or delivered), is refused for who is
+	 * asking, whatever the order's status: 403, not a 409 listing moves. */
+	unsigned people = ORDER_ACTOR_OWNER | ORDER_ACTOR_ADMIN;
+	if ((reach & (unsigned)actor) == 0 && (reach & people) != 0)
+		return ORDER_MOVE_FORBIDDEN;
 	return ORDER_MOVE_INVALID;
 }
 

@@ -8,8 +8,11 @@
  *   paid           -> shipped         (admin)
  *   shipped        -> delivered       (admin)
  *
- * Every other change is refused. The table is the only place these rules
- * live: the handlers ask it, the 409 details list what it allows.
+ * Every other change is refused: FORBIDDEN when the actor may never set
+ * the target status but another person may (a customer asking for
+ * shipped, whatever the order's status), else INVALID. The table is the
+ * only place these rules live: the handlers ask it, the 409 details list
+ * what it allows.
  *
  * Threading: pure functions over constant data.
  */
@@ -29,7 +32,8 @@ typedef enum order_actor {
 
 typedef enum order_verdict {
 	ORDER_MOVE_OK = 0,
-	ORDER_MOVE_FORBIDDEN,    /* the change exists, but only for another kind of actor: 403 */
+	ORDER_MOVE_FORBIDDEN,    /* the change, or any change to that status, is only another
+	                          * kind of person's to make: 403 */
 	ORDER_MOVE_INVALID,      /* no such change from this status: 409 */
 } order_verdict;
 

@@ -28,6 +28,13 @@ TEST(order_status_admin_only_changes_are_forbidden_to_owners)
 {
 	CHECK_EQ_INT(order_status_check(S(PAID), S(SHIPPED), ORDER_ACTOR_OWNER), ORDER_MOVE_FORBIDDEN);
 	CHECK_EQ_INT(order_status_check(S(SHIPPED), S(DELIVERED), ORDER_ACTOR_OWNER), ORDER_MOVE_FORBIDDEN);
+	/* whatever the order's status: a customer never ships or delivers */
+	CHECK_EQ_INT(order_status_check(S(PENDING), S(SHIPPED), ORDER_ACTOR_OWNER), ORDER_MOVE_FORBIDDEN);
+	CHECK_EQ_INT(order_status_check(S(DELIVERED), S(SHIPPED), ORDER_ACTOR_OWNER), ORDER_MOVE_FORBIDDEN);
+	CHECK_EQ_INT(order_status_check(S(PENDING), S(DELIVERED), ORDER_ACTOR_OWNER), ORDER_MOVE_FORBIDDEN);
+	/* but a status only payments set stays a 409 for everyone */
+	CHECK_EQ_INT(order_status_check(S(SHIPPED), S(PAID), ORDER_ACTOR_OWNER), ORDER_MOVE_INVALID);
+	CHECK_EQ_INT(order_status_check(S(PENDING), S(SHIPPED), ORDER_ACTOR_ADMIN), ORDER_MOVE_INVALID);
 }
 
 TEST(order_status_refused_changes)

@@ -1,0 +1,146 @@
+/*
+ * gw_orders: the /api/orders handlers. See gw_orders.h.
+ *
+ * The shape of gw_users: judge the input (answer 400 and stop),
+ * gw_call_begin, one RPC, answer from the reply or its status,
+ * rpc_call_release. The body is put only after the RPC: the request
+ * message borrows its strings.
+ */
+#include "gw_orders.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "comanda/order.rpc.h"
+#include "gw_call.h"
+#include "gw_errors.h"
+#include "gw_fields.h"
+#include "gw_list.h"
+#include "gw_order_codec.h"
+#include "json.h"
+
+/* The {id} of the path; answers 400 when it is not an order id. */
+static bool gw_orders_path_id(const gw_request *req, httpd_response *resp, const char **id)
+{
+	*id = gw_param(req, "id");
+	if (gw_fields_object_id(*id))
+		return true;
+	gw_errors_respond_invalid(resp, req->http, "id", "must be a 24-character hexadecimal order id");
+	return false;
+}
+
+/* Answers p from a codec: a client mistake (400) or, with no field, our
+ * own failure to allocate (500). */
+static void gw_orders_respond_problem(httpd_response *resp, const gw_request *req, const gw_problem *p)
+{
+	if (p->field[0] == '\0')
+		gw_errors_respond_code(resp, req->http, COMANDA__CODE__INTERNAL, "Internal error");
+	else
+		gw_errors_respond_invalid(resp, req->http, p->field, p->issue);
+}
+
+void gw_orders_create(gw_app *app, const gw_request *req, httpd_response *resp)
+{
+	json_object *body = NULL;
+	if (!json_parse_request(req->http, resp, &body))
+		return;
+	Comanda__CreateOrderRequest rq;
+	gw_problem p;
+	rpc_call call;
+	if (!gw_order_create_request(body, &rq, &p)) {
+		gw_orders_respond_problem(resp, req, &p);
+		json_object_put(body);
+		return;
+	}
+	if (gw_call_begin(&call, req, resp, true)) {
+		Comanda__OrderReply *rep = NULL;
+		if (order_service_create_order(app->order, &call, &rq, &rep) != COMANDA__CODE__OK) {
+			gw_errors_respond(resp, req->http, &call.status);
+		} else {
+			json_respond(resp, req->http, 201, gw_order_reply_json("Order created successfully", rep->order));
+			if (resp->status == 201) {
+				char location[64];
+				snprintf(location, sizeof(location), "/api/orders/%s", rep->order->id);
+				httpd_add_header(resp, "Location", location);
+				/* a replay answers what the first request got, and says so */
+				if (rep->replayed)
+					httpd_add_header(resp, "Idempotent-Replayed", "true");
+			}
+		}
+		rpc_call_release(&call);
+	}
+	gw_order_create_request_free(&rq);
+	json_object_put(body);
+}
+
+void gw_orders_list(gw_app *app, const gw_request *req, httpd_response *resp)
+{
+	Comanda__ListOrdersRequest rq = COMANDA__LIST_ORDERS_REQUEST__INIT;
+	char *cursor = NULL;
+	if (!gw_list_page(req, resp, &rq.limit, &cursor))
+		return;
+	if (cursor != NULL)
+		rq.cursor = cursor;
+	/* svc-order applies it for admins; a customer always lists their own */
+	const char *user = httpd_query(req->http, "user_id");
+	if (user != NULL && !gw_fields_id(user, &rq.user_id)) {
+		gw_errors_respond_invalid(resp, req->http, "user_id", "must be a positive integer");
+		return;
+	}
+	int status = COMANDA__ORDER_STATUS__ORDER_STATUS_UNSPECIFIED;
+	if (!gw_list_filter_enum(req, resp, "status", gw_order_statuses.names, gw_order_statuses.values,
+	        gw_order_statuses.n, &status))
+		return;
+	rq.status = (Comanda__OrderStatus)status;
+	rpc_call call;
+	if (!gw_call_begin(&call, req, resp, false))
+		return;
+	Comanda__ListOrdersReply *rep = NULL;
+	if (order_service_list_orders(app->order, &call, &rq, &rep) != COMANDA__CODE__OK)
+		gw_errors_respond(resp, req->http, &call.status);
+	else
+		json_respond(resp, req->http, 200, gw_order_list_json(rep));
+	rpc_call_release(&call);
+}
+
+void gw_orders_get(gw_app *app, const gw_request *req, httpd_response *resp)
+{
+	const char *id;
+	if (!gw_orders_path_id(req, resp, &id))
+		return;
+	Comanda__GetOrderRequest rq = COMANDA__GET_ORDER_REQUEST__INIT;
+	rq.id = (char *)(uintptr_t)id; /* borrowed from the request, only packed */
+	rpc_call call;
+	if (!gw_call_begin(&call, req, resp, false))
+		return;
+	Comanda__OrderReply *rep = NULL;
+	if (order_service_get_order(app->order, &call, &rq, &rep) != COMANDA__CODE__OK)
+		gw_errors_respond(resp, req->http, &call.status);
+	else
+		json_respond(resp, req->http, 200, gw_order_reply_json(NULL, rep->order));
+	rpc_call_release(&call);
+}
+
+void gw_orders_update_status(gw_app *app, const gw_request *req, httpd_response *resp)
+{
+	const char *id;
+	if (!gw_orders_path_id(req, resp, &id))
+		return;
+	json_object *body = NULL;
+	if (!json_parse_request(req->http, resp, &body))
+		return;
+	Comanda__UpdateOrderStatusRequest rq;
+	gw_problem p;
+	rpc_call call;
+	if (!gw_order_status_request(body, id, &rq, &p)) {
+		gw_orders_respond_problem(resp, req, &p);
+	} else if (gw_call_begin(&call, req, resp, false)) {
+		Comanda__OrderReply *rep = NULL;
+		if (order_service_update_order_status(app->order, &call, &rq, &rep) != COMANDA__CODE__OK)
+			gw_errors_respond(resp, req->http, &call.status);
+		else
+			json_respond(resp, req->http, 200, gw_order_reply_json("Order status updated successfully", rep->order));
+		rpc_call_release(&call);
+	}
+	json_object_put(body);
+}
