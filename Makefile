@@ -58,7 +58,7 @@ TEST_SRC := $(sort $(wildcard tests/unit/*.c tests/unit/*/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(OBJ)/%.o)
 ALL_MOD_OBJ := $(foreach p,$(PROGRAMS),$($(p)_MOD_OBJ))
 
-.PHONY: all help config-doc gen check-gen deps up down run test unit integration clean fuzz bench
+.PHONY: all help config-doc gen check-gen deps up down run test unit integration clean fuzz fuzz-smoke fuzz-build bench
 all: $(BINS)
 
 help:
@@ -70,6 +70,9 @@ help:
 	@echo "make unit       unit tests only (no servers)"
 	@echo "make gen        regenerate gen/ from proto/;  make check-gen fails when gen/ is stale"
 	@echo "make deps       install the Debian packages and FerretDB (root)"
+	@echo "make bench      benchmarks on a private stack: table on stdout, build/bench/results.json"
+	@echo "make fuzz       build the libFuzzer targets (clang, ASan+UBSan) and run each FUZZ_SECONDS (60)"
+	@echo "make fuzz-smoke the same, 10 s each (CI)"
 
 $(OBJ)/gen/%.o: gen/%.c
 	@mkdir -p $(@D)
@@ -118,6 +121,13 @@ $(BUILD)/tests/unit: $(TEST_OBJ) $(ALL_MOD_OBJ) $(LIBCOMANDA)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# lib/bus against a real RabbitMQ; tests/integration/test_bus.sh builds and
+# runs it with the stack's AMQP_URL.
+$(BUILD)/tests/bus_live: $(OBJ)/tests/integration/bus_live.o $(LIBCOMANDA)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # ---- contracts -------------------------------------------------------------
 gen:
 	rm -rf gen/comanda
@@ -152,6 +162,63 @@ unit: $(BUILD)/tests/unit
 
 test:
 	scripts/test.sh
+
+# The direct-RPC client of the benchmarks (docs/PERFORMANCE.md).
+$(BUILD)/bench/rpc_bench: $(OBJ)/bench/rpc_bench.o $(LIBCOMANDA)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: all $(BUILD)/bench/rpc_bench
+	bench/run.sh
+
+# ---- fuzzing ---------------------------------------------------------------
+# libFuzzer targets tests/fuzz/fuzz_*.c, built with clang under ASan+UBSan into
+# build/fuzz (lib/, gen/ and the gateway's modules are compiled again there
+# with coverage instrumentation). `make fuzz` runs each for FUZZ_SECONDS on its
+# seed corpus tests/fuzz/corpus/<target>/ (new inputs go to build/fuzz/corpus/);
+# a crash leaves its reproducer in tests/fuzz/crashes/. See tests/fuzz/README.md.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_DIR     := build/fuzz
+FUZZ_OBJ     := $(FUZZ_DIR)/obj
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS  := $(filter-out $(OPT) $(SANFLAGS),$(CFLAGS)) -O1 -g -Igateway $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_GEN_CFLAGS := $(filter-out -Wmissing-prototypes -Wstrict-prototypes,$(FUZZ_CFLAGS))
+FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS    := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_DIR)/bin/%)
+FUZZ_DEPS    := $(FUZZ_DIR)/lib/libfuzzdeps.a
+
+$(FUZZ_OBJ)/gen/%.o: gen/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  FUZZCC  $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_GEN_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(FUZZ_OBJ)/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  FUZZCC  $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+
+# An archive, so each target links only the objects it uses.
+$(FUZZ_DEPS): $(LIB_SRC:%.c=$(FUZZ_OBJ)/%.o) $(GEN_SRC:%.c=$(FUZZ_OBJ)/%.o) $(gateway_MODS:%.c=$(FUZZ_OBJ)/%.o)
+	@mkdir -p $(@D)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_DIR)/bin/%: $(FUZZ_OBJ)/tests/fuzz/%.o $(FUZZ_DEPS)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+# keep the targets' objects (make would delete them as intermediates)
+.PRECIOUS: $(FUZZ_OBJ)/%.o
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: $(FUZZ_BINS)
+	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+fuzz-smoke: $(FUZZ_BINS)
+	tests/fuzz/run.sh 10 $(FUZZ_BINS)
 
 clean:
 	rm -rf build

@@ -1,28 +1,95 @@
 /*
- * bus: Comanda's connection to the event bus (RabbitMQ, AMQP 0-9-1, via
- * rabbitmq-c).
+ * bus: Comanda's event bus on RabbitMQ (AMQP 0-9-1, via rabbitmq-c 0.11).
  *
- * For now it only keeps a connection open and checks that the broker answers
- * (the health monitor's "broker" dependency); publishing with confirms and
- * consuming come with the events issue and will live here too.
+ * One handle is one broker connection with one channel, reopened by itself
+ * whenever the broker goes away. On it:
  *
- * Threading: a bus handle belongs to one thread at a time (rabbitmq-c
- * connections are not thread-safe).
+ *   bus_ping / bus_probe   a round trip, for the health monitor's "broker"
+ *   bus_declare            the topology below, declared idempotently, and
+ *                          remembered: every later reconnect of the handle
+ *                          declares it again before anything else, so a
+ *                          broker that lost its state gets it back
+ *   bus_publish            a batch of events, with publisher confirms: the
+ *                          caller learns exactly which prefix the broker took
+ *   bus_consume            a consumer loop with manual acks, retry backoff and
+ *                          dead-lettering, on the caller's thread
+ *   bus_queue_depth        a queue's ready messages (the dead-letter count)
+ *
+ * Topology (docs/EVENTS.md, "Bus"):
+ *   exchange comanda.events        topic, durable; routing key = event type
+ *   exchange comanda.dead-letter   fanout, durable
+ *   queue    comanda.dead-letter   quorum, durable, bound to the exchange above
+ *   queue    <service queue>       quorum, durable, bound to comanda.events by
+ *                                  each routing key; a message is delivered
+ *                                  at most max_deliveries times, then (or at
+ *                                  once on BUS_REJECT) it goes to
+ *                                  comanda.dead-letter
+ *
+ * Messages: persistent (delivery_mode 2), content_type
+ * "application/x-protobuf", the event type both as the routing key and as
+ * the `type` property and header, message_id = event UUID, correlation_id =
+ * order id, header `request_id`.
+ *
+ * Threading: a handle belongs to one thread at a time (rabbitmq-c connections
+ * are not thread-safe). A service uses one handle per job: one for the health
+ * probe, one for its publisher, one per consumer thread (bus_consume keeps
+ * its handle for as long as it runs). Different handles are independent.
  */
 #ifndef COMANDA_BUS_H
 #define COMANDA_BUS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 typedef struct bus bus;
 
+/* Exchange and queue names every service shares. */
+#define BUS_EXCHANGE "comanda.events"
+#define BUS_DLX "comanda.dead-letter"
+#define BUS_DLQ "comanda.dead-letter"
+
+/* One event on the bus. In bus_publish the caller owns every field; in a
+ * bus_handler the bus owns them and they are valid only during the call.
+ * Strings are NUL-terminated; the ones marked optional may be NULL when
+ * publishing and are "" when consumed and absent. */
+typedef struct bus_message {
+	const char *type;            /* routing key, e.g. "order.created": [A-Za-z0-9._-], 1..255 bytes */
+	const char *message_id;      /* event UUID, 1..255 bytes */
+	const char *correlation_id;  /* optional: the order id, at most 255 bytes */
+	const char *request_id;      /* optional: header "request_id", at most 255 bytes */
+	const void *body;            /* the protobuf encoding; may be NULL when len is 0 */
+	size_t len;
+} bus_message;
+
+/* What a consumer's handler made of a message. */
+typedef enum bus_outcome {
+	BUS_ACK = 0,     /* done (also: already applied): ack, the broker forgets it */
+	BUS_RETRY = 1,   /* transient failure: after a short backoff, nack with
+	                  * requeue; after max_deliveries it is dead-lettered */
+	BUS_REJECT = 2,  /* poison (undecodable, invalid): nack without requeue,
+	                  * dead-lettered at once */
+} bus_outcome;
+
+/* A consumer's handler. `delivery` counts this message's deliveries to
+ * consumers of its queue, this one included: 1 the first time, then
+ * 1 + the broker's x-delivery-count (a queue without that header: 2 on any
+ * redelivery). Runs on bus_consume's thread; must
+ * return within about a minute (the connection's heartbeats are not
+ * answered meanwhile) and must not use the consuming handle. */
+typedef bus_outcome (*bus_handler)(const bus_message *m, int delivery, void *arg);
+
 /* A handle for the broker at `url` ("amqp://user:pass@host:5672/vhost"; an
  * empty vhost means "/"), with timeout_ms bounding every connect, login and
- * broker round trip. Does not connect yet. Returns NULL when the URL is
- * malformed (logged) or out of memory. */
+ * broker round trip, and bus_publish's wait for confirms. `app` names the
+ * connection in the broker's connection list. Does not connect yet. Returns
+ * NULL when the URL is malformed (logged) or out of memory. Strings are
+ * copied. */
 bus *bus_new(const char *url, int timeout_ms, const char *app);
 
-/* Closes the connection, if any, and frees b (NULL is fine). */
+/* Closes the connection, if any, and frees b (NULL is fine). Not while
+ * another thread uses b (bus_consume: set its stop flag and join first). */
 void bus_free(bus *b);
 
 /* Makes sure the connection is open (connecting and logging in when it is
@@ -33,5 +100,63 @@ bool bus_ping(bus *b);
 
 /* bus_ping in the shape of a health probe; arg is the bus. */
 bool bus_probe(void *arg);
+
+/* Declares the shared topology (both exchanges and the dead-letter queue)
+ * and, when queue is not NULL, the durable quorum queue `queue` with
+ * x-delivery-limit and x-dead-letter-exchange comanda.dead-letter, bound to
+ * comanda.events by each of keys[0..n_keys) (topic patterns allowed).
+ * max_deliveries (1..1000) is how many times a message is delivered at
+ * most before it is dead-lettered; ignored when queue is NULL.
+ *
+ * Idempotent: declaring what exists changes nothing. Bindings are only ever
+ * added (drop a key by hand with `rabbitmqctl` or the management UI), and a
+ * queue's arguments are fixed once it exists: declaring it again with another
+ * max_deliveries fails (PRECONDITION_FAILED, logged).
+ *
+ * The declaration is also remembered in b (a later call for the same queue
+ * replaces it) and replayed on every reconnect, before the connection is
+ * used; so it is remembered even when this call fails because the broker is
+ * down. Returns 0 when declared, -1 when not (logged; also on invalid
+ * arguments or out of memory, which are not remembered). */
+int bus_declare(bus *b, const char *queue, const char *const *keys, size_t n_keys, int max_deliveries);
+
+/* Publishes msgs[0..n) to comanda.events with publisher confirms, then
+ * waits at most timeout_ms for the broker's basic.ack / basic.nack.
+ * Returns k (0..n): msgs[0..k) were confirmed (acked) by the broker; the
+ * caller marks exactly those as sent and publishes the rest again later.
+ * A message nacked, unconfirmed when the wait ends, or invalid (see
+ * bus_message; logged) ends the prefix; messages after it may or may not
+ * have reached the broker, so consumers must tolerate duplicates.
+ * Returns -1 when the connection failed before any message was confirmed
+ * (broker down, connection lost, channel closed: e.g. comanda.events not
+ * declared on this handle); the connection is reopened by the next call.
+ * Never counts a message the broker did not ack. n == 0 returns 0. */
+int bus_publish(bus *b, const bus_message *msgs, size_t n);
+
+/* Consumes `queue` on the caller's thread until *stop is true (checked at
+ * least every 200 ms, also during backoffs), with manual acks and at most
+ * `prefetch` (1..65535) unacknowledged messages in flight. Each message goes
+ * to fn, one at a time; its outcome is acked / nacked as bus_outcome says
+ * (BUS_RETRY after a backoff of 100 ms doubling per delivery up to 2 s).
+ *
+ * When the broker goes away (or cancels the consumer, e.g. the queue was
+ * deleted) it reconnects by itself with exponential backoff, 100 ms doubling
+ * up to 5 s; each reconnect replays b's declarations first (bus_declare the
+ * queue on b before calling this), then consumes again. Messages unacked
+ * when a connection breaks are redelivered by the broker, so a handler may
+ * see a message again after it returned BUS_ACK: handlers are idempotent.
+ *
+ * Stopping cancels the consumer and still hands the messages the broker had
+ * already sent (at most prefetch) to fn, with no retry backoff: returned
+ * unhandled, each would use up one of its max_deliveries on RabbitMQ 3.10.
+ *
+ * Returns 0 once stopped (the connection closed, b reusable), -1 at once on
+ * invalid arguments. */
+int bus_consume(bus *b, const char *queue, int prefetch, bus_handler fn, void *arg, const atomic_bool *stop);
+
+/* The number of ready messages in `queue` (a passive declare: creates
+ * nothing), e.g. BUS_DLQ for the dead-letter count in /status and /metrics.
+ * -1 when the queue does not exist or the broker cannot be reached. */
+int64_t bus_queue_depth(bus *b, const char *queue);
 
 #endif

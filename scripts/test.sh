@@ -130,7 +130,7 @@ sanitizer_reports() {
 
 step deps bash -c 'scripts/deps.sh --check 2>/dev/null || scripts/deps.sh'
 step check-gen make --no-print-directory check-gen
-QUIET=1 step build make --no-print-directory -j"$JOBS" SAN=1 all build/san/tests/unit
+QUIET=1 step build make --no-print-directory -j"$JOBS" SAN=1 all build/san/tests/unit build/san/tests/bus_live
 step unit build/san/tests/unit || true   # go on to the integration tests
 step docs scripts/check-docs.sh || true
 

@@ -16,7 +16,7 @@
 #define ORDER_QUEUE "order-service"
 #define ORDER_RELAY_BATCH 50
 #define ORDER_RELAY_IDLE_MS 50
-#define ORDER_MAX_DELIVERIES 5
+#define ORDER_MAX_DELIVERIES 10
 #define ORDER_OUTBOX_MAX 32          /* events per order document */
 
 static bgthread *order_relay_thread;

@@ -18,7 +18,7 @@
 #define PAY_RELAY_BATCH 100
 #define PAY_RELAY_IDLE_MS 50          /* outbox poll when idle: events leave within ~50 ms */
 #define PAY_SWEEP_EVERY_MS 2000
-#define PAY_MAX_DELIVERIES 5          /* then the dead-letter queue */
+#define PAY_MAX_DELIVERIES 10         /* then the dead-letter queue (a broker restart costs prefetched messages one) */
 
 static bgthread *pay_relay_thread;
 static bgthread *pay_consumer_thread;
