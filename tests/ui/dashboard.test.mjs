@@ -1,0 +1,423 @@
+// Browser tests of the web dashboard against a live stack (GATEWAY_URL),
+// run by tests/integration/test_ui.sh: node --test with playwright-core
+// driving Debian's headless chromium.
+//
+// Each describe() is one story whose steps build on each other; once a step
+// fails, the rest of its story is skipped (counted as skipped, not as more
+// failures). Screenshots go to build/ui/.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import {
+  ADMIN_EMAIL, ADMIN_PASSWORD, BASE, PHONE, a11yProblems, api, apiCustomer, apiLogin, apiOrder, apiWaitStatus,
+  SHOTS, eventually, launch, newPage, shot, storedSession, uiLogin, uniqueEmail,
+} from './helpers.mjs';
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { if (browser) await browser.close(); });
+
+/** it() that is skipped once an earlier step of the same story failed. */
+function story() {
+  let failed = false;
+  return (name, fn) => it(name, async (t) => {
+    if (failed) { t.skip('an earlier step of this story failed'); return; }
+    try {
+      await fn(t);
+    } catch (e) {
+      failed = true;
+      throw e;
+    }
+  });
+}
+
+const CARD = { payment_method: 'credit_card', payment_token: 'tok_visa' };
+
+describe('the gateway serves the app', () => {
+  it('GET / is the app, with its security headers', async () => {
+    const r = await api('GET', '/');
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get('content-type'), /^text\/html; charset=utf-8/);
+    assert.match(r.headers.get('content-security-policy'), /script-src 'self'/);
+    assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(r.headers.get('cache-control'), 'no-cache');
+    assert.ok(r.headers.get('etag'));
+    assert.match(r.text, /<script type="module" src="\/ui\/js\/main\.js">/);
+    const again = await api('GET', '/', { headers: { 'If-None-Match': r.headers.get('etag') } });
+    assert.equal(again.status, 304);
+  });
+
+  it('modules are JavaScript; traversal, hidden files and unknown types are 404', async () => {
+    const js = await api('GET', '/ui/js/main.js');
+    assert.equal(js.status, 200);
+    assert.match(js.headers.get('content-type'), /^text\/javascript/);
+    // Paths that reach the UI routes get the plain 404 page; an encoded "/"
+    // is decoded before routing, so those never match a UI route at all and
+    // get the route table's JSON 404 (and fetch itself folds "%2e%2e").
+    // Either way: 404, and nothing leaks. (Raw requests: tests/unit/gateway/test_static.c.)
+    for (const [p, type] of [['/ui/README.md', /^text\/html/], ['/ui/.gitignore', /^text\/html/],
+      ['/ui/%2e%2e/Makefile', /./], ['/ui/nothing.js', /^text\/html/],
+      ['/ui/..%2f..%2fREADME.md', /^application\/json/], ['/ui/js/..%2f..%2f..%2fetc%2fpasswd', /^application\/json/]]) {
+      const r = await api('GET', p);
+      assert.equal(r.status, 404, p);
+      assert.match(r.headers.get('content-type'), type, p);
+      assert.doesNotMatch(r.text, /Comanda is an online|root:x:0|^\/build\//m, p);
+    }
+    const apiMiss = await api('GET', '/api/nothing-here');
+    assert.equal(apiMiss.status, 404);
+    assert.equal(apiMiss.body.code, 'NOT_FOUND');
+  });
+});
+
+describe('a customer: sign up, log in, order, pay, cancel, refund, log out', () => {
+  const step = story();
+  let page;
+  const email = uniqueEmail('cust');
+  const password = 'correct-horse-1';
+  let orderId;
+  let refreshBeforeLogout;
+
+  before(async () => { page = await newPage(browser); });
+  after(async () => { if (page) await page.context().close(); });
+
+  step('a visitor is sent to the login form', async () => {
+    await page.goto(`${BASE}/`);
+    await page.getByRole('heading', { level: 1, name: 'Log in' }).waitFor();
+    assert.match(page.url(), /#\/login$/);
+    assert.deepEqual(await a11yProblems(page), []);
+  });
+
+  step('sign up: the API\'s message appears next to the field, then the account is made', async () => {
+    await page.getByRole('link', { name: 'Create an account' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Create an account' }).waitFor();
+    assert.deepEqual(await a11yProblems(page), []);
+    await page.getByLabel('Name').fill('Ana Tester');
+    await page.getByLabel('E-mail').fill(email);
+    await page.getByLabel('Password').fill('short');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    const pw = page.getByLabel('Password');
+    await eventually(async () => (await pw.getAttribute('aria-invalid')) === 'true', { what: 'password marked invalid' });
+    const describedBy = await pw.getAttribute('aria-describedby');
+    const errorText = await page.locator(`[id="${describedBy.split(' ').pop()}"]`).textContent();
+    assert.match(errorText, /at least 8 characters/);
+    assert.ok(await pw.evaluate((el) => el === document.activeElement), 'focus moves to the field at fault');
+    await pw.fill(password);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Log in' }).waitFor();
+    assert.equal(await page.getByLabel('E-mail').inputValue(), email);
+    await page.getByText('Your account is ready').waitFor();
+  });
+
+  step('log in with the keyboard only', async () => {
+    await page.getByLabel('Password').focus();
+    await page.keyboard.type(password);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { level: 1, name: 'Your orders' }).waitFor();
+    await page.getByText('Welcome, Ana Tester.').waitFor();
+    const s = await storedSession(page);
+    assert.equal(s.user.email, email);
+    assert.equal(s.user.role, 'customer');
+    assert.ok(await page.getByText('No orders yet').isVisible());
+    assert.deepEqual(await a11yProblems(page), []);
+  });
+
+  step('the order form puts the API\'s validation messages next to the right inputs', async () => {
+    await page.getByRole('link', { name: 'New order' }).first().click();
+    await page.getByRole('heading', { level: 1, name: 'New order' }).waitFor();
+    const item1 = page.getByRole('group', { name: 'Item 1' });
+    await item1.getByLabel('Product').fill('Book');
+    await item1.getByLabel('Quantity').fill('0');
+    await item1.getByLabel('Unit price').fill('19.99');
+    await page.getByRole('button', { name: '+ Add item' }).click();
+    const item2 = page.getByRole('group', { name: 'Item 2' });
+    await item2.getByLabel('Product').fill('Bookmark');
+    await item2.getByLabel('Quantity').fill('3');
+    await item2.getByLabel('Unit price').fill('1.001');
+    assert.deepEqual(await a11yProblems(page), []);
+    await page.getByRole('button', { name: 'Place order' }).click();
+
+    // The gateway reads amounts itself (strict money parsing), svc-order judges
+    // the ranges after it: so items[1].price is reported first, then items[0].quantity.
+    const p2 = item2.getByLabel('Unit price');
+    await eventually(async () => (await p2.getAttribute('aria-invalid')) === 'true', { what: 'items[1].price flagged' });
+    assert.match((await item2.locator('.field-error').allTextContents()).join(' '), /at most 2 decimals/);
+    assert.ok(await p2.evaluate((el) => el === document.activeElement), 'focus moves to the field at fault');
+    await page.getByRole('alert').filter({ hasText: 'items[1].price' }).waitFor();
+    await p2.fill('1.50');
+    assert.equal(await p2.getAttribute('aria-invalid'), null, 'typing clears the error');
+
+    await page.getByRole('button', { name: 'Place order' }).click();
+    const q1 = item1.getByLabel('Quantity');
+    await eventually(async () => (await q1.getAttribute('aria-invalid')) === 'true', { what: 'items[0].quantity flagged' });
+    assert.match((await item1.locator('.field-error').allTextContents()).join(' '), /integer between 1 and 10000/);
+    assert.equal(await p2.getAttribute('aria-invalid'), null);
+    await shot(page, 'order-form-errors.png');
+    await q1.fill('2');
+    assert.match(await page.locator('output.total-value').textContent(), /44\.48/);
+  });
+
+  step('a card order turns paid by itself', async () => {
+    await page.getByLabel('Payment method').selectOption('credit_card');
+    await page.getByLabel('Card token').fill('tok_visa');
+    await page.getByRole('button', { name: 'Place order' }).click();
+    await page.waitForURL(/#\/orders\/[0-9a-f]{24}$/);
+    orderId = page.url().split('/').pop();
+    await page.locator('#order-status[data-status="paid"]').waitFor({ timeout: 15000 });
+    await page.locator('.payment-status[data-status="completed"]').waitFor();
+    assert.match(await page.locator('.timeline').textContent(), /payment completed/);
+    assert.deepEqual(await a11yProblems(page), []);
+    await shot(page, 'order-paid.png');
+  });
+
+  step('cancelling the paid order refunds its payment', async () => {
+    await page.getByRole('button', { name: 'Cancel order' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Cancel this order?' });
+    await dialog.waitFor();
+    assert.match(await dialog.textContent(), /will be refunded/);
+    await dialog.getByLabel('Reason (optional)').fill('changed my mind');
+    await dialog.getByRole('button', { name: 'Yes, cancel order' }).click();
+    await page.locator('#order-status[data-status="cancelled"]').waitFor();
+    await page.locator('.payment-status[data-status="refunded"]').waitFor({ timeout: 15000 });
+    assert.match(await page.locator('.timeline').textContent(), /changed my mind/);
+  });
+
+  step('the dashboard shows it under its status, with counts', async () => {
+    await page.getByRole('link', { name: '‹ All orders' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Your orders' }).waitFor();
+    await page.locator(`tr[data-order-id="${orderId}"] [data-status="cancelled"]`).waitFor();
+    await page.getByLabel('Status').selectOption('paid');
+    await page.getByText('No orders with status “Paid”.').waitFor();
+    await page.getByLabel('Status').selectOption('cancelled');
+    await page.locator(`tr[data-order-id="${orderId}"]`).waitFor();
+    assert.match(page.url(), /#\/\?status=cancelled$/);
+    await page.getByLabel('Status').selectOption('');
+    await eventually(async () => (await page.locator('[data-stat="orders"] .card-value').textContent()) === '1',
+      { what: 'the orders card to say 1' });
+  });
+
+  step('orders move live: one made elsewhere appears and turns paid without a reload', async () => {
+    const login = await apiLogin(email, password);
+    const o = await apiOrder(login.token, { items: [{ product: 'Lamp', quantity: 1, price: 30 }], ...CARD });
+    const row = page.locator(`tr[data-order-id="${o._id}"]`);
+    await row.waitFor({ timeout: 10000 });
+    await row.locator('[data-status="paid"]').waitFor({ timeout: 15000 });
+    await eventually(async () => (await page.locator('[data-stat="paid"] .card-value').textContent()) === '1',
+      { what: 'the paid card to say 1', timeout: 20000 });
+    await api('POST', '/api/auth/logout', { token: login.token });
+  });
+
+  step('paging follows next_cursor', async () => {
+    const login = await apiLogin(email, password);
+    for (let i = 0; i < 10; i++) {
+      await apiOrder(login.token, { items: [{ product: `Pencil ${i}`, quantity: 1, price: 1 }], payment_method: 'cash' });
+    }
+    await api('POST', '/api/auth/logout', { token: login.token });
+    await page.reload();
+    await page.getByRole('heading', { level: 1, name: 'Your orders' }).waitFor();
+    const older = page.getByRole('button', { name: 'Older ›' });
+    await eventually(() => older.isEnabled(), { what: 'Older enabled' });
+    const first = await page.locator('tbody tr').first().getAttribute('data-order-id');
+    await older.click();
+    await page.getByText('Page 2', { exact: true }).waitFor();
+    await page.locator(`tr[data-order-id="${orderId}"]`).waitFor();   // the oldest order is on page 2
+    assert.equal(await older.isDisabled(), true);
+    await page.getByRole('button', { name: '‹ Newer' }).click();
+    await page.getByText('Page 1', { exact: true }).waitFor();
+    await page.locator(`tr[data-order-id="${first}"]`).waitFor();
+  });
+
+  step('an access token the API refuses is refreshed once and the request retried', async () => {
+    const before = await storedSession(page);
+    const refused = [];
+    page.on('response', (r) => { if (r.status() === 401) refused.push(r.url()); });
+    await page.evaluate(() => {
+      const s = JSON.parse(localStorage.getItem('comanda.session'));
+      s.token = 'not-a-valid-token';
+      localStorage.setItem('comanda.session', JSON.stringify(s));
+    });
+    await page.reload();
+    await page.getByRole('heading', { level: 1, name: 'Your orders' }).waitFor();
+    await page.locator('tbody tr').first().waitFor();
+    const after = await eventually(async () => {
+      const s = await storedSession(page);
+      return s && s.refresh_token !== before.refresh_token ? s : null;
+    }, { what: 'a rotated refresh token' });
+    assert.notEqual(after.token, 'not-a-valid-token');
+    assert.ok(refused.length >= 1, 'the refused token was answered 401');
+    // the presented refresh token is spent
+    const old = await api('POST', '/api/auth/refresh', { body: { refresh_token: before.refresh_token } });
+    assert.equal(old.status, 401);
+  });
+
+  step('a refused refresh ends the session: back to the login form, with a message', async () => {
+    // The previous step presented a spent refresh token on purpose: the API
+    // took it as theft and revoked the whole session, the page's newest
+    // refresh token included. With the access token refused too, the app
+    // must give up cleanly.
+    await page.evaluate(() => {
+      const s = JSON.parse(localStorage.getItem('comanda.session'));
+      s.token = 'not-a-valid-token';
+      localStorage.setItem('comanda.session', JSON.stringify(s));
+    });
+    await page.reload();
+    await page.getByRole('heading', { level: 1, name: 'Log in' }).waitFor();
+    await page.getByText('Your session has ended. Please log in again.').waitFor();
+    assert.equal(await storedSession(page), null);
+  });
+
+  step('an access token about to expire is refreshed before it is used', async () => {
+    await page.evaluate(() => localStorage.clear());
+    await page.reload();
+    await uiLogin(page, email, password);
+    const before = await storedSession(page);
+    const refused = [];
+    page.on('response', (r) => { if (r.status() === 401) refused.push(r.url()); });
+    await page.evaluate(() => {
+      const s = JSON.parse(localStorage.getItem('comanda.session'));
+      s.expires_at = Date.now() + 3000;
+      localStorage.setItem('comanda.session', JSON.stringify(s));
+    });
+    await page.reload();
+    await page.getByRole('heading', { level: 1, name: 'Your orders' }).waitFor();
+    await eventually(async () => {
+      const s = await storedSession(page);
+      return s && s.refresh_token !== before.refresh_token && s.expires_at > Date.now() + 60000;
+    }, { what: 'a refreshed session' });
+    assert.deepEqual(refused, [], 'no request was refused');
+    refreshBeforeLogout = (await storedSession(page)).refresh_token;
+  });
+
+  step('a customer does not get the admin pages', async () => {
+    await page.goto(`${BASE}/#/users`);
+    await page.getByRole('heading', { level: 1, name: 'Admins only' }).waitFor();
+    assert.equal(await page.getByRole('link', { name: 'Users' }).count(), 0);
+  });
+
+  step('phone width: the dashboard fits, screenshot', async () => {
+    const phone = await newPage(browser, PHONE);
+    try {
+      await uiLogin(phone, email, password);
+      await phone.getByRole('heading', { level: 1, name: 'Your orders' }).waitFor();
+      await phone.locator('tbody tr').first().waitFor();
+      await phone.locator('.cards:not([aria-busy])').waitFor();
+      await phone.evaluate(() => { document.getElementById('flash').replaceChildren(); });
+      assert.deepEqual(await a11yProblems(phone), []);
+      await phone.screenshot({ path: `${SHOTS}/dashboard-phone.png` });   // what the screen shows
+      await shot(phone, 'dashboard-phone-full.png');
+      await phone.getByRole('link', { name: 'New order' }).first().click();
+      await phone.getByRole('heading', { level: 1, name: 'New order' }).waitFor();
+      assert.deepEqual(await a11yProblems(phone), []);
+      await shot(phone, 'order-form-phone.png');
+      assert.deepEqual(phone.problems, []);
+    } finally {
+      await phone.context().close();
+    }
+  });
+
+  step('log out ends the session on the server too', async () => {
+    await page.goto(`${BASE}/#/`);
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Log in' }).waitFor();
+    await page.getByText('You have logged out.').waitFor();
+    assert.equal(await storedSession(page), null);
+    const r = await api('POST', '/api/auth/refresh', { body: { refresh_token: refreshBeforeLogout } });
+    assert.equal(r.status, 401);
+    await page.goto(`${BASE}/#/orders/new`);
+    await page.getByRole('heading', { level: 1, name: 'Log in' }).waitFor();
+    assert.deepEqual(page.problems, []);
+  });
+});
+
+describe('an admin: health, users, shipping, cash and failed payments', () => {
+  const step = story();
+  let page;
+  let customer;
+  let paidOrder;
+  let cashOrder;
+  let declined;
+
+  before(async () => {
+    customer = await apiCustomer('shop', 'Bo Buyer');
+    paidOrder = await apiOrder(customer.token, {
+      items: [{ product: 'Laptop Dell Inspiron', quantity: 1, price: 3500000 }, { product: 'Mouse Logitech', quantity: 2, price: 80000 }],
+      ...CARD,
+    });
+    cashOrder = await apiOrder(customer.token, { items: [{ product: 'Coffee beans', quantity: 3, price: 42000 }], payment_method: 'cash' });
+    declined = await apiOrder(customer.token, {
+      items: [{ product: 'Headphones', quantity: 1, price: 250000 }], payment_method: 'credit_card', payment_token: 'tok_decline_insufficient',
+    });
+    await apiOrder(customer.token, { items: [{ product: 'Notebook', quantity: 5, price: 12.5 }], currency: 'USD', ...CARD });
+    await apiWaitStatus(customer.token, paidOrder._id, 'paid');
+    await apiWaitStatus(customer.token, declined._id, 'payment_failed');
+    page = await newPage(browser);
+  });
+  after(async () => { if (page) await page.context().close(); });
+
+  step('the admin dashboard shows every order, the stat cards and the service health', async () => {
+    await uiLogin(page, ADMIN_EMAIL, ADMIN_PASSWORD);
+    await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
+    for (const svc of ['user-service', 'order-service', 'payment-service']) {
+      await page.locator(`[data-service="${svc}"] [data-status="online"]`).waitFor();
+    }
+    await page.locator('.health-overall [data-status="operational"]').waitFor();
+    await page.locator(`tr[data-order-id="${paidOrder._id}"]`).waitFor();
+    assert.match(await page.locator(`tr[data-order-id="${paidOrder._id}"]`).textContent(), new RegExp(`Bo Buyer #${customer.user.id}`));
+    assert.match(await page.locator('[data-stat="value"]').textContent(), /COP/);
+    assert.deepEqual(await a11yProblems(page), []);
+  });
+
+  step('users list', async () => {
+    await page.getByRole('link', { name: 'Users' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Users' }).waitFor();
+    await page.locator(`tr[data-user-id="${customer.user.id}"]`).filter({ hasText: customer.email }).waitFor();
+    await page.locator('tr').filter({ hasText: ADMIN_EMAIL }).filter({ hasText: 'admin' }).first().waitFor();
+    assert.deepEqual(await a11yProblems(page), []);
+  });
+
+  step('ships a paid order, then marks it delivered', async () => {
+    await page.getByRole('link', { name: 'Orders', exact: true }).click();
+    await page.getByLabel('Status').selectOption('paid');
+    await page.locator(`tr[data-order-id="${paidOrder._id}"] a`).click();
+    await page.locator('#order-status[data-status="paid"]').waitFor();
+    assert.deepEqual(await a11yProblems(page), []);
+    await page.getByRole('button', { name: 'Mark as shipped' }).click();
+    await page.locator('#order-status[data-status="shipped"]').waitFor();
+    await page.getByText('Order marked as shipped.').waitFor();
+    const shipped = await api('GET', `/api/orders/${paidOrder._id}`, { token: customer.token });
+    assert.equal(shipped.body.order.status, 'shipped');
+    await page.getByRole('button', { name: 'Mark as delivered' }).click();
+    await page.locator('#order-status[data-status="delivered"]').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Cancel order' }).count(), 0);
+  });
+
+  step('completes a cash payment, and the order turns paid', async () => {
+    await page.goto(`${BASE}/#/orders/${cashOrder._id}`);
+    await page.locator('#order-status[data-status="pending"]').waitFor();
+    await page.locator('.payment-status[data-status="pending"]').waitFor({ timeout: 15000 });
+    await page.getByRole('button', { name: 'Complete payment' }).click();
+    await page.locator('.payment-status[data-status="completed"]').waitFor();
+    await page.locator('#order-status[data-status="paid"]').waitFor({ timeout: 15000 });
+  });
+
+  step('a declined order shows why, and paying again settles it', async () => {
+    await page.goto(`${BASE}/#/orders/${declined._id}`);
+    await page.locator('#order-status[data-status="payment_failed"]').waitFor();
+    await page.getByText(/Payment failed: /).first().waitFor();
+    const form = page.locator('form.pay-again');
+    await form.getByLabel('Card token').fill('tok_visa');
+    await form.getByRole('button', { name: /^Pay / }).click();
+    await page.locator('#order-status[data-status="paid"]').waitFor({ timeout: 15000 });
+    assert.equal(await page.locator('.payment-status').count(), 2);
+  });
+
+  step('desktop screenshot of the dashboard', async () => {
+    await page.goto(`${BASE}/#/`);
+    await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
+    await page.locator('.health-overall [data-status]').waitFor();
+    await page.locator('tbody tr').first().waitFor();
+    await page.locator('.cards:not([aria-busy])').waitFor();
+    await page.evaluate(() => { document.getElementById('flash').replaceChildren(); });
+    await page.mouse.move(0, 0);
+    await shot(page, 'dashboard-desktop.png');
+    assert.deepEqual(page.problems, []);
+  });
+});

@@ -1,0 +1,257 @@
+// One order: its items, status history and payments, and what the caller
+// may do with it (cancel; for admins ship, deliver and settle cash
+// payments; after a failed payment, pay again). Live: polled every 2 s.
+import * as api from './api.js';
+import { announce, busy, clearFormErrors, field, formSummary, h, keepFocus, nextId, replace,
+  showApiErrors } from './dom.js';
+import { moneyLiteral, newKey } from './http.js';
+import { CARD_METHODS, PAYMENT_METHODS, methodLabel, money, pill, shortId, statusLabel, time } from './format.js';
+import * as session from './session.js';
+
+const CANCELLABLE = new Set(['pending', 'payment_failed', 'paid']);
+
+async function load(id) {
+  const [o, p] = await Promise.all([api.getOrder(id), api.listPayments({ order_id: id, limit: 50 })]);
+  return { order: o.order, payments: p.payments };
+}
+
+export async function orderView({ main, params, isCurrent }) {
+  const id = params[0];
+  const admin = session.isAdmin();
+  let data;
+  try {
+    data = await load(id);
+  } catch (e) {
+    if (e.status === 404) {
+      replace(main, h('h1', {}, 'Order not found'),
+        h('p', {}, 'There is no order ', h('code', {}, id), ' that you can see. ',
+          h('a', { href: '#/' }, 'Back to your orders'), '.'));
+      return { title: 'Order not found' };
+    }
+    throw e;
+  }
+  let lastJson = JSON.stringify(data);
+  const body = h('div', { class: 'order-body' });
+  const dialog = cancelDialog();
+  document.body.append(dialog.el);
+
+  async function act(button, fn, success) {
+    await busy(button, async () => {
+      try {
+        await fn();
+        announce(success, 'success');
+        await refresh(false);
+      } catch (e) {
+        announce(e.message, 'error');
+        await refresh(false).catch(() => {});
+      }
+    });
+  }
+
+  function draw() {
+    const { order, payments } = data;
+    const live = payments.find((p) => p.status === 'pending' || p.status === 'completed');
+    const actions = [];
+    if (CANCELLABLE.has(order.status)) {
+      const b = h('button', { type: 'button', class: 'btn btn-danger', dataset: { focusKey: 'cancel' } }, 'Cancel order');
+      b.addEventListener('click', () => dialog.open(order, b, async (reason) => {
+        await api.setOrderStatus(order._id, 'cancelled', reason);
+        announce(order.status === 'paid'
+          ? 'Order cancelled. Its payment is being refunded.' : 'Order cancelled.', 'success');
+        await refresh(false);
+      }));
+      actions.push(b);
+    }
+    if (admin && order.status === 'paid') {
+      const b = h('button', { type: 'button', class: 'btn btn-primary', dataset: { focusKey: 'ship' } }, 'Mark as shipped');
+      b.addEventListener('click', () => act(b, () => api.setOrderStatus(order._id, 'shipped'), 'Order marked as shipped.'));
+      actions.push(b);
+    }
+    if (admin && order.status === 'shipped') {
+      const b = h('button', { type: 'button', class: 'btn btn-primary', dataset: { focusKey: 'deliver' } }, 'Mark as delivered');
+      b.addEventListener('click', () => act(b, () => api.setOrderStatus(order._id, 'delivered'), 'Order marked as delivered.'));
+      actions.push(b);
+    }
+
+    replace(body,
+      h('div', { class: 'order-head' },
+        h('p', { class: 'order-status' }, 'Status: ', pill(order.status, { id: 'order-status', dataset: { status: order.status } })),
+        actions.length ? h('div', { class: 'actions' }, actions) : null),
+      order.failure_reason ? h('p', { class: 'notice notice-error' }, `Payment failed: ${order.failure_reason}`) : null,
+      h('div', { class: 'order-grid' },
+        h('section', { class: 'panel', 'aria-labelledby': 'summary-h' },
+          h('h2', { id: 'summary-h' }, 'Summary'),
+          h('dl', { class: 'facts' },
+            h('dt', {}, 'Order id'), h('dd', {}, h('code', {}, order._id)),
+            admin ? [h('dt', {}, 'Customer'), h('dd', {}, `User #${order.user_id}`)] : null,
+            h('dt', {}, 'Total'), h('dd', { class: 'strong' }, money(order.total, order.currency)),
+            h('dt', {}, 'Payment method'), h('dd', {}, methodLabel(order.payment_method)),
+            h('dt', {}, 'Created'), h('dd', {}, time(order.created_at)),
+            h('dt', {}, 'Updated'), h('dd', {}, time(order.updated_at)))),
+        h('section', { class: 'panel', 'aria-labelledby': 'items-h' },
+          h('h2', { id: 'items-h' }, 'Items'),
+          h('table', { class: 'table items' },
+            h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Product'), h('th', { scope: 'col', class: 'num' }, 'Quantity'),
+              h('th', { scope: 'col', class: 'num' }, 'Unit price'), h('th', { scope: 'col', class: 'num' }, 'Subtotal'))),
+            h('tbody', {}, order.items.map((it) => h('tr', {},
+              h('td', { 'data-label': 'Product' }, it.product),
+              h('td', { 'data-label': 'Quantity', class: 'num' }, String(it.quantity)),
+              h('td', { 'data-label': 'Unit price', class: 'num' }, money(it.price, order.currency)),
+              h('td', { 'data-label': 'Subtotal', class: 'num' },
+                money((Math.round(it.price * 100) * it.quantity) / 100, order.currency))))),
+            h('tfoot', {}, h('tr', {}, h('th', { scope: 'row', colspan: 3 }, 'Total'),
+              h('td', { class: 'num strong' }, money(order.total, order.currency)))))),
+        paymentsSection(order, payments, live),
+        h('section', { class: 'panel', 'aria-labelledby': 'history-h' },
+          h('h2', { id: 'history-h' }, 'History'),
+          h('ol', { class: 'timeline' }, order.history.map((e) => h('li', {},
+            pill(e.status), ' ', h('span', { class: 'reason' }, e.reason || ''), ' ', time(e.at)))))));
+  }
+
+  function paymentsSection(order, payments, live) {
+    const list = payments.length
+      ? h('ul', { class: 'payments' }, payments.map((p) => paymentCard(p)))
+      : h('p', { class: 'empty' }, order.status === 'pending'
+        ? 'The payment is being set up…' : 'No payment has been made for this order.');
+    const retry = order.status === 'payment_failed' && !live ? payAgainForm(order) : null;
+    return h('section', { class: 'panel', 'aria-labelledby': 'payment-h', id: 'payment' },
+      h('h2', { id: 'payment-h' }, payments.length > 1 ? 'Payments' : 'Payment'), list, retry);
+  }
+
+  function paymentCard(p) {
+    const buttons = [];
+    if (admin && p.status === 'pending') {
+      const done = h('button', { type: 'button', class: 'btn btn-primary', dataset: { focusKey: `complete-${p.id}` } },
+        'Complete payment');
+      done.addEventListener('click', () => act(done, () => api.setPaymentStatus(p.id, 'completed'),
+        `Payment #${p.id} completed.`));
+      const fail = h('button', { type: 'button', class: 'btn', dataset: { focusKey: `fail-${p.id}` } }, 'Mark payment failed');
+      fail.addEventListener('click', () => act(fail, () => api.setPaymentStatus(p.id, 'failed'),
+        `Payment #${p.id} marked as failed.`));
+      buttons.push(done, fail);
+    }
+    return h('li', { class: 'payment', dataset: { paymentId: String(p.id) } },
+      h('p', { class: 'payment-head' }, h('span', {}, `Payment #${p.id}`), ' ',
+        pill(p.status, { class: `pill pill-${p.status} payment-status`, dataset: { status: p.status } })),
+      h('dl', { class: 'facts' },
+        h('dt', {}, 'Amount'), h('dd', {}, money(p.amount, p.currency)),
+        h('dt', {}, 'Method'), h('dd', {}, methodLabel(p.payment_method)),
+        h('dt', {}, 'Transaction'), h('dd', {}, h('code', { class: 'wrap' }, p.transaction_id)),
+        p.failure_reason ? [h('dt', {}, 'Failure'), h('dd', {}, p.failure_reason)] : null,
+        h('dt', {}, 'Updated'), h('dd', {}, time(p.updated_at))),
+      buttons.length ? h('div', { class: 'actions' }, buttons) : null);
+  }
+
+  function payAgainForm(order) {
+    const method = field({ label: 'Payment method', name: 'payment_method', options: PAYMENT_METHODS,
+      value: CARD_METHODS.has(order.payment_method) ? order.payment_method : 'credit_card' });
+    const token = field({ label: 'Card token', name: 'payment_token', autocomplete: 'off',
+      hint: 'Test tokens: tok_visa is approved, tok_decline is declined.', attrs: { maxlength: 128 } });
+    const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, `Pay ${money(order.total, order.currency)}`);
+    const form = h('form', { class: 'pay-again', novalidate: true, 'aria-labelledby': 'pay-again-h' },
+      h('h3', { id: 'pay-again-h' }, 'Pay again'), formSummary(), method.wrap, token.wrap,
+      h('div', { class: 'actions' }, submit));
+    const showToken = () => { token.wrap.hidden = !CARD_METHODS.has(method.input.value); };
+    method.input.addEventListener('change', showToken);
+    showToken();
+    let last = '';
+    let key = '';
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      clearFormErrors(form);
+      const b = { order_id: order._id, amount: moneyLiteral(String(order.total)), payment_method: method.input.value };
+      if (CARD_METHODS.has(b.payment_method) && token.input.value.trim()) b.payment_token = token.input.value.trim();
+      const text = JSON.stringify({ ...b, amount: String(order.total) });
+      if (text !== last) { last = text; key = newKey(); }
+      await busy(submit, async () => {
+        try {
+          const r = await api.createPayment(b, key);
+          announce(r.payment.status === 'failed' ? `The payment failed: ${r.payment.failure_reason}`
+            : `Payment #${r.payment.id} ${statusLabel(r.payment.status).toLowerCase()}.`,
+          r.payment.status === 'failed' ? 'error' : 'success');
+          await refresh(false);
+        } catch (e) {
+          showApiErrors(form, e);
+        }
+      });
+    });
+    return form;
+  }
+
+  async function refresh(announceChanges) {
+    const next = await load(id);
+    if (!isCurrent()) return;
+    const json = JSON.stringify(next);
+    if (json === lastJson) return;
+    const before = data;
+    data = next;
+    lastJson = json;
+    if (announceChanges) {
+      if (before.order.status !== next.order.status) {
+        announce(`This order is now ${statusLabel(next.order.status).toLowerCase()}.`, 'info');
+      } else {
+        const old = new Map(before.payments.map((p) => [p.id, p.status]));
+        const moved = next.payments.find((p) => old.get(p.id) !== p.status);
+        if (moved) announce(`Payment #${moved.id} is now ${statusLabel(moved.status).toLowerCase()}.`, 'info');
+      }
+    }
+    keepFocus(main, draw);
+  }
+
+  draw();
+  replace(main,
+    h('p', { class: 'crumbs' }, h('a', { href: '#/' }, '‹ All orders')),
+    h('h1', {}, 'Order ', h('code', {}, shortId(id))),
+    body);
+
+  return {
+    title: `Order ${shortId(id)}`,
+    poll: () => refresh(true),
+    destroy: () => dialog.el.remove(),
+  };
+}
+
+/** The "cancel this order?" dialog (a modal <dialog>: focus stays inside, Esc closes). */
+function cancelDialog() {
+  const titleId = nextId('cancel-h');
+  const reason = field({ label: 'Reason (optional)', name: 'reason', attrs: { maxlength: 500 } });
+  const note = h('p', { class: 'dialog-note' });
+  const confirm = h('button', { type: 'submit', class: 'btn btn-danger' }, 'Yes, cancel order');
+  const keep = h('button', { type: 'button', class: 'btn', value: 'keep' }, 'Keep order');
+  const form = h('form', { novalidate: true }, formSummary(), note, reason.wrap, h('div', { class: 'actions' }, confirm, keep));
+  const el = h('dialog', { class: 'dialog', 'aria-labelledby': titleId },
+    h('h2', { id: titleId }, 'Cancel this order?'), form);
+  let onConfirm = null;
+  let opener = null;
+  keep.addEventListener('click', () => el.close());
+  el.addEventListener('close', () => {
+    const back = opener && opener.isConnected ? opener : document.querySelector('#main h1');
+    if (back) back.focus();
+  });
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearFormErrors(form);
+    await busy(confirm, async () => {
+      try {
+        await onConfirm(reason.input.value.trim() || undefined);
+        el.close();
+      } catch (e) {
+        showApiErrors(form, e);
+      }
+    });
+  });
+  return {
+    el,
+    open(order, button, fn) {
+      onConfirm = fn;
+      opener = button;
+      reason.input.value = '';
+      clearFormErrors(form);
+      note.textContent = order.status === 'paid'
+        ? `It has been paid: ${money(order.total, order.currency)} will be refunded.`
+        : 'Nothing has been charged for it.';
+      el.showModal();
+      reason.input.focus();
+    },
+  };
+}
