@@ -67,7 +67,7 @@ ENV_VARS=(
     USER_RPC_LISTEN ORDER_RPC_LISTEN PAYMENT_RPC_LISTEN
     USER_RPC_URL ORDER_RPC_URL PAYMENT_RPC_URL
     USER_DB_URL PAYMENT_DB_URL ORDER_MONGO_URL AMQP_URL
-    JWT_SECRET ADMIN_EMAIL ADMIN_PASSWORD
+    JWT_SECRET ADMIN_EMAIL ADMIN_PASSWORD WEB_ROOT
 )
 # Also kept in the env file when the caller set them at `up`, so that a
 # program restarted by start-svc runs with the same settings.
@@ -310,6 +310,8 @@ configure() {
     fi
     ADMIN_EMAIL=${ADMIN_EMAIL:-admin@comanda.local}
     ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-change-me}
+    # The web UI, wherever the stack is started from.
+    WEB_ROOT=${WEB_ROOT:-$REPO_DIR/web}
 
     # Other program settings (lib/cfg.def) and sanitizer options the caller set.
     local -a extra=("${PASS_VARS[@]}") v

@@ -116,6 +116,14 @@ bool order_validate_create(const Comanda__CreateOrderRequest *req, int64_t *tota
 		return order_problem_at(p, (size_t)-1, "total", "does not match items");
 	if (req->currency[0] != '\0' && !order_currency_known(req->currency))
 		return order_problem_at(p, (size_t)-1, "currency", "must be an ISO 4217 currency code");
+	/* A card is charged with the token it names: none means nothing to
+	 * charge; a token on a cash order would be silently dropped. */
+	bool card = req->payment_method == COMANDA__PAYMENT_METHOD__CREDIT_CARD ||
+	    req->payment_method == COMANDA__PAYMENT_METHOD__DEBIT_CARD;
+	if (card && req->payment_token[0] == '\0')
+		return order_problem_at(p, (size_t)-1, "payment_token", "is required for card payments");
+	if (!card && req->payment_token[0] != '\0')
+		return order_problem_at(p, (size_t)-1, "payment_token", "is only accepted with a card payment_method");
 	*total_minor = total;
 	return true;
 }

@@ -6,7 +6,8 @@
  *   price >= 0 (minor units); the total is computed here, and a client total
  *   that differs is refused; currency an ISO 4217 code (default COP); a
  *   known payment method (default cash: nothing is charged unless the
- *   client asks for a card).
+ *   client asks for a card); a card needs a payment_token, other methods
+ *   take none.
  *
  * Threading: pure functions.
  */

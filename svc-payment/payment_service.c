@@ -507,6 +507,11 @@ static int pay_create(rpc_ctx *ctx, const Comanda__CreatePaymentRequest *req, Co
 			n.method = COMANDA__PAYMENT_METHOD__CASH;
 		n.transaction_id = req->transaction_id;
 		n.token = req->payment_token;
+		/* as for orders: a card needs a token to charge, other methods take none */
+		if (pay_is_card(n.method) && n.token[0] == '\0')
+			code = pay_invalid(ctx, "payment_token", "is required for card payments");
+		else if (!pay_is_card(n.method) && n.token[0] != '\0')
+			code = pay_invalid(ctx, "payment_token", "is only accepted with a card payment_method");
 	}
 	rpc_call_release(&call);
 	Comanda__Payment *p = NULL;

@@ -115,3 +115,23 @@ TEST(order_validate_currency_and_method_names)
 	CHECK_EQ_INT(order_method_parse("paypal"), COMANDA__PAYMENT_METHOD__PAYMENT_METHOD_UNSPECIFIED);
 	CHECK_STREQ(order_method_name(COMANDA__PAYMENT_METHOD__DEBIT_CARD), "debit_card");
 }
+
+TEST(order_validate_payment_token_goes_with_cards_only)
+{
+	order_fixture f;
+	int64_t total;
+	order_problem p;
+	fixture(&f, 1);
+	f.req.payment_method = COMANDA__PAYMENT_METHOD__CREDIT_CARD;
+	CHECK(!order_validate_create(&f.req, &total, &p));
+	CHECK_STREQ(p.field, "payment_token");
+	f.req.payment_token = "tok_visa";
+	CHECK(order_validate_create(&f.req, &total, &p));
+	f.req.payment_method = COMANDA__PAYMENT_METHOD__CASH;
+	CHECK(!order_validate_create(&f.req, &total, &p));
+	CHECK_STREQ(p.field, "payment_token");
+	f.req.payment_method = COMANDA__PAYMENT_METHOD__PAYMENT_METHOD_UNSPECIFIED; /* cash */
+	CHECK(!order_validate_create(&f.req, &total, &p));
+	f.req.payment_token = "";
+	CHECK(order_validate_create(&f.req, &total, &p));
+}
