@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# make bench: Comanda's benchmarks (docs/PERFORMANCE.md).
+#
+# Starts a private stack in .run/bench (random free ports, production
+# settings: COMANDA_ENV=production, PostgreSQL with fsync, default logging)
+# from the optimized build (build/bin), creates its data through the public
+# API, then measures for a fixed time at a fixed concurrency each of:
+#   GET /health, GET /api/users/{id}, UserService.GetUser over RPC directly
+#   (build/bench/rpc_bench), pgbench -S on the same PostgreSQL,
+#   GET /api/orders/{id}, POST /api/orders, POST /api/users (admin, then sign-up)
+# and the order -> paid latency of the payment saga. Prints a table with every
+# target's PASS/MISS and writes build/bench/results.json (raw files in
+# build/bench/raw/). A missed target is a result, not a failure: the exit
+# status is non-zero only when the run itself breaks. The stack is always
+# stopped at the end (its logs stay in .run/bench/logs/).
+#
+# Environment (all optional):
+#   BENCH_DURATION     seconds per scenario (default 10)
+#   BENCH_CONNECTIONS  concurrent connections / RPC threads / pgbench clients (32)
+#   BENCH_THREADS      wrk and pgbench threads (2)
+#   BENCH_USERS        users created for the read scenarios (100)
+#   BENCH_ORDERS       orders created for the read scenarios (100)
+#   BENCH_SAGA_ORDERS  credit-card orders timed to "paid" (50)
+#   BENCH_STACK_ENV    program settings to change for an experiment, e.g.
+#                      "GATEWAY_THREADS=16 LOG_REQUESTS=0" (names from lib/cfg.def);
+#                      anything else from lib/cfg.def in your environment is ignored
+#   BENCH_ONLY         space-separated scenario keys to run (default: all, in
+#                      this order): health get_user rpc_get_user pgbench get_order
+#                      saga create_user_admin create_user_signup create_order
+# The saga runs before the write scenarios, on an idle event pipeline, and
+# POST /api/orders runs last: each of its cash orders queues events that keep
+# the stack busy after it, and that time is reported too.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+
+say() { printf 'bench: [%3ss] %s\n' "$SECONDS" "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+posint() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 must be a positive integer (got '$2')"; }
+DURATION=${BENCH_DURATION:-10}
+DURATION=${DURATION%s}
+CONNECTIONS=${BENCH_CONNECTIONS:-32}
+THREADS=${BENCH_THREADS:-2}
+N_USERS=${BENCH_USERS:-100}
+N_ORDERS=${BENCH_ORDERS:-100}
+SAGA_ORDERS=${BENCH_SAGA_ORDERS:-50}
+DRAIN_MAX=300   # seconds to wait for the order events' backlog at the end
+for v in DURATION CONNECTIONS THREADS N_USERS N_ORDERS SAGA_ORDERS; do posint "$v" "${!v}"; done
+((THREADS <= CONNECTIONS)) || die "BENCH_THREADS ($THREADS) must not exceed BENCH_CONNECTIONS ($CONNECTIONS)"
+ONLY=" ${BENCH_ONLY:-health get_user rpc_get_user pgbench get_order saga create_user_admin create_user_signup create_order} "
+
+OUT_DIR=$REPO/build/bench
+RAW=$OUT_DIR/raw
+RPC_BENCH=$OUT_DIR/rpc_bench
+PG_BIN=/usr/lib/postgresql/15/bin
+PY=(python3 "$REPO/bench/bench.py")
+export BENCH_DIR=$REPO/bench   # where the Lua scripts find common.lua
+export BENCH_SHELL_PID=$$      # bench.py snap: what this script starts is load, not noise
+
+for p in gateway svc-user svc-order svc-payment; do
+    [[ -x build/bin/$p ]] || die "build/bin/$p is missing: run make bench (it builds the optimized programs)"
+done
+[[ -x $RPC_BENCH ]] || die "$RPC_BENCH is missing: run make bench (not make SAN=1 bench)"
+command -v wrk >/dev/null || die "wrk is not installed (make deps)"
+[[ -x $PG_BIN/pgbench ]] || die "$PG_BIN/pgbench is missing (make deps: postgresql-15)"
+
+# ---- the stack's environment ---------------------------------------------------
+# A stack's settings left in this shell (eval "$(scripts/stack.sh env)") would
+# make stack.sh reuse that stack's ports, databases and secrets, and a program
+# setting would silently change what is measured: drop them all, then apply
+# BENCH_STACK_ENV, which the report prints.
+mapfile -t CFG_VARS < <(sed -n 's/^CFG(\([A-Z0-9_]*\),.*/\1/p' lib/cfg.def)
+unset "${CFG_VARS[@]}" COMANDA_STACK_ID COMANDA_PG_PORT COMANDA_PG_DATA COMANDA_PG_SOCKET_DIR \
+    COMANDA_FERRET_PORT COMANDA_AMQP_PORT COMANDA_EPMD_PORT COMANDA_RABBIT_DIST_PORT \
+    COMANDA_RABBIT_CTL_PORT_MIN COMANDA_RABBIT_NODENAME GATEWAY_URL COMANDA_FERRETDB \
+    ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
+# One client sending thousands of requests a second is what a benchmark is, and
+# what the gateway's per-caller limits exist to stop: raise them out of reach
+# (the limiter still runs on every request, so its cost is measured) and allow
+# the connections from one address.
+export RATE_LIMIT_RPS=100000 RATE_LIMIT_BURST=1000000
+STACK_DESC="bench overrides: RATE_LIMIT_RPS=100000 RATE_LIMIT_BURST=1000000"
+if ((CONNECTIONS + 16 > 64)); then
+    export GATEWAY_MAX_CONNECTIONS_PER_IP=$((CONNECTIONS + 16))
+    STACK_DESC+=" GATEWAY_MAX_CONNECTIONS_PER_IP=$GATEWAY_MAX_CONNECTIONS_PER_IP"
+fi
+STACK_DESC+="; "
+for kv in ${BENCH_STACK_ENV:-}; do
+    name=${kv%%=*}
+    [[ $kv == *=* && " ${CFG_VARS[*]} " == *" $name "* ]] ||
+        die "BENCH_STACK_ENV: '$kv' is not NAME=VALUE with a NAME from lib/cfg.def"
+    export "${kv?}"
+    STACK_DESC+="$kv "
+done
+export COMANDA_ENV=production
+export COMANDA_RUN_DIR=$REPO/.run/bench COMANDA_PORTS=random COMANDA_BIN_DIR=$REPO/build/bin COMANDA_PG_FAST=0
+ADMIN_PASSWORD=bench-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
+export ADMIN_PASSWORD
+STACK_DESC+="COMANDA_ENV=production, the rest at their defaults (GATEWAY_THREADS=${GATEWAY_THREADS:-4}"
+STACK_DESC+=" RPC_WORKERS=${RPC_WORKERS:-8} LOG_REQUESTS=${LOG_REQUESTS:-1} LOG_LEVEL=${LOG_LEVEL:-info})"
+
+stack() { scripts/stack.sh "$@"; }
+
+rm -rf "$RAW"
+mkdir -p "$RAW"
+STACK_LOG=$RAW/stack.log
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    say "stopping the stack"
+    stack down >>"$STACK_LOG" 2>&1 || say "warning: scripts/stack.sh down failed (see $STACK_LOG)"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- start -----------------------------------------------------------------------
+say "starting a fresh stack in .run/bench (log: ${STACK_LOG#"$REPO"/})"
+stack reset >>"$STACK_LOG" 2>&1 || true
+if ! stack up >>"$STACK_LOG" 2>&1; then
+    tail -n 40 "$STACK_LOG" >&2
+    die "the stack did not start (see $STACK_LOG and .run/bench/logs/)"
+fi
+# shellcheck disable=SC1091
+source "$COMANDA_RUN_DIR/env"
+PIDS=$COMANDA_RUN_DIR/pids
+URL=$GATEWAY_URL
+psql_q() { "$PG_BIN/psql" -X -qAt -h 127.0.0.1 -p "$COMANDA_PG_PORT" -U comanda -d "$1" -c "$2"; }
+FSYNC=$(psql_q comanda_users "SHOW fsync")
+SYNC_COMMIT=$(psql_q comanda_users "SHOW synchronous_commit")
+[[ $FSYNC == on ]] || die "PostgreSQL runs with fsync=$FSYNC: the bench measures production settings"
+STACK_DESC+="; PostgreSQL fsync=$FSYNC synchronous_commit=$SYNC_COMMIT"
+
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || COMMIT+="+uncommitted"
+python3 - "$RAW/meta.json" <<PY
+import json, os, sys, time
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+json.dump({"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": "$COMMIT", "cpus": os.cpu_count(),
+           "cpu_model": cpu, "loadavg": open("/proc/loadavg").read().split()[0],
+           "duration": $DURATION, "connections": $CONNECTIONS, "threads": $THREADS,
+           "users": $N_USERS, "orders": $N_ORDERS, "stack": """$STACK_DESC"""},
+          open(sys.argv[1], "w"), indent=2)
+PY
+
+# ---- data ------------------------------------------------------------------------
+login() { "${PY[@]}" login "$URL" "$ADMIN_EMAIL" "$ADMIN_PASSWORD"; }
+read -r ADMIN_ID TOKEN < <(login) || die "admin login failed"
+say "admin id $ADMIN_ID; creating $N_USERS users and $N_ORDERS orders through the API"
+"${PY[@]}" seed "$URL" "$TOKEN" "$N_USERS" "$N_ORDERS" "$RAW/seed.json"
+USER_IDS=$(python3 -c 'import json,sys; print(",".join(map(str, json.load(open(sys.argv[1]))["users"])))' "$RAW/seed.json")
+ORDER_IDS=$(python3 -c 'import json,sys; print(",".join(map(str, json.load(open(sys.argv[1]))["orders"])))' "$RAW/seed.json")
+ORDERS_ERROR=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["orders_error"] or "")' "$RAW/seed.json")
+RUN_TAG=$(date +%s)
+
+# ---- scenarios -------------------------------------------------------------------
+wanted() { [[ $ONLY == *" $1 "* ]]; }
+skip() { python3 -c 'import json,sys; json.dump({"reason": sys.argv[2]}, open(sys.argv[1], "w"))' "$RAW/$1.skipped.json" "$2"; say "$1: not measured: $2"; }
+
+# measure KEY COMMAND...: once the stack is quiet, runs COMMAND between two
+# snapshots of every process's CPU time (KEY.cpu.json).
+measure() {
+    local key=$1 waited
+    shift
+    waited=$("${PY[@]}" settle "$PIDS" 30)
+    ((waited <= 1)) || say "(waited ${waited}s for the stack to go quiet)"
+    "${PY[@]}" snap "$PIDS" "$RAW/$key.snap0.json"
+    "$@"
+    "${PY[@]}" snap "$PIDS" "$RAW/$key.snap1.json"
+    "${PY[@]}" cpu "$RAW/$key.snap0.json" "$RAW/$key.snap1.json" "$RAW/$key.cpu.json"
+    rm -f "$RAW/$key.snap0.json" "$RAW/$key.snap1.json"
+}
+
+# One line per scenario as it finishes.
+summary() {
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); e=r.get("errors"); e=e if isinstance(e,int) else r.get("non2xx",0)+r.get("socket_errors",0)
+print("bench: %-26s %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  errors %d" % (sys.argv[2], r["rps"], r.get("p50_ms") or 0, r.get("p99_ms") or 0, e), file=sys.stderr)' \
+        "$RAW/$1.json" "$1"
+}
+
+# wrk_run KEY SCRIPT [ARGS...]
+wrk_run() {
+    local key=$1 script=$2
+    shift 2
+    BENCH_OUT=$RAW/$key.json wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s --latency \
+        -s "bench/$script" "$URL" -- "$@" >"$RAW/$key.txt" 2>&1 ||
+        { cat "$RAW/$key.txt" >&2; die "wrk failed in $key"; }
+    [[ -s $RAW/$key.json ]] || { cat "$RAW/$key.txt" >&2; die "wrk wrote no result in $key"; }
+}
+
+fresh_token() { read -r _ TOKEN < <(login) || die "admin login failed"; }
+
+say "each scenario: ${DURATION}s, $CONNECTIONS connections, $THREADS threads"
+if wanted health; then
+    measure health wrk_run health health.lua
+    summary health
+fi
+if wanted get_user; then
+    fresh_token
+    measure get_user wrk_run get_user get_user.lua "token=$TOKEN" "ids=$USER_IDS"
+    summary get_user
+fi
+if wanted rpc_get_user; then
+    rpc_run() {
+        "$RPC_BENCH" --url "$USER_RPC_URL" --threads "$CONNECTIONS" --duration "$DURATION" \
+            --caller-id "$ADMIN_ID" --ids "$USER_IDS" --json "$RAW/rpc_get_user.json" 2>"$RAW/rpc_get_user.txt" ||
+            { cat "$RAW/rpc_get_user.txt" >&2; die "rpc_bench failed"; }
+    }
+    measure rpc_get_user rpc_run
+    summary rpc_get_user
+fi
+if wanted pgbench; then
+    # A scratch database, so the users table is not touched.
+    psql_q postgres "CREATE DATABASE bench_pgbench" >/dev/null
+    "$PG_BIN/pgbench" -i -q -s 1 -h 127.0.0.1 -p "$COMANDA_PG_PORT" -U comanda bench_pgbench >"$RAW/pgbench-init.txt" 2>&1 ||
+        { cat "$RAW/pgbench-init.txt" >&2; die "pgbench -i failed"; }
+    pg_run() {
+        (cd "$RAW" && "$PG_BIN/pgbench" -S -n -c "$CONNECTIONS" -j "$THREADS" -T "$DURATION" \
+            -l --log-prefix=pgbench_log -h 127.0.0.1 -p "$COMANDA_PG_PORT" -U comanda bench_pgbench) \
+            >"$RAW/pgbench.txt" 2>&1 || { cat "$RAW/pgbench.txt" >&2; die "pgbench failed"; }
+    }
+    measure pgbench pg_run
+    "${PY[@]}" pgbench "$RAW/pgbench.txt" "$RAW/pgbench_log" "$RAW/pgbench.json"
+    summary pgbench
+fi
+if wanted get_order; then
+    if [[ -n $ORDER_IDS ]]; then
+        fresh_token
+        measure get_order wrk_run get_order get_order.lua "token=$TOKEN" "ids=$ORDER_IDS"
+        summary get_order
+    else
+        skip get_order "${ORDERS_ERROR:-no orders}"
+    fi
+fi
+if wanted saga; then
+    fresh_token
+    "${PY[@]}" settle "$PIDS" 30 >/dev/null
+    say "saga: $SAGA_ORDERS credit-card orders, each timed to status paid (5 s at most)"
+    "${PY[@]}" saga "$URL" "$TOKEN" "$SAGA_ORDERS" 5 "$RAW/saga.json"
+fi
+if wanted create_user_admin; then
+    fresh_token
+    measure create_user_admin wrk_run create_user_admin create_user.lua mode=admin "token=$TOKEN" "run=a$RUN_TAG"
+    summary create_user_admin
+fi
+if wanted create_user_signup; then
+    measure create_user_signup wrk_run create_user_signup create_user.lua mode=signup "run=s$RUN_TAG"
+    summary create_user_signup
+fi
+if wanted create_order; then
+    if [[ -n $ORDER_IDS ]]; then
+        fresh_token
+        measure create_order wrk_run create_order create_order.lua "token=$TOKEN" "run=o$RUN_TAG"
+        summary create_order
+        # Every cash order queued an order.created event, which svc-payment
+        # turns into a payment: time until the last of them has its payment.
+        expected=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["orders"]) + (lambda g: g.get("paid", 0) + sum(g.get("not_paid", {}).values()))(json.load(open(sys.argv[2])) if sys.argv[2] else {}) + json.load(open(sys.argv[3]))["requests"])' \
+            "$RAW/seed.json" "$([[ -f $RAW/saga.json ]] && echo "$RAW/saga.json")" "$RAW/create_order.json")
+        "${PY[@]}" snap "$PIDS" "$RAW/drain.snap0.json"
+        drained=$("${PY[@]}" drain "$COMANDA_PG_PORT" "$expected" "$DRAIN_MAX" "$RAW/drain.json")
+        "${PY[@]}" snap "$PIDS" "$RAW/drain.snap1.json"
+        "${PY[@]}" cpu "$RAW/drain.snap0.json" "$RAW/drain.snap1.json" "$RAW/drain.cpu.json"
+        rm -f "$RAW/drain.snap0.json" "$RAW/drain.snap1.json"
+        say "the orders' events reached svc-payment ${drained}s after POST /api/orders ended"
+    else
+        skip create_order "${ORDERS_ERROR:-no orders}"
+    fi
+fi
+
+# ---- after the run -----------------------------------------------------------------
+"${PY[@]}" snap "$PIDS" "$RAW/final.snap.json"
+"${PY[@]}" rss "$RAW/final.snap.json" "$RAW/rss.json"
+rm -f "$RAW/final.snap.json"
+printf '\n'
+"${PY[@]}" report "$RAW" "$OUT_DIR/results.json"
