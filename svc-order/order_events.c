@@ -1,5 +1,6 @@
 #include "order_events.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +9,7 @@
 #include "bgthread.h"
 #include "bus.h"
 #include "cfg.h"
+#include "clock.h"
 #include "comanda/events.pb-c.h"
 #include "comanda/order.rpc.h"
 #include "log.h"
@@ -15,7 +17,8 @@
 
 #define ORDER_QUEUE "order-service"
 #define ORDER_RELAY_BATCH 50
-#define ORDER_RELAY_IDLE_MS 50
+#define ORDER_RELAY_SCAN_MS 5000     /* full scan for pending outboxes when nobody kicks */
+#define ORDER_KICK_RING 1024         /* order ids kicked and not yet relayed */
 #define ORDER_MAX_DELIVERIES 10
 #define ORDER_OUTBOX_MAX 32          /* events per order document */
 
@@ -26,7 +29,14 @@ static struct {
 	order_db *db;
 	char amqp_url[512];
 	char self_url[96];
-} order_ev;
+	/* Orders whose write just added an event: the relay reads those by
+	 * _id instead of scanning for outbox_pending, which FerretDB answers
+	 * with a scan of the whole collection. A full overflows into a scan. */
+	pthread_mutex_t mu;
+	bson_oid_t ring[ORDER_KICK_RING];
+	size_t ring_len;
+	bool overflow;
+} order_ev = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 /* ---- relay --------------------------------------------------------------- */
 
@@ -109,12 +119,26 @@ static void order_outbox_mark(mongoc_collection_t *coll, const bson_oid_t *oid, 
 		order_outbox_mark(coll, oid, published, total + 1, confirmed);
 }
 
-/* Publishes the pending events of up to one batch of orders; returns the
- * number of orders handled, or -1 when the database or the broker failed. */
-static int order_relay_once(mongoc_client_t *client, bus *b)
+/* Publishes the pending events of up to one batch of orders, those of `ids`
+ * (n of them) or, when ids is NULL, any; returns the number of orders
+ * handled, or -1 when the database or the broker failed. */
+static int order_relay_once(mongoc_client_t *client, bus *b, const bson_oid_t *ids, size_t n_ids)
 {
 	mongoc_collection_t *coll = mongoc_client_get_collection(client, order_db_name(order_ev.db), ORDER_DB_COLLECTION);
 	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, proj;
+	if (ids != NULL) {
+		bson_t in, arr;
+		char key[16];
+		BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
+		BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+		for (size_t i = 0; i < n_ids; i++) {
+			const char *k;
+			bson_uint32_to_string((uint32_t)i, &k, key, sizeof(key));
+			BSON_APPEND_OID(&arr, k, &ids[i]);
+		}
+		bson_append_array_end(&in, &arr);
+		bson_append_document_end(&filter, &in);
+	}
 	BSON_APPEND_BOOL(&filter, "outbox_pending", true);
 	BSON_APPEND_INT64(&opts, "limit", ORDER_RELAY_BATCH);
 	BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
@@ -150,7 +174,21 @@ static int order_relay_once(mongoc_client_t *client, bus *b)
 	return failed ? -1 : orders;
 }
 
-static void order_relay_main(void *arg, const atomic_bool *stop)
+/* Takes the kicked ids (up to cap) into ids; *scan: a full scan is owed
+ * (the ring overflowed). Returns how many were taken. */
+static size_t order_ring_take(bson_oid_t *ids, size_t cap, bool *scan)
+{
+	pthread_mutex_lock(&order_ev.mu);
+	size_t n = order_ev.ring_len < cap ? order_ev.ring_len : cap;
+	memcpy(ids, order_ev.ring + (order_ev.ring_len - n), n * sizeof(*ids));
+	order_ev.ring_len -= n;
+	*scan = order_ev.overflow;
+	order_ev.overflow = false;
+	pthread_mutex_unlock(&order_ev.mu);
+	return n;
+}
+
+static void order_relay_main(bgthread *self, void *arg)
 {
 	(void)arg;
 	mongoc_client_t *client = order_db_pop(order_ev.db);
@@ -158,16 +196,34 @@ static void order_relay_main(void *arg, const atomic_bool *stop)
 	if (b != NULL)
 		bus_declare(b, NULL, NULL, 0, 0); /* the exchange, before the first publish */
 	int backoff = 100;
-	while (b != NULL && !atomic_load(stop)) {
-		int n = order_relay_once(client, b);
+	int64_t next_scan = 0; /* a scan first: events left by an earlier run */
+	bson_oid_t ids[ORDER_RELAY_BATCH];
+	while (b != NULL && !bgthread_stopping(self)) {
+		bool scan = false;
+		size_t n_ids = order_ring_take(ids, ORDER_RELAY_BATCH, &scan);
+		int64_t now = clock_mono_us() / 1000;
+		int n = 0;
+		if (n_ids > 0)
+			n = order_relay_once(client, b, ids, n_ids);
+		if (n >= 0 && (scan || now >= next_scan)) {
+			n = order_relay_once(client, b, NULL, 0);
+			next_scan = now + (n == ORDER_RELAY_BATCH ? 0 : ORDER_RELAY_SCAN_MS);
+		}
 		if (n < 0) {
-			bgthread_sleep(stop, backoff);
+			/* the kicked ids wait for the next full scan */
+			pthread_mutex_lock(&order_ev.mu);
+			order_ev.overflow = true;
+			pthread_mutex_unlock(&order_ev.mu);
+			bgthread_wait(self, backoff);
 			backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
 			continue;
 		}
 		backoff = 100;
-		if (n < ORDER_RELAY_BATCH)
-			bgthread_sleep(stop, ORDER_RELAY_IDLE_MS);
+		pthread_mutex_lock(&order_ev.mu);
+		bool more = order_ev.ring_len > 0 || order_ev.overflow;
+		pthread_mutex_unlock(&order_ev.mu);
+		if (!more && now < next_scan)
+			bgthread_wait(self, (int)(next_scan - now));
 	}
 	bus_free(b);
 	order_db_push(order_ev.db, client);
@@ -248,7 +304,7 @@ static bus_outcome order_on_message(const bus_message *m, int delivery, void *ar
 	return v;
 }
 
-static void order_consumer_main(void *arg, const atomic_bool *stop)
+static void order_consumer_main(bgthread *thread, void *arg)
 {
 	(void)arg;
 	bus *b = bus_new(order_ev.amqp_url, 2000, "svc-order consumer");
@@ -258,7 +314,7 @@ static void order_consumer_main(void *arg, const atomic_bool *stop)
 		static const char *const keys[] = { "payment.completed", "payment.failed", "payment.refunded" };
 		/* Declared once here and replayed by the bus on every reconnect. */
 		bus_declare(b, ORDER_QUEUE, keys, 3, ORDER_MAX_DELIVERIES);
-		bus_consume(b, ORDER_QUEUE, 16, order_on_message, self, stop);
+		bus_consume(b, ORDER_QUEUE, 16, order_on_message, self, bgthread_stop_flag(thread));
 	}
 	rpc_client_close(self);
 	bus_free(b);
@@ -274,6 +330,21 @@ int order_events_start(svc *s, order_db *db)
 	order_relay_thread = bgthread_start("outbox relay", order_relay_main, NULL);
 	order_consumer_thread = bgthread_start("event consumer", order_consumer_main, NULL);
 	return order_relay_thread && order_consumer_thread ? 0 : -1;
+}
+
+void order_events_kick(const char *order_id)
+{
+	bson_oid_t oid;
+	if (!bson_oid_is_valid(order_id, strlen(order_id)))
+		return;
+	bson_oid_init_from_string(&oid, order_id);
+	pthread_mutex_lock(&order_ev.mu);
+	if (order_ev.ring_len < ORDER_KICK_RING)
+		order_ev.ring[order_ev.ring_len++] = oid;
+	else
+		order_ev.overflow = true;
+	pthread_mutex_unlock(&order_ev.mu);
+	bgthread_kick(order_relay_thread);
 }
 
 void order_events_stop(void)

@@ -23,6 +23,10 @@
 /* Starts the relay (on a client of db's pool) and the consumer. 0 or -1. */
 int order_events_start(svc *s, order_db *db);
 
+/* Tells the relay that order `order_id` (24 hex) just got an event in its
+ * outbox, so it publishes now rather than at its next scan. Any thread. */
+void order_events_kick(const char *order_id);
+
 /* Stops them (each finishes the event in hand). */
 void order_events_stop(void);
 

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "order_db.h"
 #include "order_doc.h"
+#include "order_events.h"
 #include "order_status.h"
 #include "order_validate.h"
 #include "pg_idem.h"
@@ -314,6 +315,7 @@ static int order_create(rpc_ctx *ctx, const Comanda__CreateOrderRequest *req, Co
 		return code;
 	}
 	mongoc_collection_destroy(coll);
+	order_events_kick(hex);
 	return COMANDA__CODE__OK;
 }
 
@@ -519,6 +521,8 @@ static int order_cas(rpc_ctx *ctx, mongoc_collection_t *coll, const bson_oid_t *
 		bson_iter_t it;
 		*won = bson_iter_init_find(&it, &result, "modifiedCount") && bson_iter_as_int64(&it) == 1;
 	}
+	if (*won && out_type != NULL)
+		order_events_kick(o->id);
 	bson_destroy(&result);
 	return code;
 }

@@ -16,7 +16,7 @@
 
 #define PAY_QUEUE "payment-service"
 #define PAY_RELAY_BATCH 100
-#define PAY_RELAY_IDLE_MS 50          /* outbox poll when idle: events leave within ~50 ms */
+#define PAY_RELAY_POLL_MS 1000        /* outbox poll when nobody kicks (events of another replica) */
 #define PAY_SWEEP_EVERY_MS 2000
 #define PAY_MAX_DELIVERIES 10         /* then the dead-letter queue (a broker restart costs prefetched messages one) */
 
@@ -121,35 +121,36 @@ static void pay_sweep(pg_conn *db, rpc_client *self)
 	PQclear(r);
 }
 
-static void pay_relay_main(void *arg, const atomic_bool *stop)
+static void pay_relay_main(bgthread *self, void *arg)
 {
 	(void)arg;
 	pg_conn *db = pg_conn_new(pay_ev.db_url, pay_ev.connect_timeout_s, "svc-payment relay");
 	bus *b = bus_new(pay_ev.amqp_url, 2000, "svc-payment relay");
 	if (b != NULL)
 		bus_declare(b, NULL, NULL, 0, 0); /* the exchange, before the first publish */
-	rpc_client *self = NULL;
+	rpc_client *rpc_self = NULL;
 	rpc_client_config sc = { .urls = pay_ev.self_url, .default_timeout_ms = 5000 };
-	rpc_client_open(&self, &sc);
+	rpc_client_open(&rpc_self, &sc);
 	int64_t next_sweep = 0;
 	int backoff = 100;
-	while (db != NULL && b != NULL && self != NULL && !atomic_load(stop)) {
+	while (db != NULL && b != NULL && rpc_self != NULL && !bgthread_stopping(self)) {
 		int n = pay_relay_once(db, b);
 		if (n < 0) {
-			bgthread_sleep(stop, backoff);
+			bgthread_wait(self, backoff);
 			backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
 			continue;
 		}
 		backoff = 100;
 		int64_t now = clock_mono_us() / 1000;
 		if (now >= next_sweep) {
-			pay_sweep(db, self);
+			pay_sweep(db, rpc_self);
 			next_sweep = now + PAY_SWEEP_EVERY_MS;
 		}
+		/* a commit that wrote an event kicks: it leaves at once */
 		if (n < PAY_RELAY_BATCH)
-			bgthread_sleep(stop, PAY_RELAY_IDLE_MS);
+			bgthread_wait(self, PAY_RELAY_POLL_MS);
 	}
-	rpc_client_close(self);
+	rpc_client_close(rpc_self);
 	bus_free(b);
 	pg_conn_free(db);
 }
@@ -218,7 +219,7 @@ static bus_outcome pay_on_message(const bus_message *m, int delivery, void *arg)
 	return pay_verdict(code);
 }
 
-static void pay_consumer_main(void *arg, const atomic_bool *stop)
+static void pay_consumer_main(bgthread *thread, void *arg)
 {
 	(void)arg;
 	bus *b = bus_new(pay_ev.amqp_url, 2000, "svc-payment consumer");
@@ -228,7 +229,7 @@ static void pay_consumer_main(void *arg, const atomic_bool *stop)
 		static const char *const keys[] = { "order.created", "order.cancelled" };
 		/* Declared once here and replayed by the bus on every reconnect. */
 		bus_declare(b, PAY_QUEUE, keys, 2, PAY_MAX_DELIVERIES);
-		bus_consume(b, PAY_QUEUE, 16, pay_on_message, self, stop);
+		bus_consume(b, PAY_QUEUE, 16, pay_on_message, self, bgthread_stop_flag(thread));
 	}
 	rpc_client_close(self);
 	bus_free(b);
@@ -245,6 +246,11 @@ int payment_events_start(svc *s)
 	pay_relay_thread = bgthread_start("outbox relay", pay_relay_main, NULL);
 	pay_consumer_thread = bgthread_start("event consumer", pay_consumer_main, NULL);
 	return pay_relay_thread && pay_consumer_thread ? 0 : -1;
+}
+
+void payment_events_kick(void)
+{
+	bgthread_kick(pay_relay_thread);
 }
 
 void payment_events_stop(svc *s)

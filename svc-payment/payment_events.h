@@ -23,6 +23,10 @@
 /* Starts the relay (with the sweep) and the consumer. 0 or -1. */
 int payment_events_start(svc *s);
 
+/* Tells the relay that an event was just committed to the outbox, so it
+ * publishes now rather than at its next poll. Any thread; cheap. */
+void payment_events_kick(void);
+
 /* Stops them (each finishes the event in hand). */
 void payment_events_stop(svc *s);
 

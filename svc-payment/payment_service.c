@@ -10,6 +10,7 @@
 #include "comanda/order.rpc.h"
 #include "cursor.h"
 #include "log.h"
+#include "payment_events.h"
 #include "pg_idem.h"
 #include "svc.h"
 #include "uuid.h"
@@ -307,6 +308,7 @@ static int pay_transition(rpc_ctx *ctx, pg_conn *db, int64_t id, Comanda__Paymen
 	if (code != COMANDA__CODE__OK)
 		return pay_rollback(db, code);
 	*moved = true;
+	payment_events_kick();
 	return COMANDA__CODE__OK;
 }
 
