@@ -91,11 +91,25 @@ static bool jwt_int_claim(json_object *o, const char *name, int64_t *out)
 	return errno == 0;
 }
 
+/* True when s[0..n) holds only base64url characters and dots. libsodium's
+ * decoder maps some other bytes to valid ones, which would give one token
+ * many spellings; a token must have exactly one. */
+static bool jwt_charset_ok(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		        c == '.'))
+			return false;
+	}
+	return true;
+}
+
 int jwt_verify(const uint8_t *key, size_t key_len, const char *token, int64_t now_s, jwt_claims *out)
 {
 	memset(out, 0, sizeof(*out));
 	size_t len = strnlen(token, JWT_MAX_LEN + 1);
-	if (len == 0 || len > JWT_MAX_LEN)
+	if (len == 0 || len > JWT_MAX_LEN || !jwt_charset_ok(token, len))
 		return JWT_E_MALFORMED;
 	const char *dot1 = memchr(token, '.', len);
 	if (dot1 == NULL)

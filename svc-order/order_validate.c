@@ -1,5 +1,7 @@
 #include "order_validate.h"
 
+#include "utf8.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -53,26 +55,18 @@ Comanda__PaymentMethod order_method_parse(const char *name)
 	return COMANDA__PAYMENT_METHOD__PAYMENT_METHOD_UNSPECIFIED;
 }
 
-/* Code points of s, or -1 for invalid UTF-8 or a control character. */
+/* Code points of s, or -1 for invalid UTF-8 or a control character;
+ * *blank: only spaces and tabs. */
 static long order_text_chars(const char *s, bool *blank)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	long n = 0;
 	*blank = true;
-	while (*p) {
-		unsigned c = *p;
-		int len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-		if (len == 0 || (len == 2 && c < 0xC2) || (len == 1 && (c < 0x20 || c == 0x7f)))
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 ? *p != '\t' : *p == 0x7f)
 			return -1;
-		for (int i = 1; i < len; i++)
-			if ((p[i] & 0xC0) != 0x80)
-				return -1;
-		if (!(len == 1 && (c == ' ' || c == '\t')))
+		if (*p != ' ' && *p != '\t')
 			*blank = false;
-		p += len;
-		n++;
 	}
-	return n;
+	return utf8_count(s, strlen(s));
 }
 
 static bool order_problem_at(order_problem *p, size_t item, const char *field, const char *issue)

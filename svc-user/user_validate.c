@@ -1,46 +1,13 @@
 #include "user_validate.h"
 
+#include "utf8.h"
+
 #include <stdbool.h>
 #include <string.h>
 
 long user_utf8_chars(const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	long n = 0;
-	while (*p) {
-		unsigned c = *p;
-		int len;
-		unsigned min;
-		if (c < 0x80) {
-			len = 1;
-			min = 0;
-		} else if ((c & 0xE0) == 0xC0) {
-			len = 2;
-			min = 0x80;
-			c &= 0x1F;
-		} else if ((c & 0xF0) == 0xE0) {
-			len = 3;
-			min = 0x800;
-			c &= 0x0F;
-		} else if ((c & 0xF8) == 0xF0) {
-			len = 4;
-			min = 0x10000;
-			c &= 0x07;
-		} else {
-			return -1;
-		}
-		for (int i = 1; i < len; i++) {
-			if ((p[i] & 0xC0) != 0x80)
-				return -1;
-			c = (c << 6) | (p[i] & 0x3F);
-		}
-		/* overlong forms, surrogates and values past U+10FFFF are invalid */
-		if (c < min || (c >= 0xD800 && c <= 0xDFFF) || c > 0x10FFFF)
-			return -1;
-		p += len;
-		n++;
-	}
-	return n;
+	return utf8_count(s, strlen(s));
 }
 
 static bool user_is_space(char c)

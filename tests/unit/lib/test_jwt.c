@@ -158,3 +158,21 @@ TEST(jwt_malformed_tokens_are_refused)
 	huge[sizeof(huge) - 1] = '\0';
 	CHECK_EQ_INT(jwt_verify(key, KEYLEN, huge, NOW, &got), JWT_E_MALFORMED);
 }
+
+TEST(jwt_has_one_spelling)
+{
+	jwt_claims c = { .sub = 42, .role = COMANDA__ROLE__ROLE_CUSTOMER, .sid = 9, .iat = NOW, .exp = NOW + 900 };
+	char tok[JWT_MAX_LEN];
+	jwt_sign(key, KEYLEN, &c, tok, sizeof(tok));
+	jwt_claims got;
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_OK);
+	/* a byte outside base64url in the signature: libsodium would read it
+	 * as '_' and the token would still verify */
+	size_t n = strlen(tok);
+	char last = tok[n - 1];
+	tok[n - 1] = (char)0xff;
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_MALFORMED);
+	tok[n - 1] = last;
+	tok[3] = '+';
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_MALFORMED);
+}
