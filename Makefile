@@ -58,7 +58,7 @@ TEST_SRC := $(sort $(wildcard tests/unit/*.c tests/unit/*/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(OBJ)/%.o)
 ALL_MOD_OBJ := $(foreach p,$(PROGRAMS),$($(p)_MOD_OBJ))
 
-.PHONY: all help config-doc gen check-gen deps up down run test unit integration clean fuzz fuzz-smoke fuzz-build bench
+.PHONY: all help config-doc gen openapi check-gen deps up down run test unit integration clean fuzz fuzz-smoke fuzz-build bench
 all: $(BINS)
 
 help:
@@ -69,6 +69,7 @@ help:
 	@echo "make test       build with sanitizers and run every test against a private stack"
 	@echo "make unit       unit tests only (no servers)"
 	@echo "make gen        regenerate gen/ from proto/;  make check-gen fails when gen/ is stale"
+	@echo "make openapi    embed docs/openapi.yaml into the gateway (GET /openapi.json) after editing it"
 	@echo "make deps       install the Debian packages and FerretDB (root)"
 	@echo "make bench      benchmarks on a private stack: table on stdout, build/bench/results.json"
 	@echo "make fuzz       build the libFuzzer targets (clang, ASan+UBSan) and run each FUZZ_SECONDS (60)"
@@ -135,6 +136,11 @@ gen:
 	python3 tools/stubgen.py gen $(PROTOS)
 	python3 tools/embed_sql.py svc-user user
 	python3 tools/embed_sql.py svc-payment payment
+	python3 tools/embed_openapi.py
+
+# The OpenAPI document served at /openapi.json, after editing docs/openapi.yaml.
+openapi:
+	python3 tools/embed_openapi.py
 
 check-gen:
 	@tmp=$$(mktemp -d) && protoc-c -Iproto --c_out=$$tmp $(PROTOS) && \
@@ -143,6 +149,7 @@ check-gen:
 	else diff -r $$tmp/comanda gen/comanda | head -40; rm -rf $$tmp; \
 	echo "gen/ is stale: run make gen and commit"; exit 1; fi
 	@python3 tools/embed_sql.py --check svc-user user && python3 tools/embed_sql.py --check svc-payment payment
+	@python3 tools/embed_openapi.py --check && echo "gateway/gw_openapi_doc.c matches docs/openapi.yaml"
 
 # ---- running and testing ---------------------------------------------------
 deps:

@@ -4,7 +4,7 @@
  * handlers get it as their first argument and only read it.
  *
  * Threading: filled before httpd starts, read-only afterwards; the
- * rpc_client handles are themselves thread-safe.
+ * rpc_client handles and the rate limiter are themselves thread-safe.
  */
 #ifndef COMANDA_GW_APP_H
 #define COMANDA_GW_APP_H
@@ -15,6 +15,9 @@
 #include "rpc.h"
 #include "version.h" /* COMANDA_VERSION, reported by /status */
 
+typedef struct gw_cors gw_cors;
+typedef struct gw_ratelimit gw_ratelimit;
+
 typedef struct gw_app {
 	rpc_client *user;            /* svc-user (USER_RPC_URL) */
 	rpc_client *order;           /* svc-order (ORDER_RPC_URL) */
@@ -23,6 +26,8 @@ typedef struct gw_app {
 	const uint8_t *jwt_key;      /* JWT_SECRET (checked by jwt_key_problem); NULL: every token is refused */
 	size_t jwt_key_len;
 	const char *version;         /* static */
+	gw_ratelimit *limits;        /* rate limits (gw_ratelimit.h, thread-safe); NULL: none */
+	const gw_cors *cors;         /* allowed origins (gw_cors.h); NULL: same origin only */
 } gw_app;
 
 #endif

@@ -7,7 +7,9 @@
 #include <strings.h>
 
 #include "gw_auth.h"
+#include "gw_cors.h"
 #include "gw_metrics.h"
+#include "gw_ratelimit.h"
 
 bool gw_http_is_json(const char *ct)
 {
@@ -33,7 +35,8 @@ static bool gw_http_has_body_method(const char *m)
 	return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
 }
 
-void gw_http_dispatch(gw_app *app, const gw_route *table, size_t n, const httpd_request *req,
+/* Steps 2-7 of gw_http.h, for a request that is not a preflight. */
+static void gw_http_route(gw_app *app, const gw_route *table, size_t n, const httpd_request *req,
     httpd_response *resp)
 {
 	gw_request g;
@@ -44,10 +47,17 @@ void gw_http_dispatch(gw_app *app, const gw_route *table, size_t n, const httpd_
 	case GW_MATCH_NOT_FOUND:
 		/* no route label: unknown paths must not create metric series */
 		resp->route = NULL;
+		resp->caller = "anonymous"; /* not authenticated: nothing to run */
+		/* scanners pay too: charged to the address */
+		if (!gw_ratelimit_request(app->limits, &g, resp))
+			return;
 		httpd_respond_error(resp, req, 404, "NOT_FOUND", "Route not found");
 		return;
 	case GW_MATCH_METHOD_NOT_ALLOWED:
 		resp->route = g.route->pattern;
+		resp->caller = "anonymous";
+		if ((g.route->flags & GW_ROUTE_UNLIMITED) == 0 && !gw_ratelimit_request(app->limits, &g, resp))
+			return;
 		httpd_respond_error(resp, req, 405, "METHOD_NOT_ALLOWED", "Method not allowed");
 		httpd_add_header(resp, "Allow", allow);
 		return;
@@ -55,7 +65,12 @@ void gw_http_dispatch(gw_app *app, const gw_route *table, size_t n, const httpd_
 		break;
 	}
 	resp->route = g.route->pattern;
-	if (!gw_auth_authorize(app, &g, resp))
+	/* Who calls decides whose bucket pays, so auth runs first; a refused
+	 * token still pays (to the address), so guessing tokens is limited. */
+	bool authorized = gw_auth_authorize(app, &g, resp);
+	if ((g.route->flags & GW_ROUTE_UNLIMITED) == 0 && !gw_ratelimit_request(app->limits, &g, resp))
+		return;
+	if (!authorized)
 		return;
 	if (req->body_len > 0 && gw_http_has_body_method(req->method) &&
 	    !gw_http_is_json(httpd_header(req, "Content-Type"))) {
@@ -64,6 +79,35 @@ void gw_http_dispatch(gw_app *app, const gw_route *table, size_t n, const httpd_
 		return;
 	}
 	g.route->handler(app, &g, resp);
+}
+
+/* A CORS preflight: answered here, for the methods the path has. */
+static void gw_http_preflight(gw_app *app, const gw_route *table, size_t n, const httpd_request *req,
+    httpd_response *resp)
+{
+	const gw_route *route = NULL;
+	gw_params params;
+	char allow[128];
+	if (gw_route_match(table, n, req->method, req->path, &route, &params, allow, sizeof(allow)) ==
+	    GW_MATCH_NOT_FOUND) {
+		resp->route = NULL;
+		httpd_respond_error(resp, req, 404, "NOT_FOUND", "Route not found");
+		return;
+	}
+	resp->route = route->pattern;
+	/* OPTIONS itself never has a route: allow names the path's methods */
+	gw_cors_preflight(app->cors, req, allow, resp);
+}
+
+void gw_http_dispatch(gw_app *app, const gw_route *table, size_t n, const httpd_request *req,
+    httpd_response *resp)
+{
+	if (gw_cors_is_preflight(req)) {
+		gw_http_preflight(app, table, n, req, resp);
+		return;
+	}
+	gw_http_route(app, table, n, req, resp);
+	gw_cors_decorate(app->cors, req, resp);
 }
 
 void gw_http_handle(void *arg, const httpd_request *req, httpd_response *resp)

@@ -2,15 +2,25 @@
  * gw_http: the gateway's shared request path, between lib/httpd and the
  * route handlers. In order, for every request:
  *
- *   1. route match: no pattern -> 404 NOT_FOUND; pattern but not the method
- *      -> 405 METHOD_NOT_ALLOWED with Allow;
- *   2. gw_auth: 401/403 for routes the caller may not use;
- *   3. a body on POST/PUT/PATCH whose Content-Type is not JSON
+ *   1. a CORS preflight (gw_cors) is answered at once: 204 for an allowed
+ *      origin on a known path, 403 for another origin, 404 for an unknown
+ *      path; nothing below runs for it;
+ *   2. route match: no pattern -> 404 NOT_FOUND; pattern but not the method
+ *      -> 405 METHOD_NOT_ALLOWED with Allow (both charged to the address by
+ *      the rate limit first, as in 4);
+ *   3. gw_auth: who calls, and whether they may (401/403);
+ *   4. gw_ratelimit, unless the route is GW_ROUTE_UNLIMITED: the caller's
+ *      bucket (the user, else the address; a request refused in 3 pays to
+ *      the address) -> 429 RESOURCE_EXHAUSTED replacing any 401/403; the
+ *      RateLimit headers go on every answer from here on;
+ *   5. the 401/403 of step 3, if any;
+ *   6. a body on POST/PUT/PATCH whose Content-Type is not JSON
  *      (application/json or application/<x>+json, any parameters) ->
  *      415 UNSUPPORTED_MEDIA_TYPE; a missing Content-Type counts as not JSON;
- *   4. the route's handler.
- * (413 for a body over 1 MiB and the JSON 500 for a handler that answers
- * nothing come from lib/httpd.)
+ *   7. the route's handler;
+ *   8. gw_cors adds the CORS headers for an allowed Origin.
+ * (413/414/431 for oversized requests and the JSON 500 for a handler that
+ * answers nothing come from lib/httpd, before and after all this.)
  *
  * Threading: called on the HTTP pool threads, many at once.
  */
@@ -28,7 +38,7 @@
  * of gw_routes() and counts the request as in flight while it runs. */
 void gw_http_handle(void *arg, const httpd_request *req, httpd_response *resp);
 
-/* Steps 1-4 above against any table (the unit tests bring their own). */
+/* Steps 1-8 above against any table (the unit tests bring their own). */
 void gw_http_dispatch(gw_app *app, const gw_route *table, size_t n, const httpd_request *req,
     httpd_response *resp);
 

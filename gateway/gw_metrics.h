@@ -5,6 +5,13 @@
  *   comanda_http_request_duration_seconds{route,method}  histogram
  *   comanda_http_requests_in_flight                      gauge
  *
+ * (GET /metrics renders every series of the process, so it also shows
+ * those other modules keep: comanda_http_rate_limited_total{policy} and
+ * comanda_ratelimit_*{table} (gw_ratelimit, lib/ratelimit),
+ * comanda_http_connections_open{server} (lib/httpd) and
+ * comanda_rpc_client_*{method,code} (lib/rpc); docs/OPERATIONS.md lists
+ * them all.)
+ *
  * route is the matched pattern ("/api/users/{id}") or "unmatched" (404s and
  * requests httpd refused before routing, such as 413), never the raw path;
  * method is one of the standard methods or "OTHER". Both bound the number of

@@ -8,9 +8,11 @@
 
 #include "gw_health.h"
 #include "gw_metrics.h"
+#include "gw_openapi.h"
 #include "gw_orders.h"
 #include "gw_payments.h"
 #include "gw_session.h"
+#include "gw_static.h"
 #include "gw_users.h"
 
 /* ------------------------------------------------------------------------ */
@@ -18,10 +20,16 @@
 /* ------------------------------------------------------------------------ */
 
 static const gw_route gw_route_table[] = {
-	{ "GET", "/health", gw_health_get, GW_AUTH_PUBLIC },
-	{ "GET", "/status", gw_health_status_get, GW_AUTH_PUBLIC },
-	{ "GET", "/ready", gw_health_ready_get, GW_AUTH_PUBLIC },
-	{ "GET", "/metrics", gw_metrics_get, GW_AUTH_PUBLIC },
+	/* probes and scrapers must never be throttled into "down" */
+	{ "GET", "/health", gw_health_get, GW_AUTH_PUBLIC, GW_ROUTE_UNLIMITED },
+	{ "GET", "/status", gw_health_status_get, GW_AUTH_PUBLIC, GW_ROUTE_UNLIMITED },
+	{ "GET", "/ready", gw_health_ready_get, GW_AUTH_PUBLIC, GW_ROUTE_UNLIMITED },
+	{ "GET", "/metrics", gw_metrics_get, GW_AUTH_PUBLIC, GW_ROUTE_UNLIMITED },
+	{ "GET", "/openapi.json", gw_openapi_get, GW_AUTH_PUBLIC },
+
+	{ "GET", "/", gw_static_get, GW_AUTH_PUBLIC },
+	{ "GET", "/ui/{file}", gw_static_get, GW_AUTH_PUBLIC },
+	{ "GET", "/ui/{dir}/{file}", gw_static_get, GW_AUTH_PUBLIC },
 
 	{ "POST", "/api/users", gw_users_create, GW_AUTH_OPTIONAL },
 	{ "GET", "/api/users", gw_users_list, GW_AUTH_ADMIN },

@@ -1,7 +1,7 @@
 /*
  * gw_routes: the gateway's route table, as data, and the matcher.
  *
- * A route is {method, pattern, handler, auth}; a pattern is a path whose
+ * A route is {method, pattern, handler, auth, flags}; a pattern is a path whose
  * segments are literals or {name} parameters: "/api/users/{id}". Adding an
  * endpoint is one line in the table in gw_routes.c.
  *
@@ -42,6 +42,11 @@ typedef enum gw_auth_class {
 	                         * makes the caller that user (sign-up by an admin) */
 } gw_auth_class;
 
+/* Route flags (a bit set; 0 for most routes). */
+enum {
+	GW_ROUTE_UNLIMITED = 1u << 0,   /* not charged to any rate limit (gw_ratelimit) */
+};
+
 typedef struct gw_params {
 	size_t n;
 	struct {
@@ -72,6 +77,7 @@ struct gw_route {
 	const char *pattern;            /* "/api/users/{id}"; also the metrics/log route label */
 	gw_handler_fn handler;
 	gw_auth_class auth;
+	unsigned flags;                 /* GW_ROUTE_*; may be left out of a table line (0) */
 };
 
 typedef enum gw_match_result {

@@ -7,6 +7,7 @@
 #include "gw_call.h"
 #include "gw_errors.h"
 #include "gw_fields.h"
+#include "gw_ratelimit.h"
 #include "gw_user_codec.h"
 #include "json.h"
 
@@ -30,13 +31,20 @@ void gw_session_login(gw_app *app, const gw_request *req, httpd_response *resp)
 	rpc_call call;
 	if (!gw_user_login_request(body, &rq, &p)) {
 		gw_errors_respond_invalid(resp, req->http, p.field, p.issue);
-	} else if (gw_call_begin(&call, req, resp, false)) {
-		Comanda__TokenPair *tp = NULL;
-		if (user_service_login(app->user, &call, &rq, &tp) != COMANDA__CODE__OK)
-			gw_errors_respond(resp, req->http, &call.status);
-		else
-			gw_session_respond_tokens(resp, req, tp);
-		rpc_call_release(&call);
+	} else if (gw_ratelimit_login_begin(app->limits, req, rq.email, resp)) {
+		/* the failed-login limits (gw_ratelimit.h) hold a token until the
+		 * outcome is known; anything but a 401 gives it back */
+		int code = COMANDA__CODE__INVALID_ARGUMENT;
+		if (gw_call_begin(&call, req, resp, false)) {
+			Comanda__TokenPair *tp = NULL;
+			code = user_service_login(app->user, &call, &rq, &tp);
+			if (code != COMANDA__CODE__OK)
+				gw_errors_respond(resp, req->http, &call.status);
+			else
+				gw_session_respond_tokens(resp, req, tp);
+			rpc_call_release(&call);
+		}
+		gw_ratelimit_login_end(app->limits, req, rq.email, code, resp);
 	}
 	json_object_put(body);
 }

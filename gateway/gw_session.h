@@ -5,7 +5,9 @@
  *   POST /api/auth/login    public  {email, password} -> 200 {success, token,
  *                           token_type:"Bearer", expires_in, refresh_token, user};
  *                           401 "Invalid email or password" for an unknown
- *                           e-mail and a wrong password alike
+ *                           e-mail and a wrong password alike; 429 once the
+ *                           failed-login limits of gw_ratelimit are reached
+ *                           (checked before svc-user is asked)
  *   POST /api/auth/refresh  public  {refresh_token} -> 200, the same shape with a
  *                           new pair; the old refresh token stops working, and
  *                           presenting it again revokes the whole session

@@ -18,8 +18,10 @@
 #include "cfg.h"
 #include "gw_app.h"
 #include "gw_auth.h"
+#include "gw_cors.h"
 #include "gw_http.h"
 #include "gw_metrics.h"
+#include "gw_ratelimit.h"
 #include "gw_routes.h"
 #include "httpd.h"
 #include "jwt.h"
@@ -34,6 +36,38 @@ static rpc_client *gw_open_client(const char *var, int timeout_ms)
 	rpc_client_config rc = { .urls = cfg_str(var), .default_timeout_ms = timeout_ms };
 	if (rpc_client_open(&c, &rc) != COMANDA__CODE__OK) {
 		log_printf(LOG_ERROR, "gateway: cannot open the RPC client for %s=\"%s\"", var, rc.urls);
+		exit(2);
+	}
+	return c;
+}
+
+/* The rate limits of lib/cfg.def; exits on a configuration that cannot work. */
+static gw_ratelimit *gw_open_limits(void)
+{
+	gw_ratelimit_config rc = {
+		.rps = (int)cfg_int("RATE_LIMIT_RPS", 0, 100000),
+		.burst = (int)cfg_int("RATE_LIMIT_BURST", 1, 1000000),
+		.login_fail_limit = (int)cfg_int("LOGIN_FAIL_LIMIT", 0, 100000),
+		.login_fail_addr_limit = (int)cfg_int("LOGIN_FAIL_ADDR_LIMIT", 0, 1000000),
+		.login_fail_window_s = (int)cfg_int("LOGIN_FAIL_WINDOW_S", 1, 86400),
+		.table_size = (size_t)cfg_int("RATE_LIMIT_TABLE_SIZE", 16, 1 << 26),
+	};
+	gw_ratelimit *rl = NULL;
+	if (gw_ratelimit_new(&rl, &rc) != 0)
+		exit(2);
+	if (rl == NULL)
+		log_printf(LOG_WARN, "gateway: every rate limit is off (RATE_LIMIT_RPS, LOGIN_FAIL_LIMIT and "
+		                     "LOGIN_FAIL_ADDR_LIMIT are 0)");
+	return rl;
+}
+
+static gw_cors *gw_open_cors(void)
+{
+	gw_cors *c = NULL;
+	char why[200];
+	if (gw_cors_new(&c, cfg_str("CORS_ALLOWED_ORIGINS"), (int)cfg_int("CORS_MAX_AGE_S", 0, 86400), why,
+	        sizeof(why)) != 0) {
+		log_printf(LOG_ERROR, "gateway: CORS_ALLOWED_ORIGINS: %s", why);
 		exit(2);
 	}
 	return c;
@@ -80,6 +114,10 @@ int main(void)
 		.jwt_key_len = strlen(jwt_key),
 		.version = COMANDA_VERSION,
 	};
+	gw_ratelimit *limits = gw_open_limits();
+	gw_cors *cors = gw_open_cors();
+	app.limits = limits;
+	app.cors = cors;
 
 	httpd *h = NULL;
 	httpd_config hc = {
@@ -87,7 +125,14 @@ int main(void)
 		.bind = cfg_str("GATEWAY_BIND"),
 		.port = (int)cfg_int("GATEWAY_PORT", 0, 65535),
 		.threads = (int)cfg_int("GATEWAY_THREADS", 1, 256),
-		.max_body = (size_t)1 << 20, /* API.md: bodies over 1 MiB get 413 */
+		.max_body = (size_t)cfg_int("GATEWAY_MAX_BODY_BYTES", 1024, 1LL << 30),
+		.max_url = (size_t)cfg_int("GATEWAY_MAX_URL_BYTES", 256, 1 << 20),
+		.max_header_bytes = (size_t)cfg_int("GATEWAY_MAX_HEADER_BYTES", 1024, 1 << 20),
+		.max_json_depth = (int)cfg_int("GATEWAY_MAX_JSON_DEPTH", 4, 1000),
+		.connection_timeout_s = (int)cfg_int("GATEWAY_IDLE_TIMEOUT_S", 1, 3600),
+		.max_connections = (int)cfg_int("GATEWAY_MAX_CONNECTIONS", 1, 1000000),
+		.max_connections_per_ip = (int)cfg_int("GATEWAY_MAX_CONNECTIONS_PER_IP", 0, 1000000),
+		.trusted_proxies = cfg_str("GATEWAY_TRUSTED_PROXIES"),
 		.log_requests = cfg_int("LOG_REQUESTS", 0, 1) == 1,
 		.handler = gw_http_handle,
 		.observer = gw_metrics_observe,
@@ -97,6 +142,8 @@ int main(void)
 		rpc_client_close(app.user);
 		rpc_client_close(app.order);
 		rpc_client_close(app.payment);
+		gw_ratelimit_free(limits);
+		gw_cors_free(cors);
 		return 1;
 	}
 	log_printf(LOG_INFO, "gateway %s: serving on %s:%d", app.version, hc.bind, httpd_port(h));
@@ -112,6 +159,8 @@ int main(void)
 	rpc_client_close(app.user);
 	rpc_client_close(app.order);
 	rpc_client_close(app.payment);
+	gw_ratelimit_free(limits);
+	gw_cors_free(cors);
 	log_printf(LOG_INFO, "gateway: stopped");
 	return 0;
 }

@@ -29,14 +29,24 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
+#include "netaddr.h"
 
 #define HTTPD_DEFAULT_THREADS 2
 #define HTTPD_DEFAULT_MAX_BODY ((size_t)1 << 20)
 #define HTTPD_DEFAULT_TIMEOUT_S 30
 #define HTTPD_DEFAULT_MAX_CONNECTIONS 1024
-/* Per-connection memory pool for the request line, headers and read buffer:
- * a request with a few KiB of headers (a JWT, cookies) must fit. */
-#define HTTPD_CONNECTION_MEMORY (64 * 1024)
+#define HTTPD_DEFAULT_MAX_URL ((size_t)8 << 10)
+#define HTTPD_DEFAULT_MAX_HEADER_BYTES ((size_t)16 << 10)
+/* Per-connection memory pool for the request line, headers and read buffer.
+ * It must hold a request at both limits with room to spare, or
+ * libmicrohttpd would refuse it with its own non-JSON answer before our
+ * JSON 414/431 could: the limits plus this much, and never less than the
+ * minimum (the response headers are built in the same pool). */
+#define HTTPD_CONNECTION_MEMORY_SLACK ((size_t)32 << 10)
+#define HTTPD_CONNECTION_MEMORY_MIN ((size_t)64 << 10)
+/* X-Forwarded-For header lines looked at (proxies append to one line). */
+#define HTTPD_MAX_XFF_LINES 8
 /* A chunked body past max_body is read and dropped so the client still gets
  * its JSON 413; past this many times max_body it is not worth reading and the
  * connection is closed instead. */
@@ -48,6 +58,11 @@ struct httpd {
 	struct MHD_Daemon *daemon;
 	char name[64];
 	size_t max_body;
+	size_t max_url;
+	size_t max_header_bytes;
+	int max_json_depth;
+	netaddr_list *trusted;            /* NULL: the peer is the client */
+	metric *m_connections;            /* comanda_http_connections_open{server} */
 	bool log_requests;
 	httpd_handler_fn handler;
 	httpd_observer_fn observer;
@@ -64,7 +79,8 @@ typedef struct httpd_conn {
 	uint64_t discarded;               /* body bytes dropped past max_body */
 	bool too_large;
 	bool responded;
-	char client[INET6_ADDRSTRLEN];
+	char peer[INET6_ADDRSTRLEN];
+	char client[NETADDR_TEXT_MAX];
 } httpd_conn;
 
 /* ------------------------------------------------------------------------ */
@@ -217,6 +233,16 @@ static bool httpd_header_ok(const char *name, const char *value)
 	return true;
 }
 
+void httpd_response_reset(httpd_response *resp)
+{
+	free(resp->body);
+	resp->body = NULL;
+	resp->body_len = 0;
+	resp->status = 0;
+	resp->content_type = NULL;
+	resp->n_headers = 0;
+}
+
 void httpd_add_header(httpd_response *resp, const char *name, const char *value)
 {
 	if (resp->n_headers >= HTTPD_MAX_HEADERS || name == NULL || value == NULL)
@@ -251,6 +277,8 @@ static void httpd_log_request(const httpd *h, const httpd_request *req, const ht
 	log_int(&l, "latency_us", latency_us);
 	log_str(&l, "caller", resp->caller);
 	log_str(&l, "client", req->client_addr);
+	if (req->peer_addr != NULL && strcmp(req->peer_addr, req->client_addr) != 0)
+		log_str(&l, "peer", req->peer_addr);
 	log_end(&l);
 }
 
@@ -295,29 +323,77 @@ static enum MHD_Result httpd_send(httpd *h, httpd_conn *c, struct MHD_Connection
 	return ret;
 }
 
-static void httpd_reject_too_large(httpd *h, httpd_conn *c, struct MHD_Connection *conn, enum MHD_Result *ret)
+/* Answers one of httpd's own errors ("Request body too large (limit N
+ * bytes)") before the handler would run. */
+static enum MHD_Result httpd_reject(httpd *h, httpd_conn *c, struct MHD_Connection *conn, int status,
+    const char *code, const char *what, size_t limit)
 {
 	httpd_response resp;
 	memset(&resp, 0, sizeof(resp));
-	char msg[96];
-	snprintf(msg, sizeof(msg), "Request body too large (limit %zu bytes)", h->max_body);
-	httpd_respond_error(&resp, &c->req, 413, "PAYLOAD_TOO_LARGE", msg);
-	*ret = httpd_send(h, c, conn, &resp);
+	char msg[128];
+	snprintf(msg, sizeof(msg), "%s (limit %zu bytes)", what, limit);
+	httpd_respond_error(&resp, &c->req, status, code, msg);
+	return httpd_send(h, c, conn, &resp);
 }
 
-static void httpd_client_addr(httpd_conn *c, struct MHD_Connection *conn)
+static enum MHD_Result httpd_reject_too_large(httpd *h, httpd_conn *c, struct MHD_Connection *conn)
 {
-	snprintf(c->client, sizeof(c->client), "unknown");
+	return httpd_reject(h, c, conn, 413, "PAYLOAD_TOO_LARGE", "Request body too large", h->max_body);
+}
+
+/* Collects the X-Forwarded-For lines of a request. */
+typedef struct httpd_xff {
+	const char *v[HTTPD_MAX_XFF_LINES];
+	size_t n;
+} httpd_xff;
+
+static enum MHD_Result httpd_xff_collect(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	httpd_xff *x = cls;
+	if (key != NULL && value != NULL && strcasecmp(key, "X-Forwarded-For") == 0 && x->n < HTTPD_MAX_XFF_LINES)
+		x->v[x->n++] = value;
+	return MHD_YES;
+}
+
+static void httpd_client_addr(const httpd *h, httpd_conn *c, struct MHD_Connection *conn)
+{
+	snprintf(c->peer, sizeof(c->peer), "unknown");
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci == NULL || ci->client_addr == NULL)
-		return;
-	const struct sockaddr *sa = ci->client_addr;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, c->client,
-		    sizeof(c->client));
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, c->client,
-		    sizeof(c->client));
+	if (ci != NULL && ci->client_addr != NULL) {
+		const struct sockaddr *sa = ci->client_addr;
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, c->peer,
+			    sizeof(c->peer));
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, c->peer,
+			    sizeof(c->peer));
+	}
+	httpd_xff x = { .n = 0 };
+	if (h->trusted != NULL)
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, httpd_xff_collect, &x);
+	netaddr_client(h->trusted, c->peer, x.v, x.n, c->client, sizeof(c->client));
+}
+
+/* Bytes of a request's key/value pairs of one kind, plus `framing` each. */
+typedef struct httpd_tally {
+	size_t bytes;
+	size_t framing;
+} httpd_tally;
+
+static enum MHD_Result httpd_tally_add(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	httpd_tally *t = cls;
+	t->bytes += (key != NULL ? strlen(key) : 0) + (value != NULL ? strlen(value) : 0) + t->framing;
+	return MHD_YES;
+}
+
+static size_t httpd_tally_kind(struct MHD_Connection *conn, enum MHD_ValueKind kind, size_t framing)
+{
+	httpd_tally t = { 0, framing };
+	MHD_get_connection_values(conn, kind, httpd_tally_add, &t);
+	return t.bytes;
 }
 
 /* First call of a request: set up its state. Returns false when out of memory. */
@@ -333,8 +409,10 @@ static httpd_conn *httpd_begin(httpd *h, struct MHD_Connection *conn, const char
 	c->req.body_len = 0;
 	c->req.start_us = clock_mono_us();
 	c->req.conn = conn;
-	httpd_client_addr(c, conn);
+	c->req.max_json_depth = h->max_json_depth;
+	httpd_client_addr(h, c, conn);
 	c->req.client_addr = c->client;
+	c->req.peer_addr = c->peer;
 	const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
 	if (httpd_request_id_valid(rid))
 		memcpy(c->req.request_id, rid, strlen(rid) + 1);
@@ -376,24 +454,29 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, cons
 	(void)version;
 	httpd *h = cls;
 	httpd_conn *c = *con_cls;
-	enum MHD_Result ret = MHD_YES;
 
 	if (c == NULL) {
 		c = httpd_begin(h, conn, url, method);
 		if (c == NULL)
 			return MHD_NO;
 		*con_cls = c;
-		/* A declared length over the limit is refused before reading a byte;
-		 * MHD then closes the connection instead of reading the body. */
+		/* Answered before reading a byte of any body; MHD then closes the
+		 * connection instead of reading it. "?" and "&"/"=" between query
+		 * arguments count as one byte each. */
+		size_t url_len = strlen(url) + httpd_tally_kind(conn, MHD_GET_ARGUMENT_KIND, 2);
+		if (url_len > h->max_url)
+			return httpd_reject(h, c, conn, 414, "URI_TOO_LONG", "Request URI too long", h->max_url);
+		if (httpd_tally_kind(conn, MHD_HEADER_KIND, 4) > h->max_header_bytes)
+			return httpd_reject(h, c, conn, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE", "Request header fields too large",
+			    h->max_header_bytes);
+		/* A declared length over the limit is refused before reading a byte. */
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
 		if (cl != NULL) {
 			char *end = NULL;
 			errno = 0;
 			unsigned long long n = strtoull(cl, &end, 10);
-			if (errno == ERANGE || (end != cl && n > h->max_body)) {
-				httpd_reject_too_large(h, c, conn, &ret);
-				return ret;
-			}
+			if (errno == ERANGE || (end != cl && n > h->max_body))
+				return httpd_reject_too_large(h, c, conn);
 			if (end != cl && n > 0 && n <= h->max_body) {
 				c->body = malloc((size_t)n + 1);
 				if (c->body == NULL)
@@ -411,10 +494,8 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, cons
 		*upload_data_size = 0;
 		return keep ? MHD_YES : MHD_NO;
 	}
-	if (c->too_large) {
-		httpd_reject_too_large(h, c, conn, &ret);
-		return ret;
-	}
+	if (c->too_large)
+		return httpd_reject_too_large(h, c, conn);
 
 	c->req.body = c->body != NULL ? c->body : "";
 	c->req.body_len = c->len;
@@ -437,6 +518,50 @@ static void httpd_completed(void *cls, struct MHD_Connection *conn, void **con_c
 	free(c);
 	*con_cls = NULL;
 	atomic_fetch_sub(&h->active, 1);
+}
+
+static int httpd_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decoding of the path and query arguments, as libmicrohttpd's own
+ * except that "%00" stays as it is: a decoded NUL would silently cut the
+ * string short, so "/api/orders/1%00/status" would be served as
+ * "/api/orders/1" (a 405) and "?cursor=x%00y" as "x". Kept as text, such
+ * input reaches the route matcher and the validators whole and is refused
+ * by them. Malformed escapes are left as they are, like the default. */
+static size_t httpd_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	(void)cls;
+	(void)conn;
+	char *w = s;
+	for (const char *r = s; *r != '\0';) {
+		int hi, lo;
+		if (r[0] == '%' && (hi = httpd_hex(r[1])) >= 0 && (lo = httpd_hex(r[2])) >= 0 && (hi | lo) != 0) {
+			*w++ = (char)(hi * 16 + lo);
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
+static void httpd_connection_event(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	(void)conn;
+	(void)socket_context;
+	httpd *h = cls;
+	metrics_gauge_add(h->m_connections, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
 }
 
 __attribute__((format(printf, 2, 0))) static void httpd_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -489,15 +614,28 @@ int httpd_start(httpd **out, const httpd_config *cfg)
 		return -1;
 	snprintf(h->name, sizeof(h->name), "%s", cfg->name != NULL ? cfg->name : "httpd");
 	h->max_body = cfg->max_body > 0 ? cfg->max_body : HTTPD_DEFAULT_MAX_BODY;
+	h->max_url = cfg->max_url > 0 ? cfg->max_url : HTTPD_DEFAULT_MAX_URL;
+	h->max_header_bytes = cfg->max_header_bytes > 0 ? cfg->max_header_bytes : HTTPD_DEFAULT_MAX_HEADER_BYTES;
+	h->max_json_depth = cfg->max_json_depth > 0 ? cfg->max_json_depth : 0;
 	h->log_requests = cfg->log_requests;
 	h->handler = cfg->handler;
 	h->observer = cfg->observer;
 	h->arg = cfg->arg;
 	atomic_init(&h->active, 0);
+	char why[160];
+	if (netaddr_list_parse(&h->trusted, cfg->trusted_proxies, why, sizeof(why)) != 0) {
+		log_printf(LOG_ERROR, "httpd %s: trusted proxies: %s", h->name, why);
+		free(h);
+		return -1;
+	}
+	char labels[96];
+	snprintf(labels, sizeof(labels), "server=\"%s\"", h->name);
+	h->m_connections = metrics_gauge("comanda_http_connections_open", "Open HTTP connections", labels);
 
 	struct sockaddr_storage ss;
 	socklen_t sslen = 0;
 	if (!httpd_resolve(cfg, &ss, &sslen)) {
+		netaddr_list_free(h->trusted);
 		free(h);
 		return -1;
 	}
@@ -510,6 +648,10 @@ int httpd_start(httpd **out, const httpd_config *cfg)
 	/* The pool divides the connection limit between its threads. */
 	if (maxconn < threads)
 		maxconn = threads;
+	unsigned per_ip = (unsigned)(cfg->max_connections_per_ip > 0 ? cfg->max_connections_per_ip : 0);
+	size_t pool = h->max_url + h->max_header_bytes + HTTPD_CONNECTION_MEMORY_SLACK;
+	if (pool < HTTPD_CONNECTION_MEMORY_MIN)
+		pool = HTTPD_CONNECTION_MEMORY_MIN;
 
 	/* the logger goes first: MHD reports problems with later options */
 	h->daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, httpd_access, h,
@@ -518,19 +660,26 @@ int httpd_start(httpd **out, const httpd_config *cfg)
 	    MHD_OPTION_THREAD_POOL_SIZE, threads,
 	    MHD_OPTION_CONNECTION_TIMEOUT, timeout,
 	    MHD_OPTION_CONNECTION_LIMIT, maxconn,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTPD_CONNECTION_MEMORY,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
 	    MHD_OPTION_NOTIFY_COMPLETED, httpd_completed, h,
+	    MHD_OPTION_NOTIFY_CONNECTION, httpd_connection_event, h,
+	    MHD_OPTION_UNESCAPE_CALLBACK, httpd_unescape, h,
 	    MHD_OPTION_END);
 	if (h->daemon == NULL) {
 		log_printf(LOG_ERROR, "httpd %s: cannot listen on %s:%d", h->name,
 		    cfg->bind != NULL ? cfg->bind : "(any)", cfg->port);
+		netaddr_list_free(h->trusted);
 		free(h);
 		return -1;
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	h->port = di != NULL ? (int)di->port : cfg->port;
-	log_printf(LOG_INFO, "httpd %s: listening on %s:%d (%u threads)", h->name,
-	    cfg->bind != NULL ? cfg->bind : "(any)", h->port, threads);
+	log_printf(LOG_INFO,
+	    "httpd %s: listening on %s:%d (%u threads, %u connections, %u per address, idle timeout %u s, "
+	    "url %zu B, headers %zu B, body %zu B)",
+	    h->name, cfg->bind != NULL ? cfg->bind : "(any)", h->port, threads, maxconn, per_ip, timeout, h->max_url,
+	    h->max_header_bytes, h->max_body);
 	*out = h;
 	return 0;
 }
@@ -556,5 +705,6 @@ void httpd_stop(httpd *h)
 	MHD_stop_daemon(h->daemon);
 	if (lsock != MHD_INVALID_SOCKET)
 		close(lsock);
+	netaddr_list_free(h->trusted);
 	free(h);
 }

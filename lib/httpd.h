@@ -8,15 +8,40 @@
  * JSON 500, and writes one JSON log line per request. Endpoints only map a
  * request to a response.
  *
- * The errors it answers itself use the API's envelope (httpd_respond_error):
- * 413 code "PAYLOAD_TOO_LARGE" for a body over max_body (a declared
- * Content-Length over it is refused before any of the body is read and the
- * connection is then closed; a chunked body is read up to the limit and the
- * rest dropped), and 500 "INTERNAL" when a handler leaves status 0 or sets
- * one outside 100..599. Requests libmicrohttpd itself refuses as malformed
- * HTTP (bad request line, headers over 64 KiB) get its own short answers.
+ * The errors it answers itself use the API's envelope (httpd_respond_error),
+ * checked in this order before the handler runs:
+ *   414 "URI_TOO_LONG" when the path plus the query arguments exceed
+ *       max_url bytes (measured decoded, so never more than the raw text);
+ *   431 "REQUEST_HEADER_FIELDS_TOO_LARGE" when the header fields (names plus
+ *       values plus 4 bytes of framing each) exceed max_header_bytes;
+ *   413 "PAYLOAD_TOO_LARGE" for a body over max_body (a declared
+ *       Content-Length over it is refused before any of the body is read and
+ *       the connection is then closed; a chunked body is read up to the
+ *       limit and the rest dropped);
+ * and 500 "INTERNAL" when a handler leaves status 0 or sets one outside
+ * 100..599. The per-connection buffer of libmicrohttpd is sized to hold a
+ * request line and headers up to those limits plus 32 KiB; what does not
+ * fit even there (or is not HTTP at all) gets libmicrohttpd's own short
+ * non-JSON answer (414/431/400) and the connection is closed - the one
+ * place a client can see something other than JSON.
  * Every response carries X-Request-Id and, unless the handler named another
  * content_type, Content-Type: application/json; charset=utf-8.
+ *
+ * Connections: at most max_connections at once (split between the pool's
+ * threads) and max_connections_per_ip from one address; a connection over
+ * either cap is closed at once, without an answer (there is no slot to
+ * answer it from). A connection that sends or accepts nothing for
+ * connection_timeout_s is closed: that bounds a slow client trickling its
+ * headers ("slowloris") and idle keep-alive connections alike. The gauge
+ * comanda_http_connections_open{server} counts open connections.
+ *
+ * The path and query arguments are percent-decoded, except that "%00" is
+ * kept as those three characters (a NUL would cut them short unseen).
+ *
+ * The client: req->peer_addr is the connection's peer; req->client_addr the
+ * client behind it when the peer is one of trusted_proxies (netaddr_client
+ * over X-Forwarded-For), else the peer. The log line names both when they
+ * differ.
  *
  * Threading: handlers run on the pool's threads, many at once; a request and
  * its response belong to the thread running the handler.
@@ -40,7 +65,9 @@ typedef struct httpd_request {
 	const char *path;                 /* "/api/users/7", without the query */
 	const char *body;                 /* NUL-terminated; "" when none */
 	size_t body_len;
-	const char *client_addr;          /* "127.0.0.1" */
+	const char *client_addr;          /* "127.0.0.1": the client (see trusted_proxies) */
+	const char *peer_addr;            /* the connection's peer address */
+	int max_json_depth;               /* httpd_config.max_json_depth, for the JSON parser */
 	char request_id[HTTPD_REQUEST_ID_MAX + 1];
 	int64_t start_us;                 /* clock_mono_us() at arrival */
 	struct MHD_Connection *conn;      /* for httpd_header / httpd_query */
@@ -72,9 +99,14 @@ typedef struct httpd_config {
 	const char *bind;                 /* "0.0.0.0" */
 	int port;                         /* 0: an ephemeral port (see httpd_port) */
 	int threads;                      /* <= 0: 2 */
-	size_t max_body;                  /* <= 0: 1 MiB */
+	size_t max_body;                  /* 0: 1 MiB */
+	size_t max_url;                   /* 0: 8 KiB (414 above) */
+	size_t max_header_bytes;          /* 0: 16 KiB (431 above) */
+	int max_json_depth;               /* copied into every request; <= 0: the parser's default */
 	int connection_timeout_s;         /* idle connection timeout; <= 0: 30 */
 	int max_connections;              /* <= 0: 1024 */
+	int max_connections_per_ip;       /* <= 0: no cap per address */
+	const char *trusted_proxies;      /* netaddr list; NULL or "": trust no X-Forwarded-For */
 	bool log_requests;
 	httpd_handler_fn handler;
 	httpd_observer_fn observer;
@@ -82,7 +114,7 @@ typedef struct httpd_config {
 } httpd_config;
 
 /* Binds and starts serving. Returns 0, or -1 (logged) when the address cannot
- * be bound. */
+ * be bound or trusted_proxies is malformed. */
 int httpd_start(httpd **out, const httpd_config *cfg);
 
 /* The port actually bound. */
@@ -108,6 +140,10 @@ void httpd_respond_owned(httpd_response *resp, int status, char *json, size_t le
  * {"success":false,"error":message,"code":code,"request_id":id}. */
 void httpd_respond_error(httpd_response *resp, const httpd_request *req, int status, const char *code,
     const char *message);
+
+/* Drops what resp answered so far (body, status, headers, content type), so
+ * that another answer replaces it entirely; route and caller are kept. */
+void httpd_response_reset(httpd_response *resp);
 
 /* Adds a response header (ignored past HTTPD_MAX_HEADERS). */
 void httpd_add_header(httpd_response *resp, const char *name, const char *value);

@@ -2,6 +2,7 @@
  * json: Comanda's JSON conventions over json-c 0.16. See json.h.
  */
 #include "json.h"
+#include "utf8.h"
 
 #include <inttypes.h>
 #include <limits.h>
@@ -29,8 +30,10 @@ json_parse_status json_parse_body(const char *text, size_t len, int max_depth, j
 		i++;
 	if (i == len)
 		return JSON_PARSE_EMPTY;
-	/* json-c takes an int length; bodies are capped far below by httpd. */
-	if (len > (size_t)INT_MAX - 1)
+	/* json-c takes an int length; bodies are capped far below by httpd.
+	 * Its UTF-8 check lets overlong forms and surrogates through: check
+	 * the raw body strictly first. */
+	if (len > (size_t)INT_MAX - 1 || !utf8_valid(text, len))
 		return JSON_PARSE_MALFORMED;
 
 	json_tokener *tok = json_tokener_new_ex(max_depth > 0 ? max_depth : JSON_BODY_MAX_DEPTH);
@@ -87,7 +90,9 @@ const char *json_parse_message(json_parse_status st)
 
 bool json_parse_request(const httpd_request *req, httpd_response *resp, json_object **out)
 {
-	json_parse_status st = json_parse_body(req->body, req->body_len, JSON_BODY_MAX_DEPTH, out);
+	/* the server's configured depth (GATEWAY_MAX_JSON_DEPTH); 0: ours */
+	int depth = req->max_json_depth > 0 ? req->max_json_depth : JSON_BODY_MAX_DEPTH;
+	json_parse_status st = json_parse_body(req->body, req->body_len, depth, out);
 	if (st == JSON_PARSE_OK)
 		return true;
 	if (st == JSON_PARSE_NOMEM)

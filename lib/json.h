@@ -62,7 +62,8 @@ json_parse_status json_parse_body(const char *text, size_t len, int max_depth, j
 /* A client-safe sentence for a failed parse ("Malformed JSON in request body"). */
 const char *json_parse_message(json_parse_status st);
 
-/* The usual handler prologue: parses req's body as an object. On failure
+/* The usual handler prologue: parses req's body as an object, at most
+ * req->max_json_depth deep (<= 0: JSON_BODY_MAX_DEPTH). On failure
  * answers resp with 400 INVALID_ARGUMENT (500 when out of memory) naming the
  * problem and returns false; on success returns true with *out to put. */
 bool json_parse_request(const httpd_request *req, httpd_response *resp, json_object **out);

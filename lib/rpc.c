@@ -70,9 +70,10 @@ static void rpc_observe(const char *side, const char *method, int code, uint64_t
 	snprintf(labels, sizeof(labels), "method=\"%s\",code=\"%s\"", method, rpc_code_name(code));
 	snprintf(name, sizeof(name), "comanda_rpc_%s_requests_total", side);
 	metrics_add(metrics_counter(name, "RPCs by method and status code", labels), 1);
-	snprintf(labels, sizeof(labels), "method=\"%s\"", method);
+	/* by code too: a DEADLINE_EXCEEDED's latency is the timeout, and mixed
+	 * into the OK ones it would hide how fast the service really answers */
 	snprintf(name, sizeof(name), "comanda_rpc_%s_latency_seconds", side);
-	metrics_observe_us(metrics_histogram(name, "RPC latency by method", labels), latency_us);
+	metrics_observe_us(metrics_histogram(name, "RPC latency by method and status code", labels), latency_us);
 }
 
 /* ======================================================================== */
@@ -584,7 +585,10 @@ reply:;
 		comanda__rpc_reply__pack(&rep, nng_msg_body(msg));
 
 	uint64_t latency_us = (uint64_t)(clock_mono_us() - t0);
-	rpc_observe("server", ctx->method, rep.code, latency_us);
+	/* Only methods this server serves name a series: a frame's method is
+	 * client text, and as a label it could inject lines into /metrics or
+	 * grow it without bound. */
+	rpc_observe("server", m != NULL ? ctx->method : "unknown", rep.code, latency_us);
 	if (s->cfg.log_requests) {
 		log_line l;
 		log_begin(&l, rep.code == COMANDA__CODE__INTERNAL ? LOG_WARN : LOG_INFO, "rpc");

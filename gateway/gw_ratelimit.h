@@ -1,0 +1,85 @@
+/*
+ * gw_ratelimit: the gateway's rate limits (../API.md "Rate limits"), on
+ * lib/ratelimit token buckets. Three policies, each its own table:
+ *
+ *   "default"     every request of a caller, except on the routes flagged
+ *                 GW_ROUTE_UNLIMITED (/health, /status, /ready, /metrics)
+ *                 and CORS preflights. The caller is the user when the
+ *                 request carries a valid token ("u:<id>"), else the client
+ *                 address (netaddr_key: an IPv6 client by its /64). A bucket
+ *                 of RATE_LIMIT_BURST requests refilled at RATE_LIMIT_RPS a
+ *                 second. A full table evicts (fail open, counted).
+ *   "login"       FAILED POST /api/auth/login per (client address, e-mail
+ *                 lower-cased): LOGIN_FAIL_LIMIT failures, refilled at that
+ *                 many per LOGIN_FAIL_WINDOW_S. One person's typos lock out
+ *                 only that e-mail from that address.
+ *   "login-addr"  failed logins per client address, all e-mails together:
+ *                 LOGIN_FAIL_ADDR_LIMIT per LOGIN_FAIL_WINDOW_S, so an address
+ *                 cannot try many e-mails either.
+ * The login tables fail closed: when full of active buckets a NEW key is
+ * refused (429) rather than anyone's failures forgotten.
+ *
+ * A login attempt holds one token of each login bucket while svc-user
+ * answers (so parallel attempts cannot overshoot the limit); only a 401
+ * keeps them. A success gives back the address token and forgets the
+ * (address, e-mail) bucket; any other outcome (400, 503...) gives both back.
+ *
+ * Headers (draft-ietf-httpapi-ratelimit-headers-11, Structured Fields):
+ *   RateLimit-Policy: "default";q=<RATE_LIMIT_BURST>;w=<ceil(burst / rps)>
+ *   RateLimit: "default";r=<requests left now>;t=<seconds until the bucket is full>
+ * on every response the default policy applies to (401, 404 and 405
+ * included); on a refusal r=0 and t equals Retry-After (seconds until one
+ * request is allowed). Login answers add the items
+ *   "login";q=<LOGIN_FAIL_LIMIT>;w=<window>, "login-addr";q=..;w=..
+ * to both fields, with r = failures still allowed.
+ * Refusals: 429 {"success":false,"error","code":"RESOURCE_EXHAUSTED",
+ * "request_id"} with Retry-After, counted in
+ * comanda_http_rate_limited_total{policy}.
+ *
+ * Threading: any thread, concurrently; a NULL gw_ratelimit (unit tests, or
+ * every policy off) allows everything and adds no header.
+ */
+#ifndef COMANDA_GW_RATELIMIT_H
+#define COMANDA_GW_RATELIMIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "gw_routes.h"
+#include "httpd.h"
+
+typedef struct gw_ratelimit gw_ratelimit;
+
+typedef struct gw_ratelimit_config {
+	int rps;                    /* RATE_LIMIT_RPS; 0: the default policy is off */
+	int burst;                  /* RATE_LIMIT_BURST (>= 1 when rps > 0) */
+	int login_fail_limit;       /* LOGIN_FAIL_LIMIT; 0: that policy is off */
+	int login_fail_addr_limit;  /* LOGIN_FAIL_ADDR_LIMIT; 0: that policy is off */
+	int login_fail_window_s;    /* LOGIN_FAIL_WINDOW_S (>= 1 when a login policy is on) */
+	size_t table_size;          /* RATE_LIMIT_TABLE_SIZE: keys per table */
+} gw_ratelimit_config;
+
+/* Makes the tables of the policies that are on. 0 with *out (NULL when all
+ * are off), or -1 (logged) on a bad configuration or no memory. */
+int gw_ratelimit_new(gw_ratelimit **out, const gw_ratelimit_config *cfg);
+
+/* Frees rl (NULL is fine); no call may be in progress. */
+void gw_ratelimit_free(gw_ratelimit *rl);
+
+/* Charges req (after gw_auth set its caller) to the default policy. True:
+ * go on (the RateLimit headers are in resp already). False: resp was reset
+ * and now holds the 429. */
+bool gw_ratelimit_request(gw_ratelimit *rl, const gw_request *req, httpd_response *resp);
+
+/* Before a login's RPC: reserves one failure of (client, email) and of the
+ * client. True: go on, and call gw_ratelimit_login_end with the outcome.
+ * False: resp holds the 429 and the attempt must not be made. */
+bool gw_ratelimit_login_begin(gw_ratelimit *rl, const gw_request *req, const char *email, httpd_response *resp);
+
+/* After the login's RPC (or after giving up before it): code is its
+ * canonical code (COMANDA__CODE__*). Settles the reservation as above and
+ * adds the login items to resp's RateLimit headers. */
+void gw_ratelimit_login_end(gw_ratelimit *rl, const gw_request *req, const char *email, int code,
+    httpd_response *resp);
+
+#endif

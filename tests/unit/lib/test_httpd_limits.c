@@ -1,0 +1,296 @@
+/* lib/httpd's limits on hostile input, through a real server and raw
+ * sockets: 414 and 431 as JSON, the JSON depth handed to the parser, the
+ * idle timeout dropping a slow client without blocking others, the per-IP
+ * connection cap, the connection gauge, and trusted proxies. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "httpd.h"
+#include "json.h"
+#include "metrics.h"
+#include "test.h"
+#include "testhttp.h"
+
+static void limits_handler(void *arg, const httpd_request *req, httpd_response *resp)
+{
+	(void)arg;
+	resp->route = "/limits";
+	if (strcmp(req->path, "/json") == 0) {
+		json_object *o = NULL;
+		if (!json_parse_request(req, resp, &o))
+			return;
+		json_object_put(o);
+	}
+	char buf[512];
+	if (strncmp(req->path, "/esc/", 5) == 0) {
+		const char *q = httpd_query(req, "q");
+		int n = snprintf(buf, sizeof(buf), "{\"path\":\"%s\",\"q\":\"%s\"}", req->path, q != NULL ? q : "");
+		httpd_respond(resp, 200, buf, (size_t)n);
+		return;
+	}
+	int n = snprintf(buf, sizeof(buf), "{\"client\":\"%s\",\"peer\":\"%s\"}", req->client_addr, req->peer_addr);
+	httpd_respond(resp, 200, buf, (size_t)n);
+}
+
+static httpd *limits_start(const httpd_config *over)
+{
+	httpd_config c = *over;
+	c.name = c.name != NULL ? c.name : "limits-test";
+	c.bind = "127.0.0.1";
+	c.threads = 2;
+	c.handler = limits_handler;
+	httpd *h = NULL;
+	CHECK_EQ_INT(httpd_start(&h, &c), 0);
+	return h;
+}
+
+/* A string of n copies of ch (caller frees). */
+static char *repeat(char ch, size_t n)
+{
+	char *s = malloc(n + 1);
+	if (s != NULL) {
+		memset(s, ch, n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
+TEST(httpd_limits_uri_and_headers_answer_json)
+{
+	httpd_config c = { .max_url = 200, .max_header_bytes = 1024 };
+	httpd *h = limits_start(&c);
+	if (h == NULL)
+		return;
+	int port = httpd_port(h);
+	char v[128];
+	char *seg = repeat('a', 250), target[400], *r;
+	snprintf(target, sizeof(target), "/%s", seg);
+	r = testhttp_request(port, "GET", target, "X-Request-Id: uri-1\r\n", NULL);
+	CHECK_EQ_INT(testhttp_status(r), 414);
+	CHECK_STREQ(testhttp_body(r), "{\"success\":false,\"error\":\"Request URI too long (limit 200 bytes)\","
+	                              "\"code\":\"URI_TOO_LONG\",\"request_id\":\"uri-1\"}");
+	CHECK_STREQ(testhttp_header(r, "Content-Type", v, sizeof(v)), "application/json; charset=utf-8");
+	free(r);
+	/* the query counts */
+	snprintf(target, sizeof(target), "/x?q=%.199s", seg);
+	r = testhttp_request(port, "GET", target, NULL, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 414);
+	free(r);
+	snprintf(target, sizeof(target), "/x?q=%.150s", seg);
+	r = testhttp_request(port, "GET", target, NULL, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	free(r);
+	free(seg);
+
+	char *big = repeat('b', 1100), hdr[1200];
+	snprintf(hdr, sizeof(hdr), "X-Big: %s\r\n", big);
+	r = testhttp_request(port, "GET", "/x", hdr, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 431);
+	CHECK(strstr(testhttp_body(r), "\"code\":\"REQUEST_HEADER_FIELDS_TOO_LARGE\"") != NULL);
+	free(r);
+	/* many small fields add up */
+	char many[1400] = "";
+	for (int i = 0; i < 60; i++) {
+		size_t l = strlen(many);
+		snprintf(many + l, sizeof(many) - l, "X-H%02d: 0123456789\r\n", i);
+	}
+	r = testhttp_request(port, "GET", "/x", many, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 431);
+	free(r);
+	free(big);
+	/* far beyond the connection's buffer: libmicrohttpd's own refusal,
+	 * and the server goes on */
+	char *huge = repeat('c', 200 * 1024);
+	char *huge_hdr = malloc(strlen(huge) + 16);
+	if (huge_hdr != NULL) {
+		snprintf(huge_hdr, strlen(huge) + 16, "X-Huge: %s\r\n", huge);
+		r = testhttp_request(port, "GET", "/x", huge_hdr, NULL);
+		int st = r != NULL ? testhttp_status(r) : -1;
+		CHECK(st == 431 || st == 400 || st == 413 || st == -1);
+		free(r);
+		free(huge_hdr);
+	}
+	free(huge);
+	r = testhttp_request(port, "GET", "/x", NULL, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	free(r);
+	httpd_stop(h);
+}
+
+TEST(httpd_limits_json_depth_is_the_servers)
+{
+	httpd_config c = { .max_json_depth = 6 };
+	httpd *h = limits_start(&c);
+	if (h == NULL)
+		return;
+	int port = httpd_port(h);
+	/* {"a":{"a":{"a":{"a":{"a":1}}}}} is 6 deep as json-c counts */
+	const char *ok = "{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":1}}}}}";
+	const char *deep = "{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":1}}}}}}";
+	char *r = testhttp_request(port, "POST", "/json", "Content-Type: application/json\r\n", ok);
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	free(r);
+	r = testhttp_request(port, "POST", "/json", "Content-Type: application/json\r\n", deep);
+	CHECK_EQ_INT(testhttp_status(r), 400);
+	CHECK(strstr(testhttp_body(r), "\"error\":\"JSON in request body is nested too deeply\"") != NULL);
+	free(r);
+	/* 10,000 levels: refused at the limit, not parsed to the end */
+	char *brackets = repeat('[', 10000);
+	char body[10100];
+	snprintf(body, sizeof(body), "{\"a\":%s", brackets);
+	r = testhttp_request(port, "POST", "/json", "Content-Type: application/json\r\n", body);
+	CHECK_EQ_INT(testhttp_status(r), 400);
+	free(r);
+	free(brackets);
+	httpd_stop(h);
+}
+
+static int raw_connect(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* True when the server closed fd within ms (EOF or reset). */
+static bool closed_within(int fd, int ms)
+{
+	int64_t deadline = clock_mono_us() + (int64_t)ms * 1000;
+	for (;;) {
+		int64_t left = (deadline - clock_mono_us()) / 1000;
+		if (left <= 0)
+			return false;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, (int)left) <= 0)
+			continue;
+		char buf[512];
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return true;
+	}
+}
+
+TEST(httpd_limits_slow_client_is_dropped_and_blocks_nobody)
+{
+	httpd_config c = { .connection_timeout_s = 1 };
+	httpd *h = limits_start(&c);
+	if (h == NULL)
+		return;
+	int port = httpd_port(h);
+	int slow = raw_connect(port);
+	CHECK(slow >= 0);
+	if (slow < 0) {
+		httpd_stop(h);
+		return;
+	}
+	/* half a request line, then silence */
+	CHECK(send(slow, "GET /x HTT", 10, MSG_NOSIGNAL) == 10);
+	/* meanwhile others are served at once */
+	int64_t t0 = clock_mono_us();
+	for (int i = 0; i < 5; i++) {
+		char *r = testhttp_request(port, "GET", "/x", NULL, NULL);
+		CHECK_EQ_INT(testhttp_status(r), 200);
+		free(r);
+	}
+	CHECK(clock_mono_us() - t0 < 900000);
+	/* and the slow one is gone within the timeout (MHD checks about once a second) */
+	CHECK(closed_within(slow, 3500));
+	close(slow);
+	httpd_stop(h);
+}
+
+TEST(httpd_limits_connections_per_address)
+{
+	httpd_config c = { .max_connections_per_ip = 2, .name = "limits-conn-test" };
+	httpd *h = limits_start(&c);
+	if (h == NULL)
+		return;
+	int port = httpd_port(h);
+	int a = raw_connect(port), b = raw_connect(port);
+	CHECK(a >= 0 && b >= 0);
+	clock_sleep_ms(100);
+	size_t len = 0;
+	char *m = metrics_render(&len);
+	CHECK(m != NULL && strstr(m, "comanda_http_connections_open{server=\"limits-conn-test\"} 2") != NULL);
+	free(m);
+	/* a third from the same address: closed unanswered */
+	char *r = testhttp_request(port, "GET", "/x", NULL, NULL);
+	CHECK(r == NULL || testhttp_status(r) == -1);
+	free(r);
+	close(a);
+	close(b);
+	clock_sleep_ms(100);
+	r = testhttp_request(port, "GET", "/x", NULL, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	free(r);
+	httpd_stop(h);
+}
+
+TEST(httpd_limits_trusted_proxies)
+{
+	httpd_config bad = { .trusted_proxies = "10.0.0.0/8, nonsense" };
+	httpd *h = NULL;
+	httpd_config badc = bad;
+	badc.bind = "127.0.0.1";
+	badc.handler = limits_handler;
+	CHECK_EQ_INT(httpd_start(&h, &badc), -1);
+	CHECK(h == NULL);
+
+	httpd_config untrusted = { 0 };
+	h = limits_start(&untrusted);
+	if (h == NULL)
+		return;
+	char *r = testhttp_request(httpd_port(h), "GET", "/x", "X-Forwarded-For: 198.51.100.7\r\n", NULL);
+	CHECK_STREQ(testhttp_body(r), "{\"client\":\"127.0.0.1\",\"peer\":\"127.0.0.1\"}");
+	free(r);
+	httpd_stop(h);
+
+	httpd_config trusted = { .trusted_proxies = "127.0.0.0/8" };
+	h = limits_start(&trusted);
+	if (h == NULL)
+		return;
+	r = testhttp_request(httpd_port(h), "GET", "/x", "X-Forwarded-For: 203.0.113.5, 198.51.100.7\r\n", NULL);
+	CHECK_STREQ(testhttp_body(r), "{\"client\":\"198.51.100.7\",\"peer\":\"127.0.0.1\"}");
+	free(r);
+	r = testhttp_request(httpd_port(h), "GET", "/x", NULL, NULL);
+	CHECK_STREQ(testhttp_body(r), "{\"client\":\"127.0.0.1\",\"peer\":\"127.0.0.1\"}");
+	free(r);
+	httpd_stop(h);
+}
+
+TEST(httpd_limits_percent_decoding_keeps_nul_escaped)
+{
+	httpd_config c = { 0 };
+	httpd *h = limits_start(&c);
+	if (h == NULL)
+		return;
+	int port = httpd_port(h);
+	char *r = testhttp_request(port, "GET", "/esc/a%41%2fb?q=x%20y+z%41", NULL, NULL);
+	CHECK_STREQ(testhttp_body(r), "{\"path\":\"/esc/aA/b\",\"q\":\"x y zA\"}");
+	free(r);
+	/* a NUL would end the string early: it stays "%00" */
+	r = testhttp_request(port, "GET", "/esc/1%00/status?q=a%00b", NULL, NULL);
+	CHECK_STREQ(testhttp_body(r), "{\"path\":\"/esc/1%00/status\",\"q\":\"a%00b\"}");
+	free(r);
+	/* malformed escapes are left alone */
+	r = testhttp_request(port, "GET", "/esc/%zz%4?q=%", NULL, NULL);
+	CHECK_STREQ(testhttp_body(r), "{\"path\":\"/esc/%zz%4\",\"q\":\"%\"}");
+	free(r);
+	httpd_stop(h);
+}
