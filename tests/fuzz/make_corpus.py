@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora tests/fuzz/corpus/<target>/ (stdlib only).
+
+The seeds are committed; run this again only to change them:
+    python3 tests/fuzz/make_corpus.py
+Each seed is named for what it is, so a reader of the corpus knows what the
+fuzzer starts from. Files are only (re)written, never deleted.
+"""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KEY = b"comanda-development-jwt-key-never-use-in-production"  # JWT_DEV_SECRET
+NOW = 1760000000  # FUZZ_NOW in fuzz_jwt.c
+
+
+def write(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+# ---- fuzz_jwt ------------------------------------------------------------------
+
+def b64u(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def token(header, claims, key=KEY, sig=None):
+    h = b64u(json.dumps(header, separators=(",", ":")).encode())
+    p = b64u(json.dumps(claims, separators=(",", ":")).encode())
+    if sig is None:
+        sig = b64u(hmac.new(key, f"{h}.{p}".encode(), hashlib.sha256).digest())
+    return f"{h}.{p}.{sig}"
+
+
+HS = {"alg": "HS256", "typ": "JWT"}
+GOOD = {"sub": "7", "role": "customer", "sid": 3, "iat": NOW, "exp": NOW + 900}
+ADMIN = dict(GOOD, sub="1", role="admin")
+
+
+def jwt_seeds():
+    t = "fuzz_jwt"
+    good = token(HS, GOOD)
+    write(t, "valid-customer", good)
+    write(t, "valid-admin", token(HS, ADMIN))
+    write(t, "bearer-valid", "Bearer " + good)
+    write(t, "bearer-lowercase-two-spaces", "bearer  " + token(HS, ADMIN))
+    write(t, "bearer-padding", "Bearer " + good + "==")
+    write(t, "basic-scheme", "Basic YWxhZGRpbjpvcGVuc2VzYW1l")
+    write(t, "bearer-empty", "Bearer ")
+    write(t, "expired", token(HS, dict(GOOD, exp=NOW - 1)))
+    write(t, "alg-none", token({"alg": "none", "typ": "JWT"}, ADMIN, sig=""))
+    write(t, "alg-hs512", token({"alg": "HS512"}, GOOD))
+    write(t, "wrong-key", token(HS, ADMIN, key=b"x" * 32))
+    write(t, "sub-number", token(HS, dict(GOOD, sub=7)))
+    write(t, "sub-zero", token(HS, dict(GOOD, sub="0")))
+    write(t, "exp-double", token(HS, dict(GOOD, exp=1e10)))
+    write(t, "role-unknown", token(HS, dict(GOOD, role="root")))
+    write(t, "claims-array", token(HS, [1, 2]))
+    write(t, "two-dots", "a.b")
+    write(t, "four-parts", good + ".x")
+    # sign-then-mutate: sub[8] sid[8] exp_delta[4] role[1] cap[2] edits(op,pos,byte)*
+    sm = struct.pack(">qqiBH", 7, 3, 900, 0, 400)
+    write(t, "sign-roundtrip-customer", sm)
+    write(t, "sign-roundtrip-admin-expired", struct.pack(">qqiBH", 1, 1, -5, 1, 400))
+    write(t, "sign-small-buffer", struct.pack(">qqiBH", 7, 3, 900, 0, 40))
+    write(t, "sign-edit-signature", sm + bytes([0, 250, ord("A"), 3, 200, 0]))
+    write(t, "sign-edit-insert-dot", sm + bytes([1, 30, ord(".")]))
+
+
+# ---- fuzz_rpc --------------------------------------------------------------------
+
+def varint(n):
+    n &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def field_varint(num, v):
+    return varint(num << 3 | 0) + varint(v)
+
+
+def field_bytes(num, b):
+    if isinstance(b, str):
+        b = b.encode()
+    return varint(num << 3 | 2) + varint(len(b)) + b
+
+
+def envelope(method, body=b"", request_id="req-1", timeout_ms=2000, caller_id=7, role=1, key=""):
+    f = field_bytes(1, method) + field_bytes(2, request_id) + field_varint(3, timeout_ms)
+    f += field_varint(4, caller_id) + field_varint(5, role)
+    if key:
+        f += field_bytes(6, key)
+    return f + field_bytes(7, body)
+
+
+def echo(text="hello", sleep_ms=0, fail_code=0):
+    b = field_bytes(1, text)
+    if sleep_ms:
+        b += field_varint(2, sleep_ms)
+    if fail_code:
+        b += field_varint(3, fail_code)
+    return b
+
+
+def rpc_seeds():
+    t = "fuzz_rpc"
+    write(t, "echo-ok", envelope("comanda.Echo/Echo", echo("héllo, wörld")))
+    write(t, "echo-fail-not-found", envelope("comanda.Echo/Echo", echo("bad", fail_code=5)))
+    write(t, "echo-fail-negative-code", envelope("comanda.Echo/Echo", echo("x", fail_code=-1)))
+    write(t, "echo-unimplemented", envelope("comanda.Echo/Unimplemented", echo()))
+    write(t, "unknown-method", envelope("comanda.Echo/Nope", echo()))
+    write(t, "unknown-service", envelope("comanda.UserService/GetUser", field_varint(1, 7)))
+    write(t, "no-slash", envelope("comanda.Echo", echo()))
+    write(t, "empty-method", envelope("", echo()))
+    write(t, "body-malformed", envelope("comanda.Echo/Echo", b"\x0a\xff\xff\xff\xff\x0f"))
+    write(t, "idempotency-key", envelope("comanda.Echo/Echo", echo("k"), key="a" * 255))
+    write(t, "long-method", envelope("comanda.Echo/" + "E" * 300, echo()))
+    write(t, "empty-frame", b"")
+    write(t, "truncated-frame", envelope("comanda.Echo/Echo", echo("truncated"))[:-3])
+    write(t, "wrong-wire-type", b"\x0d\x00\x00\x00\x00")
+    # as the body of an Echo/Echo envelope (fuzz_rpc's second use)
+    write(t, "echo-body-only", echo("body"))
+
+
+# ---- fuzz_codec ------------------------------------------------------------------
+
+def codec_seeds():
+    t = "fuzz_codec"
+    j = lambda o: json.dumps(o, ensure_ascii=False)
+    write(t, "users-create", j({"name": "Ana", "email": "ana@example.com", "password": "correct-horse-1"}))
+    write(t, "users-create-admin", j({"name": "Bo", "email": "bo@example.com", "role": "admin"}))
+    write(t, "users-create-empty-password", j({"name": "Bo", "email": "bo@example.com", "password": ""}))
+    write(t, "users-create-null-name", '{"name":null,"email":"a@b.c"}')
+    write(t, "users-create-nul", '{"name":"a\\u0000b","email":"a@b.c","password":"12345678"}')
+    write(t, "users-update", j({"name": "Ana María", "password": "new-horse-22", "current_password": "x",
+                                "status": "suspended", "role": "customer"}))
+    write(t, "users-update-unknown-utf8", j({"ñ" * 40: 1}))
+    write(t, "login", j({"email": "ana@example.com", "password": "correct-horse-1"}))
+    write(t, "refresh", j({"refresh_token": "XNdomaiSfdechluaJrneexQVA8gKTunF5QprAc0DbBw"}))
+    write(t, "orders-create", j({"user_id": 2, "items": [{"product": "Laptop", "quantity": 1, "price": 3660000},
+                                                      {"product": "Mouse", "quantity": 2, "price": 19.99}],
+                                 "total": 3660039.98, "currency": "COP", "payment_method": "credit_card",
+                                 "payment_token": "tok_visa"}))
+    write(t, "orders-create-bad-item", '{"items":[{"product":"x","quantity":2.0,"price":1}]}')
+    write(t, "orders-create-item-unknown", '{"items":[{"product":"x","quantity":1,"price":1,"colour":"red"}]}')
+    write(t, "orders-create-big-quantity", '{"items":[{"product":"x","quantity":99999999999999999999,"price":1e2}]}')
+    write(t, "orders-create-exp-price", '{"items":[{"product":"x","quantity":1,"price":1999e-2}],"total":0.1999E2}')
+    write(t, "orders-status", j({"status": "cancelled", "reason": "changed my mind"}))
+    write(t, "payments-create", j({"order_id": "65a1b2c3d4e5f6a7b8c9d0e1", "amount": 19.99,
+                                   "payment_method": "cash", "transaction_id": "TXN-1", "payment_token": "tok_decline"}))
+    write(t, "payments-create-negative", '{"order_id":"65a1b2c3d4e5f6a7b8c9d0e1","amount":-0.01}')
+    write(t, "payments-create-nan", '{"order_id":"x","amount":NaN}')
+    write(t, "payments-status", j({"status": "failed", "reason": "bounced"}))
+    write(t, "empty-object", "{}")
+    write(t, "deep", "{\"a\":" * 20 + "1" + "}" * 20)
+    write(t, "array", "[1,2,3]")
+    write(t, "trailing", '{"name":"a"} x')
+    # raw text: money, ids, limits, enum names
+    for name, text in [("money-19.99", "19.99"), ("money-exp", "1.5e3"), ("money-too-precise", "0.001"),
+                       ("money-negative-zero", "-0.0"), ("money-huge-exp", "1e999999999"),
+                       ("money-max", "10000000000000"), ("money-leading-zero", "01.5"),
+                       ("id-7", "7"), ("id-overflow", "9223372036854775808"), ("limit-200", "200"),
+                       ("order-id", "65a1b2c3d4e5f6a7b8c9d0e1"), ("status-paid", "paid")]:
+        write(t, name, text)
+
+
+if __name__ == "__main__":
+    jwt_seeds()
+    rpc_seeds()
+    codec_seeds()
