@@ -8,8 +8,17 @@
 
 #include "json.h"
 
+void gw_problem_internal(gw_problem *p, const char *issue)
+{
+	gw_problem_set(p, "internal", issue);
+	p->internal = true;
+}
+
 void gw_problem_set(gw_problem *p, const char *field, const char *issue)
 {
+	p->internal = false;
+	if (field[0] == '\0')
+		field = "\"\"";
 	size_t n = strlen(field);
 	if (n >= sizeof(p->field)) {
 		n = sizeof(p->field) - 1;

@@ -34,10 +34,16 @@
 typedef struct gw_problem {
 	char field[64];                 /* valid UTF-8 (truncated on a character boundary) */
 	char issue[160];
+	bool internal;                  /* not the client's fault (out of memory): 500 */
 } gw_problem;
 
-/* Sets *p (field truncated to fit, without splitting a UTF-8 sequence). */
+/* Sets *p (field truncated to fit, without splitting a UTF-8 sequence). A
+ * member named "" is reported as the field `""`, so every message names
+ * something. */
 void gw_problem_set(gw_problem *p, const char *field, const char *issue);
+
+/* Sets *p to a failure of the gateway itself (answered 500, never shown). */
+void gw_problem_internal(gw_problem *p, const char *issue);
 
 typedef enum gw_field {
 	GW_FIELD_BAD = -1,              /* present but unacceptable: *p says why */

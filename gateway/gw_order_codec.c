@@ -102,7 +102,7 @@ static bool gw_order_items(json_object *items, Comanda__CreateOrderRequest *rq, 
 		free(ptrs);
 		free(store);
 		/* not the client's fault: an empty field tells the handler (500) */
-		gw_problem_set(p, "", "out of memory");
+		gw_problem_internal(p, "out of memory");
 		return false;
 	}
 	for (size_t i = 0; i < n; i++) {

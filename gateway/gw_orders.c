@@ -33,7 +33,7 @@ static bool gw_orders_path_id(const gw_request *req, httpd_response *resp, const
  * own failure to allocate (500). */
 static void gw_orders_respond_problem(httpd_response *resp, const gw_request *req, const gw_problem *p)
 {
-	if (p->field[0] == '\0')
+	if (p->internal)
 		gw_errors_respond_code(resp, req->http, COMANDA__CODE__INTERNAL, "Internal error");
 	else
 		gw_errors_respond_invalid(resp, req->http, p->field, p->issue);

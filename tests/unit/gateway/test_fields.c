@@ -145,3 +145,14 @@ TEST(gw_call_idempotency_key_rule)
 	CHECK(!gw_call_idempotency_key_valid("caf\xc3\xa9"));
 	CHECK(!gw_call_idempotency_key_valid("del\x7f"));
 }
+
+TEST(gw_fields_known_names_an_empty_member)
+{
+	json_object *o = json_tokener_parse("{\"\":1}");
+	static const char *const known[] = { "name", NULL };
+	gw_problem p;
+	CHECK(!gw_fields_known(o, known, &p));
+	CHECK_STREQ(p.field, "\"\"");
+	CHECK(!p.internal);
+	json_object_put(o);
+}
