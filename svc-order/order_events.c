@@ -1,5 +1,7 @@
 #include "order_events.h"
 
+#include "order_lock.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,7 +111,9 @@ static void order_outbox_mark(mongoc_collection_t *coll, const bson_oid_t *oid, 
 		BSON_APPEND_BOOL(&set, "outbox_pending", false);
 	bson_append_document_end(&update, &set);
 	bson_t reply;
+	order_lock(oid); /* see order_lock.h: FerretDB's updates are not atomic */
 	bool ok = mongoc_collection_update_one(coll, &filter, &update, NULL, &reply, &err);
+	order_unlock(oid);
 	bson_iter_t it;
 	bool hit = ok && bson_iter_init_find(&it, &reply, "matchedCount") && bson_iter_as_int64(&it) == 1;
 	bson_destroy(&reply);

@@ -15,6 +15,7 @@
 #include "order_db.h"
 #include "order_doc.h"
 #include "order_events.h"
+#include "order_lock.h"
 #include "order_status.h"
 #include "order_validate.h"
 #include "pg_idem.h"
@@ -511,7 +512,9 @@ static int order_cas(rpc_ctx *ctx, mongoc_collection_t *coll, const bson_oid_t *
 
 	bson_t result;
 	bson_error_t err;
+	order_lock(oid);
 	bool ok = mongoc_collection_update_one(coll, &filter, &update, NULL, &result, &err);
+	order_unlock(oid);
 	bson_destroy(&filter);
 	bson_destroy(&update);
 	int code = COMANDA__CODE__OK;
