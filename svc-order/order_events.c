@@ -16,6 +16,7 @@
 #include "comanda/order.rpc.h"
 #include "log.h"
 #include "metrics.h"
+#include "svc_events.h"
 
 #define ORDER_QUEUE "order-service"
 #define ORDER_RELAY_BATCH 50
@@ -235,22 +236,6 @@ static void order_relay_main(bgthread *self, void *arg)
 
 /* ---- consumer ------------------------------------------------------------- */
 
-static bus_outcome order_verdict(int code)
-{
-	switch (code) {
-	case COMANDA__CODE__OK:
-		return BUS_ACK;
-	case COMANDA__CODE__UNAVAILABLE:
-	case COMANDA__CODE__DEADLINE_EXCEEDED:
-	case COMANDA__CODE__ABORTED:
-	case COMANDA__CODE__INTERNAL:
-	case COMANDA__CODE__RESOURCE_EXHAUSTED:
-		return BUS_RETRY;
-	default:
-		return BUS_REJECT;
-	}
-}
-
 static bus_outcome order_on_message(const bus_message *m, int delivery, void *arg)
 {
 	rpc_client *self = arg;
@@ -295,7 +280,7 @@ static bus_outcome order_on_message(const bus_message *m, int delivery, void *ar
 			log_end(&l);
 		}
 		rpc_call_release(&call);
-		v = order_verdict(code);
+		v = svc_events_outcome(code);
 	} else {
 		log_printf(LOG_WARN, "dead-lettering an undecodable %s message", type[0] ? type : "(untyped)");
 	}
@@ -311,17 +296,18 @@ static bus_outcome order_on_message(const bus_message *m, int delivery, void *ar
 static void order_consumer_main(bgthread *thread, void *arg)
 {
 	(void)arg;
-	bus *b = bus_new(order_ev.amqp_url, 2000, "svc-order consumer");
-	rpc_client *self = NULL;
-	rpc_client_config sc = { .urls = order_ev.self_url, .default_timeout_ms = 10000 };
-	if (b != NULL && rpc_client_open(&self, &sc) == COMANDA__CODE__OK) {
-		static const char *const keys[] = { "payment.completed", "payment.failed", "payment.refunded" };
-		/* Declared once here and replayed by the bus on every reconnect. */
-		bus_declare(b, ORDER_QUEUE, keys, 3, ORDER_MAX_DELIVERIES);
-		bus_consume(b, ORDER_QUEUE, 16, order_on_message, self, bgthread_stop_flag(thread));
-	}
-	rpc_client_close(self);
-	bus_free(b);
+	static const char *const keys[] = { "payment.completed", "payment.failed", "payment.refunded" };
+	svc_events_queue q = {
+		.amqp_url = order_ev.amqp_url,
+		.self_url = order_ev.self_url,
+		.app = "svc-order consumer",
+		.queue = ORDER_QUEUE,
+		.keys = keys,
+		.n_keys = 3,
+		.max_deliveries = ORDER_MAX_DELIVERIES,
+		.prefetch = 16,
+	};
+	svc_events_consume(thread, &q, order_on_message);
 }
 
 /* ---- hooks ------------------------------------------------------------------ */

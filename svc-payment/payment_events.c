@@ -12,6 +12,7 @@
 #include "comanda/payment.rpc.h"
 #include "log.h"
 #include "metrics.h"
+#include "svc_events.h"
 #include "pg_idem.h"
 
 #define PAY_QUEUE "payment-service"
@@ -157,23 +158,6 @@ static void pay_relay_main(bgthread *self, void *arg)
 
 /* ---- consumer ------------------------------------------------------------- */
 
-/* The verdict for a service answer: done, worth another try, or never. */
-static bus_outcome pay_verdict(int code)
-{
-	switch (code) {
-	case COMANDA__CODE__OK:
-		return BUS_ACK;
-	case COMANDA__CODE__UNAVAILABLE:
-	case COMANDA__CODE__DEADLINE_EXCEEDED:
-	case COMANDA__CODE__ABORTED:
-	case COMANDA__CODE__INTERNAL:
-	case COMANDA__CODE__RESOURCE_EXHAUSTED:
-		return BUS_RETRY;
-	default:
-		return BUS_REJECT;
-	}
-}
-
 static bus_outcome pay_on_message(const bus_message *m, int delivery, void *arg)
 {
 	rpc_client *self = arg;
@@ -216,23 +200,24 @@ static bus_outcome pay_on_message(const bus_message *m, int delivery, void *arg)
 		comanda__order_created__free_unpacked(created, NULL);
 	if (cancelled)
 		comanda__order_cancelled__free_unpacked(cancelled, NULL);
-	return pay_verdict(code);
+	return svc_events_outcome(code);
 }
 
 static void pay_consumer_main(bgthread *thread, void *arg)
 {
 	(void)arg;
-	bus *b = bus_new(pay_ev.amqp_url, 2000, "svc-payment consumer");
-	rpc_client *self = NULL;
-	rpc_client_config sc = { .urls = pay_ev.self_url, .default_timeout_ms = 10000 };
-	if (b != NULL && rpc_client_open(&self, &sc) == COMANDA__CODE__OK) {
-		static const char *const keys[] = { "order.created", "order.cancelled" };
-		/* Declared once here and replayed by the bus on every reconnect. */
-		bus_declare(b, PAY_QUEUE, keys, 2, PAY_MAX_DELIVERIES);
-		bus_consume(b, PAY_QUEUE, 16, pay_on_message, self, bgthread_stop_flag(thread));
-	}
-	rpc_client_close(self);
-	bus_free(b);
+	static const char *const keys[] = { "order.created", "order.cancelled" };
+	svc_events_queue q = {
+		.amqp_url = pay_ev.amqp_url,
+		.self_url = pay_ev.self_url,
+		.app = "svc-payment consumer",
+		.queue = PAY_QUEUE,
+		.keys = keys,
+		.n_keys = 2,
+		.max_deliveries = PAY_MAX_DELIVERIES,
+		.prefetch = 16,
+	};
+	svc_events_consume(thread, &q, pay_on_message);
 }
 
 /* ---- hooks ------------------------------------------------------------------ */
