@@ -3,6 +3,8 @@
  */
 #include "gw_fields.h"
 
+#include "utf8.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -67,8 +69,16 @@ gw_field gw_fields_string(json_object *obj, const char *name, const char **out, 
 		return GW_FIELD_BAD;
 	}
 	const char *s = json_object_get_string(v);
-	if (strlen(s) != (size_t)json_object_get_string_len(v)) {
+	size_t len = (size_t)json_object_get_string_len(v);
+	if (strlen(s) != len) {
 		gw_problem_set(p, name, "must not contain NUL characters");
+		return GW_FIELD_BAD;
+	}
+	/* json_parse_body checked the raw body, and json-c turns escaped lone
+	 * surrogates into U+FFFD; this guards objects built any other way, since
+	 * the databases refuse invalid UTF-8 with an error that would be a 500. */
+	if (!utf8_valid(s, len)) {
+		gw_problem_set(p, name, "must be valid UTF-8 (no lone surrogates)");
 		return GW_FIELD_BAD;
 	}
 	*out = s;

@@ -156,3 +156,16 @@ TEST(gw_fields_known_names_an_empty_member)
 	CHECK(!p.internal);
 	json_object_put(o);
 }
+
+TEST(gw_fields_string_refuses_invalid_utf8)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string_len("a\xed\xa0\x80" "b", 5)); /* a surrogate */
+	json_object_object_add(o, "ok", json_object_new_string("caf\xc3\xa9"));
+	const char *out = NULL;
+	gw_problem p;
+	CHECK_EQ_INT(gw_fields_string(o, "name", &out, &p), GW_FIELD_BAD);
+	CHECK_STREQ(p.field, "name");
+	CHECK_EQ_INT(gw_fields_string(o, "ok", &out, &p), GW_FIELD_OK);
+	json_object_put(o);
+}
