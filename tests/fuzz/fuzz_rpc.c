@@ -106,9 +106,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* The method label of a frame whose name needs escaping must appear escaped
- * in the rendered metrics (the server keeps at most RPC_METHOD_MAX - 1 = 127
- * bytes of the name). */
+/* A frame's method name is client text: it must never reach a metrics
+ * label as it is (lib/rpc.c labels only the methods it serves, others as
+ * "unknown"), or one frame could add lines to /metrics. */
 static void fuzz_check_metrics_label(const uint8_t *frame, size_t len)
 {
 	if (fuzz_skip_known)
@@ -121,27 +121,17 @@ static void fuzz_check_metrics_label(const uint8_t *frame, size_t len)
 	comanda__rpc_request__free_unpacked(env, NULL);
 	if (strpbrk(name, "\\\"\n") == NULL)
 		return;
-	char want[3 * sizeof(name) + 16];
-	size_t n = (size_t)snprintf(want, sizeof(want), "method=\"");
-	for (const char *c = name; *c != '\0'; c++) {
-		if (*c == '\\' || *c == '"')
-			want[n++] = '\\', want[n++] = *c;
-		else if (*c == '\n')
-			want[n++] = '\\', want[n++] = 'n';
-		else
-			want[n++] = *c;
-	}
-	want[n++] = '"';
-	want[n] = '\0';
+	char raw[sizeof(name) + 16];
+	snprintf(raw, sizeof(raw), "method=\"%s", name);
 	size_t tlen = 0;
 	char *text = metrics_render(&tlen);
 	if (text == NULL)
 		return;
-	bool found = strstr(text, want) != NULL;
+	bool injected = strstr(text, raw) != NULL;
 	free(text);
-	if (!found) {
-		fprintf(stderr, "fuzz_rpc: the method name is not escaped in the metrics labels (lib/rpc.c rpc_observe)\n"
-		                "  expected label: %s\n", want);
+	if (injected) {
+		fprintf(stderr, "fuzz_rpc: a client's method name reached a metrics label (lib/rpc.c rpc_observe)\n"
+		                "  label: %s\n", raw);
 		abort();
 	}
 }
