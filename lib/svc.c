@@ -324,8 +324,15 @@ static void svc_admin(void *arg, const httpd_request *req, httpd_response *resp)
 		svc_admin_health(s, resp);
 	else if (r == 1)
 		svc_admin_status(s, resp);
-	else
+	else {
+		/* Refresh the gauges the status hook computes (outbox backlog,
+		 * dead letters), so a scrape of /metrics alone sees them. */
+		json_object *scratch = json_object_new_object();
+		if (scratch != NULL)
+			(void)svc_status_counters(s, scratch);
+		json_object_put(scratch);
 		svc_admin_metrics(resp);
+	}
 	/* Probes poll these: never let a cache keep an old answer. */
 	httpd_add_header(resp, "Cache-Control", "no-store");
 }

@@ -19,7 +19,18 @@ is_state() { [[ $(state "$1") == "$2" ]]; }
 ready_is() { [[ $(http_status "$GATEWAY_URL/ready") == "$1" ]]; }
 ready_names() { curl -s --max-time 3 "$GATEWAY_URL/ready" | grep -q "$1"; }
 
+PROBE=${COMANDA_BIN_DIR:-build/bin}/comanda-probe
 check "every service online to begin with" wait_until 10 ready_is 200
+# comanda-probe, as compose and Kubernetes use it: 0 serving, 2 no connection
+for url in "$USER_RPC_URL" "$ORDER_RPC_URL" "$PAYMENT_RPC_URL"; do
+    check "comanda-probe $url: SERVING (exit 0)" "$PROBE" -t 2000 "$url"
+done
+rc=0
+"$PROBE" -t 300 tcp://127.0.0.1:1 >/dev/null 2>&1 || rc=$?
+check_eq "comanda-probe of nothing: connect failure (exit 2)" 2 "$rc"
+rc=0
+"$PROBE" >/dev/null 2>&1 || rc=$?
+check_eq "comanda-probe without an address: usage (exit 1)" 1 "$rc"
 for pair in svc-user:user-service svc-order:order-service svc-payment:payment-service; do
     prog=${pair%%:*} name=${pair#*:}
     stack kill-svc "$prog" >/dev/null 2>&1
