@@ -97,9 +97,17 @@ void log_begin(log_line *l, int level, const char *msg)
 	log_quoted(l, msg);
 }
 
+/* True when `,"key":` and at least `extra` more bytes fit before the
+ * closing "}\n": a field that does not fit whole is left out, so a line
+ * cut short is still valid JSON. */
+static bool log_room(const log_line *l, const char *key, size_t extra)
+{
+	return l->len + 4 + strlen(key) + extra <= LOG_LINE_MAX - 2;
+}
+
 void log_str(log_line *l, const char *key, const char *val)
 {
-	if (!l->on)
+	if (!l->on || !log_room(l, key, 4))
 		return;
 	log_raw(l, ",\"", 2);
 	log_raw(l, key, strlen(key));
@@ -116,6 +124,8 @@ void log_int(log_line *l, const char *key, long long val)
 		return;
 	char num[32];
 	int n = snprintf(num, sizeof(num), "%lld", val);
+	if (!log_room(l, key, (size_t)n))
+		return;
 	log_raw(l, ",\"", 2);
 	log_raw(l, key, strlen(key));
 	log_raw(l, "\":", 2);
@@ -126,9 +136,8 @@ void log_end(log_line *l)
 {
 	if (!l->on)
 		return;
-	/* A truncated key or value could leave an open string; log_raw reserved
-	 * the room for the tail, and a cut only happens inside log_raw of a
-	 * key/number, which is rare enough to accept as invalid JSON here. */
+	/* log_room and log_quoted kept the room for the tail: the line is
+	 * valid JSON however long its values were. */
 	l->buf[l->len++] = '}';
 	l->buf[l->len++] = '\n';
 	ssize_t w = write(STDERR_FILENO, l->buf, l->len);

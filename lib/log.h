@@ -39,8 +39,9 @@ void log_begin(log_line *l, int level, const char *msg);
 /* Adds "key":"val" with JSON escaping (val NULL writes null). */
 void log_str(log_line *l, const char *key, const char *val);
 void log_int(log_line *l, const char *key, long long val);
-/* Ends and writes the line. Lines longer than LOG_LINE_MAX are truncated
- * but still valid JSON. */
+/* Ends and writes the line. A line that would pass LOG_LINE_MAX stays
+ * valid JSON: a string value is cut at a whole character or escape, a field
+ * that does not fit at all is left out. */
 void log_end(log_line *l);
 
 /* A line with just a printf-style message. */
