@@ -151,4 +151,10 @@ for t in tests/integration/*.sh; do
     if ! scripts/stack.sh status >/dev/null 2>&1; then
         step "restack-after-$(basename "$t" .sh)" scripts/stack.sh up || true
     fi
+    # A process restarted at the very end of a script may still be
+    # connecting: the next script starts only once every service is SERVING.
+    for _ in $(seq 1 300); do
+        [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$GATEWAY_URL/ready") == 200 ]] && break
+        sleep 0.1
+    done
 done
