@@ -161,17 +161,6 @@ gw_field gw_fields_array(json_object *obj, const char *name, json_object **out, 
 	return GW_FIELD_OK;
 }
 
-bool gw_fields_object_id(const char *s)
-{
-	if (s == NULL)
-		return false;
-	size_t n = 0;
-	for (; s[n] != '\0'; n++)
-		if (n == 24 || !((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
-			return false;
-	return n == 24;
-}
-
 /* A canonical non-negative decimal that fits in max: digits only, no
  * leading zero (except "0" itself), no overflow. */
 static bool gw_fields_decimal(const char *s, uint64_t max, uint64_t *out)

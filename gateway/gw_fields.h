@@ -98,10 +98,6 @@ gw_field gw_fields_money(json_object *obj, const char *name, int64_t *minor, gw_
  * other type are refused with "must be an array". */
 gw_field gw_fields_array(json_object *obj, const char *name, json_object **out, gw_problem *p);
 
-/* True when s is an order id in canonical form: exactly 24 lower-case
- * hexadecimal digits (a MongoDB ObjectId as the API prints it). NULL is
- * false. */
-bool gw_fields_object_id(const char *s);
 
 /* s (a query value, not a member) as one of names[0..n): true with
  * *out = values[i], else false with "<field> must be one of: a, b" in *p. */

@@ -15,6 +15,7 @@
 #include "gw_call.h"
 #include "gw_errors.h"
 #include "gw_fields.h"
+#include "objectid.h"
 #include "gw_list.h"
 #include "gw_order_codec.h"
 #include "json.h"
@@ -23,7 +24,7 @@
 static bool gw_orders_path_id(const gw_request *req, httpd_response *resp, const char **id)
 {
 	*id = gw_param(req, "id");
-	if (gw_fields_object_id(*id))
+	if (objectid_hex_valid(*id))
 		return true;
 	gw_errors_respond_invalid(resp, req->http, "id", "must be a 24-character hexadecimal order id");
 	return false;

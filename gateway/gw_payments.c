@@ -16,6 +16,7 @@
 #include "gw_call.h"
 #include "gw_errors.h"
 #include "gw_fields.h"
+#include "objectid.h"
 #include "gw_list.h"
 #include "gw_payment_codec.h"
 #include "json.h"
@@ -76,7 +77,7 @@ void gw_payments_list(gw_app *app, const gw_request *req, httpd_response *resp)
 		rq.cursor = cursor;
 	const char *order_id = httpd_query(req->http, "order_id");
 	if (order_id != NULL) {
-		if (!gw_fields_object_id(order_id)) {
+		if (!objectid_hex_valid(order_id)) {
 			gw_errors_respond_invalid(resp, req->http, "order_id", "must be a 24-character hexadecimal order id");
 			return;
 		}

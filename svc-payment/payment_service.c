@@ -10,6 +10,7 @@
 #include "comanda/order.rpc.h"
 #include "cursor.h"
 #include "log.h"
+#include "objectid.h"
 #include "payment_events.h"
 #include "pg_idem.h"
 #include "svc.h"
@@ -149,16 +150,6 @@ static const char *pay_actor(rpc_ctx *ctx)
 	if (role == COMANDA__ROLE__ROLE_CUSTOMER)
 		return arena_printf(rpc_ctx_arena(ctx), "user:%" PRId64, rpc_ctx_caller_id(ctx));
 	return "system";
-}
-
-static bool pay_order_id_ok(const char *id)
-{
-	if (strlen(id) != 24)
-		return false;
-	for (const char *p = id; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-			return false;
-	return true;
 }
 
 /* A payment row (PAY_COLS from column 0) as a Payment in ctx's arena. */
@@ -445,7 +436,7 @@ static int pay_create(rpc_ctx *ctx, const Comanda__CreatePaymentRequest *req, Co
 {
 	if (!pay_signed_in(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
-	if (!pay_order_id_ok(req->order_id))
+	if (!objectid_hex_valid(req->order_id))
 		return pay_invalid(ctx, "order_id", "must be a 24-character hexadecimal order id");
 	if (req->amount_minor < 0)
 		return pay_invalid(ctx, "amount", "must not be negative");
@@ -559,7 +550,7 @@ static int pay_list(rpc_ctx *ctx, const Comanda__ListPaymentsRequest *req, Coman
 	uint32_t limit = req->limit ? req->limit : PAY_LIST_DEFAULT;
 	if (limit > PAY_LIST_MAX)
 		return pay_invalid(ctx, "limit", "must be between 1 and 200");
-	if (req->order_id[0] && !pay_order_id_ok(req->order_id))
+	if (req->order_id[0] && !objectid_hex_valid(req->order_id))
 		return pay_invalid(ctx, "order_id", "must be a 24-character hexadecimal order id");
 	int64_t before = INT64_MAX;
 	if (req->cursor[0]) {
@@ -748,7 +739,7 @@ static int pay_refund(rpc_ctx *ctx, const Comanda__RefundPaymentRequest *req, Co
 static int pay_on_created(rpc_ctx *ctx, const char *event_id, const Comanda__OrderCreated *ev,
     Comanda__HandleOrderEventReply *reply)
 {
-	if (!pay_order_id_ok(ev->order_id) || ev->user_id <= 0 || ev->total_minor < 0)
+	if (!objectid_hex_valid(ev->order_id) || ev->user_id <= 0 || ev->total_minor < 0)
 		return rpc_ctx_error(ctx, COMANDA__CODE__INVALID_ARGUMENT, "malformed order.created event");
 	pg_conn *db = svc_db(ctx);
 	pay_new n = {

@@ -17,7 +17,7 @@
  *      unpacked again; plus the gw_fields readers on every member;
  *   2. raw text: lib/json's money parser (json_money_parse_text), and the
  *      path/query readers (gw_fields_id, gw_fields_uint,
- *      gw_fields_object_id, gw_fields_enum_value).
+ *      objectid_hex_valid, gw_fields_enum_value).
  *
  * Oracles beyond the sanitizers:
  *   - json_parse_body accepts only valid UTF-8 (RFC 3629: no overlong
@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "gw_fields.h"
+#include "objectid.h"
 #include "gw_order_codec.h"
 #include "gw_payment_codec.h"
 #include "gw_user_codec.h"
@@ -454,8 +455,8 @@ static void fuzz_path_values(const char *s)
 			fuzz_fail("gw_fields_uint accepted a non-canonical or out-of-range limit", s);
 	}
 	bool hex = strlen(s) == 24 && strspn(s, "0123456789abcdef") == 24;
-	if (gw_fields_object_id(s) != hex)
-		fuzz_fail("gw_fields_object_id disagrees with /^[0-9a-f]{24}$/", s);
+	if (objectid_hex_valid(s) != hex)
+		fuzz_fail("objectid_hex_valid disagrees with /^[0-9a-f]{24}$/", s);
 	gw_problem p;
 	int v = 0;
 	if (!gw_fields_enum_value("status", s, gw_order_statuses.names, gw_order_statuses.values, gw_order_statuses.n,
