@@ -24,16 +24,27 @@ static int64_t order_iter_time(const bson_iter_t *it)
 	return bson_iter_as_int64(it);
 }
 
+/* Counts the elements of the array at *arr, allocates room for that many
+ * pointers (at least one) and leaves *child before the first element.
+ * NULL when out of memory or arr is not an array. */
+static void *order_array_begin(rpc_ctx *ctx, const bson_iter_t *arr, bson_iter_t *child, size_t elem, size_t *n)
+{
+	*n = 0;
+	if (!bson_iter_recurse(arr, child))
+		return NULL;
+	while (bson_iter_next(child))
+		(*n)++;
+	void *out = rpc_ctx_alloc(ctx, (*n ? *n : 1) * elem);
+	if (out == NULL || !bson_iter_recurse(arr, child))
+		return NULL;
+	return out;
+}
+
 static bool order_read_items(rpc_ctx *ctx, bson_iter_t *arr, Comanda__Order *o)
 {
 	bson_iter_t child;
-	size_t n = 0;
-	if (!bson_iter_recurse(arr, &child))
-		return false;
-	while (bson_iter_next(&child))
-		n++;
-	o->items = rpc_ctx_alloc(ctx, (n ? n : 1) * sizeof(*o->items));
-	if (o->items == NULL || !bson_iter_recurse(arr, &child))
+	size_t n;
+	if ((o->items = order_array_begin(ctx, arr, &child, sizeof(*o->items), &n)) == NULL)
 		return false;
 	while (bson_iter_next(&child) && o->n_items < n) {
 		bson_iter_t f;
@@ -58,13 +69,8 @@ static bool order_read_items(rpc_ctx *ctx, bson_iter_t *arr, Comanda__Order *o)
 static bool order_read_history(rpc_ctx *ctx, bson_iter_t *arr, Comanda__Order *o)
 {
 	bson_iter_t child;
-	size_t n = 0;
-	if (!bson_iter_recurse(arr, &child))
-		return false;
-	while (bson_iter_next(&child))
-		n++;
-	o->history = rpc_ctx_alloc(ctx, (n ? n : 1) * sizeof(*o->history));
-	if (o->history == NULL || !bson_iter_recurse(arr, &child))
+	size_t n;
+	if ((o->history = order_array_begin(ctx, arr, &child, sizeof(*o->history), &n)) == NULL)
 		return false;
 	while (bson_iter_next(&child) && o->n_history < n) {
 		bson_iter_t f;
