@@ -10,7 +10,7 @@
  * The caller is an admin (caller_role ROLE_ADMIN, caller_id ID), like the
  * gateway's call for an admin's GET /api/users/{id}. Thread t's n-th call asks
  * for ids[(t + n) % count]. The threads share one rpc_client, as the gateway's
- * HTTP threads do. Latency is measured around each stub call (packing, the
+ * HTTP threads do, over as many connections (RPC_CONNECTIONS). Latency is measured around each stub call (packing, the
  * round trip, unpacking) and every sample is kept, so the percentiles are
  * exact. Exit status: 0 when the run completed (errors are reported, not
  * fatal), 1 on bad usage, 2 when the service cannot be reached at all.
@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfg.h"
 #include "clock.h"
 #include "comanda/user.rpc.h"
 #include "log.h"
@@ -223,7 +224,9 @@ int main(int argc, char **argv)
 		return bench_usage();
 
 	rpc_client *client = NULL;
-	rpc_client_config ccfg = { .urls = cfg.url, .default_timeout_ms = cfg.timeout_ms };
+	/* as many connections as the gateway keeps (RPC_CONNECTIONS) */
+	rpc_client_config ccfg = { .urls = cfg.url, .default_timeout_ms = cfg.timeout_ms,
+		.connections = (int)cfg_int("RPC_CONNECTIONS", 1, 16) };
 	if (rpc_client_open(&client, &ccfg) != COMANDA__CODE__OK) {
 		fprintf(stderr, "rpc_bench: cannot open a client for %s\n", cfg.url);
 		return 2;

@@ -62,18 +62,51 @@ static void rpc_method_name(char *dst, size_t cap, const ProtobufCServiceDescrip
 	snprintf(dst, cap, "%s/%s", svc->name, svc->methods[idx].name);
 }
 
-/* Metric series for one (method, code) pair; looked up under the registry's
- * lock, which is cheap next to a network round trip. */
-static void rpc_observe(const char *side, const char *method, int code, uint64_t latency_us)
+enum { RPC_SIDE_CLIENT, RPC_SIDE_SERVER };
+
+/* The two series of one (side, method, code). Building their labels and
+ * looking them up under the registry's lock cost more user-space time than
+ * the rest of a call's bookkeeping, so each thread keeps the ones it used in
+ * a small direct-mapped cache; series are never freed, so a cached pointer
+ * stays valid. */
+typedef struct rpc_series {
+	const ProtobufCMethodDescriptor *method; /* NULL: a method the server does not serve */
+	int key;                                 /* side * 64 + code + 1; 0: empty slot */
+	metric *count;
+	metric *latency;
+} rpc_series;
+
+#define RPC_SERIES_CACHE 64  /* per thread; a gateway thread uses ~20 (method, code) pairs */
+static _Thread_local rpc_series rpc_series_cache[RPC_SERIES_CACHE];
+
+static rpc_series *rpc_series_find(int side, const ProtobufCMethodDescriptor *m, const char *method, int code)
 {
+	int key = side * 64 + (code & 63) + 1;
+	size_t h = (size_t)(((uintptr_t)m >> 4) * 31u + (uintptr_t)key) % RPC_SERIES_CACHE;
+	rpc_series *e = &rpc_series_cache[h];
+	if (e->key == key && e->method == m)
+		return e;
+	const char *side_name = side == RPC_SIDE_CLIENT ? "client" : "server";
 	char name[96], labels[RPC_METHOD_MAX + 64];
 	snprintf(labels, sizeof(labels), "method=\"%s\",code=\"%s\"", method, rpc_code_name(code));
-	snprintf(name, sizeof(name), "comanda_rpc_%s_requests_total", side);
-	metrics_add(metrics_counter(name, "RPCs by method and status code", labels), 1);
+	snprintf(name, sizeof(name), "comanda_rpc_%s_requests_total", side_name);
+	e->count = metrics_counter(name, "RPCs by method and status code", labels);
 	/* by code too: a DEADLINE_EXCEEDED's latency is the timeout, and mixed
 	 * into the OK ones it would hide how fast the service really answers */
-	snprintf(name, sizeof(name), "comanda_rpc_%s_latency_seconds", side);
-	metrics_observe_us(metrics_histogram(name, "RPC latency by method and status code", labels), latency_us);
+	snprintf(name, sizeof(name), "comanda_rpc_%s_latency_seconds", side_name);
+	e->latency = metrics_histogram(name, "RPC latency by method and status code", labels);
+	e->method = m;
+	e->key = key;
+	return e;
+}
+
+/* Counts one call of method m (named `method`; m NULL: "unknown") and its latency. */
+static void rpc_observe(int side, const ProtobufCMethodDescriptor *m, const char *method, int code,
+    uint64_t latency_us)
+{
+	rpc_series *e = rpc_series_find(side, m, method, code);
+	metrics_add(e->count, 1);
+	metrics_observe_us(e->latency, latency_us);
 }
 
 /* ======================================================================== */
@@ -94,23 +127,91 @@ typedef struct rpc_slot {
 	struct rpc_slot *next;
 } rpc_slot;
 
+#define RPC_MAX_REPLICAS 16
+#define RPC_MAX_CONNECTIONS 16
+
+/* One replica's URL and its dialers: NNG writes one message at a time on a
+ * connection (the next waits for the previous write to complete on NNG's
+ * task threads), so concurrent callers get several connections per replica,
+ * and the socket spreads requests over whichever is free. */
+typedef struct rpc_replica {
+	nng_dialer dialers[RPC_MAX_CONNECTIONS];
+	int n_dialers;
+	atomic_int pipes;              /* connections up */
+} rpc_replica;
+
 struct rpc_client {
 	nng_socket sock;
 	int default_timeout_ms;
-	atomic_int pipes;
+	atomic_int pipes;              /* connections up, all replicas */
+	int n_replicas;
+	rpc_replica replicas[RPC_MAX_REPLICAS];
 	pthread_mutex_t lock;          /* guards free_slots and services */
 	rpc_slot *free_slots;
 	rpc_pb_service *services;
 };
 
+/* Runs on NNG's threads. The dialers are all created before the first one
+ * starts, so every pipe's dialer is found. */
 static void rpc_client_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-	(void)p;
 	rpc_client *c = arg;
-	if (ev == NNG_PIPE_EV_ADD_POST)
-		atomic_fetch_add(&c->pipes, 1);
-	else if (ev == NNG_PIPE_EV_REM_POST)
-		atomic_fetch_sub(&c->pipes, 1);
+	int delta = ev == NNG_PIPE_EV_ADD_POST ? 1 : ev == NNG_PIPE_EV_REM_POST ? -1 : 0;
+	if (delta == 0)
+		return;
+	atomic_fetch_add(&c->pipes, delta);
+	int id = nng_dialer_id(nng_pipe_dialer(p));
+	for (int r = 0; r < c->n_replicas; r++)
+		for (int i = 0; i < c->replicas[r].n_dialers; i++)
+			if (nng_dialer_id(c->replicas[r].dialers[i]) == id) {
+				atomic_fetch_add(&c->replicas[r].pipes, delta);
+				return;
+			}
+}
+
+/* Creates conns dialers for url (not started). */
+static int rpc_client_add_replica(rpc_client *c, const char *url, int conns)
+{
+	if (c->n_replicas >= RPC_MAX_REPLICAS) {
+		log_printf(LOG_ERROR, "rpc: more than %d replicas", RPC_MAX_REPLICAS);
+		return NNG_EINVAL;
+	}
+	rpc_replica *r = &c->replicas[c->n_replicas];
+	atomic_init(&r->pipes, 0);
+	for (int i = 0; i < conns; i++) {
+		int rv = nng_dialer_create(&r->dialers[i], c->sock, url);
+		if (rv != 0) {
+			log_printf(LOG_ERROR, "rpc: cannot dial %s: %s", url, nng_strerror(rv));
+			return rv;
+		}
+		r->n_dialers++;
+	}
+	c->n_replicas++;
+	return 0;
+}
+
+/* A blocking start connects at once to a replica that is up; one that is
+ * down makes NNG give the dialer up, so it is replaced by one started
+ * without blocking, which keeps redialling. The replacement takes *d's
+ * place before it starts, so its pipes are counted for the right replica. */
+static int rpc_client_start_dialer(rpc_client *c, nng_dialer *d)
+{
+	if (nng_dialer_start(*d, 0) == 0)
+		return 0;
+	char url[256];
+	char *u = NULL;
+	int rv = nng_dialer_get_string(*d, NNG_OPT_URL, &u);
+	if (rv == 0) {
+		snprintf(url, sizeof(url), "%s", u);
+		nng_strfree(u);
+		nng_dialer_close(*d);
+		rv = nng_dialer_create(d, c->sock, url);
+	}
+	if (rv == 0)
+		rv = nng_dialer_start(*d, NNG_FLAG_NONBLOCK);
+	if (rv != 0)
+		log_printf(LOG_ERROR, "rpc: cannot dial: %s", nng_strerror(rv));
+	return rv;
 }
 
 int rpc_client_open(rpc_client **out, const rpc_client_config *cfg)
@@ -120,6 +221,9 @@ int rpc_client_open(rpc_client **out, const rpc_client_config *cfg)
 	if (c == NULL)
 		return COMANDA__CODE__INTERNAL;
 	c->default_timeout_ms = cfg->default_timeout_ms > 0 ? cfg->default_timeout_ms : 2000;
+	int conns = cfg->connections > 0 ? cfg->connections : 1;
+	if (conns > RPC_MAX_CONNECTIONS)
+		conns = RPC_MAX_CONNECTIONS;
 	atomic_init(&c->pipes, 0);
 	pthread_mutex_init(&c->lock, NULL);
 	int rv = nng_req0_open(&c->sock);
@@ -138,7 +242,6 @@ int rpc_client_open(rpc_client **out, const rpc_client_config *cfg)
 
 	/* Split the comma-separated list without modifying cfg->urls. */
 	const char *p = cfg->urls ? cfg->urls : "";
-	int dialed = 0;
 	while (*p != '\0') {
 		const char *end = strchr(p, ',');
 		size_t n = end ? (size_t)(end - p) : strlen(p);
@@ -146,24 +249,25 @@ int rpc_client_open(rpc_client **out, const rpc_client_config *cfg)
 		if (n > 0 && n < sizeof(url)) {
 			memcpy(url, p, n);
 			url[n] = '\0';
-			/* A blocking dial connects at once to a replica that is up; a
-			 * non-blocking one keeps redialling one that is not. */
-			if (nng_dial(c->sock, url, NULL, 0) != 0 &&
-			    (rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
-				log_printf(LOG_ERROR, "rpc: cannot dial %s: %s", url, nng_strerror(rv));
+			if (rpc_client_add_replica(c, url, conns) != 0) {
 				rpc_client_close(c);
 				return COMANDA__CODE__INVALID_ARGUMENT;
 			}
-			dialed++;
 		}
 		p += n;
 		if (*p == ',')
 			p++;
 	}
-	if (dialed == 0) {
+	if (c->n_replicas == 0) {
 		rpc_client_close(c);
 		return COMANDA__CODE__INVALID_ARGUMENT;
 	}
+	for (int r = 0; r < c->n_replicas; r++)
+		for (int i = 0; i < c->replicas[r].n_dialers; i++)
+			if (rpc_client_start_dialer(c, &c->replicas[r].dialers[i]) != 0) {
+				rpc_client_close(c);
+				return COMANDA__CODE__INVALID_ARGUMENT;
+			}
 	*out = c;
 	return COMANDA__CODE__OK;
 }
@@ -190,7 +294,12 @@ void rpc_client_close(rpc_client *c)
 
 int rpc_client_connected(const rpc_client *c)
 {
-	return atomic_load(&((rpc_client *)c)->pipes);
+	rpc_client *mc = (rpc_client *)c;
+	int n = 0;
+	for (int r = 0; r < mc->n_replicas; r++)
+		if (atomic_load(&mc->replicas[r].pipes) > 0)
+			n++;
+	return n;
 }
 
 bool rpc_client_wait_connected(rpc_client *c, int timeout_ms)
@@ -381,7 +490,7 @@ int rpc_client_call(rpc_client *c, rpc_call *call, const ProtobufCServiceDescrip
 	}
 done:
 	call->latency_us = (uint64_t)(clock_mono_us() - t0);
-	rpc_observe("client", method, st->code, call->latency_us);
+	rpc_observe(RPC_SIDE_CLIENT, m, method, st->code, call->latency_us);
 	return st->code;
 }
 
@@ -588,7 +697,7 @@ reply:;
 	/* Only methods this server serves name a series: a frame's method is
 	 * client text, and as a label it could inject lines into /metrics or
 	 * grow it without bound. */
-	rpc_observe("server", m != NULL ? ctx->method : "unknown", rep.code, latency_us);
+	rpc_observe(RPC_SIDE_SERVER, m, m != NULL ? ctx->method : "unknown", rep.code, latency_us);
 	if (s->cfg.log_requests) {
 		log_line l;
 		log_begin(&l, rep.code == COMANDA__CODE__INTERNAL ? LOG_WARN : LOG_INFO, "rpc");

@@ -64,6 +64,10 @@ typedef struct rpc_client_config {
 	const char *urls;
 	/* Timeout of a call whose rpc_call.timeout_ms is 0. */
 	int default_timeout_ms;
+	/* TCP connections kept to each replica (0: 1; at most 16). NNG writes
+	 * one message at a time per connection, so callers that run many calls
+	 * at once (the gateway) want several; RPC_CONNECTIONS in lib/cfg.def. */
+	int connections;
 } rpc_client_config;
 
 /* Opens a client and starts dialling every URL in the background; a replica
@@ -75,7 +79,7 @@ int rpc_client_open(rpc_client **out, const rpc_client_config *cfg);
 /* Closes the client. No call may be in progress or started afterwards. */
 void rpc_client_close(rpc_client *c);
 
-/* Number of replicas currently connected. Thread-safe. */
+/* Number of replicas with at least one connection up. Thread-safe. */
 int rpc_client_connected(const rpc_client *c);
 
 /* Waits until at least one replica is connected or timeout_ms passes.

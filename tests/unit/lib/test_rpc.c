@@ -407,6 +407,47 @@ TEST(rpc_client_spreads_calls_over_replicas)
 	rpc_server_close(s2);
 }
 
+/* Several connections per replica: rpc_client_connected still counts
+ * replicas, a replica that was down at open is dialled again on every
+ * connection, and calls over the connections all succeed. */
+TEST(rpc_client_keeps_several_connections_per_replica)
+{
+	char u1[128], u2[128], urls[300];
+	test_url(u1, sizeof(u1), "conns1");
+	test_url(u2, sizeof(u2), "conns2");
+	snprintf(urls, sizeof(urls), "%s,%s", u1, u2);
+	int id1 = 1, id2 = 2;
+	rpc_server *s1 = echo_server_start(u1, 4, &id1);
+	rpc_client_config cfg = { .urls = urls, .default_timeout_ms = 2000, .connections = 3 };
+	rpc_client *c = NULL;
+	CHECK_EQ_INT(rpc_client_open(&c, &cfg), COMANDA__CODE__OK);
+	CHECK(rpc_client_wait_connected(c, 2000));
+	CHECK_EQ_INT(rpc_client_connected(c), 1);
+	/* the second replica starts late: its non-blocking dialers find it */
+	rpc_server *s2 = echo_server_start(u2, 4, &id2);
+	for (int i = 0; i < 200 && rpc_client_connected(c) < 2; i++)
+		clock_sleep_ms(10);
+	CHECK_EQ_INT(rpc_client_connected(c), 2);
+	atomic_int n[3] = { 0, 0, 0 };
+	spread_arg a = { c, { &n[0], &n[1], &n[2] } };
+	pthread_t th[4];
+	for (int t = 0; t < 4; t++)
+		pthread_create(&th[t], NULL, spread_thread, &a);
+	for (int t = 0; t < 4; t++)
+		pthread_join(th[t], NULL);
+	CHECK_EQ_INT(atomic_load(&n[1]) + atomic_load(&n[2]), 40);
+	/* a replica's connections all go when it does: one replica left */
+	rpc_server_close(s2);
+	for (int i = 0; i < 100 && rpc_client_connected(c) > 1; i++)
+		clock_sleep_ms(10);
+	CHECK_EQ_INT(rpc_client_connected(c), 1);
+	uint32_t server = 0;
+	CHECK_EQ_INT(echo_call(c, "x", 0, 2000, NULL, 0, &server), COMANDA__CODE__OK);
+	CHECK_EQ_INT(server, 1);
+	rpc_client_close(c);
+	rpc_server_close(s1);
+}
+
 typedef struct slow_arg {
 	rpc_client *c;
 	int code;
