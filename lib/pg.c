@@ -7,6 +7,7 @@
 
 #include "comanda/rpc.pb-c.h"
 #include "log.h"
+#include "pg_stmt_cache.h"
 
 /* pg_advisory_lock key of the migration runner: "comanda" as a big-endian
  * integer, so no other lock in the project can collide with it by chance.
@@ -20,6 +21,15 @@ struct pg_conn {
 	char *app;
 	char timeout[16];    /* connect_timeout, as libpq wants it */
 	bool failing;        /* the last connect failed (and was logged) */
+	/* The statements prepared on the current server session (pg_send). */
+	pg_stmt_cache stmts;
+	/* The session may hold prepared statements that stmts no longer lists
+	 * (they were invalidated inside a transaction, where DEALLOCATE cannot
+	 * run): DEALLOCATE ALL before the next statement outside a transaction,
+	 * and prepare nothing new until then, so no name the cache hands out
+	 * can be deallocated under it. */
+	bool dealloc_pending;
+	bool full_logged;    /* "cache full" was logged for this connection */
 };
 
 /* libpq's messages end with a newline that would break a log line. */
@@ -52,10 +62,14 @@ static void pg_notice(void *arg, const char *message)
 	log_end(&l);
 }
 
+/* Prepared statements live in the server session: a new session (or none)
+ * starts with none. */
 static void pg_drop(pg_conn *c)
 {
 	PQfinish(c->pg);
 	c->pg = NULL;
+	pg_stmt_cache_clear(&c->stmts);
+	c->dealloc_pending = false;
 }
 
 static bool pg_connect(pg_conn *c)
@@ -148,6 +162,84 @@ enum {
 	PG_PINNED = 2,
 };
 
+/* Runs sql on c's open connection: PG_SIMPLE through the simple protocol;
+ * otherwise prepared once per session and executed by name from then on, so
+ * the server parses and plans it once rather than on every call. Unnamed
+ * (PQexecParams, parsed and planned each time) when pinned (the migration
+ * runner's one-shot session: preparing would cost a round trip per
+ * statement, and the migrations it runs change the very tables), while a
+ * DEALLOCATE ALL is pending, or when the cache is full. Sets *id to the
+ * statement's id when the result is PQexecPrepared's (only such a result
+ * can say the statement went stale), else 0. The result is PQexec's
+ * convention: NULL or an error result on failure, including a failed
+ * PQprepare's, which the caller handles like the statement's own. */
+static PGresult *pg_send(pg_conn *c, const char *sql, int n_params, const char *const *params, int flags,
+    uint32_t *id)
+{
+	*id = 0;
+	if ((flags & PG_SIMPLE) != 0)
+		return PQexec(c->pg, sql);
+	if ((flags & PG_PINNED) != 0 || c->dealloc_pending)
+		return PQexecParams(c->pg, sql, n_params, NULL, params, NULL, NULL, 0);
+	uint32_t hash = pg_stmt_hash(sql);
+	uint32_t found = pg_stmt_cache_find(&c->stmts, sql, hash);
+	char name[PG_STMT_NAME_CAP];
+	if (found == 0) {
+		found = pg_stmt_cache_add(&c->stmts, sql, hash);
+		if (found == 0) {
+			if (!c->full_logged)
+				log_printf(LOG_WARN,
+				    "%s: %d statements prepared on one connection (or out of memory): "
+				    "new statements run unprepared (SQL built with values in it?)",
+				    c->app, PG_STMT_CACHE_MAX);
+			c->full_logged = true;
+			return PQexecParams(c->pg, sql, n_params, NULL, params, NULL, NULL, 0);
+		}
+		pg_stmt_name(found, name);
+		/* Parameter types NULL: inferred from the text, as PQexecParams does. */
+		PGresult *p = PQprepare(c->pg, name, sql, n_params, NULL);
+		if (PQresultStatus(p) != PGRES_COMMAND_OK) {
+			/* Nothing was prepared: an SQL error, which the caller returns
+			 * like the statement's own (the same SQLSTATE and fields an
+			 * unnamed statement would give), or a broken connection, which
+			 * it reconnects from. */
+			pg_stmt_cache_remove(&c->stmts, found);
+			return p;
+		}
+		PQclear(p);
+	} else {
+		pg_stmt_name(found, name);
+	}
+	*id = found;
+	return PQexecPrepared(c->pg, name, n_params, params, NULL, NULL, 0);
+}
+
+/* True when an executed prepared statement failed because the statement
+ * itself is stale, so preparing it again can succeed: 26000 (the session no
+ * longer has it: DEALLOCATE or DISCARD ALL behind our back), 0A000 ("cached
+ * plan must not change result type": another replica's migration changed
+ * the columns it returns, which a prepared statement cannot follow). 0A000
+ * is matched without its message, which lc_messages translates: a genuine
+ * 0A000 at execution (none of our statements has one) costs only a
+ * re-prepare. */
+static bool pg_stmt_stale(const char *state)
+{
+	return state != NULL && (strcmp(state, "26000") == 0 || strcmp(state, "0A000") == 0);
+}
+
+/* Runs the pending DEALLOCATE ALL (outside a transaction). Returns false only
+ * when the connection broke doing so; an SQL error leaves it pending (and
+ * statements unprepared) for the next try. */
+static bool pg_deallocate_pending(pg_conn *c)
+{
+	PGresult *r = PQexec(c->pg, "DEALLOCATE ALL");
+	bool done = PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	if (done)
+		c->dealloc_pending = false;
+	return done || PQstatus(c->pg) == CONNECTION_OK;
+}
+
 /* pg_exec's body, with PG_* flags. */
 static int pg_exec_any(pg_conn *c, const char *sql, int n_params, const char *const *params, PGresult **res,
     int flags)
@@ -155,39 +247,64 @@ static int pg_exec_any(pg_conn *c, const char *sql, int n_params, const char *co
 	*res = NULL;
 	if (c == NULL)
 		return COMANDA__CODE__UNAVAILABLE;
-	bool simple = (flags & PG_SIMPLE) != 0;
-	for (int attempt = 0;; attempt++) {
+	bool reconnected = false;  /* the statement was sent again on a new connection */
+	bool reprepared = false;   /* ... or again after its prepared statement went stale */
+	for (;;) {
 		if (!pg_conn_ok(c) && ((flags & PG_PINNED) != 0 || !pg_connect(c)))
 			return COMANDA__CODE__UNAVAILABLE;
 		bool idle = PQtransactionStatus(c->pg) == PQTRANS_IDLE;
-		PGresult *r = simple ? PQexec(c->pg, sql)
-		                     : PQexecParams(c->pg, sql, n_params, NULL, params, NULL, NULL, 0);
-		ExecStatusType st = PQresultStatus(r);  /* PGRES_FATAL_ERROR for NULL */
-		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-			*res = r;
-			return COMANDA__CODE__OK;
-		}
-		const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-		int code = pg_code_for_sqlstate(state);
-		if (PQstatus(c->pg) == CONNECTION_OK && code != COMANDA__CODE__UNAVAILABLE) {
-			/* The server answered with an SQL error. */
-			if (code == COMANDA__CODE__INTERNAL) {
-				log_line l;
-				log_begin(&l, LOG_ERROR, "sql error");
-				log_str(&l, "sqlstate", state);
-				log_str(&l, "error", r != NULL ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL);
-				log_end(&l);
+		PGresult *r = NULL;
+		if (!c->dealloc_pending || !idle || pg_deallocate_pending(c)) {
+			uint32_t id = 0;
+			r = pg_send(c, sql, n_params, params, flags, &id);
+			ExecStatusType st = PQresultStatus(r);  /* PGRES_FATAL_ERROR for NULL */
+			if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+				*res = r;
+				return COMANDA__CODE__OK;
 			}
-			*res = r;
-			return code;
+			const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+			int code = pg_code_for_sqlstate(state);
+			if (PQstatus(c->pg) == CONNECTION_OK && code != COMANDA__CODE__UNAVAILABLE) {
+				/* The server answered with an SQL error. */
+				if (id != 0 && pg_stmt_stale(state)) {
+					/* Forget every statement: one migration usually touches
+					 * several, and this is rare. The session's copies go
+					 * with DEALLOCATE ALL once outside a transaction. */
+					log_line l;
+					log_begin(&l, LOG_INFO, "prepared statements invalidated; preparing them again");
+					log_str(&l, "sqlstate", state);
+					log_str(&l, "app", c->app);
+					log_end(&l);
+					pg_stmt_cache_clear(&c->stmts);
+					c->dealloc_pending = true;
+					/* Outside a transaction the failed statement changed
+					 * nothing: run it once more. Inside one the transaction
+					 * is aborted anyway: the caller gets the error. */
+					if (idle && !reprepared) {
+						reprepared = true;
+						PQclear(r);
+						continue;
+					}
+				}
+				if (code == COMANDA__CODE__INTERNAL) {
+					log_line l;
+					log_begin(&l, LOG_ERROR, "sql error");
+					log_str(&l, "sqlstate", state);
+					log_str(&l, "error", r != NULL ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL);
+					log_end(&l);
+				}
+				*res = r;
+				return code;
+			}
 		}
 		/* The connection broke (a restart sends 57P01 first, then closes). */
 		if (!c->failing)
 			pg_log_conn_error(LOG_WARN, "database connection lost", c->pg);
 		PQclear(r);
 		pg_drop(c);
-		if (!idle || attempt > 0 || (flags & PG_PINNED) != 0)
+		if (!idle || reconnected || (flags & PG_PINNED) != 0)
 			return COMANDA__CODE__UNAVAILABLE;
+		reconnected = true;
 	}
 }
 

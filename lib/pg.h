@@ -5,7 +5,8 @@
  *    costs the requests in flight at that moment, never the process: the
  *    next statement finds the connection broken and opens a new one.
  *  - pg_exec: a parameterised statement whose failures come back as a
- *    canonical Code (comanda.Code), so handlers can pass them on.
+ *    canonical Code (comanda.Code), so handlers can pass them on. Each SQL
+ *    text is prepared once per connection and executed by name afterwards.
  *  - pg_migrate: the schema migrations compiled into the binary, applied in
  *    order, each in its own transaction, recorded in schema_migrations and
  *    serialised between replicas by an advisory lock.
@@ -63,6 +64,32 @@ bool pg_conn_ok(const pg_conn *c);
  * (except for a lost COMMIT reply, which no client can disambiguate: that is
  * what idempotency keys are for). After UNAVAILABLE the next pg_exec starts
  * from a fresh connection outside any transaction.
+ *
+ * Prepared once per connection: the first pg_exec of an SQL text on a
+ * server session prepares it as a named statement ("c<N>") and later ones
+ * only execute it, because an unnamed statement is parsed and planned again
+ * on every call: PostgreSQL spent 98 µs of CPU per query that way against
+ * 41 µs prepared (pgbench, docs/PERFORMANCE.md, finding 4). A text's first
+ * use on a session costs one more round trip. The cache is keyed by the
+ * text, not its address (texts built with snprintf on the stack are fine),
+ * holds PG_STMT_CACHE_MAX texts per connection and evicts none: further new
+ * texts run unprepared, so SQL with values spliced in cannot thrash it (pass
+ * values as parameters). A new session (a reconnect) starts with an empty
+ * cache. The codes and results above stay as they were, except:
+ *  - A statement invalidated under the connection (26000: the session lost
+ *    it; 0A000 "cached plan must not change result type": another replica's
+ *    migration changed the columns it returns) is prepared again. Outside a
+ *    transaction block it is run once more (it failed, so it changed
+ *    nothing) and the caller sees only that second outcome; inside one its
+ *    error is returned (INTERNAL; the transaction is aborted anyway), at
+ *    most once per connection and schema change, and the next use prepares
+ *    it again.
+ * Also worth knowing:
+ *  - After five executions PostgreSQL may run a statement with a generic
+ *    plan instead of one made for the parameters' values (plan_cache_mode).
+ *  - The URL must reach a server session that lasts as long as the
+ *    connection: PgBouncer in transaction pooling mode would lose the
+ *    statements between transactions.
  *
  * c may be NULL (a worker whose connection could not even be allocated):
  * that is UNAVAILABLE, so handlers need no check of their own. */
