@@ -42,9 +42,16 @@
  * It must hold a request at both limits with room to spare, or
  * libmicrohttpd would refuse it with its own non-JSON answer before our
  * JSON 414/431 could: the limits plus this much, and never less than the
- * minimum (the response headers are built in the same pool). */
-#define HTTPD_CONNECTION_MEMORY_SLACK ((size_t)32 << 10)
-#define HTTPD_CONNECTION_MEMORY_MIN ((size_t)64 << 10)
+ * minimum. The slack holds libmicrohttpd's record of each header field and
+ * query argument (64 bytes each) and the response headers, built in the
+ * same pool: at both default limits at once (32 KiB) that is about 120
+ * fields and arguments together, several times what a browser sends; past
+ * that libmicrohttpd refuses the request or closes the connection. No
+ * bigger: libmicrohttpd zeroes the whole pool for every request on a
+ * connection (with 64 KiB that memset was ~45% of the gateway's
+ * instructions per request). */
+#define HTTPD_CONNECTION_MEMORY_SLACK ((size_t)8 << 10)
+#define HTTPD_CONNECTION_MEMORY_MIN ((size_t)32 << 10)
 /* X-Forwarded-For header lines looked at (proxies append to one line). */
 #define HTTPD_MAX_XFF_LINES 8
 /* A chunked body past max_body is read and dropped so the client still gets

@@ -10,12 +10,14 @@
 #include "clock.h"
 
 static const char *log_service = "comanda";
+static size_t log_service_len = 7;
 static int log_level = LOG_INFO;
 static const char *const log_level_names[] = { "debug", "info", "warn", "error" };
 
 void log_init(const char *service)
 {
 	log_service = service;
+	log_service_len = strlen(service);
 	const char *lv = getenv("LOG_LEVEL");
 	if (lv == NULL)
 		return;
@@ -36,22 +38,27 @@ size_t log_json_escape(char *dst, size_t cap, const char *s)
 	if (cap == 0)
 		return 0;
 	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-		char esc[7];
-		size_t k = 0;
-		switch (*p) {
-		case '"': esc[k++] = '\\'; esc[k++] = '"'; break;
-		case '\\': esc[k++] = '\\'; esc[k++] = '\\'; break;
-		case '\n': esc[k++] = '\\'; esc[k++] = 'n'; break;
-		case '\r': esc[k++] = '\\'; esc[k++] = 'r'; break;
-		case '\t': esc[k++] = '\\'; esc[k++] = 't'; break;
-		default:
-			if (*p < 0x20) {
-				esc[k++] = '\\'; esc[k++] = 'u'; esc[k++] = '0'; esc[k++] = '0';
-				esc[k++] = hex[*p >> 4]; esc[k++] = hex[*p & 15];
-			} else {
-				esc[k++] = (char)*p;
-			}
+		/* most bytes are copied as they are: no escape to build */
+		if (*p >= 0x20 && *p != '"' && *p != '\\') {
+			if (n + 1 >= cap)
+				break;
+			dst[n++] = (char)*p;
+			continue;
 		}
+		char esc[6];
+		size_t k = 0;
+		esc[k++] = '\\';
+		switch (*p) {
+		case '"': esc[k++] = '"'; break;
+		case '\\': esc[k++] = '\\'; break;
+		case '\n': esc[k++] = 'n'; break;
+		case '\r': esc[k++] = 'r'; break;
+		case '\t': esc[k++] = 't'; break;
+		default:
+			esc[k++] = 'u'; esc[k++] = '0'; esc[k++] = '0';
+			esc[k++] = hex[*p >> 4]; esc[k++] = hex[*p & 15];
+		}
+		/* never cut inside an escape sequence */
 		if (n + k >= cap)
 			break;
 		memcpy(dst + n, esc, k);
@@ -72,15 +79,17 @@ static void log_raw(log_line *l, const char *s, size_t n)
 
 static void log_quoted(log_line *l, const char *s)
 {
-	char tmp[LOG_LINE_MAX];
 	size_t room = LOG_LINE_MAX - 2 - l->len;
 	if (room < 3)
 		return;
-	size_t n = log_json_escape(tmp, room - 1 < sizeof(tmp) ? room - 1 : sizeof(tmp), s);
-	/* never cut inside an escape sequence: escape() stops at whole ones */
-	log_raw(l, "\"", 1);
-	log_raw(l, tmp, n);
-	log_raw(l, "\"", 1);
+	/* Escaped straight into the line, between the quotes: at most room - 2
+	 * bytes, so the closing quote and the line's "}\n" still fit, and
+	 * log_json_escape stops at whole escape sequences. */
+	char *q = l->buf + l->len;
+	q[0] = '"';
+	size_t n = log_json_escape(q + 1, room - 1, s);
+	q[1 + n] = '"';
+	l->len += n + 2;
 }
 
 void log_begin(log_line *l, int level, const char *msg)
@@ -89,54 +98,81 @@ void log_begin(log_line *l, int level, const char *msg)
 	l->len = 0;
 	if (!l->on)
 		return;
-	char ts[32];
-	clock_rfc3339(ts, sizeof(ts), clock_wall_ms());
-	int n = snprintf(l->buf, LOG_LINE_MAX, "{\"ts\":\"%s\",\"level\":\"%s\",\"service\":\"%s\",\"msg\":", ts,
-	    log_level_names[level], log_service);
-	l->len = (size_t)n;
+	/* {"ts":"<ts>","level":"<level>","service":"<service>","msg": by
+	 * copies: this runs for every request the services log. */
+	log_raw(l, "{\"ts\":\"", 7);
+	l->len += clock_rfc3339_now(l->buf + l->len, LOG_LINE_MAX - 2 - l->len);
+	log_raw(l, "\",\"level\":\"", 11);
+	log_raw(l, log_level_names[level], strlen(log_level_names[level]));
+	log_raw(l, "\",\"service\":\"", 13);
+	log_raw(l, log_service, log_service_len);
+	log_raw(l, "\",\"msg\":", 8);
 	log_quoted(l, msg);
 }
 
-/* True when `,"key":` and at least `extra` more bytes fit before the
- * closing "}\n": a field that does not fit whole is left out, so a line
- * cut short is still valid JSON. */
-static bool log_room(const log_line *l, const char *key, size_t extra)
+/* Starts field `,"key":` when it and at least `extra` more bytes fit
+ * before the closing "}\n"; false (nothing written) otherwise: a field that
+ * does not fit whole is left out, so a line cut short is still valid JSON. */
+static bool log_key(log_line *l, const char *key, size_t extra)
 {
-	return l->len + 4 + strlen(key) + extra <= LOG_LINE_MAX - 2;
+	size_t kl = strlen(key);
+	if (l->len + 4 + kl + extra > LOG_LINE_MAX - 2)
+		return false;
+	char *p = l->buf + l->len;
+	p[0] = ',';
+	p[1] = '"';
+	memcpy(p + 2, key, kl);
+	p[2 + kl] = '"';
+	p[3 + kl] = ':';
+	l->len += 4 + kl;
+	return true;
 }
 
 void log_str(log_line *l, const char *key, const char *val)
 {
-	if (!l->on || !log_room(l, key, 4))
+	if (!l->on || !log_key(l, key, 4))
 		return;
-	log_raw(l, ",\"", 2);
-	log_raw(l, key, strlen(key));
-	log_raw(l, "\":", 2);
 	if (val == NULL)
 		log_raw(l, "null", 4);
 	else
 		log_quoted(l, val);
 }
 
+/* Decimal text of v into dst (room for 20 bytes, "-9223372036854775808";
+ * no NUL); returns its length. By hand: snprintf's machinery costs more than the digits. */
+static size_t log_format_int(char *dst, long long v)
+{
+	/* the magnitude as unsigned, so LLONG_MIN does not overflow */
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	char rev[20];
+	size_t n = 0, k = 0;
+	do {
+		rev[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		dst[k++] = '-';
+	while (n > 0)
+		dst[k++] = rev[--n];
+	return k;
+}
+
 void log_int(log_line *l, const char *key, long long val)
 {
 	if (!l->on)
 		return;
-	char num[32];
-	int n = snprintf(num, sizeof(num), "%lld", val);
-	if (!log_room(l, key, (size_t)n))
+	char num[24];
+	size_t n = log_format_int(num, val);
+	if (!log_key(l, key, n))
 		return;
-	log_raw(l, ",\"", 2);
-	log_raw(l, key, strlen(key));
-	log_raw(l, "\":", 2);
-	log_raw(l, num, (size_t)n);
+	log_raw(l, num, n);
 }
 
 void log_end(log_line *l)
 {
 	if (!l->on)
 		return;
-	/* log_room and log_quoted kept the room for the tail: the line is
+	/* log_key and log_quoted kept the room for the tail: the line is
 	 * valid JSON however long its values were. */
 	l->buf[l->len++] = '}';
 	l->buf[l->len++] = '\n';

@@ -2,6 +2,7 @@
  * class through the real dispatcher and lib/httpd (401 challenges, 403, the
  * optional class, the verified caller reaching the handler). */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,4 +243,70 @@ TEST(gw_auth_labels_the_caller_for_the_log)
 	CHECK(!gw_auth_authorize(&app, &req, &resp));
 	CHECK_EQ_INT(resp.status, 401);
 	free(resp.body);
+}
+
+/* The caller label the request log shows, as the observer sees it after
+ * each request (one server thread, so one per-thread label throughout). */
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+static char seen_caller[64];
+
+static void record_caller(void *arg, const httpd_request *req, const httpd_response *resp, int64_t latency_us)
+{
+	(void)arg;
+	(void)req;
+	(void)latency_us;
+	pthread_mutex_lock(&seen_lock);
+	snprintf(seen_caller, sizeof(seen_caller), "%s", resp->caller != NULL ? resp->caller : "(null)");
+	pthread_mutex_unlock(&seen_lock);
+}
+
+/* The label of the last request (waiting up to a second for the observer,
+ * which may run just after the answer left); "" when none came. */
+static void last_caller(char *dst, size_t cap)
+{
+	for (int i = 0; i < 100; i++) {
+		pthread_mutex_lock(&seen_lock);
+		snprintf(dst, cap, "%s", seen_caller);
+		pthread_mutex_unlock(&seen_lock);
+		if (dst[0] != '\0')
+			return;
+		clock_sleep_ms(10);
+	}
+}
+
+TEST(gw_auth_caller_label_follows_the_caller)
+{
+	gw_app app = { .jwt_key = (const uint8_t *)test_key, .jwt_key_len = strlen(test_key) };
+	httpd *h = NULL;
+	httpd_config cfg = { .name = "gw-auth-label", .bind = "127.0.0.1", .threads = 1, .handler = auth_dispatch,
+		.observer = record_caller, .arg = &app };
+	CHECK_EQ_INT(httpd_start(&h, &cfg), 0);
+	if (h == NULL)
+		return;
+	int port = httpd_port(h);
+	char admin1[JWT_MAX_LEN], user1[JWT_MAX_LEN], user7[JWT_MAX_LEN], user1234[JWT_MAX_LEN];
+	sign(admin1, sizeof(admin1), test_key, 1, COMANDA__ROLE__ROLE_ADMIN, 600);
+	sign(user1, sizeof(user1), test_key, 1, COMANDA__ROLE__ROLE_CUSTOMER, 600);
+	sign(user7, sizeof(user7), test_key, 7, COMANDA__ROLE__ROLE_CUSTOMER, 600);
+	sign(user1234, sizeof(user1234), test_key, 1234567890123LL, COMANDA__ROLE__ROLE_CUSTOMER, 600);
+	/* token, label: a repeat, then a change of id only, of role only, ... */
+	const char *steps[][2] = { { admin1, "admin:1" }, { admin1, "admin:1" }, { user7, "user:7" },
+		{ user1, "user:1" }, { admin1, "admin:1" }, { NULL, "anonymous" }, { admin1, "admin:1" },
+		{ user1234, "user:1234567890123" }, { user7, "user:7" } };
+	char auth[JWT_MAX_LEN + 16];
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		if (steps[i][0] != NULL)
+			snprintf(auth, sizeof(auth), "Bearer %s", steps[i][0]);
+		pthread_mutex_lock(&seen_lock);
+		seen_caller[0] = '\0';
+		pthread_mutex_unlock(&seen_lock);
+		char *r = get(port, "/optional", steps[i][0] != NULL ? auth : NULL);
+		CHECK_EQ_INT(testhttp_status(r), 200);
+		free(r);
+		char got[64];
+		last_caller(got, sizeof(got));
+		if (strcmp(got, steps[i][1]) != 0)
+			test_fail(__FILE__, __LINE__, "step %zu: caller \"%s\", want \"%s\"", i, got, steps[i][1]);
+	}
+	httpd_stop(h);
 }

@@ -126,6 +126,90 @@ TEST(httpd_limits_uri_and_headers_answer_json)
 	httpd_stop(h);
 }
 
+/* A raw request: "GET <url of url_len bytes> HTTP/1.1", Host and Connection
+ * (31 header bytes as httpd counts them: name + value + 4), then `fields`
+ * X-Fill header fields that bring the count to exactly header_bytes
+ * (caller frees; *len is its length). url_len counts the query as httpd
+ * does: `args` arguments "aNN=v...", each with its "?" or "&" and "=". */
+static char *at_limits_request(size_t url_len, size_t args, size_t header_bytes, size_t fields, size_t *len)
+{
+	size_t cap = url_len + header_bytes + 256, n = 0;
+	char *raw = malloc(cap);
+	if (raw == NULL)
+		return NULL;
+	n += (size_t)snprintf(raw + n, cap - n, "GET /");
+	/* each argument: "?aNN=" or "&aNN=" then its value; 2 of its bytes are
+	 * framing, the rest key and value */
+	size_t arg_len = args > 0 ? (url_len - 1) / (2 * args) : 0, path_len = url_len - 1 - args * arg_len;
+	memset(raw + n, 'p', path_len);
+	n += path_len;
+	for (size_t i = 0; i < args; i++) {
+		int k = snprintf(raw + n, cap - n, "%ca%02zu=", i == 0 ? '?' : '&', i % 100);
+		n += (size_t)k;
+		memset(raw + n, 'v', arg_len - (size_t)k);
+		n += arg_len - (size_t)k;
+	}
+	n += (size_t)snprintf(raw + n, cap - n, " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+	size_t left = header_bytes - 31;
+	for (size_t i = 0; i < fields; i++) {
+		/* "X-Fill-NNN: " and its CRLF are 4 + 10 bytes of the count */
+		size_t share = left / (fields - i);
+		n += (size_t)snprintf(raw + n, cap - n, "X-Fill-%03zu: ", i);
+		memset(raw + n, 'f', share - 14);
+		n += share - 14;
+		raw[n++] = '\r';
+		raw[n++] = '\n';
+		left -= share;
+	}
+	raw[n++] = '\r';
+	raw[n++] = '\n';
+	raw[n] = '\0';
+	*len = n;
+	return raw;
+}
+
+/* With the default limits (8 KiB of URL, 16 KiB of header fields) a
+ * request at both limits at once reaches the handler, and one byte more of
+ * either is our JSON answer, not libmicrohttpd's: the connection's memory
+ * pool holds them, with a realistic number of fields and arguments. */
+TEST(httpd_limits_default_pool_holds_a_request_at_both_limits)
+{
+	httpd_config c = { 0 };
+	httpd *h = limits_start(&c);
+	if (h == NULL)
+		return;
+	int port = httpd_port(h);
+	/* arguments, fields: up to ~120 together fit (lib/httpd.c, the pool) */
+	static const size_t shapes[][2] = { { 0, 2 }, { 0, 64 }, { 16, 48 }, { 40, 32 } };
+	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		size_t args = shapes[i][0], fields = shapes[i][1], len = 0;
+		char *raw = at_limits_request(8192, args, 16384, fields, &len);
+		char *r = raw != NULL ? testhttp_exchange(port, raw, len) : NULL;
+		if (testhttp_status(r) != 200)
+			test_fail(__FILE__, __LINE__, "%zu arguments, %zu fields at both limits: %.200s", args, fields,
+			    r != NULL ? r : "(no answer)");
+		free(r);
+		free(raw);
+
+		raw = at_limits_request(8193, args, 16384, fields, &len);
+		r = raw != NULL ? testhttp_exchange(port, raw, len) : NULL;
+		CHECK_EQ_INT(testhttp_status(r), 414);
+		CHECK(r != NULL && strstr(testhttp_body(r), "\"error\":\"Request URI too long (limit 8192 bytes)\","
+		                                          "\"code\":\"URI_TOO_LONG\"") != NULL);
+		free(r);
+		free(raw);
+
+		raw = at_limits_request(8192, args, 16385, fields, &len);
+		r = raw != NULL ? testhttp_exchange(port, raw, len) : NULL;
+		CHECK_EQ_INT(testhttp_status(r), 431);
+		CHECK(r != NULL && strstr(testhttp_body(r), "\"error\":\"Request header fields too large (limit 16384 "
+		                                          "bytes)\",\"code\":\"REQUEST_HEADER_FIELDS_TOO_LARGE\"") != NULL);
+		free(r);
+		free(raw);
+	}
+	httpd_stop(h);
+}
+
 TEST(httpd_limits_json_depth_is_the_servers)
 {
 	httpd_config c = { .max_json_depth = 6 };

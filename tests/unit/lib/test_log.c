@@ -1,8 +1,13 @@
-/* lib/log: a line that would be too long is still one valid JSON object. */
+/* lib/log: the bytes of a line, and a line that would be too long is still
+ * one valid JSON object. */
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <json-c/json.h>
 
+#include "clock.h"
 #include "log.h"
 #include "test.h"
 
@@ -31,5 +36,74 @@ TEST(log_long_line_stays_valid_json)
 		CHECK(json_object_object_get_ex(o, "first", &v));
 		CHECK(!json_object_object_get_ex(o, "number", &v)); /* did not fit: left out */
 		json_object_put(o);
+	}
+}
+
+/* The line as log_begin/log_str/log_int made it with snprintf, after the
+ * timestamp: the reference the hand-made line must equal byte for byte. */
+static void log_text(const log_line *l, char *dst, size_t cap)
+{
+	size_t n = l->len < cap - 1 ? l->len : cap - 1;
+	memcpy(dst, l->buf, n);
+	dst[n] = '\0';
+}
+
+TEST(log_line_bytes_are_unchanged)
+{
+	log_line l;
+	int64_t before = clock_wall_ms();
+	log_begin(&l, LOG_WARN, "http \"request\"");
+	int64_t after = clock_wall_ms();
+	log_str(&l, "path", "/api/users/7?q=a\\b\n\t\r\x01\x1f\xc3\xa9");
+	log_str(&l, "caller", NULL);
+	log_int(&l, "status", 200);
+	log_int(&l, "zero", 0);
+	log_int(&l, "neg", -42);
+	log_int(&l, "min", LLONG_MIN);
+	log_int(&l, "max", LLONG_MAX);
+	char got[LOG_LINE_MAX + 1];
+	log_text(&l, got, sizeof(got));
+
+	/* {"ts":"<24 characters>" first, a time between before and after */
+	CHECK(strncmp(got, "{\"ts\":\"", 7) == 0 && got[7 + CLOCK_RFC3339_LEN] == '"');
+	char ts[CLOCK_RFC3339_LEN + 1], lo[32], hi[32];
+	memcpy(ts, got + 7, CLOCK_RFC3339_LEN);
+	ts[CLOCK_RFC3339_LEN] = '\0';
+	clock_rfc3339(lo, sizeof(lo), before);
+	clock_rfc3339(hi, sizeof(hi), after);
+	CHECK(strcmp(lo, ts) <= 0 && strcmp(ts, hi) <= 0);
+
+	char want[LOG_LINE_MAX];
+	snprintf(want, sizeof(want),
+	    "{\"ts\":\"%s\",\"level\":\"warn\",\"service\":\"comanda\",\"msg\":\"http \\\"request\\\"\","
+	    "\"path\":\"/api/users/7?q=a\\\\b\\n\\t\\r\\u0001\\u001f\xc3\xa9\",\"caller\":null,\"status\":200,"
+	    "\"zero\":0,\"neg\":-42,\"min\":%lld,\"max\":%lld",
+	    ts, LLONG_MIN, LLONG_MAX);
+	CHECK_STREQ(got, want);
+}
+
+/* A string value cut at the end of the line stops before the escape that
+ * would not fit, and the line keeps its two closing bytes. */
+TEST(log_long_value_is_cut_at_a_whole_escape)
+{
+	char val[LOG_LINE_MAX];
+	for (size_t shift = 0; shift < 4; shift++) {
+		memset(val, '"', sizeof(val) - 1); /* each one is 2 bytes escaped */
+		val[sizeof(val) - 1] = '\0';
+		log_line l;
+		log_begin(&l, LOG_INFO, "cut");
+		char pad[8] = "";
+		memset(pad, 'p', shift);
+		pad[shift] = '\0';
+		log_str(&l, pad[0] != '\0' ? pad : "k", "v");
+		size_t start = l.len;
+		log_str(&l, "v", val);
+		CHECK(l.len <= LOG_LINE_MAX - 2);
+		/* ,"v":" then \" pairs, then the closing quote */
+		size_t body = l.len - start - 6 - 1;
+		CHECK_EQ_INT(body % 2, 0);
+		CHECK(l.buf[l.len - 1] == '"' && l.buf[l.len - 2] == '"' && l.buf[l.len - 3] == '\\');
+		/* one more pair would not have fit */
+		CHECK(l.len + 2 > LOG_LINE_MAX - 2 - 1);
 	}
 }
