@@ -176,7 +176,13 @@ $(BUILD)/bench/rpc_bench: $(OBJ)/bench/rpc_bench.o $(LIBCOMANDA)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-bench: all $(BUILD)/bench/rpc_bench
+# The "RPC runtime with no work" floor: comanda.Echo served through lib/rpc.
+$(BUILD)/bench/rpc_echo_server: $(OBJ)/bench/rpc_echo_server.o $(LIBCOMANDA)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: all $(BUILD)/bench/rpc_bench $(BUILD)/bench/rpc_echo_server
 	bench/run.sh
 
 # ---- fuzzing ---------------------------------------------------------------

@@ -404,6 +404,7 @@ SCENARIOS = [
     ("health", "GET /health (gateway, no RPC)"),
     ("get_user", "GET /api/users/{id}"),
     ("rpc_get_user", "RPC GetUser direct (rpc_bench)"),
+    ("rpc_echo", "RPC Echo direct (no handler work)"),
     ("pgbench", "pgbench -S (PostgreSQL floor)"),
     ("get_order", "GET /api/orders/{id}"),
     ("create_user_admin", "POST /api/users (admin, no password)"),
@@ -428,6 +429,22 @@ def table(headers, rows, align=None):
     for r in rows:
         out.append("  ".join(f"{str(c):{a}{n}}" for c, a, n in zip(r, align, w)).rstrip())
     return "\n".join(out)
+
+
+def rpc_split(sc, cpu):
+    """A direct GetUser's server-side CPU per call split into lib/rpc's part
+    (the echo server's CPU per Echo call) and the rest (svc-user's and
+    PostgreSQL's CPU per GetUser minus that): None unless both ran cleanly."""
+    per = {}
+    for key in ("rpc_get_user", "rpc_echo"):
+        s = sc.get(key, {})
+        if not s.get("measured") or not s.get("requests") or s.get("error_total") or key not in cpu:
+            return None
+        per[key] = {c: v * 1e6 / s["requests"] for c, v in cpu[key]["cpu_s"].items()}
+    runtime = per["rpc_echo"].get("rpc-echo", 0.0)
+    svc_user, postgres = per["rpc_get_user"].get("svc-user", 0.0), per["rpc_get_user"].get("postgres", 0.0)
+    return {"runtime_us": round(runtime, 1), "svc_user_us": round(svc_user, 1), "postgres_us": round(postgres, 1),
+            "handler_and_postgres_us": round(svc_user + postgres - runtime, 1)}
 
 
 def cmd_report(d, out):
@@ -471,9 +488,11 @@ def cmd_report(d, out):
     def rps(k):
         return sc.get(k, {}).get("rps") if sc.get(k, {}).get("measured") else None
 
-    gw, rpc, pg = rps("get_user"), rps("rpc_get_user"), rps("pgbench")
+    gw, rpc, pg, echo = rps("get_user"), rps("rpc_get_user"), rps("pgbench"), rps("rpc_echo")
     if gw and rpc:
         res["ratios"]["gateway_get_user_over_rpc"] = round(gw / rpc, 3)
+    if rpc and echo:
+        res["ratios"]["rpc_get_user_over_rpc_echo"] = round(rpc / echo, 3)
     if rpc and pg:
         res["ratios"]["rpc_get_user_over_pgbench"] = round(rpc / pg, 3)
     if gw and pg:
@@ -481,9 +500,16 @@ def cmd_report(d, out):
     p("Ratios")
     for k, label in [("gateway_get_user_over_rpc", "gateway GetUser / direct RPC GetUser"),
                      ("rpc_get_user_over_pgbench", "direct RPC GetUser / pgbench -S"),
-                     ("gateway_get_user_over_pgbench", "gateway GetUser / pgbench -S")]:
+                     ("gateway_get_user_over_pgbench", "gateway GetUser / pgbench -S"),
+                     ("rpc_get_user_over_rpc_echo", "direct RPC GetUser / RPC Echo")]:
         v = res["ratios"].get(k)
         p(f"  {label:40s} {fmt(v, 3) if v is not None else 'n/a'}")
+    split = rpc_split(sc, res["cpu"])
+    if split:
+        res["rpc_get_user_split"] = split
+        p(f"  a direct GetUser by server CPU per call: RPC runtime {split['runtime_us']:,.0f} us (the echo server's),"
+          f" handler and PostgreSQL {split['handler_and_postgres_us']:,.0f} us"
+          f" (svc-user {split['svc_user_us']:,.0f} + postgres {split['postgres_us']:,.0f} - runtime)")
     p("")
 
     rss = read_json(os.path.join(d, "rss.json")) or {}
@@ -577,6 +603,8 @@ def cmd_report(d, out):
     # ---- CPU per request, per component
     rows, noisy = [], []
     comps = ["gateway", "svc-user", "svc-order", "svc-payment", "postgres", "ferretdb", "rabbitmq"]
+    # Components a scenario adds for itself (rpc_echo's server, "rpc-echo").
+    comps += sorted({c for cpu in res["cpu"].values() for c in cpu["cpu_s"]} - set(comps) - {"load", "other"})
     for key, label in SCENARIOS:
         cpu, s = res["cpu"].get(key), sc.get(key, {})
         if not cpu or not s.get("measured") or not s.get("requests"):

@@ -1,19 +1,26 @@
 /*
- * rpc_bench: the direct-RPC floor of `make bench`. Calls UserService.GetUser
- * through the generated stub (user_service_get_user) from N threads for a
- * fixed time, with no gateway in between, and reports requests per second,
- * latency percentiles and errors.
+ * rpc_bench: the direct-RPC floors of `make bench`. Calls one method through
+ * its generated stub from N threads for a fixed time, with no gateway in
+ * between, and reports requests per second, latency percentiles and errors.
  *
- *   rpc_bench --caller-id ID --ids 2,3,4 [--url URL] [--threads N]
- *             [--duration S] [--timeout-ms MS] [--json FILE]
+ *   rpc_bench --caller-id ID --ids 2,3,4 [--url URL] [--method get_user]
+ *             [--threads N] [--duration S] [--timeout-ms MS] [--json FILE]
+ *   rpc_bench --method echo --url URL [--threads N] [--duration S] ...
  *
- * The caller is an admin (caller_role ROLE_ADMIN, caller_id ID), like the
- * gateway's call for an admin's GET /api/users/{id}. Thread t's n-th call asks
- * for ids[(t + n) % count]. The threads share one rpc_client, as the gateway's
- * HTTP threads do, over as many connections (RPC_CONNECTIONS). Latency is measured around each stub call (packing, the
- * round trip, unpacking) and every sample is kept, so the percentiles are
- * exact. Exit status: 0 when the run completed (errors are reported, not
- * fatal), 1 on bad usage, 2 when the service cannot be reached at all.
+ * --method get_user (the default): UserService.GetUser (user_service_get_user)
+ * as an admin (caller_role ROLE_ADMIN, caller_id ID), like the gateway's call
+ * for an admin's GET /api/users/{id}; thread t's n-th call asks for
+ * ids[(t + n) % count]; an answer with another user counts as an error.
+ * --method echo: comanda.Echo/Echo (echo_echo) with a short text, against
+ * bench/rpc_echo_server, whose handler does nothing else: the cost of lib/rpc
+ * itself; the same envelope (request id, admin role, --caller-id when given),
+ * and an answer with another text counts as an error.
+ * The threads share one rpc_client, as the gateway's HTTP threads do, over as
+ * many connections (RPC_CONNECTIONS). Latency is measured around each stub
+ * call (packing, the round trip, unpacking) and every sample is kept, so the
+ * percentiles are exact. Exit status: 0 when the run completed (errors are
+ * reported, not fatal), 1 on bad usage, 2 when the service cannot be reached
+ * at all.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,13 +32,26 @@
 
 #include "cfg.h"
 #include "clock.h"
+#include "comanda/testing.rpc.h"
 #include "comanda/user.rpc.h"
 #include "log.h"
 #include "rpc.h"
 
 #define BENCH_MAX_CODES 17 /* canonical codes 0..16 */
 
+/* What each call sends in echo mode: short, like a small request body. */
+#define BENCH_ECHO_TEXT "rpc-bench echo"
+
+typedef enum bench_method { BENCH_GET_USER, BENCH_ECHO } bench_method;
+
+/* The method's full name, for the JSON result. */
+static const char *const bench_method_names[] = {
+	[BENCH_GET_USER] = "comanda.UserService/GetUser",
+	[BENCH_ECHO] = "comanda.Echo/Echo",
+};
+
 typedef struct bench_cfg {
+	bench_method method;
 	const char *url;
 	int threads;
 	int duration_s;
@@ -59,9 +79,11 @@ typedef struct bench_thread {
 static int bench_usage(void)
 {
 	fprintf(stderr,
-	    "usage: rpc_bench --caller-id ID --ids ID[,ID...] [--url URL] [--threads N]\n"
-	    "                 [--duration S] [--timeout-ms MS] [--json FILE]\n"
-	    "  --url defaults to $USER_RPC_URL; --threads 32, --duration 10, --timeout-ms 2000\n");
+	    "usage: rpc_bench --caller-id ID --ids ID[,ID...] [--url URL] [--method get_user]\n"
+	    "                 [--threads N] [--duration S] [--timeout-ms MS] [--json FILE]\n"
+	    "       rpc_bench --method echo --url URL [--threads N] [--duration S] ...\n"
+	    "  get_user: --url defaults to $USER_RPC_URL; echo: --url is required (rpc_echo_server)\n"
+	    "  --threads 32, --duration 10, --timeout-ms 2000\n");
 	return 1;
 }
 
@@ -127,18 +149,30 @@ static void *bench_thread_main(void *arg)
 		int64_t t0 = clock_mono_us();
 		if (t0 >= t->end_us)
 			break;
-		Comanda__GetUserRequest req = COMANDA__GET_USER_REQUEST__INIT;
-		req.id = cfg->ids[((uint64_t)t->index + n) % cfg->n_ids];
 		rpc_call call;
 		rpc_call_init(&call);
 		call.timeout_ms = cfg->timeout_ms;
 		call.caller_id = cfg->caller_id;
 		call.caller_role = COMANDA__ROLE__ROLE_ADMIN;
 		call.request_id = "rpc-bench";
-		Comanda__UserReply *reply = NULL;
-		int code = user_service_get_user(t->client, &call, &req, &reply);
-		if (code == COMANDA__CODE__OK && (reply == NULL || reply->user == NULL || reply->user->id != req.id))
-			code = COMANDA__CODE__INTERNAL; /* a wrong answer is an error too */
+		int code;
+		/* A wrong answer is an error too, in either mode. */
+		if (cfg->method == BENCH_ECHO) {
+			Comanda__EchoRequest req = COMANDA__ECHO_REQUEST__INIT;
+			req.text = BENCH_ECHO_TEXT;
+			Comanda__EchoReply *reply = NULL;
+			code = echo_echo(t->client, &call, &req, &reply);
+			if (code == COMANDA__CODE__OK &&
+			    (reply == NULL || reply->text == NULL || strcmp(reply->text, BENCH_ECHO_TEXT) != 0))
+				code = COMANDA__CODE__INTERNAL;
+		} else {
+			Comanda__GetUserRequest req = COMANDA__GET_USER_REQUEST__INIT;
+			req.id = cfg->ids[((uint64_t)t->index + n) % cfg->n_ids];
+			Comanda__UserReply *reply = NULL;
+			code = user_service_get_user(t->client, &call, &req, &reply);
+			if (code == COMANDA__CODE__OK && (reply == NULL || reply->user == NULL || reply->user->id != req.id))
+				code = COMANDA__CODE__INTERNAL;
+		}
 		rpc_call_release(&call);
 		bench_record(t, (uint64_t)(clock_mono_us() - t0), code);
 	}
@@ -166,9 +200,10 @@ static double bench_pct_ms(const uint32_t *v, size_t n, double p)
 
 int main(int argc, char **argv)
 {
-	bench_cfg cfg = { .url = getenv("USER_RPC_URL"), .threads = 32, .duration_s = 10, .timeout_ms = 2000 };
+	bench_cfg cfg = { .threads = 32, .duration_s = 10, .timeout_ms = 2000 };
 	bool have_caller = false;
 	static const struct option opts[] = {
+		{ "method", required_argument, NULL, 'm' },
 		{ "url", required_argument, NULL, 'u' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "duration", required_argument, NULL, 'd' },
@@ -183,8 +218,16 @@ int main(int argc, char **argv)
 	log_init("rpc-bench");
 	int opt;
 	long long v;
-	while ((opt = getopt_long(argc, argv, "u:t:d:T:c:i:j:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "m:u:t:d:T:c:i:j:h", opts, NULL)) != -1) {
 		switch (opt) {
+		case 'm':
+			if (strcmp(optarg, "get_user") == 0)
+				cfg.method = BENCH_GET_USER;
+			else if (strcmp(optarg, "echo") == 0)
+				cfg.method = BENCH_ECHO;
+			else
+				return bench_usage();
+			break;
 		case 'u':
 			cfg.url = optarg;
 			break;
@@ -220,7 +263,12 @@ int main(int argc, char **argv)
 			return bench_usage();
 		}
 	}
-	if (optind != argc || cfg.url == NULL || cfg.url[0] == '\0' || !have_caller || cfg.n_ids == 0)
+	/* USER_RPC_URL is svc-user's address: no default for the echo server. */
+	if (cfg.url == NULL && cfg.method == BENCH_GET_USER)
+		cfg.url = getenv("USER_RPC_URL");
+	if (optind != argc || cfg.url == NULL || cfg.url[0] == '\0')
+		return bench_usage();
+	if (cfg.method == BENCH_GET_USER && (!have_caller || cfg.n_ids == 0))
 		return bench_usage();
 
 	rpc_client *client = NULL;
@@ -302,10 +350,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	fprintf(out,
-	    "{\"tool\":\"rpc_bench\",\"method\":\"comanda.UserService/GetUser\",\"url\":\"%s\","
+	    "{\"tool\":\"rpc_bench\",\"method\":\"%s\",\"url\":\"%s\","
 	    "\"threads\":%d,\"duration_s\":%.3f,\"requests\":%llu,\"errors\":%llu,\"rps\":%.1f,"
 	    "\"mean_ms\":%.3f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"codes\":{",
-	    cfg.url, cfg.threads, elapsed_s, (unsigned long long)requests, (unsigned long long)errors, rps,
+	    bench_method_names[cfg.method], cfg.url, cfg.threads, elapsed_s, (unsigned long long)requests,
+	    (unsigned long long)errors, rps,
 	    total > 0 ? sum_us / (double)total / 1000.0 : 0.0, bench_pct_ms(all, total, 50),
 	    bench_pct_ms(all, total, 90), bench_pct_ms(all, total, 99), total > 0 ? all[total - 1] / 1000.0 : 0.0);
 	bool first = true;
@@ -319,9 +368,9 @@ int main(int argc, char **argv)
 	fprintf(out, "}}\n");
 	if (out != stdout)
 		fclose(out);
-	fprintf(stderr, "rpc_bench: %d threads, %.1f s: %llu calls, %.0f/s, p50 %.3f ms, p99 %.3f ms, %llu errors\n",
-	    cfg.threads, elapsed_s, (unsigned long long)requests, rps, bench_pct_ms(all, total, 50),
-	    bench_pct_ms(all, total, 99), (unsigned long long)errors);
+	fprintf(stderr, "rpc_bench: %s, %d threads, %.1f s: %llu calls, %.0f/s, p50 %.3f ms, p99 %.3f ms, %llu errors\n",
+	    bench_method_names[cfg.method], cfg.threads, elapsed_s, (unsigned long long)requests, rps,
+	    bench_pct_ms(all, total, 50), bench_pct_ms(all, total, 99), (unsigned long long)errors);
 	free(all);
 	free(threads);
 	free(cfg.ids);

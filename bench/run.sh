@@ -6,7 +6,8 @@
 # from the optimized build (build/bin), creates its data through the public
 # API, then measures for a fixed time at a fixed concurrency each of:
 #   GET /health, GET /api/users/{id}, UserService.GetUser over RPC directly
-#   (build/bench/rpc_bench), pgbench -S on the same PostgreSQL,
+#   (build/bench/rpc_bench), the RPC runtime alone (rpc_bench --method echo
+#   against build/bench/rpc_echo_server), pgbench -S on the same PostgreSQL,
 #   GET /api/orders/{id}, POST /api/orders, POST /api/users (admin, then sign-up)
 # and the order -> paid latency of the payment saga. Prints a table with every
 # target's PASS/MISS and writes build/bench/results.json (raw files in
@@ -25,8 +26,8 @@
 #                      "GATEWAY_THREADS=16 LOG_REQUESTS=0" (names from lib/cfg.def);
 #                      anything else from lib/cfg.def in your environment is ignored
 #   BENCH_ONLY         space-separated scenario keys to run (default: all, in
-#                      this order): health get_user rpc_get_user pgbench get_order
-#                      saga create_user_admin create_user_signup create_order
+#                      this order): health get_user rpc_get_user rpc_echo pgbench
+#                      get_order saga create_user_admin create_user_signup create_order
 # The saga runs before the write scenarios, on an idle event pipeline, and
 # POST /api/orders runs last: each of its cash orders queues events that keep
 # the stack busy after it, and that time is reported too.
@@ -49,11 +50,13 @@ SAGA_ORDERS=${BENCH_SAGA_ORDERS:-50}
 DRAIN_MAX=300   # seconds to wait for the order events' backlog at the end
 for v in DURATION CONNECTIONS THREADS N_USERS N_ORDERS SAGA_ORDERS; do posint "$v" "${!v}"; done
 ((THREADS <= CONNECTIONS)) || die "BENCH_THREADS ($THREADS) must not exceed BENCH_CONNECTIONS ($CONNECTIONS)"
-ONLY=" ${BENCH_ONLY:-health get_user rpc_get_user pgbench get_order saga create_user_admin create_user_signup create_order} "
+ONLY=" ${BENCH_ONLY:-health get_user rpc_get_user rpc_echo pgbench get_order saga create_user_admin create_user_signup create_order} "
 
 OUT_DIR=$REPO/build/bench
 RAW=$OUT_DIR/raw
 RPC_BENCH=$OUT_DIR/rpc_bench
+ECHO_SERVER=$OUT_DIR/rpc_echo_server
+ECHO_PID=""   # the echo server while the rpc_echo scenario runs
 PG_BIN=/usr/lib/postgresql/15/bin
 PY=(python3 "$REPO/bench/bench.py")
 export BENCH_DIR=$REPO/bench   # where the Lua scripts find common.lua
@@ -63,6 +66,7 @@ for p in gateway svc-user svc-order svc-payment; do
     [[ -x build/bin/$p ]] || die "build/bin/$p is missing: run make bench (it builds the optimized programs)"
 done
 [[ -x $RPC_BENCH ]] || die "$RPC_BENCH is missing: run make bench (not make SAN=1 bench)"
+[[ -x $ECHO_SERVER ]] || die "$ECHO_SERVER is missing: run make bench (not make SAN=1 bench)"
 command -v wrk >/dev/null || die "wrk is not installed (make deps)"
 [[ -x $PG_BIN/pgbench ]] || die "$PG_BIN/pgbench is missing (make deps: postgresql-15)"
 
@@ -110,9 +114,21 @@ STACK_LOG=$RAW/stack.log
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    stop_echo_server || true
     say "stopping the stack"
     stack down >>"$STACK_LOG" 2>&1 || say "warning: scripts/stack.sh down failed (see $STACK_LOG)"
     exit "$rc"
+}
+# Stops the rpc_echo scenario's server if it runs; fails when it did not exit
+# cleanly (status 0 after SIGTERM).
+stop_echo_server() {
+    [[ -n $ECHO_PID ]] || return 0
+    local pid=$ECHO_PID rc=0
+    ECHO_PID=""
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" || rc=$?
+    rm -f "$PIDS/rpc-echo.pid"
+    return "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -129,6 +145,32 @@ fi
 source "$COMANDA_RUN_DIR/env"
 PIDS=$COMANDA_RUN_DIR/pids
 URL=$GATEWAY_URL
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# A free TCP port for the echo server, chosen as scripts/stack.sh chooses the
+# stack's: in 20000-31999, below Linux's ephemeral range (so no outgoing
+# connection takes it before the server binds it), and outside the block
+# reserved for rabbitmqctl, whose ports are bound only while it runs.
+free_port() {
+    python3 - "${COMANDA_RABBIT_CTL_PORT_MIN:-0}" <<'PY'
+import random, socket, sys
+ctl = int(sys.argv[1])
+for _ in range(1000):
+    p = random.randrange(20000, 32000)
+    if ctl <= p < ctl + 10:
+        continue
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    sys.exit(0)
+sys.exit(1)
+PY
+}
 psql_q() { "$PG_BIN/psql" -X -qAt -h 127.0.0.1 -p "$COMANDA_PG_PORT" -U comanda -d "$1" -c "$2"; }
 FSYNC=$(psql_q comanda_users "SHOW fsync")
 SYNC_COMMIT=$(psql_q comanda_users "SHOW synchronous_commit")
@@ -212,6 +254,34 @@ if wanted rpc_get_user; then
     }
     measure rpc_get_user rpc_run
     summary rpc_get_user
+fi
+if wanted rpc_echo; then
+    # lib/rpc on its own: the echo server's handler copies the text back and
+    # nothing else, with the same RPC_WORKERS, LOG_REQUESTS and LOG_LEVEL as
+    # svc-user (this shell's environment is the stack's). Its pid goes into
+    # the stack's pids/ as rpc-echo, so bench.py counts its CPU as a component
+    # of its own instead of as the load generator that started it.
+    echo_port=$(free_port) || die "no free port for the echo server"
+    echo_url=tcp://127.0.0.1:$echo_port
+    echo_log=$COMANDA_RUN_DIR/logs/rpc-echo.log
+    printf '=== %s: starting %s --url %s\n' "$(date '+%F %T')" "$ECHO_SERVER" "$echo_url" >>"$echo_log"
+    "$ECHO_SERVER" --url "$echo_url" </dev/null >>"$echo_log" 2>&1 &
+    ECHO_PID=$!
+    printf '%s\n' "$ECHO_PID" >"$PIDS/rpc-echo.pid"
+    for _ in $(seq 50); do
+        port_open "$echo_port" && break
+        kill -0 "$ECHO_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    port_open "$echo_port" || { tail -n 20 "$echo_log" >&2; die "the echo server did not listen on $echo_url (log: $echo_log)"; }
+    echo_run() {
+        "$RPC_BENCH" --method echo --url "$echo_url" --threads "$CONNECTIONS" --duration "$DURATION" \
+            --json "$RAW/rpc_echo.json" 2>"$RAW/rpc_echo.txt" ||
+            { cat "$RAW/rpc_echo.txt" >&2; die "rpc_bench --method echo failed"; }
+    }
+    measure rpc_echo echo_run
+    stop_echo_server || { tail -n 20 "$echo_log" >&2; die "the echo server did not stop cleanly (log: $echo_log)"; }
+    summary rpc_echo
 fi
 if wanted pgbench; then
     # A scratch database, so the users table is not touched.
