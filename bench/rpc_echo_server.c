@@ -29,6 +29,7 @@
 #include "comanda/testing.rpc.h"
 #include "log.h"
 #include "rpc.h"
+#include "stopsig.h"
 
 /* A sleep longer than this would only tie a worker up past any deadline. */
 #define ECHO_MAX_SLEEP_MS 10000
@@ -90,15 +91,9 @@ int main(int argc, char **argv)
 	if (workers == 0)
 		workers = (int)cfg_int("RPC_WORKERS", 1, 256);
 
-	/* Blocked before any thread exists, so every thread inherits the mask
-	 * and the stop signals are taken only by the sigwait below (as in
-	 * lib/svc.c). A peer closing its socket must not kill the process. */
+	/* before any thread exists (NNG's, the workers) */
 	sigset_t stop;
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGTERM);
-	sigaddset(&stop, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &stop, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	stopsig_block(&stop);
 
 	rpc_server_config rc = {
 		.url = url,
@@ -118,8 +113,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* lib/rpc has logged "serving on URL with N workers". */
-	int sig = 0;
-	sigwait(&stop, &sig);
+	int sig = stopsig_wait(&stop);
 	log_printf(LOG_INFO, "signal %d: finishing the requests in flight", sig);
 	rpc_server_close(server);
 	log_printf(LOG_INFO, "stopped");

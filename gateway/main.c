@@ -27,6 +27,7 @@
 #include "jwt.h"
 #include "log.h"
 #include "rpc.h"
+#include "stopsig.h"
 
 /* Opens the client for one service; exits when its URL is malformed (a
  * configuration error that retrying cannot fix). */
@@ -78,14 +79,9 @@ int main(void)
 {
 	log_init("gateway");
 
-	/* Block the stop signals before any thread exists (NNG's, MHD's), so
-	 * every thread inherits the mask and only sigwait below sees them. */
+	/* before any thread exists (NNG's, MHD's) */
 	sigset_t stop;
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGTERM);
-	sigaddset(&stop, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &stop, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	stopsig_block(&stop);
 
 	size_t nroutes = 0;
 	const gw_route *routes = gw_routes(&nroutes);
@@ -149,9 +145,7 @@ int main(void)
 	}
 	log_printf(LOG_INFO, "gateway %s: serving on %s:%d", app.version, hc.bind, httpd_port(h));
 
-	int sig = 0;
-	while (sigwait(&stop, &sig) != 0) {
-	}
+	int sig = stopsig_wait(&stop);
 	log_printf(LOG_INFO, "gateway: signal %d, stopping", sig);
 
 	/* HTTP first: once it returns no handler is running, so no RPC call is

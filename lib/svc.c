@@ -15,6 +15,7 @@
 #include "httpd.h"
 #include "log.h"
 #include "metrics.h"
+#include "stopsig.h"
 #include "version.h"
 
 struct svc {
@@ -464,22 +465,15 @@ int svc_main(const svc_def *def)
 {
 	log_init(def->program);
 	svc s = { .def = def };
-	/* Blocked before any thread exists, so every thread inherits the mask
-	 * and the signals are taken only where svc waits for them. */
-	sigemptyset(&s.stop_signals);
-	sigaddset(&s.stop_signals, SIGTERM);
-	sigaddset(&s.stop_signals, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &s.stop_signals, NULL);
-	/* A peer closing a socket must be an error return, not a dead process. */
-	signal(SIGPIPE, SIG_IGN);
+	/* before any thread exists: the signals are taken only where svc waits */
+	stopsig_block(&s.stop_signals);
 	pthread_mutex_init(&s.status_mu, NULL);
 
 	int status = svc_setup(&s);
 	if (status == 0 && !s.stopping)
 		status = svc_serve(&s);
 	if (status == 0 && !s.stopping) {
-		int sig = 0;
-		sigwait(&s.stop_signals, &sig);
+		int sig = stopsig_wait(&s.stop_signals);
 		log_printf(LOG_INFO, "signal %d: finishing the requests in flight", sig);
 	}
 	svc_teardown(&s);
