@@ -373,6 +373,17 @@ static void *spread_thread(void *p)
 	return NULL;
 }
 
+/* 4 threads x 10 calls; n[server] counts the calls each server answered. */
+static void spread_calls(rpc_client *c, atomic_int n[3])
+{
+	spread_arg a = { c, { &n[0], &n[1], &n[2] } };
+	pthread_t th[4];
+	for (int t = 0; t < 4; t++)
+		pthread_create(&th[t], NULL, spread_thread, &a);
+	for (int t = 0; t < 4; t++)
+		pthread_join(th[t], NULL);
+}
+
 TEST(rpc_client_spreads_calls_over_replicas)
 {
 	char u1[128], u2[128], urls[300];
@@ -387,12 +398,7 @@ TEST(rpc_client_spreads_calls_over_replicas)
 		clock_sleep_ms(10);
 	CHECK_EQ_INT(rpc_client_connected(c), 2);
 	atomic_int n[3] = { 0, 0, 0 };
-	spread_arg a = { c, { &n[0], &n[1], &n[2] } };
-	pthread_t th[4];
-	for (int t = 0; t < 4; t++)
-		pthread_create(&th[t], NULL, spread_thread, &a);
-	for (int t = 0; t < 4; t++)
-		pthread_join(th[t], NULL);
+	spread_calls(c, n);
 	CHECK_EQ_INT(atomic_load(&n[1]) + atomic_load(&n[2]), 40);
 	CHECK(atomic_load(&n[1]) > 0);
 	CHECK(atomic_load(&n[2]) > 0);
@@ -429,12 +435,7 @@ TEST(rpc_client_keeps_several_connections_per_replica)
 		clock_sleep_ms(10);
 	CHECK_EQ_INT(rpc_client_connected(c), 2);
 	atomic_int n[3] = { 0, 0, 0 };
-	spread_arg a = { c, { &n[0], &n[1], &n[2] } };
-	pthread_t th[4];
-	for (int t = 0; t < 4; t++)
-		pthread_create(&th[t], NULL, spread_thread, &a);
-	for (int t = 0; t < 4; t++)
-		pthread_join(th[t], NULL);
+	spread_calls(c, n);
 	CHECK_EQ_INT(atomic_load(&n[1]) + atomic_load(&n[2]), 40);
 	/* a replica's connections all go when it does: one replica left */
 	rpc_server_close(s2);
