@@ -11,6 +11,8 @@
  *                          broker that lost its state gets it back
  *   bus_publish            a batch of events, with publisher confirms: the
  *                          caller learns exactly which prefix the broker took
+ *   bus_publish_each       the same, answered per message: one event the
+ *                          broker refuses does not hold back the others
  *   bus_consume            a consumer loop with manual acks, retry backoff and
  *                          dead-lettering, on the caller's thread
  *   bus_queue_depth        a queue's ready messages (the dead-letter count)
@@ -132,6 +134,31 @@ int bus_declare(bus *b, const char *queue, const char *const *keys, size_t n_key
  * declared on this handle); the connection is reopened by the next call.
  * Never counts a message the broker did not ack. n == 0 returns 0. */
 int bus_publish(bus *b, const bus_message *msgs, size_t n);
+
+/* Publishes msgs[0..n) to comanda.events with publisher confirms and waits
+ * once, at most timeout_ms, until the broker has answered every one of
+ * them; then acked[i] (an array of n the caller owns) is true exactly when
+ * the broker acked msgs[i]. For an outbox relay that publishes a batch of
+ * entries and marks the acked ones sent with one write.
+ *
+ * Unlike bus_publish, one message does not hold back the others: an invalid
+ * one (see bus_message; logged) is not sent, a nacked or unanswered one is
+ * false, and every other message is still sent and answered on its own.
+ * Messages are sent in array order on the handle's one channel, so the
+ * broker enqueues the ones it takes in that order (a message published
+ * again later comes after the ones acked meanwhile: a caller that must keep
+ * a group in order counts only the acked prefix of each group). A message
+ * not acked may still have reached the broker: consumers must tolerate
+ * duplicates.
+ *
+ * Returns the number of acked messages (0..n), or -1 when the connection
+ * failed before any message was acked (broker down, connection lost,
+ * channel closed); the connection is reopened by the next call. A
+ * connection that breaks after some acks returns those. Under a resource
+ * alarm it waits as bus_publish does and returns 0. Never marks a message
+ * the broker did not ack. n == 0 returns 0; acked may be NULL only then.
+ * Threading: the handle's, as every call here. */
+int bus_publish_each(bus *b, const bus_message *msgs, size_t n, bool *acked);
 
 /* Consumes `queue` on the caller's thread until *stop is true (checked at
  * least every 200 ms, also during backoffs), with manual acks and at most

@@ -61,3 +61,12 @@ bool bus_confirms_settled(const bus_confirms *c)
 	size_t k = bus_confirms_prefix(c);
 	return k == c->n || c->state[k] == BUS_NACKED;
 }
+
+bool bus_confirms_answered(const bus_confirms *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->state[i] == BUS_PENDING)
+			return false;
+	}
+	return true;
+}

@@ -4,7 +4,7 @@
  *
  *   bus.c           the handle, connecting and reconnecting, bus_ping
  *   bus_topology.c  bus_declare (and its replay on connect), bus_queue_depth
- *   bus_publish.c   bus_publish and its confirm wait
+ *   bus_publish.c   bus_publish, bus_publish_each and their confirm wait
  *   bus_confirms.c  the confirm bookkeeping of one batch (pure)
  *   bus_consume.c   bus_consume
  *   bus_util.c      field tables, names, backoff, metrics labels (pure)
@@ -126,6 +126,10 @@ size_t bus_confirms_prefix(const bus_confirms *c);
 /* True when waiting longer cannot change bus_confirms_prefix: every
  * message is acked, or the first one not acked is nacked. */
 bool bus_confirms_settled(const bus_confirms *c);
+
+/* True when every message has its answer (ack or nack): waiting longer
+ * cannot change any of them (bus_publish_each's wait). */
+bool bus_confirms_answered(const bus_confirms *c);
 
 /* ---- bus_util.c: pure helpers ------------------------------------------------------ */
 

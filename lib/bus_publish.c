@@ -1,17 +1,20 @@
 /*
- * bus_publish.c: bus_publish: a batch of events with publisher confirms.
+ * bus_publish.c: bus_publish and bus_publish_each: a batch of events with
+ * publisher confirms.
  *
  * The channel is put in confirm mode once per connection; from then on the
  * broker numbers our publishes 1, 2, ... and answers each with basic.ack or
  * basic.nack, possibly several at once ("multiple"). rabbitmq-c 0.11 has no
  * helper to wait for them, so after sending the batch we read frames until
- * every message is answered, the prefix the caller gets can no longer grow,
- * or timeout_ms passes. Answers that arrive after a wait gave up belong to
- * an earlier batch; their sequence numbers are below this batch's and
- * bus_confirms ignores them. See bus.h for the contract.
+ * every message is answered (bus_publish_each) or the prefix the caller gets
+ * can no longer grow (bus_publish), or timeout_ms passes. Answers that
+ * arrive after a wait gave up belong to an earlier batch; their sequence
+ * numbers are below this batch's and bus_confirms ignores them. See bus.h
+ * for the contract.
  */
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bus_impl.h"
@@ -131,18 +134,21 @@ static int bus_prepare(bus *b)
 	return 0;
 }
 
-static void bus_count(const bus_message *msgs, size_t confirmed, size_t n)
+/* The metrics of one message the broker acked. */
+static void bus_count_ok(const bus_message *m)
 {
-	for (size_t i = 0; i < confirmed; i++) {
-		char labels[128];
-		snprintf(labels, sizeof(labels), "type=\"%s\"", bus_type_label(msgs[i].type));
-		metrics_add(metrics_counter("comanda_events_published_total",
-		                "Events the broker confirmed, by type", labels), 1);
-	}
-	if (confirmed < n)
+	char labels[128];
+	snprintf(labels, sizeof(labels), "type=\"%s\"", bus_type_label(m->type));
+	metrics_add(metrics_counter("comanda_events_published_total", "Events the broker confirmed, by type", labels), 1);
+}
+
+/* The metrics of `failed` messages the broker did not ack. */
+static void bus_count_failed(size_t failed)
+{
+	if (failed > 0)
 		metrics_add(metrics_counter("comanda_events_publish_failures_total",
 		                "Events handed to bus_publish that the broker did not confirm", NULL),
-		    n - confirmed);
+		    failed);
 }
 
 static int bus_send(bus *b, const bus_message *m)
@@ -187,6 +193,34 @@ static int bus_send(bus *b, const bus_message *m)
 	return 0;
 }
 
+/* Sends msgs[sel[j]] for j in [0, m) (msgs[j] when sel is NULL) in that
+ * order, then reads frames until done(c) says waiting longer is useless,
+ * the connection breaks (*lost, dropped) or timeout_ms passes. c gets one
+ * entry per message sent, entry j for the j-th; the caller frees it.
+ * Returns 0 when sent (c initialised), -1 when there is no connection, 1
+ * when nothing was sent (the broker blocks publishing, or out of memory);
+ * c is not initialised then. */
+static int bus_publish_run(bus *b, const bus_message *msgs, const size_t *sel, size_t m,
+    bool (*done)(const bus_confirms *), bus_confirms *c, bool *lost)
+{
+	*lost = false;
+	int prep = bus_prepare(b);
+	if (prep != 0)
+		return prep;
+	if (bus_confirms_init(c, b->next_tag, m) != 0)
+		return 1;
+	for (size_t j = 0; j < m && !*lost; j++)
+		*lost = bus_send(b, &msgs[sel != NULL ? sel[j] : j]) != 0;
+	int64_t deadline = clock_mono_us() + (int64_t)b->timeout_ms * 1000;
+	while (!*lost && !done(c)) {
+		int rc = bus_wait_frame(b, deadline, c);
+		if (rc > 0)
+			break;
+		*lost = rc < 0;
+	}
+	return 0;
+}
+
 int bus_publish(bus *b, const bus_message *msgs, size_t n)
 {
 	if (n == 0)
@@ -197,28 +231,15 @@ int bus_publish(bus *b, const bus_message *msgs, size_t n)
 	while (valid < n && bus_message_valid(&msgs[valid], valid))
 		valid++;
 	if (valid == 0) {
-		bus_count(msgs, 0, n);
+		bus_count_failed(n);
 		return 0;
-	}
-	int prep = bus_prepare(b);
-	if (prep != 0) {
-		bus_count(msgs, 0, n);
-		return prep < 0 ? -1 : 0;
 	}
 	bus_confirms c;
-	if (bus_confirms_init(&c, b->next_tag, valid) != 0) {
-		bus_count(msgs, 0, n);
-		return 0;
-	}
-	bool lost = false;
-	for (size_t i = 0; i < valid && !lost; i++)
-		lost = bus_send(b, &msgs[i]) != 0;
-	int64_t deadline = clock_mono_us() + (int64_t)b->timeout_ms * 1000;
-	while (!lost && !bus_confirms_settled(&c)) {
-		int rc = bus_wait_frame(b, deadline, &c);
-		if (rc > 0)
-			break;
-		lost = rc < 0;
+	bool lost;
+	int rc = bus_publish_run(b, msgs, NULL, valid, bus_confirms_settled, &c, &lost);
+	if (rc != 0) {
+		bus_count_failed(n);
+		return rc < 0 ? -1 : 0;
 	}
 	size_t k = bus_confirms_prefix(&c);
 	if (!lost && k < valid && b->conn != NULL) {
@@ -228,7 +249,61 @@ int bus_publish(bus *b, const bus_message *msgs, size_t n)
 		    c.state[k] == BUS_NACKED ? "nacked" : "no answer in time");
 	}
 	bus_confirms_free(&c);
-	bus_count(msgs, k, n);
+	for (size_t i = 0; i < k; i++)
+		bus_count_ok(&msgs[i]);
+	bus_count_failed(n - k);
+	if (lost && k == 0)
+		return -1;
+	if (!lost)
+		bus_ok(b);
+	return (int)k;
+}
+
+int bus_publish_each(bus *b, const bus_message *msgs, size_t n, bool *acked)
+{
+	for (size_t i = 0; i < n; i++)
+		acked[i] = false;
+	if (n == 0)
+		return 0;
+	if (n > INT_MAX)
+		n = INT_MAX;  /* the count must fit the return value; the rest stay false */
+	/* The valid ones, in order: an invalid message is skipped, not a stop. */
+	size_t *sel = malloc(n * sizeof(*sel));
+	if (sel == NULL) {
+		bus_count_failed(n);
+		return 0;
+	}
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (bus_message_valid(&msgs[i], i))
+			sel[m++] = i;
+	}
+	bus_confirms c;
+	bool lost = false;
+	int rc = m > 0 ? bus_publish_run(b, msgs, sel, m, bus_confirms_answered, &c, &lost) : 1;
+	if (rc != 0) {
+		free(sel);
+		bus_count_failed(n);
+		return rc < 0 ? -1 : 0;
+	}
+	size_t k = 0, nacked = 0;
+	for (size_t j = 0; j < m; j++) {
+		if (c.state[j] == BUS_ACKED) {
+			acked[sel[j]] = true;
+			bus_count_ok(&msgs[sel[j]]);
+			k++;
+		} else if (c.state[j] == BUS_NACKED) {
+			nacked++;
+		}
+	}
+	if (!lost && k < m && b->conn != NULL) {
+		/* Not an outage (the connection still works), but worth knowing. */
+		log_printf(LOG_WARN, "bus: broker confirmed %zu of %zu messages (%zu nacked, %zu without an answer in time)",
+		    k, m, nacked, m - k - nacked);
+	}
+	bus_confirms_free(&c);
+	free(sel);
+	bus_count_failed(n - k);
 	if (lost && k == 0)
 		return -1;
 	if (!lost)

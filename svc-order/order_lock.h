@@ -13,7 +13,8 @@
  * against another svc-order replica on FerretDB: run one replica there, or
  * MongoDB (docs/SCALING.md).
  *
- * Threading: any thread; locks are not re-entrant.
+ * Threading: any thread; locks are not re-entrant. Hold one order's lock,
+ * or one order_lock_many set, at a time, never both.
  */
 #ifndef COMANDA_ORDER_LOCK_H
 #define COMANDA_ORDER_LOCK_H
@@ -22,5 +23,20 @@
 
 void order_lock(const bson_oid_t *oid);
 void order_unlock(const bson_oid_t *oid);
+
+/* Holds the orders oids[0..n) (duplicates are fine) for one write that
+ * updates many orders, the outbox relay's update_many: returns once no
+ * order_lock of one of them is held, and until order_unlock_many an
+ * order_lock of one of them waits. An order_lock of any other order does
+ * not wait (beyond a write already running on its stripe when this
+ * starts): on FerretDB the relay's write takes up to seconds, and a
+ * stripe lock per order would stall ~40% of all orders that long.
+ * One set at a time (a second caller waits for the first to release);
+ * oids must stay valid and unchanged until order_unlock_many, and the
+ * caller must hold no order lock meanwhile. */
+void order_lock_many(const bson_oid_t *oids, size_t n);
+
+/* Releases the set order_lock_many(oids, n) holds. */
+void order_unlock_many(const bson_oid_t *oids, size_t n);
 
 #endif

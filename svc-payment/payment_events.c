@@ -16,7 +16,12 @@
 #include "pg_idem.h"
 
 #define PAY_QUEUE "payment-service"
-#define PAY_RELAY_BATCH 100
+/* Outbox rows per relay pass: one SELECT, one publish of all of them with
+ * one wait for the confirms, one UPDATE marking the acked ones: the fsync'd
+ * commit and the broker round trip are paid once per batch instead of once
+ * per event. 128 keeps a pass's memory (the rows and their decoded bodies)
+ * and its confirm wait small, and a backlog still drains in few passes. */
+#define PAY_RELAY_BATCH 128
 #define PAY_RELAY_POLL_MS 1000        /* outbox poll when nobody kicks (events of another replica) */
 #define PAY_SWEEP_EVERY_MS 2000
 #define PAY_MAX_DELIVERIES 10         /* then the dead-letter queue (a broker restart costs prefetched messages one) */
@@ -35,8 +40,30 @@ static pay_events_ctx pay_ev;
 
 /* ---- relay --------------------------------------------------------------- */
 
-/* Publishes up to one batch of pending outbox rows; returns how many were
- * confirmed and marked, or -1 when the database or the broker failed. */
+/* True when row i of the batch may be marked published: the broker acked
+ * it, and no earlier row of the same order (correlation_id) in this batch
+ * went unacked. So a later event of an order is never recorded while an
+ * earlier one waits: the next pass publishes the earlier one and then the
+ * later one again, in the order they were written (the same rule as
+ * svc-order's relay, which records each order's acked prefix). */
+static bool pay_relay_markable(PGresult *r, const bool *acked, int i)
+{
+	if (!acked[i])
+		return false;
+	const char *order = PQgetvalue(r, i, 3);
+	for (int j = 0; j < i; j++) {
+		if (!acked[j] && strcmp(PQgetvalue(r, j, 3), order) == 0)
+			return false;
+	}
+	return true;
+}
+
+/* Publishes up to one batch of pending outbox rows, oldest first (so each
+ * order's events go out in the order they were written), waits for the
+ * broker's confirms once, and marks the acked ones published with one
+ * UPDATE. Returns how many rows were marked, or -1 when the database or the
+ * broker failed (rows not marked stay pending: published again later, at
+ * least once). */
 static int pay_relay_once(pg_conn *db, bus *b)
 {
 	char limit[16];
@@ -57,11 +84,12 @@ static int pay_relay_once(pg_conn *db, bus *b)
 	arena mem;
 	arena_init(&mem);
 	bus_message *msgs = arena_alloc(&mem, (size_t)n * sizeof(*msgs));
+	bool *acked = arena_alloc(&mem, (size_t)n * sizeof(*acked));
 	int ready = 0;
-	for (int i = 0; msgs != NULL && i < n; i++) {
+	for (int i = 0; msgs != NULL && acked != NULL && i < n; i++) {
 		ProtobufCBinaryData body;
 		if (pg_bytea_parse(&mem, PQgetvalue(r, i, 5), &body) != 0)
-			break;
+			break; /* out of memory: the rest wait for the next pass */
 		msgs[i] = (bus_message){
 			.type = PQgetvalue(r, i, 2),
 			.message_id = PQgetvalue(r, i, 1),
@@ -72,31 +100,42 @@ static int pay_relay_once(pg_conn *db, bus *b)
 		};
 		ready++;
 	}
-	int confirmed = ready > 0 ? bus_publish(b, msgs, (size_t)ready) : 0;
-	int marked = confirmed < 0 ? -1 : 0;
+	int confirmed = ready > 0 ? bus_publish_each(b, msgs, (size_t)ready, acked) : 0;
+	int result = confirmed < 0 ? -1 : 0;
 	if (confirmed > 0) {
-		/* ids of the confirmed prefix, as a Postgres array literal */
-		size_t cap = (size_t)confirmed * 21 + 3;
+		/* ids of the markable rows, as a PostgreSQL array literal: each id
+		 * is at most 19 digits, plus a comma */
+		size_t cap = (size_t)ready * 21 + 3;
 		char *ids = arena_alloc(&mem, cap);
 		size_t len = 0;
+		int marked = 0;
 		if (ids != NULL) {
 			ids[len++] = '{';
-			for (int i = 0; i < confirmed; i++) {
-				int w = snprintf(ids + len, cap - len, "%s%s", i ? "," : "", PQgetvalue(r, i, 0));
+			for (int i = 0; i < ready; i++) {
+				if (!pay_relay_markable(r, acked, i))
+					continue;
+				size_t room = cap - len - 2; /* and the closing brace and NUL */
+				int w = snprintf(ids + len, room, "%s%s", marked ? "," : "", PQgetvalue(r, i, 0));
+				if (w < 0 || (size_t)w >= room)
+					break;
 				len += (size_t)w;
+				marked++;
 			}
 			ids[len++] = '}';
 			ids[len] = '\0';
-			const char *p2[] = { ids };
-			marked = pg_run(db, "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", 1, p2) ==
-			        COMANDA__CODE__OK
-			    ? confirmed
-			    : -1;
 		}
+		const char *p2[] = { ids };
+		if (ids == NULL)
+			result = -1;
+		else if (marked > 0)
+			result = pg_run(db, "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", 1, p2) ==
+			        COMANDA__CODE__OK
+			    ? marked
+			    : -1;
 	}
 	PQclear(r);
 	arena_reset(&mem);
-	return marked;
+	return result;
 }
 
 /* Asks the service to settle card payments that have waited too long. */

@@ -92,8 +92,8 @@ static int declare(bus *b, const char *name, int max_deliveries)
 }
 
 /* Publishes messages from..from+n-1 of routing key `name`; bus_publish's
- * result. */
-static int publish(bus *b, const char *name, int from, int n)
+ * result, or with acked != NULL bus_publish_each's (acked[0..n)). */
+static int publish_with(bus *b, const char *name, int from, int n, bool *acked)
 {
 	char type[128];
 	key_name(type, sizeof(type), name);
@@ -110,7 +110,12 @@ static int publish(bus *b, const char *name, int from, int n)
 		msgs[i] = (bus_message){ .type = type, .message_id = ids[i], .correlation_id = cids[i],
 			.request_id = rids[i], .body = bodies[i], .len = strlen(bodies[i]) };
 	}
-	return bus_publish(b, msgs, (size_t)n);
+	return acked != NULL ? bus_publish_each(b, msgs, (size_t)n, acked) : bus_publish(b, msgs, (size_t)n);
+}
+
+static int publish(bus *b, const char *name, int from, int n)
+{
+	return publish_with(b, name, from, n, NULL);
 }
 
 /* ---- a consumer on its own thread ----------------------------------------------- */
@@ -452,6 +457,36 @@ static void test_publish_and_consume(bus *pub)
 	check(bus_queue_depth(pub, q) == 0, "and the handle still works after that 404", NULL);
 }
 
+/* bus_publish_each on the happy path: one wait for a whole batch, every
+ * message acked, and the queue holds them in publish order (what the
+ * outbox relays rely on to keep an order's events in order). */
+static void test_publish_each(bus *pub)
+{
+	check(declare(pub, "each", 5) == 0, "declare a queue for bus_publish_each", NULL);
+	bool acked[100];
+	int n = publish_with(pub, "each", 0, 100, acked);
+	int n_acked = 0;
+	for (int i = 0; i < 100; i++)
+		n_acked += acked[i];
+	check(n == 100 && n_acked == 100, "bus_publish_each of 100 -> 100, every acked[i] true", "got %d, %d true", n,
+	    n_acked);
+	consumer *c = consumer_start("each", ACK_ALL, 5);
+	check(c != NULL, "start a consumer for the bus_publish_each test", NULL);
+	if (c == NULL)
+		return;
+	check(consumer_wait(c, 100, 10000), "the consumer gets all 100", "got %d", consumer_count(c));
+	int in_order = 0;
+	pthread_mutex_lock(&c->mu);
+	for (int i = 0; i < 100 && i < c->n; i++) {
+		char want[96];
+		msg_id(want, sizeof(want), "each", i);
+		in_order += strcmp(c->recs[i].id, want) == 0;
+	}
+	pthread_mutex_unlock(&c->mu);
+	check(in_order == 100, "they arrive in publish order", "%d of 100 in place", in_order);
+	consumer_stop(c, NULL);
+}
+
 static void test_message_fields(bus *pub)
 {
 	consumer *c = consumer_start("fields", ACK_ALL, 5);
@@ -692,6 +727,27 @@ static void test_nacks(bus *pub, raw *r)
 	n = bus_publish(pub, bad, 2);
 	check(n == 1, "an invalid message ends the prefix too", "got %d", n);
 	check(bus_publish(pub, NULL, 0) == 0, "an empty batch is 0", NULL);
+
+	/* bus_publish_each: the queue is full, so "full" is nacked; neither
+	 * the nack nor the invalid message holds back the ones after it. */
+	char more[3][96];
+	for (int i = 0; i < 3; i++)
+		msg_id(more[i], sizeof(more[i]), "each-nack", i);
+	bus_message each[5] = {
+		{ .type = nowhere, .message_id = more[0] },
+		{ .type = full, .message_id = ids[2] },
+		{ .type = "bad key!", .message_id = "x" },
+		{ .type = nowhere, .message_id = more[1] },
+		{ .type = nowhere, .message_id = more[2] },
+	};
+	bool acked[5];
+	fail0 = metric_value("comanda_events_publish_failures_total", "");
+	n = bus_publish_each(pub, each, 5, acked);
+	check(n == 3 && acked[0] && !acked[1] && !acked[2] && acked[3] && acked[4],
+	    "bus_publish_each answers per message (ack, nack, invalid, ack, ack -> 3; 10101)", "got %d; %d%d%d%d%d", n,
+	    acked[0], acked[1], acked[2], acked[3], acked[4]);
+	fail1 = metric_value("comanda_events_publish_failures_total", "");
+	check(fail1 - (fail0 < 0 ? 0 : fail0) == 2, "and counts the 2 not confirmed", "from %lld to %lld", fail0, fail1);
 }
 
 static void test_confirm_timeout(void)
@@ -766,6 +822,7 @@ int main(void)
 
 	test_no_broker();
 	test_publish_and_consume(pub);
+	test_publish_each(pub);
 	test_message_fields(pub);
 	test_stop_hands_over(pub);
 
@@ -788,7 +845,7 @@ int main(void)
 	/* Clean up: our dead letters, our queues. */
 	int ours = raw_again ? raw_clean_dead_letters(&r) : -1;
 	check(ours == 3, "comanda.dead-letter holds this run's 3 dead letters (taken off again)", "found %d", ours);
-	const char *queues[] = { "basic", "fields", "inflight", "restart", "durable", "retry", "poison", "limit",
+	const char *queues[] = { "basic", "each", "fields", "inflight", "restart", "durable", "retry", "poison", "limit",
 		"limit1" };
 	raw_close(&r);  /* returns the dead letters that are not ours */
 	if (raw_open(&r) == 0) {

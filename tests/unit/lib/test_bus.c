@@ -116,6 +116,28 @@ TEST(bus_confirms_unanswered_is_never_confirmed)
 	bus_confirms_free(&c);
 }
 
+TEST(bus_confirms_answered_waits_for_every_message_not_the_prefix)
+{
+	bus_confirms c;
+	CHECK_EQ_INT(bus_confirms_init(&c, 1, 3), 0);
+	CHECK(!bus_confirms_answered(&c));
+	bus_confirms_on(&c, 1, false, false);   /* a nack first: settled, not answered */
+	CHECK(bus_confirms_settled(&c));
+	CHECK(!bus_confirms_answered(&c));
+	bus_confirms_on(&c, 3, false, true);
+	CHECK(!bus_confirms_answered(&c));      /* 2 still pending */
+	bus_confirms_on(&c, 3, true, true);     /* multiple: covers 2, keeps 1's nack */
+	CHECK(bus_confirms_answered(&c));
+	CHECK_EQ_INT(c.state[0], BUS_NACKED);
+	CHECK_EQ_INT(c.state[1], BUS_ACKED);
+	CHECK_EQ_INT(c.state[2], BUS_ACKED);
+	CHECK_EQ_INT(bus_confirms_prefix(&c), 0);
+	bus_confirms_free(&c);
+	CHECK_EQ_INT(bus_confirms_init(&c, 1, 0), 0);
+	CHECK(bus_confirms_answered(&c));       /* nothing to wait for */
+	bus_confirms_free(&c);
+}
+
 TEST(bus_type_valid_and_label)
 {
 	CHECK(bus_type_valid("order.created"));
@@ -211,6 +233,15 @@ TEST(bus_without_a_broker_answers_per_contract)
 	CHECK_EQ_INT(bus_publish(b, &bad, 1), 0);  /* invalid first: nothing to send, no connect */
 	bus_message no_id = { .type = "order.created", .message_id = "" };
 	CHECK_EQ_INT(bus_publish(b, &no_id, 1), 0);
+	/* bus_publish_each: the same answers, and every acked[] false */
+	bus_message two[2] = { bad, m };
+	bool acked[2] = { true, true };
+	CHECK_EQ_INT(bus_publish_each(b, two, 2, acked), -1);   /* the valid one needs a connection */
+	CHECK(!acked[0] && !acked[1]);
+	acked[0] = acked[1] = true;
+	CHECK_EQ_INT(bus_publish_each(b, two, 1, acked), 0);    /* only invalid: no connect */
+	CHECK(!acked[0] && acked[1]);                           /* only acked[0..n) is written */
+	CHECK_EQ_INT(bus_publish_each(b, two, 0, NULL), 0);
 	CHECK_EQ_INT(bus_queue_depth(b, BUS_DLQ), -1);
 	CHECK_EQ_INT(bus_queue_depth(b, ""), -1);
 	const char *keys[] = { "order.created" };
