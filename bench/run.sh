@@ -102,8 +102,14 @@ export COMANDA_ENV=production
 export COMANDA_RUN_DIR=$REPO/.run/bench COMANDA_PORTS=random COMANDA_BIN_DIR=$REPO/build/bin COMANDA_PG_FAST=0
 ADMIN_PASSWORD=bench-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
 export ADMIN_PASSWORD
-STACK_DESC+="COMANDA_ENV=production, the rest at their defaults (GATEWAY_THREADS=${GATEWAY_THREADS:-4}"
-STACK_DESC+=" RPC_WORKERS=${RPC_WORKERS:-8} LOG_REQUESTS=${LOG_REQUESTS:-1} LOG_LEVEL=${LOG_LEVEL:-info})"
+# The settings that shape these figures most, with their values in this run
+# (the defaults come from lib/cfg.def, the one table of them).
+cfg_default() { sed -n "s/^CFG($1, \"\([^\"]*\)\".*/\1/p" lib/cfg.def; }
+STACK_DESC+="COMANDA_ENV=production, the rest at their defaults ("
+for name in GATEWAY_THREADS RPC_CONNECTIONS RPC_WORKERS LOG_REQUESTS LOG_LEVEL; do
+    STACK_DESC+="$name=${!name:-$(cfg_default "$name")} "
+done
+STACK_DESC="${STACK_DESC% })"
 
 stack() { scripts/stack.sh "$@"; }
 
