@@ -30,7 +30,7 @@ static int user_status(svc *s, pg_conn *db, json_object *obj)
 /* Reads the secrets and token lifetimes, then makes sure an admin exists. */
 static int user_init(svc *s)
 {
-	if (user_password_init() != 0) {
+	if (user_password_init((int)cfg_int("PASSWORD_HASH_CONCURRENCY", 1, 64)) != 0) {
 		log_printf(LOG_ERROR, "libsodium failed to initialise");
 		return -1;
 	}

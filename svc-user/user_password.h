@@ -6,6 +6,14 @@
  * ($argon2id$v=19$m=19456,t=2,p=1$...) carries them, so hashes made with
  * other parameters still verify after a change.
  *
+ * Every hash and check goes through a gate of PASSWORD_HASH_CONCURRENCY
+ * places: each one holds 19 MiB and ~20 ms of a CPU, so without it a burst
+ * of sign-ups or logins grows svc-user by 19 MiB per RPC worker (measured:
+ * 11 MiB at rest, 160 MiB under `make bench`'s sign-ups) and gains no
+ * throughput, the CPUs being the limit. A call that finds the gate full
+ * waits, but only as long as it is given; then it is refused (the service
+ * answers UNAVAILABLE, which the gateway turns into 503).
+ *
  * Threading: call user_password_init once (before threads); then any thread.
  */
 #ifndef COMANDA_USER_PASSWORD_H
@@ -13,19 +21,39 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define USER_PASSWORD_HASH_MAX 128 /* crypto_pwhash_STRBYTES */
 
-/* Initialises libsodium and the dummy hash used for unknown e-mails.
- * Returns 0, or -1 when libsodium cannot start. */
-int user_password_init(void);
+/* What a hash or check came to. */
+enum {
+	USER_PASSWORD_OK = 0,        /* hashed; or the password matches */
+	USER_PASSWORD_MISMATCH = 1,  /* checked: the password does not match */
+	USER_PASSWORD_BUSY = -2,     /* the gate stayed full for the whole wait */
+	USER_PASSWORD_NOMEM = -1,    /* out of memory */
+};
 
-/* Hashes password into out (USER_PASSWORD_HASH_MAX bytes). 0 or -1 (out of memory). */
-int user_password_hash(const char *password, char out[USER_PASSWORD_HASH_MAX]);
+/* Initialises libsodium, the gate (`concurrency` places, at least 1) and the
+ * dummy hash used for unknown e-mails. Returns 0, or -1 when libsodium
+ * cannot start. */
+int user_password_init(int concurrency);
 
-/* True when password matches hash. hash NULL (unknown user, or a user with
- * no password) is checked against a dummy hash and gives false, so the time
- * taken does not tell whether the account exists. */
-bool user_password_verify(const char *hash, const char *password);
+/* Hashes password into out (USER_PASSWORD_HASH_MAX bytes), waiting at most
+ * wait_ms for a place at the gate. USER_PASSWORD_OK, _BUSY or _NOMEM. */
+int user_password_hash(const char *password, char out[USER_PASSWORD_HASH_MAX], int64_t wait_ms);
+
+/* Checks password against hash, waiting at most wait_ms for a place at the
+ * gate: USER_PASSWORD_OK, _MISMATCH or _BUSY. hash NULL (unknown user, or a
+ * user with no password) is checked against a dummy hash and gives
+ * _MISMATCH, so the time taken does not tell whether the account exists. */
+int user_password_check(const char *hash, const char *password, int64_t wait_ms);
+
+/* ---- the gate, exposed for its unit test ------------------------------- */
+
+/* Takes a place, waiting at most wait_ms (0: not at all); true when taken. */
+bool user_password_gate_enter(int64_t wait_ms);
+
+/* Gives a place back. */
+void user_password_gate_leave(void);
 
 #endif

@@ -135,6 +135,24 @@ static void user_idem_fail(pg_conn *db, const user_idem *st)
 		pg_idem_abandon(db, st->caller, st->key);
 }
 
+/* How long a password hash or check may wait for a place at the gate (see
+ * user_password.h): half the time left before the caller's deadline, so the
+ * hash (~20 ms) and the statements after it still fit in the other half. */
+static int64_t user_pw_wait_ms(rpc_ctx *ctx)
+{
+	int64_t left = rpc_ctx_remaining_ms(ctx);
+	return left > 0 ? left / 2 : 0;
+}
+
+/* The answer for a hash or check that did not happen (BUSY or NOMEM). */
+static int user_pw_failed(rpc_ctx *ctx, int rc)
+{
+	if (rc == USER_PASSWORD_BUSY)
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE,
+		    "Too many password checks at once; retry in a moment");
+	return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "out of memory");
+}
+
 /* ---- CreateUser ---------------------------------------------------------- */
 
 static int user_create(rpc_ctx *ctx, const Comanda__CreateUserRequest *req, Comanda__UserReply *reply)
@@ -164,9 +182,10 @@ static int user_create(rpc_ctx *ctx, const Comanda__CreateUserRequest *req, Coma
 		return early;
 
 	char hash[USER_PASSWORD_HASH_MAX];
-	if (has_password && user_password_hash(req->password, hash) != 0) {
+	int hashed = has_password ? user_password_hash(req->password, hash, user_pw_wait_ms(ctx)) : USER_PASSWORD_OK;
+	if (hashed != USER_PASSWORD_OK) {
 		user_idem_fail(db, &idem);
-		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "out of memory");
+		return user_pw_failed(ctx, hashed);
 	}
 	int code = pg_run(db, "BEGIN", 0, NULL);
 	if (code != COMANDA__CODE__OK) {
@@ -366,8 +385,12 @@ static int user_login(rpc_ctx *ctx, const Comanda__LoginRequest *req, Comanda__T
 	}
 	/* The same work whether the account exists or not (a dummy hash when not),
 	 * and the same answer. */
-	bool ok = user_password_verify(hash, req->password);
-	if (!ok) {
+	int checked = user_password_check(hash, req->password, user_pw_wait_ms(ctx));
+	if (checked == USER_PASSWORD_BUSY) {
+		PQclear(r);
+		return user_pw_failed(ctx, checked);
+	}
+	if (checked != USER_PASSWORD_OK) {
 		PQclear(r);
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Invalid email or password");
 	}
@@ -547,8 +570,10 @@ static int user_update(rpc_ctx *ctx, const Comanda__UpdateUserRequest *req, Coma
 	if (need_current && req->current_password[0] == '\0')
 		return user_invalid(ctx, "current_password", "is required to change the password");
 	char hash[USER_PASSWORD_HASH_MAX];
-	if ((set & USER_SET_PASSWORD) && user_password_hash(req->password, hash) != 0)
-		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "out of memory");
+	int hashed = (set & USER_SET_PASSWORD) ? user_password_hash(req->password, hash, user_pw_wait_ms(ctx))
+	                                       : USER_PASSWORD_OK;
+	if (hashed != USER_PASSWORD_OK)
+		return user_pw_failed(ctx, hashed);
 
 	pg_conn *db = svc_db(ctx);
 	char ids[24];
@@ -568,10 +593,15 @@ static int user_update(rpc_ctx *ctx, const Comanda__UpdateUserRequest *req, Coma
 		user_rollback(db, code);
 		return user_not_found(ctx);
 	}
-	bool current_ok = !need_current ||
-	    user_password_verify(PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0), req->current_password);
+	int checked = !need_current ? USER_PASSWORD_OK
+	    : user_password_check(PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0), req->current_password,
+	          user_pw_wait_ms(ctx));
 	PQclear(r);
-	if (!current_ok) {
+	if (checked == USER_PASSWORD_BUSY) {
+		user_rollback(db, code);
+		return user_pw_failed(ctx, checked);
+	}
+	if (checked != USER_PASSWORD_OK) {
 		user_rollback(db, code);
 		return user_invalid(ctx, "current_password", "is incorrect");
 	}
@@ -660,7 +690,8 @@ int user_bootstrap_admin(pg_conn *db, const char *email, const char *password)
 	if (code != COMANDA__CODE__OK || exists)
 		return code;
 	char hash[USER_PASSWORD_HASH_MAX];
-	if (user_password_hash(password, hash) != 0)
+	/* at start-up, before any RPC: the gate is empty */
+	if (user_password_hash(password, hash, 10000) != USER_PASSWORD_OK)
 		return COMANDA__CODE__INTERNAL;
 	const char *params[] = { lower, hash };
 	/* Concurrent replicas: the unique e-mail index makes one insert win and

@@ -2,7 +2,6 @@
 #include <string.h>
 
 #include "test.h"
-#include "user_password.h"
 #include "user_validate.h"
 
 TEST(user_name_is_trimmed_and_bounded)
@@ -58,19 +57,4 @@ TEST(user_password_length_rules)
 	pw[129] = '\0';
 	CHECK(user_validate_password(pw) != NULL);
 	CHECK(user_validate_password("\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8") != NULL);
-}
-
-TEST(user_password_hash_is_argon2id_and_verifies)
-{
-	CHECK_EQ_INT(user_password_init(), 0);
-	char h[USER_PASSWORD_HASH_MAX];
-	CHECK_EQ_INT(user_password_hash("correct horse", h), 0);
-	CHECK(strncmp(h, "$argon2id$v=19$m=19456,t=2,p=1$", 31) == 0);
-	CHECK(user_password_verify(h, "correct horse"));
-	CHECK(!user_password_verify(h, "correct horsE"));
-	CHECK(!user_password_verify(NULL, "anything"));
-	CHECK(!user_password_verify("", "anything"));
-	char h2[USER_PASSWORD_HASH_MAX];
-	user_password_hash("correct horse", h2);
-	CHECK(strcmp(h, h2) != 0); /* salted */
 }
