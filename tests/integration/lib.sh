@@ -1,19 +1,61 @@
 # shellcheck shell=bash
-# shellcheck disable=SC2034  # HTTP_STATUS, HTTP_BODY, IT_* are read by the sourcing script
-# Tiny assertion helpers for the integration scripts (tests/integration/*.sh).
+# shellcheck disable=SC2034  # HTTP_*, IT_* are read by the sourcing script
+# Assertion and HTTP helpers for the integration scripts (tests/integration/*.sh).
 #
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #   check    "gateway is ready"  curl -fsS -o /dev/null "$GATEWAY_URL/ready"
 #   check_eq "ready is 200"      200 "$(http_status "$GATEWAY_URL/ready")"
-#   http POST "$GATEWAY_URL/api/auth/login" '{"email":"a@b.c","password":"x"}'
-#   check_eq "login answers 401" 401 "$HTTP_STATUS"
+#   api POST /api/auth/login '{"email":"a@b.c","password":"x"}'
+#   expect "login answers 401" 401 '.success == false'
+#   TOKEN=$(token admin@comanda.local admin-change-me)
+#   api GET /api/users/me                  # as TOKEN
+#   TOKEN=$TB api GET /api/orders          # as another caller, for one call
+#   TOKEN= api POST /api/users "$json"     # anonymous
 #   finish                       # prints "<script>: N passed, M failed"; non-zero on failures
+#
+# Checks (each prints "ok   NAME" or "FAIL NAME" plus details, and counts):
+#   check NAME CMD...              CMD exits 0
+#   check_not NAME CMD...          CMD fails
+#   check_eq NAME EXPECTED ACTUAL  string equality
+#   check_match NAME ERE ACTUAL    [[ ACTUAL =~ ERE ]]
+#   check_json NAME JSON FILTER    jq -e FILTER is true on JSON
+#   expect NAME STATUS [FILTER]    the last http/api answer had STATUS and its
+#                                  body passes FILTER (default true): one check
+#   pass NAME / fail NAME [DETAIL...] / skip NAME REASON   by hand
+#   finish                         the closing count line; returns 1 on failures
+#
+# HTTP, one convention for every script:
+#   http METHOD URL [BODY] [CURL_ARGS...]   any URL (admin ports, a second gateway)
+#   api METHOD PATH [BODY] [CURL_ARGS...]   the same, to $GATEWAY_URL$PATH
+#     A non-empty BODY is sent as application/json; pass '' to give CURL_ARGS
+#     without one (-H 'Idempotency-Key: k', --interface 127.0.0.2,
+#     --data-binary @file with its own -H 'Content-Type: ...').
+#     Authorization: "Bearer $TOKEN" when TOKEN is non-empty. TOKEN is an
+#     ordinary variable, empty after sourcing (anonymous; one exported by the
+#     caller's shell is not used): set it for the script, or for one call as a prefix
+#     (TOKEN=$T api ...); an unusual header goes in CURL_ARGS with TOKEN
+#     empty (TOKEN= api GET /x '' -H 'Authorization: Basic ...').
+#     Timeout: HTTP_TIMEOUT seconds (default 5).
+#     Sets HTTP_STATUS (000 when no answer), HTTP_BODY (trailing newlines
+#     dropped, as $(...) does) and HTTP_HEADERS (the raw header lines); never
+#     fails (safe under set -e).
+#   http_header NAME    the value of header NAME in the last answer ("" if none)
+#   http_status URL [CURL_ARGS...]   prints just the status of a GET (or of
+#                                    what CURL_ARGS make it); sets nothing
+#   token EMAIL PASSWORD             prints an access token ("" when login fails)
+#   signup NAME EMAIL PASSWORD       creates a customer; prints its id ("" on failure)
+#   err CODE    a jq filter: the API's error envelope with .code == CODE
+#   (token, signup and anything run in $(...) set HTTP_* only in that subshell;
+#   requests made in parallel, in background jobs or xargs, use curl directly.)
+#
+# Other: wait_until SECONDS CMD... (polls every 0.1 s); stack ARGS... (runs
+# scripts/stack.sh, e.g. stack kill-svc svc-order).
 #
 # Sourcing it also loads the stack's environment (scripts/stack.sh env, for
 # $COMANDA_RUN_DIR or else the repo's .run/dev) unless GATEWAY_URL is set,
 # so a script runs the same under scripts/test.sh and by hand after `make up`.
-# It sets no shell options: the script chooses its own (set -uo pipefail is
-# typical; check/check_eq never trip `set -e`).
+# It sets no shell options and no traps: the script chooses its own (set
+# -uo pipefail is typical; the checks never trip `set -e`).
 
 IT_NAME=$(basename "${0%.sh}")
 IT_PASSED=0
@@ -103,22 +145,68 @@ http_status() {
     curl -s -o /dev/null -w '%{http_code}' --max-time "${HTTP_TIMEOUT:-5}" "$@" "$url" || true
 }
 
-# http METHOD URL [JSON_BODY] [CURL_ARGS...]: sets HTTP_STATUS and HTTP_BODY.
-# Sends a bearer token when TOKEN is set.
+# http METHOD URL [BODY] [CURL_ARGS...]: sets HTTP_STATUS, HTTP_BODY and
+# HTTP_HEADERS (see the header comment). curl writes the headers, then the
+# body, then "<header bytes> <status>" on a line of its own; the headers are
+# cut off by their byte count (LC_ALL=C: a UTF-8 body counts in bytes too).
 HTTP_STATUS=000
 HTTP_BODY=
+HTTP_HEADERS=
+TOKEN=
 http() {
-    local method=$1 url=$2 body=${3:-} out
+    local method=$1 url=$2 body=${3:-} out tail size LC_ALL=C
     shift 2
     (($#)) && shift
-    local -a args=(-s -X "$method" --max-time "${HTTP_TIMEOUT:-5}" -w '\n%{http_code}')
+    local -a args=(-s -D - -X "$method" --max-time "${HTTP_TIMEOUT:-5}" -w '\n%{size_header} %{http_code}')
     [[ -n ${TOKEN:-} ]] && args+=(-H "Authorization: Bearer $TOKEN")
     [[ -n $body ]] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
     out=$(curl "${args[@]}" "$@" "$url") || true
-    HTTP_STATUS=${out##*$'\n'}
-    HTTP_BODY=${out%$'\n'*}
-    [[ $out == *$'\n'* ]] || HTTP_BODY=
-    [[ -n $HTTP_STATUS ]] || HTTP_STATUS=000
+    if [[ $out == *$'\n'* ]]; then
+        tail=${out##*$'\n'} out=${out%$'\n'*}
+    else
+        tail=$out out=
+    fi
+    size=${tail%% *}
+    HTTP_STATUS=${tail##* }
+    [[ $size =~ ^[0-9]+$ ]] || size=0
+    [[ $HTTP_STATUS =~ ^[0-9]{3}$ ]] || HTTP_STATUS=000
+    HTTP_HEADERS=${out:0:size}
+    HTTP_BODY=${out:size}
+    while [[ $HTTP_BODY == *$'\n' ]]; do HTTP_BODY=${HTTP_BODY%$'\n'}; done
+    return 0
+}
+
+# api METHOD PATH [BODY] [CURL_ARGS...]: http to $GATEWAY_URL$PATH.
+api() { http "$1" "$GATEWAY_URL$2" "${@:3}"; }
+
+# http_header NAME: header NAME of the last answer (case-insensitive; the
+# first one when repeated; "" when absent).
+http_header() { sed -n "s/^$1: *//Ip" <<<"$HTTP_HEADERS" | tr -d '\r' | head -n1; }
+
+# expect NAME STATUS [JQ_FILTER]: one check on the last http/api answer: it
+# had STATUS and its body satisfies the filter.
+expect() {
+    local name=$1 want=$2 filter=${3:-true}
+    if [[ $HTTP_STATUS != "$want" ]]; then
+        fail "$name" "HTTP $HTTP_STATUS, want $want" "body: ${HTTP_BODY:0:400}"
+        return 0
+    fi
+    check_json "$name" "$HTTP_BODY" "$filter"
+}
+
+# err CODE: a jq filter for the API's error envelope with that code.
+err() { printf '.success == false and .code == "%s" and (.request_id | type == "string")' "$1"; }
+
+# token EMAIL PASSWORD: prints an access token ("" when login fails).
+token() {
+    TOKEN='' api POST /api/auth/login "$(jq -nc --arg e "$1" --arg p "$2" '{email:$e,password:$p}')"
+    [[ $HTTP_STATUS == 200 ]] && jq -r '.token // empty' <<<"$HTTP_BODY"
+}
+
+# signup NAME EMAIL PASSWORD: creates a customer; prints its id ("" on failure).
+signup() {
+    TOKEN='' api POST /api/users "$(jq -nc --arg n "$1" --arg e "$2" --arg p "$3" '{name:$n,email:$e,password:$p}')"
+    [[ $HTTP_STATUS == 201 ]] && jq -r .user.id <<<"$HTTP_BODY"
 }
 
 # wait_until SECONDS CMD...: polls CMD every 0.1 s; returns 0 once it succeeds.

@@ -39,6 +39,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 # shellcheck source=tests/integration/lib.sh
 source tests/integration/lib.sh
 
+HTTP_TIMEOUT=10
 TMP=$(mktemp -d)
 GW2_PID=
 RUN=$(date +%s)-$$
@@ -53,84 +54,73 @@ stop_gw2() {
 }
 trap 'stop_gw2; rm -rf "$TMP"' EXIT
 
-# hdr NAME FILE: the first header NAME of a curl -D dump ("" when absent).
-hdr() {
+# file_header NAME FILE: the first header NAME of a curl -D dump ("" when absent),
+# for the requests made in parallel below (each dumps its own file).
+file_header() {
     local v
     v=$(grep -i -m1 "^$1:" "$2" | cut -d: -f2-) || true
     v=${v%$'\r'}
     printf '%s' "${v# }"
 }
 
-# req OUT_PREFIX CURL_ARGS...: status in OUT_PREFIX.status, headers in .h, body in .b
-req() {
-    local out=$1
-    shift
-    curl -s --max-time 10 -D "$out.h" -o "$out.b" -w '%{http_code}' "$@" >"$out.status" 2>/dev/null || true
-    [[ -s $out.status ]] || echo 000 >"$out.status"
-    [[ -f $out.h ]] || : >"$out.h"
-    [[ -f $out.b ]] || : >"$out.b"
-}
-st() { cat "$1.status"; }
-
 JSON_ERR='.success == false and (.error | type == "string") and (.request_id | type == "string")'
 
 # ==== A. the stack's gateway ======================================================
 
-req "$TMP/a1" "$GATEWAY_URL/api/users/me"
-check_eq "stack: GET /api/users/me without a token is 401" 401 "$(st "$TMP/a1")"
+api GET /api/users/me
+check_eq "stack: GET /api/users/me without a token is 401" 401 "$HTTP_STATUS"
 check_match "stack: RateLimit-Policy on an API answer (draft-ietf-httpapi-ratelimit-headers)" \
-    '^"default";q=[0-9]+;w=[0-9]+$' "$(hdr RateLimit-Policy "$TMP/a1.h")"
-check_match "stack: RateLimit on an API answer" '^"default";r=[0-9]+;t=[0-9]+$' "$(hdr RateLimit "$TMP/a1.h")"
-req "$TMP/a2" "$GATEWAY_URL/api/no-such-route"
-check_match "stack: a 404 carries RateLimit too" '^"default";r=' "$(hdr RateLimit "$TMP/a2.h")"
+    '^"default";q=[0-9]+;w=[0-9]+$' "$(http_header RateLimit-Policy)"
+check_match "stack: RateLimit on an API answer" '^"default";r=[0-9]+;t=[0-9]+$' "$(http_header RateLimit)"
+api GET /api/no-such-route
+check_match "stack: a 404 carries RateLimit too" '^"default";r=' "$(http_header RateLimit)"
 for p in /health /ready /metrics; do
-    req "$TMP/a3" "$GATEWAY_URL$p"
-    check_eq "stack: $p is exempt (no RateLimit header)" "" "$(hdr RateLimit "$TMP/a3.h")"
+    api GET "$p"
+    check_eq "stack: $p is exempt (no RateLimit header)" "" "$(http_header RateLimit)"
 done
 
 # 413: a 2 MiB body
 head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' 'a' >"$TMP/big.body"
-req "$TMP/a4" -X POST -H 'Content-Type: application/json' --data-binary @"$TMP/big.body" "$GATEWAY_URL/api/auth/login"
-check_eq "stack: a 2 MiB body is 413" 413 "$(st "$TMP/a4")"
-check_json "stack: the 413 is the JSON envelope (PAYLOAD_TOO_LARGE)" "$(cat "$TMP/a4.b")" \
+api POST /api/auth/login '' -H 'Content-Type: application/json' --data-binary @"$TMP/big.body"
+check_eq "stack: a 2 MiB body is 413" 413 "$HTTP_STATUS"
+check_json "stack: the 413 is the JSON envelope (PAYLOAD_TOO_LARGE)" "$HTTP_BODY" \
     "$JSON_ERR and .code == \"PAYLOAD_TOO_LARGE\""
 
 # 414: a 20 KB URL (over GATEWAY_MAX_URL_BYTES, 8 KiB by default)
 long=$(head -c 20000 /dev/zero | tr '\0' 'a')
-req "$TMP/a5" "$GATEWAY_URL/api/orders/$long"
-check_eq "stack: a 20 KB URL is 414" 414 "$(st "$TMP/a5")"
-check_json "stack: the 414 is JSON (URI_TOO_LONG)" "$(cat "$TMP/a5.b")" "$JSON_ERR and .code == \"URI_TOO_LONG\""
+api GET "/api/orders/$long"
+check_eq "stack: a 20 KB URL is 414" 414 "$HTTP_STATUS"
+check_json "stack: the 414 is JSON (URI_TOO_LONG)" "$HTTP_BODY" "$JSON_ERR and .code == \"URI_TOO_LONG\""
 
 # 431: 20 KB of header (over GATEWAY_MAX_HEADER_BYTES, 16 KiB by default)
-req "$TMP/a6" -H "X-Padding: $long" "$GATEWAY_URL/api/users/me"
-check_eq "stack: 20 KB of headers is 431" 431 "$(st "$TMP/a6")"
-check_json "stack: the 431 is JSON (REQUEST_HEADER_FIELDS_TOO_LARGE)" "$(cat "$TMP/a6.b")" \
+api GET /api/users/me '' -H "X-Padding: $long"
+check_eq "stack: 20 KB of headers is 431" 431 "$HTTP_STATUS"
+check_json "stack: the 431 is JSON (REQUEST_HEADER_FIELDS_TOO_LARGE)" "$HTTP_BODY" \
     "$JSON_ERR and .code == \"REQUEST_HEADER_FIELDS_TOO_LARGE\""
 
 # deep JSON: 5,000 nested arrays
 { printf '{"email":'; head -c 5000 /dev/zero | tr '\0' '['; } >"$TMP/deep.body"
-req "$TMP/a7" -X POST -H 'Content-Type: application/json' --data-binary @"$TMP/deep.body" "$GATEWAY_URL/api/auth/login"
-check_eq "stack: JSON nested 5,000 deep is 400" 400 "$(st "$TMP/a7")"
-check_json "stack: ... saying so" "$(cat "$TMP/a7.b")" \
+api POST /api/auth/login '' -H 'Content-Type: application/json' --data-binary @"$TMP/deep.body"
+check_eq "stack: JSON nested 5,000 deep is 400" 400 "$HTTP_STATUS"
+check_json "stack: ... saying so" "$HTTP_BODY" \
     "$JSON_ERR and .code == \"INVALID_ARGUMENT\" and (.error | test(\"nested too deeply\"))"
-req "$TMP/a8" "$GATEWAY_URL/health"
-check_eq "stack: the gateway still serves after all that" 200 "$(st "$TMP/a8")"
+api GET /health
+check_eq "stack: the gateway still serves after all that" 200 "$HTTP_STATUS"
 
 # CORS: same origin only unless configured
 if [[ -z ${CORS_ALLOWED_ORIGINS:-} ]]; then
-    req "$TMP/a9" -X OPTIONS -H 'Origin: https://elsewhere.example' -H 'Access-Control-Request-Method: POST' \
-        "$GATEWAY_URL/api/orders"
-    check_eq "stack: a cross-origin preflight is refused by default (403)" 403 "$(st "$TMP/a9")"
-    check_eq "stack: ... with no Access-Control-Allow-Origin" "" "$(hdr Access-Control-Allow-Origin "$TMP/a9.h")"
+    api OPTIONS /api/orders '' -H 'Origin: https://elsewhere.example' -H 'Access-Control-Request-Method: POST'
+    check_eq "stack: a cross-origin preflight is refused by default (403)" 403 "$HTTP_STATUS"
+    check_eq "stack: ... with no Access-Control-Allow-Origin" "" "$(http_header Access-Control-Allow-Origin)"
 else
     skip "stack: default CORS" "CORS_ALLOWED_ORIGINS is set for this stack"
 fi
 
 # the OpenAPI document
-req "$TMP/a10" "$GATEWAY_URL/openapi.json"
-check_eq "stack: GET /openapi.json is 200" 200 "$(st "$TMP/a10")"
-check_match "stack: ... as application/json" '^application/json' "$(hdr Content-Type "$TMP/a10.h")"
-check_json "stack: ... an OpenAPI 3 document with the login route" "$(cat "$TMP/a10.b")" \
+api GET /openapi.json
+check_eq "stack: GET /openapi.json is 200" 200 "$HTTP_STATUS"
+check_match "stack: ... as application/json" '^application/json' "$(http_header Content-Type)"
+check_json "stack: ... an OpenAPI 3 document with the login route" "$HTTP_BODY" \
     '(.openapi | startswith("3.")) and (.paths | has("/api/auth/login"))'
 
 # ==== B. a gateway of our own with small limits ===================================
@@ -169,11 +159,8 @@ for u in "$VICTIM:Victim-pass-1" "$OTHER:Other-pass-1"; do
     check_eq "own gateway: user ${u%%:*} signed up" 201 "$HTTP_STATUS"
 done
 
-# login EMAIL PASSWORD SOURCE_ADDRESS OUT_PREFIX
-login() {
-    req "$4" --interface "$3" -X POST -H 'Content-Type: application/json' \
-        --data-binary "{\"email\":\"$1\",\"password\":\"$2\"}" "$GW2/api/auth/login"
-}
+# login EMAIL PASSWORD SOURCE_ADDRESS: a login to our gateway from that address.
+login() { http POST "$GW2/api/auth/login" "{\"email\":\"$1\",\"password\":\"$2\"}" --interface "$3"; }
 
 # wait_bucket ADDRESS: until ADDRESS's default bucket holds a few requests
 # again (so that what follows is judged by the login policies alone).
@@ -190,23 +177,23 @@ wait_bucket() {
 }
 
 # ---- B1. the default policy ----
-req "$TMP/b1" --interface 127.0.0.3 "$GW2/api/users/me"
+http GET "$GW2/api/users/me" '' --interface 127.0.0.3
 check_eq "policy: RateLimit-Policy names the configured bucket" "\"default\";q=$L_BURST;w=$((L_BURST / L_RPS))" \
-    "$(hdr RateLimit-Policy "$TMP/b1.h")"
-check_eq "policy: RateLimit counts the first request" "\"default\";r=$((L_BURST - 1));t=1" "$(hdr RateLimit "$TMP/b1.h")"
+    "$(http_header RateLimit-Policy)"
+check_eq "policy: RateLimit counts the first request" "\"default\";r=$((L_BURST - 1));t=1" "$(http_header RateLimit)"
 codes=$(curl -s --interface 127.0.0.3 -o /dev/null -w '%{http_code}\n' "$GW2/api/users/me?n=[1-60]" | sort | uniq -c | xargs)
 check_match "policy: 60 quick requests on a bucket of $L_BURST: 401s, then 429s" '^[0-9]+ 401 [0-9]+ 429$' "$codes"
-req "$TMP/b2" --interface 127.0.0.3 -H 'X-Request-Id: limits-429' "$GW2/api/users/me"
-check_eq "policy: then 429" 429 "$(st "$TMP/b2")"
-check_json "policy: the 429 body" "$(cat "$TMP/b2.b")" \
+http GET "$GW2/api/users/me" '' --interface 127.0.0.3 -H 'X-Request-Id: limits-429'
+check_eq "policy: then 429" 429 "$HTTP_STATUS"
+check_json "policy: the 429 body" "$HTTP_BODY" \
     "$JSON_ERR and .code == \"RESOURCE_EXHAUSTED\" and .request_id == \"limits-429\""
-ra=$(hdr Retry-After "$TMP/b2.h")
+ra=$(http_header Retry-After)
 check_match "policy: Retry-After in seconds" '^[1-9][0-9]*$' "$ra"
-check_eq "policy: RateLimit says r=0 and t=Retry-After" "\"default\";r=0;t=$ra" "$(hdr RateLimit "$TMP/b2.h")"
-req "$TMP/b3" --interface 127.0.0.4 "$GW2/api/users/me"
-check_eq "policy: another address is not affected" 401 "$(st "$TMP/b3")"
-req "$TMP/b3" --interface 127.0.0.3 "$GW2/health"
-check_eq "policy: /health is never limited" 200 "$(st "$TMP/b3")"
+check_eq "policy: RateLimit says r=0 and t=Retry-After" "\"default\";r=0;t=$ra" "$(http_header RateLimit)"
+http GET "$GW2/api/users/me" '' --interface 127.0.0.4
+check_eq "policy: another address is not affected" 401 "$HTTP_STATUS"
+http GET "$GW2/health" '' --interface 127.0.0.3
+check_eq "policy: /health is never limited" 200 "$HTTP_STATUS"
 
 # ---- B2. 300 failed logins in parallel ----
 (
@@ -236,7 +223,7 @@ check_eq "logins: the other $((300 - L_FAIL)) are 429" "$((300 - L_FAIL))" "$n42
 no_ra=0
 for f in "$TMP"/storm/*.status; do
     [[ $(cat "$f") == 429 ]] || continue
-    [[ $(hdr Retry-After "${f%.status}.h") =~ ^[1-9][0-9]*$ ]] || no_ra=$((no_ra + 1))
+    [[ $(file_header Retry-After "${f%.status}.h") =~ ^[1-9][0-9]*$ ]] || no_ra=$((no_ra + 1))
 done
 check_eq "logins: every 429 has Retry-After" 0 "$no_ra"
 check "logins: some 429s are the failed-login policy (\"login\";r=0)" \
@@ -247,49 +234,49 @@ check "logins: /health was polled during the storm ($nh times)" test "$nh" -ge 5
 check_eq "logins: ... and answered 200 within 1 s every time" 0 "$bad"
 
 wait_bucket 127.0.0.2
-login "$VICTIM" Victim-pass-1 127.0.0.2 "$TMP/b4"
-check_eq "logins: the victim's right password from that address is locked (429)" 429 "$(st "$TMP/b4")"
-check_match "logins: ... by the per-(address, e-mail) policy" '"login";r=0;t=[1-9]' "$(hdr RateLimit "$TMP/b4.h")"
-login "$OTHER" Other-pass-1 127.0.0.2 "$TMP/b5"
-check_eq "logins: another user from the SAME address still logs in (200)" 200 "$(st "$TMP/b5")"
-check_json "logins: ... and gets tokens" "$(cat "$TMP/b5.b")" '.success == true and (.token | length > 0)'
-login "$VICTIM" Victim-pass-1 127.0.0.6 "$TMP/b6"
-check_eq "logins: the victim from another address logs in (200)" 200 "$(st "$TMP/b6")"
+login "$VICTIM" Victim-pass-1 127.0.0.2
+check_eq "logins: the victim's right password from that address is locked (429)" 429 "$HTTP_STATUS"
+check_match "logins: ... by the per-(address, e-mail) policy" '"login";r=0;t=[1-9]' "$(http_header RateLimit)"
+login "$OTHER" Other-pass-1 127.0.0.2
+check_eq "logins: another user from the SAME address still logs in (200)" 200 "$HTTP_STATUS"
+check_json "logins: ... and gets tokens" "$HTTP_BODY" '.success == true and (.token | length > 0)'
+login "$VICTIM" Victim-pass-1 127.0.0.6
+check_eq "logins: the victim from another address logs in (200)" 200 "$HTTP_STATUS"
 
 # ---- B3. the per-address cap on failed logins ----
 codes=""
 for ((i = 1; i <= L_FAIL_ADDR + 5; i++)); do
-    login "nobody-$i-$RUN@example.com" wrong-password 127.0.0.7 "$TMP/b7"
-    codes+="$(st "$TMP/b7") "
+    login "nobody-$i-$RUN@example.com" wrong-password 127.0.0.7
+    codes+="$HTTP_STATUS "
 done
 check_eq "addr cap: $L_FAIL_ADDR failures over as many e-mails, then 429" \
     "$(printf '401 %.0s' $(seq "$L_FAIL_ADDR"))429 429 429 429 429 " "$codes"
-check_match "addr cap: named by the login-addr policy" '"login-addr";r=0;t=[1-9]' "$(hdr RateLimit "$TMP/b7.h")"
-login "$OTHER" Other-pass-1 127.0.0.8 "$TMP/b8"
-check_eq "addr cap: other addresses are not affected" 200 "$(st "$TMP/b8")"
+check_match "addr cap: named by the login-addr policy" '"login-addr";r=0;t=[1-9]' "$(http_header RateLimit)"
+login "$OTHER" Other-pass-1 127.0.0.8
+check_eq "addr cap: other addresses are not affected" 200 "$HTTP_STATUS"
 
 # ---- B4. CORS ----
-req "$TMP/c1" --interface 127.0.0.10 -X OPTIONS -H "Origin: $ORIGIN" -H 'Access-Control-Request-Method: POST' \
-    -H 'Access-Control-Request-Headers: authorization, content-type, idempotency-key' "$GW2/api/orders"
-check_eq "cors: preflight from the allowed origin is 204" 204 "$(st "$TMP/c1")"
-check_eq "cors: ... echoes the origin" "$ORIGIN" "$(hdr Access-Control-Allow-Origin "$TMP/c1.h")"
-check_eq "cors: ... Vary: Origin" Origin "$(hdr Vary "$TMP/c1.h")"
+http OPTIONS "$GW2/api/orders" '' --interface 127.0.0.10 -H "Origin: $ORIGIN" -H 'Access-Control-Request-Method: POST' \
+    -H 'Access-Control-Request-Headers: authorization, content-type, idempotency-key'
+check_eq "cors: preflight from the allowed origin is 204" 204 "$HTTP_STATUS"
+check_eq "cors: ... echoes the origin" "$ORIGIN" "$(http_header Access-Control-Allow-Origin)"
+check_eq "cors: ... Vary: Origin" Origin "$(http_header Vary)"
 check_eq "cors: ... the route's methods" "GET HEAD POST" \
-    "$(hdr Access-Control-Allow-Methods "$TMP/c1.h" | tr -d ' ' | tr ',' '\n' | sort | xargs)"
+    "$(http_header Access-Control-Allow-Methods | tr -d ' ' | tr ',' '\n' | sort | xargs)"
 check_eq "cors: ... the request headers the API reads" "Authorization, Content-Type, Idempotency-Key, X-Request-Id" \
-    "$(hdr Access-Control-Allow-Headers "$TMP/c1.h")"
-check_eq "cors: ... Max-Age" 600 "$(hdr Access-Control-Max-Age "$TMP/c1.h")"
-req "$TMP/c2" --interface 127.0.0.10 -X OPTIONS -H 'Origin: https://evil.example' \
-    -H 'Access-Control-Request-Method: POST' "$GW2/api/orders"
-check_eq "cors: preflight from another origin is 403" 403 "$(st "$TMP/c2")"
-check_eq "cors: ... without any Access-Control-Allow-Origin" "" "$(hdr Access-Control-Allow-Origin "$TMP/c2.h")"
-check_json "cors: ... as JSON" "$(cat "$TMP/c2.b")" "$JSON_ERR and .code == \"PERMISSION_DENIED\""
-req "$TMP/c3" --interface 127.0.0.10 -H "Origin: $ORIGIN" "$GW2/api/users/me"
-check_eq "cors: an actual answer to the allowed origin names it" "$ORIGIN" "$(hdr Access-Control-Allow-Origin "$TMP/c3.h")"
+    "$(http_header Access-Control-Allow-Headers)"
+check_eq "cors: ... Max-Age" 600 "$(http_header Access-Control-Max-Age)"
+http OPTIONS "$GW2/api/orders" '' --interface 127.0.0.10 -H 'Origin: https://evil.example' \
+    -H 'Access-Control-Request-Method: POST'
+check_eq "cors: preflight from another origin is 403" 403 "$HTTP_STATUS"
+check_eq "cors: ... without any Access-Control-Allow-Origin" "" "$(http_header Access-Control-Allow-Origin)"
+check_json "cors: ... as JSON" "$HTTP_BODY" "$JSON_ERR and .code == \"PERMISSION_DENIED\""
+http GET "$GW2/api/users/me" '' --interface 127.0.0.10 -H "Origin: $ORIGIN"
+check_eq "cors: an actual answer to the allowed origin names it" "$ORIGIN" "$(http_header Access-Control-Allow-Origin)"
 check_match "cors: ... and exposes RateLimit and X-Request-Id" 'X-Request-Id.*RateLimit.*Retry-After' \
-    "$(hdr Access-Control-Expose-Headers "$TMP/c3.h")"
-req "$TMP/c4" --interface 127.0.0.10 -H 'Origin: https://evil.example' "$GW2/api/users/me"
-check_eq "cors: an answer to another origin has no CORS header" "" "$(hdr Access-Control-Allow-Origin "$TMP/c4.h")"
+    "$(http_header Access-Control-Expose-Headers)"
+http GET "$GW2/api/users/me" '' --interface 127.0.0.10 -H 'Origin: https://evil.example'
+check_eq "cors: an answer to another origin has no CORS header" "" "$(http_header Access-Control-Allow-Origin)"
 
 # ---- B5. slow clients ----
 python3 - "$PORT2" "$L_IDLE" >"$TMP/slow.out" 2>&1 <<'PY'

@@ -56,6 +56,7 @@ ADMIN_EMAIL=${ADMIN_EMAIL:-admin@comanda.local}
 ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-change-me}
 OUT=${COMANDA_RUN_DIR:-.run}/openapi
 mkdir -p "$OUT"
+HTTP_TIMEOUT=15
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
@@ -82,31 +83,21 @@ fi
 
 # ---- an admin of its own ---------------------------------------------------------
 
-# post PATH JSON [TOKEN]: sets ST (HTTP status) and body.
-post() {
-    local -a auth=()
-    [[ -n ${3:-} ]] && auth=(-H "Authorization: Bearer $3")
-    : >"$TMP/body"
-    ST=$(curl -s -o "$TMP/body" -w '%{http_code}' --max-time 15 -X POST "${auth[@]}" \
-        -H 'Content-Type: application/json' --data-binary "$2" "$GATEWAY_URL$1") || ST=000
-    body=$(cat "$TMP/body")
-}
-
-post /api/auth/login "$(jq -nc --arg e "$ADMIN_EMAIL" --arg p "$ADMIN_PASSWORD" '{email:$e,password:$p}')"
-[[ $ST == 200 ]] || setup_failed "bootstrap admin login ($ADMIN_EMAIL): HTTP $ST" "${body:0:300}"
-BOOT_TOKEN=$(jq -r .token <<<"$body")
-BOOT_ID=$(jq -r .user.id <<<"$body")
+api POST /api/auth/login "$(jq -nc --arg e "$ADMIN_EMAIL" --arg p "$ADMIN_PASSWORD" '{email:$e,password:$p}')"
+[[ $HTTP_STATUS == 200 ]] || setup_failed "bootstrap admin login ($ADMIN_EMAIL): HTTP $HTTP_STATUS" "${HTTP_BODY:0:300}"
+BOOT_TOKEN=$(jq -r .token <<<"$HTTP_BODY")
+BOOT_ID=$(jq -r .user.id <<<"$HTTP_BODY")
 
 RUN=$(date +%s%N | tail -c 10)$RANDOM
 OA_EMAIL="openapi-admin-$RUN@example.com"
 OA_PASSWORD="openapi-$RUN-pw"
-post /api/users "$(jq -nc --arg e "$OA_EMAIL" --arg p "$OA_PASSWORD" \
-    '{name:"OpenAPI admin",email:$e,password:$p,role:"admin"}')" "$BOOT_TOKEN"
-[[ $ST == 201 ]] || setup_failed "create the run's admin: HTTP $ST" "${body:0:300}"
-OA_ID=$(jq -r .user.id <<<"$body")
-post /api/auth/login "$(jq -nc --arg e "$OA_EMAIL" --arg p "$OA_PASSWORD" '{email:$e,password:$p}')"
-[[ $ST == 200 ]] || setup_failed "the run's admin login: HTTP $ST" "${body:0:300}"
-TOKEN=$(jq -r .token <<<"$body")
+TOKEN=$BOOT_TOKEN api POST /api/users "$(jq -nc --arg e "$OA_EMAIL" --arg p "$OA_PASSWORD" \
+    '{name:"OpenAPI admin",email:$e,password:$p,role:"admin"}')"
+[[ $HTTP_STATUS == 201 ]] || setup_failed "create the run's admin: HTTP $HTTP_STATUS" "${HTTP_BODY:0:300}"
+OA_ID=$(jq -r .user.id <<<"$HTTP_BODY")
+api POST /api/auth/login "$(jq -nc --arg e "$OA_EMAIL" --arg p "$OA_PASSWORD" '{email:$e,password:$p}')"
+[[ $HTTP_STATUS == 200 ]] || setup_failed "the run's admin login: HTTP $HTTP_STATUS" "${HTTP_BODY:0:300}"
+OA_TOKEN=$(jq -r .token <<<"$HTTP_BODY")
 printf 'admin of this run: %s (id %s); never patched or deleted: ids %s %s\n' "$OA_EMAIL" "$OA_ID" "$BOOT_ID" "$OA_ID"
 
 # ---- the document as tested ----------------------------------------------------------
@@ -212,14 +203,14 @@ PYEOF
 
 # ---- the runs: as the run's admin, then as a customer ------------------------------------
 
-post /api/users "$(jq -nc --arg e "openapi-customer-$RUN@example.com" --arg p "$OA_PASSWORD" \
+api POST /api/users "$(jq -nc --arg e "openapi-customer-$RUN@example.com" --arg p "$OA_PASSWORD" \
     '{name:"OpenAPI customer",email:$e,password:$p}')"
-[[ $ST == 201 ]] || setup_failed "sign up the run's customer: HTTP $ST" "${body:0:300}"
-CUST_ID=$(jq -r .user.id <<<"$body")
-post /api/auth/login "$(jq -nc --arg e "openapi-customer-$RUN@example.com" --arg p "$OA_PASSWORD" \
+[[ $HTTP_STATUS == 201 ]] || setup_failed "sign up the run's customer: HTTP $HTTP_STATUS" "${HTTP_BODY:0:300}"
+CUST_ID=$(jq -r .user.id <<<"$HTTP_BODY")
+api POST /api/auth/login "$(jq -nc --arg e "openapi-customer-$RUN@example.com" --arg p "$OA_PASSWORD" \
     '{email:$e,password:$p}')"
-[[ $ST == 200 ]] || setup_failed "the run's customer login: HTTP $ST" "${body:0:300}"
-CUST_TOKEN=$(jq -r .token <<<"$body")
+[[ $HTTP_STATUS == 200 ]] || setup_failed "the run's customer login: HTTP $HTTP_STATUS" "${HTTP_BODY:0:300}"
+CUST_TOKEN=$(jq -r .token <<<"$HTTP_BODY")
 export OPENAPI_LOGIN_EMAIL="openapi-customer-$RUN@example.com" OPENAPI_LOGIN_PASSWORD=$OA_PASSWORD
 
 seed=${OPENAPI_SEED:-$((RANDOM * 32768 + RANDOM))}
@@ -264,7 +255,7 @@ run() {
     return 0
 }
 
-run admin "$TOKEN" "$OA_ID"
+run admin "$OA_TOKEN" "$OA_ID"
 RC_ADMIN=$RC
 run customer "$CUST_TOKEN" "$CUST_ID"
 RC_CUSTOMER=$RC

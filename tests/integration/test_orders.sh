@@ -24,6 +24,7 @@ source tests/integration/lib.sh
 ADMIN_EMAIL=${ADMIN_EMAIL:-admin@comanda.local}
 ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-change-me}
 
+HTTP_TIMEOUT=15
 TMP=$(mktemp -d)
 USER_SVC_DOWN=0
 cleanup() {
@@ -47,53 +48,10 @@ CHANGES='[.order.history[].status] | reduce .[] as $s ([]; if length > 0 and .[-
 
 # ---- helpers -------------------------------------------------------------------
 
-# api METHOD PATH [BODY] [CURL_ARGS...]: sets ST (HTTP status) and BODY; the
-# response headers stay in $TMP/h for hdr. Sends "Authorization: Bearer $TOK"
-# when TOK is set (TOK=$TA api GET /api/orders) and a JSON Content-Type with
-# a non-empty BODY.
-api() {
-    local method=$1 path=$2 body=${3:-}
-    shift 2
-    (($#)) && shift
-    local -a args=(-s -X "$method" --max-time 15 -D "$TMP/h" -o "$TMP/b" -w '%{http_code}')
-    [[ -n ${TOK:-} ]] && args+=(-H "Authorization: Bearer $TOK")
-    [[ -n $body ]] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
-    : >"$TMP/h"
-    : >"$TMP/b"
-    ST=$(curl "${args[@]}" "$@" "$GATEWAY_URL$path") || ST=000
-    BODY=$(cat "$TMP/b")
-}
-
-# hdr NAME: the value of response header NAME of the last api call ("" when absent).
-hdr() { sed -n "s/^$1: *//Ip" "$TMP/h" | tr -d '\r' | head -n1; }
-
-# expect NAME STATUS [JQ_FILTER]: the last api call answered STATUS and its
-# body satisfies the filter.
-expect() {
-    local name=$1 want=$2 filter=${3:-true}
-    if [[ $ST != "$want" ]]; then
-        fail "$name" "HTTP $ST, want $want" "body: ${BODY:0:400}"
-        return 0
-    fi
-    check_json "$name" "$BODY" "$filter"
-}
-
-# An error envelope for code; one whose message and details name field.
-err() { printf '.success == false and .code == "%s" and (.request_id | type == "string")' "$1"; }
+# names FIELD: a jq filter: the error's message and details name FIELD; bad FIELD: an
+# INVALID_ARGUMENT envelope naming FIELD.
 names() { printf '(.error | startswith("%s ")) and ([.details[]?.field] | index("%s") != null)' "$1" "$1"; }
 bad() { printf '%s and %s' "$(err INVALID_ARGUMENT)" "$(names "$1")"; }
-
-# signup NAME EMAIL PASSWORD: creates a customer; prints its id ("" on failure).
-signup() {
-    TOK='' api POST /api/users "$(jq -nc --arg n "$1" --arg e "$2" --arg p "$3" '{name:$n,email:$e,password:$p}')"
-    [[ $ST == 201 ]] && jq -r .user.id <<<"$BODY"
-}
-
-# token EMAIL PASSWORD: prints an access token ("" when login fails).
-token() {
-    TOK='' api POST /api/auth/login "$(jq -nc --arg e "$1" --arg p "$2" '{email:$e,password:$p}')"
-    [[ $ST == 200 ]] && jq -r .token <<<"$BODY"
-}
 
 # one_item PRODUCT QUANTITY PRICE: an order body with one item (JSON values
 # given literally: one_item '"x"' 1.5 10).
@@ -102,27 +60,27 @@ one_item() { printf '{"items":[{"product":%s,"quantity":%s,"price":%s}]}' "$1" "
 # new_order TOKEN [BODY]: creates an order (default: one cash item of 19.99);
 # prints its id ("" on failure).
 new_order() {
-    TOK=$1 api POST /api/orders "${2:-$(one_item '"Widget"' 1 19.99)}"
-    [[ $ST == 201 ]] && jq -r .order._id <<<"$BODY"
+    TOKEN=$1 api POST /api/orders "${2:-$(one_item '"Widget"' 1 19.99)}"
+    [[ $HTTP_STATUS == 201 ]] && jq -r .order._id <<<"$HTTP_BODY"
 }
 
 # order_count USER_ID: how many orders the admin sees for the user (one page of 200).
 order_count() {
-    TOK=$TADMIN api GET "/api/orders?user_id=$1&limit=200"
-    [[ $ST == 200 ]] && jq -r .count <<<"$BODY" || echo "error $ST"
+    TOKEN=$TADMIN api GET "/api/orders?user_id=$1&limit=200"
+    [[ $HTTP_STATUS == 200 ]] && jq -r .count <<<"$HTTP_BODY" || echo "error $HTTP_STATUS"
 }
 
 # order_status ID: the order's status as the admin sees it.
 order_status() {
-    TOK=$TADMIN api GET "/api/orders/$1"
-    jq -r '.order.status // empty' <<<"$BODY"
+    TOKEN=$TADMIN api GET "/api/orders/$1"
+    jq -r '.order.status // empty' <<<"$HTTP_BODY"
 }
 
 # set_status TOKEN ID STATUS [REASON]
 set_status() {
     local body
     body=$(jq -nc --arg s "$3" --arg r "${4:-}" 'if $r == "" then {status:$s} else {status:$s,reason:$r} end')
-    TOK=$1 api PUT "/api/orders/$2/status" "$body"
+    TOKEN=$1 api PUT "/api/orders/$2/status" "$body"
 }
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
@@ -140,38 +98,38 @@ check "two customers signed up and logged in" test -n "$TA" -a -n "$TB" -a -n "$
 # ---- the seed's examples -------------------------------------------------------------
 
 SEED_BODY="{\"user_id\":1,\"items\":$SEED_ITEMS,\"total\":3660000}"
-TOK=$TADMIN api POST /api/orders "$SEED_BODY"
+TOKEN=$TADMIN api POST /api/orders "$SEED_BODY"
 expect "seed example as admin for user 1 -> 201 Order created successfully" 201 \
     '.success == true and .message == "Order created successfully" and .order.user_id == 1'
-check_json "order has exactly the API's members" "$BODY" "(.order | keys) == $ORDER_KEYS"
-check_json "seed order: items, total 3660000, COP, pending, cash, no payment yet" "$BODY" \
+check_json "order has exactly the API's members" "$HTTP_BODY" "(.order | keys) == $ORDER_KEYS"
+check_json "seed order: items, total 3660000, COP, pending, cash, no payment yet" "$HTTP_BODY" \
     ".order.items == $SEED_ITEMS and .order.total == 3660000 and .order.currency == \"COP\" and .order.status == \"pending\" and .order.payment_method == \"cash\" and .order.payment_id == null"
-check_json "order id is a 24-hex ObjectId" "$BODY" '.order._id | test("^[0-9a-f]{24}$")'
-check_json "order timestamps are RFC 3339 UTC with milliseconds" "$BODY" \
+check_json "order id is a 24-hex ObjectId" "$HTTP_BODY" '.order._id | test("^[0-9a-f]{24}$")'
+check_json "order timestamps are RFC 3339 UTC with milliseconds" "$HTTP_BODY" \
     "(.order.created_at | test(\"$RFC3339\")) and (.order.updated_at | test(\"$RFC3339\"))"
-check_json "a new order's history is one pending entry" "$BODY" \
+check_json "a new order's history is one pending entry" "$HTTP_BODY" \
     "(.order.history | length == 1) and .order.history[0].status == \"pending\" and (.order.history[0].at | test(\"$RFC3339\")) and (.order.history[0].reason | type == \"string\")"
-SEED_ID=$(jq -r .order._id <<<"$BODY")
-check_eq "POST /api/orders answers Location: /api/orders/{id}" "/api/orders/$SEED_ID" "$(hdr Location)"
+SEED_ID=$(jq -r .order._id <<<"$HTTP_BODY")
+check_eq "POST /api/orders answers Location: /api/orders/{id}" "/api/orders/$SEED_ID" "$(http_header Location)"
 
-TOK=$TA api POST /api/orders "{\"user_id\":$ID_A,\"items\":$SEED_ITEMS,\"total\":3660000}"
+TOKEN=$TA api POST /api/orders "{\"user_id\":$ID_A,\"items\":$SEED_ITEMS,\"total\":3660000}"
 expect "seed example as a customer for itself -> 201" 201 ".order.user_id == $ID_A and .order.total == 3660000"
-ORDER_A=$(jq -r .order._id <<<"$BODY")
-TOK=$TA api POST /api/orders "{\"items\":$SEED_ITEMS}"
+ORDER_A=$(jq -r .order._id <<<"$HTTP_BODY")
+TOKEN=$TA api POST /api/orders "{\"items\":$SEED_ITEMS}"
 expect "user_id defaults to the caller; total is computed" 201 ".order.user_id == $ID_A and .order.total == 3660000"
-TOK=$TA api POST /api/orders "{\"user_id\":$ID_B,\"items\":$SEED_ITEMS}"
+TOKEN=$TA api POST /api/orders "{\"user_id\":$ID_B,\"items\":$SEED_ITEMS}"
 expect "a customer ordering for someone else -> 403" 403 "$(err PERMISSION_DENIED)"
-TOK=$TADMIN api POST /api/orders "{\"user_id\":999999999,\"items\":$SEED_ITEMS}"
+TOKEN=$TADMIN api POST /api/orders "{\"user_id\":999999999,\"items\":$SEED_ITEMS}"
 expect "an admin ordering for a user that does not exist -> 400 naming user_id" 400 "$(bad user_id)"
-TOK='' api POST /api/orders "{\"items\":$SEED_ITEMS}"
+api POST /api/orders "{\"items\":$SEED_ITEMS}"
 expect "no token -> 401" 401 "$(err UNAUTHENTICATED)"
 
-TOK=$TA api POST /api/orders '{"items":[{"product":"Cent","quantity":3,"price":0.01},{"product":"Book","quantity":1,"price":19.99}],"currency":"USD","payment_method":"bank_transfer"}'
+TOKEN=$TA api POST /api/orders '{"items":[{"product":"Cent","quantity":3,"price":0.01},{"product":"Book","quantity":1,"price":19.99}],"currency":"USD","payment_method":"bank_transfer"}'
 expect "cents are exact: 3 x 0.01 + 19.99 = 20.02 USD, bank_transfer" 201 \
     '.order.items[0].price == 0.01 and .order.items[1].price == 19.99 and .order.total == 20.02 and .order.currency == "USD" and .order.payment_method == "bank_transfer"'
-check_match "money is written with at most 2 decimals" '"total":20\.02[,}]' "$BODY"
+check_match "money is written with at most 2 decimals" '"total":20\.02[,}]' "$HTTP_BODY"
 
-TOK=$TA api GET "/api/orders/$ORDER_A"
+TOKEN=$TA api GET "/api/orders/$ORDER_A"
 expect "GET /api/orders/{id} by its owner -> 200 {success, order} with history" 200 \
     ".success == true and .order._id == \"$ORDER_A\" and (.order | keys) == $ORDER_KEYS and (.order.history | length >= 1)"
 
@@ -181,111 +139,110 @@ BEFORE_INVALID=$(order_count "$ID_A")
 items_json() { jq -nc --argjson n "$1" '[range($n)] | map({product:"p",quantity:1,price:1})'; }
 P200=$(printf 'p%.0s' {1..200})
 
-TOK=$TA api POST /api/orders '{"items":[]}'
+TOKEN=$TA api POST /api/orders '{"items":[]}'
 expect "0 items -> 400 naming items" 400 "$(bad items)"
-TOK=$TA api POST /api/orders "{\"items\":$(items_json 101)}"
+TOKEN=$TA api POST /api/orders "{\"items\":$(items_json 101)}"
 expect "101 items -> 400 naming items" 400 "$(bad items)"
-TOK=$TA api POST /api/orders "$(one_item '""' 1 1)"
+TOKEN=$TA api POST /api/orders "$(one_item '""' 1 1)"
 expect "empty product -> 400 naming items[0].product" 400 "$(bad 'items[0].product')"
-TOK=$TA api POST /api/orders "$(one_item "\"${P200}x\"" 1 1)"
+TOKEN=$TA api POST /api/orders "$(one_item "\"${P200}x\"" 1 1)"
 expect "201-character product -> 400 naming items[0].product" 400 "$(bad 'items[0].product')"
-TOK=$TA api POST /api/orders "$(one_item '"Widget"' 0 1)"
+TOKEN=$TA api POST /api/orders "$(one_item '"Widget"' 0 1)"
 expect "quantity 0 -> 400 naming items[0].quantity" 400 "$(bad 'items[0].quantity')"
-TOK=$TA api POST /api/orders "$(one_item '"Widget"' 10001 1)"
+TOKEN=$TA api POST /api/orders "$(one_item '"Widget"' 10001 1)"
 expect "quantity 10001 -> 400 naming items[0].quantity" 400 "$(bad 'items[0].quantity')"
-TOK=$TA api POST /api/orders "$(one_item '"Widget"' 1.5 1)"
+TOKEN=$TA api POST /api/orders "$(one_item '"Widget"' 1.5 1)"
 expect "quantity 1.5 -> 400 naming items[0].quantity" 400 "$(bad 'items[0].quantity')"
-TOK=$TA api POST /api/orders "$(one_item '"Widget"' '"2"' 1)"
+TOKEN=$TA api POST /api/orders "$(one_item '"Widget"' '"2"' 1)"
 expect "quantity \"2\" (a string) -> 400 naming items[0].quantity" 400 "$(bad 'items[0].quantity')"
-TOK=$TA api POST /api/orders "$(one_item '"Widget"' 1 -1)"
+TOKEN=$TA api POST /api/orders "$(one_item '"Widget"' 1 -1)"
 expect "price -1 -> 400 naming items[0].price" 400 "$(bad 'items[0].price')"
-TOK=$TA api POST /api/orders "$(one_item '"Widget"' 1 1.001)"
+TOKEN=$TA api POST /api/orders "$(one_item '"Widget"' 1 1.001)"
 expect "price 1.001 (3 decimals) -> 400 naming items[0].price" 400 "$(bad 'items[0].price')"
-TOK=$TA api POST /api/orders "$(one_item '"Widget"' 1 NaN)"
+TOKEN=$TA api POST /api/orders "$(one_item '"Widget"' 1 NaN)"
 expect "price NaN -> 400 naming items[0].price" 400 "$(bad 'items[0].price')"
-TOK=$TA api POST /api/orders "$(one_item '"Widget"' 1 1e400)"
+TOKEN=$TA api POST /api/orders "$(one_item '"Widget"' 1 1e400)"
 expect "an absurdly large price -> 400 naming items[0].price" 400 "$(bad 'items[0].price')"
-TOK=$TA api POST /api/orders "{\"items\":$SEED_ITEMS,\"total\":3660000.01}"
+TOKEN=$TA api POST /api/orders "{\"items\":$SEED_ITEMS,\"total\":3660000.01}"
 expect "total that does not match the items -> 400 'total does not match items'" 400 \
     "$(bad total) and .error == \"total does not match items\""
-TOK=$TA api POST /api/orders "{\"items\":$SEED_ITEMS,\"currency\":\"XYZ\"}"
+TOKEN=$TA api POST /api/orders "{\"items\":$SEED_ITEMS,\"currency\":\"XYZ\"}"
 expect "unknown currency XYZ -> 400 naming currency" 400 "$(bad currency)"
-TOK=$TA api POST /api/orders "{\"items\":$SEED_ITEMS,\"payment_method\":\"paypal\"}"
+TOKEN=$TA api POST /api/orders "{\"items\":$SEED_ITEMS,\"payment_method\":\"paypal\"}"
 expect "unknown payment_method paypal -> 400 naming payment_method" 400 "$(bad payment_method)"
-TOK=$TA api POST /api/orders '{"items":"Laptop"}'
+TOKEN=$TA api POST /api/orders '{"items":"Laptop"}'
 expect "items of the wrong type -> 400 naming items" 400 "$(bad items)"
-TOK=$TA api POST /api/orders '{"items":[1]}'
+TOKEN=$TA api POST /api/orders '{"items":[1]}'
 expect "an item that is not an object -> 400 naming items[0]" 400 "$(bad 'items[0]')"
-TOK=$TA api POST /api/orders "$(one_item 5 1 1)"
+TOKEN=$TA api POST /api/orders "$(one_item 5 1 1)"
 expect "product of the wrong type -> 400 naming items[0].product" 400 "$(bad 'items[0].product')"
-TOK=$TA api POST /api/orders "$(one_item '"Widget"' 1 '"10"')"
+TOKEN=$TA api POST /api/orders "$(one_item '"Widget"' 1 '"10"')"
 expect "price of the wrong type -> 400 naming items[0].price" 400 "$(bad 'items[0].price')"
-TOK=$TA api POST /api/orders "{\"user_id\":\"$ID_A\",\"items\":$SEED_ITEMS}"
+TOKEN=$TA api POST /api/orders "{\"user_id\":\"$ID_A\",\"items\":$SEED_ITEMS}"
 expect "user_id of the wrong type -> 400 naming user_id" 400 "$(bad user_id)"
-TOK=$TA api POST /api/orders "{\"items\":$SEED_ITEMS,\"total\":\"3660000\"}"
+TOKEN=$TA api POST /api/orders "{\"items\":$SEED_ITEMS,\"total\":\"3660000\"}"
 expect "total of the wrong type -> 400 naming total" 400 "$(bad total)"
-TOK=$TA api POST /api/orders "{\"items\":$SEED_ITEMS,\"currency\":1}"
+TOKEN=$TA api POST /api/orders "{\"items\":$SEED_ITEMS,\"currency\":1}"
 expect "currency of the wrong type -> 400 naming currency" 400 "$(bad currency)"
-TOK=$TA api POST /api/orders "{\"items\":$SEED_ITEMS,\"total\":null}"
+TOKEN=$TA api POST /api/orders "{\"items\":$SEED_ITEMS,\"total\":null}"
 expect "null total -> 400 naming total" 400 "$(bad total)"
-TOK=$TA api POST /api/orders '{"items":null}'
+TOKEN=$TA api POST /api/orders '{"items":null}'
 expect "null items -> 400 naming items" 400 "$(bad items)"
-TOK=$TA api POST /api/orders '{"total":10}'
+TOKEN=$TA api POST /api/orders '{"total":10}'
 expect "missing items -> 400 'items is required'" 400 "$(bad items) and .error == \"items is required\""
-TOK=$TA api POST /api/orders "{\"items\":$SEED_ITEMS,\"coupon\":\"FREE\"}"
+TOKEN=$TA api POST /api/orders "{\"items\":$SEED_ITEMS,\"coupon\":\"FREE\"}"
 expect "unknown member -> 400 naming it" 400 "$(bad coupon)"
-TOK=$TA api POST /api/orders '"an order"'
+TOKEN=$TA api POST /api/orders '"an order"'
 expect "JSON scalar body -> 400" 400 "$(err INVALID_ARGUMENT) and (.error | test(\"JSON object\"))"
-TOK=$TA api POST /api/orders '{"items":['
+TOKEN=$TA api POST /api/orders '{"items":['
 expect "malformed JSON -> 400" 400 "$(err INVALID_ARGUMENT) and (.error | test(\"Malformed\"))"
-ST=$(curl -s -o "$TMP/b" -w '%{http_code}' -X POST -H "Authorization: Bearer $TA" -H 'Content-Type: text/plain' \
-    --data-binary "{\"items\":$SEED_ITEMS}" "$GATEWAY_URL/api/orders") BODY=$(cat "$TMP/b")
+TOKEN=$TA api POST /api/orders '' -H 'Content-Type: text/plain' --data-binary "{\"items\":$SEED_ITEMS}"
 expect "non-JSON Content-Type -> 415" 415 '.code == "UNSUPPORTED_MEDIA_TYPE"'
 check_eq "no refused order was stored" "$BEFORE_INVALID" "$(order_count "$ID_A")"
 
-TOK=$TA api POST /api/orders "{\"items\":$(items_json 100)}"
+TOKEN=$TA api POST /api/orders "{\"items\":$(items_json 100)}"
 expect "100 items are accepted" 201 '.order.items | length == 100'
-TOK=$TA api POST /api/orders "$(one_item "\"$P200\"" 10000 0)"
+TOKEN=$TA api POST /api/orders "$(one_item "\"$P200\"" 10000 0)"
 expect "a 200-character product, quantity 10000 and price 0 are accepted" 201 \
     '(.order.items[0].product | length == 200) and .order.items[0].quantity == 10000 and .order.total == 0'
 
 # ---- ids and isolation ------------------------------------------------------------------
 
-TOK=$TA api GET "/api/orders/$MISSING_ID"
+TOKEN=$TA api GET "/api/orders/$MISSING_ID"
 expect "a missing order -> 404 Order not found" 404 "$(err NOT_FOUND) and .error == \"Order not found\""
-MISSING_BODY=$(jq -c 'del(.request_id)' <<<"$BODY")
+MISSING_BODY=$(jq -c 'del(.request_id)' <<<"$HTTP_BODY")
 for id in abc 123 "${ORDER_A^^}" "${ORDER_A}0" "${ORDER_A:1}" "${ORDER_A:0:23}g"; do
-    TOK=$TA api GET "/api/orders/$id"
+    TOKEN=$TA api GET "/api/orders/$id"
     expect "malformed order id '$id' -> 400 naming id" 400 "$(bad id)"
 done
-TOK=$TA api PUT "/api/orders/not-an-id/status" '{"status":"cancelled"}'
+TOKEN=$TA api PUT "/api/orders/not-an-id/status" '{"status":"cancelled"}'
 expect "malformed id on PUT status -> 400 naming id" 400 "$(bad id)"
-TOK=$TB api GET "/api/orders/$ORDER_A"
+TOKEN=$TB api GET "/api/orders/$ORDER_A"
 expect "customer B reading A's order -> 404" 404 "$(err NOT_FOUND)"
-check_eq "another's order answers exactly as a missing one" "$MISSING_BODY" "$(jq -c 'del(.request_id)' <<<"$BODY")"
+check_eq "another's order answers exactly as a missing one" "$MISSING_BODY" "$(jq -c 'del(.request_id)' <<<"$HTTP_BODY")"
 set_status "$TB" "$ORDER_A" cancelled
 expect "customer B changing A's order -> 404" 404 "$(err NOT_FOUND)"
 check_eq "A's order is untouched" pending "$(order_status "$ORDER_A")"
-TOK=$TADMIN api GET "/api/orders/$ORDER_A"
+TOKEN=$TADMIN api GET "/api/orders/$ORDER_A"
 expect "an admin reads any order" 200 ".order.user_id == $ID_A"
 
 # ---- lists ---------------------------------------------------------------------------------
 
-TOK=$TA api GET /api/orders
+TOKEN=$TA api GET /api/orders
 expect "a customer's list holds only its own orders, newest first" 200 \
     ".success == true and .count == (.orders | length) and .count >= 4 and (.orders | all(.user_id == $ID_A)) and ([.orders[].created_at] == ([.orders[].created_at] | sort | reverse)) and has(\"next_cursor\")"
-TOK=$TB api GET /api/orders
+TOKEN=$TB api GET /api/orders
 expect "customer B does not see A's orders" 200 "(.orders | all(.user_id == $ID_B))"
-TOK=$TB api GET "/api/orders?user_id=$ID_A"
+TOKEN=$TB api GET "/api/orders?user_id=$ID_A"
 expect "a customer's ?user_id= names nobody else: still its own orders" 200 "(.orders | all(.user_id == $ID_B))"
-TOK=$TADMIN api GET "/api/orders?user_id=$ID_A&limit=200"
+TOKEN=$TADMIN api GET "/api/orders?user_id=$ID_A&limit=200"
 expect "admin ?user_id= filters by user" 200 ".count >= 4 and (.orders | all(.user_id == $ID_A))"
-TOK=$TADMIN api GET "/api/orders?limit=3"
+TOKEN=$TADMIN api GET "/api/orders?limit=3"
 expect "admin lists everyone's orders, ?limit=3 honoured" 200 '.count == 3 and (.next_cursor | type == "string")'
-TOK=$TA api GET "/api/orders?status=pending"
+TOKEN=$TA api GET "/api/orders?status=pending"
 expect "?status=pending lists pending orders only" 200 '.count >= 1 and (.orders | all(.status == "pending"))'
 for q in status=teleported status= limit=0 limit=201 limit=abc user_id=0 user_id=x cursor=bm90LWEtY3Vyc29y; do
-    TOK=$TADMIN api GET "/api/orders?$q"
+    TOKEN=$TADMIN api GET "/api/orders?$q"
     expect "GET /api/orders?$q -> 400 naming ${q%%=*}" 400 "$(bad "${q%%=*}")"
 done
 
@@ -295,7 +252,7 @@ ID=$(new_order "$TA")
 set_status "$TA" "$ID" cancelled "changed my mind"
 expect "pending -> cancelled by the owner -> 200 Order status updated successfully" 200 \
     ".success == true and .message == \"Order status updated successfully\" and .order.status == \"cancelled\""
-check_json "the change is in the history with its reason" "$BODY" \
+check_json "the change is in the history with its reason" "$HTTP_BODY" \
     "($CHANGES) == [\"pending\",\"cancelled\"] and .order.history[1].reason == \"changed my mind\""
 set_status "$TA" "$ID" cancelled
 expect "cancelled -> cancelled -> 409" 409 "$(err FAILED_PRECONDITION)"
@@ -324,11 +281,11 @@ set_status "$TA" "$ID" delivered
 expect "a customer asking for delivered -> 403" 403 "$(err PERMISSION_DENIED)"
 set_status "$TA" "$ID" teleported
 expect "unknown status 'teleported' -> 400 naming status" 400 "$(bad status)"
-TOK=$TA api PUT "/api/orders/$ID/status" '{"status":null}'
+TOKEN=$TA api PUT "/api/orders/$ID/status" '{"status":null}'
 expect "null status -> 400 naming status" 400 "$(bad status)"
-TOK=$TA api PUT "/api/orders/$ID/status" '{}'
+TOKEN=$TA api PUT "/api/orders/$ID/status" '{}'
 expect "missing status -> 400 naming status" 400 "$(bad status)"
-TOK=$TA api PUT "/api/orders/$ID/status" '{"status":"cancelled","note":"x"}'
+TOKEN=$TA api PUT "/api/orders/$ID/status" '{"status":"cancelled","note":"x"}'
 expect "unknown member in a status change -> 400 naming it" 400 "$(bad note)"
 check_eq "after every refusal the order is still pending" pending "$(order_status "$ID")"
 
@@ -340,15 +297,15 @@ check_eq "after every refusal the order is still pending" pending "$(order_statu
 PAID_ID=$(new_order "$TA")
 PAY_ID=
 for _ in 1 2 3 4 5; do
-    TOK=$TADMIN api GET "/api/payments?order_id=$PAID_ID&status=pending"
-    PAY_ID=$(jq -r '.payments[0].id // empty' <<<"$BODY")
+    TOKEN=$TADMIN api GET "/api/payments?order_id=$PAID_ID&status=pending"
+    PAY_ID=$(jq -r '.payments[0].id // empty' <<<"$HTTP_BODY")
     [[ -n $PAY_ID ]] && break
-    TOK=$TADMIN api POST /api/payments "{\"order_id\":\"$PAID_ID\",\"amount\":19.99,\"payment_method\":\"cash\"}"
-    PAY_ID=$(jq -r '.payment.id // empty' <<<"$BODY")
+    TOKEN=$TADMIN api POST /api/payments "{\"order_id\":\"$PAID_ID\",\"amount\":19.99,\"payment_method\":\"cash\"}"
+    PAY_ID=$(jq -r '.payment.id // empty' <<<"$HTTP_BODY")
     [[ -n $PAY_ID ]] && break
     sleep 0.2 # a payment made from order.created meanwhile: look again
 done
-TOK=$TADMIN api PUT "/api/payments/${PAY_ID:-0}/status" '{"status":"completed"}'
+TOKEN=$TADMIN api PUT "/api/payments/${PAY_ID:-0}/status" '{"status":"completed"}'
 expect "the order's cash payment is completed by an admin" 200 '.payment.status == "completed"'
 is_paid() { [[ $(order_status "$PAID_ID") == paid ]]; }
 if wait_until 3 is_paid; then
@@ -361,7 +318,7 @@ if wait_until 3 is_paid; then
     expect "shipped -> cancelled by the owner -> 409" 409 "$(err FAILED_PRECONDITION)"
     set_status "$TADMIN" "$PAID_ID" delivered
     expect "shipped -> delivered by an admin -> 200" 200 '.order.status == "delivered"'
-    check_json "history: pending, paid, shipped, delivered" "$BODY" \
+    check_json "history: pending, paid, shipped, delivered" "$HTTP_BODY" \
         "($CHANGES) == [\"pending\",\"paid\",\"shipped\",\"delivered\"]"
     set_status "$TADMIN" "$PAID_ID" cancelled
     expect "delivered -> cancelled -> 409 (no allowed next)" 409 "$(err FAILED_PRECONDITION)"
@@ -381,8 +338,8 @@ done
 wait
 codes=$(cat "$TMP"/race.* | sort | uniq -c | awk '{printf "%s:%s ", $2, $1}')
 check_eq "20 concurrent 'cancelled' on one order: exactly one 200, nineteen 409" "200:1 409:19 " "$codes"
-TOK=$TA api GET "/api/orders/$ID"
-check_json "the order was cancelled once (one change to cancelled in its history)" "$BODY" \
+TOKEN=$TA api GET "/api/orders/$ID"
+check_json "the order was cancelled once (one change to cancelled in its history)" "$HTTP_BODY" \
     ".order.status == \"cancelled\" and ($CHANGES) == [\"pending\",\"cancelled\"] and ([.order.history[] | select(.reason // \"\" | test(\"^changed by\"))] | length == 1)"
 
 # ---- pagination while orders are being created --------------------------------------------------------
@@ -396,12 +353,12 @@ done
 check_eq "customer C created 15 orders" 15 "${#ORIGINAL[@]}"
 walk=() cursor='' pages=0 shape_ok=1 extra=0
 while ((pages < 50)); do
-    TOK=$TC api GET "/api/orders?limit=4${cursor:+&cursor=$cursor}"
-    [[ $ST == 200 ]] || { shape_ok=0; break; }
-    jq -e '.count == (.orders | length) and .count <= 4' <<<"$BODY" >/dev/null || shape_ok=0
-    mapfile -t -O "${#walk[@]}" walk < <(jq -r '.orders[]._id' <<<"$BODY")
+    TOKEN=$TC api GET "/api/orders?limit=4${cursor:+&cursor=$cursor}"
+    [[ $HTTP_STATUS == 200 ]] || { shape_ok=0; break; }
+    jq -e '.count == (.orders | length) and .count <= 4' <<<"$HTTP_BODY" >/dev/null || shape_ok=0
+    mapfile -t -O "${#walk[@]}" walk < <(jq -r '.orders[]._id' <<<"$HTTP_BODY")
     pages=$((pages + 1))
-    cursor=$(jq -r '.next_cursor // empty' <<<"$BODY")
+    cursor=$(jq -r '.next_cursor // empty' <<<"$HTTP_BODY")
     [[ -n $cursor ]] || break
     # between page fetches new orders arrive, two at a time, while the
     # walk goes on (15 orders in pages of 4: three gaps for 2 + 2 + 1)
@@ -428,21 +385,21 @@ check_eq "all 20 orders were stored" 20 "$(order_count "$ID_C")"
 
 IKEY="order-$RUN"
 IBODY=$(one_item '"Idempotent"' 2 10.5)
-TOK=$TA api POST /api/orders "$IBODY" -H "Idempotency-Key: $IKEY"
+TOKEN=$TA api POST /api/orders "$IBODY" -H "Idempotency-Key: $IKEY"
 expect "create with an Idempotency-Key -> 201" 201 '.order.total == 21'
-FIRST_BODY=$BODY FIRST_LOCATION=$(hdr Location)
-check_eq "a first request is not marked replayed" "" "$(hdr Idempotent-Replayed)"
+FIRST_BODY=$HTTP_BODY FIRST_LOCATION=$(http_header Location)
+check_eq "a first request is not marked replayed" "" "$(http_header Idempotent-Replayed)"
 COUNT_AFTER_FIRST=$(order_count "$ID_A")
-TOK=$TA api POST /api/orders "$IBODY" -H "Idempotency-Key: $IKEY"
-check_eq "same key + same body -> the same status (201)" 201 "$ST"
-check_eq "same key + same body -> the same body" "$FIRST_BODY" "$BODY"
-check_eq "the replay says Idempotent-Replayed: true" "true" "$(hdr Idempotent-Replayed)"
-check_eq "the replay has the same Location" "$FIRST_LOCATION" "$(hdr Location)"
+TOKEN=$TA api POST /api/orders "$IBODY" -H "Idempotency-Key: $IKEY"
+check_eq "same key + same body -> the same status (201)" 201 "$HTTP_STATUS"
+check_eq "same key + same body -> the same body" "$FIRST_BODY" "$HTTP_BODY"
+check_eq "the replay says Idempotent-Replayed: true" "true" "$(http_header Idempotent-Replayed)"
+check_eq "the replay has the same Location" "$FIRST_LOCATION" "$(http_header Location)"
 check_eq "the replay stored nothing new" "$COUNT_AFTER_FIRST" "$(order_count "$ID_A")"
-TOK=$TA api POST /api/orders "$(one_item '"Idempotent"' 3 10.5)" -H "Idempotency-Key: $IKEY"
+TOKEN=$TA api POST /api/orders "$(one_item '"Idempotent"' 3 10.5)" -H "Idempotency-Key: $IKEY"
 expect "same key + another body -> 422 IDEMPOTENCY_KEY_REUSED" 422 \
     '.success == false and .code == "FAILED_PRECONDITION" and .reason == "IDEMPOTENCY_KEY_REUSED"'
-TOK=$TA api POST /api/orders "$IBODY" -H "Idempotency-Key: $(printf 'k%.0s' {1..256})"
+TOKEN=$TA api POST /api/orders "$IBODY" -H "Idempotency-Key: $(printf 'k%.0s' {1..256})"
 expect "a 256-character Idempotency-Key -> 400" 400 "$(bad Idempotency-Key)"
 
 # ---- svc-user down -------------------------------------------------------------------------------------
@@ -451,20 +408,20 @@ BEFORE_DOWN=$(order_count "$ID_A")
 USER_SVC_DOWN=1
 stack kill-svc svc-user >/dev/null 2>&1
 start=$(now_ms)
-TOK=$TA api POST /api/orders "{\"items\":$SEED_ITEMS}"
+TOKEN=$TA api POST /api/orders "{\"items\":$SEED_ITEMS}"
 took=$(($(now_ms) - start))
 expect "svc-user down: POST /api/orders -> 503" 503 "$(err UNAVAILABLE)"
 check "svc-user down: the 503 comes fast (${took} ms < 2000 ms)" test "$took" -lt 2000
 check_eq "svc-user down: no order was stored" "$BEFORE_DOWN" "$(order_count "$ID_A")"
 stack start-svc svc-user >/dev/null 2>&1 && USER_SVC_DOWN=0
 check_eq "svc-user started again" 0 "$USER_SVC_DOWN"
-created_again() { TOK=$TA api POST /api/orders "$(one_item '"After restart"' 1 1)"; [[ $ST == 201 ]]; }
+created_again() { TOKEN=$TA api POST /api/orders "$(one_item '"After restart"' 1 1)"; [[ $HTTP_STATUS == 201 ]]; }
 check "orders are created again once svc-user is back" wait_until 10 created_again
 
 # ---- request ids -----------------------------------------------------------------------------------------
 
-TOK=$TA api GET "/api/orders/$MISSING_ID" '' -H 'X-Request-Id: orders-test-1'
-check_json "the request id is echoed in error bodies" "$BODY" '.request_id == "orders-test-1"'
-check_eq "the request id is echoed as a header" "orders-test-1" "$(hdr X-Request-Id)"
+TOKEN=$TA api GET "/api/orders/$MISSING_ID" '' -H 'X-Request-Id: orders-test-1'
+check_json "the request id is echoed in error bodies" "$HTTP_BODY" '.request_id == "orders-test-1"'
+check_eq "the request id is echoed as a header" "orders-test-1" "$(http_header X-Request-Id)"
 
 finish

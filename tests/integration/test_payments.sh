@@ -31,6 +31,7 @@ ADMIN_EMAIL=${ADMIN_EMAIL:-admin@comanda.local}
 ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-change-me}
 SIM_LIMIT=${PAYMENT_SIM_LIMIT:-100000000}
 
+HTTP_TIMEOUT=15
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 RUN=$(date +%s%N | tail -c 10)$RANDOM   # makes this run's e-mails unique
@@ -41,52 +42,14 @@ MISSING_ORDER=000000000000000000000000
 
 # ---- helpers -------------------------------------------------------------------
 
-# api METHOD PATH [BODY] [CURL_ARGS...]: sets ST (HTTP status) and BODY; the
-# response headers stay in $TMP/h for hdr. Sends "Authorization: Bearer $TOK"
-# when TOK is set and a JSON Content-Type with a non-empty BODY.
-api() {
-    local method=$1 path=$2 body=${3:-}
-    shift 2
-    (($#)) && shift
-    local -a args=(-s -X "$method" --max-time 15 -D "$TMP/h" -o "$TMP/b" -w '%{http_code}')
-    [[ -n ${TOK:-} ]] && args+=(-H "Authorization: Bearer $TOK")
-    [[ -n $body ]] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
-    : >"$TMP/h"
-    : >"$TMP/b"
-    ST=$(curl "${args[@]}" "$@" "$GATEWAY_URL$path") || ST=000
-    BODY=$(cat "$TMP/b")
-}
-
-# hdr NAME: the value of response header NAME of the last api call ("" when absent).
-hdr() { sed -n "s/^$1: *//Ip" "$TMP/h" | tr -d '\r' | head -n1; }
-
-# expect NAME STATUS [JQ_FILTER]: the last api call answered STATUS and its
-# body satisfies the filter.
-expect() {
-    local name=$1 want=$2 filter=${3:-true}
-    if [[ $ST != "$want" ]]; then
-        fail "$name" "HTTP $ST, want $want" "body: ${BODY:0:400}"
-        return 0
-    fi
-    check_json "$name" "$BODY" "$filter"
-}
-
-err() { printf '.success == false and .code == "%s" and (.request_id | type == "string")' "$1"; }
+# names FIELD: a jq filter: the error's message and details name FIELD; bad FIELD: an
+# INVALID_ARGUMENT envelope naming FIELD.
 names() { printf '(.error | startswith("%s ")) and ([.details[]?.field] | index("%s") != null)' "$1" "$1"; }
 bad() { printf '%s and %s' "$(err INVALID_ARGUMENT)" "$(names "$1")"; }
 
-signup() {
-    TOK='' api POST /api/users "$(jq -nc --arg n "$1" --arg e "$2" --arg p "$3" '{name:$n,email:$e,password:$p}')"
-    [[ $ST == 201 ]] && jq -r .user.id <<<"$BODY"
-}
-token() {
-    TOK='' api POST /api/auth/login "$(jq -nc --arg e "$1" --arg p "$2" '{email:$e,password:$p}')"
-    [[ $ST == 200 ]] && jq -r .token <<<"$BODY"
-}
-
 order_status() {
-    TOK=$TADMIN api GET "/api/orders/$1"
-    jq -r '.order.status // empty' <<<"$BODY"
+    TOKEN=$TADMIN api GET "/api/orders/$1"
+    jq -r '.order.status // empty' <<<"$HTTP_BODY"
 }
 is_payable() { [[ $(order_status "$1") == payment_failed ]]; }
 
@@ -95,11 +58,11 @@ is_payable() { [[ $(order_status "$1") == payment_failed ]]; }
 # card with a declining token: when the bus makes its automatic payment,
 # that payment fails and the order becomes payment_failed (waited for here).
 payable_order() {
-    TOK=$1 api POST /api/orders \
+    TOKEN=$1 api POST /api/orders \
         "{\"items\":[{\"product\":\"Payment test\",\"quantity\":1,\"price\":$2}],\"payment_method\":\"credit_card\",\"payment_token\":\"tok_decline_auto\"}"
-    [[ $ST == 201 ]] || return 1
+    [[ $HTTP_STATUS == 201 ]] || return 1
     local id
-    id=$(jq -r .order._id <<<"$BODY")
+    id=$(jq -r .order._id <<<"$HTTP_BODY")
     if ((BUS)); then wait_until 5 is_payable "$id" || return 1; fi
     printf '%s\n' "$id"
 }
@@ -110,7 +73,7 @@ pay() {
     local tok=$1 order=$2 amount=$3 members=${4:-}
     shift 3
     (($#)) && shift
-    TOK=$tok api POST /api/payments "{\"order_id\":\"$order\",\"amount\":$amount${members:+,$members}}" "$@"
+    TOKEN=$tok api POST /api/payments "{\"order_id\":\"$order\",\"amount\":$amount${members:+,$members}}" "$@"
 }
 
 # settle ID STATUS [REASON] [CURL_ARGS...]: PUT /api/payments/ID/status as the admin.
@@ -119,7 +82,7 @@ settle() {
     shift 2
     (($#)) && shift
     body=$(jq -nc --arg s "$status" --arg r "$reason" 'if $r == "" then {status:$s} else {status:$s,reason:$r} end')
-    TOK=$TADMIN api PUT "/api/payments/$id/status" "$body" "$@"
+    TOKEN=$TADMIN api PUT "/api/payments/$id/status" "$body" "$@"
 }
 
 # status_counters: svc-payment's /status "total_payments total_amount", the
@@ -139,8 +102,8 @@ dec_eq() { python3 -c 'import decimal, sys; sys.exit(decimal.Decimal(sys.argv[1]
 
 TADMIN=$(token "$ADMIN_EMAIL" "$ADMIN_PASSWORD")
 check "admin logs in with ADMIN_EMAIL / ADMIN_PASSWORD" test -n "$TADMIN"
-TOK=$TADMIN api GET /api/users/me
-ADMIN_ID=$(jq -r '.user.id // empty' <<<"$BODY")
+TOKEN=$TADMIN api GET /api/users/me
+ADMIN_ID=$(jq -r '.user.id // empty' <<<"$HTTP_BODY")
 ID_A=$(signup "Payments A" "payments.a.$RUN@example.com" "payments-pass-a")
 ID_B=$(signup "Payments B" "payments.b.$RUN@example.com" "payments-pass-b")
 TA=$(token "payments.a.$RUN@example.com" payments-pass-a)
@@ -149,9 +112,9 @@ check "two customers signed up and logged in" test -n "$TA" -a -n "$TB" -a -n "$
 
 # Does order.created reach svc-payment? A cash order gets a payment of its own then.
 BUS=0
-TOK=$TA api POST /api/orders '{"items":[{"product":"Bus probe","quantity":1,"price":1}]}'
-PROBE=$(jq -r '.order._id // empty' <<<"$BODY")
-has_payment() { TOK=$TADMIN api GET "/api/payments?order_id=$PROBE"; [[ $(jq -r '.count // 0' <<<"$BODY") -gt 0 ]]; }
+TOKEN=$TA api POST /api/orders '{"items":[{"product":"Bus probe","quantity":1,"price":1}]}'
+PROBE=$(jq -r '.order._id // empty' <<<"$HTTP_BODY")
+has_payment() { TOKEN=$TADMIN api GET "/api/payments?order_id=$PROBE"; [[ $(jq -r '.count // 0' <<<"$HTTP_BODY") -gt 0 ]]; }
 if wait_until 3 has_payment; then BUS=1; fi
 printf 'note: order.created events are %s\n' "$( ((BUS)) && echo "delivered (automatic payments)" || echo "not delivered yet (no automatic payments)")"
 
@@ -162,27 +125,27 @@ check "customer A has a payable order of 19.99" test -n "$ORDER_X"
 pay "$TA" "$ORDER_X" 19.99 '"payment_method":"cash"' -H "X-Request-Id: pay-create-$RUN"
 expect "owner pays its order (cash) -> 201 Payment created successfully" 201 \
     '.success == true and .message == "Payment created successfully"'
-check_json "payment has exactly the API's members" "$BODY" "(.payment | keys) == $PAYMENT_KEYS"
-check_json "cash payment: pending, 19.99 COP, the order's owner, TXN-<uuid>, no failure" "$BODY" \
+check_json "payment has exactly the API's members" "$HTTP_BODY" "(.payment | keys) == $PAYMENT_KEYS"
+check_json "cash payment: pending, 19.99 COP, the order's owner, TXN-<uuid>, no failure" "$HTTP_BODY" \
     ".payment.status == \"pending\" and .payment.amount == 19.99 and .payment.currency == \"COP\" and .payment.order_id == \"$ORDER_X\" and .payment.user_id == $ID_A and .payment.payment_method == \"cash\" and (.payment.transaction_id | test(\"^TXN-[0-9a-f-]{36}$\")) and .payment.failure_reason == null and (.payment.id | type == \"number\")"
-check_json "payment timestamps are RFC 3339 UTC with milliseconds" "$BODY" \
+check_json "payment timestamps are RFC 3339 UTC with milliseconds" "$HTTP_BODY" \
     "(.payment.created_at | test(\"$RFC3339\")) and (.payment.updated_at | test(\"$RFC3339\"))"
-PAY_X=$(jq -r .payment.id <<<"$BODY")
-check_eq "POST /api/payments answers Location: /api/payments/{id}" "/api/payments/$PAY_X" "$(hdr Location)"
+PAY_X=$(jq -r .payment.id <<<"$HTTP_BODY")
+check_eq "POST /api/payments answers Location: /api/payments/{id}" "/api/payments/$PAY_X" "$(http_header Location)"
 
-TOK=$TA api GET "/api/payments/$PAY_X"
+TOKEN=$TA api GET "/api/payments/$PAY_X"
 expect "GET /api/payments/{id} by its owner -> 200 {success, payment}" 200 \
     ".success == true and .payment.id == $PAY_X and (.payment | keys) == $PAYMENT_KEYS"
-TOK=$TADMIN api GET "/api/payments/$PAY_X"
+TOKEN=$TADMIN api GET "/api/payments/$PAY_X"
 expect "an admin reads any payment" 200 ".payment.id == $PAY_X"
-TOK=$TA api GET /api/payments/999999999999
+TOKEN=$TA api GET /api/payments/999999999999
 expect "a missing payment -> 404 Payment not found" 404 "$(err NOT_FOUND) and .error == \"Payment not found\""
-MISSING_BODY=$(jq -c 'del(.request_id)' <<<"$BODY")
-TOK=$TB api GET "/api/payments/$PAY_X"
+MISSING_BODY=$(jq -c 'del(.request_id)' <<<"$HTTP_BODY")
+TOKEN=$TB api GET "/api/payments/$PAY_X"
 expect "customer B reading A's payment -> 404" 404 "$(err NOT_FOUND)"
-check_eq "another's payment answers exactly as a missing one" "$MISSING_BODY" "$(jq -c 'del(.request_id)' <<<"$BODY")"
+check_eq "another's payment answers exactly as a missing one" "$MISSING_BODY" "$(jq -c 'del(.request_id)' <<<"$HTTP_BODY")"
 for id in abc 0 07 -1 1.5 99999999999999999999; do
-    TOK=$TA api GET "/api/payments/$id"
+    TOKEN=$TA api GET "/api/payments/$id"
     expect "malformed payment id '$id' -> 400 naming id" 400 "$(bad id)"
 done
 
@@ -190,7 +153,7 @@ ORDER_ADM=$(payable_order "$TA" 5)
 pay "$TADMIN" "$ORDER_ADM" 5 '"payment_method":"bank_transfer"'
 expect "an admin pays a customer's order -> 201, the payment is the owner's" 201 \
     ".payment.user_id == $ID_A and .payment.payment_method == \"bank_transfer\" and .payment.status == \"pending\""
-PAY_ADM=$(jq -r .payment.id <<<"$BODY")
+PAY_ADM=$(jq -r .payment.id <<<"$HTTP_BODY")
 
 # ---- refusals ----------------------------------------------------------------------------
 
@@ -206,7 +169,7 @@ expect "an order that does not exist -> 400 naming order_id" 400 "$(bad order_id
 pay "$TA" "xyz" 19.99
 expect "a malformed order_id -> 400 naming order_id" 400 "$(bad order_id)"
 ORDER_CANCELLED=$(payable_order "$TA" 19.99)
-TOK=$TA api PUT "/api/orders/$ORDER_CANCELLED/status" '{"status":"cancelled"}'
+TOKEN=$TA api PUT "/api/orders/$ORDER_CANCELLED/status" '{"status":"cancelled"}'
 pay "$TA" "$ORDER_CANCELLED" 19.99 '"payment_method":"cash"'
 expect "a cancelled order (not pending or payment_failed) -> 409" 409 "$(err FAILED_PRECONDITION)"
 pay "$TA" "$ORDER_X" 19.99 '"payment_method":"cash"'
@@ -223,14 +186,14 @@ expect "a duplicate transaction_id -> 409 naming transaction_id" 409 \
 
 ORDER_V=$(payable_order "$TA" 19.99)
 for c in '"19.99"|amount' 'null|amount' '19.999|amount' '-1|amount' 'NaN|amount'; do
-    TOK=$TA api POST /api/payments "{\"order_id\":\"$ORDER_V\",\"amount\":${c%|*}}"
+    TOKEN=$TA api POST /api/payments "{\"order_id\":\"$ORDER_V\",\"amount\":${c%|*}}"
     expect "amount ${c%|*} -> 400 naming amount" 400 "$(bad "${c#*|}")"
 done
-TOK=$TA api POST /api/payments "{\"order_id\":\"$ORDER_V\"}"
+TOKEN=$TA api POST /api/payments "{\"order_id\":\"$ORDER_V\"}"
 expect "missing amount -> 400 'amount is required'" 400 "$(bad amount) and .error == \"amount is required\""
-TOK=$TA api POST /api/payments '{"amount":19.99}'
+TOKEN=$TA api POST /api/payments '{"amount":19.99}'
 expect "missing order_id -> 400 naming order_id" 400 "$(bad order_id)"
-TOK=$TA api POST /api/payments '{"order_id":7,"amount":19.99}'
+TOKEN=$TA api POST /api/payments '{"order_id":7,"amount":19.99}'
 expect "order_id of the wrong type -> 400 naming order_id" 400 "$(bad order_id)"
 pay "$TA" "$ORDER_V" 19.99 '"payment_method":"paypal"'
 expect "unknown payment_method paypal -> 400 naming payment_method" 400 "$(bad payment_method)"
@@ -238,10 +201,10 @@ pay "$TA" "$ORDER_V" 19.99 '"transaction_id":""'
 expect "empty transaction_id -> 400 naming transaction_id" 400 "$(bad transaction_id)"
 pay "$TA" "$ORDER_V" 19.99 '"status":"completed"'
 expect "unknown member -> 400 naming it" 400 "$(bad status)"
-TOK=$TA api POST /api/payments '19.99'
+TOKEN=$TA api POST /api/payments '19.99'
 expect "JSON scalar body -> 400" 400 "$(err INVALID_ARGUMENT) and (.error | test(\"JSON object\"))"
-TOK=$TA api GET "/api/payments?order_id=$ORDER_V"
-check_json "no refused request left a payment behind" "$BODY" "[.payments[] | select(.status == \"pending\" or .status == \"completed\")] | length == 0"
+TOKEN=$TA api GET "/api/payments?order_id=$ORDER_V"
+check_json "no refused request left a payment behind" "$HTTP_BODY" "[.payments[] | select(.status == \"pending\" or .status == \"completed\")] | length == 0"
 
 # ---- card charges: approved, declined, the simulator's limit ---------------------------------
 
@@ -249,11 +212,11 @@ ORDER_D=$(payable_order "$TA" 19.99)
 pay "$TA" "$ORDER_D" 19.99 '"payment_method":"credit_card","payment_token":"tok_decline_x"'
 expect "a declined card token -> 201 with status failed and a failure_reason" 201 \
     '.payment.status == "failed" and .payment.payment_method == "credit_card" and .payment.failure_reason == "card declined"'
-PAY_DECLINED=$(jq -r .payment.id <<<"$BODY")
+PAY_DECLINED=$(jq -r .payment.id <<<"$HTTP_BODY")
 pay "$TA" "$ORDER_D" 19.99 '"payment_method":"debit_card","payment_token":"tok_visa"'
 expect "a failed payment does not block the next one; a good card -> completed" 201 \
     '.payment.status == "completed" and .payment.failure_reason == null'
-PAY_CARD=$(jq -r .payment.id <<<"$BODY")
+PAY_CARD=$(jq -r .payment.id <<<"$HTTP_BODY")
 
 ORDER_CENT=$(payable_order "$TA" 0.01)
 pay "$TA" "$ORDER_CENT" 0.01 '"payment_method":"credit_card","payment_token":"tok_ok"'
@@ -266,7 +229,7 @@ ORDER_OVER=$(payable_order "$TA" "$SIM_LIMIT.01")
 pay "$TA" "$ORDER_OVER" "$SIM_LIMIT.01" '"payment_method":"credit_card","payment_token":"tok_ok"'
 expect "one minor unit over the limit ($SIM_LIMIT.01) -> 201 failed with a failure_reason" 201 \
     '.payment.status == "failed" and (.payment.failure_reason | test("limit"))'
-check_match "the amount is written exactly" "\"amount\":$SIM_LIMIT\\.01[,}]" "$BODY"
+check_match "the amount is written exactly" "\"amount\":$SIM_LIMIT\\.01[,}]" "$HTTP_BODY"
 
 # ---- admin status changes --------------------------------------------------------------------
 
@@ -291,56 +254,56 @@ for s in refunded pending teleported; do
     settle "$PAY_X" "$s"
     expect "PUT status '$s' -> 400 naming status (completed or failed only)" 400 "$(bad status)"
 done
-TOK=$TADMIN api PUT "/api/payments/$PAY_X/status" '{"status":"completed","note":1}'
+TOKEN=$TADMIN api PUT "/api/payments/$PAY_X/status" '{"status":"completed","note":1}'
 expect "unknown member in a status change -> 400 naming it" 400 "$(bad note)"
 settle 999999999999 completed
 expect "status change of a missing payment -> 404" 404 "$(err NOT_FOUND)"
-TOK=$TA api PUT "/api/payments/$PAY_CARD/status" '{"status":"failed"}'
+TOKEN=$TA api PUT "/api/payments/$PAY_CARD/status" '{"status":"failed"}'
 expect "a customer changing a payment's status -> 403" 403 "$(err PERMISSION_DENIED)"
 
 # ---- refunds -------------------------------------------------------------------------------------
 
 ORDER_P=$(payable_order "$TA" 3)
 pay "$TA" "$ORDER_P" 3 '"payment_method":"cash"'
-PAY_PENDING=$(jq -r .payment.id <<<"$BODY")
-TOK=$TADMIN api POST "/api/payments/$PAY_PENDING/refund"
+PAY_PENDING=$(jq -r .payment.id <<<"$HTTP_BODY")
+TOKEN=$TADMIN api POST "/api/payments/$PAY_PENDING/refund"
 expect "refund of a pending payment -> 409" 409 "$(err FAILED_PRECONDITION)"
-TOK=$TADMIN api POST "/api/payments/$PAY_DECLINED/refund"
+TOKEN=$TADMIN api POST "/api/payments/$PAY_DECLINED/refund"
 expect "refund of a failed payment -> 409" 409 "$(err FAILED_PRECONDITION)"
-TOK=$TA api POST "/api/payments/$PAY_X/refund"
+TOKEN=$TA api POST "/api/payments/$PAY_X/refund"
 expect "a customer asking for a refund -> 403" 403 "$(err PERMISSION_DENIED)"
-TOK=$TADMIN api POST "/api/payments/$PAY_X/refund" '{"reason":"x"}'
+TOKEN=$TADMIN api POST "/api/payments/$PAY_X/refund" '{"reason":"x"}'
 expect "a refund body with members -> 400 naming it" 400 "$(bad reason)"
-TOK=$TADMIN api POST "/api/payments/$PAY_X/refund" '' -H "X-Request-Id: pay-refund-$RUN"
+TOKEN=$TADMIN api POST "/api/payments/$PAY_X/refund" '' -H "X-Request-Id: pay-refund-$RUN"
 expect "refund of a completed payment -> 200 Payment refunded successfully, status refunded" 200 \
     ".success == true and .message == \"Payment refunded successfully\" and .payment.id == $PAY_X and .payment.status == \"refunded\""
-TOK=$TADMIN api POST "/api/payments/$PAY_X/refund"
+TOKEN=$TADMIN api POST "/api/payments/$PAY_X/refund"
 expect "a second refund -> 409" 409 "$(err FAILED_PRECONDITION)"
 settle "$PAY_X" completed
 expect "refunded -> completed -> 409" 409 "$(err FAILED_PRECONDITION)"
-TOK=$TADMIN api POST "/api/payments/$PAY_CARD/refund" '{}'
+TOKEN=$TADMIN api POST "/api/payments/$PAY_CARD/refund" '{}'
 expect "refund with an empty object body -> 200" 200 '.payment.status == "refunded"'
-TOK=$TADMIN api POST /api/payments/999999999999/refund
+TOKEN=$TADMIN api POST /api/payments/999999999999/refund
 expect "refund of a missing payment -> 404" 404 "$(err NOT_FOUND)"
 
 # ---- the audit ledger -------------------------------------------------------------------------------
 
-TOK=$TADMIN api GET "/api/payments/$PAY_X/audit"
+TOKEN=$TADMIN api GET "/api/payments/$PAY_X/audit"
 expect "audit -> 200 {success, entries}" 200 ".success == true and (.entries | type == \"array\") and (.entries | all(keys == $ENTRY_KEYS))"
-check_json "audit: created, completed, refunded, in order" "$BODY" \
+check_json "audit: created, completed, refunded, in order" "$HTTP_BODY" \
     '[.entries[].action] == ["created","completed","refunded"] and [.entries[].from_status] == [null,"pending","completed"] and [.entries[].to_status] == ["pending","completed","refunded"]'
-check_json "audit: amount on every entry; who made each step" "$BODY" \
+check_json "audit: amount on every entry; who made each step" "$HTTP_BODY" \
     "(.entries | all(.amount == 19.99)) and [.entries[].actor] == [\"user:$ID_A\",\"admin:$ADMIN_ID\",\"admin:$ADMIN_ID\"]"
-check_json "audit: the request id of each step; no event ids for API calls" "$BODY" \
+check_json "audit: the request id of each step; no event ids for API calls" "$HTTP_BODY" \
     "[.entries[].request_id] == [\"pay-create-$RUN\",\"pay-complete-$RUN\",\"pay-refund-$RUN\"] and (.entries | all(.event_id == null))"
-check_json "audit: RFC 3339 timestamps, never going back" "$BODY" \
+check_json "audit: RFC 3339 timestamps, never going back" "$HTTP_BODY" \
     "(.entries | all(.at | test(\"$RFC3339\"))) and ([.entries[].at] == ([.entries[].at] | sort))"
-TOK=$TADMIN api GET "/api/payments/$PAY_DECLINED/audit"
+TOKEN=$TADMIN api GET "/api/payments/$PAY_DECLINED/audit"
 expect "audit of a declined card payment: created, failed by the caller's charge" 200 \
     "[.entries[].action] == [\"created\",\"failed\"] and [.entries[].actor] == [\"user:$ID_A\",\"user:$ID_A\"]"
-TOK=$TA api GET "/api/payments/$PAY_X/audit"
+TOKEN=$TA api GET "/api/payments/$PAY_X/audit"
 expect "a customer reading the audit -> 403" 403 "$(err PERMISSION_DENIED)"
-TOK=$TADMIN api GET /api/payments/999999999999/audit
+TOKEN=$TADMIN api GET /api/payments/999999999999/audit
 expect "audit of a missing payment -> 404" 404 "$(err NOT_FOUND)"
 
 audit_rows() { psql "$PAYMENT_DB_URL" -XAtq -c "SELECT count(*) FROM payment_audit WHERE payment_id = $PAY_X" 2>/dev/null; }
@@ -354,14 +317,14 @@ rc=$?
 check "a direct SQL DELETE on payment_audit fails (rc $rc)" test "$rc" -ne 0
 check_match "the database says the ledger is append-only (DELETE)" 'append-only' "$out"
 check_eq "the ledger rows are all still there" "3|3" "$ROWS|$(audit_rows)"
-TOK=$TADMIN api GET "/api/payments/$PAY_X/audit"
-check_json "the audit still reads the same" "$BODY" '[.entries[].actor] | index("mallory") == null and length == 3'
+TOKEN=$TADMIN api GET "/api/payments/$PAY_X/audit"
+check_json "the audit still reads the same" "$HTTP_BODY" '[.entries[].actor] | index("mallory") == null and length == 3'
 
 # ---- races ----------------------------------------------------------------------------------------------
 
 ORDER_R=$(payable_order "$TA" 4)
 pay "$TA" "$ORDER_R" 4 '"payment_method":"cash"'
-PAY_R=$(jq -r .payment.id <<<"$BODY")
+PAY_R=$(jq -r .payment.id <<<"$HTTP_BODY")
 for i in 1 2; do
     curl -s -o /dev/null -w '%{http_code}\n' --max-time 15 -X PUT -H "Authorization: Bearer $TADMIN" \
         -H 'Content-Type: application/json' --data-binary '{"status":"completed"}' \
@@ -369,8 +332,8 @@ for i in 1 2; do
 done
 wait
 check_eq "two concurrent completions: exactly one 200 and one 409" "200 409" "$(sort "$TMP"/settle.* | xargs)"
-TOK=$TADMIN api GET "/api/payments/$PAY_R/audit"
-check_json "the payment was completed once in the ledger" "$BODY" '[.entries[].action] == ["created","completed"]'
+TOKEN=$TADMIN api GET "/api/payments/$PAY_R/audit"
+check_json "the payment was completed once in the ledger" "$HTTP_BODY" '[.entries[].action] == ["created","completed"]'
 
 ORDER_2=$(payable_order "$TA" 6)
 for i in 1 2; do
@@ -380,41 +343,41 @@ for i in 1 2; do
 done
 wait
 check_eq "two concurrent payments for one order: one 201 and one 409" "201 409" "$(sort "$TMP"/create.* | xargs)"
-TOK=$TADMIN api GET "/api/payments?order_id=$ORDER_2&status=pending"
-check_json "the order has exactly one live payment" "$BODY" '.count == 1'
+TOKEN=$TADMIN api GET "/api/payments?order_id=$ORDER_2&status=pending"
+check_json "the order has exactly one live payment" "$HTTP_BODY" '.count == 1'
 
 # ---- lists ------------------------------------------------------------------------------------------------
 
-TOK=$TA api GET /api/payments
+TOKEN=$TA api GET /api/payments
 expect "a customer's list holds only its own payments, newest first" 200 \
     ".success == true and .count == (.payments | length) and .count >= 10 and (.payments | all(.user_id == $ID_A)) and ([.payments[].id] == ([.payments[].id] | sort | reverse)) and has(\"next_cursor\")"
-TOK=$TB api GET /api/payments
+TOKEN=$TB api GET /api/payments
 expect "customer B sees none of A's payments" 200 "(.payments | all(.user_id == $ID_B))"
-TOK=$TA api GET "/api/payments?order_id=$ORDER_D"
+TOKEN=$TA api GET "/api/payments?order_id=$ORDER_D"
 expect "?order_id= filters by order" 200 \
     "(.payments | all(.order_id == \"$ORDER_D\")) and ([.payments[].id] | index($PAY_DECLINED) != null and index($PAY_CARD) != null)"
-TOK=$TA api GET "/api/payments?status=failed"
+TOKEN=$TA api GET "/api/payments?status=failed"
 expect "?status=failed lists failed payments only" 200 '.count >= 2 and (.payments | all(.status == "failed"))'
-TOK=$TADMIN api GET "/api/payments?status=refunded&limit=200"
+TOKEN=$TADMIN api GET "/api/payments?status=refunded&limit=200"
 expect "an admin lists everyone's payments (refunded ones here)" 200 \
     "(.payments | all(.status == \"refunded\")) and ([.payments[].id] | index($PAY_X) != null)"
-TOK=$TA api GET "/api/payments?limit=200"
-ALL_A=$(jq -c '[.payments[].id]' <<<"$BODY")
+TOKEN=$TA api GET "/api/payments?limit=200"
+ALL_A=$(jq -c '[.payments[].id]' <<<"$HTTP_BODY")
 walk=() cursor='' pages=0 shape_ok=1
 while ((pages < 100)); do
-    TOK=$TA api GET "/api/payments?limit=3${cursor:+&cursor=$cursor}"
-    [[ $ST == 200 ]] || { shape_ok=0; break; }
-    jq -e '.count == (.payments | length) and .count <= 3' <<<"$BODY" >/dev/null || shape_ok=0
-    mapfile -t -O "${#walk[@]}" walk < <(jq -r '.payments[].id' <<<"$BODY")
+    TOKEN=$TA api GET "/api/payments?limit=3${cursor:+&cursor=$cursor}"
+    [[ $HTTP_STATUS == 200 ]] || { shape_ok=0; break; }
+    jq -e '.count == (.payments | length) and .count <= 3' <<<"$HTTP_BODY" >/dev/null || shape_ok=0
+    mapfile -t -O "${#walk[@]}" walk < <(jq -r '.payments[].id' <<<"$HTTP_BODY")
     pages=$((pages + 1))
-    cursor=$(jq -r '.next_cursor // empty' <<<"$BODY")
+    cursor=$(jq -r '.next_cursor // empty' <<<"$HTTP_BODY")
     [[ -n $cursor ]] || break
 done
 check_eq "every page of limit=3 answered 200 with count == length <= 3" 1 "$shape_ok"
 check_eq "the walk in pages of 3 lists exactly what one page of 200 does, newest first" "$ALL_A" \
     "$(printf '%s\n' "${walk[@]}" | jq -sc .)"
 for q in status=paid status= order_id=xyz order_id=${ORDER_D^^} limit=0 limit=201 cursor=bm90LWEtY3Vyc29y; do
-    TOK=$TA api GET "/api/payments?$q"
+    TOKEN=$TA api GET "/api/payments?$q"
     expect "GET /api/payments?$q -> 400 naming ${q%%=*}" 400 "$(bad "${q%%=*}")"
 done
 
@@ -424,18 +387,18 @@ ORDER_I=$(payable_order "$TA" 8.5)
 IKEY="payment-$RUN"
 pay "$TA" "$ORDER_I" 8.5 '"payment_method":"cash"' -H "Idempotency-Key: $IKEY"
 expect "create with an Idempotency-Key -> 201" 201 '.payment.amount == 8.5'
-FIRST_BODY=$BODY FIRST_LOCATION=$(hdr Location)
-check_eq "a first request is not marked replayed" "" "$(hdr Idempotent-Replayed)"
+FIRST_BODY=$HTTP_BODY FIRST_LOCATION=$(http_header Location)
+check_eq "a first request is not marked replayed" "" "$(http_header Idempotent-Replayed)"
 pay "$TA" "$ORDER_I" 8.5 '"payment_method":"cash"' -H "Idempotency-Key: $IKEY"
-check_eq "same key + same body -> the same status (201), not a 409 for a second live payment" 201 "$ST"
-check_eq "same key + same body -> the same body" "$FIRST_BODY" "$BODY"
-check_eq "the replay says Idempotent-Replayed: true" "true" "$(hdr Idempotent-Replayed)"
-check_eq "the replay has the same Location" "$FIRST_LOCATION" "$(hdr Location)"
+check_eq "same key + same body -> the same status (201), not a 409 for a second live payment" 201 "$HTTP_STATUS"
+check_eq "same key + same body -> the same body" "$FIRST_BODY" "$HTTP_BODY"
+check_eq "the replay says Idempotent-Replayed: true" "true" "$(http_header Idempotent-Replayed)"
+check_eq "the replay has the same Location" "$FIRST_LOCATION" "$(http_header Location)"
 pay "$TA" "$ORDER_I" 8.5 '"payment_method":"bank_transfer"' -H "Idempotency-Key: $IKEY"
 expect "same key + another body -> 422 IDEMPOTENCY_KEY_REUSED" 422 \
     '.success == false and .code == "FAILED_PRECONDITION" and .reason == "IDEMPOTENCY_KEY_REUSED"'
-TOK=$TA api GET "/api/payments?order_id=$ORDER_I"
-check_json "the replay made no second payment (one live payment for the order)" "$BODY" \
+TOKEN=$TA api GET "/api/payments?order_id=$ORDER_I"
+check_json "the replay made no second payment (one live payment for the order)" "$HTTP_BODY" \
     '[.payments[] | select(.status == "pending" or .status == "completed")] | length == 1'
 
 # ---- svc-payment /status -------------------------------------------------------------------------------------
@@ -447,7 +410,7 @@ ORDER_S=$(payable_order "$TA" 12.34)
 ORDER_F=$(payable_order "$TA" 7.01)
 read -r N1 AMOUNT1 <<<"$(status_counters)"   # after the orders (and their automatic payments, if any)
 pay "$TA" "$ORDER_S" 12.34 '"payment_method":"cash"'
-PAY_S=$(jq -r .payment.id <<<"$BODY")
+PAY_S=$(jq -r .payment.id <<<"$HTTP_BODY")
 read -r N2 AMOUNT2 <<<"$(status_counters)"
 check_eq "a pending payment counts in total_payments" "$((N1 + 1))" "$N2"
 check "a pending payment adds nothing to total_amount ($AMOUNT1 -> $AMOUNT2)" dec_eq "$AMOUNT1" "$AMOUNT2"
@@ -460,17 +423,17 @@ read -r N4 AMOUNT4 <<<"$(status_counters)"
 check_eq "completing a payment does not change total_payments" "$N3" "$N4"
 check "completing 12.34 adds exactly 12.34 to total_amount ($AMOUNT3 -> $AMOUNT4)" dec_eq "$(dec_add "$AMOUNT3" 12.34)" "$AMOUNT4"
 # and the totals agree with every payment the API lists
-TOK=$TADMIN
+TOKEN=$TADMIN
 cursor='' all="$TMP/all.json"
 : >"$all"
 while :; do
     api GET "/api/payments?limit=200${cursor:+&cursor=$cursor}"
-    [[ $ST == 200 ]] || break
-    printf '%s\n' "$BODY" >>"$all"
-    cursor=$(jq -r '.next_cursor // empty' <<<"$BODY")
+    [[ $HTTP_STATUS == 200 ]] || break
+    printf '%s\n' "$HTTP_BODY" >>"$all"
+    cursor=$(jq -r '.next_cursor // empty' <<<"$HTTP_BODY")
     [[ -n $cursor ]] || break
 done
-TOK=
+TOKEN=
 read -r LN LAMOUNT <<<"$(python3 -c '
 import decimal, json, sys
 n, total = 0, decimal.Decimal(0)

@@ -48,7 +48,7 @@ trap restore EXIT
 req() {
     local tries=0
     while :; do
-        http "$1" "$GATEWAY_URL$2" "${3:-}"
+        api "$1" "$2" "${3:-}"
         [[ $HTTP_STATUS == 429 ]] || break
         ((tries++ < 100)) || break
         sleep 0.2
@@ -81,9 +81,7 @@ lines() { wc -l <"$1"; }
 # invalidations_since MARK: svc-user's "invalidated" log lines after MARK.
 invalidations_since() { tail -n +"$(($1 + 1))" "$USER_LOG" | grep -cF "$INVALIDATED"; }
 
-TOKEN=$(curl -s --max-time 5 -X POST -H 'Content-Type: application/json' \
-    -d "$(jq -nc --arg e "$ADMIN_EMAIL" --arg p "$ADMIN_PASSWORD" '{email:$e,password:$p}')" \
-    "$GATEWAY_URL/api/auth/login" | jq -r '.token // empty')
+TOKEN=$(token "$ADMIN_EMAIL" "$ADMIN_PASSWORD")
 check "admin logs in" test -n "$TOKEN"
 req POST /api/users "{\"name\":\"Prepared $RUN\",\"email\":\"prepared.$RUN@example.com\",\"password\":\"password-1\"}"
 ID=$(jq -r '.user.id // empty' <<<"$HTTP_BODY")

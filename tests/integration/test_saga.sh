@@ -20,37 +20,11 @@ ADMIN_EMAIL=${ADMIN_EMAIL:-admin@comanda.local}
 ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-change-me}
 WAIT=${SAGA_WAIT_SECONDS:-20}
 
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+HTTP_TIMEOUT=15
 RUN=$(date +%s%N | tail -c 10)$RANDOM
 
-# api METHOD PATH [BODY]: sets ST and BODY; sends AUTH and a JSON body.
-api() {
-    local method=$1 path=$2 body=${3:-}
-    local -a args=(-s -X "$method" --max-time 15 -o "$TMP/b" -w '%{http_code}')
-    [[ -n ${AUTH:-} ]] && args+=(-H "Authorization: $AUTH")
-    [[ -n $body ]] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
-    : >"$TMP/b"
-    ST=$(curl "${args[@]}" "$GATEWAY_URL$path") || ST=000
-    BODY=$(cat "$TMP/b")
-}
-
-expect() {
-    local name=$1 want=$2 filter=${3:-true}
-    if [[ $ST != "$want" ]]; then
-        fail "$name" "HTTP $ST, want $want" "body: ${BODY:0:400}"
-        return 0
-    fi
-    check_json "$name" "$BODY" "$filter"
-}
-
-login() {
-    AUTH='' api POST /api/auth/login "{\"email\":\"$1\",\"password\":\"$2\"}"
-    jq -r '.token // empty' <<<"$BODY"
-}
-
-# order_status ID: the order's status as its owner (CUST) sees it.
-order_field() { AUTH="Bearer $CUST" api GET "/api/orders/$1"; jq -r "$2" <<<"$BODY"; }
+# order_field ID JQ_FILTER: a field of the order as its owner (CUST) sees it.
+order_field() { TOKEN=$CUST api GET "/api/orders/$1"; jq -r "$2" <<<"$HTTP_BODY"; }
 
 # wait_status ID STATUS: waits up to WAIT seconds; prints the seconds taken.
 wait_status() {
@@ -67,19 +41,19 @@ wait_status() {
 }
 
 new_order() { # METHOD TOKEN -> order id
-    AUTH="Bearer $CUST" api POST /api/orders \
+    TOKEN=$CUST api POST /api/orders \
         "{\"items\":[{\"product\":\"Saga test\",\"quantity\":2,\"price\":19.99}],\"payment_method\":\"$1\",\"payment_token\":\"$2\"}"
-    jq -r '.order._id // empty' <<<"$BODY"
+    jq -r '.order._id // empty' <<<"$HTTP_BODY"
 }
 
 # ---- set-up: an admin and a customer ------------------------------------------
 
-ADMIN=$(login "$ADMIN_EMAIL" "$ADMIN_PASSWORD")
+ADMIN=$(token "$ADMIN_EMAIL" "$ADMIN_PASSWORD")
 check "admin logs in" test -n "$ADMIN"
 EMAIL="saga-$RUN@example.com"
-AUTH='' api POST /api/users "{\"name\":\"Saga $RUN\",\"email\":\"$EMAIL\",\"password\":\"saga-password-1\"}"
+api POST /api/users "{\"name\":\"Saga $RUN\",\"email\":\"$EMAIL\",\"password\":\"saga-password-1\"}"
 expect "customer signs up" 201
-CUST=$(login "$EMAIL" saga-password-1)
+CUST=$(token "$EMAIL" saga-password-1)
 check "customer logs in" test -n "$CUST"
 
 # ---- a card order is paid by the events alone -----------------------------------
@@ -91,11 +65,11 @@ if took=$(wait_status "$CARD" paid); then
 else
     fail "card order becomes paid" "still $(order_field "$CARD" .order.status) after ${WAIT}s"
 fi
-AUTH="Bearer $CUST" api GET "/api/orders/$CARD"
+TOKEN=$CUST api GET "/api/orders/$CARD"
 expect "paid order carries its payment_id" 200 '.order.payment_id | type == "number" and . > 0'
-check_json "history records the payment" "$BODY" '[.order.history[].status] == ["pending","paid"]'
-PAY=$(jq -r .order.payment_id <<<"$BODY")
-AUTH="Bearer $CUST" api GET "/api/payments?order_id=$CARD"
+check_json "history records the payment" "$HTTP_BODY" '[.order.history[].status] == ["pending","paid"]'
+PAY=$(jq -r .order.payment_id <<<"$HTTP_BODY")
+TOKEN=$CUST api GET "/api/payments?order_id=$CARD"
 expect "exactly one payment, completed, of the order total" 200 \
     '.count == 1 and .payments[0].status == "completed" and .payments[0].amount == 39.98'
 
@@ -107,7 +81,7 @@ if wait_status "$DECL" payment_failed >/dev/null; then
 else
     fail "declined order becomes payment_failed" "still $(order_field "$DECL" .order.status)"
 fi
-AUTH="Bearer $CUST" api GET "/api/payments?order_id=$DECL"
+TOKEN=$CUST api GET "/api/payments?order_id=$DECL"
 expect "its payment failed with the reason" 200 \
     '.count == 1 and .payments[0].status == "failed" and .payments[0].failure_reason == "card declined"'
 
@@ -116,10 +90,10 @@ expect "its payment failed with the reason" 200 \
 CASH=$(new_order cash "")
 sleep 1.5
 check_eq "cash order stays pending" pending "$(order_field "$CASH" .order.status)"
-AUTH="Bearer $CUST" api GET "/api/payments?order_id=$CASH"
+TOKEN=$CUST api GET "/api/payments?order_id=$CASH"
 expect "its payment was created and waits" 200 '.count == 1 and .payments[0].status == "pending"'
-CASH_PAY=$(jq -r '.payments[0].id' <<<"$BODY")
-AUTH="Bearer $ADMIN" api PUT "/api/payments/$CASH_PAY/status" '{"status":"completed"}'
+CASH_PAY=$(jq -r '.payments[0].id' <<<"$HTTP_BODY")
+TOKEN=$ADMIN api PUT "/api/payments/$CASH_PAY/status" '{"status":"completed"}'
 expect "admin completes the cash payment" 200 '.payment.status == "completed"'
 if wait_status "$CASH" paid >/dev/null; then
     pass "cash order becomes paid after the admin"
@@ -129,22 +103,22 @@ fi
 
 # ---- cancelling a paid order refunds it ------------------------------------------------
 
-AUTH="Bearer $CUST" api PUT "/api/orders/$CARD/status" '{"status":"cancelled"}'
+TOKEN=$CUST api PUT "/api/orders/$CARD/status" '{"status":"cancelled"}'
 expect "owner cancels the paid order" 200 '.order.status == "cancelled"'
 refunded=0
 for _ in $(seq 1 $((WAIT * 10))); do
-    AUTH="Bearer $ADMIN" api GET "/api/payments/$PAY"
-    [[ $(jq -r .payment.status <<<"$BODY") == refunded ]] && refunded=1 && break
+    TOKEN=$ADMIN api GET "/api/payments/$PAY"
+    [[ $(jq -r .payment.status <<<"$HTTP_BODY") == refunded ]] && refunded=1 && break
     sleep 0.1
 done
 check_eq "its payment is refunded" 1 "$refunded"
-AUTH="Bearer $ADMIN" api GET "/api/payments/$PAY/audit"
+TOKEN=$ADMIN api GET "/api/payments/$PAY/audit"
 expect "the ledger has created, completed, refunded" 200 '[.entries[].action] == ["created","completed","refunded"]'
-check_json "the refund names its cause" "$BODY" '.entries[2].event_id | type == "string"'
+check_json "the refund names its cause" "$HTTP_BODY" '.entries[2].event_id | type == "string"'
 noted=0
 for _ in $(seq 1 $((WAIT * 10))); do
-    AUTH="Bearer $CUST" api GET "/api/orders/$CARD"
-    jq -e '[.order.history[].reason] | index("payment refunded")' <<<"$BODY" >/dev/null && noted=1 && break
+    TOKEN=$CUST api GET "/api/orders/$CARD"
+    jq -e '[.order.history[].reason] | index("payment refunded")' <<<"$HTTP_BODY" >/dev/null && noted=1 && break
     sleep 0.1
 done
 check_eq "the order's history notes the refund" 1 "$noted"
@@ -153,9 +127,9 @@ check_eq "the order's history notes the refund" 1 "$noted"
 
 SHIP=$(new_order debit_card tok_ok)
 if wait_status "$SHIP" paid >/dev/null; then
-    AUTH="Bearer $ADMIN" api PUT "/api/orders/$SHIP/status" '{"status":"shipped"}'
+    TOKEN=$ADMIN api PUT "/api/orders/$SHIP/status" '{"status":"shipped"}'
     expect "admin ships the paid order" 200 '.order.status == "shipped"'
-    AUTH="Bearer $ADMIN" api PUT "/api/orders/$SHIP/status" '{"status":"delivered"}'
+    TOKEN=$ADMIN api PUT "/api/orders/$SHIP/status" '{"status":"delivered"}'
     expect "admin delivers it" 200 '.order.status == "delivered"'
 else
     fail "debit order becomes paid" "still $(order_field "$SHIP" .order.status)"

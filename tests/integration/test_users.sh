@@ -19,63 +19,19 @@ source tests/integration/lib.sh
 ADMIN_EMAIL=${ADMIN_EMAIL:-admin@comanda.local}
 ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-change-me}
 KEY=${JWT_SECRET:-comanda-development-jwt-key-never-use-in-production}
+HTTP_TIMEOUT=15
 
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
 RUN=$(date +%s%N | tail -c 10)$RANDOM   # makes this run's e-mails unique
 RFC3339='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$'
 USER_KEYS='["created_at","email","id","name","role","status","updated_at"]'
 
 # ---- helpers -------------------------------------------------------------------
 
-# api METHOD PATH [BODY] [CURL_ARGS...]: sets ST (HTTP status) and BODY; the
-# response headers stay in $TMP/h for hdr. Sends "Authorization: $AUTH" when
-# AUTH is set (AUTH="Bearer $tok" api GET /api/users/me) and a JSON
-# Content-Type with a non-empty BODY.
-api() {
-    local method=$1 path=$2 body=${3:-}
-    shift 2
-    (($#)) && shift
-    local -a args=(-s -X "$method" --max-time 15 -D "$TMP/h" -o "$TMP/b" -w '%{http_code}')
-    [[ -n ${AUTH:-} ]] && args+=(-H "Authorization: $AUTH")
-    [[ -n $body ]] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
-    : >"$TMP/h"
-    : >"$TMP/b"
-    ST=$(curl "${args[@]}" "$@" "$GATEWAY_URL$path") || ST=000
-    BODY=$(cat "$TMP/b")
-}
-
-# hdr NAME: the value of response header NAME of the last api call ("" when absent).
-hdr() { sed -n "s/^$1: *//Ip" "$TMP/h" | tr -d '\r' | head -n1; }
-
-# expect NAME STATUS [JQ_FILTER]: the last api call answered STATUS and its
-# body satisfies the filter.
-expect() {
-    local name=$1 want=$2 filter=${3:-true}
-    if [[ $ST != "$want" ]]; then
-        fail "$name" "HTTP $ST, want $want" "body: ${BODY:0:400}"
-        return 0
-    fi
-    check_json "$name" "$BODY" "$filter"
-}
-
-# An error envelope for code with a detail (or message) naming field.
-err() { printf '.success == false and .code == "%s" and (.request_id | type == "string")' "$1"; }
+# names FIELD: a jq filter: the error's message and details name FIELD.
 names() { printf '(.error | contains("%s")) and ([.details[]?.field] | index("%s") != null)' "$1" "$1"; }
 
-# signup NAME EMAIL PASSWORD: creates a customer; prints its id ("" on failure).
-signup() {
-    local body
-    body=$(jq -nc --arg n "$1" --arg e "$2" --arg p "$3" '{name:$n,email:$e,password:$p}')
-    AUTH='' api POST /api/users "$body"
-    [[ $ST == 201 ]] && jq -r .user.id <<<"$BODY"
-}
-
-# login EMAIL PASSWORD: sets ST/BODY; prints nothing.
-login() { AUTH='' api POST /api/auth/login "$(jq -nc --arg e "$1" --arg p "$2" '{email:$e,password:$p}')"; }
-
-# token EMAIL PASSWORD: prints an access token ("" when login fails).
-token() { login "$1" "$2"; [[ $ST == 200 ]] && jq -r .token <<<"$BODY"; }
+# login EMAIL PASSWORD: sets HTTP_STATUS/HTTP_BODY; prints nothing.
+login() { api POST /api/auth/login "$(jq -nc --arg e "$1" --arg p "$2" '{email:$e,password:$p}')"; }
 
 # mint KEY HEADER_JSON PAYLOAD_JSON [SIGNATURE]: a JWS compact token signed
 # with HMAC-SHA256 under KEY (or carrying SIGNATURE verbatim).
@@ -100,64 +56,63 @@ claims() { # claims SUB ROLE EXP_OFFSET_S
 # ---- sign-up -----------------------------------------------------------------------
 
 EMAIL_A="alice.$RUN@example.com"
-AUTH='' api POST /api/users "{\"name\":\"  Alice Example  \",\"email\":\"Alice.$RUN@Example.COM\",\"password\":\"alice-pass-1\"}"
+api POST /api/users "{\"name\":\"  Alice Example  \",\"email\":\"Alice.$RUN@Example.COM\",\"password\":\"alice-pass-1\"}"
 expect "sign-up answers 201 with the API's envelope" 201 \
     '.success == true and .message == "User created successfully" and (.user | type == "object")'
-check_json "sign-up user has exactly {id,name,email,status,role,created_at,updated_at}" "$BODY" \
+check_json "sign-up user has exactly {id,name,email,status,role,created_at,updated_at}" "$HTTP_BODY" \
     "(.user | keys) == $USER_KEYS"
-check_json "sign-up user: trimmed name, lower-case e-mail, active customer, integer id" "$BODY" \
+check_json "sign-up user: trimmed name, lower-case e-mail, active customer, integer id" "$HTTP_BODY" \
     ".user.name == \"Alice Example\" and .user.email == \"$EMAIL_A\" and .user.status == \"active\" and .user.role == \"customer\" and (.user.id | type == \"number\" and . > 0)"
-check_json "sign-up timestamps are RFC 3339 UTC with milliseconds" "$BODY" \
+check_json "sign-up timestamps are RFC 3339 UTC with milliseconds" "$HTTP_BODY" \
     "(.user.created_at | test(\"$RFC3339\")) and (.user.updated_at | test(\"$RFC3339\"))"
-check_not "sign-up response never mentions a password or hash" grep -qiE 'password|hash' <<<"$BODY"
-ID_A=$(jq -r .user.id <<<"$BODY")
-check_eq "sign-up answers Location: /api/users/{id}" "/api/users/$ID_A" "$(hdr Location)"
+check_not "sign-up response never mentions a password or hash" grep -qiE 'password|hash' <<<"$HTTP_BODY"
+ID_A=$(jq -r .user.id <<<"$HTTP_BODY")
+check_eq "sign-up answers Location: /api/users/{id}" "/api/users/$ID_A" "$(http_header Location)"
 
-AUTH='' api POST /api/users "{\"name\":\"Other\",\"email\":\"ALICE.$RUN@example.com\",\"password\":\"other-pass-1\"}"
+api POST /api/users "{\"name\":\"Other\",\"email\":\"ALICE.$RUN@example.com\",\"password\":\"other-pass-1\"}"
 expect "duplicate e-mail in another case -> 409 Email already exists" 409 \
     "$(err ALREADY_EXISTS) and .error == \"Email already exists\""
 
-AUTH='' api POST /api/users '{"name":"Bad Mail","email":"not-an-email","password":"password-1"}'
+api POST /api/users '{"name":"Bad Mail","email":"not-an-email","password":"password-1"}'
 expect "invalid e-mail -> 400 naming email" 400 "$(err INVALID_ARGUMENT) and $(names email)"
 
 NAME100=$(printf 'n%.0s' {1..100})
-AUTH='' api POST /api/users "{\"name\":\"${NAME100}x\",\"email\":\"long.$RUN@example.com\",\"password\":\"password-1\"}"
+api POST /api/users "{\"name\":\"${NAME100}x\",\"email\":\"long.$RUN@example.com\",\"password\":\"password-1\"}"
 expect "101-character name -> 400 naming name" 400 "$(err INVALID_ARGUMENT) and $(names name)"
-AUTH='' api POST /api/users "{\"name\":\"$NAME100\",\"email\":\"long.$RUN@example.com\",\"password\":\"password-1\"}"
+api POST /api/users "{\"name\":\"$NAME100\",\"email\":\"long.$RUN@example.com\",\"password\":\"password-1\"}"
 expect "100-character name is accepted" 201 ".user.name | length == 100"
 
-AUTH='' api POST /api/users "{\"name\":\"Shorty\",\"email\":\"short.$RUN@example.com\",\"password\":\"1234567\"}"
+api POST /api/users "{\"name\":\"Shorty\",\"email\":\"short.$RUN@example.com\",\"password\":\"1234567\"}"
 expect "7-character password -> 400 naming password" 400 "$(err INVALID_ARGUMENT) and $(names password)"
 
-AUTH='' api POST /api/users "{\"name\":\"No Mail\",\"password\":\"password-1\"}"
+api POST /api/users "{\"name\":\"No Mail\",\"password\":\"password-1\"}"
 expect "missing e-mail -> 400 'email is required'" 400 "$(err INVALID_ARGUMENT) and $(names email) and .error == \"email is required\""
 
-AUTH='' api POST /api/users "{\"name\":\"No Password\",\"email\":\"nopw.$RUN@example.com\"}"
+api POST /api/users "{\"name\":\"No Password\",\"email\":\"nopw.$RUN@example.com\"}"
 expect "anonymous sign-up without password -> 400 naming password" 400 "$(err INVALID_ARGUMENT) and $(names password)"
 
-AUTH='' api POST /api/users "{\"name\":\"Empty Password\",\"email\":\"emptypw.$RUN@example.com\",\"password\":\"\"}"
+api POST /api/users "{\"name\":\"Empty Password\",\"email\":\"emptypw.$RUN@example.com\",\"password\":\"\"}"
 expect "empty password string -> 400 naming password" 400 "$(err INVALID_ARGUMENT) and $(names password)"
 
-AUTH='' api POST /api/users "{\"name\":123,\"email\":\"type.$RUN@example.com\",\"password\":\"password-1\"}"
+api POST /api/users "{\"name\":123,\"email\":\"type.$RUN@example.com\",\"password\":\"password-1\"}"
 expect "name of the wrong JSON type -> 400 'name must be a string'" 400 \
     "$(err INVALID_ARGUMENT) and .error == \"name must be a string\" and .details[0].field == \"name\""
-AUTH='' api POST /api/users "{\"name\":\"Nully\",\"email\":null,\"password\":\"password-1\"}"
+api POST /api/users "{\"name\":\"Nully\",\"email\":null,\"password\":\"password-1\"}"
 expect "null e-mail -> 400 naming email" 400 "$(err INVALID_ARGUMENT) and $(names email)"
 
-AUTH='' api POST /api/users '"just a string"'
+api POST /api/users '"just a string"'
 expect "JSON scalar body -> 400" 400 "$(err INVALID_ARGUMENT) and (.error | test(\"JSON object\"))"
-AUTH='' api POST /api/users '[{"name":"x"}]'
+api POST /api/users '[{"name":"x"}]'
 expect "JSON array body -> 400" 400 "$(err INVALID_ARGUMENT)"
-AUTH='' api POST /api/users '{"name":"x",'
+api POST /api/users '{"name":"x",'
 expect "malformed JSON -> 400" 400 "$(err INVALID_ARGUMENT) and (.error | test(\"Malformed\"))"
-AUTH='' api POST /api/users "{\"name\":\"Typo\",\"emial\":\"typo.$RUN@example.com\",\"password\":\"password-1\"}"
+api POST /api/users "{\"name\":\"Typo\",\"emial\":\"typo.$RUN@example.com\",\"password\":\"password-1\"}"
 expect "unknown field -> 400 naming it" 400 "$(err INVALID_ARGUMENT) and $(names emial)"
-AUTH='' api POST /api/users "{\"name\":\"Role\",\"email\":\"role.$RUN@example.com\",\"password\":\"password-1\",\"role\":\"superuser\"}"
+api POST /api/users "{\"name\":\"Role\",\"email\":\"role.$RUN@example.com\",\"password\":\"password-1\",\"role\":\"superuser\"}"
 expect "unknown role value -> 400 naming role" 400 "$(err INVALID_ARGUMENT) and $(names role)"
-AUTH='' api POST /api/users "{\"name\":\"Sneaky\",\"email\":\"sneaky.$RUN@example.com\",\"password\":\"password-1\",\"role\":\"admin\"}"
+api POST /api/users "{\"name\":\"Sneaky\",\"email\":\"sneaky.$RUN@example.com\",\"password\":\"password-1\",\"role\":\"admin\"}"
 expect "anonymous sign-up as admin -> 403" 403 "$(err PERMISSION_DENIED)"
-ST=$(curl -s -o "$TMP/b" -w '%{http_code}' -X POST -H 'Content-Type: text/plain' --data-binary '{"name":"x"}' \
-    "$GATEWAY_URL/api/users") BODY=$(cat "$TMP/b")
+api POST /api/users '' -H 'Content-Type: text/plain' --data-binary '{"name":"x"}'
 expect "non-JSON Content-Type -> 415" 415 '.code == "UNSUPPORTED_MEDIA_TYPE"'
 
 # jstr VALUE: VALUE as a JSON string literal, for jq filters.
@@ -165,17 +120,17 @@ jstr() { jq -nc --arg v "$1" '$v'; }
 
 SQL_NAME="Robert'); DROP TABLE users;-- \"\\ %_ \$1"
 SQL_EMAIL="o'brien.$RUN@example.com"
-AUTH='' api POST /api/users "$(jq -nc --arg n "$SQL_NAME" --arg e "$SQL_EMAIL" '{name:$n,email:$e,password:"password-1"}')"
+api POST /api/users "$(jq -nc --arg n "$SQL_NAME" --arg e "$SQL_EMAIL" '{name:$n,email:$e,password:"password-1"}')"
 expect "SQL metacharacters in name and e-mail are stored and returned literally" 201 \
     ".user.name == $(jstr "$SQL_NAME") and .user.email == $(jstr "$SQL_EMAIL")"
-SQL_ID=$(jq -r '.user.id // empty' <<<"$BODY")
+SQL_ID=$(jq -r '.user.id // empty' <<<"$HTTP_BODY")
 
 UNI_NAME='José Ñandú 日本語 Ελληνικά 🍕'
 UNI_EMAIL="unicode.$RUN@example.com"
-AUTH='' api POST /api/users "$(jq -nc --arg n "$UNI_NAME" --arg e "$UNI_EMAIL" '{name:$n,email:$e,password:"pässwörd-ünï"}')"
+api POST /api/users "$(jq -nc --arg n "$UNI_NAME" --arg e "$UNI_EMAIL" '{name:$n,email:$e,password:"pässwörd-ünï"}')"
 expect "non-ASCII name is stored and returned exactly" 201 ".user.name == $(jstr "$UNI_NAME")"
 UNI_TOKEN=$(token "$UNI_EMAIL" 'pässwörd-ünï')
-AUTH="Bearer $UNI_TOKEN" api GET /api/users/me
+TOKEN=$UNI_TOKEN api GET /api/users/me
 expect "non-ASCII password logs in and /me returns the name unchanged" 200 ".user.name == $(jstr "$UNI_NAME")"
 
 # ---- login and bearer tokens --------------------------------------------------------
@@ -183,117 +138,117 @@ expect "non-ASCII password logs in and /me returns the name unchanged" 200 ".use
 login "$EMAIL_A" alice-pass-1
 expect "login -> 200 {success, token, token_type, expires_in, refresh_token, user}" 200 \
     '.success == true and (.token | split(".") | length == 3) and .token_type == "Bearer" and (.expires_in | type == "number" and . > 0 and . <= 900) and (.refresh_token | type == "string" and length > 20) and (.user.id | type == "number")'
-check_json "login user has the API's user fields only" "$BODY" "(.user | keys) == $USER_KEYS"
-check_eq "token responses are not cached" "no-store" "$(hdr Cache-Control)"
-TOKEN_A=$(jq -r .token <<<"$BODY")
+check_json "login user has the API's user fields only" "$HTTP_BODY" "(.user | keys) == $USER_KEYS"
+check_eq "token responses are not cached" "no-store" "$(http_header Cache-Control)"
+TOKEN_A=$(jq -r .token <<<"$HTTP_BODY")
 
 login "ALICE.$RUN@EXAMPLE.com" alice-pass-1
 expect "login e-mail is case-insensitive" 200 '.token | length > 0'
 login "$EMAIL_A" wrong-password
 expect "wrong password -> 401 Invalid email or password" 401 "$(err UNAUTHENTICATED) and .error == \"Invalid email or password\""
-WRONG_PW_BODY=$(jq -c 'del(.request_id)' <<<"$BODY")
+WRONG_PW_BODY=$(jq -c 'del(.request_id)' <<<"$HTTP_BODY")
 login "nobody.$RUN@example.com" wrong-password
 expect "unknown e-mail -> 401" 401 "$(err UNAUTHENTICATED)"
-check_eq "unknown e-mail and wrong password answer the same" "$WRONG_PW_BODY" "$(jq -c 'del(.request_id)' <<<"$BODY")"
-AUTH='' api POST /api/auth/login '{"email":"x@example.com"}'
+check_eq "unknown e-mail and wrong password answer the same" "$WRONG_PW_BODY" "$(jq -c 'del(.request_id)' <<<"$HTTP_BODY")"
+api POST /api/auth/login '{"email":"x@example.com"}'
 expect "login without password -> 400 naming password" 400 "$(err INVALID_ARGUMENT) and $(names password)"
 
-AUTH="Bearer $TOKEN_A" api GET /api/users/me
+TOKEN=$TOKEN_A api GET /api/users/me
 expect "GET /api/users/me answers the caller" 200 ".success == true and .user.id == $ID_A and .user.email == \"$EMAIL_A\""
 
-AUTH='' api GET /api/users/me
+api GET /api/users/me
 expect "no token on a user route -> 401" 401 "$(err UNAUTHENTICATED)"
-check_eq "no token -> WWW-Authenticate: Bearer" "Bearer" "$(hdr WWW-Authenticate)"
+check_eq "no token -> WWW-Authenticate: Bearer" "Bearer" "$(http_header WWW-Authenticate)"
 
 INVALID='Bearer error="invalid_token"'
 payload_b64=$(printf '%s' "$(claims "$ID_A" admin 600)" | base64 -w0 | tr '+/' '-_' | tr -d '=')
 IFS=. read -r t_head _ t_sig <<<"$TOKEN_A"
-AUTH="Bearer $t_head.$payload_b64.$t_sig" api GET /api/users/me
+TOKEN="$t_head.$payload_b64.$t_sig" api GET /api/users/me
 expect "tampered token (payload made admin, signature kept) -> 401" 401 "$(err UNAUTHENTICATED)"
-check_eq "tampered token -> WWW-Authenticate: Bearer error=\"invalid_token\"" "$INVALID" "$(hdr WWW-Authenticate)"
+check_eq "tampered token -> WWW-Authenticate: Bearer error=\"invalid_token\"" "$INVALID" "$(http_header WWW-Authenticate)"
 
 last=${TOKEN_A: -1}
 [[ $last == A ]] && flip=B || flip=A
-AUTH="Bearer ${TOKEN_A%?}$flip" api GET /api/users/me
+TOKEN="${TOKEN_A%?}$flip" api GET /api/users/me
 expect "token with one signature character changed -> 401" 401 "$(err UNAUTHENTICATED)"
 
-AUTH="Bearer $(mint "$KEY" "$HS256" "$(claims "$ID_A" customer 600)")" api GET /api/users/me
+TOKEN="$(mint "$KEY" "$HS256" "$(claims "$ID_A" customer 600)")" api GET /api/users/me
 expect "a token minted here with the stack's key is accepted (the minting is sound)" 200 ".user.id == $ID_A"
 
-AUTH="Bearer $(mint "$KEY" "$HS256" "$(claims "$ID_A" customer -60)")" api GET /api/users/me
+TOKEN="$(mint "$KEY" "$HS256" "$(claims "$ID_A" customer -60)")" api GET /api/users/me
 expect "expired token -> 401 'Access token expired'" 401 "$(err UNAUTHENTICATED) and .error == \"Access token expired\""
-check_eq "expired token -> invalid_token challenge" "$INVALID" "$(hdr WWW-Authenticate)"
+check_eq "expired token -> invalid_token challenge" "$INVALID" "$(http_header WWW-Authenticate)"
 
-AUTH="Bearer $(mint "$KEY" '{"alg":"none","typ":"JWT"}' "$(claims "$ID_A" admin 600)" '')" api GET /api/users/me
+TOKEN="$(mint "$KEY" '{"alg":"none","typ":"JWT"}' "$(claims "$ID_A" admin 600)" '')" api GET /api/users/me
 expect "alg:none token -> 401" 401 "$(err UNAUTHENTICATED)"
-check_eq "alg:none -> invalid_token challenge" "$INVALID" "$(hdr WWW-Authenticate)"
+check_eq "alg:none -> invalid_token challenge" "$INVALID" "$(http_header WWW-Authenticate)"
 
-AUTH="Bearer $(mint "$KEY" '{"alg":"HS512","typ":"JWT"}' "$(claims "$ID_A" admin 600)")" api GET /api/users/me
+TOKEN="$(mint "$KEY" '{"alg":"HS512","typ":"JWT"}' "$(claims "$ID_A" admin 600)")" api GET /api/users/me
 expect "alg other than HS256 -> 401" 401 "$(err UNAUTHENTICATED)"
 
-AUTH="Bearer $(mint "a-completely-different-key-of-32-bytes-or-more" "$HS256" "$(claims "$ID_A" admin 600)")" api GET /api/users/me
+TOKEN="$(mint "a-completely-different-key-of-32-bytes-or-more" "$HS256" "$(claims "$ID_A" admin 600)")" api GET /api/users/me
 expect "token signed with the wrong key -> 401" 401 "$(err UNAUTHENTICATED)"
-check_eq "wrong key -> invalid_token challenge" "$INVALID" "$(hdr WWW-Authenticate)"
+check_eq "wrong key -> invalid_token challenge" "$INVALID" "$(http_header WWW-Authenticate)"
 
-AUTH="Bearer $TOKEN_A extra" api GET /api/users/me
+TOKEN="$TOKEN_A extra" api GET /api/users/me
 expect "malformed Bearer credentials (two tokens) -> 401" 401 "$(err UNAUTHENTICATED)"
-check_eq "malformed Bearer -> invalid_token challenge" "$INVALID" "$(hdr WWW-Authenticate)"
-AUTH="Bearer" api GET /api/users/me
+check_eq "malformed Bearer -> invalid_token challenge" "$INVALID" "$(http_header WWW-Authenticate)"
+api GET /api/users/me '' -H 'Authorization: Bearer'
 expect "'Bearer' without a token -> 401" 401 "$(err UNAUTHENTICATED)"
-AUTH="Basic YWRtaW46YWRtaW4=" api GET /api/users/me
+api GET /api/users/me '' -H 'Authorization: Basic YWRtaW46YWRtaW4='
 expect "Basic credentials -> 401" 401 "$(err UNAUTHENTICATED)"
-check_eq "another scheme -> plain Bearer challenge" "Bearer" "$(hdr WWW-Authenticate)"
-AUTH="bearer $TOKEN_A" api GET /api/users/me
+check_eq "another scheme -> plain Bearer challenge" "Bearer" "$(http_header WWW-Authenticate)"
+api GET /api/users/me '' -H "Authorization: bearer $TOKEN_A"
 expect "the scheme name is case-insensitive" 200 ".user.id == $ID_A"
 
-AUTH="Bearer not.a.token" api POST /api/users "{\"name\":\"X\",\"email\":\"optional.$RUN@example.com\",\"password\":\"password-1\"}"
+TOKEN="not.a.token" api POST /api/users "{\"name\":\"X\",\"email\":\"optional.$RUN@example.com\",\"password\":\"password-1\"}"
 expect "sign-up with a bad token is refused, not downgraded to anonymous" 401 "$(err UNAUTHENTICATED)"
 
 # ---- who sees what --------------------------------------------------------------------
 
 EMAIL_B="bob.$RUN@example.com"
 ID_B=$(signup "Bob Example" "$EMAIL_B" bob-pass-123)
-AUTH="Bearer $TOKEN_A" api GET "/api/users/$ID_B"
+TOKEN=$TOKEN_A api GET "/api/users/$ID_B"
 expect "customer A reading customer B -> 404 User not found" 404 "$(err NOT_FOUND) and .error == \"User not found\""
-AUTH="Bearer $TOKEN_A" api GET "/api/users/$ID_A"
+TOKEN=$TOKEN_A api GET "/api/users/$ID_A"
 expect "customer reads itself by id" 200 ".user.id == $ID_A"
-AUTH="Bearer $TOKEN_A" api GET /api/users/999999999999
+TOKEN=$TOKEN_A api GET /api/users/999999999999
 expect "a missing user -> 404 (same answer as another's)" 404 "$(err NOT_FOUND) and .error == \"User not found\""
 for bad in abc 0 07 -1 1.5 99999999999999999999; do
-    AUTH="Bearer $TOKEN_A" api GET "/api/users/$bad"
+    TOKEN=$TOKEN_A api GET "/api/users/$bad"
     expect "malformed id '$bad' -> 400 naming id" 400 "$(err INVALID_ARGUMENT) and $(names id)"
 done
-AUTH="Bearer $TOKEN_A" api GET /api/users
+TOKEN=$TOKEN_A api GET /api/users
 expect "list as customer -> 403" 403 "$(err PERMISSION_DENIED)"
-AUTH='' api GET /api/users
+api GET /api/users
 expect "list without a token -> 401" 401 "$(err UNAUTHENTICATED)"
-AUTH="Bearer $TOKEN_A" api DELETE "/api/users/$ID_B"
+TOKEN=$TOKEN_A api DELETE "/api/users/$ID_B"
 expect "delete as customer -> 403" 403 "$(err PERMISSION_DENIED)"
 
 ADMIN_TOKEN=$(token "$ADMIN_EMAIL" "$ADMIN_PASSWORD")
 check "admin logs in with ADMIN_EMAIL / ADMIN_PASSWORD" test -n "$ADMIN_TOKEN"
-AUTH="Bearer $ADMIN_TOKEN" api GET "/api/users/$ID_B"
+TOKEN=$ADMIN_TOKEN api GET "/api/users/$ID_B"
 expect "admin reads any user" 200 ".user.id == $ID_B"
 
 # ---- pagination: every user exactly once ---------------------------------------------------
 
 PAGE_IDS=()
 for i in 1 2 3 4 5 6 7; do
-    AUTH="Bearer $ADMIN_TOKEN" api POST /api/users "{\"name\":\"Page $i\",\"email\":\"page$i.$RUN@example.com\",\"password\":\"password-$i\"}"
-    [[ $ST == 201 ]] && PAGE_IDS+=("$(jq -r .user.id <<<"$BODY")")
+    TOKEN=$ADMIN_TOKEN api POST /api/users "{\"name\":\"Page $i\",\"email\":\"page$i.$RUN@example.com\",\"password\":\"password-$i\"}"
+    [[ $HTTP_STATUS == 201 ]] && PAGE_IDS+=("$(jq -r .user.id <<<"$HTTP_BODY")")
 done
 check_eq "admin created 7 users for the walk" 7 "${#PAGE_IDS[@]}"
-AUTH="Bearer $ADMIN_TOKEN" api GET /api/users
+TOKEN=$ADMIN_TOKEN api GET /api/users
 expect "list default page: count == length, ordered by id" 200 \
     '.success == true and .count == (.users | length) and .count <= 50 and ([.users[].id] == ([.users[].id] | sort)) and has("next_cursor")'
 walk=() pages=0 cursor='' shape_ok=1
 while ((pages < 10000)); do
-    AUTH="Bearer $ADMIN_TOKEN" api GET "/api/users?limit=2${cursor:+&cursor=$cursor}"
-    [[ $ST == 200 ]] || { shape_ok=0; break; }
-    jq -e '.count == (.users | length) and .count <= 2 and (.users | all(keys == '"$USER_KEYS"'))' <<<"$BODY" >/dev/null || shape_ok=0
-    mapfile -t -O "${#walk[@]}" walk < <(jq -r '.users[].id' <<<"$BODY")
+    TOKEN=$ADMIN_TOKEN api GET "/api/users?limit=2${cursor:+&cursor=$cursor}"
+    [[ $HTTP_STATUS == 200 ]] || { shape_ok=0; break; }
+    jq -e '.count == (.users | length) and .count <= 2 and (.users | all(keys == '"$USER_KEYS"'))' <<<"$HTTP_BODY" >/dev/null || shape_ok=0
+    mapfile -t -O "${#walk[@]}" walk < <(jq -r '.users[].id' <<<"$HTTP_BODY")
     pages=$((pages + 1))
-    cursor=$(jq -r '.next_cursor // empty' <<<"$BODY")
+    cursor=$(jq -r '.next_cursor // empty' <<<"$HTTP_BODY")
     [[ -n $cursor ]] || break
 done
 check_eq "every page of limit=2 answered 200 with count == length <= 2" 1 "$shape_ok"
@@ -305,124 +260,124 @@ for id in "${PAGE_IDS[@]}" "$ID_A" "$ID_B"; do
 done
 check_eq "the walk saw every user made here" 0 "$missing"
 n=$((${#walk[@]} < 200 ? ${#walk[@]} : 200))
-AUTH="Bearer $ADMIN_TOKEN" api GET "/api/users?limit=$n"
-check_json "one page of limit=$n lists the walk's first $n users" "$BODY" \
+TOKEN=$ADMIN_TOKEN api GET "/api/users?limit=$n"
+check_json "one page of limit=$n lists the walk's first $n users" "$HTTP_BODY" \
     "[.users[].id] == $(printf '%s\n' "${walk[@]:0:n}" | jq -sc .)"
 for bad in 0 201 -1 abc 2.5; do
-    AUTH="Bearer $ADMIN_TOKEN" api GET "/api/users?limit=$bad"
+    TOKEN=$ADMIN_TOKEN api GET "/api/users?limit=$bad"
     expect "limit=$bad -> 400 naming limit" 400 "$(err INVALID_ARGUMENT) and $(names limit)"
 done
-AUTH="Bearer $ADMIN_TOKEN" api GET "/api/users?limit=200"
+TOKEN=$ADMIN_TOKEN api GET "/api/users?limit=200"
 expect "limit=200 is accepted" 200 '.count <= 200'
-AUTH="Bearer $ADMIN_TOKEN" api GET "/api/users?cursor=bm90LWEtY3Vyc29y"
+TOKEN=$ADMIN_TOKEN api GET "/api/users?cursor=bm90LWEtY3Vyc29y"
 expect "a cursor this API did not make -> 400 naming cursor" 400 "$(err INVALID_ARGUMENT) and $(names cursor)"
 
 # ---- admin creation ---------------------------------------------------------------------
 
 NOPW_EMAIL="nopassword.$RUN@example.com"
-AUTH="Bearer $ADMIN_TOKEN" api POST /api/users "{\"name\":\"No Password\",\"email\":\"$NOPW_EMAIL\"}"
+TOKEN=$ADMIN_TOKEN api POST /api/users "{\"name\":\"No Password\",\"email\":\"$NOPW_EMAIL\"}"
 expect "admin creates a user without a password" 201 '.user.role == "customer" and .user.status == "active"'
 login "$NOPW_EMAIL" ""
 expect "that user cannot log in (empty password)" 401 "$(err UNAUTHENTICATED)"
 login "$NOPW_EMAIL" "any-password-1"
 expect "that user cannot log in (any password)" 401 "$(err UNAUTHENTICATED)"
-AUTH="Bearer $ADMIN_TOKEN" api POST /api/users "{\"name\":\"Second Admin\",\"email\":\"admin2.$RUN@example.com\",\"password\":\"password-1\",\"role\":\"admin\"}"
+TOKEN=$ADMIN_TOKEN api POST /api/users "{\"name\":\"Second Admin\",\"email\":\"admin2.$RUN@example.com\",\"password\":\"password-1\",\"role\":\"admin\"}"
 expect "admin creates an admin" 201 '.user.role == "admin"'
 
 # ---- idempotent sign-up -----------------------------------------------------------------
 
 IKEY="signup-$RUN"
 IBODY="{\"name\":\"Idem\",\"email\":\"idem.$RUN@example.com\",\"password\":\"password-1\"}"
-AUTH='' api POST /api/users "$IBODY" -H "Idempotency-Key: $IKEY"
+api POST /api/users "$IBODY" -H "Idempotency-Key: $IKEY"
 expect "sign-up with an Idempotency-Key -> 201" 201 '.user.id > 0'
-FIRST_BODY=$BODY
-check_eq "a first request is not marked replayed" "" "$(hdr Idempotent-Replayed)"
-AUTH='' api POST /api/users "$IBODY" -H "Idempotency-Key: $IKEY"
-check_eq "same key + same body -> the same status (201)" 201 "$ST"
-check_eq "same key + same body -> the same body" "$FIRST_BODY" "$BODY"
-check_eq "the replay says Idempotent-Replayed: true" "true" "$(hdr Idempotent-Replayed)"
-AUTH='' api POST /api/users "{\"name\":\"Idem Other\",\"email\":\"idem2.$RUN@example.com\",\"password\":\"password-1\"}" \
+FIRST_BODY=$HTTP_BODY
+check_eq "a first request is not marked replayed" "" "$(http_header Idempotent-Replayed)"
+api POST /api/users "$IBODY" -H "Idempotency-Key: $IKEY"
+check_eq "same key + same body -> the same status (201)" 201 "$HTTP_STATUS"
+check_eq "same key + same body -> the same body" "$FIRST_BODY" "$HTTP_BODY"
+check_eq "the replay says Idempotent-Replayed: true" "true" "$(http_header Idempotent-Replayed)"
+api POST /api/users "{\"name\":\"Idem Other\",\"email\":\"idem2.$RUN@example.com\",\"password\":\"password-1\"}" \
     -H "Idempotency-Key: $IKEY"
 expect "same key + another body -> 422" 422 '.success == false and .reason == "IDEMPOTENCY_KEY_REUSED"'
 LONGKEY=$(printf 'k%.0s' {1..256})
-AUTH='' api POST /api/users "{\"name\":\"K\",\"email\":\"key.$RUN@example.com\",\"password\":\"password-1\"}" \
+api POST /api/users "{\"name\":\"K\",\"email\":\"key.$RUN@example.com\",\"password\":\"password-1\"}" \
     -H "Idempotency-Key: $LONGKEY"
 expect "a 256-character Idempotency-Key -> 400" 400 "$(err INVALID_ARGUMENT) and $(names Idempotency-Key)"
 
 # ---- PATCH --------------------------------------------------------------------------------
 
-AUTH="Bearer $TOKEN_A" api PATCH "/api/users/$ID_A" '{"name":"Alice Renamed"}'
+TOKEN=$TOKEN_A api PATCH "/api/users/$ID_A" '{"name":"Alice Renamed"}'
 expect "PATCH own name -> 200 User updated successfully" 200 \
     '.success == true and .message == "User updated successfully" and .user.name == "Alice Renamed"'
-AUTH="Bearer $TOKEN_A" api GET /api/users/me
+TOKEN=$TOKEN_A api GET /api/users/me
 expect "the new name is stored" 200 '.user.name == "Alice Renamed"'
-AUTH="Bearer $TOKEN_A" api PATCH /api/users/me '{"name":"Alice Again"}'
+TOKEN=$TOKEN_A api PATCH /api/users/me '{"name":"Alice Again"}'
 expect "PATCH /api/users/me changes the caller" 200 '.user.name == "Alice Again"'
-AUTH="Bearer $TOKEN_A" api PATCH "/api/users/$ID_A" '{"status":"suspended"}'
+TOKEN=$TOKEN_A api PATCH "/api/users/$ID_A" '{"status":"suspended"}'
 expect "customer PATCH of status -> 403" 403 "$(err PERMISSION_DENIED)"
-AUTH="Bearer $TOKEN_A" api PATCH "/api/users/$ID_A" '{"role":"admin"}'
+TOKEN=$TOKEN_A api PATCH "/api/users/$ID_A" '{"role":"admin"}'
 expect "customer PATCH of role -> 403" 403 "$(err PERMISSION_DENIED)"
-AUTH="Bearer $TOKEN_A" api PATCH "/api/users/$ID_B" '{"name":"Hijacked"}'
+TOKEN=$TOKEN_A api PATCH "/api/users/$ID_B" '{"name":"Hijacked"}'
 expect "customer PATCH of another user -> 404" 404 "$(err NOT_FOUND)"
-AUTH="Bearer $TOKEN_A" api PATCH "/api/users/$ID_A" '{"password":"alice-pass-2"}'
+TOKEN=$TOKEN_A api PATCH "/api/users/$ID_A" '{"password":"alice-pass-2"}'
 expect "password change without current_password -> 400 naming current_password" 400 \
     "$(err INVALID_ARGUMENT) and $(names current_password)"
-AUTH="Bearer $TOKEN_A" api PATCH "/api/users/$ID_A" '{"password":"alice-pass-2","current_password":"not-it-at-all"}'
+TOKEN=$TOKEN_A api PATCH "/api/users/$ID_A" '{"password":"alice-pass-2","current_password":"not-it-at-all"}'
 expect "password change with a wrong current_password -> 400" 400 "$(err INVALID_ARGUMENT) and $(names current_password)"
-AUTH="Bearer $TOKEN_A" api PATCH "/api/users/$ID_A" '{"password":"alice-pass-2","current_password":"alice-pass-1"}'
+TOKEN=$TOKEN_A api PATCH "/api/users/$ID_A" '{"password":"alice-pass-2","current_password":"alice-pass-1"}'
 expect "password change with current_password -> 200" 200 '.user.id > 0'
 login "$EMAIL_A" alice-pass-1
 expect "the old password no longer logs in" 401 "$(err UNAUTHENTICATED)"
 TOKEN_A=$(token "$EMAIL_A" alice-pass-2)
 check "the new password logs in" test -n "$TOKEN_A"
-AUTH="Bearer $TOKEN_A" api PATCH "/api/users/$ID_A" '{"name":42}'
+TOKEN=$TOKEN_A api PATCH "/api/users/$ID_A" '{"name":42}'
 expect "PATCH with a wrong type -> 400 naming the field" 400 "$(err INVALID_ARGUMENT) and $(names name)"
-AUTH="Bearer $ADMIN_TOKEN" api PATCH "/api/users/$ID_B" '{"status":"banned"}'
+TOKEN=$ADMIN_TOKEN api PATCH "/api/users/$ID_B" '{"status":"banned"}'
 expect "PATCH with an unknown status -> 400 naming status" 400 "$(err INVALID_ARGUMENT) and $(names status)"
-AUTH="Bearer $TOKEN_A" api PATCH "/api/users/$ID_A" '{"email":"new@example.com"}'
+TOKEN=$TOKEN_A api PATCH "/api/users/$ID_A" '{"email":"new@example.com"}'
 expect "PATCH of email (not changeable) -> 400 naming email" 400 "$(err INVALID_ARGUMENT) and $(names email)"
-AUTH="Bearer $TOKEN_A" api PATCH "/api/users/$ID_A" '{}'
+TOKEN=$TOKEN_A api PATCH "/api/users/$ID_A" '{}'
 expect "PATCH with nothing to change -> 400" 400 "$(err INVALID_ARGUMENT)"
-AUTH="Bearer $ADMIN_TOKEN" api PATCH "/api/users/$ID_B" '{"role":"admin"}'
+TOKEN=$ADMIN_TOKEN api PATCH "/api/users/$ID_B" '{"role":"admin"}'
 expect "admin changes a role" 200 '.user.role == "admin"'
-AUTH="Bearer $ADMIN_TOKEN" api PATCH "/api/users/$ID_B" '{"role":"customer"}'
+TOKEN=$ADMIN_TOKEN api PATCH "/api/users/$ID_B" '{"role":"customer"}'
 expect "admin changes it back" 200 '.user.role == "customer"'
 
 # ---- refresh rotation, reuse detection, logout -----------------------------------------------
 
 login "$EMAIL_B" bob-pass-123
-R1=$(jq -r .refresh_token <<<"$BODY")
-AUTH='' api POST /api/auth/refresh "{\"refresh_token\":\"$R1\"}"
+R1=$(jq -r .refresh_token <<<"$HTTP_BODY")
+api POST /api/auth/refresh "{\"refresh_token\":\"$R1\"}"
 expect "refresh -> 200 with a new token pair" 200 \
     ".success == true and .token_type == \"Bearer\" and (.token | length > 0) and .refresh_token != \"$R1\" and .user.id == $ID_B"
-R2=$(jq -r .refresh_token <<<"$BODY")
-T2=$(jq -r .token <<<"$BODY")
-AUTH="Bearer $T2" api GET /api/users/me
+R2=$(jq -r .refresh_token <<<"$HTTP_BODY")
+T2=$(jq -r .token <<<"$HTTP_BODY")
+TOKEN=$T2 api GET /api/users/me
 expect "the refreshed access token works" 200 ".user.id == $ID_B"
-AUTH='' api POST /api/auth/refresh "{\"refresh_token\":\"$R2\"}"
+api POST /api/auth/refresh "{\"refresh_token\":\"$R2\"}"
 expect "the new refresh token rotates again" 200 '.refresh_token | length > 0'
-R3=$(jq -r .refresh_token <<<"$BODY")
-AUTH='' api POST /api/auth/refresh "{\"refresh_token\":\"$R1\"}"
+R3=$(jq -r .refresh_token <<<"$HTTP_BODY")
+api POST /api/auth/refresh "{\"refresh_token\":\"$R1\"}"
 expect "the old refresh token stops working (reuse) -> 401" 401 "$(err UNAUTHENTICATED)"
-AUTH='' api POST /api/auth/refresh "{\"refresh_token\":\"$R3\"}"
+api POST /api/auth/refresh "{\"refresh_token\":\"$R3\"}"
 expect "reuse revoked the session: the newest refresh token fails too" 401 "$(err UNAUTHENTICATED)"
-AUTH='' api POST /api/auth/refresh '{"refresh_token":"made-up-token"}'
+api POST /api/auth/refresh '{"refresh_token":"made-up-token"}'
 expect "an unknown refresh token -> 401" 401 "$(err UNAUTHENTICATED)"
-AUTH='' api POST /api/auth/refresh '{"refresh_token":7}'
+api POST /api/auth/refresh '{"refresh_token":7}'
 expect "a refresh token of the wrong type -> 400 naming refresh_token" 400 "$(err INVALID_ARGUMENT) and $(names refresh_token)"
 
 login "$EMAIL_B" bob-pass-123
-L_TOKEN=$(jq -r .token <<<"$BODY")
-L_REFRESH=$(jq -r .refresh_token <<<"$BODY")
+L_TOKEN=$(jq -r .token <<<"$HTTP_BODY")
+L_REFRESH=$(jq -r .refresh_token <<<"$HTTP_BODY")
 login "$EMAIL_B" bob-pass-123
-OTHER_REFRESH=$(jq -r .refresh_token <<<"$BODY")
-AUTH="Bearer $L_TOKEN" api POST /api/auth/logout
+OTHER_REFRESH=$(jq -r .refresh_token <<<"$HTTP_BODY")
+TOKEN=$L_TOKEN api POST /api/auth/logout
 expect "logout -> 200" 200 '.success == true and (.message | type == "string")'
-AUTH='' api POST /api/auth/refresh "{\"refresh_token\":\"$L_REFRESH\"}"
+api POST /api/auth/refresh "{\"refresh_token\":\"$L_REFRESH\"}"
 expect "refresh after logout -> 401" 401 "$(err UNAUTHENTICATED)"
-AUTH='' api POST /api/auth/refresh "{\"refresh_token\":\"$OTHER_REFRESH\"}"
+api POST /api/auth/refresh "{\"refresh_token\":\"$OTHER_REFRESH\"}"
 expect "logout ends only its own session (another login still refreshes)" 200 '.refresh_token | length > 0'
-AUTH='' api POST /api/auth/logout
+api POST /api/auth/logout
 expect "logout without a token -> 401" 401 "$(err UNAUTHENTICATED)"
 
 # ---- suspended and deleted users -----------------------------------------------------------
@@ -430,14 +385,14 @@ expect "logout without a token -> 401" 401 "$(err UNAUTHENTICATED)"
 EMAIL_S="suspended.$RUN@example.com"
 ID_S=$(signup "Sus Pended" "$EMAIL_S" sus-pass-123)
 login "$EMAIL_S" sus-pass-123
-S_REFRESH=$(jq -r .refresh_token <<<"$BODY")
-AUTH="Bearer $ADMIN_TOKEN" api PATCH "/api/users/$ID_S" '{"status":"suspended"}'
+S_REFRESH=$(jq -r .refresh_token <<<"$HTTP_BODY")
+TOKEN=$ADMIN_TOKEN api PATCH "/api/users/$ID_S" '{"status":"suspended"}'
 expect "admin suspends a user" 200 '.user.status == "suspended"'
 login "$EMAIL_S" sus-pass-123
 expect "a suspended user cannot log in" 401 "$(err UNAUTHENTICATED)"
-AUTH='' api POST /api/auth/refresh "{\"refresh_token\":\"$S_REFRESH\"}"
+api POST /api/auth/refresh "{\"refresh_token\":\"$S_REFRESH\"}"
 expect "a suspended user cannot refresh" 401 "$(err UNAUTHENTICATED)"
-AUTH="Bearer $ADMIN_TOKEN" api PATCH "/api/users/$ID_S" '{"status":"active"}'
+TOKEN=$ADMIN_TOKEN api PATCH "/api/users/$ID_S" '{"status":"active"}'
 expect "admin reactivates the user" 200 '.user.status == "active"'
 login "$EMAIL_S" sus-pass-123
 expect "a reactivated user logs in again" 200 '.token | length > 0'
@@ -445,28 +400,28 @@ expect "a reactivated user logs in again" 200 '.token | length > 0'
 EMAIL_D="deleted.$RUN@example.com"
 ID_D=$(signup "De Leted" "$EMAIL_D" del-pass-123)
 login "$EMAIL_D" del-pass-123
-D_REFRESH=$(jq -r .refresh_token <<<"$BODY")
-AUTH="Bearer $ADMIN_TOKEN" api DELETE "/api/users/$ID_D"
+D_REFRESH=$(jq -r .refresh_token <<<"$HTTP_BODY")
+TOKEN=$ADMIN_TOKEN api DELETE "/api/users/$ID_D"
 expect "admin deletes a user -> 200 User deleted successfully, status deleted" 200 \
     ".success == true and .message == \"User deleted successfully\" and .user.id == $ID_D and .user.status == \"deleted\""
 login "$EMAIL_D" del-pass-123
 expect "a deleted user cannot log in" 401 "$(err UNAUTHENTICATED)"
-AUTH='' api POST /api/auth/refresh "{\"refresh_token\":\"$D_REFRESH\"}"
+api POST /api/auth/refresh "{\"refresh_token\":\"$D_REFRESH\"}"
 expect "a deleted user's sessions are revoked" 401 "$(err UNAUTHENTICATED)"
-AUTH="Bearer $ADMIN_TOKEN" api GET "/api/users/$ID_D"
+TOKEN=$ADMIN_TOKEN api GET "/api/users/$ID_D"
 expect "a deleted user stays readable by admins (soft delete)" 200 '.user.status == "deleted"'
-AUTH="Bearer $ADMIN_TOKEN" api DELETE /api/users/999999999999
+TOKEN=$ADMIN_TOKEN api DELETE /api/users/999999999999
 expect "deleting a missing user -> 404" 404 "$(err NOT_FOUND)"
-AUTH='' api POST /api/users "{\"name\":\"Reuse\",\"email\":\"$EMAIL_D\",\"password\":\"password-1\"}"
+api POST /api/users "{\"name\":\"Reuse\",\"email\":\"$EMAIL_D\",\"password\":\"password-1\"}"
 expect "a deleted user's e-mail stays taken" 409 "$(err ALREADY_EXISTS)"
 
 # ---- request ids --------------------------------------------------------------------------
 
-AUTH='' api GET /api/users/me '' -H 'X-Request-Id: users-test-1'
-check_json "the request id is echoed in error bodies" "$BODY" '.request_id == "users-test-1"'
-check_eq "the request id is echoed as a header" "users-test-1" "$(hdr X-Request-Id)"
+api GET /api/users/me '' -H 'X-Request-Id: users-test-1'
+check_json "the request id is echoed in error bodies" "$HTTP_BODY" '.request_id == "users-test-1"'
+check_eq "the request id is echoed as a header" "users-test-1" "$(http_header X-Request-Id)"
 
-AUTH="Bearer $ADMIN_TOKEN" api GET "/api/users/${SQL_ID:-0}"
+TOKEN=$ADMIN_TOKEN api GET "/api/users/${SQL_ID:-0}"
 expect "the SQL-looking name reads back literally (and the table is still there)" 200 ".user.name == $(jstr "$SQL_NAME")"
 
 finish
