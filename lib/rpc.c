@@ -152,7 +152,7 @@ struct rpc_client {
 };
 
 /* Runs on NNG's threads. The dialers are all created before the first one
- * starts, so every pipe's dialer is found. */
+ * starts and never change, so every pipe's dialer is found. */
 static void rpc_client_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	rpc_client *c = arg;
@@ -190,25 +190,15 @@ static int rpc_client_add_replica(rpc_client *c, const char *url, int conns)
 	return 0;
 }
 
-/* A blocking start connects at once to a replica that is up; one that is
- * down makes NNG give the dialer up, so it is replaced by one started
- * without blocking, which keeps redialling. The replacement takes *d's
- * place before it starts, so its pipes are counted for the right replica. */
-static int rpc_client_start_dialer(rpc_client *c, nng_dialer *d)
+/* A blocking start connects at once to a replica that is up. One that is
+ * down fails it, and NNG leaves the dialer unstarted (it resets its started
+ * flag before the blocking start returns), so the same dialer is started
+ * again without blocking: it then keeps redialling. */
+static int rpc_client_start_dialer(nng_dialer d)
 {
-	if (nng_dialer_start(*d, 0) == 0)
+	if (nng_dialer_start(d, 0) == 0)
 		return 0;
-	char url[256];
-	char *u = NULL;
-	int rv = nng_dialer_get_string(*d, NNG_OPT_URL, &u);
-	if (rv == 0) {
-		snprintf(url, sizeof(url), "%s", u);
-		nng_strfree(u);
-		nng_dialer_close(*d);
-		rv = nng_dialer_create(d, c->sock, url);
-	}
-	if (rv == 0)
-		rv = nng_dialer_start(*d, NNG_FLAG_NONBLOCK);
+	int rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
 	if (rv != 0)
 		log_printf(LOG_ERROR, "rpc: cannot dial: %s", nng_strerror(rv));
 	return rv;
@@ -264,7 +254,7 @@ int rpc_client_open(rpc_client **out, const rpc_client_config *cfg)
 	}
 	for (int r = 0; r < c->n_replicas; r++)
 		for (int i = 0; i < c->replicas[r].n_dialers; i++)
-			if (rpc_client_start_dialer(c, &c->replicas[r].dialers[i]) != 0) {
+			if (rpc_client_start_dialer(c->replicas[r].dialers[i]) != 0) {
 				rpc_client_close(c);
 				return COMANDA__CODE__INVALID_ARGUMENT;
 			}
