@@ -105,16 +105,13 @@ size_t clock_rfc3339_cached(clock_rfc3339_cache *cache, char *dst, size_t cap, i
 		cache->valid = true;
 	}
 	/* only the milliseconds differ within the second */
-	char tail[5] = { '.', (char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10), 'Z' };
-	if (cap > CLOCK_RFC3339_LEN) {
-		memcpy(dst, cache->text, 19);
-		memcpy(dst + 19, tail, sizeof(tail));
-		dst[CLOCK_RFC3339_LEN] = '\0';
-		return CLOCK_RFC3339_LEN;
-	}
 	char buf[CLOCK_RFC3339_LEN];
 	memcpy(buf, cache->text, 19);
-	memcpy(buf + 19, tail, sizeof(tail));
+	buf[19] = '.';
+	buf[20] = (char)('0' + ms / 100);
+	buf[21] = (char)('0' + ms / 10 % 10);
+	buf[22] = (char)('0' + ms % 10);
+	buf[23] = 'Z';
 	return clock_copy_out(dst, cap, buf, sizeof(buf));
 }
 
