@@ -221,6 +221,19 @@ static int bus_publish_run(bus *b, const bus_message *msgs, const size_t *sel, s
 	return 0;
 }
 
+/* The end of a publish of n messages of which the broker acked k, the
+ * connection lost or not: counts the ones not acked and gives the caller's
+ * answer (bus.h: -1 only when nothing was acked on a lost connection). */
+static int bus_publish_done(bus *b, size_t n, size_t k, bool lost)
+{
+	bus_count_failed(n - k);
+	if (lost && k == 0)
+		return -1;
+	if (!lost)
+		bus_ok(b);
+	return (int)k;
+}
+
 int bus_publish(bus *b, const bus_message *msgs, size_t n)
 {
 	if (n == 0)
@@ -251,12 +264,7 @@ int bus_publish(bus *b, const bus_message *msgs, size_t n)
 	bus_confirms_free(&c);
 	for (size_t i = 0; i < k; i++)
 		bus_count_ok(&msgs[i]);
-	bus_count_failed(n - k);
-	if (lost && k == 0)
-		return -1;
-	if (!lost)
-		bus_ok(b);
-	return (int)k;
+	return bus_publish_done(b, n, k, lost);
 }
 
 int bus_publish_each(bus *b, const bus_message *msgs, size_t n, bool *acked)
@@ -303,10 +311,5 @@ int bus_publish_each(bus *b, const bus_message *msgs, size_t n, bool *acked)
 	}
 	bus_confirms_free(&c);
 	free(sel);
-	bus_count_failed(n - k);
-	if (lost && k == 0)
-		return -1;
-	if (!lost)
-		bus_ok(b);
-	return (int)k;
+	return bus_publish_done(b, n, k, lost);
 }
