@@ -192,7 +192,7 @@ static int order_outbox_mark(mongoc_collection_t *coll, const bson_oid_t *oids, 
 	 * outbox_published == published (confirmed > 0), so they do not match. */
 	if (rc == 0 && all && confirmed > 0 && matched < (int64_t)n)
 		rc = order_outbox_update(coll, oids, n, published, -1, published + confirmed, false, &matched);
-	order_unlock_many(oids, n);
+	order_unlock_many();
 	return rc;
 }
 

@@ -109,10 +109,8 @@ void order_lock_many(const bson_oid_t *oids, size_t n)
 	}
 }
 
-void order_unlock_many(const bson_oid_t *oids, size_t n)
+void order_unlock_many(void)
 {
-	(void)oids;
-	(void)n;
 	pthread_mutex_lock(&order_batch.mu);
 	order_batch.oids = NULL;
 	order_batch.n = 0;

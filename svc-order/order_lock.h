@@ -36,7 +36,7 @@ void order_unlock(const bson_oid_t *oid);
  * caller must hold no order lock meanwhile. */
 void order_lock_many(const bson_oid_t *oids, size_t n);
 
-/* Releases the set order_lock_many(oids, n) holds. */
-void order_unlock_many(const bson_oid_t *oids, size_t n);
+/* Releases the set order_lock_many holds. */
+void order_unlock_many(void);
 
 #endif
