@@ -75,6 +75,12 @@ void gw_users_list(gw_app *app, const gw_request *req, httpd_response *resp)
 		return;
 	if (cursor != NULL)
 		rq.cursor = cursor;
+	static const char *const orders[] = { "asc", "desc" };
+	static const int descending[] = { 0, 1 };
+	int desc = 0;
+	if (!gw_list_filter_enum(req, resp, "order", orders, descending, 2, &desc))
+		return;
+	rq.newest_first = desc != 0;
 	rpc_call call;
 	if (!gw_call_begin(&call, req, resp, false))
 		return;

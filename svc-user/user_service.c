@@ -20,6 +20,7 @@
 
 #define USER_LIST_DEFAULT 50
 #define USER_LIST_MAX 200
+#define USER_LIST_DESC_TAG "desc"  /* the key of a newest-first cursor */
 #define USER_REFRESH_BYTES 32
 
 static user_service_config user_cfg;
@@ -259,19 +260,24 @@ static int user_list(rpc_ctx *ctx, const Comanda__ListUsersRequest *req, Comanda
 	uint32_t limit = req->limit ? req->limit : USER_LIST_DEFAULT;
 	if (limit > USER_LIST_MAX)
 		return user_invalid(ctx, "limit", "must be between 1 and 200");
-	int64_t after = 0;
+	/* A cursor is the last id of its page, tagged with its order ("" or
+	 * "desc"), so a cursor of one order is refused in the other. */
+	const char *tag = req->newest_first ? USER_LIST_DESC_TAG : "";
+	int64_t from = req->newest_first ? INT64_MAX : 0;
 	if (req->cursor[0] != '\0') {
 		char key[CURSOR_KEY_MAX];
-		if (cursor_decode(req->cursor, &after, key, sizeof(key)) != 0 || key[0] != '\0' || after < 0)
+		if (cursor_decode(req->cursor, &from, key, sizeof(key)) != 0 || strcmp(key, tag) != 0 || from < 0)
 			return user_invalid(ctx, "cursor", "is not a cursor this API returned");
 	}
-	char afters[24], limits[16];
-	user_int(afters, sizeof(afters), after);
+	char froms[24], limits[16];
+	user_int(froms, sizeof(froms), from);
 	user_int(limits, sizeof(limits), (int64_t)limit + 1);
-	const char *params[] = { afters, limits };
+	const char *params[] = { froms, limits };
 	PGresult *r = NULL;
-	int code = pg_exec(svc_db(ctx), "SELECT " USER_COLS " FROM users WHERE id > $1 ORDER BY id LIMIT $2", 2, params,
-	    &r);
+	int code = pg_exec(svc_db(ctx),
+	    req->newest_first ? "SELECT " USER_COLS " FROM users WHERE id < $1 ORDER BY id DESC LIMIT $2"
+	                      : "SELECT " USER_COLS " FROM users WHERE id > $1 ORDER BY id LIMIT $2",
+	    2, params, &r);
 	if (code != COMANDA__CODE__OK) {
 		PQclear(r);
 		return user_db_error(ctx, code);
@@ -292,7 +298,7 @@ static int user_list(rpc_ctx *ctx, const Comanda__ListUsersRequest *req, Comanda
 	reply->n_users = n;
 	if ((size_t)rows > n) {
 		char *next = rpc_ctx_alloc(ctx, CURSOR_MAX);
-		if (next != NULL && cursor_encode(next, CURSOR_MAX, reply->users[n - 1]->id, NULL) == 0)
+		if (next != NULL && cursor_encode(next, CURSOR_MAX, reply->users[n - 1]->id, tag) == 0)
 			reply->next_cursor = next;
 	}
 	PQclear(r);

@@ -977,7 +977,7 @@ const ProtobufCMessageDescriptor comanda__get_user_request__descriptor =
   (ProtobufCMessageInit) comanda__get_user_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor comanda__list_users_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor comanda__list_users_request__field_descriptors[3] =
 {
   {
     "limit",
@@ -1003,15 +1003,28 @@ static const ProtobufCFieldDescriptor comanda__list_users_request__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "newest_first",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Comanda__ListUsersRequest, newest_first),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned comanda__list_users_request__field_indices_by_name[] = {
   1,   /* field[1] = cursor */
   0,   /* field[0] = limit */
+  2,   /* field[2] = newest_first */
 };
 static const ProtobufCIntRange comanda__list_users_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor comanda__list_users_request__descriptor =
 {
@@ -1021,7 +1034,7 @@ const ProtobufCMessageDescriptor comanda__list_users_request__descriptor =
   "Comanda__ListUsersRequest",
   "comanda",
   sizeof(Comanda__ListUsersRequest),
-  2,
+  3,
   comanda__list_users_request__field_descriptors,
   comanda__list_users_request__field_indices_by_name,
   1,  comanda__list_users_request__number_ranges,

@@ -115,11 +115,18 @@ struct  Comanda__ListUsersRequest
 {
   ProtobufCMessage base;
   uint32_t limit;
+  /*
+   * from a page of the same order
+   */
   char *cursor;
+  /*
+   * descending ids (GET /api/users?order=desc); default ascending
+   */
+  protobuf_c_boolean newest_first;
 };
 #define COMANDA__LIST_USERS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&comanda__list_users_request__descriptor) \
-    , 0, (char *)protobuf_c_empty_string }
+    , 0, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Comanda__ListUsersReply

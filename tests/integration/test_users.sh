@@ -272,6 +272,38 @@ expect "limit=200 is accepted" 200 '.count <= 200'
 TOKEN=$ADMIN_TOKEN api GET "/api/users?cursor=bm90LWEtY3Vyc29y"
 expect "a cursor this API did not make -> 400 naming cursor" 400 "$(err INVALID_ARGUMENT) and $(names cursor)"
 
+# newest first (what the web UI's users list shows)
+desc=() pages=0 cursor='' desc_ok=1 asc_cursor=''
+while ((pages < 10000)); do
+    TOKEN=$ADMIN_TOKEN api GET "/api/users?order=desc&limit=3${cursor:+&cursor=$cursor}"
+    [[ $HTTP_STATUS == 200 ]] || { desc_ok=0; break; }
+    jq -e '.count == (.users | length) and .count <= 3' <<<"$HTTP_BODY" >/dev/null || desc_ok=0
+    mapfile -t -O "${#desc[@]}" desc < <(jq -r '.users[].id' <<<"$HTTP_BODY")
+    pages=$((pages + 1))
+    cursor=$(jq -r '.next_cursor // empty' <<<"$HTTP_BODY")
+    [[ -n $cursor ]] || break
+done
+check_eq "every page of order=desc&limit=3 answered 200 with count == length <= 3" 1 "$desc_ok"
+check_eq "the order=desc walk is the ascending walk reversed" "$(printf '%s\n' "${walk[@]}" | sort -rn)" \
+    "$(printf '%s\n' "${desc[@]}")"
+TOKEN=$ADMIN_TOKEN api POST /api/users "{\"name\":\"Newest\",\"email\":\"newest.$RUN@example.com\"}"
+NEWEST_ID=$(jq -r '.user.id // empty' <<<"$HTTP_BODY")
+TOKEN=$ADMIN_TOKEN api GET "/api/users?order=desc&limit=1"
+expect "order=desc: a user just made is first" 200 ".users[0].id == ${NEWEST_ID:-0} and .next_cursor != null"
+DESC_CURSOR=$(jq -r '.next_cursor // empty' <<<"$HTTP_BODY")
+TOKEN=$ADMIN_TOKEN api GET "/api/users?limit=1"
+ASC_CURSOR=$(jq -r '.next_cursor // empty' <<<"$HTTP_BODY")
+TOKEN=$ADMIN_TOKEN api GET "/api/users?order=desc&cursor=$ASC_CURSOR"
+expect "an ascending cursor in order=desc -> 400 naming cursor" 400 "$(err INVALID_ARGUMENT) and $(names cursor)"
+TOKEN=$ADMIN_TOKEN api GET "/api/users?cursor=$DESC_CURSOR"
+expect "a newest-first cursor in the default order -> 400 naming cursor" 400 "$(err INVALID_ARGUMENT) and $(names cursor)"
+TOKEN=$ADMIN_TOKEN api GET "/api/users?order=asc&cursor=$ASC_CURSOR&limit=1"
+expect "order=asc is the default order (its cursor works)" 200 ".count == 1"
+for bad in DESC newest 1 ''; do
+    TOKEN=$ADMIN_TOKEN api GET "/api/users?order=$bad"
+    expect "order='$bad' -> 400 naming order" 400 "$(err INVALID_ARGUMENT) and $(names order)"
+done
+
 # ---- admin creation ---------------------------------------------------------------------
 
 NOPW_EMAIL="nopassword.$RUN@example.com"

@@ -30,6 +30,7 @@ const qs = (params) => {
 export const me = () => call('GET', '/api/users/me');
 export const signUp = (body, key) => send('POST', '/api/users', { body, headers: { 'Idempotency-Key': key } });
 export const listUsers = (p = {}) => call('GET', `/api/users${qs(p)}`);
+export const getUser = (id) => call('GET', `/api/users/${encodeURIComponent(id)}`);
 
 export const listOrders = (p = {}) => call('GET', `/api/orders${qs(p)}`);
 export const getOrder = (id) => call('GET', `/api/orders/${encodeURIComponent(id)}`);

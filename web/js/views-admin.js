@@ -1,12 +1,16 @@
 // Admin views: the users list, and the service health panel (GET /status)
 // the admin dashboard shows.
 import * as api from './api.js';
-import { announce, h, keepFocus, pagerButton, replace } from './dom.js';
+import { announce, h, keepFocus, nextId, pagerButton, replace } from './dom.js';
 import { pill, time } from './format.js';
 
 const PAGE_SIZE = 20;
+// Newest first unless asked (#/users?order=asc): the users an admin looks
+// for are most often the ones who just signed up.
+const ORDERS = { desc: 'Newest first', asc: 'Oldest first' };
 
-export async function usersView({ main, isCurrent }) {
+export async function usersView({ main, query, navigate, isCurrent }) {
+  const order = query.get('order') === 'asc' ? 'asc' : 'desc';
   const cursors = [''];
   let page = 0;
   let data = null;
@@ -15,21 +19,29 @@ export async function usersView({ main, isCurrent }) {
   const newer = h('button', { type: 'button', class: 'btn', disabled: true }, '‹ Previous');
   const older = h('button', { type: 'button', class: 'btn', disabled: true }, 'Next ›');
   const pageLabel = h('span', { class: 'page-label', 'aria-live': 'polite' }, 'Page 1');
+  const sortId = nextId('users-order');
+  const sort = h('select', { id: sortId, name: 'order' },
+    Object.entries(ORDERS).map(([value, label]) => h('option', { value }, label)));
+  sort.value = order;
+  sort.addEventListener('change', () => navigate(sort.value === 'asc' ? '#/users?order=asc' : '#/users'));
 
   replace(main,
     h('h1', {}, 'Users'),
     h('section', { class: 'panel', 'aria-label': 'Users' },
+      h('div', { class: 'section-head' },
+        h('div', { class: 'toolbar' },
+          h('div', { class: 'field field-inline' }, h('label', { for: sortId }, 'Order'), sort))),
       tableEl,
       h('nav', { class: 'pager', 'aria-label': 'User pages' }, newer, pageLabel, older)));
 
   async function load() {
-    const r = await api.listUsers({ limit: PAGE_SIZE, cursor: cursors[page] });
+    const r = await api.listUsers({ limit: PAGE_SIZE, cursor: cursors[page], order });
     if (!isCurrent()) return;
     data = r;
     const json = JSON.stringify(r.users);
     if (json !== lastJson) {
       lastJson = json;
-      keepFocus(tableEl, () => replace(tableEl, usersTable(r.users, page + 1)));
+      keepFocus(tableEl, () => replace(tableEl, usersTable(r.users, page + 1, order)));
     }
     newer.disabled = page === 0;
     older.disabled = !r.next_cursor;
@@ -47,10 +59,10 @@ export async function usersView({ main, isCurrent }) {
   return { title: 'Users', poll: load };
 }
 
-function usersTable(users, page) {
+function usersTable(users, page, order) {
   if (!users.length) return h('p', { class: 'empty' }, 'No users.');
   return h('table', { class: 'table users' },
-    h('caption', { class: 'visually-hidden' }, `Users by id, page ${page}`),
+    h('caption', { class: 'visually-hidden' }, `Users, ${ORDERS[order].toLowerCase()}, page ${page}`),
     h('thead', {}, h('tr', {},
       ['Id', 'Name', 'E-mail', 'Role', 'Status', 'Created'].map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', {}, users.map((u) => h('tr', { dataset: { userId: String(u.id) } },

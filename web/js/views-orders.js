@@ -69,21 +69,35 @@ function statCards(s) {
 
 // ---- customers' names (admins) -------------------------------------------------------------
 
-// Orders carry only user_id: an admin's table looks the names up in the
-// users list (walked once a minute at most; unknown ids show as "User #id").
-let userNames = { at: 0, map: new Map() };
-async function loadUserNames() {
-  if (Date.now() - userNames.at < 60_000) return userNames.map;
-  const map = new Map();
-  let cursor = '';
-  for (let page = 0; page < 10; page++) {
-    const r = await api.listUsers({ limit: 200, cursor });
-    for (const u of r.users) map.set(u.id, u.name);
-    if (!r.next_cursor) break;
-    cursor = r.next_cursor;
+// Orders carry only user_id: an admin's table looks up the customers of the
+// page it shows (GET /api/users/{id}, at most one page's worth at once) and
+// keeps each answer for a minute, so polls cost nothing while it is fresh.
+// A lookup that fails (a deleted user, the service down) shows as "#id" and
+// is tried again after the same minute. Looking up only what is shown keeps
+// this right on a system with any number of users.
+const NAME_TTL_MS = 60_000;
+const NAMES_KEPT = 1000;             // the cache is dropped past this many ids
+const userNames = new Map();         // id -> { name (null: lookup failed), at }
+async function loadUserNames(ids) {
+  const now = Date.now();
+  const stale = [...new Set(ids)].filter((id) => {
+    const e = userNames.get(id);
+    return !e || now - e.at >= NAME_TTL_MS;
+  });
+  if (userNames.size + stale.length > NAMES_KEPT) userNames.clear();
+  await Promise.all(stale.map(async (id) => {
+    let name = null;
+    try {
+      name = (await api.getUser(id)).user.name;
+    } catch { /* shown as "#id" */ }
+    userNames.set(id, { name, at: Date.now() });
+  }));
+  const names = new Map();
+  for (const id of ids) {
+    const e = userNames.get(id);
+    if (e && e.name !== null) names.set(id, e.name);
   }
-  userNames = { at: Date.now(), map };
-  return map;
+  return names;
 }
 
 // ---- the orders table -------------------------------------------------------------------
@@ -156,10 +170,8 @@ export async function dashboardView({ main, query, navigate, isCurrent }) {
       h('nav', { class: 'pager', 'aria-label': 'Order pages' }, newer, pageLabel, older)));
 
   async function loadPage({ announceChanges }) {
-    const [r, names] = await Promise.all([
-      api.listOrders({ limit: PAGE_SIZE, cursor: cursors[page], status }),
-      admin ? loadUserNames().catch(() => null) : null,
-    ]);
+    const r = await api.listOrders({ limit: PAGE_SIZE, cursor: cursors[page], status });
+    const names = admin ? await loadUserNames(r.orders.map((o) => o.user_id)) : null;
     if (!isCurrent()) return false;
     const json = JSON.stringify(r.orders);
     const changed = json !== lastJson;

@@ -4,6 +4,7 @@
  * request) and what the client gets back (statuses, bodies, headers). */
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@ static struct {
 	char mask[128];
 	char text[256];              /* a request field, by method */
 	uint32_t limit;
+	bool newest_first;
 	int64_t session_id;
 } seen = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
@@ -100,6 +102,7 @@ static int f_list(rpc_ctx *ctx, const Comanda__ListUsersRequest *rq, Comanda__Li
 	saw(ctx, 0, rq->cursor);
 	pthread_mutex_lock(&seen.mu);
 	seen.limit = rq->limit;
+	seen.newest_first = rq->newest_first;
 	pthread_mutex_unlock(&seen.mu);
 	rep->users = rpc_ctx_alloc(ctx, 2 * sizeof(*rep->users));
 	rep->users[0] = fake_user(ctx, 1, "One");
@@ -429,7 +432,7 @@ TEST(gw_users_reads_updates_and_deletes)
 	fixture_stop(&f);
 }
 
-TEST(gw_users_list_limits_and_cursor)
+TEST(gw_users_list_limits_cursor_and_order)
 {
 	fixture f;
 	if (!fixture_start(&f))
@@ -451,6 +454,24 @@ TEST(gw_users_list_limits_and_cursor)
 	free(r);
 	CHECK_EQ_INT(seen.limit, 2);
 	CHECK_STREQ(seen.text, "abc");
+	CHECK(!seen.newest_first);
+	r = call(&f, "GET", "/api/users?order=desc", f.admin, NULL, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	free(r);
+	CHECK(seen.newest_first);
+	r = call(&f, "GET", "/api/users?order=asc", f.admin, NULL, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	free(r);
+	CHECK(!seen.newest_first);
+	const char *bad_order[] = { "/api/users?order=DESC", "/api/users?order=", "/api/users?order=newest", NULL };
+	for (int i = 0; bad_order[i] != NULL; i++) {
+		r = call(&f, "GET", bad_order[i], f.admin, NULL, NULL);
+		CHECK_EQ_INT(testhttp_status(r), 400);
+		CHECK_BODY_HAS(r, "\"field\":\"order\"");
+		CHECK_BODY_HAS(r, "must be one of: asc, desc");
+		CHECK_EQ_INT(rpc_calls(), 0);
+		free(r);
+	}
 	const char *bad[] = { "/api/users?limit=0", "/api/users?limit=201", "/api/users?limit=x", "/api/users?limit=",
 		NULL };
 	for (int i = 0; bad[i] != NULL; i++) {
