@@ -127,6 +127,25 @@ typedef struct rpc_slot {
 	struct rpc_slot *next;
 } rpc_slot;
 
+/* One call in flight without a waiting thread: a context and an aio whose
+ * callback (on NNG's task threads) drives send -> receive -> done. Idle ones
+ * wait on their own free list. */
+typedef struct rpc_async {
+	nng_ctx ctx;
+	nng_aio *aio;
+	struct rpc_client *client;
+	struct rpc_async *next;
+	/* the call in flight */
+	bool receiving;
+	rpc_call *call;
+	const ProtobufCMethodDescriptor *m;
+	ProtobufCMessage **reply;
+	rpc_done_fn done;
+	void *arg;
+	int64_t t0, deadline_us;
+	char method[RPC_METHOD_MAX];
+} rpc_async;
+
 #define RPC_MAX_REPLICAS 16
 #define RPC_MAX_CONNECTIONS 16
 
@@ -146,8 +165,9 @@ struct rpc_client {
 	atomic_int pipes;              /* connections up, all replicas */
 	int n_replicas;
 	rpc_replica replicas[RPC_MAX_REPLICAS];
-	pthread_mutex_t lock;          /* guards free_slots and services */
+	pthread_mutex_t lock;          /* guards free_slots, free_async and services */
 	rpc_slot *free_slots;
+	rpc_async *free_async;  /* idle slots of rpc_client_call_async */
 	rpc_pb_service *services;
 };
 
@@ -273,6 +293,12 @@ void rpc_client_close(rpc_client *c)
 		free(s);
 		s = next;
 	}
+	for (rpc_async *a = c->free_async; a != NULL;) {
+		rpc_async *next = a->next;
+		nng_aio_free(a->aio);
+		free(a);
+		a = next;
+	}
 	for (rpc_pb_service *s = c->services; s != NULL;) {
 		rpc_pb_service *next = s->next;
 		free(s);
@@ -396,39 +422,27 @@ static int rpc_exchange(rpc_slot *s, nng_msg *msg, int64_t deadline_us, nng_msg 
 	return 0;
 }
 
-int rpc_client_call(rpc_client *c, rpc_call *call, const ProtobufCServiceDescriptor *svc,
-    unsigned method_index, const ProtobufCMessage *request, ProtobufCMessage **reply)
+/* Checks the request against the method, and packs it in its envelope into
+ * *msg. Returns OK, or the code set in call->status (the call is over). */
+static int rpc_request_build(rpc_client *c, rpc_call *call, const ProtobufCMessage *request, const char *method,
+    int timeout_ms, nng_msg **msg)
 {
-	int64_t t0 = clock_mono_us();
 	rpc_status *st = &call->status;
-	memset(st, 0, sizeof(*st));
-	*reply = NULL;
-	if (method_index >= svc->n_methods || request->descriptor != svc->methods[method_index].input) {
-		rpc_status_set(st, COMANDA__CODE__INTERNAL, "rpc: request type does not match the method");
-		return st->code;
-	}
-	const ProtobufCMethodDescriptor *m = &svc->methods[method_index];
-	char method[RPC_METHOD_MAX];
-	rpc_method_name(method, sizeof(method), svc, method_index);
-	int timeout_ms = call->timeout_ms > 0 ? call->timeout_ms : c->default_timeout_ms;
-	int64_t deadline_us = t0 + (int64_t)timeout_ms * 1000;
-
 	/* Fail fast: with no replica connected the request could only wait out
 	 * its deadline. */
 	if (atomic_load(&c->pipes) == 0) {
 		rpc_status_set(st, COMANDA__CODE__UNAVAILABLE, "service unavailable");
-		goto done;
+		return st->code;
 	}
-
 	size_t body_len = protobuf_c_message_get_packed_size(request);
 	uint8_t *body = arena_alloc(&call->mem, body_len);
 	if (body == NULL) {
 		rpc_status_set(st, COMANDA__CODE__INTERNAL, "out of memory");
-		goto done;
+		return st->code;
 	}
 	protobuf_c_message_pack(request, body);
 	Comanda__RpcRequest env = COMANDA__RPC_REQUEST__INIT;
-	env.method = method;
+	env.method = (char *)method;
 	env.request_id = (char *)(call->request_id ? call->request_id : "");
 	env.timeout_ms = (uint32_t)timeout_ms;
 	env.caller_id = call->caller_id;
@@ -436,37 +450,35 @@ int rpc_client_call(rpc_client *c, rpc_call *call, const ProtobufCServiceDescrip
 	env.idempotency_key = (char *)(call->idempotency_key ? call->idempotency_key : "");
 	env.body.data = body;
 	env.body.len = body_len;
-
-	nng_msg *msg = NULL;
 	size_t env_len = comanda__rpc_request__get_packed_size(&env);
-	if (nng_msg_alloc(&msg, env_len) != 0) {
+	if (nng_msg_alloc(msg, env_len) != 0) {
 		rpc_status_set(st, COMANDA__CODE__INTERNAL, "out of memory");
-		goto done;
+		return st->code;
 	}
-	comanda__rpc_request__pack(&env, nng_msg_body(msg));
+	comanda__rpc_request__pack(&env, nng_msg_body(*msg));
+	return COMANDA__CODE__OK;
+}
 
-	rpc_slot *slot = rpc_slot_get(c);
-	if (slot == NULL) {
-		nng_msg_free(msg);
-		rpc_status_set(st, COMANDA__CODE__INTERNAL, "out of memory");
-		goto done;
-	}
-	nng_msg *rmsg = NULL;
-	int rv = rpc_exchange(slot, msg, deadline_us, &rmsg);
-	rpc_slot_put(c, slot, rv == 0);
-	if (rv != 0) {
-		int code = rpc_transport_code(rv);
-		rpc_status_set(st, code,
-		    code == COMANDA__CODE__DEADLINE_EXCEEDED ? "deadline exceeded" : "service unavailable");
-		goto done;
-	}
+/* The status of a call whose exchange failed in the transport (NNG's rv). */
+static void rpc_transport_failed(rpc_call *call, int rv)
+{
+	int code = rpc_transport_code(rv);
+	rpc_status_set(&call->status, code,
+	    code == COMANDA__CODE__DEADLINE_EXCEEDED ? "deadline exceeded" : "service unavailable");
+}
 
+/* Decodes a reply message (freed here) into call's status and, on OK, *reply
+ * (in call->mem) of method m's output type. */
+static void rpc_reply_decode(rpc_call *call, const ProtobufCMethodDescriptor *m, nng_msg *rmsg,
+    ProtobufCMessage **reply)
+{
+	rpc_status *st = &call->status;
 	ProtobufCAllocator *alloc = arena_pb_allocator(&call->mem);
 	Comanda__RpcReply *rep = comanda__rpc_reply__unpack(alloc, nng_msg_len(rmsg), nng_msg_body(rmsg));
 	nng_msg_free(rmsg);
 	if (rep == NULL) {
 		rpc_status_set(st, COMANDA__CODE__INTERNAL, "malformed reply");
-		goto done;
+		return;
 	}
 	st->code = rep->code;
 	snprintf(st->message, sizeof(st->message), "%s", rep->message ? rep->message : "");
@@ -478,10 +490,175 @@ int rpc_client_call(rpc_client *c, rpc_call *call, const ProtobufCServiceDescrip
 		if (*reply == NULL)
 			rpc_status_set(st, COMANDA__CODE__INTERNAL, "malformed reply body");
 	}
-done:
+}
+
+/* Starts a call's bookkeeping: clears its status and reply, checks the
+ * method. Returns OK, or the code set in call->status. */
+static int rpc_call_start(rpc_call *call, const ProtobufCServiceDescriptor *svc, unsigned method_index,
+    const ProtobufCMessage *request, ProtobufCMessage **reply)
+{
+	memset(&call->status, 0, sizeof(call->status));
+	*reply = NULL;
+	if (method_index >= svc->n_methods || request->descriptor != svc->methods[method_index].input) {
+		rpc_status_set(&call->status, COMANDA__CODE__INTERNAL, "rpc: request type does not match the method");
+		return call->status.code;
+	}
+	return COMANDA__CODE__OK;
+}
+
+int rpc_client_call(rpc_client *c, rpc_call *call, const ProtobufCServiceDescriptor *svc,
+    unsigned method_index, const ProtobufCMessage *request, ProtobufCMessage **reply)
+{
+	int64_t t0 = clock_mono_us();
+	if (rpc_call_start(call, svc, method_index, request, reply) != COMANDA__CODE__OK)
+		return call->status.code;
+	const ProtobufCMethodDescriptor *m = &svc->methods[method_index];
+	char method[RPC_METHOD_MAX];
+	rpc_method_name(method, sizeof(method), svc, method_index);
+	int timeout_ms = call->timeout_ms > 0 ? call->timeout_ms : c->default_timeout_ms;
+	int64_t deadline_us = t0 + (int64_t)timeout_ms * 1000;
+	nng_msg *msg = NULL;
+	if (rpc_request_build(c, call, request, method, timeout_ms, &msg) == COMANDA__CODE__OK) {
+		rpc_slot *slot = rpc_slot_get(c);
+		if (slot == NULL) {
+			nng_msg_free(msg);
+			rpc_status_set(&call->status, COMANDA__CODE__INTERNAL, "out of memory");
+		} else {
+			nng_msg *rmsg = NULL;
+			int rv = rpc_exchange(slot, msg, deadline_us, &rmsg);
+			rpc_slot_put(c, slot, rv == 0);
+			if (rv != 0)
+				rpc_transport_failed(call, rv);
+			else
+				rpc_reply_decode(call, m, rmsg, reply);
+		}
+	}
 	call->latency_us = (uint64_t)(clock_mono_us() - t0);
-	rpc_observe(RPC_SIDE_CLIENT, m, method, st->code, call->latency_us);
-	return st->code;
+	rpc_observe(RPC_SIDE_CLIENT, m, method, call->status.code, call->latency_us);
+	return call->status.code;
+}
+
+/* ---- calls that do not wait ---------------------------------------------- */
+
+
+static void rpc_async_cb(void *arg);
+
+static rpc_async *rpc_async_get(rpc_client *c)
+{
+	pthread_mutex_lock(&c->lock);
+	rpc_async *a = c->free_async;
+	if (a != NULL)
+		c->free_async = a->next;
+	pthread_mutex_unlock(&c->lock);
+	if (a != NULL)
+		return a;
+	a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		return NULL;
+	a->client = c;
+	if (nng_aio_alloc(&a->aio, rpc_async_cb, a) != 0) {
+		free(a);
+		return NULL;
+	}
+	if (nng_ctx_open(&a->ctx, c->sock) != 0) {
+		nng_aio_free(a->aio);
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* Called from the aio's own callback: it must not wait for the aio, so
+ * nng_aio_free (which waits) is left to rpc_client_close for reusable ones,
+ * and a broken one is reaped with nng_aio_reap. */
+static void rpc_async_put(rpc_async *a, bool reusable)
+{
+	rpc_client *c = a->client;
+	if (!reusable) {
+		nng_ctx_close(a->ctx);
+		nng_aio_reap(a->aio);
+		free(a);
+		return;
+	}
+	pthread_mutex_lock(&c->lock);
+	a->next = c->free_async;
+	c->free_async = a;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Ends the call: bookkeeping, the slot back, then the caller's callback
+ * (last: it may release the call). */
+static void rpc_async_finish(rpc_async *a, bool reusable)
+{
+	rpc_call *call = a->call;
+	call->latency_us = (uint64_t)(clock_mono_us() - a->t0);
+	rpc_observe(RPC_SIDE_CLIENT, a->m, a->method, call->status.code, call->latency_us);
+	rpc_done_fn done = a->done;
+	void *arg = a->arg;
+	ProtobufCMessage *reply = *a->reply;
+	rpc_async_put(a, reusable);
+	done(arg, call, reply);
+}
+
+static void rpc_async_cb(void *arg)
+{
+	rpc_async *a = arg;
+	int rv = nng_aio_result(a->aio);
+	if (rv != 0) {
+		if (!a->receiving)
+			nng_msg_free(nng_aio_get_msg(a->aio)); /* not sent: still ours */
+		rpc_transport_failed(a->call, rv);
+		rpc_async_finish(a, false);
+		return;
+	}
+	if (!a->receiving) {
+		a->receiving = true;
+		int64_t left = (a->deadline_us - clock_mono_us()) / 1000;
+		nng_aio_set_timeout(a->aio, left > 0 ? (nng_duration)left : 1);
+		nng_ctx_recv(a->ctx, a->aio);
+		return;
+	}
+	rpc_reply_decode(a->call, a->m, nng_aio_get_msg(a->aio), a->reply);
+	rpc_async_finish(a, true);
+}
+
+int rpc_client_call_async(rpc_client *c, rpc_call *call, const rpc_method *method_of,
+    const ProtobufCMessage *request, ProtobufCMessage **reply, rpc_done_fn done, void *arg)
+{
+	int64_t t0 = clock_mono_us();
+	const ProtobufCServiceDescriptor *svc = method_of->service;
+	unsigned method_index = method_of->index;
+	if (rpc_call_start(call, svc, method_index, request, reply) != COMANDA__CODE__OK)
+		return call->status.code;
+	const ProtobufCMethodDescriptor *m = &svc->methods[method_index];
+	int timeout_ms = call->timeout_ms > 0 ? call->timeout_ms : c->default_timeout_ms;
+	char method[RPC_METHOD_MAX];
+	rpc_method_name(method, sizeof(method), svc, method_index);
+	nng_msg *msg = NULL;
+	rpc_async *a = NULL;
+	if (rpc_request_build(c, call, request, method, timeout_ms, &msg) == COMANDA__CODE__OK &&
+	    (a = rpc_async_get(c)) == NULL) {
+		nng_msg_free(msg);
+		rpc_status_set(&call->status, COMANDA__CODE__INTERNAL, "out of memory");
+	}
+	if (a == NULL) {
+		call->latency_us = (uint64_t)(clock_mono_us() - t0);
+		rpc_observe(RPC_SIDE_CLIENT, m, method, call->status.code, call->latency_us);
+		return call->status.code;
+	}
+	a->receiving = false;
+	a->call = call;
+	a->m = m;
+	a->reply = reply;
+	a->done = done;
+	a->arg = arg;
+	a->t0 = t0;
+	a->deadline_us = t0 + (int64_t)timeout_ms * 1000;
+	memcpy(a->method, method, sizeof(method));
+	nng_aio_set_timeout(a->aio, (nng_duration)timeout_ms);
+	nng_aio_set_msg(a->aio, msg);
+	nng_ctx_send(a->ctx, a->aio);
+	return COMANDA__CODE__OK;
 }
 
 static void rpc_pb_invoke(ProtobufCService *service, unsigned method_index, const ProtobufCMessage *input,

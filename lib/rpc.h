@@ -113,6 +113,30 @@ void rpc_call_release(rpc_call *call);
 int rpc_client_call(rpc_client *c, rpc_call *call, const ProtobufCServiceDescriptor *svc,
     unsigned method_index, const ProtobufCMessage *request, ProtobufCMessage **reply);
 
+/* One method of one service; the generated NAME_METHOD_method constants
+ * (gen/comanda/NAME.rpc.h) name each. */
+typedef struct rpc_method {
+	const ProtobufCServiceDescriptor *service;
+	unsigned index;
+} rpc_method;
+
+/* Called once when a call under way from rpc_client_call_async ends, on one
+ * of NNG's task threads (possibly before rpc_client_call_async returns).
+ * call->status says how it went; reply is the decoded reply on OK (in
+ * call->mem), else NULL. It may release and free the call. It runs on a
+ * thread that NNG needs for other completions, so it must not block (no
+ * waiting RPC, no database). */
+typedef void (*rpc_done_fn)(void *arg, rpc_call *call, ProtobufCMessage *reply);
+
+/* rpc_client_call without waiting: packs and sends the request (request and
+ * the call's borrowed strings are not used after it returns), then returns.
+ * The request must be of the method's input type (else INTERNAL).
+ * Returns OK when the call is under way: done runs later, exactly once.
+ * Otherwise returns the failure's code, also in call->status, and done
+ * never runs. call and *reply must stay valid until done runs. */
+int rpc_client_call_async(rpc_client *c, rpc_call *call, const rpc_method *method,
+    const ProtobufCMessage *request, ProtobufCMessage **reply, rpc_done_fn done, void *arg);
+
 /* A ProtobufCService for `svc` whose invoke() sends over this client with the
  * default timeout and no caller; the closure gets NULL on any failure. The
  * service is owned by the client and freed with it. For code that wants the

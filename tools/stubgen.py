@@ -81,6 +81,11 @@ def generate(out_dir, proto_path):
                         f'\t    &request->base, &out);\n'
                         f'\t*reply = ({ctype(package, rep)} *)out;\n'
                         f'\treturn code;\n}}\n\n')
+        hdr.append(f'\n/* The methods, for calls that do not wait (rpc_client_call_async). */\n')
+        for i, (m, req, rep) in enumerate(methods):
+            hdr.append(f'extern const rpc_method {s}_{snake(m)}_method; /* {ctype(package, req)} -> {ctype(package, rep)} */\n')
+            body.append(f'const rpc_method {s}_{snake(m)}_method = {{ &{desc}, {i} }};\n')
+        body.append('\n')
         hdr.append(f'\n/* Server side: fill in the handlers this process serves (NULL answers\n'
                    f' * UNIMPLEMENTED) and pass the struct with {s}_binding to rpc_server_add().\n'
                    f' * A handler runs on a worker thread; *reply is initialised and its memory\n'

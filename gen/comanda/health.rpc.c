@@ -11,6 +11,8 @@ int health_check(rpc_client *client, rpc_call *call,
 	return code;
 }
 
+const rpc_method health_check_method = { &comanda__health__descriptor, 0 };
+
 static int health_check_trampoline(rpc_ctx *ctx, const void *impl,
     const ProtobufCMessage *request, ProtobufCMessage *reply)
 {

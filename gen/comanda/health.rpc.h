@@ -14,6 +14,9 @@
 int health_check(rpc_client *client, rpc_call *call,
     const Comanda__HealthCheckRequest *request, Comanda__HealthCheckResponse **reply);
 
+/* The methods, for calls that do not wait (rpc_client_call_async). */
+extern const rpc_method health_check_method; /* Comanda__HealthCheckRequest -> Comanda__HealthCheckResponse */
+
 /* Server side: fill in the handlers this process serves (NULL answers
  * UNIMPLEMENTED) and pass the struct with health_binding to rpc_server_add().
  * A handler runs on a worker thread; *reply is initialised and its memory

@@ -61,6 +61,13 @@ int order_service_get_order_summary(rpc_client *client, rpc_call *call,
 	return code;
 }
 
+const rpc_method order_service_create_order_method = { &comanda__order_service__descriptor, 0 };
+const rpc_method order_service_get_order_method = { &comanda__order_service__descriptor, 1 };
+const rpc_method order_service_list_orders_method = { &comanda__order_service__descriptor, 2 };
+const rpc_method order_service_update_order_status_method = { &comanda__order_service__descriptor, 3 };
+const rpc_method order_service_apply_payment_result_method = { &comanda__order_service__descriptor, 4 };
+const rpc_method order_service_get_order_summary_method = { &comanda__order_service__descriptor, 5 };
+
 static int order_service_create_order_trampoline(rpc_ctx *ctx, const void *impl,
     const ProtobufCMessage *request, ProtobufCMessage *reply)
 {

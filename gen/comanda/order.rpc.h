@@ -24,6 +24,14 @@ int order_service_apply_payment_result(rpc_client *client, rpc_call *call,
 int order_service_get_order_summary(rpc_client *client, rpc_call *call,
     const Comanda__GetOrderRequest *request, Comanda__OrderSummary **reply);
 
+/* The methods, for calls that do not wait (rpc_client_call_async). */
+extern const rpc_method order_service_create_order_method; /* Comanda__CreateOrderRequest -> Comanda__OrderReply */
+extern const rpc_method order_service_get_order_method; /* Comanda__GetOrderRequest -> Comanda__OrderReply */
+extern const rpc_method order_service_list_orders_method; /* Comanda__ListOrdersRequest -> Comanda__ListOrdersReply */
+extern const rpc_method order_service_update_order_status_method; /* Comanda__UpdateOrderStatusRequest -> Comanda__OrderReply */
+extern const rpc_method order_service_apply_payment_result_method; /* Comanda__ApplyPaymentResultRequest -> Comanda__OrderReply */
+extern const rpc_method order_service_get_order_summary_method; /* Comanda__GetOrderRequest -> Comanda__OrderSummary */
+
 /* Server side: fill in the handlers this process serves (NULL answers
  * UNIMPLEMENTED) and pass the struct with order_service_binding to rpc_server_add().
  * A handler runs on a worker thread; *reply is initialised and its memory

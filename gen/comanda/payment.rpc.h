@@ -28,6 +28,16 @@ int payment_service_handle_order_event(rpc_client *client, rpc_call *call,
 int payment_service_settle_payment(rpc_client *client, rpc_call *call,
     const Comanda__GetPaymentRequest *request, Comanda__PaymentReply **reply);
 
+/* The methods, for calls that do not wait (rpc_client_call_async). */
+extern const rpc_method payment_service_create_payment_method; /* Comanda__CreatePaymentRequest -> Comanda__PaymentReply */
+extern const rpc_method payment_service_get_payment_method; /* Comanda__GetPaymentRequest -> Comanda__PaymentReply */
+extern const rpc_method payment_service_list_payments_method; /* Comanda__ListPaymentsRequest -> Comanda__ListPaymentsReply */
+extern const rpc_method payment_service_update_payment_status_method; /* Comanda__UpdatePaymentStatusRequest -> Comanda__PaymentReply */
+extern const rpc_method payment_service_refund_payment_method; /* Comanda__RefundPaymentRequest -> Comanda__PaymentReply */
+extern const rpc_method payment_service_get_audit_method; /* Comanda__GetAuditRequest -> Comanda__GetAuditReply */
+extern const rpc_method payment_service_handle_order_event_method; /* Comanda__HandleOrderEventRequest -> Comanda__HandleOrderEventReply */
+extern const rpc_method payment_service_settle_payment_method; /* Comanda__GetPaymentRequest -> Comanda__PaymentReply */
+
 /* Server side: fill in the handlers this process serves (NULL answers
  * UNIMPLEMENTED) and pass the struct with payment_service_binding to rpc_server_add().
  * A handler runs on a worker thread; *reply is initialised and its memory

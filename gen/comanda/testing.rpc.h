@@ -16,6 +16,10 @@ int echo_echo(rpc_client *client, rpc_call *call,
 int echo_unimplemented(rpc_client *client, rpc_call *call,
     const Comanda__EchoRequest *request, Comanda__EchoReply **reply);
 
+/* The methods, for calls that do not wait (rpc_client_call_async). */
+extern const rpc_method echo_echo_method; /* Comanda__EchoRequest -> Comanda__EchoReply */
+extern const rpc_method echo_unimplemented_method; /* Comanda__EchoRequest -> Comanda__EchoReply */
+
 /* Server side: fill in the handlers this process serves (NULL answers
  * UNIMPLEMENTED) and pass the struct with echo_binding to rpc_server_add().
  * A handler runs on a worker thread; *reply is initialised and its memory

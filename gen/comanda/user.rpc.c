@@ -91,6 +91,16 @@ int user_service_check_user(rpc_client *client, rpc_call *call,
 	return code;
 }
 
+const rpc_method user_service_create_user_method = { &comanda__user_service__descriptor, 0 };
+const rpc_method user_service_get_user_method = { &comanda__user_service__descriptor, 1 };
+const rpc_method user_service_list_users_method = { &comanda__user_service__descriptor, 2 };
+const rpc_method user_service_update_user_method = { &comanda__user_service__descriptor, 3 };
+const rpc_method user_service_delete_user_method = { &comanda__user_service__descriptor, 4 };
+const rpc_method user_service_login_method = { &comanda__user_service__descriptor, 5 };
+const rpc_method user_service_refresh_method = { &comanda__user_service__descriptor, 6 };
+const rpc_method user_service_logout_method = { &comanda__user_service__descriptor, 7 };
+const rpc_method user_service_check_user_method = { &comanda__user_service__descriptor, 8 };
+
 static int user_service_create_user_trampoline(rpc_ctx *ctx, const void *impl,
     const ProtobufCMessage *request, ProtobufCMessage *reply)
 {

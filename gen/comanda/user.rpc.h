@@ -30,6 +30,17 @@ int user_service_logout(rpc_client *client, rpc_call *call,
 int user_service_check_user(rpc_client *client, rpc_call *call,
     const Comanda__CheckUserRequest *request, Comanda__CheckUserReply **reply);
 
+/* The methods, for calls that do not wait (rpc_client_call_async). */
+extern const rpc_method user_service_create_user_method; /* Comanda__CreateUserRequest -> Comanda__UserReply */
+extern const rpc_method user_service_get_user_method; /* Comanda__GetUserRequest -> Comanda__UserReply */
+extern const rpc_method user_service_list_users_method; /* Comanda__ListUsersRequest -> Comanda__ListUsersReply */
+extern const rpc_method user_service_update_user_method; /* Comanda__UpdateUserRequest -> Comanda__UserReply */
+extern const rpc_method user_service_delete_user_method; /* Comanda__DeleteUserRequest -> Comanda__UserReply */
+extern const rpc_method user_service_login_method; /* Comanda__LoginRequest -> Comanda__TokenPair */
+extern const rpc_method user_service_refresh_method; /* Comanda__RefreshRequest -> Comanda__TokenPair */
+extern const rpc_method user_service_logout_method; /* Comanda__LogoutRequest -> Comanda__LogoutReply */
+extern const rpc_method user_service_check_user_method; /* Comanda__CheckUserRequest -> Comanda__CheckUserReply */
+
 /* Server side: fill in the handlers this process serves (NULL answers
  * UNIMPLEMENTED) and pass the struct with user_service_binding to rpc_server_add().
  * A handler runs on a worker thread; *reply is initialised and its memory

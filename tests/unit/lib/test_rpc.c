@@ -569,3 +569,141 @@ TEST(rpc_request_is_never_resent_when_its_replica_dies)
 	rpc_client_close(c);
 	rpc_server_close(s2);
 }
+
+/* ---- calls that do not wait (rpc_client_call_async) ---- */
+
+#define ASYNC_CALLS 64
+
+typedef struct async_slot {
+	rpc_call call;
+	ProtobufCMessage *reply;
+	char want[32];
+	int code;                     /* as seen by done */
+	char text[RPC_MESSAGE_MAX];     /* the reply's text, or the status message */
+	char detail[64];                /* the first detail's field */
+	pthread_t thread;             /* where done ran */
+	atomic_int done_runs;
+} async_slot;
+
+static atomic_int async_done;
+
+static void async_done_fn(void *arg, rpc_call *call, ProtobufCMessage *reply)
+{
+	async_slot *s = arg;
+	s->code = call->status.code;
+	if (call->status.code == COMANDA__CODE__OK && reply != NULL)
+		snprintf(s->text, sizeof(s->text), "%s", ((Comanda__EchoReply *)reply)->text);
+	else
+		snprintf(s->text, sizeof(s->text), "%s", call->status.message);
+	if (call->status.n_details > 0)
+		snprintf(s->detail, sizeof(s->detail), "%s", call->status.details[0].field);
+	s->thread = pthread_self();
+	rpc_call_release(call); /* done may release the call */
+	atomic_fetch_add(&s->done_runs, 1);
+	atomic_fetch_add(&async_done, 1);
+}
+
+/* Waits until async_done reaches n (at most 5 s). */
+static bool async_wait(int n)
+{
+	for (int i = 0; i < 1000 && atomic_load(&async_done) < n; i++)
+		clock_sleep_ms(5);
+	return atomic_load(&async_done) >= n;
+}
+
+TEST(rpc_async_64_calls_from_one_thread_each_done_once_with_its_own_reply)
+{
+	char url[128];
+	test_url(url, sizeof(url), "async");
+	rpc_server *s = echo_server_start(url, 4, NULL);
+	rpc_client *c = client_open(url, 5000);
+	static async_slot slots[ASYNC_CALLS];
+	memset(slots, 0, sizeof(slots));
+	atomic_store(&async_done, 0);
+	for (int i = 0; i < ASYNC_CALLS; i++) {
+		async_slot *a = &slots[i];
+		snprintf(a->want, sizeof(a->want), "call %d", i);
+		Comanda__EchoRequest req = COMANDA__ECHO_REQUEST__INIT;
+		req.text = a->want;
+		req.sleep_ms = (uint32_t)(i % 3); /* replies come back out of order */
+		if (i == 7)
+			req.fail_code = COMANDA__CODE__FAILED_PRECONDITION;
+		rpc_call_init(&a->call);
+		CHECK_EQ_INT(rpc_client_call_async(c, &a->call, &echo_echo_method, &req.base, &a->reply, async_done_fn, a),
+		    COMANDA__CODE__OK);
+	}
+	CHECK(async_wait(ASYNC_CALLS));
+	for (int i = 0; i < ASYNC_CALLS; i++) {
+		async_slot *a = &slots[i];
+		CHECK_EQ_INT(atomic_load(&a->done_runs), 1);
+		if (i == 7) {
+			CHECK_EQ_INT(a->code, COMANDA__CODE__FAILED_PRECONDITION);
+			CHECK_STREQ(a->text, "echo refused: call 7");
+			CHECK_STREQ(a->detail, "text");
+		} else {
+			CHECK_EQ_INT(a->code, COMANDA__CODE__OK);
+			CHECK_STREQ(a->text, a->want);
+		}
+		CHECK(!pthread_equal(a->thread, pthread_self())); /* done ran on NNG's threads */
+	}
+	/* the synchronous path still works beside it */
+	char got[32] = "";
+	CHECK_EQ_INT(echo_call(c, "sync", 0, 2000, got, sizeof(got), NULL), COMANDA__CODE__OK);
+	CHECK_STREQ(got, "sync");
+	rpc_client_close(c);
+	rpc_server_close(s);
+}
+
+TEST(rpc_async_deadline_exceeded_reaches_done)
+{
+	char url[128];
+	test_url(url, sizeof(url), "asyncdl");
+	rpc_server *s = echo_server_start(url, 1, NULL);
+	rpc_client *c = client_open(url, 2000);
+	static async_slot a;
+	memset(&a, 0, sizeof(a));
+	atomic_store(&async_done, 0);
+	Comanda__EchoRequest req = COMANDA__ECHO_REQUEST__INIT;
+	req.text = "slow";
+	req.sleep_ms = 600;
+	rpc_call_init(&a.call);
+	a.call.timeout_ms = 100;
+	CHECK_EQ_INT(rpc_client_call_async(c, &a.call, &echo_echo_method, &req.base, &a.reply, async_done_fn, &a),
+	    COMANDA__CODE__OK);
+	CHECK(async_wait(1));
+	CHECK_EQ_INT(a.code, COMANDA__CODE__DEADLINE_EXCEEDED);
+	CHECK_STREQ(a.text, "deadline exceeded");
+	/* the late reply is discarded and the next call gets its own answer */
+	char got[32] = "";
+	CHECK_EQ_INT(echo_call(c, "next", 0, 2000, got, sizeof(got), NULL), COMANDA__CODE__OK);
+	CHECK_STREQ(got, "next");
+	rpc_client_close(c);
+	rpc_server_close(s);
+}
+
+TEST(rpc_async_failure_before_sending_returns_its_code_and_never_calls_done)
+{
+	char url[128];
+	test_url(url, sizeof(url), "asyncnone");
+	rpc_client_config cfg = { .urls = url, .default_timeout_ms = 2000 };
+	rpc_client *c = NULL;
+	CHECK_EQ_INT(rpc_client_open(&c, &cfg), 0);
+	static async_slot a;
+	memset(&a, 0, sizeof(a));
+	atomic_store(&async_done, 0);
+	Comanda__EchoRequest req = COMANDA__ECHO_REQUEST__INIT;
+	req.text = "x";
+	rpc_call_init(&a.call);
+	/* no replica connected */
+	CHECK_EQ_INT(rpc_client_call_async(c, &a.call, &echo_echo_method, &req.base, &a.reply, async_done_fn, &a),
+	    COMANDA__CODE__UNAVAILABLE);
+	CHECK_EQ_INT(a.call.status.code, COMANDA__CODE__UNAVAILABLE);
+	/* a request of another method's type */
+	Comanda__EchoReply wrong = COMANDA__ECHO_REPLY__INIT;
+	CHECK_EQ_INT(rpc_client_call_async(c, &a.call, &echo_echo_method, &wrong.base, &a.reply, async_done_fn, &a),
+	    COMANDA__CODE__INTERNAL);
+	clock_sleep_ms(20);
+	CHECK_EQ_INT(atomic_load(&async_done), 0);
+	rpc_call_release(&a.call);
+	rpc_client_close(c);
+}
