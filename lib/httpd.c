@@ -76,16 +76,21 @@ struct httpd {
 	void *arg;
 	int port;
 	atomic_int active;                /* requests between first call and completion */
+	atomic_int deferred;              /* httpd_defer calls whose httpd_resume has not returned */
 };
 
 /* One request's state, owned by MHD's con_cls slot until httpd_completed. */
 typedef struct httpd_conn {
-	httpd_request req;
+	httpd_request req;                /* first: httpd_defer and httpd_resume find the rest from it */
+	httpd *h;
 	char *body;                       /* malloc'd, NUL-terminated; NULL: none yet */
 	size_t len, cap;
 	uint64_t discarded;               /* body bytes dropped past max_body */
 	bool too_large;
 	bool responded;
+	bool deferred;                    /* the handler answers later (httpd_defer) */
+	atomic_bool answered;             /* ...and has: set before MHD_resume_connection */
+	httpd_response later;             /* the deferred answer */
 	char peer[INET6_ADDRSTRLEN];
 	char client[NETADDR_TEXT_MAX];
 } httpd_conn;
@@ -410,6 +415,7 @@ static httpd_conn *httpd_begin(httpd *h, struct MHD_Connection *conn, const char
 	if (c == NULL)
 		return NULL;
 	atomic_fetch_add(&h->active, 1);
+	c->h = h;
 	c->req.method = method;
 	c->req.path = url;
 	c->req.body = "";
@@ -496,6 +502,14 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, cons
 	}
 	if (c->responded)
 		return MHD_YES;
+	if (c->deferred) {
+		/* resumed: the answer is in. (Called again before it is, MHD
+		 * would spin on the connection: suspend it again.) */
+		if (atomic_load(&c->answered))
+			return httpd_send(h, c, conn, &c->later);
+		MHD_suspend_connection(conn);
+		return MHD_YES;
+	}
 	if (*upload_data_size > 0) {
 		bool keep = httpd_take_chunk(h, c, upload_data, *upload_data_size);
 		*upload_data_size = 0;
@@ -509,7 +523,40 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, cons
 	httpd_response resp;
 	memset(&resp, 0, sizeof(resp));
 	h->handler(h->arg, &c->req, &resp);
+	if (c->deferred)
+		return MHD_YES;   /* suspended in httpd_defer; httpd_resume sends c->later */
 	return httpd_send(h, c, conn, &resp);
+}
+
+/* The request's state: req is the first member of its httpd_conn. */
+static httpd_conn *httpd_conn_of(const httpd_request *req)
+{
+	return (httpd_conn *)(uintptr_t)req;
+}
+
+httpd_response *httpd_defer(const httpd_request *req, httpd_response *resp)
+{
+	httpd_conn *c = httpd_conn_of(req);
+	c->deferred = true;
+	atomic_store(&c->answered, false);
+	c->later = *resp;
+	memset(resp, 0, sizeof(*resp));
+	resp->route = c->later.route;
+	resp->caller = c->later.caller;
+	atomic_fetch_add(&c->h->deferred, 1);
+	MHD_suspend_connection(req->conn);
+	return &c->later;
+}
+
+void httpd_resume(const httpd_request *req)
+{
+	httpd_conn *c = httpd_conn_of(req);
+	httpd *h = c->h;
+	struct MHD_Connection *conn = req->conn;
+	atomic_store(&c->answered, true);
+	/* from here the connection's thread may send the answer and free c */
+	MHD_resume_connection(conn);
+	atomic_fetch_sub(&h->deferred, 1);
 }
 
 static void httpd_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -522,6 +569,8 @@ static void httpd_completed(void *cls, struct MHD_Connection *conn, void **con_c
 	if (c == NULL)
 		return;
 	free(c->body);
+	if (c->deferred && !c->responded)
+		free(c->later.body); /* the connection went away before the answer was sent */
 	free(c);
 	*con_cls = NULL;
 	atomic_fetch_sub(&h->active, 1);
@@ -629,6 +678,7 @@ int httpd_start(httpd **out, const httpd_config *cfg)
 	h->observer = cfg->observer;
 	h->arg = cfg->arg;
 	atomic_init(&h->active, 0);
+	atomic_init(&h->deferred, 0);
 	char why[160];
 	if (netaddr_list_parse(&h->trusted, cfg->trusted_proxies, why, sizeof(why)) != 0) {
 		log_printf(LOG_ERROR, "httpd %s: trusted proxies: %s", h->name, why);
@@ -646,7 +696,7 @@ int httpd_start(httpd **out, const httpd_config *cfg)
 		free(h);
 		return -1;
 	}
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	unsigned threads = (unsigned)(cfg->threads > 0 ? cfg->threads : HTTPD_DEFAULT_THREADS);
@@ -709,6 +759,11 @@ void httpd_stop(httpd *h)
 	if (atomic_load(&h->active) > 0)
 		log_printf(LOG_WARN, "httpd %s: stopping with %d requests still in progress", h->name,
 		    atomic_load(&h->active));
+	/* A deferred answer resumes its connection from another thread, which
+	 * must not happen once the daemon is gone. Its work (an RPC) has a
+	 * deadline of its own, so this wait ends. */
+	while (atomic_load(&h->deferred) > 0)
+		clock_sleep_ms(5);
 	MHD_stop_daemon(h->daemon);
 	if (lsock != MHD_INVALID_SOCKET)
 		close(lsock);

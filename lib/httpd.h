@@ -121,8 +121,22 @@ int httpd_start(httpd **out, const httpd_config *cfg);
 int httpd_port(const httpd *h);
 
 /* Stops accepting, finishes the requests in progress (waiting at most 5 s
- * before closing the rest), frees h. No handler runs after it returns. */
+ * before closing the rest, and in any case until every deferred request has
+ * called httpd_resume), frees h. No handler runs after it returns. */
 void httpd_stop(httpd *h);
+
+/* Answering later, from another thread (a handler that started an RPC that
+ * does not wait): the handler calls httpd_defer and returns; the connection
+ * is suspended (its thread serves other connections meanwhile). The answer
+ * goes in the returned response, which starts as a copy of resp (route and
+ * caller included; resp is then left empty and must not be used), and is
+ * sent once httpd_resume is called: exactly once, from any thread. req and
+ * the returned response stay valid until then. req must be the one httpd
+ * passed to the handler, and httpd_defer is called on the handler's thread,
+ * before it returns. httpd_stop waits for every deferred answer (the work
+ * behind one must have a deadline). */
+httpd_response *httpd_defer(const httpd_request *req, httpd_response *resp);
+void httpd_resume(const httpd_request *req);
 
 /* A request header (case-insensitive), NULL when absent. */
 const char *httpd_header(const httpd_request *req, const char *name);

@@ -1,9 +1,11 @@
 /* lib/httpd: a real server on an ephemeral loopback port, spoken to over a
  * raw socket (tests/unit/testhttp) so the test sees the bytes a client would. */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "httpd.h"
 #include "test.h"
 #include "testhttp.h"
@@ -233,4 +235,84 @@ TEST(httpd_start_fails_on_bad_address)
 	cfg.port = httpd_port(a);
 	CHECK_EQ_INT(httpd_start(&h, &cfg), -1);
 	httpd_stop(a);
+}
+
+/* ---- answering later (httpd_defer / httpd_resume) ---- */
+
+static struct {
+	pthread_mutex_t mu;
+	const httpd_request *req;     /* the deferred request, until resumed */
+	httpd_response *later;
+} deferred = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static void defer_handler(void *arg, const httpd_request *req, httpd_response *resp)
+{
+	(void)arg;
+	resp->route = "/defer";
+	httpd_add_header(resp, "X-Before", "kept");   /* set before deferring: sent */
+	if (strcmp(req->path, "/later") == 0) {
+		httpd_response *later = httpd_defer(req, resp);
+		pthread_mutex_lock(&deferred.mu);
+		deferred.req = req;
+		deferred.later = later;
+		pthread_mutex_unlock(&deferred.mu);
+		return;
+	}
+	httpd_respond(resp, 200, "{\"now\":true}", 12);
+}
+
+static void *later_client(void *arg)
+{
+	int port = *(int *)arg;
+	return get(port, "/later", "X-Request-Id: deferred-1\r\n");
+}
+
+TEST(httpd_deferred_answer_frees_the_thread_and_is_sent_on_resume)
+{
+	httpd *h = NULL;
+	/* one thread: if a deferred request held it, /now could never be answered */
+	httpd_config cfg = { .name = "test-defer", .bind = "127.0.0.1", .port = 0, .threads = 1,
+		.handler = defer_handler, .observer = test_observer };
+	CHECK_EQ_INT(httpd_start(&h, &cfg), 0);
+	if (h == NULL)
+		return;
+	int port = httpd_port(h);
+	atomic_store(&observed_count, 0);
+	pthread_t th;
+	pthread_create(&th, NULL, later_client, &port);
+	const httpd_request *req = NULL;
+	httpd_response *later = NULL;
+	for (int i = 0; i < 1000 && req == NULL; i++) {
+		pthread_mutex_lock(&deferred.mu);
+		req = deferred.req;
+		later = deferred.later;
+		pthread_mutex_unlock(&deferred.mu);
+		if (req == NULL)
+			clock_sleep_ms(2);
+	}
+	CHECK(req != NULL);
+	char *now = get(port, "/now", NULL);
+	CHECK_EQ_INT(testhttp_status(now), 200);
+	CHECK_STREQ(testhttp_body(now), "{\"now\":true}");
+	free(now);
+	CHECK_EQ_INT(atomic_load(&observed_count), 1); /* /later is not answered yet */
+	if (req != NULL) {
+		/* answered from this thread, which is not the server's */
+		httpd_respond(later, 202, "{\"later\":true}", 14);
+		httpd_add_header(later, "X-After", "yes");
+		httpd_resume(req);
+	}
+	void *out = NULL;
+	pthread_join(th, &out);
+	char *r = out;
+	CHECK_EQ_INT(testhttp_status(r), 202);
+	CHECK_STREQ(testhttp_body(r), "{\"later\":true}");
+	char v[64];
+	CHECK_STREQ(testhttp_header(r, "X-Request-Id", v, sizeof(v)), "deferred-1");
+	CHECK_STREQ(testhttp_header(r, "X-Before", v, sizeof(v)), "kept");
+	CHECK_STREQ(testhttp_header(r, "X-After", v, sizeof(v)), "yes");
+	free(r);
+	CHECK_EQ_INT(atomic_load(&observed_count), 2);
+	CHECK_EQ_INT(atomic_load(&observed_status), 202);
+	httpd_stop(h);
 }
