@@ -3,9 +3,12 @@
  */
 #include "gw_call.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "gw_cors.h"
 #include "gw_errors.h"
+#include "gw_metrics.h"
 
 bool gw_call_idempotency_key_valid(const char *key)
 {
@@ -31,4 +34,54 @@ bool gw_call_begin(rpc_call *call, const gw_request *req, httpd_response *resp, 
 	call->caller_role = req->caller_role;
 	call->idempotency_key = key;
 	return true;
+}
+
+/* One RPC in flight for a suspended HTTP request. */
+typedef struct gw_pending {
+	gw_request req;              /* a copy: the dispatcher's is on its stack */
+	const gw_cors *cors;
+	httpd_response *resp;        /* httpd_defer's */
+	gw_answer_fn answer;
+	rpc_call call;
+	ProtobufCMessage *reply;
+} gw_pending;
+
+/* The end of the call, on an NNG thread: answer, then wake the connection. */
+static void gw_pending_done(void *arg, rpc_call *call, ProtobufCMessage *reply)
+{
+	gw_pending *p = arg;
+	if (call->status.code != COMANDA__CODE__OK)
+		gw_errors_respond(p->resp, p->req.http, &call->status);
+	else
+		p->answer(&p->req, p->resp, reply);
+	rpc_call_release(call);
+	gw_cors_decorate(p->cors, p->req.http, p->resp);
+	const httpd_request *http = p->req.http;
+	free(p);
+	gw_metrics_in_flight(-1);
+	httpd_resume(http);
+}
+
+void gw_call_async(gw_app *app, const gw_request *req, httpd_response *resp, bool idempotent, rpc_client *client,
+    const rpc_method *method, const ProtobufCMessage *request, gw_answer_fn answer)
+{
+	gw_pending *p = malloc(sizeof(*p));
+	if (p == NULL) {
+		httpd_respond_error(resp, req->http, 500, "INTERNAL", "Internal error");
+		return;
+	}
+	if (!gw_call_begin(&p->call, req, resp, idempotent)) {
+		free(p);
+		return;
+	}
+	p->req = *req;
+	p->cors = app->cors;
+	p->answer = answer;
+	p->reply = NULL;
+	/* before the call starts: its end may come before it returns */
+	gw_metrics_in_flight(1);
+	p->resp = httpd_defer(req->http, resp);
+	if (rpc_client_call_async(client, &p->call, method, request, &p->reply, gw_pending_done, p) !=
+	    COMANDA__CODE__OK)
+		gw_pending_done(p, &p->call, NULL);
 }

@@ -31,4 +31,17 @@ bool gw_call_idempotency_key_valid(const char *key);
  * release). */
 bool gw_call_begin(rpc_call *call, const gw_request *req, httpd_response *resp, bool idempotent);
 
+/* Answers resp from an OK reply (its status, body, headers). Runs on one of
+ * NNG's threads: it must not block. */
+typedef void (*gw_answer_fn)(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply);
+
+/* One RPC for req without holding the HTTP thread: gw_call_begin, then the
+ * request is sent (request and its borrowed strings are not used after this
+ * returns) and the connection is suspended (httpd_defer). When the reply
+ * comes, answer fills the response (a failed call answers with
+ * gw_errors_respond instead), CORS headers are added and the connection is
+ * resumed. The handler returns right after this and must not touch resp. */
+void gw_call_async(gw_app *app, const gw_request *req, httpd_response *resp, bool idempotent, rpc_client *client,
+    const rpc_method *method, const ProtobufCMessage *request, gw_answer_fn answer);
+
 #endif

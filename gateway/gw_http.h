@@ -17,7 +17,10 @@
  *   6. a body on POST/PUT/PATCH whose Content-Type is not JSON
  *      (application/json or application/<x>+json, any parameters) ->
  *      415 UNSUPPORTED_MEDIA_TYPE; a missing Content-Type counts as not JSON;
- *   7. the route's handler;
+ *   7. the route's handler. A handler that needs a service starts its RPC
+ *      with gw_call_async and returns: the connection is suspended, the
+ *      HTTP thread serves other connections, and the answer is rendered on
+ *      an NNG thread when the reply comes (then step 8 runs there);
  *   8. gw_cors adds the CORS headers for an allowed Origin.
  * (413/414/431 for oversized requests and the JSON 500 for a handler that
  * answers nothing come from lib/httpd, before and after all this.)
@@ -35,7 +38,8 @@
 #include "httpd.h"
 
 /* The httpd_handler_fn of the gateway: arg is the gw_app. Serves the table
- * of gw_routes() and counts the request as in flight while it runs. */
+ * of gw_routes() and counts the request as in flight while it runs (and a
+ * deferred one until its answer is in). */
 void gw_http_handle(void *arg, const httpd_request *req, httpd_response *resp);
 
 /* Steps 1-8 above against any table (the unit tests bring their own). */

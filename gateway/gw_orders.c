@@ -1,10 +1,8 @@
 /*
  * gw_orders: the /api/orders handlers. See gw_orders.h.
  *
- * The shape of gw_users: judge the input (answer 400 and stop),
- * gw_call_begin, one RPC, answer from the reply or its status,
- * rpc_call_release. The body is put only after the RPC: the request
- * message borrows its strings.
+ * The shape of gw_users: judge the input (answer 400 and stop), then one
+ * RPC with gw_call_async and an answer function that renders its reply.
  */
 #include "gw_orders.h"
 
@@ -40,6 +38,20 @@ static void gw_orders_respond_problem(httpd_response *resp, const gw_request *re
 		gw_errors_respond_invalid(resp, req->http, p->field, p->issue);
 }
 
+static void gw_orders_answer_created(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
+{
+	const Comanda__OrderReply *rep = (const Comanda__OrderReply *)reply;
+	json_respond(resp, req->http, 201, gw_order_reply_json("Order created successfully", rep->order));
+	if (resp->status == 201) {
+		char location[64];
+		snprintf(location, sizeof(location), "/api/orders/%s", rep->order->id);
+		httpd_add_header(resp, "Location", location);
+		/* a replay answers what the first request got, and says so */
+		if (rep->replayed)
+			httpd_add_header(resp, "Idempotent-Replayed", "true");
+	}
+}
+
 void gw_orders_create(gw_app *app, const gw_request *req, httpd_response *resp)
 {
 	json_object *body = NULL;
@@ -47,31 +59,20 @@ void gw_orders_create(gw_app *app, const gw_request *req, httpd_response *resp)
 		return;
 	Comanda__CreateOrderRequest rq;
 	gw_problem p;
-	rpc_call call;
 	if (!gw_order_create_request(body, &rq, &p)) {
 		gw_orders_respond_problem(resp, req, &p);
 		json_object_put(body);
 		return;
 	}
-	if (gw_call_begin(&call, req, resp, true)) {
-		Comanda__OrderReply *rep = NULL;
-		if (order_service_create_order(app->order, &call, &rq, &rep) != COMANDA__CODE__OK) {
-			gw_errors_respond(resp, req->http, &call.status);
-		} else {
-			json_respond(resp, req->http, 201, gw_order_reply_json("Order created successfully", rep->order));
-			if (resp->status == 201) {
-				char location[64];
-				snprintf(location, sizeof(location), "/api/orders/%s", rep->order->id);
-				httpd_add_header(resp, "Location", location);
-				/* a replay answers what the first request got, and says so */
-				if (rep->replayed)
-					httpd_add_header(resp, "Idempotent-Replayed", "true");
-			}
-		}
-		rpc_call_release(&call);
-	}
+	gw_call_async(app, req, resp, true, app->order, &order_service_create_order_method, &rq.base,
+	    gw_orders_answer_created);
 	gw_order_create_request_free(&rq);
 	json_object_put(body);
+}
+
+static void gw_orders_answer_list(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
+{
+	json_respond(resp, req->http, 200, gw_order_list_json((const Comanda__ListOrdersReply *)reply));
 }
 
 void gw_orders_list(gw_app *app, const gw_request *req, httpd_response *resp)
@@ -93,15 +94,13 @@ void gw_orders_list(gw_app *app, const gw_request *req, httpd_response *resp)
 	        gw_order_statuses.n, &status))
 		return;
 	rq.status = (Comanda__OrderStatus)status;
-	rpc_call call;
-	if (!gw_call_begin(&call, req, resp, false))
-		return;
-	Comanda__ListOrdersReply *rep = NULL;
-	if (order_service_list_orders(app->order, &call, &rq, &rep) != COMANDA__CODE__OK)
-		gw_errors_respond(resp, req->http, &call.status);
-	else
-		json_respond(resp, req->http, 200, gw_order_list_json(rep));
-	rpc_call_release(&call);
+	gw_call_async(app, req, resp, false, app->order, &order_service_list_orders_method, &rq.base,
+	    gw_orders_answer_list);
+}
+
+static void gw_orders_answer_order(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
+{
+	json_respond(resp, req->http, 200, gw_order_reply_json(NULL, ((const Comanda__OrderReply *)reply)->order));
 }
 
 void gw_orders_get(gw_app *app, const gw_request *req, httpd_response *resp)
@@ -111,15 +110,14 @@ void gw_orders_get(gw_app *app, const gw_request *req, httpd_response *resp)
 		return;
 	Comanda__GetOrderRequest rq = COMANDA__GET_ORDER_REQUEST__INIT;
 	rq.id = (char *)(uintptr_t)id; /* borrowed from the request, only packed */
-	rpc_call call;
-	if (!gw_call_begin(&call, req, resp, false))
-		return;
-	Comanda__OrderReply *rep = NULL;
-	if (order_service_get_order(app->order, &call, &rq, &rep) != COMANDA__CODE__OK)
-		gw_errors_respond(resp, req->http, &call.status);
-	else
-		json_respond(resp, req->http, 200, gw_order_reply_json(NULL, rep->order));
-	rpc_call_release(&call);
+	gw_call_async(app, req, resp, false, app->order, &order_service_get_order_method, &rq.base,
+	    gw_orders_answer_order);
+}
+
+static void gw_orders_answer_status(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
+{
+	json_respond(resp, req->http, 200,
+	    gw_order_reply_json("Order status updated successfully", ((const Comanda__OrderReply *)reply)->order));
 }
 
 void gw_orders_update_status(gw_app *app, const gw_request *req, httpd_response *resp)
@@ -132,16 +130,10 @@ void gw_orders_update_status(gw_app *app, const gw_request *req, httpd_response 
 		return;
 	Comanda__UpdateOrderStatusRequest rq;
 	gw_problem p;
-	rpc_call call;
-	if (!gw_order_status_request(body, id, &rq, &p)) {
+	if (!gw_order_status_request(body, id, &rq, &p))
 		gw_orders_respond_problem(resp, req, &p);
-	} else if (gw_call_begin(&call, req, resp, false)) {
-		Comanda__OrderReply *rep = NULL;
-		if (order_service_update_order_status(app->order, &call, &rq, &rep) != COMANDA__CODE__OK)
-			gw_errors_respond(resp, req->http, &call.status);
-		else
-			json_respond(resp, req->http, 200, gw_order_reply_json("Order status updated successfully", rep->order));
-		rpc_call_release(&call);
-	}
+	else
+		gw_call_async(app, req, resp, false, app->order, &order_service_update_order_status_method, &rq.base,
+		    gw_orders_answer_status);
 	json_object_put(body);
 }

@@ -1,10 +1,8 @@
 /*
  * gw_payments: the /api/payments handlers. See gw_payments.h.
  *
- * The shape of gw_users: judge the input (answer 400 and stop),
- * gw_call_begin, one RPC, answer from the reply or its status,
- * rpc_call_release. The body is put only after the RPC: the request
- * message borrows its strings.
+ * The shape of gw_users: judge the input (answer 400 and stop), then one
+ * RPC with gw_call_async and an answer function that renders its reply.
  */
 #include "gw_payments.h"
 
@@ -37,6 +35,20 @@ static void gw_payments_respond(httpd_response *resp, const gw_request *req, int
 	json_respond(resp, req->http, status, gw_payment_reply_json(message, rep != NULL ? rep->payment : NULL));
 }
 
+static void gw_payments_answer_created(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
+{
+	const Comanda__PaymentReply *rep = (const Comanda__PaymentReply *)reply;
+	gw_payments_respond(resp, req, 201, "Payment created successfully", rep);
+	if (resp->status == 201) {
+		char location[64];
+		snprintf(location, sizeof(location), "/api/payments/%" PRId64, rep->payment->id);
+		httpd_add_header(resp, "Location", location);
+		/* a replay answers what the first request got, and says so */
+		if (rep->replayed)
+			httpd_add_header(resp, "Idempotent-Replayed", "true");
+	}
+}
+
 void gw_payments_create(gw_app *app, const gw_request *req, httpd_response *resp)
 {
 	json_object *body = NULL;
@@ -44,27 +56,17 @@ void gw_payments_create(gw_app *app, const gw_request *req, httpd_response *resp
 		return;
 	Comanda__CreatePaymentRequest rq;
 	gw_problem p;
-	rpc_call call;
-	if (!gw_payment_create_request(body, &rq, &p)) {
+	if (!gw_payment_create_request(body, &rq, &p))
 		gw_errors_respond_invalid(resp, req->http, p.field, p.issue);
-	} else if (gw_call_begin(&call, req, resp, true)) {
-		Comanda__PaymentReply *rep = NULL;
-		if (payment_service_create_payment(app->payment, &call, &rq, &rep) != COMANDA__CODE__OK) {
-			gw_errors_respond(resp, req->http, &call.status);
-		} else {
-			gw_payments_respond(resp, req, 201, "Payment created successfully", rep);
-			if (resp->status == 201) {
-				char location[64];
-				snprintf(location, sizeof(location), "/api/payments/%" PRId64, rep->payment->id);
-				httpd_add_header(resp, "Location", location);
-				/* a replay answers what the first request got, and says so */
-				if (rep->replayed)
-					httpd_add_header(resp, "Idempotent-Replayed", "true");
-			}
-		}
-		rpc_call_release(&call);
-	}
+	else
+		gw_call_async(app, req, resp, true, app->payment, &payment_service_create_payment_method, &rq.base,
+		    gw_payments_answer_created);
 	json_object_put(body);
+}
+
+static void gw_payments_answer_list(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
+{
+	json_respond(resp, req->http, 200, gw_payment_list_json((const Comanda__ListPaymentsReply *)reply));
 }
 
 void gw_payments_list(gw_app *app, const gw_request *req, httpd_response *resp)
@@ -88,31 +90,26 @@ void gw_payments_list(gw_app *app, const gw_request *req, httpd_response *resp)
 	        gw_payment_statuses.n, &status))
 		return;
 	rq.status = (Comanda__PaymentStatus)status;
-	rpc_call call;
-	if (!gw_call_begin(&call, req, resp, false))
-		return;
-	Comanda__ListPaymentsReply *rep = NULL;
-	if (payment_service_list_payments(app->payment, &call, &rq, &rep) != COMANDA__CODE__OK)
-		gw_errors_respond(resp, req->http, &call.status);
-	else
-		json_respond(resp, req->http, 200, gw_payment_list_json(rep));
-	rpc_call_release(&call);
+	gw_call_async(app, req, resp, false, app->payment, &payment_service_list_payments_method, &rq.base,
+	    gw_payments_answer_list);
+}
+
+static void gw_payments_answer_payment(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
+{
+	gw_payments_respond(resp, req, 200, NULL, (const Comanda__PaymentReply *)reply);
 }
 
 void gw_payments_get(gw_app *app, const gw_request *req, httpd_response *resp)
 {
 	Comanda__GetPaymentRequest rq = COMANDA__GET_PAYMENT_REQUEST__INIT;
-	if (!gw_payments_path_id(req, resp, &rq.id))
-		return;
-	rpc_call call;
-	if (!gw_call_begin(&call, req, resp, false))
-		return;
-	Comanda__PaymentReply *rep = NULL;
-	if (payment_service_get_payment(app->payment, &call, &rq, &rep) != COMANDA__CODE__OK)
-		gw_errors_respond(resp, req->http, &call.status);
-	else
-		gw_payments_respond(resp, req, 200, NULL, rep);
-	rpc_call_release(&call);
+	if (gw_payments_path_id(req, resp, &rq.id))
+		gw_call_async(app, req, resp, false, app->payment, &payment_service_get_payment_method, &rq.base,
+		    gw_payments_answer_payment);
+}
+
+static void gw_payments_answer_status(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
+{
+	gw_payments_respond(resp, req, 200, "Payment status updated successfully", (const Comanda__PaymentReply *)reply);
 }
 
 void gw_payments_update_status(gw_app *app, const gw_request *req, httpd_response *resp)
@@ -125,18 +122,17 @@ void gw_payments_update_status(gw_app *app, const gw_request *req, httpd_respons
 		return;
 	Comanda__UpdatePaymentStatusRequest rq;
 	gw_problem p;
-	rpc_call call;
-	if (!gw_payment_status_request(body, id, &rq, &p)) {
+	if (!gw_payment_status_request(body, id, &rq, &p))
 		gw_errors_respond_invalid(resp, req->http, p.field, p.issue);
-	} else if (gw_call_begin(&call, req, resp, false)) {
-		Comanda__PaymentReply *rep = NULL;
-		if (payment_service_update_payment_status(app->payment, &call, &rq, &rep) != COMANDA__CODE__OK)
-			gw_errors_respond(resp, req->http, &call.status);
-		else
-			gw_payments_respond(resp, req, 200, "Payment status updated successfully", rep);
-		rpc_call_release(&call);
-	}
+	else
+		gw_call_async(app, req, resp, false, app->payment, &payment_service_update_payment_status_method, &rq.base,
+		    gw_payments_answer_status);
 	json_object_put(body);
+}
+
+static void gw_payments_answer_refund(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
+{
+	gw_payments_respond(resp, req, 200, "Payment refunded successfully", (const Comanda__PaymentReply *)reply);
 }
 
 void gw_payments_refund(gw_app *app, const gw_request *req, httpd_response *resp)
@@ -150,32 +146,23 @@ void gw_payments_refund(gw_app *app, const gw_request *req, httpd_response *resp
 		return;
 	Comanda__RefundPaymentRequest rq;
 	gw_problem p;
-	rpc_call call;
-	if (!gw_payment_refund_request(body, id, &rq, &p)) {
+	if (!gw_payment_refund_request(body, id, &rq, &p))
 		gw_errors_respond_invalid(resp, req->http, p.field, p.issue);
-	} else if (gw_call_begin(&call, req, resp, false)) {
-		Comanda__PaymentReply *rep = NULL;
-		if (payment_service_refund_payment(app->payment, &call, &rq, &rep) != COMANDA__CODE__OK)
-			gw_errors_respond(resp, req->http, &call.status);
-		else
-			gw_payments_respond(resp, req, 200, "Payment refunded successfully", rep);
-		rpc_call_release(&call);
-	}
+	else
+		gw_call_async(app, req, resp, false, app->payment, &payment_service_refund_payment_method, &rq.base,
+		    gw_payments_answer_refund);
 	json_object_put(body);
+}
+
+static void gw_payments_answer_audit(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
+{
+	json_respond(resp, req->http, 200, gw_payment_audit_json((const Comanda__GetAuditReply *)reply));
 }
 
 void gw_payments_audit(gw_app *app, const gw_request *req, httpd_response *resp)
 {
 	Comanda__GetAuditRequest rq = COMANDA__GET_AUDIT_REQUEST__INIT;
-	if (!gw_payments_path_id(req, resp, &rq.id))
-		return;
-	rpc_call call;
-	if (!gw_call_begin(&call, req, resp, false))
-		return;
-	Comanda__GetAuditReply *rep = NULL;
-	if (payment_service_get_audit(app->payment, &call, &rq, &rep) != COMANDA__CODE__OK)
-		gw_errors_respond(resp, req->http, &call.status);
-	else
-		json_respond(resp, req->http, 200, gw_payment_audit_json(rep));
-	rpc_call_release(&call);
+	if (gw_payments_path_id(req, resp, &rq.id))
+		gw_call_async(app, req, resp, false, app->payment, &payment_service_get_audit_method, &rq.base,
+		    gw_payments_answer_audit);
 }

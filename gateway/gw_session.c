@@ -49,6 +49,11 @@ void gw_session_login(gw_app *app, const gw_request *req, httpd_response *resp)
 	json_object_put(body);
 }
 
+static void gw_session_answer_tokens(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
+{
+	gw_session_respond_tokens(resp, req, (const Comanda__TokenPair *)reply);
+}
+
 void gw_session_refresh(gw_app *app, const gw_request *req, httpd_response *resp)
 {
 	json_object *body = NULL;
@@ -56,18 +61,18 @@ void gw_session_refresh(gw_app *app, const gw_request *req, httpd_response *resp
 		return;
 	Comanda__RefreshRequest rq;
 	gw_problem p;
-	rpc_call call;
-	if (!gw_user_refresh_request(body, &rq, &p)) {
+	if (!gw_user_refresh_request(body, &rq, &p))
 		gw_errors_respond_invalid(resp, req->http, p.field, p.issue);
-	} else if (gw_call_begin(&call, req, resp, false)) {
-		Comanda__TokenPair *tp = NULL;
-		if (user_service_refresh(app->user, &call, &rq, &tp) != COMANDA__CODE__OK)
-			gw_errors_respond(resp, req->http, &call.status);
-		else
-			gw_session_respond_tokens(resp, req, tp);
-		rpc_call_release(&call);
-	}
+	else
+		gw_call_async(app, req, resp, false, app->user, &user_service_refresh_method, &rq.base,
+		    gw_session_answer_tokens);
 	json_object_put(body);
+}
+
+static void gw_session_answer_logout(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
+{
+	(void)reply;
+	json_respond(resp, req->http, 200, gw_message_json("Logged out successfully"));
 }
 
 void gw_session_logout(gw_app *app, const gw_request *req, httpd_response *resp)
@@ -76,13 +81,5 @@ void gw_session_logout(gw_app *app, const gw_request *req, httpd_response *resp)
 	 * any, has nothing to add (its Content-Type was still checked). */
 	Comanda__LogoutRequest rq = COMANDA__LOGOUT_REQUEST__INIT;
 	rq.session_id = req->session_id;
-	rpc_call call;
-	if (!gw_call_begin(&call, req, resp, false))
-		return;
-	Comanda__LogoutReply *rep = NULL;
-	if (user_service_logout(app->user, &call, &rq, &rep) != COMANDA__CODE__OK)
-		gw_errors_respond(resp, req->http, &call.status);
-	else
-		json_respond(resp, req->http, 200, gw_message_json("Logged out successfully"));
-	rpc_call_release(&call);
+	gw_call_async(app, req, resp, false, app->user, &user_service_logout_method, &rq.base, gw_session_answer_logout);
 }

@@ -2,9 +2,10 @@
  * gw_users: the /api/users handlers. See gw_users.h.
  *
  * Every handler has the same shape: judge the input (answer 400 and stop),
- * gw_call_begin, one RPC, answer from the reply or from its status,
- * rpc_call_release. The JSON body is put only after the RPC, because the
- * request message borrows its strings.
+ * then one RPC with gw_call_async, whose answer function (on an NNG thread)
+ * renders the reply; a failed call is answered from its status there. The
+ * request is packed before gw_call_async returns, so the JSON body it
+ * borrows from is put right after.
  */
 #include "gw_users.h"
 
@@ -37,6 +38,20 @@ static void gw_users_respond_user(httpd_response *resp, const gw_request *req, i
 	json_respond(resp, req->http, status, gw_user_reply_json(message, rep != NULL ? rep->user : NULL));
 }
 
+static void gw_users_answer_created(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
+{
+	const Comanda__UserReply *rep = (const Comanda__UserReply *)reply;
+	gw_users_respond_user(resp, req, 201, "User created successfully", rep);
+	if (resp->status == 201) {
+		char location[64];
+		snprintf(location, sizeof(location), "/api/users/%" PRId64, rep->user->id);
+		httpd_add_header(resp, "Location", location);
+		/* a replay answers what the first request got, and says so */
+		if (rep->replayed)
+			httpd_add_header(resp, "Idempotent-Replayed", "true");
+	}
+}
+
 void gw_users_create(gw_app *app, const gw_request *req, httpd_response *resp)
 {
 	json_object *body = NULL;
@@ -44,27 +59,17 @@ void gw_users_create(gw_app *app, const gw_request *req, httpd_response *resp)
 		return;
 	Comanda__CreateUserRequest rq;
 	gw_problem p;
-	rpc_call call;
-	if (!gw_user_create_request(body, &rq, &p)) {
+	if (!gw_user_create_request(body, &rq, &p))
 		gw_errors_respond_invalid(resp, req->http, p.field, p.issue);
-	} else if (gw_call_begin(&call, req, resp, true)) {
-		Comanda__UserReply *rep = NULL;
-		if (user_service_create_user(app->user, &call, &rq, &rep) != COMANDA__CODE__OK) {
-			gw_errors_respond(resp, req->http, &call.status);
-		} else {
-			gw_users_respond_user(resp, req, 201, "User created successfully", rep);
-			if (resp->status == 201) {
-				char location[64];
-				snprintf(location, sizeof(location), "/api/users/%" PRId64, rep->user->id);
-				httpd_add_header(resp, "Location", location);
-				/* a replay answers what the first request got, and says so */
-				if (rep->replayed)
-					httpd_add_header(resp, "Idempotent-Replayed", "true");
-			}
-		}
-		rpc_call_release(&call);
-	}
+	else
+		gw_call_async(app, req, resp, true, app->user, &user_service_create_user_method, &rq.base,
+		    gw_users_answer_created);
 	json_object_put(body);
+}
+
+static void gw_users_answer_list(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
+{
+	json_respond(resp, req->http, 200, gw_user_list_json((const Comanda__ListUsersReply *)reply));
 }
 
 void gw_users_list(gw_app *app, const gw_request *req, httpd_response *resp)
@@ -81,15 +86,12 @@ void gw_users_list(gw_app *app, const gw_request *req, httpd_response *resp)
 	if (!gw_list_filter_enum(req, resp, "order", orders, descending, 2, &desc))
 		return;
 	rq.newest_first = desc != 0;
-	rpc_call call;
-	if (!gw_call_begin(&call, req, resp, false))
-		return;
-	Comanda__ListUsersReply *rep = NULL;
-	if (user_service_list_users(app->user, &call, &rq, &rep) != COMANDA__CODE__OK)
-		gw_errors_respond(resp, req->http, &call.status);
-	else
-		json_respond(resp, req->http, 200, gw_user_list_json(rep));
-	rpc_call_release(&call);
+	gw_call_async(app, req, resp, false, app->user, &user_service_list_users_method, &rq.base, gw_users_answer_list);
+}
+
+static void gw_users_answer_user(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
+{
+	gw_users_respond_user(resp, req, 200, NULL, (const Comanda__UserReply *)reply);
 }
 
 /* GET of user id (0: the caller). */
@@ -97,15 +99,7 @@ static void gw_users_get_id(gw_app *app, const gw_request *req, httpd_response *
 {
 	Comanda__GetUserRequest rq = COMANDA__GET_USER_REQUEST__INIT;
 	rq.id = id;
-	rpc_call call;
-	if (!gw_call_begin(&call, req, resp, false))
-		return;
-	Comanda__UserReply *rep = NULL;
-	if (user_service_get_user(app->user, &call, &rq, &rep) != COMANDA__CODE__OK)
-		gw_errors_respond(resp, req->http, &call.status);
-	else
-		gw_users_respond_user(resp, req, 200, NULL, rep);
-	rpc_call_release(&call);
+	gw_call_async(app, req, resp, false, app->user, &user_service_get_user_method, &rq.base, gw_users_answer_user);
 }
 
 void gw_users_get_me(gw_app *app, const gw_request *req, httpd_response *resp)
@@ -120,6 +114,11 @@ void gw_users_get(gw_app *app, const gw_request *req, httpd_response *resp)
 		gw_users_get_id(app, req, resp, id);
 }
 
+static void gw_users_answer_updated(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
+{
+	gw_users_respond_user(resp, req, 200, "User updated successfully", (const Comanda__UserReply *)reply);
+}
+
 /* PATCH of user id (0: the caller). */
 static void gw_users_update_id(gw_app *app, const gw_request *req, httpd_response *resp, int64_t id)
 {
@@ -129,17 +128,11 @@ static void gw_users_update_id(gw_app *app, const gw_request *req, httpd_respons
 	Comanda__UpdateUserRequest rq;
 	char *mask[GW_USER_MASK_MAX];
 	gw_problem p;
-	rpc_call call;
-	if (!gw_user_update_request(body, id, &rq, mask, &p)) {
+	if (!gw_user_update_request(body, id, &rq, mask, &p))
 		gw_errors_respond_invalid(resp, req->http, p.field, p.issue);
-	} else if (gw_call_begin(&call, req, resp, false)) {
-		Comanda__UserReply *rep = NULL;
-		if (user_service_update_user(app->user, &call, &rq, &rep) != COMANDA__CODE__OK)
-			gw_errors_respond(resp, req->http, &call.status);
-		else
-			gw_users_respond_user(resp, req, 200, "User updated successfully", rep);
-		rpc_call_release(&call);
-	}
+	else
+		gw_call_async(app, req, resp, false, app->user, &user_service_update_user_method, &rq.base,
+		    gw_users_answer_updated);
 	json_object_put(body);
 }
 
@@ -155,6 +148,11 @@ void gw_users_update(gw_app *app, const gw_request *req, httpd_response *resp)
 		gw_users_update_id(app, req, resp, id);
 }
 
+static void gw_users_answer_deleted(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
+{
+	gw_users_respond_user(resp, req, 200, "User deleted successfully", (const Comanda__UserReply *)reply);
+}
+
 void gw_users_delete(gw_app *app, const gw_request *req, httpd_response *resp)
 {
 	int64_t id;
@@ -162,13 +160,6 @@ void gw_users_delete(gw_app *app, const gw_request *req, httpd_response *resp)
 		return;
 	Comanda__DeleteUserRequest rq = COMANDA__DELETE_USER_REQUEST__INIT;
 	rq.id = id;
-	rpc_call call;
-	if (!gw_call_begin(&call, req, resp, false))
-		return;
-	Comanda__UserReply *rep = NULL;
-	if (user_service_delete_user(app->user, &call, &rq, &rep) != COMANDA__CODE__OK)
-		gw_errors_respond(resp, req->http, &call.status);
-	else
-		gw_users_respond_user(resp, req, 200, "User deleted successfully", rep);
-	rpc_call_release(&call);
+	gw_call_async(app, req, resp, false, app->user, &user_service_delete_user_method, &rq.base,
+	    gw_users_answer_deleted);
 }

@@ -148,8 +148,9 @@ int main(void)
 	int sig = stopsig_wait(&stop);
 	log_printf(LOG_INFO, "gateway: signal %d, stopping", sig);
 
-	/* HTTP first: once it returns no handler is running, so no RPC call is
-	 * in progress when the clients close. */
+	/* HTTP first: once it returns no handler is running and every deferred
+	 * answer is in (httpd_stop waits for them), so no RPC call is in
+	 * progress when the clients close. */
 	httpd_stop(h);
 	rpc_client_close(app.user);
 	rpc_client_close(app.order);
