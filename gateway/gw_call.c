@@ -38,50 +38,70 @@ bool gw_call_begin(rpc_call *call, const gw_request *req, httpd_response *resp, 
 
 /* One RPC in flight for a suspended HTTP request. */
 typedef struct gw_pending {
+	gw_app *app;
 	gw_request req;              /* a copy: the dispatcher's is on its stack */
-	const gw_cors *cors;
 	httpd_response *resp;        /* httpd_defer's */
 	gw_answer_fn answer;
+	gw_then_fn then;             /* may be NULL */
 	rpc_call call;
 	ProtobufCMessage *reply;
+	char note[];                 /* the caller's note for then, NUL-terminated */
 } gw_pending;
 
-/* The end of the call, on an NNG thread: answer, then wake the connection. */
+/* The end of the call, on an NNG thread (or the handler's, for a call that
+ * failed before it was sent): answer, then wake the connection. */
 static void gw_pending_done(void *arg, rpc_call *call, ProtobufCMessage *reply)
 {
 	gw_pending *p = arg;
-	if (call->status.code != COMANDA__CODE__OK)
+	int code = call->status.code;
+	if (code != COMANDA__CODE__OK)
 		gw_errors_respond(p->resp, p->req.http, &call->status);
 	else
 		p->answer(&p->req, p->resp, reply);
 	rpc_call_release(call);
-	gw_cors_decorate(p->cors, p->req.http, p->resp);
+	if (p->then != NULL)
+		p->then(p->app, &p->req, p->resp, code, p->note);
+	gw_cors_decorate(p->app->cors, p->req.http, p->resp);
 	const httpd_request *http = p->req.http;
 	free(p);
 	gw_metrics_in_flight(-1);
 	httpd_resume(http);
 }
 
-void gw_call_async(gw_app *app, const gw_request *req, httpd_response *resp, bool idempotent, rpc_client *client,
-    const rpc_method *method, const ProtobufCMessage *request, gw_answer_fn answer)
+void gw_call_async_then(gw_app *app, const gw_request *req, httpd_response *resp, bool idempotent,
+    rpc_client *client, const rpc_method *method, const ProtobufCMessage *request, gw_answer_fn answer,
+    gw_then_fn then, const char *note)
 {
-	gw_pending *p = malloc(sizeof(*p));
+	size_t note_len = note != NULL ? strlen(note) : 0;
+	gw_pending *p = malloc(sizeof(*p) + note_len + 1);
 	if (p == NULL) {
 		httpd_respond_error(resp, req->http, 500, "INTERNAL", "Internal error");
+		if (then != NULL)
+			then(app, req, resp, COMANDA__CODE__INTERNAL, note != NULL ? note : "");
 		return;
 	}
 	if (!gw_call_begin(&p->call, req, resp, idempotent)) {
 		free(p);
+		if (then != NULL)
+			then(app, req, resp, COMANDA__CODE__INVALID_ARGUMENT, note != NULL ? note : "");
 		return;
 	}
+	p->app = app;
 	p->req = *req;
-	p->cors = app->cors;
 	p->answer = answer;
+	p->then = then;
 	p->reply = NULL;
+	memcpy(p->note, note != NULL ? note : "", note_len + 1);
 	/* before the call starts: its end may come before it returns */
 	gw_metrics_in_flight(1);
 	p->resp = httpd_defer(req->http, resp);
 	if (rpc_client_call_async(client, &p->call, method, request, &p->reply, gw_pending_done, p) !=
 	    COMANDA__CODE__OK)
 		gw_pending_done(p, &p->call, NULL);
+}
+
+void gw_call_async(gw_app *app, const gw_request *req, httpd_response *resp, bool idempotent, rpc_client *client,
+    const rpc_method *method, const ProtobufCMessage *request, gw_answer_fn answer)
+{
+	gw_call_async_then(app, req, resp, idempotent, client, method, request, answer, NULL, NULL);
 }

@@ -5,7 +5,12 @@
  * service starts its rpc_call here, so none can forget the caller (the
  * services authorize again from it).
  *
- * Threading: any thread; pure apart from reading the request's headers.
+ * gw_call_async makes the call without holding the HTTP thread: the
+ * connection is suspended (httpd_defer) and the reply answered on one of
+ * NNG's task threads, which then resumes it.
+ *
+ * Threading: gw_call_begin on any thread; gw_call_async on the handler's
+ * HTTP thread, inside the handler.
  */
 #ifndef COMANDA_GW_CALL_H
 #define COMANDA_GW_CALL_H
@@ -43,5 +48,17 @@ typedef void (*gw_answer_fn)(const gw_request *req, httpd_response *resp, Protob
  * resumed. The handler returns right after this and must not touch resp. */
 void gw_call_async(gw_app *app, const gw_request *req, httpd_response *resp, bool idempotent, rpc_client *client,
     const rpc_method *method, const ProtobufCMessage *request, gw_answer_fn answer);
+
+/* After the answer (OK or not), on the same thread: code is the call's
+ * canonical code, note the copy of gw_call_async_then's note ("" for none). */
+typedef void (*gw_then_fn)(gw_app *app, const gw_request *req, httpd_response *resp, int code, const char *note);
+
+/* gw_call_async, then `then` (when not NULL) exactly once: after the
+ * answer, or at once with INVALID_ARGUMENT / INTERNAL when the call could
+ * not begin (a malformed Idempotency-Key, no memory). note (may be NULL) is
+ * copied. For work that must know the outcome (the failed-login limits). */
+void gw_call_async_then(gw_app *app, const gw_request *req, httpd_response *resp, bool idempotent,
+    rpc_client *client, const rpc_method *method, const ProtobufCMessage *request, gw_answer_fn answer,
+    gw_then_fn then, const char *note);
 
 #endif

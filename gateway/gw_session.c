@@ -21,6 +21,19 @@ static void gw_session_respond_tokens(httpd_response *resp, const gw_request *re
 	}
 }
 
+static void gw_session_answer_tokens(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
+{
+	gw_session_respond_tokens(resp, req, (const Comanda__TokenPair *)reply);
+}
+
+/* The failed-login limits (gw_ratelimit.h) hold a token until the outcome
+ * is known; anything but a 401 gives it back. note is the e-mail. */
+static void gw_session_login_then(gw_app *app, const gw_request *req, httpd_response *resp, int code,
+    const char *note)
+{
+	gw_ratelimit_login_end(app->limits, req, note, code, resp);
+}
+
 void gw_session_login(gw_app *app, const gw_request *req, httpd_response *resp)
 {
 	json_object *body = NULL;
@@ -28,30 +41,12 @@ void gw_session_login(gw_app *app, const gw_request *req, httpd_response *resp)
 		return;
 	Comanda__LoginRequest rq;
 	gw_problem p;
-	rpc_call call;
-	if (!gw_user_login_request(body, &rq, &p)) {
+	if (!gw_user_login_request(body, &rq, &p))
 		gw_errors_respond_invalid(resp, req->http, p.field, p.issue);
-	} else if (gw_ratelimit_login_begin(app->limits, req, rq.email, resp)) {
-		/* the failed-login limits (gw_ratelimit.h) hold a token until the
-		 * outcome is known; anything but a 401 gives it back */
-		int code = COMANDA__CODE__INVALID_ARGUMENT;
-		if (gw_call_begin(&call, req, resp, false)) {
-			Comanda__TokenPair *tp = NULL;
-			code = user_service_login(app->user, &call, &rq, &tp);
-			if (code != COMANDA__CODE__OK)
-				gw_errors_respond(resp, req->http, &call.status);
-			else
-				gw_session_respond_tokens(resp, req, tp);
-			rpc_call_release(&call);
-		}
-		gw_ratelimit_login_end(app->limits, req, rq.email, code, resp);
-	}
+	else if (gw_ratelimit_login_begin(app->limits, req, rq.email, resp))
+		gw_call_async_then(app, req, resp, false, app->user, &user_service_login_method, &rq.base,
+		    gw_session_answer_tokens, gw_session_login_then, rq.email);
 	json_object_put(body);
-}
-
-static void gw_session_answer_tokens(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
-{
-	gw_session_respond_tokens(resp, req, (const Comanda__TokenPair *)reply);
 }
 
 void gw_session_refresh(gw_app *app, const gw_request *req, httpd_response *resp)
