@@ -127,15 +127,12 @@ typedef struct rpc_slot {
 	struct rpc_slot *next;
 } rpc_slot;
 
-/* One call in flight without a waiting thread: a context and an aio whose
- * callback (on NNG's task threads) drives send -> receive -> done. Idle ones
- * wait on their own free list. */
+/* One call in flight without a waiting thread: a slot whose aio callback
+ * (on NNG's task threads) drives send -> receive -> done. Idle ones wait on
+ * their own free list. */
 typedef struct rpc_async {
-	nng_ctx ctx;
-	nng_aio *aio;
+	rpc_slot slot;                 /* first: a slot's aio callback gets the slot */
 	struct rpc_client *client;
-	struct rpc_async *next;
-	/* the call in flight */
 	bool receiving;
 	rpc_call *call;
 	const ProtobufCMethodDescriptor *m;
@@ -167,9 +164,12 @@ struct rpc_client {
 	rpc_replica replicas[RPC_MAX_REPLICAS];
 	pthread_mutex_t lock;          /* guards free_slots, free_async and services */
 	rpc_slot *free_slots;
-	rpc_async *free_async;  /* idle slots of rpc_client_call_async */
+	rpc_slot *free_async;          /* idle slots of rpc_client_call_async (rpc_async) */
+	atomic_int async_calls;        /* async calls whose callback has not finished */
 	rpc_pb_service *services;
 };
+
+static void rpc_slot_free_list(rpc_slot *s);
 
 /* Runs on NNG's threads. The dialers are all created before the first one
  * starts and never change, so every pipe's dialer is found. */
@@ -235,6 +235,7 @@ int rpc_client_open(rpc_client **out, const rpc_client_config *cfg)
 	if (conns > RPC_MAX_CONNECTIONS)
 		conns = RPC_MAX_CONNECTIONS;
 	atomic_init(&c->pipes, 0);
+	atomic_init(&c->async_calls, 0);
 	pthread_mutex_init(&c->lock, NULL);
 	int rv = nng_req0_open(&c->sock);
 	if (rv != 0) {
@@ -287,18 +288,11 @@ void rpc_client_close(rpc_client *c)
 	if (c == NULL)
 		return;
 	nng_close(c->sock);
-	for (rpc_slot *s = c->free_slots; s != NULL;) {
-		rpc_slot *next = s->next;
-		nng_aio_free(s->aio);
-		free(s);
-		s = next;
-	}
-	for (rpc_async *a = c->free_async; a != NULL;) {
-		rpc_async *next = a->next;
-		nng_aio_free(a->aio);
-		free(a);
-		a = next;
-	}
+	/* closing fails the async calls still out; their callbacks use c */
+	while (atomic_load(&c->async_calls) > 0)
+		clock_sleep_ms(1);
+	rpc_slot_free_list(c->free_slots);
+	rpc_slot_free_list(c->free_async);
 	for (rpc_pb_service *s = c->services; s != NULL;) {
 		rpc_pb_service *next = s->next;
 		free(s);
@@ -340,19 +334,21 @@ void rpc_call_release(rpc_call *call)
 	arena_reset(&call->mem);
 }
 
-static rpc_slot *rpc_slot_get(rpc_client *c)
+/* Pops an idle slot from *list, or makes one of size bytes (an rpc_slot
+ * first) whose aio calls cb with the slot (cb NULL: an aio to wait on). */
+static rpc_slot *rpc_slot_get(rpc_client *c, rpc_slot **list, size_t size, void (*cb)(void *))
 {
 	pthread_mutex_lock(&c->lock);
-	rpc_slot *s = c->free_slots;
+	rpc_slot *s = *list;
 	if (s != NULL)
-		c->free_slots = s->next;
+		*list = s->next;
 	pthread_mutex_unlock(&c->lock);
 	if (s != NULL)
 		return s;
-	s = calloc(1, sizeof(*s));
+	s = calloc(1, size);
 	if (s == NULL)
 		return NULL;
-	if (nng_aio_alloc(&s->aio, NULL, NULL) != 0) {
+	if (nng_aio_alloc(&s->aio, cb, s) != 0) {
 		free(s);
 		return NULL;
 	}
@@ -365,19 +361,33 @@ static rpc_slot *rpc_slot_get(rpc_client *c)
 }
 
 /* A slot whose call failed mid-way is discarded, not reused: its context may
- * still hold state of the abandoned request. */
-static void rpc_slot_put(rpc_client *c, rpc_slot *s, bool reusable)
+ * still hold state of the abandoned request. From inside the slot's own aio
+ * callback nng_aio_free would wait for itself: nng_aio_reap then. */
+static void rpc_slot_put(rpc_client *c, rpc_slot **list, rpc_slot *s, bool reusable)
 {
 	if (!reusable) {
 		nng_ctx_close(s->ctx);
-		nng_aio_free(s->aio);
+		if (list == &c->free_async)
+			nng_aio_reap(s->aio);
+		else
+			nng_aio_free(s->aio);
 		free(s);
 		return;
 	}
 	pthread_mutex_lock(&c->lock);
-	s->next = c->free_slots;
-	c->free_slots = s;
+	s->next = *list;
+	*list = s;
 	pthread_mutex_unlock(&c->lock);
+}
+
+static void rpc_slot_free_list(rpc_slot *s)
+{
+	while (s != NULL) {
+		rpc_slot *next = s->next;
+		nng_aio_free(s->aio);
+		free(s);
+		s = next;
+	}
 }
 
 static int rpc_transport_code(int nng_rv)
@@ -519,14 +529,14 @@ int rpc_client_call(rpc_client *c, rpc_call *call, const ProtobufCServiceDescrip
 	int64_t deadline_us = t0 + (int64_t)timeout_ms * 1000;
 	nng_msg *msg = NULL;
 	if (rpc_request_build(c, call, request, method, timeout_ms, &msg) == COMANDA__CODE__OK) {
-		rpc_slot *slot = rpc_slot_get(c);
+		rpc_slot *slot = rpc_slot_get(c, &c->free_slots, sizeof(rpc_slot), NULL);
 		if (slot == NULL) {
 			nng_msg_free(msg);
 			rpc_status_set(&call->status, COMANDA__CODE__INTERNAL, "out of memory");
 		} else {
 			nng_msg *rmsg = NULL;
 			int rv = rpc_exchange(slot, msg, deadline_us, &rmsg);
-			rpc_slot_put(c, slot, rv == 0);
+			rpc_slot_put(c, &c->free_slots, slot, rv == 0);
 			if (rv != 0)
 				rpc_transport_failed(call, rv);
 			else
@@ -540,73 +550,27 @@ int rpc_client_call(rpc_client *c, rpc_call *call, const ProtobufCServiceDescrip
 
 /* ---- calls that do not wait ---------------------------------------------- */
 
-
-static void rpc_async_cb(void *arg);
-
-static rpc_async *rpc_async_get(rpc_client *c)
-{
-	pthread_mutex_lock(&c->lock);
-	rpc_async *a = c->free_async;
-	if (a != NULL)
-		c->free_async = a->next;
-	pthread_mutex_unlock(&c->lock);
-	if (a != NULL)
-		return a;
-	a = calloc(1, sizeof(*a));
-	if (a == NULL)
-		return NULL;
-	a->client = c;
-	if (nng_aio_alloc(&a->aio, rpc_async_cb, a) != 0) {
-		free(a);
-		return NULL;
-	}
-	if (nng_ctx_open(&a->ctx, c->sock) != 0) {
-		nng_aio_free(a->aio);
-		free(a);
-		return NULL;
-	}
-	return a;
-}
-
-/* Called from the aio's own callback: it must not wait for the aio, so
- * nng_aio_free (which waits) is left to rpc_client_close for reusable ones,
- * and a broken one is reaped with nng_aio_reap. */
-static void rpc_async_put(rpc_async *a, bool reusable)
-{
-	rpc_client *c = a->client;
-	if (!reusable) {
-		nng_ctx_close(a->ctx);
-		nng_aio_reap(a->aio);
-		free(a);
-		return;
-	}
-	pthread_mutex_lock(&c->lock);
-	a->next = c->free_async;
-	c->free_async = a;
-	pthread_mutex_unlock(&c->lock);
-}
-
-/* Ends the call: bookkeeping, the slot back, then the caller's callback
- * (last: it may release the call). */
+/* Ends the call: bookkeeping, the caller's callback, then the slot back
+ * (last: once on the free list another thread may start a call on its aio,
+ * and this callback is still running on it). */
 static void rpc_async_finish(rpc_async *a, bool reusable)
 {
 	rpc_call *call = a->call;
 	call->latency_us = (uint64_t)(clock_mono_us() - a->t0);
 	rpc_observe(RPC_SIDE_CLIENT, a->m, a->method, call->status.code, call->latency_us);
-	rpc_done_fn done = a->done;
-	void *arg = a->arg;
-	ProtobufCMessage *reply = *a->reply;
-	rpc_async_put(a, reusable);
-	done(arg, call, reply);
+	a->done(a->arg, call, *a->reply);
+	rpc_client *c = a->client;
+	rpc_slot_put(c, &c->free_async, &a->slot, reusable);
+	atomic_fetch_sub(&c->async_calls, 1); /* the last touch of c by this call */
 }
 
 static void rpc_async_cb(void *arg)
 {
 	rpc_async *a = arg;
-	int rv = nng_aio_result(a->aio);
+	int rv = nng_aio_result(a->slot.aio);
 	if (rv != 0) {
 		if (!a->receiving)
-			nng_msg_free(nng_aio_get_msg(a->aio)); /* not sent: still ours */
+			nng_msg_free(nng_aio_get_msg(a->slot.aio)); /* not sent: still ours */
 		rpc_transport_failed(a->call, rv);
 		rpc_async_finish(a, false);
 		return;
@@ -614,11 +578,11 @@ static void rpc_async_cb(void *arg)
 	if (!a->receiving) {
 		a->receiving = true;
 		int64_t left = (a->deadline_us - clock_mono_us()) / 1000;
-		nng_aio_set_timeout(a->aio, left > 0 ? (nng_duration)left : 1);
-		nng_ctx_recv(a->ctx, a->aio);
+		nng_aio_set_timeout(a->slot.aio, left > 0 ? (nng_duration)left : 1);
+		nng_ctx_recv(a->slot.ctx, a->slot.aio);
 		return;
 	}
-	rpc_reply_decode(a->call, a->m, nng_aio_get_msg(a->aio), a->reply);
+	rpc_reply_decode(a->call, a->m, nng_aio_get_msg(a->slot.aio), a->reply);
 	rpc_async_finish(a, true);
 }
 
@@ -637,7 +601,7 @@ int rpc_client_call_async(rpc_client *c, rpc_call *call, const rpc_method *metho
 	nng_msg *msg = NULL;
 	rpc_async *a = NULL;
 	if (rpc_request_build(c, call, request, method, timeout_ms, &msg) == COMANDA__CODE__OK &&
-	    (a = rpc_async_get(c)) == NULL) {
+	    (a = (rpc_async *)rpc_slot_get(c, &c->free_async, sizeof(rpc_async), rpc_async_cb)) == NULL) {
 		nng_msg_free(msg);
 		rpc_status_set(&call->status, COMANDA__CODE__INTERNAL, "out of memory");
 	}
@@ -646,6 +610,8 @@ int rpc_client_call_async(rpc_client *c, rpc_call *call, const rpc_method *metho
 		rpc_observe(RPC_SIDE_CLIENT, m, method, call->status.code, call->latency_us);
 		return call->status.code;
 	}
+	atomic_fetch_add(&c->async_calls, 1);
+	a->client = c;
 	a->receiving = false;
 	a->call = call;
 	a->m = m;
@@ -655,9 +621,9 @@ int rpc_client_call_async(rpc_client *c, rpc_call *call, const rpc_method *metho
 	a->t0 = t0;
 	a->deadline_us = t0 + (int64_t)timeout_ms * 1000;
 	memcpy(a->method, method, sizeof(method));
-	nng_aio_set_timeout(a->aio, (nng_duration)timeout_ms);
-	nng_aio_set_msg(a->aio, msg);
-	nng_ctx_send(a->ctx, a->aio);
+	nng_aio_set_timeout(a->slot.aio, (nng_duration)timeout_ms);
+	nng_aio_set_msg(a->slot.aio, msg);
+	nng_ctx_send(a->slot.ctx, a->slot.aio);
 	return COMANDA__CODE__OK;
 }
 

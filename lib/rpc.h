@@ -76,7 +76,9 @@ typedef struct rpc_client_config {
  * when out of memory. Thread-safe after return. */
 int rpc_client_open(rpc_client **out, const rpc_client_config *cfg);
 
-/* Closes the client. No call may be in progress or started afterwards. */
+/* Closes the client. No call may be started afterwards, nor a waiting call
+ * be in progress; calls from rpc_client_call_async still out end with
+ * UNAVAILABLE (their done runs) before it returns. */
 void rpc_client_close(rpc_client *c);
 
 /* Number of replicas with at least one connection up. Thread-safe. */

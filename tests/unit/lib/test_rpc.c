@@ -707,3 +707,30 @@ TEST(rpc_async_failure_before_sending_returns_its_code_and_never_calls_done)
 	rpc_call_release(&a.call);
 	rpc_client_close(c);
 }
+
+TEST(rpc_async_calls_out_when_the_client_closes_end_before_close_returns)
+{
+	char url[128];
+	test_url(url, sizeof(url), "asyncclose");
+	rpc_server *s = echo_server_start(url, 4, NULL);
+	rpc_client *c = client_open(url, 5000);
+	static async_slot slots[4];
+	memset(slots, 0, sizeof(slots));
+	atomic_store(&async_done, 0);
+	for (int i = 0; i < 4; i++) {
+		Comanda__EchoRequest req = COMANDA__ECHO_REQUEST__INIT;
+		req.text = "slow";
+		req.sleep_ms = 300;
+		rpc_call_init(&slots[i].call);
+		CHECK_EQ_INT(rpc_client_call_async(c, &slots[i].call, &echo_echo_method, &req.base, &slots[i].reply,
+		                 async_done_fn, &slots[i]),
+		    COMANDA__CODE__OK);
+	}
+	rpc_client_close(c);
+	CHECK_EQ_INT(atomic_load(&async_done), 4);
+	for (int i = 0; i < 4; i++) {
+		CHECK_EQ_INT(atomic_load(&slots[i].done_runs), 1);
+		CHECK_EQ_INT(slots[i].code, COMANDA__CODE__UNAVAILABLE);
+	}
+	rpc_server_close(s);
+}
