@@ -9,6 +9,7 @@
 #include "gw_cors.h"
 #include "gw_errors.h"
 #include "gw_metrics.h"
+#include "json.h"
 
 bool gw_call_idempotency_key_valid(const char *key)
 {
@@ -104,4 +105,16 @@ void gw_call_async(gw_app *app, const gw_request *req, httpd_response *resp, boo
     const rpc_method *method, const ProtobufCMessage *request, gw_answer_fn answer)
 {
 	gw_call_async_then(app, req, resp, idempotent, client, method, request, answer, NULL, NULL);
+}
+
+void gw_call_respond_created(httpd_response *resp, const gw_request *req, json_object *o, const char *location,
+    bool replayed)
+{
+	json_respond(resp, req->http, 201, o);
+	if (resp->status != 201)
+		return;
+	httpd_add_header(resp, "Location", location);
+	/* a replay answers what the first request got, and says so */
+	if (replayed)
+		httpd_add_header(resp, "Idempotent-Replayed", "true");
 }

@@ -17,6 +17,8 @@
 
 #include <stdbool.h>
 
+#include <json-c/json.h>
+
 #include "gw_routes.h"
 #include "httpd.h"
 #include "rpc.h"
@@ -60,5 +62,11 @@ typedef void (*gw_then_fn)(gw_app *app, const gw_request *req, httpd_response *r
 void gw_call_async_then(gw_app *app, const gw_request *req, httpd_response *resp, bool idempotent,
     rpc_client *client, const rpc_method *method, const ProtobufCMessage *request, gw_answer_fn answer,
     gw_then_fn then, const char *note);
+
+/* Answers a creation: 201 with o (taken; NULL answers 500). When the 201
+ * went out, adds Location: location and, when replayed (the reply to an
+ * earlier request with the same Idempotency-Key), Idempotent-Replayed: true. */
+void gw_call_respond_created(httpd_response *resp, const gw_request *req, json_object *o, const char *location,
+    bool replayed);
 
 #endif

@@ -41,15 +41,10 @@ static void gw_orders_respond_problem(httpd_response *resp, const gw_request *re
 static void gw_orders_answer_created(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
 {
 	const Comanda__OrderReply *rep = (const Comanda__OrderReply *)reply;
-	json_respond(resp, req->http, 201, gw_order_reply_json("Order created successfully", rep->order));
-	if (resp->status == 201) {
-		char location[64];
-		snprintf(location, sizeof(location), "/api/orders/%s", rep->order->id);
-		httpd_add_header(resp, "Location", location);
-		/* a replay answers what the first request got, and says so */
-		if (rep->replayed)
-			httpd_add_header(resp, "Idempotent-Replayed", "true");
-	}
+	char location[64];
+	snprintf(location, sizeof(location), "/api/orders/%s", rep->order != NULL ? rep->order->id : "");
+	gw_call_respond_created(resp, req, gw_order_reply_json("Order created successfully", rep->order), location,
+	    rep->replayed);
 }
 
 void gw_orders_create(gw_app *app, const gw_request *req, httpd_response *resp)

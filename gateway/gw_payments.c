@@ -38,15 +38,10 @@ static void gw_payments_respond(httpd_response *resp, const gw_request *req, int
 static void gw_payments_answer_created(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
 {
 	const Comanda__PaymentReply *rep = (const Comanda__PaymentReply *)reply;
-	gw_payments_respond(resp, req, 201, "Payment created successfully", rep);
-	if (resp->status == 201) {
-		char location[64];
-		snprintf(location, sizeof(location), "/api/payments/%" PRId64, rep->payment->id);
-		httpd_add_header(resp, "Location", location);
-		/* a replay answers what the first request got, and says so */
-		if (rep->replayed)
-			httpd_add_header(resp, "Idempotent-Replayed", "true");
-	}
+	char location[64];
+	snprintf(location, sizeof(location), "/api/payments/%" PRId64, rep->payment != NULL ? rep->payment->id : 0);
+	gw_call_respond_created(resp, req, gw_payment_reply_json("Payment created successfully", rep->payment), location,
+	    rep->replayed);
 }
 
 void gw_payments_create(gw_app *app, const gw_request *req, httpd_response *resp)

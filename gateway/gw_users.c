@@ -41,15 +41,10 @@ static void gw_users_respond_user(httpd_response *resp, const gw_request *req, i
 static void gw_users_answer_created(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
 {
 	const Comanda__UserReply *rep = (const Comanda__UserReply *)reply;
-	gw_users_respond_user(resp, req, 201, "User created successfully", rep);
-	if (resp->status == 201) {
-		char location[64];
-		snprintf(location, sizeof(location), "/api/users/%" PRId64, rep->user->id);
-		httpd_add_header(resp, "Location", location);
-		/* a replay answers what the first request got, and says so */
-		if (rep->replayed)
-			httpd_add_header(resp, "Idempotent-Replayed", "true");
-	}
+	char location[64];
+	snprintf(location, sizeof(location), "/api/users/%" PRId64, rep->user != NULL ? rep->user->id : 0);
+	gw_call_respond_created(resp, req, gw_user_reply_json("User created successfully", rep->user), location,
+	    rep->replayed);
 }
 
 void gw_users_create(gw_app *app, const gw_request *req, httpd_response *resp)
