@@ -62,9 +62,22 @@ static void gw_pending_done(void *arg, rpc_call *call, ProtobufCMessage *reply)
 	rpc_call_release(call);
 	if (p->then != NULL)
 		p->then(p->app, &p->req, p->resp, code, p->note);
-	gw_cors_decorate(p->app->cors, p->req.http, p->resp);
+	gw_app *app = p->app;
 	const httpd_request *http = p->req.http;
+	httpd_response *resp = p->resp;
 	free(p);
+	gw_call_resume(app, http, resp);
+}
+
+httpd_response *gw_call_defer(const gw_request *req, httpd_response *resp)
+{
+	gw_metrics_in_flight(1);
+	return httpd_defer(req->http, resp);
+}
+
+void gw_call_resume(gw_app *app, const httpd_request *http, httpd_response *resp)
+{
+	gw_cors_decorate(app->cors, http, resp);
 	gw_metrics_in_flight(-1);
 	httpd_resume(http);
 }
@@ -94,8 +107,7 @@ void gw_call_async_then(gw_app *app, const gw_request *req, httpd_response *resp
 	p->reply = NULL;
 	memcpy(p->note, note != NULL ? note : "", note_len + 1);
 	/* before the call starts: its end may come before it returns */
-	gw_metrics_in_flight(1);
-	p->resp = httpd_defer(req->http, resp);
+	p->resp = gw_call_defer(req, resp);
 	if (rpc_client_call_async(client, &p->call, method, request, &p->reply, gw_pending_done, p) !=
 	    COMANDA__CODE__OK)
 		gw_pending_done(p, &p->call, NULL);

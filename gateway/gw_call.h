@@ -63,6 +63,14 @@ void gw_call_async_then(gw_app *app, const gw_request *req, httpd_response *resp
     rpc_client *client, const rpc_method *method, const ProtobufCMessage *request, gw_answer_fn answer,
     gw_then_fn then, const char *note);
 
+/* The deferral under gw_call_async, for a handler that computes its answer
+ * elsewhere (gw_health's three probes): gw_call_defer suspends req (on the
+ * handler's thread, see httpd_defer), counts it in flight and returns the
+ * response to fill; gw_call_resume, once, from any thread, adds the CORS
+ * headers, ends the in-flight count and sends it. */
+httpd_response *gw_call_defer(const gw_request *req, httpd_response *resp);
+void gw_call_resume(gw_app *app, const httpd_request *http, httpd_response *resp);
+
 /* Answers a creation: 201 with o (taken; NULL answers 500). When the 201
  * went out, adds Location: location and, when replayed (the reply to an
  * earlier request with the same Idempotency-Key), Idempotent-Replayed: true. */

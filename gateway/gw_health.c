@@ -3,25 +3,36 @@
  */
 #include "gw_health.h"
 
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
 #include "comanda/health.rpc.h"
+#include "gw_call.h"
 #include "json.h"
 
 #define GW_HEALTH_SERVICE_NAME "api-gateway"
-/* Checks started at once by one gw_health_probe call (more go in batches). */
-#define GW_HEALTH_BATCH 8
 
-typedef struct gw_health_job {
-	rpc_client *client;
-	int timeout_ms;
-	const char *request_id;
+/* One probe: n checks in flight, the last to end calls done. */
+typedef struct gw_health_probe_state gw_health_probe_state;
+
+typedef struct gw_health_check {
+	gw_health_probe_state *probe;
 	gw_health_result *out;
-} gw_health_job;
+	rpc_call call;
+	ProtobufCMessage *reply;
+} gw_health_check;
+
+struct gw_health_probe_state {
+	atomic_size_t left;            /* checks not ended, plus one held while starting */
+	gw_health_done_fn done;
+	void *arg;
+	gw_health_result *out;
+	gw_health_check checks[];
+};
 
 const char *gw_health_state_name(gw_health_state s)
 {
@@ -33,22 +44,22 @@ const char *gw_health_state_name(gw_health_state s)
 	return "offline";
 }
 
-static void gw_health_check_one(gw_health_job *j)
+/* One check fewer to wait for; the last one calls done and frees the probe. */
+static void gw_health_probe_settle(gw_health_probe_state *st)
 {
-	gw_health_result *r = j->out;
-	r->state = GW_HEALTH_OFFLINE;
-	r->code = COMANDA__CODE__UNAVAILABLE;
-	r->n_down = 0;
-	if (j->client == NULL)
+	if (atomic_fetch_sub(&st->left, 1) != 1)
 		return;
-	rpc_call call;
-	rpc_call_init(&call);
-	call.timeout_ms = j->timeout_ms;
-	call.request_id = j->request_id;
-	call.caller_role = COMANDA__ROLE__ROLE_SERVICE;
-	Comanda__HealthCheckRequest rq = COMANDA__HEALTH_CHECK_REQUEST__INIT;
-	Comanda__HealthCheckResponse *rep = NULL;
-	r->code = health_check(j->client, &call, &rq, &rep);
+	st->done(st->arg, st->out);
+	free(st);
+}
+
+/* A Health.Check ended (an NNG thread): record what it found. */
+static void gw_health_check_done(void *arg, rpc_call *call, ProtobufCMessage *reply)
+{
+	gw_health_check *c = arg;
+	gw_health_result *r = c->out;
+	r->code = call->status.code;
+	const Comanda__HealthCheckResponse *rep = (const Comanda__HealthCheckResponse *)reply;
 	if (r->code == COMANDA__CODE__OK && rep != NULL) {
 		/* UNKNOWN answers too: alive, but not claiming to serve */
 		r->state = rep->status == COMANDA__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING ? GW_HEALTH_ONLINE
@@ -58,42 +69,85 @@ static void gw_health_check_one(gw_health_job *j)
 	} else if (r->code == COMANDA__CODE__OK) {
 		r->code = COMANDA__CODE__INTERNAL; /* OK without a reply: treat as a failure */
 	}
-	rpc_call_release(&call);
+	rpc_call_release(call);
+	gw_health_probe_settle(c->probe);
 }
 
-static void *gw_health_thread(void *arg)
+void gw_health_probe_async(rpc_client *const clients[], const char *const names[], size_t n, int timeout_ms,
+    const char *request_id, gw_health_result out[], gw_health_done_fn done, void *arg)
 {
-	gw_health_check_one(arg);
-	return NULL;
-}
-
-void gw_health_probe(rpc_client *const clients[], const char *const names[], size_t n, int timeout_ms,
-    const char *request_id, gw_health_result out[])
-{
-	for (size_t base = 0; base < n; base += GW_HEALTH_BATCH) {
-		size_t m = n - base < GW_HEALTH_BATCH ? n - base : GW_HEALTH_BATCH;
-		gw_health_job jobs[GW_HEALTH_BATCH];
-		pthread_t th[GW_HEALTH_BATCH];
-		bool started[GW_HEALTH_BATCH];
-		for (size_t i = 0; i < m; i++) {
-			out[base + i].name = names[base + i];
-			jobs[i] = (gw_health_job){ clients[base + i], timeout_ms, request_id, &out[base + i] };
-			started[i] = pthread_create(&th[i], NULL, gw_health_thread, &jobs[i]) == 0;
-			if (!started[i])
-				gw_health_check_one(&jobs[i]); /* no thread to spare: check here, slower but right */
-		}
-		for (size_t i = 0; i < m; i++)
-			if (started[i])
-				pthread_join(th[i], NULL);
+	for (size_t i = 0; i < n; i++) {
+		out[i].name = names[i];
+		out[i].state = GW_HEALTH_OFFLINE;
+		out[i].code = COMANDA__CODE__UNAVAILABLE;
+		out[i].n_down = 0;
 	}
+	gw_health_probe_state *st = malloc(sizeof(*st) + n * sizeof(st->checks[0]));
+	if (st == NULL) {
+		for (size_t i = 0; i < n; i++)
+			out[i].code = COMANDA__CODE__INTERNAL;
+		done(arg, out);
+		return;
+	}
+	/* one more than the checks: held until all are started, so an early
+	 * end cannot finish the probe while others are still being sent */
+	atomic_init(&st->left, n + 1);
+	st->done = done;
+	st->arg = arg;
+	st->out = out;
+	for (size_t i = 0; i < n; i++) {
+		gw_health_check *c = &st->checks[i];
+		c->probe = st;
+		c->out = &out[i];
+		c->reply = NULL;
+		if (clients[i] == NULL) {
+			gw_health_probe_settle(st);
+			continue;
+		}
+		rpc_call_init(&c->call);
+		c->call.timeout_ms = timeout_ms;
+		c->call.request_id = request_id;
+		c->call.caller_role = COMANDA__ROLE__ROLE_SERVICE;
+		Comanda__HealthCheckRequest rq = COMANDA__HEALTH_CHECK_REQUEST__INIT;
+		int code = rpc_client_call_async(clients[i], &c->call, &health_check_method, &rq.base, &c->reply,
+		    gw_health_check_done, c);
+		if (code != COMANDA__CODE__OK) {
+			out[i].code = code;
+			rpc_call_release(&c->call);
+			gw_health_probe_settle(st);
+		}
+	}
+	gw_health_probe_settle(st);
 }
 
-/* The three services of the app, in the order API.md lists them. */
-static void gw_health_probe_app(gw_app *app, const gw_request *req, gw_health_result out[GW_HEALTH_SERVICES])
+/* A /status or /ready waiting for its probe. */
+typedef struct gw_health_pending {
+	gw_app *app;
+	const httpd_request *http;
+	httpd_response *resp;
+	bool ready;                      /* /ready, else /status */
+	gw_health_result r[GW_HEALTH_SERVICES];
+} gw_health_pending;
+
+static void gw_health_answer(void *arg, gw_health_result r[]);
+
+/* Probes the three services of the app (in the order API.md lists them)
+ * and answers req when they are in; resp must not be touched afterwards. */
+static void gw_health_probe_app(gw_app *app, const gw_request *req, httpd_response *resp, bool ready)
 {
+	gw_health_pending *p = malloc(sizeof(*p));
+	if (p == NULL) {
+		httpd_respond_error(resp, req->http, 500, "INTERNAL", "Internal error");
+		return;
+	}
+	p->app = app;
+	p->http = req->http;
+	p->ready = ready;
+	p->resp = gw_call_defer(req, resp);
 	rpc_client *const clients[GW_HEALTH_SERVICES] = { app->user, app->order, app->payment };
 	static const char *const names[GW_HEALTH_SERVICES] = { "user-service", "order-service", "payment-service" };
-	gw_health_probe(clients, names, GW_HEALTH_SERVICES, app->health_timeout_ms, req->http->request_id, out);
+	gw_health_probe_async(clients, names, GW_HEALTH_SERVICES, app->health_timeout_ms, req->http->request_id, p->r,
+	    gw_health_answer, p);
 }
 
 /* json_object_object_add that remembers a failed allocation in *ok. */
@@ -170,10 +224,9 @@ void gw_health_get(gw_app *app, const gw_request *req, httpd_response *resp)
 	json_respond(resp, req->http, 200, o);
 }
 
-void gw_health_status_get(gw_app *app, const gw_request *req, httpd_response *resp)
+static void gw_health_status_answer(gw_app *app, const httpd_request *http, httpd_response *resp,
+    const gw_health_result r[GW_HEALTH_SERVICES])
 {
-	gw_health_result r[GW_HEALTH_SERVICES];
-	gw_health_probe_app(app, req, r);
 	bool all_online = true;
 	for (size_t i = 0; i < GW_HEALTH_SERVICES; i++)
 		all_online = all_online && r[i].state == GW_HEALTH_ONLINE;
@@ -191,13 +244,12 @@ void gw_health_status_get(gw_app *app, const gw_request *req, httpd_response *re
 		json_object_put(o);
 		o = NULL;
 	}
-	json_respond(resp, req->http, 200, o);
+	json_respond(resp, http, 200, o);
 }
 
-void gw_health_ready_get(gw_app *app, const gw_request *req, httpd_response *resp)
+static void gw_health_ready_answer(const httpd_request *http, httpd_response *resp,
+    const gw_health_result r[GW_HEALTH_SERVICES])
 {
-	gw_health_result r[GW_HEALTH_SERVICES];
-	gw_health_probe_app(app, req, r);
 	bool ok = true;
 	json_object *not_ready = json_object_new_array();
 	if (not_ready == NULL)
@@ -222,5 +274,30 @@ void gw_health_ready_get(gw_app *app, const gw_request *req, httpd_response *res
 		json_object_put(o);
 		o = NULL;
 	}
-	json_respond(resp, req->http, ready ? 200 : 503, o);
+	json_respond(resp, http, ready ? 200 : 503, o);
+}
+
+/* The probe is in (an NNG thread): answer, then wake the connection. */
+static void gw_health_answer(void *arg, gw_health_result r[])
+{
+	gw_health_pending *p = arg;
+	if (p->ready)
+		gw_health_ready_answer(p->http, p->resp, r);
+	else
+		gw_health_status_answer(p->app, p->http, p->resp, r);
+	gw_app *app = p->app;
+	const httpd_request *http = p->http;
+	httpd_response *resp = p->resp;
+	free(p);
+	gw_call_resume(app, http, resp);
+}
+
+void gw_health_status_get(gw_app *app, const gw_request *req, httpd_response *resp)
+{
+	gw_health_probe_app(app, req, resp, false);
+}
+
+void gw_health_ready_get(gw_app *app, const gw_request *req, httpd_response *resp)
+{
+	gw_health_probe_app(app, req, resp, true);
 }

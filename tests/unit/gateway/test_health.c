@@ -1,5 +1,6 @@
 /* gateway/gw_health: concurrent Health.Check against real in-process RPC
  * servers (ipc:// sockets), and the /status and /ready bodies. */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,8 +10,11 @@
 #include "clock.h"
 #include "comanda/health.rpc.h"
 #include "gw_health.h"
+#include "gw_http.h"
+#include "httpd.h"
 #include "json.h"
 #include "test.h"
+#include "testhttp.h"
 
 enum { MODE_SERVING, MODE_NOT_SERVING, MODE_HUNG };
 #define HUNG_MS 700
@@ -71,6 +75,37 @@ static void fake_stop(fake *f)
 	rpc_server_close(f->server);
 }
 
+/* gw_health_probe_async, waited for. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+} probe_wait = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+
+static void probe_done(void *arg, gw_health_result out[])
+{
+	(void)arg;
+	(void)out;
+	pthread_mutex_lock(&probe_wait.mu);
+	probe_wait.done++;
+	pthread_cond_signal(&probe_wait.cv);
+	pthread_mutex_unlock(&probe_wait.mu);
+}
+
+static void probe(rpc_client *const clients[], const char *const names[], size_t n, int timeout_ms,
+    gw_health_result out[])
+{
+	pthread_mutex_lock(&probe_wait.mu);
+	probe_wait.done = 0;
+	pthread_mutex_unlock(&probe_wait.mu);
+	gw_health_probe_async(clients, names, n, timeout_ms, "rid", out, probe_done, NULL);
+	pthread_mutex_lock(&probe_wait.mu);
+	while (probe_wait.done == 0)
+		pthread_cond_wait(&probe_wait.cv, &probe_wait.mu);
+	CHECK_EQ_INT(probe_wait.done, 1);
+	pthread_mutex_unlock(&probe_wait.mu);
+}
+
 TEST(gw_health_probe_concurrent_states)
 {
 	fake serving, degraded, hung1, hung2;
@@ -82,7 +117,7 @@ TEST(gw_health_probe_concurrent_states)
 	const char *const names[] = { "a", "b", "c", "d", "e" };
 	gw_health_result r[5];
 	int64_t t0 = clock_mono_us();
-	gw_health_probe(clients, names, 5, 250, "rid", r);
+	probe(clients, names, 5, 250, r);
 	int64_t took_ms = (clock_mono_us() - t0) / 1000;
 	/* two hung services cost one timeout, not two */
 	if (took_ms < 240 || took_ms > 450)
@@ -105,20 +140,24 @@ TEST(gw_health_probe_concurrent_states)
 	fake_stop(&hung2);
 }
 
-/* Runs handler and parses the body it answered. */
-static json_object *call(gw_handler_fn handler, gw_app *app, int *status)
+/* GET target through lib/httpd and the gateway's route table (the
+ * handlers answer from another thread, so they need the real server);
+ * parses the body. */
+static json_object *call(const char *target, gw_app *app, int *status)
 {
-	httpd_request hr;
-	memset(&hr, 0, sizeof(hr));
-	memcpy(hr.request_id, "rid-h", 6);
-	gw_request req = { .http = &hr };
-	httpd_response resp;
-	memset(&resp, 0, sizeof(resp));
-	handler(app, &req, &resp);
-	*status = resp.status;
+	httpd *h = NULL;
+	httpd_config hc = { .name = "gw-health-test", .bind = "127.0.0.1", .threads = 1, .handler = gw_http_handle,
+		.arg = app };
+	CHECK_EQ_INT(httpd_start(&h, &hc), 0);
+	if (h == NULL)
+		return NULL;
+	char *r = testhttp_request(httpd_port(h), "GET", target, "X-Request-Id: rid-h\r\n", NULL);
+	httpd_stop(h);
+	*status = testhttp_status(r);
 	json_object *o = NULL;
-	CHECK_EQ_INT(json_parse_body(resp.body, resp.body_len, 0, &o), JSON_PARSE_OK);
-	free(resp.body);
+	const char *body = r != NULL ? testhttp_body(r) : "";
+	CHECK_EQ_INT(json_parse_body(body, strlen(body), 0, &o), JSON_PARSE_OK);
+	free(r);
 	return o;
 }
 
@@ -152,7 +191,7 @@ TEST(gw_health_status_and_ready_bodies)
 	gw_app app = { .user = u.client, .order = o.client, .payment = NULL, .health_timeout_ms = 500,
 		.version = "9.9.9" };
 	int status = 0;
-	json_object *s = call(gw_health_status_get, &app, &status);
+	json_object *s = call("/status", &app, &status);
 	CHECK_EQ_INT(status, 200);
 	CHECK_STREQ(field(s, "service"), "api-gateway");
 	CHECK_STREQ(field(s, "status"), "degraded");
@@ -166,7 +205,7 @@ TEST(gw_health_status_and_ready_bodies)
 	CHECK(field(s, "details.user-service") == NULL);
 	json_object_put(s);
 
-	json_object *r = call(gw_health_ready_get, &app, &status);
+	json_object *r = call("/ready", &app, &status);
 	CHECK_EQ_INT(status, 503);
 	CHECK_STREQ(field(r, "status"), "not_ready");
 	CHECK_STREQ(field(r, "not_ready"), "[\"order-service\",\"payment-service\"]");
@@ -176,18 +215,18 @@ TEST(gw_health_status_and_ready_bodies)
 	/* all serving: operational and ready */
 	app.order = u.client;
 	app.payment = p.client;
-	s = call(gw_health_status_get, &app, &status);
+	s = call("/status", &app, &status);
 	CHECK_EQ_INT(status, 200);
 	CHECK_STREQ(field(s, "status"), "operational");
 	CHECK_STREQ(field(s, "details"), "{}");
 	json_object_put(s);
-	r = call(gw_health_ready_get, &app, &status);
+	r = call("/ready", &app, &status);
 	CHECK_EQ_INT(status, 200);
 	CHECK_STREQ(field(r, "status"), "ready");
 	CHECK(field(r, "not_ready") == NULL);
 	json_object_put(r);
 
-	r = call(gw_health_get, &app, &status);
+	r = call("/health", &app, &status);
 	CHECK_EQ_INT(status, 200);
 	CHECK_STREQ(field(r, "status"), "healthy");
 	json_object_put(r);
