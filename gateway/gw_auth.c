@@ -91,10 +91,9 @@ static int gw_auth_verify_cached(const gw_app *app, const char *token, int64_t n
 	return rc;
 }
 
-/* The log label of the caller. lib/httpd logs the request on this thread
- * right after the handler returns and before it serves another request, so a
- * per-thread buffer outlives every use of resp->caller without an
- * allocation per request. */
+/* The log label of the caller, formatted once per thread and caller and
+ * copied into resp (a deferred request is logged later, after its thread
+ * has served others, so resp must hold its own copy). */
 static _Thread_local char gw_auth_label[40];
 /* Whom gw_auth_label names: a keep-alive connection stays on one thread, so
  * its next request is usually the same caller's and the label is kept
@@ -115,7 +114,7 @@ static void gw_auth_set_caller(gw_request *req, httpd_response *resp, const jwt_
 		gw_auth_label_sub = c->sub;
 		gw_auth_label_admin = admin;
 	}
-	resp->caller = gw_auth_label;
+	httpd_set_caller(resp, gw_auth_label);
 }
 
 bool gw_auth_authorize(gw_app *app, gw_request *req, httpd_response *resp)
@@ -123,7 +122,7 @@ bool gw_auth_authorize(gw_app *app, gw_request *req, httpd_response *resp)
 	req->caller_id = 0;
 	req->caller_role = COMANDA__ROLE__ROLE_ANONYMOUS;
 	req->session_id = 0;
-	resp->caller = "anonymous";
+	httpd_set_caller(resp, "anonymous");
 	gw_auth_class cls = req->route->auth;
 	if (cls == GW_AUTH_PUBLIC)
 		return true;

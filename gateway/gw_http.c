@@ -47,7 +47,7 @@ static void gw_http_route(gw_app *app, const gw_route *table, size_t n, const ht
 	case GW_MATCH_NOT_FOUND:
 		/* no route label: unknown paths must not create metric series */
 		resp->route = NULL;
-		resp->caller = "anonymous"; /* not authenticated: nothing to run */
+		httpd_set_caller(resp, "anonymous"); /* not authenticated: nothing to run */
 		/* scanners pay too: charged to the address */
 		if (!gw_ratelimit_request(app->limits, &g, resp))
 			return;
@@ -55,7 +55,7 @@ static void gw_http_route(gw_app *app, const gw_route *table, size_t n, const ht
 		return;
 	case GW_MATCH_METHOD_NOT_ALLOWED:
 		resp->route = g.route->pattern;
-		resp->caller = "anonymous";
+		httpd_set_caller(resp, "anonymous");
 		if ((g.route->flags & GW_ROUTE_UNLIMITED) == 0 && !gw_ratelimit_request(app->limits, &g, resp))
 			return;
 		httpd_respond_error(resp, req, 405, "METHOD_NOT_ALLOWED", "Method not allowed");

@@ -255,6 +255,13 @@ void httpd_response_reset(httpd_response *resp)
 	resp->n_headers = 0;
 }
 
+void httpd_set_caller(httpd_response *resp, const char *caller)
+{
+	size_t n = strnlen(caller, sizeof(resp->caller) - 1);
+	memcpy(resp->caller, caller, n);
+	resp->caller[n] = '\0';
+}
+
 void httpd_add_header(httpd_response *resp, const char *name, const char *value)
 {
 	if (resp->n_headers >= HTTPD_MAX_HEADERS || name == NULL || value == NULL)
@@ -287,7 +294,7 @@ static void httpd_log_request(const httpd *h, const httpd_request *req, const ht
 	log_str(&l, "path", req->path);
 	log_int(&l, "status", resp->status);
 	log_int(&l, "latency_us", latency_us);
-	log_str(&l, "caller", resp->caller);
+	log_str(&l, "caller", resp->caller[0] != '\0' ? resp->caller : NULL);
 	log_str(&l, "client", req->client_addr);
 	if (req->peer_addr != NULL && strcmp(req->peer_addr, req->client_addr) != 0)
 		log_str(&l, "peer", req->peer_addr);
@@ -542,7 +549,7 @@ httpd_response *httpd_defer(const httpd_request *req, httpd_response *resp)
 	c->later = *resp;
 	memset(resp, 0, sizeof(*resp));
 	resp->route = c->later.route;
-	resp->caller = c->later.caller;
+	memcpy(resp->caller, c->later.caller, sizeof(resp->caller));
 	atomic_fetch_add(&c->h->deferred, 1);
 	MHD_suspend_connection(req->conn);
 	return &c->later;

@@ -57,6 +57,7 @@ struct MHD_Connection;
 
 #define HTTPD_MAX_HEADERS 16
 #define HTTPD_REQUEST_ID_MAX 64
+#define HTTPD_CALLER_MAX 48
 
 typedef struct httpd httpd;
 
@@ -79,7 +80,7 @@ typedef struct httpd_response {
 	size_t body_len;
 	const char *content_type;         /* static string; NULL: application/json; charset=utf-8 */
 	const char *route;                /* static route pattern for the log line and metrics, "/api/users/{id}" */
-	const char *caller;               /* static or request-owned text for the log ("user:7"), may be NULL */
+	char caller[HTTPD_CALLER_MAX];    /* who asked, for the log ("user:7"); "" when unknown */
 	size_t n_headers;
 	struct {
 		char name[48];
@@ -158,6 +159,9 @@ void httpd_respond_error(httpd_response *resp, const httpd_request *req, int sta
 /* Drops what resp answered so far (body, status, headers, content type), so
  * that another answer replaces it entirely; route and caller are kept. */
 void httpd_response_reset(httpd_response *resp);
+
+/* Sets who asked, for the log line (a copy, cut at HTTPD_CALLER_MAX - 1 bytes). */
+void httpd_set_caller(httpd_response *resp, const char *caller);
 
 /* Adds a response header (ignored past HTTPD_MAX_HEADERS). */
 void httpd_add_header(httpd_response *resp, const char *name, const char *value);

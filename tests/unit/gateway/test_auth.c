@@ -256,7 +256,7 @@ static void record_caller(void *arg, const httpd_request *req, const httpd_respo
 	(void)req;
 	(void)latency_us;
 	pthread_mutex_lock(&seen_lock);
-	snprintf(seen_caller, sizeof(seen_caller), "%s", resp->caller != NULL ? resp->caller : "(null)");
+	snprintf(seen_caller, sizeof(seen_caller), "%s", resp->caller[0] != '\0' ? resp->caller : "(null)");
 	pthread_mutex_unlock(&seen_lock);
 }
 

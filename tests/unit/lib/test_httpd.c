@@ -2,6 +2,7 @@
  * raw socket (tests/unit/testhttp) so the test sees the bytes a client would. */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@
 
 static atomic_int observed_status;
 static atomic_int observed_count;
+static char observed_caller[HTTPD_CALLER_MAX]; /* written by the server's thread before the client reads the answer */
 
 static void test_handler(void *arg, const httpd_request *req, httpd_response *resp)
 {
@@ -42,6 +44,7 @@ static void test_observer(void *arg, const httpd_request *req, const httpd_respo
 	(void)arg;
 	(void)req;
 	(void)latency_us;
+	memcpy(observed_caller, resp->caller, sizeof(observed_caller));
 	atomic_store(&observed_status, resp->status);
 	atomic_fetch_add(&observed_count, 1);
 }
@@ -250,6 +253,11 @@ static void defer_handler(void *arg, const httpd_request *req, httpd_response *r
 	(void)arg;
 	resp->route = "/defer";
 	httpd_add_header(resp, "X-Before", "kept");   /* set before deferring: sent */
+	/* the caller of each request, kept with it: the deferred one is logged
+	 * after its thread has served another */
+	char caller[32];
+	snprintf(caller, sizeof(caller), "user:%s", req->path + 1);
+	httpd_set_caller(resp, caller);
 	if (strcmp(req->path, "/later") == 0) {
 		httpd_response *later = httpd_defer(req, resp);
 		pthread_mutex_lock(&deferred.mu);
@@ -296,6 +304,7 @@ TEST(httpd_deferred_answer_frees_the_thread_and_is_sent_on_resume)
 	CHECK_STREQ(testhttp_body(now), "{\"now\":true}");
 	free(now);
 	CHECK_EQ_INT(atomic_load(&observed_count), 1); /* /later is not answered yet */
+	CHECK_STREQ(observed_caller, "user:now");
 	if (req != NULL) {
 		/* answered from this thread, which is not the server's */
 		httpd_respond(later, 202, "{\"later\":true}", 14);
@@ -314,5 +323,6 @@ TEST(httpd_deferred_answer_frees_the_thread_and_is_sent_on_resume)
 	free(r);
 	CHECK_EQ_INT(atomic_load(&observed_count), 2);
 	CHECK_EQ_INT(atomic_load(&observed_status), 202);
+	CHECK_STREQ(observed_caller, "user:later");
 	httpd_stop(h);
 }
