@@ -3,22 +3,18 @@
  * servers: what reaches the services (caller, request id, Idempotency-Key,
  * the translated request) and what the client gets back. */
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "clock.h"
 #include "comanda/order.rpc.h"
 #include "comanda/payment.rpc.h"
 #include "gw_http.h"
 #include "httpd.h"
-#include "jwt.h"
 #include "test.h"
+#include "gwfake.h"
 #include "testhttp.h"
 
-static const char fake_key[] = "orders-test-key-orders-test-key-0123456789";
 #define OID "65a1b2c3d4e5f60718293a4b"
 
 /* What the fakes saw last (written on an RPC worker, read by the test after
@@ -232,73 +228,30 @@ static const payment_service_impl fake_payments = {
 	.get_audit = f_audit,
 };
 
-typedef struct fixture {
-	rpc_server *server;
-	gw_app app;
-	httpd *http;
-	int port;
-	char customer[JWT_MAX_LEN + 8]; /* "Bearer <token>" of user 7 */
-	char admin[JWT_MAX_LEN + 8];    /* "Bearer <token>" of user 1 */
-} fixture;
+typedef gwfake fixture;
 
-static void bearer(char *out, size_t cap, int64_t sub, int role)
-{
-	int64_t now = clock_wall_ms() / 1000;
-	jwt_claims c = { .sub = sub, .role = role, .sid = 40 + sub, .iat = now, .exp = now + 600 };
-	memcpy(out, "Bearer ", 8);
-	CHECK_EQ_INT(jwt_sign((const uint8_t *)fake_key, strlen(fake_key), &c, out + 7, cap - 7), JWT_OK);
-}
-
+/* one server serves both fakes: the gateway's two clients dial it */
 static bool fixture_start(fixture *f)
 {
-	static atomic_int seq;
-	char url[128];
-	snprintf(url, sizeof(url), "ipc:///tmp/comanda-test-gworders-%d-%d.sock", (int)getpid(), atomic_fetch_add(&seq, 1));
-	memset(f, 0, sizeof(*f));
-	/* one server serves both fakes: the gateway's two clients dial it */
-	rpc_server_config sc = { .url = url, .workers = 2, .name = "fake-orders" };
-	CHECK_EQ_INT(rpc_server_open(&f->server, &sc), 0);
-	CHECK_EQ_INT(rpc_server_add(f->server, &order_service_binding, &fake_orders), 0);
-	CHECK_EQ_INT(rpc_server_add(f->server, &payment_service_binding, &fake_payments), 0);
-	CHECK_EQ_INT(rpc_server_start(f->server), 0);
-	rpc_client_config cc = { .urls = url, .default_timeout_ms = 3000 };
-	CHECK_EQ_INT(rpc_client_open(&f->app.order, &cc), 0);
-	CHECK_EQ_INT(rpc_client_open(&f->app.payment, &cc), 0);
-	CHECK(rpc_client_wait_connected(f->app.order, 2000));
-	CHECK(rpc_client_wait_connected(f->app.payment, 2000));
-	f->app.jwt_key = (const uint8_t *)fake_key;
-	f->app.jwt_key_len = strlen(fake_key);
-	httpd_config hc = { .name = "gw-orders-test", .bind = "127.0.0.1", .threads = 2, .handler = gw_http_handle,
-		.arg = &f->app };
-	CHECK_EQ_INT(httpd_start(&f->http, &hc), 0);
-	if (f->http == NULL)
-		return false;
-	f->port = httpd_port(f->http);
-	bearer(f->customer, sizeof(f->customer), 7, COMANDA__ROLE__ROLE_CUSTOMER);
-	bearer(f->admin, sizeof(f->admin), 1, COMANDA__ROLE__ROLE_ADMIN);
-	return true;
+	const rpc_service_binding *const bindings[] = { &order_service_binding, &payment_service_binding };
+	const void *const impls[] = { &fake_orders, &fake_payments };
+	return gwfake_start(f, "orders", bindings, impls, 2, GWFAKE_ORDER | GWFAKE_PAYMENT);
 }
 
 static void fixture_stop(fixture *f)
 {
-	httpd_stop(f->http);
-	rpc_client_close(f->app.order);
-	rpc_client_close(f->app.payment);
-	rpc_server_close(f->server);
+	gwfake_stop(f);
 }
 
 /* One request; auth NULL: anonymous; extra: more header lines. */
 static char *call(fixture *f, const char *method, const char *target, const char *auth, const char *extra,
     const char *body)
 {
-	char headers[JWT_MAX_LEN + 1024];
-	snprintf(headers, sizeof(headers), "%s%s%s%s%s", auth != NULL ? "Authorization: " : "", auth != NULL ? auth : "",
-	    auth != NULL ? "\r\n" : "", body != NULL ? "Content-Type: application/json\r\n" : "", extra != NULL ? extra : "");
 	pthread_mutex_lock(&seen.mu);
 	seen.calls = 0;
 	seen.text[0] = '\0';
 	pthread_mutex_unlock(&seen.mu);
-	return testhttp_request(f->port, method, target, headers, body);
+	return gwfake_request(f, method, target, auth, extra, body);
 }
 
 static int rpc_calls(void)

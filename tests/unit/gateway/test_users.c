@@ -5,21 +5,16 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "clock.h"
 #include "comanda/user.rpc.h"
 #include "gw_http.h"
 #include "httpd.h"
-#include "jwt.h"
 #include "test.h"
+#include "gwfake.h"
 #include "testhttp.h"
-
-static const char fake_key[] = "users-test-key-users-test-key-0123456789";
 
 /* What the fake saw last (written on an RPC worker, read by the test after
  * the HTTP answer; the mutex orders the two). */
@@ -185,67 +180,28 @@ static const user_service_impl fake_impl = {
 	.logout = f_logout,
 };
 
-typedef struct fixture {
-	rpc_server *server;
-	gw_app app;
-	httpd *http;
-	int port;
-	char customer[JWT_MAX_LEN + 8]; /* "Bearer <token>" of user 7 */
-	char admin[JWT_MAX_LEN + 8];    /* "Bearer <token>" of user 1 */
-} fixture;
-
-static void bearer(char *out, size_t cap, int64_t sub, int role)
-{
-	int64_t now = clock_wall_ms() / 1000;
-	jwt_claims c = { .sub = sub, .role = role, .sid = 40 + sub, .iat = now, .exp = now + 600 };
-	memcpy(out, "Bearer ", 8);
-	CHECK_EQ_INT(jwt_sign((const uint8_t *)fake_key, strlen(fake_key), &c, out + 7, cap - 7), JWT_OK);
-}
+typedef gwfake fixture;
 
 static bool fixture_start(fixture *f)
 {
-	static atomic_int seq;
-	char url[128];
-	snprintf(url, sizeof(url), "ipc:///tmp/comanda-test-gwusers-%d-%d.sock", (int)getpid(), atomic_fetch_add(&seq, 1));
-	memset(f, 0, sizeof(*f));
-	rpc_server_config sc = { .url = url, .workers = 2, .name = "fake-user" };
-	CHECK_EQ_INT(rpc_server_open(&f->server, &sc), 0);
-	CHECK_EQ_INT(rpc_server_add(f->server, &user_service_binding, &fake_impl), 0);
-	CHECK_EQ_INT(rpc_server_start(f->server), 0);
-	rpc_client_config cc = { .urls = url, .default_timeout_ms = 3000 };
-	CHECK_EQ_INT(rpc_client_open(&f->app.user, &cc), 0);
-	CHECK(rpc_client_wait_connected(f->app.user, 2000));
-	f->app.jwt_key = (const uint8_t *)fake_key;
-	f->app.jwt_key_len = strlen(fake_key);
-	httpd_config hc = { .name = "gw-users-test", .bind = "127.0.0.1", .threads = 2, .handler = gw_http_handle,
-		.arg = &f->app };
-	CHECK_EQ_INT(httpd_start(&f->http, &hc), 0);
-	if (f->http == NULL)
-		return false;
-	f->port = httpd_port(f->http);
-	bearer(f->customer, sizeof(f->customer), 7, COMANDA__ROLE__ROLE_CUSTOMER);
-	bearer(f->admin, sizeof(f->admin), 1, COMANDA__ROLE__ROLE_ADMIN);
-	return true;
+	const rpc_service_binding *const bindings[] = { &user_service_binding };
+	const void *const impls[] = { &fake_impl };
+	return gwfake_start(f, "users", bindings, impls, 1, GWFAKE_USER);
 }
 
 static void fixture_stop(fixture *f)
 {
-	httpd_stop(f->http);
-	rpc_client_close(f->app.user);
-	rpc_server_close(f->server);
+	gwfake_stop(f);
 }
 
 /* One request; auth NULL: anonymous; extra: more header lines. */
 static char *call(fixture *f, const char *method, const char *target, const char *auth, const char *extra,
     const char *body)
 {
-	char headers[JWT_MAX_LEN + 1024];
-	snprintf(headers, sizeof(headers), "%s%s%s%s%s", auth != NULL ? "Authorization: " : "", auth != NULL ? auth : "",
-	    auth != NULL ? "\r\n" : "", body != NULL ? "Content-Type: application/json\r\n" : "", extra != NULL ? extra : "");
 	pthread_mutex_lock(&seen.mu);
 	seen.calls = 0;
 	pthread_mutex_unlock(&seen.mu);
-	return testhttp_request(f->port, method, target, headers, body);
+	return gwfake_request(f, method, target, auth, extra, body);
 }
 
 static int rpc_calls(void)
