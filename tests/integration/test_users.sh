@@ -241,17 +241,27 @@ check_eq "admin created 7 users for the walk" 7 "${#PAGE_IDS[@]}"
 TOKEN=$ADMIN_TOKEN api GET /api/users
 expect "list default page: count == length, ordered by id" 200 \
     '.success == true and .count == (.users | length) and .count <= 50 and ([.users[].id] == ([.users[].id] | sort)) and has("next_cursor")'
-walk=() pages=0 cursor='' shape_ok=1
-while ((pages < 10000)); do
-    TOKEN=$ADMIN_TOKEN api GET "/api/users?limit=2${cursor:+&cursor=$cursor}"
-    [[ $HTTP_STATUS == 200 ]] || { shape_ok=0; break; }
-    jq -e '.count == (.users | length) and .count <= 2 and (.users | all(keys == '"$USER_KEYS"'))' <<<"$HTTP_BODY" >/dev/null || shape_ok=0
-    mapfile -t -O "${#walk[@]}" walk < <(jq -r '.users[].id' <<<"$HTTP_BODY")
-    pages=$((pages + 1))
-    cursor=$(jq -r '.next_cursor // empty' <<<"$HTTP_BODY")
-    [[ -n $cursor ]] || break
-done
-check_eq "every page of limit=2 answered 200 with count == length <= 2" 1 "$shape_ok"
+# walk_users QUERY LIMIT: follows next_cursor from the first page of
+# /api/users?QUERYlimit=LIMIT to the last; WALK gets the ids in order, WALK_OK
+# stays 1 while every page answers 200 with count == length <= LIMIT and
+# users of the documented keys.
+walk_users() {
+    local query=$1 limit=$2 pages=0 cursor=''
+    WALK=() WALK_OK=1
+    while ((pages < 10000)); do
+        TOKEN=$ADMIN_TOKEN api GET "/api/users?${query}limit=$limit${cursor:+&cursor=$cursor}"
+        [[ $HTTP_STATUS == 200 ]] || { WALK_OK=0; break; }
+        jq -e ".count == (.users | length) and .count <= $limit"' and (.users | all(keys == '"$USER_KEYS"'))' \
+            <<<"$HTTP_BODY" >/dev/null || WALK_OK=0
+        mapfile -t -O "${#WALK[@]}" WALK < <(jq -r '.users[].id' <<<"$HTTP_BODY")
+        pages=$((pages + 1))
+        cursor=$(jq -r '.next_cursor // empty' <<<"$HTTP_BODY")
+        [[ -n $cursor ]] || break
+    done
+}
+walk_users "" 2
+walk=("${WALK[@]}")
+check_eq "every page of limit=2 answered 200 with count == length <= 2" 1 "$WALK_OK"
 check_eq "the walk saw no user twice" "${#walk[@]}" "$(printf '%s\n' "${walk[@]}" | sort -u | wc -l)"
 check_eq "the walk is in ascending id order" "$(printf '%s\n' "${walk[@]}")" "$(printf '%s\n' "${walk[@]}" | sort -n)"
 missing=0
@@ -273,19 +283,10 @@ TOKEN=$ADMIN_TOKEN api GET "/api/users?cursor=bm90LWEtY3Vyc29y"
 expect "a cursor this API did not make -> 400 naming cursor" 400 "$(err INVALID_ARGUMENT) and $(names cursor)"
 
 # newest first (what the web UI's users list shows)
-desc=() pages=0 cursor='' desc_ok=1 asc_cursor=''
-while ((pages < 10000)); do
-    TOKEN=$ADMIN_TOKEN api GET "/api/users?order=desc&limit=3${cursor:+&cursor=$cursor}"
-    [[ $HTTP_STATUS == 200 ]] || { desc_ok=0; break; }
-    jq -e '.count == (.users | length) and .count <= 3' <<<"$HTTP_BODY" >/dev/null || desc_ok=0
-    mapfile -t -O "${#desc[@]}" desc < <(jq -r '.users[].id' <<<"$HTTP_BODY")
-    pages=$((pages + 1))
-    cursor=$(jq -r '.next_cursor // empty' <<<"$HTTP_BODY")
-    [[ -n $cursor ]] || break
-done
-check_eq "every page of order=desc&limit=3 answered 200 with count == length <= 3" 1 "$desc_ok"
+walk_users "order=desc&" 3
+check_eq "every page of order=desc&limit=3 answered 200 with count == length <= 3" 1 "$WALK_OK"
 check_eq "the order=desc walk is the ascending walk reversed" "$(printf '%s\n' "${walk[@]}" | sort -rn)" \
-    "$(printf '%s\n' "${desc[@]}")"
+    "$(printf '%s\n' "${WALK[@]}")"
 TOKEN=$ADMIN_TOKEN api POST /api/users "{\"name\":\"Newest\",\"email\":\"newest.$RUN@example.com\"}"
 NEWEST_ID=$(jq -r '.user.id // empty' <<<"$HTTP_BODY")
 TOKEN=$ADMIN_TOKEN api GET "/api/users?order=desc&limit=1"
