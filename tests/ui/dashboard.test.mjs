@@ -389,6 +389,7 @@ describe('an admin: health, users, shipping, cash and failed payments', () => {
     await page.getByLabel('Status').selectOption('paid');
     await page.locator(`tr[data-order-id="${paidOrder._id}"] a`).click();
     await page.locator('#order-status[data-status="paid"]').waitFor();
+    assert.equal((await page.locator('dd.customer').textContent()).trim(), `Bo Buyer #${customer.user.id}`);
     assert.deepEqual(await a11yProblems(page), []);
     await page.getByRole('button', { name: 'Mark as shipped' }).click();
     await page.locator('#order-status[data-status="shipped"]').waitFor();

@@ -6,13 +6,16 @@ import { announce, busy, clearFormErrors, field, formSummary, h, keepFocus, next
   showApiErrors } from './dom.js';
 import { moneyLiteral, newKey } from './http.js';
 import { CARD_METHODS, PAYMENT_METHODS, methodLabel, money, pill, shortId, statusLabel, time } from './format.js';
+import { userNames } from './names.js';
 import * as session from './session.js';
 
 const CANCELLABLE = new Set(['pending', 'payment_failed', 'paid']);
 
-async function load(id) {
+/** The order, its payments and, for admins, its customer's name (null when unknown). */
+async function load(id, admin) {
   const [o, p] = await Promise.all([api.getOrder(id), api.listPayments({ order_id: id, limit: 50 })]);
-  return { order: o.order, payments: p.payments };
+  const customer = admin ? (await userNames([o.order.user_id])).get(o.order.user_id) ?? null : null;
+  return { order: o.order, payments: p.payments, customer };
 }
 
 export async function orderView({ main, params, isCurrent }) {
@@ -20,7 +23,7 @@ export async function orderView({ main, params, isCurrent }) {
   const admin = session.isAdmin();
   let data;
   try {
-    data = await load(id);
+    data = await load(id, admin);
   } catch (e) {
     if (e.status === 404) {
       replace(main, h('h1', {}, 'Order not found'),
@@ -49,7 +52,7 @@ export async function orderView({ main, params, isCurrent }) {
   }
 
   function draw() {
-    const { order, payments } = data;
+    const { order, payments, customer } = data;
     const live = payments.find((p) => p.status === 'pending' || p.status === 'completed');
     const actions = [];
     if (CANCELLABLE.has(order.status)) {
@@ -83,7 +86,9 @@ export async function orderView({ main, params, isCurrent }) {
           h('h2', { id: 'summary-h' }, 'Summary'),
           h('dl', { class: 'facts' },
             h('dt', {}, 'Order id'), h('dd', {}, h('code', {}, order._id)),
-            admin ? [h('dt', {}, 'Customer'), h('dd', {}, `User #${order.user_id}`)] : null,
+            admin ? [h('dt', {}, 'Customer'), h('dd', { class: 'customer' }, customer !== null
+              ? [customer, ' ', h('span', { class: 'hint-inline nowrap' }, `#${order.user_id}`)]
+              : `User #${order.user_id}`)] : null,
             h('dt', {}, 'Total'), h('dd', { class: 'strong' }, money(order.total, order.currency)),
             h('dt', {}, 'Payment method'), h('dd', {}, methodLabel(order.payment_method)),
             h('dt', {}, 'Created'), h('dd', {}, time(order.created_at)),
@@ -179,7 +184,7 @@ export async function orderView({ main, params, isCurrent }) {
   }
 
   async function refresh(announceChanges) {
-    const next = await load(id);
+    const next = await load(id, admin);
     if (!isCurrent()) return;
     const json = JSON.stringify(next);
     if (json === lastJson) return;

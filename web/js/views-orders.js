@@ -1,6 +1,7 @@
 // The dashboard (stat cards, the orders table with its filter and pages, and
 // for admins the service health panel) and the new-order form.
 import * as api from './api.js';
+import { userNames } from './names.js';
 import { announce, busy, clearFormErrors, field, formSummary, h, keepFocus, nextId, replace, setFieldError,
   pagerButton, showApiErrors } from './dom.js';
 import { intLiteral, moneyLiteral, newKey, toJson } from './http.js';
@@ -65,39 +66,6 @@ function statCards(s) {
         : h('p', { class: 'card-value' }, '0'),
       h('p', { class: 'card-note' }, 'of paid orders')),
   ];
-}
-
-// ---- customers' names (admins) -------------------------------------------------------------
-
-// Orders carry only user_id: an admin's table looks up the customers of the
-// page it shows (GET /api/users/{id}, at most one page's worth at once) and
-// keeps each answer for a minute, so polls cost nothing while it is fresh.
-// A lookup that fails (a deleted user, the service down) shows as "#id" and
-// is tried again after the same minute. Looking up only what is shown keeps
-// this right on a system with any number of users.
-const NAME_TTL_MS = 60_000;
-const NAMES_KEPT = 1000;             // the cache is dropped past this many ids
-const userNames = new Map();         // id -> { name (null: lookup failed), at }
-async function loadUserNames(ids) {
-  const now = Date.now();
-  const stale = [...new Set(ids)].filter((id) => {
-    const e = userNames.get(id);
-    return !e || now - e.at >= NAME_TTL_MS;
-  });
-  if (userNames.size + stale.length > NAMES_KEPT) userNames.clear();
-  await Promise.all(stale.map(async (id) => {
-    let name = null;
-    try {
-      name = (await api.getUser(id)).user.name;
-    } catch { /* shown as "#id" */ }
-    userNames.set(id, { name, at: Date.now() });
-  }));
-  const names = new Map();
-  for (const id of ids) {
-    const e = userNames.get(id);
-    if (e && e.name !== null) names.set(id, e.name);
-  }
-  return names;
 }
 
 // ---- the orders table -------------------------------------------------------------------
@@ -171,7 +139,7 @@ export async function dashboardView({ main, query, navigate, isCurrent }) {
 
   async function loadPage({ announceChanges }) {
     const r = await api.listOrders({ limit: PAGE_SIZE, cursor: cursors[page], status });
-    const names = admin ? await loadUserNames(r.orders.map((o) => o.user_id)) : null;
+    const names = admin ? await userNames(r.orders.map((o) => o.user_id)) : null;
     if (!isCurrent()) return false;
     const json = JSON.stringify(r.orders);
     const changed = json !== lastJson;
