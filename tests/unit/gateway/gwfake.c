@@ -37,7 +37,7 @@ static bool gwfake_client(rpc_client **client, const char *url)
 }
 
 bool gwfake_start(gwfake *f, const char *tag, const rpc_service_binding *const bindings[], const void *const impls[],
-    size_t n, unsigned clients)
+    size_t n, unsigned clients, int http_threads)
 {
 	static atomic_int seq;
 	char url[128];
@@ -57,7 +57,8 @@ bool gwfake_start(gwfake *f, const char *tag, const rpc_service_binding *const b
 		return false;
 	f->app.jwt_key = (const uint8_t *)gwfake_key;
 	f->app.jwt_key_len = strlen(gwfake_key);
-	httpd_config hc = { .name = tag, .bind = "127.0.0.1", .threads = 2, .handler = gw_http_handle, .arg = &f->app };
+	httpd_config hc = { .name = tag, .bind = "127.0.0.1", .threads = http_threads > 0 ? http_threads : 2,
+		.handler = gw_http_handle, .arg = &f->app };
 	CHECK_EQ_INT(httpd_start(&f->http, &hc), 0);
 	if (f->http == NULL)
 		return false;

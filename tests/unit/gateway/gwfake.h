@@ -31,12 +31,13 @@ typedef struct gwfake {
 	char admin[JWT_MAX_LEN + 8];     /* "Bearer <token>" of user 1 */
 } gwfake;
 
-/* Starts it all: bindings[i] served with impls[i] (i < n), the clients in
- * `clients` (GWFAKE_*) connected. tag names the socket and the server in
- * logs. Returns false (a CHECK has failed) when something did not start;
- * gwfake_stop is still safe then. */
+/* Starts it all: bindings[i] served with impls[i] (i < n) by two RPC
+ * workers, the clients in `clients` (GWFAKE_*) connected, http_threads HTTP
+ * threads (0: 2). tag names the socket and the server in logs. Returns
+ * false (a CHECK has failed) when something did not start; gwfake_stop is
+ * still safe then. */
 bool gwfake_start(gwfake *f, const char *tag, const rpc_service_binding *const bindings[], const void *const impls[],
-    size_t n, unsigned clients);
+    size_t n, unsigned clients, int http_threads);
 
 /* Stops the HTTP server, the clients and the fake server. */
 void gwfake_stop(gwfake *f);

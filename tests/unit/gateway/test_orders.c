@@ -235,7 +235,7 @@ static bool fixture_start(fixture *f)
 {
 	const rpc_service_binding *const bindings[] = { &order_service_binding, &payment_service_binding };
 	const void *const impls[] = { &fake_orders, &fake_payments };
-	return gwfake_start(f, "orders", bindings, impls, 2, GWFAKE_ORDER | GWFAKE_PAYMENT);
+	return gwfake_start(f, "orders", bindings, impls, 2, GWFAKE_ORDER | GWFAKE_PAYMENT, 0);
 }
 
 static void fixture_stop(fixture *f)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "comanda/user.rpc.h"
 #include "gw_http.h"
@@ -81,8 +82,31 @@ static int f_create(rpc_ctx *ctx, const Comanda__CreateUserRequest *rq, Comanda_
 	return COMANDA__CODE__OK;
 }
 
+/* GetUser of id 77 waits until the test opens this gate (giving up after
+ * 10 s, which the test sees as timed_out). */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool waiting, open, timed_out;
+} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false, false };
+
+static void gate_wait(void)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&gate.mu);
+	gate.waiting = true;
+	pthread_cond_broadcast(&gate.cv);
+	while (!gate.open && !gate.timed_out)
+		gate.timed_out = pthread_cond_timedwait(&gate.cv, &gate.mu, &until) != 0;
+	pthread_mutex_unlock(&gate.mu);
+}
+
 static int f_get(rpc_ctx *ctx, const Comanda__GetUserRequest *rq, Comanda__UserReply *rep)
 {
+	if (rq->id == 77)
+		gate_wait();
 	saw(ctx, rq->id, NULL);
 	if (rq->id == 404)
 		return rpc_ctx_error(ctx, COMANDA__CODE__NOT_FOUND, "User not found");
@@ -186,7 +210,7 @@ static bool fixture_start(fixture *f)
 {
 	const rpc_service_binding *const bindings[] = { &user_service_binding };
 	const void *const impls[] = { &fake_impl };
-	return gwfake_start(f, "users", bindings, impls, 1, GWFAKE_USER);
+	return gwfake_start(f, "users", bindings, impls, 1, GWFAKE_USER, 0);
 }
 
 static void fixture_stop(fixture *f)
@@ -492,4 +516,46 @@ TEST(gw_session_routes)
 	CHECK_EQ_INT(seen.session_id, 47); /* the sid claim of user 7's token */
 	CHECK_EQ_INT(seen.caller_id, 7);
 	fixture_stop(&f);
+}
+
+static void *get_77(void *arg)
+{
+	fixture *f = arg;
+	return call(f, "GET", "/api/users/77", f->admin, NULL, NULL);
+}
+
+TEST(gw_users_a_request_waiting_for_its_rpc_does_not_hold_the_http_thread)
+{
+	fixture f;
+	const rpc_service_binding *const bindings[] = { &user_service_binding };
+	const void *const impls[] = { &fake_impl };
+	/* one HTTP thread: if the first request held it while svc-user is slow,
+	 * the second could not be answered until the first was */
+	if (!gwfake_start(&f, "users1", bindings, impls, 1, GWFAKE_USER, 1)) {
+		gwfake_stop(&f);
+		return;
+	}
+	pthread_t th;
+	pthread_create(&th, NULL, get_77, &f);
+	pthread_mutex_lock(&gate.mu);
+	while (!gate.waiting)
+		pthread_cond_wait(&gate.cv, &gate.mu);
+	pthread_mutex_unlock(&gate.mu);
+	char *r = call(&f, "GET", "/api/users/8", f.admin, NULL, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	CHECK_BODY_HAS(r, "\"id\":8,");
+	free(r);
+	pthread_mutex_lock(&gate.mu);
+	/* answered while the first still waited for svc-user */
+	CHECK(!gate.timed_out);
+	gate.open = true;
+	pthread_cond_broadcast(&gate.cv);
+	pthread_mutex_unlock(&gate.mu);
+	void *out = NULL;
+	pthread_join(th, &out);
+	r = out;
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	CHECK_BODY_HAS(r, "\"id\":77,");
+	free(r);
+	gwfake_stop(&f);
 }
