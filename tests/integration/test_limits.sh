@@ -435,10 +435,43 @@ line=$(grep '"msg":"http request"' "$LOG2" | grep '"route":"/api/auth/login"' | 
 check_json "log: one JSON line per request with id, route, status, latency and caller" "$line" \
     '(.request_id | length > 0) and .route == "/api/auth/login" and .status == 429 and (.latency_us | type == "number") and .caller == "anonymous" and .client == "127.0.0.2"'
 
+# ---- B8. a stop while requests wait for a service ----
+# svc-user is paused (SIGSTOP), so four requests sit in the gateway with
+# their RPCs out (their connections suspended, no thread held) when it gets
+# SIGTERM; svc-user then resumes. Every one must still get its JSON answer
+# (200, or 504 past the RPC deadline), never a dropped connection, and the
+# gateway must exit cleanly after them.
+B8_TOKEN=$(token "$OTHER" "Other-pass-1")
+SU_PID=$(cat "${COMANDA_RUN_DIR:-.run/dev}/pids/svc-user.pid")
+kill -STOP "$SU_PID"
+curls=()
+for i in 1 2 3 4; do
+    curl -s --max-time 10 --interface 127.0.0.20 -o "$TMP/inflight.$i" -w '%{http_code}' \
+        -H "Authorization: Bearer $B8_TOKEN" "$GW2/api/users/me" >"$TMP/inflight.$i.code" &
+    curls+=("$!")
+done
+sleep 0.5   # the four are in, waiting for svc-user
+inflight_before=$(metric comanda_http_requests_in_flight)
+kill -TERM "$GW2_PID" 2>/dev/null
+sleep 0.5   # the gateway is stopping, the four still out
+kill -CONT "$SU_PID"
+wait "${curls[@]}" 2>/dev/null
+answered=0
+for i in 1 2 3 4; do
+    code=$(cat "$TMP/inflight.$i.code" 2>/dev/null)
+    if [[ $code == 200 || $code == 504 ]] && jq -e 'has("success")' "$TMP/inflight.$i" >/dev/null 2>&1; then
+        answered=$((answered + 1))
+    fi
+done
+# (the gauge also counts the /metrics request that reads it)
+check_eq "stop: the four requests were in flight before SIGTERM (comanda_http_requests_in_flight 4 + 1)" 5 \
+    "${inflight_before:-0}"
+check_eq "stop: all four got their JSON answer (200 or 504) after SIGTERM, none dropped" 4 "$answered"
+
 # ---- stop it ----
 stop_gw2
 rc=$?
-check_eq "own gateway: stops on SIGTERM with status 0" 0 "$rc"
+check_eq "own gateway: stops on SIGTERM with status 0, after the requests in flight" 0 "$rc"
 check_not "own gateway: no sanitizer report in its log" \
     grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$LOG2"
 
