@@ -51,29 +51,16 @@ static void gw_metrics_escape(char *dst, size_t cap, const char *s)
 	dst[n] = '\0';
 }
 
-/* The two series of one (route, method, status). Formatting their labels and
- * looking them up under the registry's lock was a few per cent of a request's
- * user-space time, so each thread keeps the ones it used, keyed by pointer:
- * route patterns come from the static route tables and methods from
- * gw_metrics_method, so equal pointers mean equal text. Series are never
- * freed, so a kept pointer stays valid. */
-typedef struct gw_metrics_series {
-	const char *route;      /* NULL: empty slot */
-	const char *method;
-	int status;
-	metric *count;
-	metric *latency;
-} gw_metrics_series;
+/* The two series of one (route, method, status), kept per thread
+ * (metrics_pair_slot): route patterns come from the static route tables and
+ * methods from gw_metrics_method, so their pointers are the keys. */
+#define GW_METRICS_CACHE 64  /* per thread */
+static _Thread_local metrics_pair gw_metrics_cache[GW_METRICS_CACHE];
 
-#define GW_METRICS_CACHE 64  /* per thread; direct-mapped, a collision just looks up again */
-static _Thread_local gw_metrics_series gw_metrics_cache[GW_METRICS_CACHE];
-
-static gw_metrics_series *gw_metrics_series_of(const char *route, const char *method, int status)
+static metrics_pair *gw_metrics_series_of(const char *route, const char *method, int status)
 {
-	size_t h = (size_t)(((uintptr_t)route >> 3) * 31u + ((uintptr_t)method >> 3) * 7u + (unsigned)status) %
-	           GW_METRICS_CACHE;
-	gw_metrics_series *e = &gw_metrics_cache[h];
-	if (e->route == route && e->method == method && e->status == status)
+	metrics_pair *e;
+	if (metrics_pair_slot(gw_metrics_cache, GW_METRICS_CACHE, route, method, status, &e))
 		return e;
 	char escaped[256], labels[384];
 	gw_metrics_escape(escaped, sizeof(escaped), route);
@@ -82,16 +69,13 @@ static gw_metrics_series *gw_metrics_series_of(const char *route, const char *me
 	snprintf(labels, sizeof(labels), "route=\"%s\",method=\"%s\"", escaped, method);
 	e->latency = metrics_histogram("comanda_http_request_duration_seconds",
 	    "HTTP request latency by route and method", labels);
-	e->route = route;
-	e->method = method;
-	e->status = status;
 	return e;
 }
 
 void gw_metrics_observe(void *arg, const httpd_request *req, const httpd_response *resp, int64_t latency_us)
 {
 	(void)arg;
-	gw_metrics_series *e = gw_metrics_series_of(resp->route != NULL ? resp->route : "unmatched",
+	metrics_pair *e = gw_metrics_series_of(resp->route != NULL ? resp->route : "unmatched",
 	    gw_metrics_method(req->method), resp->status);
 	metrics_add(e->count, 1);
 	metrics_observe_us(e->latency, latency_us > 0 ? (uint64_t)latency_us : 0);

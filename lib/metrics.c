@@ -325,3 +325,19 @@ char *metrics_render(size_t *len)
 		*len = b.len;
 	return b.p;
 }
+
+bool metrics_pair_slot(metrics_pair *cache, size_t n, const void *k1, const void *k2, int k3, metrics_pair **entry)
+{
+	size_t h = (size_t)(((uintptr_t)k1 >> 4) * 31u + ((uintptr_t)k2 >> 4) * 7u + (unsigned)k3) % n;
+	metrics_pair *e = &cache[h];
+	*entry = e;
+	if (e->used && e->k1 == k1 && e->k2 == k2 && e->k3 == k3)
+		return true;
+	e->used = 1;
+	e->k1 = k1;
+	e->k2 = k2;
+	e->k3 = k3;
+	e->count = NULL;
+	e->latency = NULL;
+	return false;
+}

@@ -14,6 +14,7 @@
 #ifndef COMANDA_METRICS_H
 #define COMANDA_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,26 @@ void metrics_add(metric *m, uint64_t n);           /* counter += n */
 void metrics_gauge_set(metric *m, int64_t v);
 void metrics_gauge_add(metric *m, int64_t delta);
 void metrics_observe_us(metric *m, uint64_t us);   /* histogram */
+
+/* A request's pair of series (a counter and a latency histogram) kept per
+ * thread for hot paths: building their labels and looking them up under the
+ * lock costs more than the rest of a request's bookkeeping. The key is two
+ * pointers to text that is static, so equal pointers mean equal labels
+ * (a route pattern, a method descriptor; NULL is a key like any other), and
+ * an int. A cache is an array the caller keeps _Thread_local. */
+typedef struct metrics_pair {
+	const void *k1, *k2;
+	int k3;
+	int used;
+	metric *count;
+	metric *latency;
+} metrics_pair;
+
+/* The entry of cache[0..n) (direct-mapped) for (k1, k2, k3). A hit returns
+ * true; a miss takes the entry for this key and returns false, and the
+ * caller then sets count and latency (a collision just misses again). One
+ * thread per cache. */
+bool metrics_pair_slot(metrics_pair *cache, size_t n, const void *k1, const void *k2, int k3, metrics_pair **entry);
 
 /* Renders every series; returns a malloc'd NUL-terminated string (caller
  * frees) and its length in *len. NULL when out of memory. */

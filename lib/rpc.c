@@ -64,27 +64,16 @@ static void rpc_method_name(char *dst, size_t cap, const ProtobufCServiceDescrip
 
 enum { RPC_SIDE_CLIENT, RPC_SIDE_SERVER };
 
-/* The two series of one (side, method, code). Building their labels and
- * looking them up under the registry's lock cost more user-space time than
- * the rest of a call's bookkeeping, so each thread keeps the ones it used in
- * a small direct-mapped cache; series are never freed, so a cached pointer
- * stays valid. */
-typedef struct rpc_series {
-	const ProtobufCMethodDescriptor *method; /* NULL: a method the server does not serve */
-	int key;                                 /* side * 64 + code + 1; 0: empty slot */
-	metric *count;
-	metric *latency;
-} rpc_series;
-
+/* The two series of one (side, method, code), kept per thread
+ * (metrics_pair_slot): keyed by the method's descriptor (NULL: a method the
+ * server does not serve) and side * 64 + code. */
 #define RPC_SERIES_CACHE 64  /* per thread; a gateway thread uses ~20 (method, code) pairs */
-static _Thread_local rpc_series rpc_series_cache[RPC_SERIES_CACHE];
+static _Thread_local metrics_pair rpc_series_cache[RPC_SERIES_CACHE];
 
-static rpc_series *rpc_series_find(int side, const ProtobufCMethodDescriptor *m, const char *method, int code)
+static metrics_pair *rpc_series_find(int side, const ProtobufCMethodDescriptor *m, const char *method, int code)
 {
-	int key = side * 64 + (code & 63) + 1;
-	size_t h = (size_t)(((uintptr_t)m >> 4) * 31u + (uintptr_t)key) % RPC_SERIES_CACHE;
-	rpc_series *e = &rpc_series_cache[h];
-	if (e->key == key && e->method == m)
+	metrics_pair *e;
+	if (metrics_pair_slot(rpc_series_cache, RPC_SERIES_CACHE, m, NULL, side * 64 + (code & 63), &e))
 		return e;
 	const char *side_name = side == RPC_SIDE_CLIENT ? "client" : "server";
 	char name[96], labels[RPC_METHOD_MAX + 64];
@@ -95,8 +84,6 @@ static rpc_series *rpc_series_find(int side, const ProtobufCMethodDescriptor *m,
 	 * into the OK ones it would hide how fast the service really answers */
 	snprintf(name, sizeof(name), "comanda_rpc_%s_latency_seconds", side_name);
 	e->latency = metrics_histogram(name, "RPC latency by method and status code", labels);
-	e->method = m;
-	e->key = key;
 	return e;
 }
 
@@ -104,7 +91,7 @@ static rpc_series *rpc_series_find(int side, const ProtobufCMethodDescriptor *m,
 static void rpc_observe(int side, const ProtobufCMethodDescriptor *m, const char *method, int code,
     uint64_t latency_us)
 {
-	rpc_series *e = rpc_series_find(side, m, method, code);
+	metrics_pair *e = rpc_series_find(side, m, method, code);
 	metrics_add(e->count, 1);
 	metrics_observe_us(e->latency, latency_us);
 }

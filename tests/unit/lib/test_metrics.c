@@ -146,3 +146,31 @@ TEST(metrics_concurrent_updates_are_exact)
 	CHECK(has_line(s, line));
 	free(s);
 }
+
+TEST(metrics_pair_slot_hits_the_same_key_and_takes_over_on_a_collision)
+{
+	static metrics_pair cache[4];
+	memset(cache, 0, sizeof(cache));
+	static const char route_a[] = "/a", route_b[] = "/b", get[] = "GET";
+	metrics_pair *e = NULL, *again = NULL;
+	CHECK(!metrics_pair_slot(cache, 4, route_a, get, 200, &e));
+	CHECK(e->count == NULL && e->latency == NULL);
+	e->count = metrics_counter("test_pair_total", "t", "k=\"a\"");
+	CHECK(metrics_pair_slot(cache, 4, route_a, get, 200, &again));
+	CHECK(again == e && again->count == e->count);
+	/* NULL keys are keys too (an empty cache is not a hit for them) */
+	metrics_pair *n = NULL;
+	CHECK(!metrics_pair_slot(cache, 4, NULL, NULL, 0, &n));
+	CHECK(metrics_pair_slot(cache, 4, NULL, NULL, 0, &n));
+	/* every other key misses; one that lands on e's entry takes it over */
+	int misses = 0;
+	for (int status = 201; status < 240; status++) {
+		metrics_pair *o = NULL;
+		if (!metrics_pair_slot(cache, 4, route_b, get, status, &o))
+			misses++;
+		CHECK(o->k1 == route_b && o->k3 == status);
+	}
+	CHECK_EQ_INT(misses, 39);
+	/* 39 consecutive statuses land on every entry of 4: e's was taken over */
+	CHECK(!metrics_pair_slot(cache, 4, route_a, get, 200, &again));
+}
