@@ -2,11 +2,12 @@
 // asks for the customers it shows (GET /api/users/{id}, at most one page's
 // worth at once) and each answer is kept for a minute, so polls cost nothing
 // while it is fresh. A lookup that fails (a deleted user, the service down)
-// shows as "#id" and is tried again after the same minute. Looking up only
+// shows as "#id" and is tried again after five seconds. Looking up only
 // what is shown keeps this right on a system with any number of users.
 import * as api from './api.js';
 
 const NAME_TTL_MS = 60_000;
+const FAILED_TTL_MS = 5_000;
 const NAMES_KEPT = 1000;             // the cache is dropped past this many ids
 const known = new Map();             // id -> { name (null: lookup failed), at }
 /** The names of the users ids (a Map id -> name; unknown ones left out). */
@@ -14,7 +15,7 @@ export async function userNames(ids) {
   const now = Date.now();
   const stale = [...new Set(ids)].filter((id) => {
     const e = known.get(id);
-    return !e || now - e.at >= NAME_TTL_MS;
+    return !e || now - e.at >= (e.name === null ? FAILED_TTL_MS : NAME_TTL_MS);
   });
   if (known.size + stale.length > NAMES_KEPT) known.clear();
   await Promise.all(stale.map(async (id) => {
