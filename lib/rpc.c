@@ -127,7 +127,7 @@ typedef struct rpc_async {
 	rpc_done_fn done;
 	void *arg;
 	int64_t t0, deadline_us;
-	char method[RPC_METHOD_MAX];
+	const char *method;            /* the rpc_method's name */
 } rpc_async;
 
 #define RPC_MAX_REPLICAS 16
@@ -348,16 +348,14 @@ static rpc_slot *rpc_slot_get(rpc_client *c, rpc_slot **list, size_t size, void 
 }
 
 /* A slot whose call failed mid-way is discarded, not reused: its context may
- * still hold state of the abandoned request. From inside the slot's own aio
- * callback nng_aio_free would wait for itself: nng_aio_reap then. */
+ * still hold state of the abandoned request. Its aio is reaped (freed later,
+ * on NNG's reaper) rather than freed: an async slot is put back from inside
+ * its own aio callback, where nng_aio_free would wait for itself. */
 static void rpc_slot_put(rpc_client *c, rpc_slot **list, rpc_slot *s, bool reusable)
 {
 	if (!reusable) {
 		nng_ctx_close(s->ctx);
-		if (list == &c->free_async)
-			nng_aio_reap(s->aio);
-		else
-			nng_aio_free(s->aio);
+		nng_aio_reap(s->aio);
 		free(s);
 		return;
 	}
@@ -583,8 +581,7 @@ int rpc_client_call_async(rpc_client *c, rpc_call *call, const rpc_method *metho
 		return call->status.code;
 	const ProtobufCMethodDescriptor *m = &svc->methods[method_index];
 	int timeout_ms = call->timeout_ms > 0 ? call->timeout_ms : c->default_timeout_ms;
-	char method[RPC_METHOD_MAX];
-	rpc_method_name(method, sizeof(method), svc, method_index);
+	const char *method = method_of->name;
 	nng_msg *msg = NULL;
 	rpc_async *a = NULL;
 	if (rpc_request_build(c, call, request, method, timeout_ms, &msg) == COMANDA__CODE__OK &&
@@ -607,7 +604,7 @@ int rpc_client_call_async(rpc_client *c, rpc_call *call, const rpc_method *metho
 	a->arg = arg;
 	a->t0 = t0;
 	a->deadline_us = t0 + (int64_t)timeout_ms * 1000;
-	memcpy(a->method, method, sizeof(method));
+	a->method = method;
 	nng_aio_set_timeout(a->slot.aio, (nng_duration)timeout_ms);
 	nng_aio_set_msg(a->slot.aio, msg);
 	nng_ctx_send(a->slot.ctx, a->slot.aio);

@@ -116,10 +116,12 @@ int rpc_client_call(rpc_client *c, rpc_call *call, const ProtobufCServiceDescrip
     unsigned method_index, const ProtobufCMessage *request, ProtobufCMessage **reply);
 
 /* One method of one service; the generated NAME_METHOD_method constants
- * (gen/comanda/NAME.rpc.h) name each. */
+ * (gen/comanda/NAME.rpc.h) name each, with the name the envelope carries
+ * written out so that a call need not format it. */
 typedef struct rpc_method {
 	const ProtobufCServiceDescriptor *service;
 	unsigned index;
+	const char *name;            /* "comanda.UserService/GetUser" */
 } rpc_method;
 
 /* Called once when a call under way from rpc_client_call_async ends, on one

@@ -84,7 +84,7 @@ def generate(out_dir, proto_path):
         hdr.append(f'\n/* The methods, for calls that do not wait (rpc_client_call_async). */\n')
         for i, (m, req, rep) in enumerate(methods):
             hdr.append(f'extern const rpc_method {s}_{snake(m)}_method; /* {ctype(package, req)} -> {ctype(package, rep)} */\n')
-            body.append(f'const rpc_method {s}_{snake(m)}_method = {{ &{desc}, {i} }};\n')
+            body.append(f'const rpc_method {s}_{snake(m)}_method = {{ &{desc}, {i}, "{package}.{svc}/{m}" }};\n')
         body.append('\n')
         hdr.append(f'\n/* Server side: fill in the handlers this process serves (NULL answers\n'
                    f' * UNIMPLEMENTED) and pass the struct with {s}_binding to rpc_server_add().\n'

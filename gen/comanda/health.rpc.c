@@ -11,7 +11,7 @@ int health_check(rpc_client *client, rpc_call *call,
 	return code;
 }
 
-const rpc_method health_check_method = { &comanda__health__descriptor, 0 };
+const rpc_method health_check_method = { &comanda__health__descriptor, 0, "comanda.Health/Check" };
 
 static int health_check_trampoline(rpc_ctx *ctx, const void *impl,
     const ProtobufCMessage *request, ProtobufCMessage *reply)

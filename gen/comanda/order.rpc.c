@@ -61,12 +61,12 @@ int order_service_get_order_summary(rpc_client *client, rpc_call *call,
 	return code;
 }
 
-const rpc_method order_service_create_order_method = { &comanda__order_service__descriptor, 0 };
-const rpc_method order_service_get_order_method = { &comanda__order_service__descriptor, 1 };
-const rpc_method order_service_list_orders_method = { &comanda__order_service__descriptor, 2 };
-const rpc_method order_service_update_order_status_method = { &comanda__order_service__descriptor, 3 };
-const rpc_method order_service_apply_payment_result_method = { &comanda__order_service__descriptor, 4 };
-const rpc_method order_service_get_order_summary_method = { &comanda__order_service__descriptor, 5 };
+const rpc_method order_service_create_order_method = { &comanda__order_service__descriptor, 0, "comanda.OrderService/CreateOrder" };
+const rpc_method order_service_get_order_method = { &comanda__order_service__descriptor, 1, "comanda.OrderService/GetOrder" };
+const rpc_method order_service_list_orders_method = { &comanda__order_service__descriptor, 2, "comanda.OrderService/ListOrders" };
+const rpc_method order_service_update_order_status_method = { &comanda__order_service__descriptor, 3, "comanda.OrderService/UpdateOrderStatus" };
+const rpc_method order_service_apply_payment_result_method = { &comanda__order_service__descriptor, 4, "comanda.OrderService/ApplyPaymentResult" };
+const rpc_method order_service_get_order_summary_method = { &comanda__order_service__descriptor, 5, "comanda.OrderService/GetOrderSummary" };
 
 static int order_service_create_order_trampoline(rpc_ctx *ctx, const void *impl,
     const ProtobufCMessage *request, ProtobufCMessage *reply)

@@ -81,14 +81,14 @@ int payment_service_settle_payment(rpc_client *client, rpc_call *call,
 	return code;
 }
 
-const rpc_method payment_service_create_payment_method = { &comanda__payment_service__descriptor, 0 };
-const rpc_method payment_service_get_payment_method = { &comanda__payment_service__descriptor, 1 };
-const rpc_method payment_service_list_payments_method = { &comanda__payment_service__descriptor, 2 };
-const rpc_method payment_service_update_payment_status_method = { &comanda__payment_service__descriptor, 3 };
-const rpc_method payment_service_refund_payment_method = { &comanda__payment_service__descriptor, 4 };
-const rpc_method payment_service_get_audit_method = { &comanda__payment_service__descriptor, 5 };
-const rpc_method payment_service_handle_order_event_method = { &comanda__payment_service__descriptor, 6 };
-const rpc_method payment_service_settle_payment_method = { &comanda__payment_service__descriptor, 7 };
+const rpc_method payment_service_create_payment_method = { &comanda__payment_service__descriptor, 0, "comanda.PaymentService/CreatePayment" };
+const rpc_method payment_service_get_payment_method = { &comanda__payment_service__descriptor, 1, "comanda.PaymentService/GetPayment" };
+const rpc_method payment_service_list_payments_method = { &comanda__payment_service__descriptor, 2, "comanda.PaymentService/ListPayments" };
+const rpc_method payment_service_update_payment_status_method = { &comanda__payment_service__descriptor, 3, "comanda.PaymentService/UpdatePaymentStatus" };
+const rpc_method payment_service_refund_payment_method = { &comanda__payment_service__descriptor, 4, "comanda.PaymentService/RefundPayment" };
+const rpc_method payment_service_get_audit_method = { &comanda__payment_service__descriptor, 5, "comanda.PaymentService/GetAudit" };
+const rpc_method payment_service_handle_order_event_method = { &comanda__payment_service__descriptor, 6, "comanda.PaymentService/HandleOrderEvent" };
+const rpc_method payment_service_settle_payment_method = { &comanda__payment_service__descriptor, 7, "comanda.PaymentService/SettlePayment" };
 
 static int payment_service_create_payment_trampoline(rpc_ctx *ctx, const void *impl,
     const ProtobufCMessage *request, ProtobufCMessage *reply)

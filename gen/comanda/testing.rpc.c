@@ -21,8 +21,8 @@ int echo_unimplemented(rpc_client *client, rpc_call *call,
 	return code;
 }
 
-const rpc_method echo_echo_method = { &comanda__echo__descriptor, 0 };
-const rpc_method echo_unimplemented_method = { &comanda__echo__descriptor, 1 };
+const rpc_method echo_echo_method = { &comanda__echo__descriptor, 0, "comanda.Echo/Echo" };
+const rpc_method echo_unimplemented_method = { &comanda__echo__descriptor, 1, "comanda.Echo/Unimplemented" };
 
 static int echo_echo_trampoline(rpc_ctx *ctx, const void *impl,
     const ProtobufCMessage *request, ProtobufCMessage *reply)

@@ -91,15 +91,15 @@ int user_service_check_user(rpc_client *client, rpc_call *call,
 	return code;
 }
 
-const rpc_method user_service_create_user_method = { &comanda__user_service__descriptor, 0 };
-const rpc_method user_service_get_user_method = { &comanda__user_service__descriptor, 1 };
-const rpc_method user_service_list_users_method = { &comanda__user_service__descriptor, 2 };
-const rpc_method user_service_update_user_method = { &comanda__user_service__descriptor, 3 };
-const rpc_method user_service_delete_user_method = { &comanda__user_service__descriptor, 4 };
-const rpc_method user_service_login_method = { &comanda__user_service__descriptor, 5 };
-const rpc_method user_service_refresh_method = { &comanda__user_service__descriptor, 6 };
-const rpc_method user_service_logout_method = { &comanda__user_service__descriptor, 7 };
-const rpc_method user_service_check_user_method = { &comanda__user_service__descriptor, 8 };
+const rpc_method user_service_create_user_method = { &comanda__user_service__descriptor, 0, "comanda.UserService/CreateUser" };
+const rpc_method user_service_get_user_method = { &comanda__user_service__descriptor, 1, "comanda.UserService/GetUser" };
+const rpc_method user_service_list_users_method = { &comanda__user_service__descriptor, 2, "comanda.UserService/ListUsers" };
+const rpc_method user_service_update_user_method = { &comanda__user_service__descriptor, 3, "comanda.UserService/UpdateUser" };
+const rpc_method user_service_delete_user_method = { &comanda__user_service__descriptor, 4, "comanda.UserService/DeleteUser" };
+const rpc_method user_service_login_method = { &comanda__user_service__descriptor, 5, "comanda.UserService/Login" };
+const rpc_method user_service_refresh_method = { &comanda__user_service__descriptor, 6, "comanda.UserService/Refresh" };
+const rpc_method user_service_logout_method = { &comanda__user_service__descriptor, 7, "comanda.UserService/Logout" };
+const rpc_method user_service_check_user_method = { &comanda__user_service__descriptor, 8, "comanda.UserService/CheckUser" };
 
 static int user_service_create_user_trampoline(rpc_ctx *ctx, const void *impl,
     const ProtobufCMessage *request, ProtobufCMessage *reply)
