@@ -91,30 +91,15 @@ static int gw_auth_verify_cached(const gw_app *app, const char *token, int64_t n
 	return rc;
 }
 
-/* The log label of the caller, formatted once per thread and caller and
- * copied into resp (a deferred request is logged later, after its thread
- * has served others, so resp must hold its own copy). */
-static _Thread_local char gw_auth_label[40];
-/* Whom gw_auth_label names: a keep-alive connection stays on one thread, so
- * its next request is usually the same caller's and the label is kept
- * instead of formatted again. */
-static _Thread_local bool gw_auth_label_set;
-static _Thread_local int64_t gw_auth_label_sub;
-static _Thread_local bool gw_auth_label_admin;
-
 static void gw_auth_set_caller(gw_request *req, httpd_response *resp, const jwt_claims *c)
 {
 	req->caller_id = c->sub;
 	req->caller_role = c->role;
 	req->session_id = c->sid;
-	bool admin = c->role == COMANDA__ROLE__ROLE_ADMIN;
-	if (!gw_auth_label_set || gw_auth_label_sub != c->sub || gw_auth_label_admin != admin) {
-		snprintf(gw_auth_label, sizeof(gw_auth_label), "%s:%" PRId64, admin ? "admin" : "user", c->sub);
-		gw_auth_label_set = true;
-		gw_auth_label_sub = c->sub;
-		gw_auth_label_admin = admin;
-	}
-	httpd_set_caller(resp, gw_auth_label);
+	/* the log label, written into resp: a deferred request is logged after
+	 * its thread has served others, so it must carry its own */
+	snprintf(resp->caller, sizeof(resp->caller), "%s:%" PRId64,
+	    c->role == COMANDA__ROLE__ROLE_ADMIN ? "admin" : "user", c->sub);
 }
 
 bool gw_auth_authorize(gw_app *app, gw_request *req, httpd_response *resp)
