@@ -274,7 +274,7 @@ int main(int argc, char **argv)
 	rpc_client *client = NULL;
 	/* as many connections as the gateway keeps (RPC_CONNECTIONS) */
 	rpc_client_config ccfg = { .urls = cfg.url, .default_timeout_ms = cfg.timeout_ms,
-		.connections = (int)cfg_int("RPC_CONNECTIONS", 1, 16) };
+		.connections = (int)cfg_int("RPC_CONNECTIONS", 1, RPC_MAX_CONNECTIONS) };
 	if (rpc_client_open(&client, &ccfg) != COMANDA__CODE__OK) {
 		fprintf(stderr, "rpc_bench: cannot open a client for %s\n", cfg.url);
 		return 2;

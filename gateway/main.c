@@ -35,7 +35,7 @@ static rpc_client *gw_open_client(const char *var, int timeout_ms)
 {
 	rpc_client *c = NULL;
 	rpc_client_config rc = { .urls = cfg_str(var), .default_timeout_ms = timeout_ms,
-		.connections = (int)cfg_int("RPC_CONNECTIONS", 1, 16) };
+		.connections = (int)cfg_int("RPC_CONNECTIONS", 1, RPC_MAX_CONNECTIONS) };
 	if (rpc_client_open(&c, &rc) != COMANDA__CODE__OK) {
 		log_printf(LOG_ERROR, "gateway: cannot open the RPC client for %s=\"%s\"", var, rc.urls);
 		exit(2);

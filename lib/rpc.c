@@ -131,7 +131,6 @@ typedef struct rpc_async {
 } rpc_async;
 
 #define RPC_MAX_REPLICAS 16
-#define RPC_MAX_CONNECTIONS 16
 
 /* One replica's URL and its dialers: NNG writes one message at a time on a
  * connection (the next waits for the previous write to complete on NNG's

@@ -36,6 +36,7 @@
 #include "comanda/rpc.pb-c.h"
 
 #define RPC_MAX_DETAILS 16
+#define RPC_MAX_CONNECTIONS 16   /* per replica: rpc_client_config.connections, RPC_CONNECTIONS */
 #define RPC_MESSAGE_MAX 256
 
 /* A canonical status: code, a message safe for clients, field details. */
@@ -64,7 +65,7 @@ typedef struct rpc_client_config {
 	const char *urls;
 	/* Timeout of a call whose rpc_call.timeout_ms is 0. */
 	int default_timeout_ms;
-	/* TCP connections kept to each replica (0: 1; at most 16). NNG writes
+	/* TCP connections kept to each replica (0: 1; at most RPC_MAX_CONNECTIONS). NNG writes
 	 * one message at a time per connection, so callers that run many calls
 	 * at once (the gateway) want several; RPC_CONNECTIONS in lib/cfg.def. */
 	int connections;

@@ -45,7 +45,7 @@ static int order_init(svc *s)
 		return -1;
 	int timeout_ms = (int)cfg_int("RPC_TIMEOUT_MS", 10, 60000);
 	rpc_client_config uc = { .urls = cfg_str("USER_RPC_URL"), .default_timeout_ms = timeout_ms,
-		.connections = (int)cfg_int("RPC_CONNECTIONS", 1, 16) };
+		.connections = (int)cfg_int("RPC_CONNECTIONS", 1, RPC_MAX_CONNECTIONS) };
 	if (rpc_client_open(&order_users, &uc) != COMANDA__CODE__OK) {
 		log_printf(LOG_ERROR, "USER_RPC_URL is not usable: %s", uc.urls);
 		return -1;
