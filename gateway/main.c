@@ -16,6 +16,7 @@
 #include <pthread.h>
 
 #include "cfg.h"
+#include "cpus.h"
 #include "gw_app.h"
 #include "gw_auth.h"
 #include "gw_cors.h"
@@ -78,6 +79,9 @@ static gw_cors *gw_open_cors(void)
 int main(void)
 {
 	log_init("gateway");
+	/* first: every thread created from here on inherits the CPUs */
+	if (cpus_pin_from_cfg("GATEWAY_CPUS") != 0)
+		return 2;
 
 	/* before any thread exists (NNG's, MHD's) */
 	sigset_t stop;

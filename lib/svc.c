@@ -11,6 +11,7 @@
 #include "bus.h"
 #include "cfg.h"
 #include "clock.h"
+#include "cpus.h"
 #include "comanda/health.rpc.h"
 #include "httpd.h"
 #include "log.h"
@@ -464,6 +465,9 @@ static void svc_teardown(svc *s)
 int svc_main(const svc_def *def)
 {
 	log_init(def->program);
+	/* first: every thread created from here on inherits the CPUs */
+	if (def->cpus_var != NULL && cpus_pin_from_cfg(def->cpus_var) != 0)
+		return 2;
 	svc s = { .def = def };
 	/* before any thread exists: the signals are taken only where svc waits */
 	stopsig_block(&s.stop_signals);

@@ -33,6 +33,7 @@ typedef struct svc_def {
 	const char *service;          /* "user-service": Health, /health, /status */
 	const char *rpc_listen_var;   /* cfg variable of the RPC address: "USER_RPC_LISTEN" */
 	const char *admin_port_var;   /* cfg variable of the admin port: "USER_ADMIN_PORT" */
+	const char *cpus_var;         /* cfg variable of the CPUs it is pinned to: "USER_CPUS" */
 	const rpc_service_binding *binding;  /* the service's generated binding */
 	const void *impl;             /* its handlers (a generated *_impl, static) */
 

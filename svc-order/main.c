@@ -107,6 +107,7 @@ static const svc_def order_svc = {
 	.service = "order-service",
 	.rpc_listen_var = "ORDER_RPC_LISTEN",
 	.admin_port_var = "ORDER_ADMIN_PORT",
+	.cpus_var = "ORDER_CPUS",
 	.binding = &order_service_binding,
 	.impl = &order_service_handlers,
 	.init = order_init,

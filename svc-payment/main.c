@@ -85,6 +85,7 @@ static const svc_def payment_svc = {
 	.service = "payment-service",
 	.rpc_listen_var = "PAYMENT_RPC_LISTEN",
 	.admin_port_var = "PAYMENT_ADMIN_PORT",
+	.cpus_var = "PAYMENT_CPUS",
 	.binding = &payment_service_binding,
 	.impl = &payment_service_handlers,
 	.db_url_var = "PAYMENT_DB_URL",

@@ -70,6 +70,7 @@ static const svc_def user_svc = {
 	.service = "user-service",
 	.rpc_listen_var = "USER_RPC_LISTEN",
 	.admin_port_var = "USER_ADMIN_PORT",
+	.cpus_var = "USER_CPUS",
 	.binding = &user_service_binding,
 	.impl = &user_service_handlers,
 	.db_url_var = "USER_DB_URL",
