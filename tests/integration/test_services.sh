@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Integration: every service's admin port (/health, /status, /metrics, 404),
-# and a database outage: PostgreSQL killed -> svc-user /health answers 503
+# a database outage: PostgreSQL killed -> svc-user /health answers 503
 # naming "database" within 2 s, from its cache (at once); PostgreSQL back ->
-# every service healthy again.
+# every service healthy again; and CPU pinning (USER_CPUS, GATEWAY_CPUS):
+# every thread of the restarted program on the CPU asked for, requests
+# served, a bad list or a CPU the machine lacks refused at start (exit 2).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -94,5 +96,60 @@ for svc in order-service payment-service; do
         fail "$svc healthy again after PostgreSQL restarts" "HTTP $HTTP_STATUS: $HTTP_BODY"
     fi
 done
+
+# ---- CPU pinning ------------------------------------------------------------------
+
+# thread_cpus PID: each thread's allowed CPUs, one line per distinct list
+# ("0 x17": 17 threads on CPU 0).
+thread_cpus() {
+    local t
+    for t in /proc/"$1"/task/*/status; do
+        sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "$t"
+    done | sort | uniq -c | awk '{printf "%s x%s\n", $2, $1}'
+}
+all_cpus=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status)
+cpu=${all_cpus%%[-,]*}   # the first CPU this machine lets us use
+bin=${COMANDA_BIN_DIR:-build/bin}
+[[ $bin == /* ]] || bin=$IT_REPO/$bin
+RUN_DIR=${COMANDA_RUN_DIR:-$IT_REPO/.run/dev}
+trap 'stack stop-svc svc-user >/dev/null 2>&1; stack start-svc svc-user >/dev/null 2>&1
+      stack stop-svc gateway >/dev/null 2>&1; stack start-svc gateway >/dev/null 2>&1' EXIT
+
+for prog in svc-user gateway; do
+    var=USER_CPUS
+    [[ $prog == gateway ]] && var=GATEWAY_CPUS
+    stack stop-svc "$prog" >/dev/null 2>&1
+    (export "$var=$cpu"; stack start-svc "$prog" >/dev/null 2>&1)
+    pid=$(cat "$RUN_DIR/pids/$prog.pid" 2>/dev/null)
+    threads=$(thread_cpus "$pid")
+    check_match "$var=$cpu: every thread of $prog on CPU $cpu ($(tr '\n' ' ' <<<"$threads" | sed 's/ $//'))" \
+        "^$cpu x[0-9]+\$" "$threads"
+    check "$var=$cpu: $prog logs what it was pinned to" \
+        grep -qF "pinned to CPUs $cpu ($var)" "$RUN_DIR/logs/$prog.log"
+    if wait_status "$GATEWAY_URL/ready" 200 10000; then
+        pass "$var=$cpu: the API is ready with $prog pinned"
+    else
+        fail "$var=$cpu: the API is ready with $prog pinned" "HTTP $HTTP_STATUS: $HTTP_BODY"
+    fi
+    stack stop-svc "$prog" >/dev/null 2>&1
+    stack start-svc "$prog" >/dev/null 2>&1
+    pid=$(cat "$RUN_DIR/pids/$prog.pid" 2>/dev/null)
+    check_eq "$prog started without $var runs on every CPU again" "$all_cpus x" "$(thread_cpus "$pid" | sed 's/[0-9]*$//' | sort -u)"
+
+    # refused before the program opens anything: it would otherwise find its
+    # ports taken by the copy that is running
+    for bad in "0-x|is not a CPU range" "1023|cannot run there"; do
+        out=$(env "$var=${bad%%|*}" timeout 10 "$bin/$prog" 2>&1)
+        rc=$?
+        check_eq "$var=${bad%%|*}: $prog exits with status 2" 2 "$rc"
+        check "$var=${bad%%|*}: $prog says why (${bad#*|})" grep -qF -- "${bad#*|}" <<<"$out"
+    done
+done
+trap - EXIT
+if wait_status "$GATEWAY_URL/ready" 200 10000; then
+    pass "the API is ready again after the pinning checks"
+else
+    fail "the API is ready again after the pinning checks" "HTTP $HTTP_STATUS: $HTTP_BODY"
+fi
 
 finish
