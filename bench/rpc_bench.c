@@ -30,7 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cfg.h"
 #include "clock.h"
 #include "comanda/testing.rpc.h"
 #include "comanda/user.rpc.h"
@@ -273,8 +272,10 @@ int main(int argc, char **argv)
 
 	rpc_client *client = NULL;
 	/* as many connections as the gateway keeps (RPC_CONNECTIONS) */
-	rpc_client_config ccfg = { .urls = cfg.url, .default_timeout_ms = cfg.timeout_ms,
-		.connections = (int)cfg_int("RPC_CONNECTIONS", 1, RPC_MAX_CONNECTIONS) };
+	rpc_client_config ccfg;
+	rpc_client_config_from_cfg(&ccfg, NULL);
+	ccfg.urls = cfg.url;
+	ccfg.default_timeout_ms = cfg.timeout_ms;
 	if (rpc_client_open(&client, &ccfg) != COMANDA__CODE__OK) {
 		fprintf(stderr, "rpc_bench: cannot open a client for %s\n", cfg.url);
 		return 2;

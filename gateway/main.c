@@ -32,11 +32,11 @@
 
 /* Opens the client for one service; exits when its URL is malformed (a
  * configuration error that retrying cannot fix). */
-static rpc_client *gw_open_client(const char *var, int timeout_ms)
+static rpc_client *gw_open_client(const char *var)
 {
 	rpc_client *c = NULL;
-	rpc_client_config rc = { .urls = cfg_str(var), .default_timeout_ms = timeout_ms,
-		.connections = (int)cfg_int("RPC_CONNECTIONS", 1, RPC_MAX_CONNECTIONS) };
+	rpc_client_config rc;
+	rpc_client_config_from_cfg(&rc, var);
 	if (rpc_client_open(&c, &rc) != COMANDA__CODE__OK) {
 		log_printf(LOG_ERROR, "gateway: cannot open the RPC client for %s=\"%s\"", var, rc.urls);
 		exit(2);
@@ -105,11 +105,10 @@ int main(void)
 		return 2;
 	}
 
-	int rpc_timeout = (int)cfg_int("RPC_TIMEOUT_MS", 1, 600000);
 	gw_app app = {
-		.user = gw_open_client("USER_RPC_URL", rpc_timeout),
-		.order = gw_open_client("ORDER_RPC_URL", rpc_timeout),
-		.payment = gw_open_client("PAYMENT_RPC_URL", rpc_timeout),
+		.user = gw_open_client("USER_RPC_URL"),
+		.order = gw_open_client("ORDER_RPC_URL"),
+		.payment = gw_open_client("PAYMENT_RPC_URL"),
 		.health_timeout_ms = (int)cfg_int("HEALTH_TIMEOUT_MS", 1, 60000),
 		.jwt_key = (const uint8_t *)jwt_key,
 		.jwt_key_len = strlen(jwt_key),

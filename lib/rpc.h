@@ -77,6 +77,17 @@ typedef struct rpc_client_config {
  * when out of memory. Thread-safe after return. */
 int rpc_client_open(rpc_client **out, const rpc_client_config *cfg);
 
+/* RPC_TIMEOUT_MS is read within these bounds by every program. */
+#define RPC_TIMEOUT_MIN_MS 10
+#define RPC_TIMEOUT_MAX_MS 60000
+
+/* Fills *out from lib/cfg.def the one way every caller of services reads it:
+ * urls from variable urls_var (NULL: out->urls NULL, for a caller that sets
+ * its own), default_timeout_ms from RPC_TIMEOUT_MS, connections from
+ * RPC_CONNECTIONS. A malformed or out-of-range value logs and exits with
+ * status 2 (cfg_int). Thread-safe (cfg is read-only). In lib/rpc_cfg.c. */
+void rpc_client_config_from_cfg(rpc_client_config *out, const char *urls_var);
+
 /* Closes the client. No call may be started afterwards, nor a waiting call
  * be in progress; calls from rpc_client_call_async still out end with
  * UNAVAILABLE (their done runs) before it returns. */

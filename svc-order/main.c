@@ -43,9 +43,9 @@ static int order_init(svc *s)
 	health_add(svc_health(s), "database", order_db_probe, db);
 	if (sodium_init() < 0)
 		return -1;
-	int timeout_ms = (int)cfg_int("RPC_TIMEOUT_MS", 10, 60000);
-	rpc_client_config uc = { .urls = cfg_str("USER_RPC_URL"), .default_timeout_ms = timeout_ms,
-		.connections = (int)cfg_int("RPC_CONNECTIONS", 1, RPC_MAX_CONNECTIONS) };
+	rpc_client_config uc;
+	rpc_client_config_from_cfg(&uc, "USER_RPC_URL");
+	int timeout_ms = uc.default_timeout_ms;
 	if (rpc_client_open(&order_users, &uc) != COMANDA__CODE__OK) {
 		log_printf(LOG_ERROR, "USER_RPC_URL is not usable: %s", uc.urls);
 		return -1;

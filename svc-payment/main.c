@@ -30,9 +30,9 @@ static int payment_init(svc *s)
 		return -1;
 	/* PAYMENT_SIM_LIMIT is in major units; the simulator compares minor. */
 	payment_simulator_init(&payment_sim, cfg_int("PAYMENT_SIM_LIMIT", 0, 90000000000000LL) * 100);
-	int timeout_ms = (int)cfg_int("RPC_TIMEOUT_MS", 10, 60000);
-	rpc_client_config oc = { .urls = cfg_str("ORDER_RPC_URL"), .default_timeout_ms = timeout_ms,
-		.connections = (int)cfg_int("RPC_CONNECTIONS", 1, RPC_MAX_CONNECTIONS) };
+	rpc_client_config oc;
+	rpc_client_config_from_cfg(&oc, "ORDER_RPC_URL");
+	int timeout_ms = oc.default_timeout_ms;
 	if (rpc_client_open(&payment_orders, &oc) != COMANDA__CODE__OK) {
 		log_printf(LOG_ERROR, "ORDER_RPC_URL is not usable: %s", oc.urls);
 		return -1;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -733,4 +734,51 @@ TEST(rpc_async_calls_out_when_the_client_closes_end_before_close_returns)
 		CHECK_EQ_INT(slots[i].code, COMANDA__CODE__UNAVAILABLE);
 	}
 	rpc_server_close(s);
+}
+
+/* Every caller of services reads RPC_TIMEOUT_MS and RPC_CONNECTIONS this one
+ * way; a value out of bounds stops the program (exit 2) instead of being
+ * clamped. */
+static int rpc_cfg_exit_status(const char *var, const char *value)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		setenv(var, value, 1);
+		rpc_client_config c;
+		rpc_client_config_from_cfg(&c, NULL);
+		_exit(0);
+	}
+	int status = -1;
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(rpc_client_config_from_cfg_reads_the_caller_settings)
+{
+	rpc_client_config c;
+	unsetenv("RPC_TIMEOUT_MS");
+	unsetenv("RPC_CONNECTIONS");
+	rpc_client_config_from_cfg(&c, NULL);
+	CHECK(c.urls == NULL);
+	CHECK_EQ_INT(c.default_timeout_ms, 2000); /* lib/cfg.def's defaults */
+	CHECK_EQ_INT(c.connections, 4);
+	setenv("RPC_TIMEOUT_MS", "1500", 1);
+	setenv("RPC_CONNECTIONS", "3", 1);
+	setenv("USER_RPC_URL", "tcp://127.0.0.1:1,tcp://127.0.0.1:2", 1);
+	rpc_client_config_from_cfg(&c, "USER_RPC_URL");
+	CHECK_STREQ(c.urls, "tcp://127.0.0.1:1,tcp://127.0.0.1:2");
+	CHECK_EQ_INT(c.default_timeout_ms, 1500);
+	CHECK_EQ_INT(c.connections, 3);
+	unsetenv("RPC_TIMEOUT_MS");
+	unsetenv("RPC_CONNECTIONS");
+	unsetenv("USER_RPC_URL");
+
+	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_TIMEOUT_MS", "10"), 0);
+	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_TIMEOUT_MS", "60000"), 0);
+	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_TIMEOUT_MS", "9"), 2);
+	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_TIMEOUT_MS", "60001"), 2);
+	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_TIMEOUT_MS", "2s"), 2);
+	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_CONNECTIONS", "0"), 2);
+	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_CONNECTIONS", "17"), 2);
 }
