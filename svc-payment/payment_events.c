@@ -23,6 +23,18 @@
  * and its confirm wait small, and a backlog still drains in few passes. */
 #define PAY_RELAY_BATCH 128
 #define PAY_RELAY_POLL_MS 1000        /* outbox poll when nobody kicks (events of another replica) */
+/* Every replica runs a relay, and they take turns: a pass runs in a
+ * transaction holding this advisory lock ("payrelay" as a big-endian
+ * integer), so one pass at a time goes through the outbox of a database.
+ * Two passes at once would publish the same rows twice; claiming rows with
+ * SKIP LOCKED instead would let two relays publish one order's events out of
+ * order. The lock goes with the transaction, or with its connection when a
+ * replica dies. A relay that finds it taken tries again after
+ * PAY_RELAY_BUSY_MS: the pass under way may have read the outbox before this
+ * replica's own events were committed. */
+#define PAY_RELAY_LOCK "8097887137223696761"
+#define PAY_RELAY_BUSY_MS 20
+#define PAY_RELAY_BUSY (-2)           /* pay_relay_once: another replica's pass holds the lock */
 #define PAY_SWEEP_EVERY_MS 2000
 #define PAY_MAX_DELIVERIES 10         /* then the dead-letter queue (a broker restart costs prefetched messages one) */
 
@@ -61,10 +73,10 @@ static bool pay_relay_markable(PGresult *r, const bool *acked, int i)
 /* Publishes up to one batch of pending outbox rows, oldest first (so each
  * order's events go out in the order they were written), waits for the
  * broker's confirms once, and marks the acked ones published with one
- * UPDATE. Returns how many rows were marked, or -1 when the database or the
- * broker failed (rows not marked stay pending: published again later, at
- * least once). */
-static int pay_relay_once(pg_conn *db, bus *b)
+ * UPDATE. Runs inside pay_relay_once's transaction. Returns how many rows
+ * were marked, or -1 when the database or the broker failed (rows not marked
+ * stay pending: published again later, at least once). */
+static int pay_relay_batch(pg_conn *db, bus *b)
 {
 	char limit[16];
 	snprintf(limit, sizeof(limit), "%d", PAY_RELAY_BATCH);
@@ -138,6 +150,31 @@ static int pay_relay_once(pg_conn *db, bus *b)
 	return result;
 }
 
+/* One relay pass: pay_relay_batch in a transaction that holds
+ * PAY_RELAY_LOCK. Returns its count of marked rows, PAY_RELAY_BUSY when
+ * another replica's pass holds the lock, or -1 when the database or the
+ * broker failed (nothing marked: the transaction is rolled back). */
+static int pay_relay_once(pg_conn *db, bus *b)
+{
+	if (pg_run(db, "BEGIN", 0, NULL) != COMANDA__CODE__OK)
+		return -1;
+	PGresult *r = NULL;
+	int code = pg_exec(db, "SELECT pg_try_advisory_xact_lock(" PAY_RELAY_LOCK ")", 0, NULL, &r);
+	bool mine = code == COMANDA__CODE__OK && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	if (!mine) {
+		pg_run(db, "ROLLBACK", 0, NULL);
+		return code == COMANDA__CODE__OK ? PAY_RELAY_BUSY : -1;
+	}
+	int n = pay_relay_batch(db, b);
+	if (n < 0) {
+		pg_run(db, "ROLLBACK", 0, NULL);
+		return -1;
+	}
+	/* a lost COMMIT leaves the rows pending: published again, at least once */
+	return pg_run(db, "COMMIT", 0, NULL) == COMANDA__CODE__OK ? n : -1;
+}
+
 /* Asks the service to settle card payments that have waited too long. */
 static void pay_sweep(pg_conn *db, rpc_client *self)
 {
@@ -175,6 +212,10 @@ static void pay_relay_main(bgthread *self, void *arg)
 	int backoff = 100;
 	while (db != NULL && b != NULL && rpc_self != NULL && !bgthread_stopping(self)) {
 		int n = pay_relay_once(db, b);
+		if (n == PAY_RELAY_BUSY) {
+			bgthread_wait(self, PAY_RELAY_BUSY_MS);
+			continue;
+		}
 		if (n < 0) {
 			bgthread_wait(self, backoff);
 			backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Integration: svc-payment's outbox relay with two replicas on one database
+# (docs/EVENTS.md, "The outbox relays"; docs/SCALING.md). A second svc-payment
+# runs beside the stack's, on ports of its own. A backlog of 20,000 outbox rows (long enough for both relays to be at it) is
+# written straight into the payments database, with an event type no queue is
+# bound to (`test.relay`: the broker confirms and drops them, nothing consumes
+# them). Both relays find the backlog; it must go out exactly once: the sum of
+# both replicas' `comanda_events_published_total{type="test.relay"}` equals
+# the rows written. Then the stack's replica is killed (-9) and the second
+# drains a new backlog alone: no replica is the relay for good. The second
+# replica stops on SIGTERM with exit status 0 (clean under the sanitizers).
+set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$IT_REPO" || exit 1
+
+bin=${COMANDA_BIN_DIR:-build/bin}
+[[ $bin == /* ]] || bin=$IT_REPO/$bin
+RUN_DIR=${COMANDA_RUN_DIR:-$IT_REPO/.run/dev}
+LOG=$RUN_DIR/logs/svc-payment-2.log
+psql_pay() { psql "$PAYMENT_DB_URL" -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }
+
+# Two free ports on 127.0.0.1 for the second replica (RPC, admin).
+read -r RPC2 ADMIN2 < <(python3 - <<'PY'
+import socket
+socks = []
+for _ in range(2):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(*(s.getsockname()[1] for s in socks))
+PY
+)
+
+# published PORT: the admin port's count of confirmed test.relay events (0
+# when the series does not exist yet or the replica does not answer).
+published() {
+    curl -s --max-time 3 "http://127.0.0.1:$1/metrics" |
+        awk '/^comanda_events_published_total\{.*type="test.relay"/ { n += $NF } END { print n + 0 }'
+}
+pending() { psql_pay "SELECT count(*) FROM outbox WHERE event_type = 'test.relay' AND published_at IS NULL"; }
+none_pending() { [[ $(pending) == 0 ]]; }
+# backlog N: N outbox rows in one statement (one commit, so both relays see
+# all of them at their next pass).
+backlog() {
+    psql_pay "INSERT INTO outbox (event_id, event_type, correlation_id, payload)
+              SELECT gen_random_uuid(), 'test.relay', 'relay-test-' || g, '\\x00'::bytea
+              FROM generate_series(1, $1) AS g"
+}
+healthy() { [[ $(http_status "http://127.0.0.1:$1/health") == 200 ]]; }
+
+psql_pay "DELETE FROM outbox WHERE event_type = 'test.relay'" >/dev/null
+PAYMENT_RPC_LISTEN=tcp://127.0.0.1:$RPC2 PAYMENT_ADMIN_PORT=$ADMIN2 "$bin/svc-payment" 2>>"$LOG" &
+pid2=$!
+cleanup() {
+    kill "$pid2" 2>/dev/null
+    stack start-svc svc-payment >/dev/null 2>&1
+    psql_pay "DELETE FROM outbox WHERE event_type = 'test.relay'" >/dev/null 2>&1
+}
+trap cleanup EXIT
+check "a second svc-payment replica is healthy (RPC $RPC2, admin $ADMIN2)" wait_until 30 healthy "$ADMIN2"
+
+ADMIN1=$PAYMENT_ADMIN_PORT
+before=$(($(published "$ADMIN1") + $(published "$ADMIN2")))
+backlog 20000
+check "two relays drain a backlog of 20,000 events" wait_until 120 none_pending
+one=$(published "$ADMIN1") two=$(published "$ADMIN2")
+check_eq "each event went out once: published by the two replicas together ($one + $two)" \
+    20000 "$((one + two - before))"
+
+# The stack's replica dies with the relay's transaction possibly open: the
+# lock goes with its connection, and the survivor drains alone.
+stack kill-svc svc-payment >/dev/null 2>&1
+before2=$(published "$ADMIN2")
+backlog 500
+check "with the first replica killed, the second drains a new backlog of 500" wait_until 60 none_pending
+check_eq "... each of them once" 500 "$(($(published "$ADMIN2") - before2))"
+
+kill -TERM "$pid2"
+rc=0
+wait "$pid2" || rc=$?
+check_eq "the second replica stops on SIGTERM with exit status 0" 0 "$rc"
+check_not "... and wrote no sanitizer report" grep -qE "ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:" "$LOG"
+stack start-svc svc-payment >/dev/null 2>&1
+trap - EXIT
+psql_pay "DELETE FROM outbox WHERE event_type = 'test.relay'" >/dev/null
+check "the stack's svc-payment is back" wait_until 30 healthy "$ADMIN1"
+
+finish
