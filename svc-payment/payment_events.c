@@ -33,6 +33,11 @@
  * PAY_RELAY_BUSY_MS: the pass under way may have read the outbox before this
  * replica's own events were committed. */
 #define PAY_RELAY_LOCK "8097887137223696761"
+/* A pass idles in its transaction only while the broker confirms (bus
+ * timeout 2 s). A replica frozen mid-pass (SIGSTOP, a stalled VM) would keep
+ * the lock, and with it every relay, for as long as its connection lives:
+ * PostgreSQL ends such a session after this long, which frees the lock. */
+#define PAY_RELAY_IDLE_TIMEOUT_MS "10000"
 #define PAY_RELAY_BUSY_MS 20
 #define PAY_RELAY_BUSY (-2)           /* pay_relay_once: another replica's pass holds the lock */
 #define PAY_SWEEP_EVERY_MS 2000
@@ -159,7 +164,10 @@ static int pay_relay_once(pg_conn *db, bus *b)
 	if (pg_run(db, "BEGIN", 0, NULL) != COMANDA__CODE__OK)
 		return -1;
 	PGresult *r = NULL;
-	int code = pg_exec(db, "SELECT pg_try_advisory_xact_lock(" PAY_RELAY_LOCK ")", 0, NULL, &r);
+	int code = pg_exec(db,
+	    "SELECT pg_try_advisory_xact_lock(" PAY_RELAY_LOCK "), "
+	    "set_config('idle_in_transaction_session_timeout', '" PAY_RELAY_IDLE_TIMEOUT_MS "', true)",
+	    0, NULL, &r);
 	bool mine = code == COMANDA__CODE__OK && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
 	PQclear(r);
 	if (!mine) {

@@ -6,9 +6,14 @@
 # bound to (`test.relay`: the broker confirms and drops them, nothing consumes
 # them). Both relays find the backlog; it must go out exactly once: the sum of
 # both replicas' `comanda_events_published_total{type="test.relay"}` equals
-# the rows written. Then the stack's replica is killed (-9) and the second
-# drains a new backlog alone: no replica is the relay for good. The second
-# replica stops on SIGTERM with exit status 0 (clean under the sanitizers).
+# the rows written. Then the stack's replica is frozen (SIGSTOP) while both
+# drain a second backlog: if it froze mid-pass it holds the relays' lock, and
+# PostgreSQL's idle-in-transaction timeout (10 s) must free it, so the second
+# replica still drains everything (each event at most once more than once:
+# a frozen pass may have published a batch it could not mark). Then it is
+# killed (-9) and the second drains a new backlog alone: no replica is the
+# relay for good. The second replica stops on SIGTERM with exit status 0
+# (clean under the sanitizers).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$IT_REPO" || exit 1
@@ -65,8 +70,22 @@ one=$(published "$ADMIN1") two=$(published "$ADMIN2")
 check_eq "each event went out once: published by the two replicas together ($one + $two)" \
     20000 "$((one + two - before))"
 
-# The stack's replica dies with the relay's transaction possibly open: the
-# lock goes with its connection, and the survivor drains alone.
+# Frozen, possibly mid-pass: the survivor goes on within the timeout.
+pid1=$(cat "$RUN_DIR/pids/svc-payment.pid")
+draining() { (($(pending) < 19000)); }
+before=$(($(published "$ADMIN1") + $(published "$ADMIN2")))
+backlog 20000
+wait_until 30 draining
+kill -STOP "$pid1"
+check "with the first replica frozen (SIGSTOP) mid-drain, the second drains the rest" wait_until 45 none_pending
+kill -CONT "$pid1"
+wait_until 10 healthy "$ADMIN1"
+total=$(($(published "$ADMIN1") + $(published "$ADMIN2") - before))
+check "... publishing each event once, or twice for at most one batch of 128 ($total for 20,000)" \
+    test "$total" -ge 20000 -a "$total" -le 20128
+
+# Killed with the relay's transaction possibly open: the lock goes with its
+# connection, and the survivor drains alone.
 stack kill-svc svc-payment >/dev/null 2>&1
 before2=$(published "$ADMIN2")
 backlog 500
