@@ -10,6 +10,8 @@ typedef struct locker {
 	bson_oid_t oid;
 	int hold_ms;         /* how long it keeps the lock */
 	atomic_bool got;     /* has had the lock */
+	atomic_bool ending;  /* is about to release it: set before the unlock, so
+	                      * a lock taken right after it always sees it */
 	atomic_bool done;    /* has released it */
 } locker;
 
@@ -19,6 +21,7 @@ static void *lock_one(void *arg)
 	order_lock(&l->oid);
 	atomic_store(&l->got, true);
 	clock_sleep_ms(l->hold_ms);
+	atomic_store(&l->ending, true);
 	order_unlock(&l->oid);
 	atomic_store(&l->done, true);
 	return NULL;
@@ -29,6 +32,7 @@ static void locker_init(locker *l, const bson_oid_t *oid, int hold_ms)
 	l->oid = *oid;
 	l->hold_ms = hold_ms;
 	atomic_init(&l->got, false);
+	atomic_init(&l->ending, false);
 	atomic_init(&l->done, false);
 }
 
@@ -82,7 +86,9 @@ TEST(order_lock_many_waits_for_a_write_already_running)
 	CHECK(pthread_create(&th, NULL, lock_one, &running) == 0);
 	CHECK(eventually(&running.got));
 	order_lock_many(&oid, 1);
-	CHECK(atomic_load(&running.done));     /* not before that write ended */
+	/* not before that write ended ("done" is set after the unlock, so a
+	 * loaded machine can run this line between the two) */
+	CHECK(atomic_load(&running.ending));
 	order_unlock_many();
 	pthread_join(th, NULL);
 }
