@@ -264,6 +264,30 @@ json_object *gw_order_reply_json(const char *message, const Comanda__Order *o)
 	return gw_out_reply(message, "order", gw_order_json(o));
 }
 
+json_object *gw_order_stats_json(const Comanda__OrderStats *s)
+{
+	bool ok = true;
+	json_object *stats = json_object_new_object();
+	gw_out_put(stats, "orders", json_object_new_int64(s->orders), &ok);
+	json_object *by_status = json_object_new_object();
+	for (size_t i = 0; i < s->n_by_status; i++) {
+		const char *name = gw_enum_name(&gw_order_statuses, s->by_status[i]->status);
+		if (name != NULL)
+			gw_out_put(by_status, name, json_object_new_int64(s->by_status[i]->orders), &ok);
+	}
+	gw_out_put(stats, "by_status", by_status, &ok);
+	json_object *received = gw_out_array(s->n_paid);
+	for (size_t i = 0; i < s->n_paid; i++) {
+		const Comanda__OrderStats__CurrencyTotal *c = s->paid[i];
+		json_object *one = json_object_new_object();
+		gw_out_put_text(one, "currency", c->currency, &ok);
+		gw_out_put(one, "total", json_money_new(c->total_minor), &ok);
+		gw_out_append(received, one, &ok);
+	}
+	gw_out_put(stats, "received", received, &ok);
+	return gw_out_reply(NULL, "stats", gw_out_done(stats, ok));
+}
+
 json_object *gw_order_list_json(const Comanda__ListOrdersReply *r)
 {
 	bool ok = true;

@@ -76,4 +76,10 @@ json_object *gw_order_reply_json(const char *message, const Comanda__Order *o);
 /* {"success":true,"count":n,"orders":[...],"next_cursor":"..."|null}. */
 json_object *gw_order_list_json(const Comanda__ListOrdersReply *r);
 
+/* {"success":true,"stats":{"orders":N,"by_status":{"pending":n,...every
+ * status},"received":[{"currency","total"},...]}}: received is the
+ * money of orders paid, shipped or delivered, per currency, in the reply's
+ * order (largest first). NULL when out of memory. */
+json_object *gw_order_stats_json(const Comanda__OrderStats *s);
+
 #endif

@@ -93,6 +93,24 @@ void gw_orders_list(gw_app *app, const gw_request *req, httpd_response *resp)
 	    gw_orders_answer_list);
 }
 
+static void gw_orders_answer_stats(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
+{
+	json_respond(resp, req->http, 200, gw_order_stats_json((const Comanda__OrderStats *)reply));
+}
+
+void gw_orders_stats(gw_app *app, const gw_request *req, httpd_response *resp)
+{
+	Comanda__OrderStatsRequest rq = COMANDA__ORDER_STATS_REQUEST__INIT;
+	/* as for the list: svc-order applies it for admins only */
+	const char *user = httpd_query(req->http, "user_id");
+	if (user != NULL && !gw_fields_id(user, &rq.user_id)) {
+		gw_errors_respond_invalid(resp, req->http, "user_id", "must be a positive integer");
+		return;
+	}
+	gw_call_async(app, req, resp, false, app->order, &order_service_get_order_stats_method, &rq.base,
+	    gw_orders_answer_stats);
+}
+
 static void gw_orders_answer_order(const gw_request *req, httpd_response *resp, ProtobufCMessage *reply)
 {
 	json_respond(resp, req->http, 200, gw_order_reply_json(NULL, ((const Comanda__OrderReply *)reply)->order));

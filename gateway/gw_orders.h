@@ -10,6 +10,8 @@
  *                                  (a replay adds Idempotent-Replayed: true)
  *   GET  /api/orders               user  200 {success,count,orders,next_cursor}
  *                                  ?user_id= (admins), ?status=, ?limit=, ?cursor=
+ *   GET  /api/orders/stats         user  200 {success,stats}: counts of the orders
+ *                                  the caller may list; ?user_id= (admins)
  *   GET  /api/orders/{id}          user  200 {success,order}; another's: 404
  *   PUT  /api/orders/{id}/status   user  200 {success,message,order}
  *
@@ -29,6 +31,7 @@
  * above. Each answers resp on every path and frees what it made. */
 void gw_orders_create(gw_app *app, const gw_request *req, httpd_response *resp);
 void gw_orders_list(gw_app *app, const gw_request *req, httpd_response *resp);
+void gw_orders_stats(gw_app *app, const gw_request *req, httpd_response *resp);
 void gw_orders_get(gw_app *app, const gw_request *req, httpd_response *resp);
 void gw_orders_update_status(gw_app *app, const gw_request *req, httpd_response *resp);
 

@@ -45,6 +45,7 @@ static const gw_route gw_route_table[] = {
 
 	{ "POST", "/api/orders", gw_orders_create, GW_AUTH_USER },
 	{ "GET", "/api/orders", gw_orders_list, GW_AUTH_USER },
+	{ "GET", "/api/orders/stats", gw_orders_stats, GW_AUTH_USER },
 	{ "GET", "/api/orders/{id}", gw_orders_get, GW_AUTH_USER },
 	{ "PUT", "/api/orders/{id}/status", gw_orders_update_status, GW_AUTH_USER },
 

@@ -502,6 +502,108 @@ void   comanda__order_summary__free_unpacked
   assert(message->base.descriptor == &comanda__order_summary__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   comanda__order_stats_request__init
+                     (Comanda__OrderStatsRequest         *message)
+{
+  static const Comanda__OrderStatsRequest init_value = COMANDA__ORDER_STATS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t comanda__order_stats_request__get_packed_size
+                     (const Comanda__OrderStatsRequest *message)
+{
+  assert(message->base.descriptor == &comanda__order_stats_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t comanda__order_stats_request__pack
+                     (const Comanda__OrderStatsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &comanda__order_stats_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t comanda__order_stats_request__pack_to_buffer
+                     (const Comanda__OrderStatsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &comanda__order_stats_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Comanda__OrderStatsRequest *
+       comanda__order_stats_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Comanda__OrderStatsRequest *)
+     protobuf_c_message_unpack (&comanda__order_stats_request__descriptor,
+                                allocator, len, data);
+}
+void   comanda__order_stats_request__free_unpacked
+                     (Comanda__OrderStatsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &comanda__order_stats_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   comanda__order_stats__status_count__init
+                     (Comanda__OrderStats__StatusCount         *message)
+{
+  static const Comanda__OrderStats__StatusCount init_value = COMANDA__ORDER_STATS__STATUS_COUNT__INIT;
+  *message = init_value;
+}
+void   comanda__order_stats__currency_total__init
+                     (Comanda__OrderStats__CurrencyTotal         *message)
+{
+  static const Comanda__OrderStats__CurrencyTotal init_value = COMANDA__ORDER_STATS__CURRENCY_TOTAL__INIT;
+  *message = init_value;
+}
+void   comanda__order_stats__init
+                     (Comanda__OrderStats         *message)
+{
+  static const Comanda__OrderStats init_value = COMANDA__ORDER_STATS__INIT;
+  *message = init_value;
+}
+size_t comanda__order_stats__get_packed_size
+                     (const Comanda__OrderStats *message)
+{
+  assert(message->base.descriptor == &comanda__order_stats__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t comanda__order_stats__pack
+                     (const Comanda__OrderStats *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &comanda__order_stats__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t comanda__order_stats__pack_to_buffer
+                     (const Comanda__OrderStats *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &comanda__order_stats__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Comanda__OrderStats *
+       comanda__order_stats__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Comanda__OrderStats *)
+     protobuf_c_message_unpack (&comanda__order_stats__descriptor,
+                                allocator, len, data);
+}
+void   comanda__order_stats__free_unpacked
+                     (Comanda__OrderStats *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &comanda__order_stats__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor comanda__order_item__field_descriptors[3] =
 {
   {
@@ -1446,6 +1548,210 @@ const ProtobufCMessageDescriptor comanda__order_summary__descriptor =
   (ProtobufCMessageInit) comanda__order_summary__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor comanda__order_stats_request__field_descriptors[1] =
+{
+  {
+    "user_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Comanda__OrderStatsRequest, user_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned comanda__order_stats_request__field_indices_by_name[] = {
+  0,   /* field[0] = user_id */
+};
+static const ProtobufCIntRange comanda__order_stats_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor comanda__order_stats_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "comanda.OrderStatsRequest",
+  "OrderStatsRequest",
+  "Comanda__OrderStatsRequest",
+  "comanda",
+  sizeof(Comanda__OrderStatsRequest),
+  1,
+  comanda__order_stats_request__field_descriptors,
+  comanda__order_stats_request__field_indices_by_name,
+  1,  comanda__order_stats_request__number_ranges,
+  (ProtobufCMessageInit) comanda__order_stats_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor comanda__order_stats__status_count__field_descriptors[2] =
+{
+  {
+    "status",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Comanda__OrderStats__StatusCount, status),
+    &comanda__order_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "orders",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Comanda__OrderStats__StatusCount, orders),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned comanda__order_stats__status_count__field_indices_by_name[] = {
+  1,   /* field[1] = orders */
+  0,   /* field[0] = status */
+};
+static const ProtobufCIntRange comanda__order_stats__status_count__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor comanda__order_stats__status_count__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "comanda.OrderStats.StatusCount",
+  "StatusCount",
+  "Comanda__OrderStats__StatusCount",
+  "comanda",
+  sizeof(Comanda__OrderStats__StatusCount),
+  2,
+  comanda__order_stats__status_count__field_descriptors,
+  comanda__order_stats__status_count__field_indices_by_name,
+  1,  comanda__order_stats__status_count__number_ranges,
+  (ProtobufCMessageInit) comanda__order_stats__status_count__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor comanda__order_stats__currency_total__field_descriptors[2] =
+{
+  {
+    "currency",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Comanda__OrderStats__CurrencyTotal, currency),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "total_minor",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Comanda__OrderStats__CurrencyTotal, total_minor),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned comanda__order_stats__currency_total__field_indices_by_name[] = {
+  0,   /* field[0] = currency */
+  1,   /* field[1] = total_minor */
+};
+static const ProtobufCIntRange comanda__order_stats__currency_total__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor comanda__order_stats__currency_total__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "comanda.OrderStats.CurrencyTotal",
+  "CurrencyTotal",
+  "Comanda__OrderStats__CurrencyTotal",
+  "comanda",
+  sizeof(Comanda__OrderStats__CurrencyTotal),
+  2,
+  comanda__order_stats__currency_total__field_descriptors,
+  comanda__order_stats__currency_total__field_indices_by_name,
+  1,  comanda__order_stats__currency_total__number_ranges,
+  (ProtobufCMessageInit) comanda__order_stats__currency_total__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor comanda__order_stats__field_descriptors[3] =
+{
+  {
+    "orders",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Comanda__OrderStats, orders),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "by_status",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Comanda__OrderStats, n_by_status),
+    offsetof(Comanda__OrderStats, by_status),
+    &comanda__order_stats__status_count__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "paid",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Comanda__OrderStats, n_paid),
+    offsetof(Comanda__OrderStats, paid),
+    &comanda__order_stats__currency_total__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned comanda__order_stats__field_indices_by_name[] = {
+  1,   /* field[1] = by_status */
+  0,   /* field[0] = orders */
+  2,   /* field[2] = paid */
+};
+static const ProtobufCIntRange comanda__order_stats__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor comanda__order_stats__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "comanda.OrderStats",
+  "OrderStats",
+  "Comanda__OrderStats",
+  "comanda",
+  sizeof(Comanda__OrderStats),
+  3,
+  comanda__order_stats__field_descriptors,
+  comanda__order_stats__field_indices_by_name,
+  1,  comanda__order_stats__number_ranges,
+  (ProtobufCMessageInit) comanda__order_stats__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue comanda__order_status__enum_values_by_number[7] =
 {
   { "ORDER_STATUS_UNSPECIFIED", "COMANDA__ORDER_STATUS__ORDER_STATUS_UNSPECIFIED", 0 },
@@ -1518,7 +1824,7 @@ const ProtobufCEnumDescriptor comanda__payment_method__descriptor =
   comanda__payment_method__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor comanda__order_service__method_descriptors[6] =
+static const ProtobufCMethodDescriptor comanda__order_service__method_descriptors[7] =
 {
   { "CreateOrder", &comanda__create_order_request__descriptor, &comanda__order_reply__descriptor },
   { "GetOrder", &comanda__get_order_request__descriptor, &comanda__order_reply__descriptor },
@@ -1526,11 +1832,13 @@ static const ProtobufCMethodDescriptor comanda__order_service__method_descriptor
   { "UpdateOrderStatus", &comanda__update_order_status_request__descriptor, &comanda__order_reply__descriptor },
   { "ApplyPaymentResult", &comanda__apply_payment_result_request__descriptor, &comanda__order_reply__descriptor },
   { "GetOrderSummary", &comanda__get_order_request__descriptor, &comanda__order_summary__descriptor },
+  { "GetOrderStats", &comanda__order_stats_request__descriptor, &comanda__order_stats__descriptor },
 };
 const unsigned comanda__order_service__method_indices_by_name[] = {
   4,        /* ApplyPaymentResult */
   0,        /* CreateOrder */
   1,        /* GetOrder */
+  6,        /* GetOrderStats */
   5,        /* GetOrderSummary */
   2,        /* ListOrders */
   3         /* UpdateOrderStatus */
@@ -1542,7 +1850,7 @@ const ProtobufCServiceDescriptor comanda__order_service__descriptor =
   "OrderService",
   "Comanda__OrderService",
   "comanda",
-  6,
+  7,
   comanda__order_service__method_descriptors,
   comanda__order_service__method_indices_by_name
 };
@@ -1593,6 +1901,14 @@ void comanda__order_service__get_order_summary(ProtobufCService *service,
 {
   assert(service->descriptor == &comanda__order_service__descriptor);
   service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void comanda__order_service__get_order_stats(ProtobufCService *service,
+                                             const Comanda__OrderStatsRequest *input,
+                                             Comanda__OrderStats_Closure closure,
+                                             void *closure_data)
+{
+  assert(service->descriptor == &comanda__order_service__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void comanda__order_service__init (Comanda__OrderService_Service *service,
                                    Comanda__OrderService_ServiceDestroy destroy)

@@ -26,6 +26,10 @@ typedef struct Comanda__ListOrdersReply Comanda__ListOrdersReply;
 typedef struct Comanda__UpdateOrderStatusRequest Comanda__UpdateOrderStatusRequest;
 typedef struct Comanda__ApplyPaymentResultRequest Comanda__ApplyPaymentResultRequest;
 typedef struct Comanda__OrderSummary Comanda__OrderSummary;
+typedef struct Comanda__OrderStatsRequest Comanda__OrderStatsRequest;
+typedef struct Comanda__OrderStats Comanda__OrderStats;
+typedef struct Comanda__OrderStats__StatusCount Comanda__OrderStats__StatusCount;
+typedef struct Comanda__OrderStats__CurrencyTotal Comanda__OrderStats__CurrencyTotal;
 
 
 /* --- enums --- */
@@ -243,6 +247,66 @@ struct  Comanda__OrderSummary
     , (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, COMANDA__ORDER_STATUS__ORDER_STATUS_UNSPECIFIED, COMANDA__PAYMENT_METHOD__PAYMENT_METHOD_UNSPECIFIED }
 
 
+/*
+ * Counts of the orders a caller may list, for dashboards: one pass over
+ * them in the database, however many there are.
+ */
+struct  Comanda__OrderStatsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * 0: every order (admins), the caller's (customers)
+   */
+  int64_t user_id;
+};
+#define COMANDA__ORDER_STATS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&comanda__order_stats_request__descriptor) \
+    , 0 }
+
+
+struct  Comanda__OrderStats__StatusCount
+{
+  ProtobufCMessage base;
+  Comanda__OrderStatus status;
+  int64_t orders;
+};
+#define COMANDA__ORDER_STATS__STATUS_COUNT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&comanda__order_stats__status_count__descriptor) \
+    , COMANDA__ORDER_STATUS__ORDER_STATUS_UNSPECIFIED, 0 }
+
+
+struct  Comanda__OrderStats__CurrencyTotal
+{
+  ProtobufCMessage base;
+  char *currency;
+  int64_t total_minor;
+};
+#define COMANDA__ORDER_STATS__CURRENCY_TOTAL__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&comanda__order_stats__currency_total__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Comanda__OrderStats
+{
+  ProtobufCMessage base;
+  int64_t orders;
+  /*
+   * every status, zeros included, in enum order
+   */
+  size_t n_by_status;
+  Comanda__OrderStats__StatusCount **by_status;
+  /*
+   * Orders paid, shipped or delivered (money received), per currency,
+   * largest total first.
+   */
+  size_t n_paid;
+  Comanda__OrderStats__CurrencyTotal **paid;
+};
+#define COMANDA__ORDER_STATS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&comanda__order_stats__descriptor) \
+    , 0, 0,NULL, 0,NULL }
+
+
 /* Comanda__OrderItem methods */
 void   comanda__order_item__init
                      (Comanda__OrderItem         *message);
@@ -452,6 +516,50 @@ Comanda__OrderSummary *
 void   comanda__order_summary__free_unpacked
                      (Comanda__OrderSummary *message,
                       ProtobufCAllocator *allocator);
+/* Comanda__OrderStatsRequest methods */
+void   comanda__order_stats_request__init
+                     (Comanda__OrderStatsRequest         *message);
+size_t comanda__order_stats_request__get_packed_size
+                     (const Comanda__OrderStatsRequest   *message);
+size_t comanda__order_stats_request__pack
+                     (const Comanda__OrderStatsRequest   *message,
+                      uint8_t             *out);
+size_t comanda__order_stats_request__pack_to_buffer
+                     (const Comanda__OrderStatsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Comanda__OrderStatsRequest *
+       comanda__order_stats_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   comanda__order_stats_request__free_unpacked
+                     (Comanda__OrderStatsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Comanda__OrderStats__StatusCount methods */
+void   comanda__order_stats__status_count__init
+                     (Comanda__OrderStats__StatusCount         *message);
+/* Comanda__OrderStats__CurrencyTotal methods */
+void   comanda__order_stats__currency_total__init
+                     (Comanda__OrderStats__CurrencyTotal         *message);
+/* Comanda__OrderStats methods */
+void   comanda__order_stats__init
+                     (Comanda__OrderStats         *message);
+size_t comanda__order_stats__get_packed_size
+                     (const Comanda__OrderStats   *message);
+size_t comanda__order_stats__pack
+                     (const Comanda__OrderStats   *message,
+                      uint8_t             *out);
+size_t comanda__order_stats__pack_to_buffer
+                     (const Comanda__OrderStats   *message,
+                      ProtobufCBuffer     *buffer);
+Comanda__OrderStats *
+       comanda__order_stats__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   comanda__order_stats__free_unpacked
+                     (Comanda__OrderStats *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Comanda__OrderItem_Closure)
@@ -487,6 +595,18 @@ typedef void (*Comanda__ApplyPaymentResultRequest_Closure)
 typedef void (*Comanda__OrderSummary_Closure)
                  (const Comanda__OrderSummary *message,
                   void *closure_data);
+typedef void (*Comanda__OrderStatsRequest_Closure)
+                 (const Comanda__OrderStatsRequest *message,
+                  void *closure_data);
+typedef void (*Comanda__OrderStats__StatusCount_Closure)
+                 (const Comanda__OrderStats__StatusCount *message,
+                  void *closure_data);
+typedef void (*Comanda__OrderStats__CurrencyTotal_Closure)
+                 (const Comanda__OrderStats__CurrencyTotal *message,
+                  void *closure_data);
+typedef void (*Comanda__OrderStats_Closure)
+                 (const Comanda__OrderStats *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -518,6 +638,10 @@ struct Comanda__OrderService_Service
                             const Comanda__GetOrderRequest *input,
                             Comanda__OrderSummary_Closure closure,
                             void *closure_data);
+  void (*get_order_stats)(Comanda__OrderService_Service *service,
+                          const Comanda__OrderStatsRequest *input,
+                          Comanda__OrderStats_Closure closure,
+                          void *closure_data);
 };
 typedef void (*Comanda__OrderService_ServiceDestroy)(Comanda__OrderService_Service *);
 void comanda__order_service__init (Comanda__OrderService_Service *service,
@@ -531,7 +655,8 @@ void comanda__order_service__init (Comanda__OrderService_Service *service,
       function_prefix__ ## list_orders,\
       function_prefix__ ## update_order_status,\
       function_prefix__ ## apply_payment_result,\
-      function_prefix__ ## get_order_summary  }
+      function_prefix__ ## get_order_summary,\
+      function_prefix__ ## get_order_stats  }
 void comanda__order_service__create_order(ProtobufCService *service,
                                           const Comanda__CreateOrderRequest *input,
                                           Comanda__OrderReply_Closure closure,
@@ -556,6 +681,10 @@ void comanda__order_service__get_order_summary(ProtobufCService *service,
                                                const Comanda__GetOrderRequest *input,
                                                Comanda__OrderSummary_Closure closure,
                                                void *closure_data);
+void comanda__order_service__get_order_stats(ProtobufCService *service,
+                                             const Comanda__OrderStatsRequest *input,
+                                             Comanda__OrderStats_Closure closure,
+                                             void *closure_data);
 
 /* --- descriptors --- */
 
@@ -573,6 +702,10 @@ extern const ProtobufCMessageDescriptor comanda__update_order_status_request__de
 extern const ProtobufCMessageDescriptor comanda__apply_payment_result_request__descriptor;
 extern const ProtobufCEnumDescriptor    comanda__apply_payment_result_request__result__descriptor;
 extern const ProtobufCMessageDescriptor comanda__order_summary__descriptor;
+extern const ProtobufCMessageDescriptor comanda__order_stats_request__descriptor;
+extern const ProtobufCMessageDescriptor comanda__order_stats__descriptor;
+extern const ProtobufCMessageDescriptor comanda__order_stats__status_count__descriptor;
+extern const ProtobufCMessageDescriptor comanda__order_stats__currency_total__descriptor;
 extern const ProtobufCServiceDescriptor comanda__order_service__descriptor;
 
 PROTOBUF_C__END_DECLS

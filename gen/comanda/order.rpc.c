@@ -61,12 +61,23 @@ int order_service_get_order_summary(rpc_client *client, rpc_call *call,
 	return code;
 }
 
+int order_service_get_order_stats(rpc_client *client, rpc_call *call,
+    const Comanda__OrderStatsRequest *request, Comanda__OrderStats **reply)
+{
+	ProtobufCMessage *out = NULL;
+	int code = rpc_client_call(client, call, &comanda__order_service__descriptor, 6,
+	    &request->base, &out);
+	*reply = (Comanda__OrderStats *)out;
+	return code;
+}
+
 const rpc_method order_service_create_order_method = { &comanda__order_service__descriptor, 0, "comanda.OrderService/CreateOrder" };
 const rpc_method order_service_get_order_method = { &comanda__order_service__descriptor, 1, "comanda.OrderService/GetOrder" };
 const rpc_method order_service_list_orders_method = { &comanda__order_service__descriptor, 2, "comanda.OrderService/ListOrders" };
 const rpc_method order_service_update_order_status_method = { &comanda__order_service__descriptor, 3, "comanda.OrderService/UpdateOrderStatus" };
 const rpc_method order_service_apply_payment_result_method = { &comanda__order_service__descriptor, 4, "comanda.OrderService/ApplyPaymentResult" };
 const rpc_method order_service_get_order_summary_method = { &comanda__order_service__descriptor, 5, "comanda.OrderService/GetOrderSummary" };
+const rpc_method order_service_get_order_stats_method = { &comanda__order_service__descriptor, 6, "comanda.OrderService/GetOrderStats" };
 
 static int order_service_create_order_trampoline(rpc_ctx *ctx, const void *impl,
     const ProtobufCMessage *request, ProtobufCMessage *reply)
@@ -128,6 +139,16 @@ static int order_service_get_order_summary_trampoline(rpc_ctx *ctx, const void *
 	    (Comanda__OrderSummary *)reply);
 }
 
+static int order_service_get_order_stats_trampoline(rpc_ctx *ctx, const void *impl,
+    const ProtobufCMessage *request, ProtobufCMessage *reply)
+{
+	const order_service_impl *handlers = impl;
+	if (handlers->get_order_stats == NULL)
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNIMPLEMENTED, "method not implemented");
+	return handlers->get_order_stats(ctx, (const Comanda__OrderStatsRequest *)request,
+	    (Comanda__OrderStats *)reply);
+}
+
 static const rpc_handler_fn order_service_trampolines[] = {
 	order_service_create_order_trampoline,
 	order_service_get_order_trampoline,
@@ -135,10 +156,11 @@ static const rpc_handler_fn order_service_trampolines[] = {
 	order_service_update_order_status_trampoline,
 	order_service_apply_payment_result_trampoline,
 	order_service_get_order_summary_trampoline,
+	order_service_get_order_stats_trampoline,
 };
 
 const rpc_service_binding order_service_binding = {
 	.descriptor = &comanda__order_service__descriptor,
 	.handlers = order_service_trampolines,
-	.n_handlers = 6,
+	.n_handlers = 7,
 };

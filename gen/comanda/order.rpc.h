@@ -23,6 +23,8 @@ int order_service_apply_payment_result(rpc_client *client, rpc_call *call,
     const Comanda__ApplyPaymentResultRequest *request, Comanda__OrderReply **reply);
 int order_service_get_order_summary(rpc_client *client, rpc_call *call,
     const Comanda__GetOrderRequest *request, Comanda__OrderSummary **reply);
+int order_service_get_order_stats(rpc_client *client, rpc_call *call,
+    const Comanda__OrderStatsRequest *request, Comanda__OrderStats **reply);
 
 /* The methods, for calls that do not wait (rpc_client_call_async). */
 extern const rpc_method order_service_create_order_method; /* Comanda__CreateOrderRequest -> Comanda__OrderReply */
@@ -31,6 +33,7 @@ extern const rpc_method order_service_list_orders_method; /* Comanda__ListOrders
 extern const rpc_method order_service_update_order_status_method; /* Comanda__UpdateOrderStatusRequest -> Comanda__OrderReply */
 extern const rpc_method order_service_apply_payment_result_method; /* Comanda__ApplyPaymentResultRequest -> Comanda__OrderReply */
 extern const rpc_method order_service_get_order_summary_method; /* Comanda__GetOrderRequest -> Comanda__OrderSummary */
+extern const rpc_method order_service_get_order_stats_method; /* Comanda__OrderStatsRequest -> Comanda__OrderStats */
 
 /* Server side: fill in the handlers this process serves (NULL answers
  * UNIMPLEMENTED) and pass the struct with order_service_binding to rpc_server_add().
@@ -49,6 +52,8 @@ typedef struct order_service_impl {
 	    Comanda__OrderReply *reply);
 	int (*get_order_summary)(rpc_ctx *ctx, const Comanda__GetOrderRequest *request,
 	    Comanda__OrderSummary *reply);
+	int (*get_order_stats)(rpc_ctx *ctx, const Comanda__OrderStatsRequest *request,
+	    Comanda__OrderStats *reply);
 } order_service_impl;
 
 extern const rpc_service_binding order_service_binding;

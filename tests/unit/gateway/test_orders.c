@@ -126,11 +126,41 @@ static int f_update_order(rpc_ctx *ctx, const Comanda__UpdateOrderStatusRequest 
 	return COMANDA__CODE__OK;
 }
 
+static int f_order_stats(rpc_ctx *ctx, const Comanda__OrderStatsRequest *rq, Comanda__OrderStats *rep)
+{
+	char text[64];
+	snprintf(text, sizeof(text), "u=%lld", (long long)rq->user_id);
+	saw(ctx, text);
+	static Comanda__OrderStats__StatusCount counts[6];
+	static Comanda__OrderStats__StatusCount *count_ptrs[6];
+	static Comanda__OrderStats__CurrencyTotal cop, usd;
+	static Comanda__OrderStats__CurrencyTotal *received[2] = { &cop, &usd };
+	for (int i = 0; i < 6; i++) {
+		comanda__order_stats__status_count__init(&counts[i]);
+		counts[i].status = (Comanda__OrderStatus)(COMANDA__ORDER_STATUS__ORDER_PENDING + i);
+		counts[i].orders = 10 * (i + 1);
+		count_ptrs[i] = &counts[i];
+	}
+	comanda__order_stats__currency_total__init(&cop);
+	cop.currency = "COP";
+	cop.total_minor = 366000000;
+	comanda__order_stats__currency_total__init(&usd);
+	usd.currency = "USD";
+	usd.total_minor = 1999;
+	rep->orders = 210;
+	rep->by_status = count_ptrs;
+	rep->n_by_status = 6;
+	rep->paid = received;
+	rep->n_paid = 2;
+	return COMANDA__CODE__OK;
+}
+
 static const order_service_impl fake_orders = {
 	.create_order = f_create_order,
 	.get_order = f_get_order,
 	.list_orders = f_list_orders,
 	.update_order_status = f_update_order,
+	.get_order_stats = f_order_stats,
 };
 
 static Comanda__Payment *fake_payment(rpc_ctx *ctx, int64_t id)
@@ -414,6 +444,38 @@ TEST(gw_orders_reads_lists_and_status_changes)
 		{ "PUT", "/api/orders/" OID "/status", "{\"status\":\"cancelled\",\"by\":1}", "by" },
 	};
 	check_bad(&f, f.customer, bad, sizeof(bad) / sizeof(bad[0]));
+	fixture_stop(&f);
+}
+
+TEST(gw_orders_stats_route_and_shape)
+{
+	fixture f;
+	if (!fixture_start(&f))
+		return;
+	/* a literal segment: "stats" is never taken for an order {id} */
+	char *r = call(&f, "GET", "/api/orders/stats", f.customer, NULL, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	CHECK_STREQ(testhttp_body(r),
+	    "{\"success\":true,\"stats\":{\"orders\":210,\"by_status\":{\"pending\":10,\"paid\":20,"
+	    "\"payment_failed\":30,\"cancelled\":40,\"shipped\":50,\"delivered\":60},"
+	    "\"received\":[{\"currency\":\"COP\",\"total\":3660000},{\"currency\":\"USD\",\"total\":19.99}]}}");
+	free(r);
+	CHECK_STREQ(seen.method, "GetOrderStats");
+	CHECK_STREQ(seen.text, "u=0");
+	r = call(&f, "GET", "/api/orders/stats?user_id=12", f.admin, NULL, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	free(r);
+	CHECK_STREQ(seen.text, "u=12");
+	r = call(&f, "GET", "/api/orders/stats", NULL, NULL, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 401);
+	free(r);
+	CHECK_EQ_INT(rpc_calls(), 0);
+	static const bad_case bad[] = {
+		{ "GET", "/api/orders/stats?user_id=0", NULL, "user_id" },
+		{ "GET", "/api/orders/stats?user_id=-3", NULL, "user_id" },
+		{ "GET", "/api/orders/stats?user_id=x", NULL, "user_id" },
+	};
+	check_bad(&f, f.admin, bad, sizeof(bad) / sizeof(bad[0]));
 	fixture_stop(&f);
 }
 
