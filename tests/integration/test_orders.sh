@@ -5,8 +5,8 @@
 # method, JSON types), not-found and malformed ids, every allowed status
 # change and every refused one, 20 concurrent conflicting changes, list
 # filters and pagination completeness while orders are being created,
-# idempotent creation, isolation between customers, and svc-user down
-# (503 at once, nothing stored).
+# idempotent creation, isolation between customers, the stats against a walk
+# of every order, and svc-user down (503 at once, nothing stored).
 #
 # paid comes only from payment events. When the event bus does not deliver
 # them yet, the checks that need a paid order are reported as "skip" (not
@@ -401,6 +401,60 @@ expect "same key + another body -> 422 IDEMPOTENCY_KEY_REUSED" 422 \
     '.success == false and .code == "FAILED_PRECONDITION" and .reason == "IDEMPOTENCY_KEY_REUSED"'
 TOKEN=$TA api POST /api/orders "$IBODY" -H "Idempotency-Key: $(printf 'k%.0s' {1..256})"
 expect "a 256-character Idempotency-Key -> 400" 400 "$(bad Idempotency-Key)"
+
+# ---- stats ---------------------------------------------------------------------------------------------
+
+# walk_stats USER_ID: the stats of GET /api/orders/stats computed from the
+# admin's walk of every page of the user's orders (jq, same shape).
+walk_stats() {
+    local cursor='' all='[]' page
+    while :; do
+        TOKEN=$TADMIN api GET "/api/orders?user_id=$1&limit=200${cursor:+&cursor=$cursor}"
+        [[ $HTTP_STATUS == 200 ]] || { echo "error $HTTP_STATUS"; return; }
+        page=$HTTP_BODY
+        all=$(jq -c --argjson a "$all" '$a + [.orders[] | {status, currency, total}]' <<<"$page")
+        cursor=$(jq -r '.next_cursor // empty' <<<"$page")
+        [[ -n $cursor ]] || break
+    done
+    jq -c '{orders: length,
+            by_status: (reduce .[] as $o ({"pending":0,"paid":0,"payment_failed":0,"cancelled":0,"shipped":0,"delivered":0};
+                        .[$o.status] += 1)),
+            received: ([.[] | select(.status == "paid" or .status == "shipped" or .status == "delivered")]
+                       | group_by(.currency)
+                       | map({currency: .[0].currency, total: (map(.total * 100 | round) | add)})
+                       | sort_by(-.total, .currency)
+                       | map(.total /= 100))}' <<<"$all"
+}
+# stats_of TOKEN [QUERY]: the stats object of GET /api/orders/stats.
+stats_of() {
+    TOKEN=$1 api GET "/api/orders/stats${2:+?$2}"
+    [[ $HTTP_STATUS == 200 ]] && jq -c .stats <<<"$HTTP_BODY" || echo "error $HTTP_STATUS"
+}
+# A payment event can move an order between the walk and the count: the
+# counts must match a walk taken just before and just after them.
+same_as_walk() {
+    local before after stats
+    before=$(walk_stats "$1"); stats=$(stats_of "$2" "${3:-}"); after=$(walk_stats "$1")
+    [[ $before == "$after" && $stats == "$before" ]] && return 0
+    printf '%s\n%s\n' "walk:  $before" "stats: $stats" >"$TMP/stats.diff"
+    return 1
+}
+if wait_until 10 same_as_walk "$ID_A" "$TA"; then
+    pass "GET /api/orders/stats: a customer's counts and received money equal the walk of its orders"
+else
+    fail "GET /api/orders/stats: a customer's counts equal the walk of its orders" "$(cat "$TMP/stats.diff" 2>/dev/null)"
+fi
+check "an admin's ?user_id= counts that user's orders, the same" wait_until 10 same_as_walk "$ID_A" "$TADMIN" "user_id=$ID_A"
+check "a customer's ?user_id= names nobody else: its own counts" wait_until 10 same_as_walk "$ID_B" "$TB" "user_id=$ID_A"
+TOKEN=$TADMIN api GET /api/orders/stats
+expect "an admin's counts cover everyone: orders = the sum by status, at least A's and B's" 200 \
+    "(.stats.orders == (.stats.by_status | add)) and .stats.orders >= $(order_count "$ID_A") + $(order_count "$ID_B") and (.stats.by_status | keys | length == 6)"
+TOKEN= api GET /api/orders/stats
+expect "GET /api/orders/stats without a token -> 401" 401 "$(err UNAUTHENTICATED)"
+for q in user_id=0 user_id=x user_id=07; do
+    TOKEN=$TADMIN api GET "/api/orders/stats?$q"
+    expect "GET /api/orders/stats?$q -> 400 naming user_id" 400 "$(bad user_id)"
+done
 
 # ---- svc-user down -------------------------------------------------------------------------------------
 
