@@ -362,9 +362,14 @@ describe('an admin: health, users, shipping, cash and failed payments', () => {
     await page.locator('.health-overall [data-status="operational"]').waitFor();
     await page.locator(`tr[data-order-id="${paidOrder._id}"]`).waitFor();
     assert.match(await page.locator(`tr[data-order-id="${paidOrder._id}"]`).textContent(), new RegExp(`Bo Buyer #${customer.user.id}`));
-    // the cards walk the orders on their own (up to 2000): wait until they are in
+    // the cards come from GET /api/orders/stats: every order of the system,
+    // however many other suites made (no order is placed meanwhile)
     await page.locator('.cards:not([aria-busy])').waitFor();
     assert.match(await page.locator('[data-stat="value"]').textContent(), /COP/);
+    const admin = await apiLogin(ADMIN_EMAIL, ADMIN_PASSWORD);
+    const stats = (await api('GET', '/api/orders/stats', { token: admin.token })).body.stats;
+    await eventually(async () => (await page.locator('[data-stat="orders"] .card-value').textContent()) === String(stats.orders),
+      { what: `the Orders card showing ${stats.orders}` });
     assert.deepEqual(await a11yProblems(page), []);
   });
 

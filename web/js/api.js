@@ -33,6 +33,7 @@ export const listUsers = (p = {}) => call('GET', `/api/users${qs(p)}`);
 export const getUser = (id) => call('GET', `/api/users/${encodeURIComponent(id)}`);
 
 export const listOrders = (p = {}) => call('GET', `/api/orders${qs(p)}`);
+export const orderStats = (p = {}) => call('GET', `/api/orders/stats${qs(p)}`);
 export const getOrder = (id) => call('GET', `/api/orders/${encodeURIComponent(id)}`);
 export const createOrder = (body, key) => call('POST', '/api/orders', { body, headers: { 'Idempotency-Key': key } });
 export const setOrderStatus = (id, status, reason) =>

@@ -5,45 +5,34 @@ import { userNames } from './names.js';
 import { announce, busy, clearFormErrors, field, formSummary, h, keepFocus, nextId, replace, setFieldError,
   pagerButton, showApiErrors } from './dom.js';
 import { intLiteral, moneyLiteral, newKey, toJson } from './http.js';
-import { CARD_METHODS, ORDER_STATUSES, PAYMENT_METHODS, itemsSummary, methodLabel, minor, money, pill,
+import { CARD_METHODS, ORDER_STATUSES, PAYMENT_METHODS, itemsSummary, methodLabel, money, pill,
   shortId, statusLabel, time } from './format.js';
 import * as session from './session.js';
 import { healthPanel } from './views-admin.js';
 
 const PAGE_SIZE = 10;
-const STATS_PAGE = 200;     // the API's largest page
-const STATS_MAX_PAGES = 10; // the cards count at most 2000 orders
 const SLOW_EVERY = 5;       // stats and health: every 5th poll (10 s) unless something changed
 
 // ---- stats ---------------------------------------------------------------------------
 
 /**
- * Walks every page of GET /api/orders (the API has no counts) and adds up
- * statuses and the value of paid orders per currency.
+ * GET /api/orders/stats: the counts of every order the caller may list (the
+ * database counts them, however many there are) and the value of the paid,
+ * shipped and delivered ones per currency.
  */
 async function loadStats() {
-  const s = { total: 0, paid: 0, pending: 0, failed: 0, value: new Map(), truncated: false };
-  let cursor = '';
-  for (let page = 0; page < STATS_MAX_PAGES; page++) {
-    const r = await api.listOrders({ limit: STATS_PAGE, cursor });
-    for (const o of r.orders) {
-      s.total += 1;
-      if (o.status === 'pending') s.pending += 1;
-      if (o.status === 'payment_failed') s.failed += 1;
-      if (o.status === 'paid' || o.status === 'shipped' || o.status === 'delivered') {
-        s.paid += 1;
-        s.value.set(o.currency, (s.value.get(o.currency) || 0) + minor(o.total));
-      }
-    }
-    if (!r.next_cursor) return s;
-    cursor = r.next_cursor;
-  }
-  s.truncated = true;
-  return s;
+  const r = await api.orderStats();
+  const by = r.stats.by_status;
+  return {
+    total: r.stats.orders,
+    paid: by.paid + by.shipped + by.delivered,
+    pending: by.pending,
+    failed: by.payment_failed,
+    value: r.stats.received.map((c) => [c.currency, c.total]), // largest first
+  };
 }
 
 function statCards(s) {
-  const more = s && s.truncated ? '+' : '';
   const card = (key, label, value, note) =>
     h('div', { class: `card stat-${key}`, dataset: { stat: key } },
       h('p', { class: 'card-label' }, label),
@@ -53,16 +42,15 @@ function statCards(s) {
     return ['orders', 'paid', 'pending', 'failed', 'value'].map((k) =>
       card(k, { orders: 'Orders', paid: 'Paid', pending: 'Pending', failed: 'Failed', value: 'Total value' }[k], '…'));
   }
-  const values = [...s.value.entries()].sort((a, b) => b[1] - a[1]);
   return [
-    card('orders', 'Orders', `${s.total}${more}`, s.truncated ? 'first 2000 counted' : null),
-    card('paid', 'Paid', `${s.paid}${more}`, 'incl. shipped and delivered'),
-    card('pending', 'Pending', `${s.pending}${more}`, 'awaiting payment'),
-    card('failed', 'Failed', `${s.failed}${more}`, 'payment failed'),
+    card('orders', 'Orders', `${s.total}`),
+    card('paid', 'Paid', `${s.paid}`, 'incl. shipped and delivered'),
+    card('pending', 'Pending', `${s.pending}`, 'awaiting payment'),
+    card('failed', 'Failed', `${s.failed}`, 'payment failed'),
     h('div', { class: 'card stat-value', dataset: { stat: 'value' } },
       h('p', { class: 'card-label' }, 'Total value'),
-      values.length
-        ? values.map(([cur, m]) => h('p', { class: 'card-value card-money' }, money(m / 100, cur)))
+      s.value.length
+        ? s.value.map(([cur, total]) => h('p', { class: 'card-value card-money' }, money(total, cur)))
         : h('p', { class: 'card-value' }, '0'),
       h('p', { class: 'card-note' }, 'of paid orders')),
   ];
