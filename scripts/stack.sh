@@ -431,9 +431,23 @@ start_ferretdb() {
         --log-format=text
 }
 
+# FerretDB listens within milliseconds of its start. Once in CI (2026-11-28)
+# one started, logged nothing at all and never listened; the next run was
+# fine. So a FerretDB still silent after FERRET_START_S is killed and started
+# once more before giving up.
+FERRET_START_S=15
 wait_ferretdb() {
-    wait_for ferretdb "$BACKEND_TIMEOUT" port_open "$COMANDA_FERRET_PORT" ||
-        { log_tail ferretdb; die "ferretdb did not start listening on $COMANDA_FERRET_PORT"; }
+    local rc=0
+    wait_for ferretdb "$FERRET_START_S" port_open "$COMANDA_FERRET_PORT" || rc=$?
+    if ((rc == 1)); then
+        say "ferretdb: not listening after ${FERRET_START_S} s; starting it once more"
+        log_tail ferretdb
+        kill_component ferretdb
+        start_ferretdb
+        rc=0
+        wait_for ferretdb "$BACKEND_TIMEOUT" port_open "$COMANDA_FERRET_PORT" || rc=$?
+    fi
+    ((rc == 0)) || { log_tail ferretdb; die "ferretdb did not start listening on $COMANDA_FERRET_PORT"; }
 }
 
 # ---- RabbitMQ --------------------------------------------------------------------
@@ -625,6 +639,7 @@ kill_component() {
     local name=$1 pid
     pid=$(component_pid "$name") || { say "$name: not running"; return 0; }
     say "$name: kill -9 $pid"
+    disown "$pid" 2>/dev/null || true   # started by this very run: no "Killed" line from bash
     kill -KILL "$pid"
     while pid_alive "$pid"; do sleep 0.05; done
 }
