@@ -28,6 +28,18 @@ static bool gw_orders_path_id(const gw_request *req, httpd_response *resp, const
 	return false;
 }
 
+/* ?user_id= of a list or the stats, into *user_id (left 0 when absent):
+ * svc-order applies it for admins; a customer always gets its own orders.
+ * Answers 400 naming user_id when it is not a canonical positive id. */
+static bool gw_orders_user_filter(const gw_request *req, httpd_response *resp, int64_t *user_id)
+{
+	const char *user = httpd_query(req->http, "user_id");
+	if (user == NULL || gw_fields_id(user, user_id))
+		return true;
+	gw_errors_respond_invalid(resp, req->http, "user_id", "must be a positive integer");
+	return false;
+}
+
 /* Answers p from a codec: a client mistake (400) or, with no field, our
  * own failure to allocate (500). */
 static void gw_orders_respond_problem(httpd_response *resp, const gw_request *req, const gw_problem *p)
@@ -78,12 +90,8 @@ void gw_orders_list(gw_app *app, const gw_request *req, httpd_response *resp)
 		return;
 	if (cursor != NULL)
 		rq.cursor = cursor;
-	/* svc-order applies it for admins; a customer always lists their own */
-	const char *user = httpd_query(req->http, "user_id");
-	if (user != NULL && !gw_fields_id(user, &rq.user_id)) {
-		gw_errors_respond_invalid(resp, req->http, "user_id", "must be a positive integer");
+	if (!gw_orders_user_filter(req, resp, &rq.user_id))
 		return;
-	}
 	int status = COMANDA__ORDER_STATUS__ORDER_STATUS_UNSPECIFIED;
 	if (!gw_list_filter_enum(req, resp, "status", gw_order_statuses.names, gw_order_statuses.values,
 	        gw_order_statuses.n, &status))
@@ -101,12 +109,8 @@ static void gw_orders_answer_stats(const gw_request *req, httpd_response *resp, 
 void gw_orders_stats(gw_app *app, const gw_request *req, httpd_response *resp)
 {
 	Comanda__OrderStatsRequest rq = COMANDA__ORDER_STATS_REQUEST__INIT;
-	/* as for the list: svc-order applies it for admins only */
-	const char *user = httpd_query(req->http, "user_id");
-	if (user != NULL && !gw_fields_id(user, &rq.user_id)) {
-		gw_errors_respond_invalid(resp, req->http, "user_id", "must be a positive integer");
+	if (!gw_orders_user_filter(req, resp, &rq.user_id))
 		return;
-	}
 	gw_call_async(app, req, resp, false, app->order, &order_service_get_order_stats_method, &rq.base,
 	    gw_orders_answer_stats);
 }
