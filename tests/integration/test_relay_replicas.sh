@@ -18,10 +18,9 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$IT_REPO" || exit 1
 
-bin=${COMANDA_BIN_DIR:-build/bin}
-[[ $bin == /* ]] || bin=$IT_REPO/$bin
-RUN_DIR=${COMANDA_RUN_DIR:-$IT_REPO/.run/dev}
-LOG=$RUN_DIR/logs/svc-payment-2.log
+# the stack's environment (lib.sh loads it) names both, the programs' absolute
+: "${COMANDA_RUN_DIR:?no stack environment (scripts/stack.sh up)}" "${COMANDA_BIN_DIR:?no stack environment}"
+LOG=$COMANDA_RUN_DIR/logs/svc-payment-2.log
 psql_pay() { psql "$PAYMENT_DB_URL" -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }
 
 # Two free ports on 127.0.0.1 for the second replica (RPC, admin).
@@ -52,7 +51,7 @@ backlog() {
 healthy() { [[ $(http_status "http://127.0.0.1:$1/health") == 200 ]]; }
 
 psql_pay "DELETE FROM outbox WHERE event_type = 'test.relay'" >/dev/null
-PAYMENT_RPC_LISTEN=tcp://127.0.0.1:$RPC2 PAYMENT_ADMIN_PORT=$ADMIN2 "$bin/svc-payment" 2>>"$LOG" &
+PAYMENT_RPC_LISTEN=tcp://127.0.0.1:$RPC2 PAYMENT_ADMIN_PORT=$ADMIN2 "$COMANDA_BIN_DIR/svc-payment" 2>>"$LOG" &
 pid2=$!
 cleanup() {
     kill "$pid2" 2>/dev/null
@@ -71,7 +70,7 @@ check_eq "each event went out once: published by the two replicas together ($one
     20000 "$((one + two - before))"
 
 # Frozen, possibly mid-pass: the survivor goes on within the timeout.
-pid1=$(cat "$RUN_DIR/pids/svc-payment.pid")
+pid1=$(cat "$COMANDA_RUN_DIR/pids/svc-payment.pid")
 draining() { (($(pending) < 19000)); }
 before=$(($(published "$ADMIN1") + $(published "$ADMIN2")))
 backlog 20000

@@ -109,9 +109,8 @@ thread_cpus() {
 }
 all_cpus=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status)
 cpu=${all_cpus%%[-,]*}   # the first CPU this machine lets us use
-bin=${COMANDA_BIN_DIR:-build/bin}
-[[ $bin == /* ]] || bin=$IT_REPO/$bin
-RUN_DIR=${COMANDA_RUN_DIR:-$IT_REPO/.run/dev}
+# the stack's environment (lib.sh loads it) names both, the programs' absolute
+: "${COMANDA_RUN_DIR:?no stack environment (scripts/stack.sh up)}" "${COMANDA_BIN_DIR:?no stack environment}"
 trap 'stack stop-svc svc-user >/dev/null 2>&1; stack start-svc svc-user >/dev/null 2>&1
       stack stop-svc gateway >/dev/null 2>&1; stack start-svc gateway >/dev/null 2>&1' EXIT
 
@@ -120,12 +119,12 @@ for prog in svc-user gateway; do
     [[ $prog == gateway ]] && var=GATEWAY_CPUS
     stack stop-svc "$prog" >/dev/null 2>&1
     (export "$var=$cpu"; stack start-svc "$prog" >/dev/null 2>&1)
-    pid=$(cat "$RUN_DIR/pids/$prog.pid" 2>/dev/null)
+    pid=$(cat "$COMANDA_RUN_DIR/pids/$prog.pid" 2>/dev/null)
     threads=$(thread_cpus "$pid")
     check_match "$var=$cpu: every thread of $prog on CPU $cpu ($(tr '\n' ' ' <<<"$threads" | sed 's/ $//'))" \
         "^$cpu x[0-9]+\$" "$threads"
     check "$var=$cpu: $prog logs what it was pinned to" \
-        grep -qF "pinned to CPUs $cpu ($var)" "$RUN_DIR/logs/$prog.log"
+        grep -qF "pinned to CPUs $cpu ($var)" "$COMANDA_RUN_DIR/logs/$prog.log"
     if wait_status "$GATEWAY_URL/ready" 200 10000; then
         pass "$var=$cpu: the API is ready with $prog pinned"
     else
@@ -133,13 +132,13 @@ for prog in svc-user gateway; do
     fi
     stack stop-svc "$prog" >/dev/null 2>&1
     stack start-svc "$prog" >/dev/null 2>&1
-    pid=$(cat "$RUN_DIR/pids/$prog.pid" 2>/dev/null)
+    pid=$(cat "$COMANDA_RUN_DIR/pids/$prog.pid" 2>/dev/null)
     check_eq "$prog started without $var runs on every CPU again" "$all_cpus x" "$(thread_cpus "$pid" | sed 's/[0-9]*$//' | sort -u)"
 
     # refused before the program opens anything: it would otherwise find its
     # ports taken by the copy that is running
     for bad in "0-x|is not a CPU range" "1023|cannot run there"; do
-        out=$(env "$var=${bad%%|*}" timeout 10 "$bin/$prog" 2>&1)
+        out=$(env "$var=${bad%%|*}" timeout 10 "$COMANDA_BIN_DIR/$prog" 2>&1)
         rc=$?
         check_eq "$var=${bad%%|*}: $prog exits with status 2" 2 "$rc"
         check "$var=${bad%%|*}: $prog says why (${bad#*|})" grep -qF -- "${bad#*|}" <<<"$out"
