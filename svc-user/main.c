@@ -47,8 +47,6 @@ static int user_init(svc *s)
 		.refresh_ttl_s = (int)cfg_int("REFRESH_TTL_S", 300, 31536000),
 	};
 	user_service_configure(&cfg);
-	if (user_service_open() != 0)
-		return -1;
 
 	const char *email = cfg_str("ADMIN_EMAIL");
 	const char *password = cfg_secret("ADMIN_PASSWORD", "admin-change-me");
@@ -67,13 +65,6 @@ static int user_init(svc *s)
 	return 0;
 }
 
-/* After every server has stopped. */
-static void user_fini(svc *s)
-{
-	(void)s;
-	user_service_close();
-}
-
 static const svc_def user_svc = {
 	.program = "svc-user",
 	.service = "user-service",
@@ -86,7 +77,6 @@ static const svc_def user_svc = {
 	.migrations = user_migrations,
 	.n_migrations = USER_MIGRATIONS_COUNT,
 	.init = user_init,
-	.fini = user_fini,
 	.status = user_status,
 };
 

@@ -12,9 +12,7 @@
 #include "cursor.h"
 #include "jwt.h"
 #include "log.h"
-#include "metrics.h"
 #include "pg_idem.h"
-#include "readbatch.h"
 #include "svc.h"
 #include "user_password.h"
 #include "user_store.h"
@@ -232,77 +230,22 @@ static int user_target(rpc_ctx *ctx, int64_t requested, int64_t *id)
 	return -1;
 }
 
-/* ---- GetUser reads, batched -------------------------------------------- */
-
-/* Concurrent GetUsers share one SELECT (lib/readbatch): under load the
- * workers' reads queue behind the one in flight and the next goes out for
- * all of them, so PostgreSQL answers a batch of ids in one round trip
- * instead of one per read. Alone, a read goes out at once. */
-#define USER_READ_BATCH_MAX 64
-
-static readbatch *user_reads;
-static metric *user_m_reads, *user_m_fetches;
-
-/* Fetches the users of keys[] on the leading worker's connection. */
-static int user_read_fetch(void *conn, const int64_t *keys, size_t n, void **data)
-{
-	char ids[2 + USER_READ_BATCH_MAX * 21];  /* "{" id "," ... "}" */
-	size_t len = 0;
-	ids[len++] = '{';
-	for (size_t i = 0; i < n; i++)
-		len += (size_t)snprintf(ids + len, sizeof(ids) - len, "%s%" PRId64, i ? "," : "", keys[i]);
-	snprintf(ids + len, sizeof(ids) - len, "}");
-	const char *params[] = { ids };
-	PGresult *r = NULL;
-	int code = pg_exec(conn, "SELECT " USER_COLS " FROM users WHERE id = ANY($1::bigint[])", 1, params, &r);
-	*data = r;
-	metrics_add(user_m_fetches, 1);
-	return code;
-}
-
-static void user_read_free(void *data)
-{
-	PQclear(data);
-}
-
-int user_service_open(void)
-{
-	user_m_reads = metrics_counter("comanda_user_reads_total", "GetUser reads of the users table", NULL);
-	user_m_fetches = metrics_counter("comanda_user_read_queries_total",
-	    "SELECTs that answered GetUser reads (fewer than the reads when batched)", NULL);
-	user_reads = readbatch_new(USER_READ_BATCH_MAX, user_read_fetch, user_read_free);
-	return user_reads != NULL ? 0 : -1;
-}
-
-void user_service_close(void)
-{
-	readbatch_free(user_reads);
-	user_reads = NULL;
-}
-
 static int user_get(rpc_ctx *ctx, const Comanda__GetUserRequest *req, Comanda__UserReply *reply)
 {
 	int64_t id;
 	int early = user_target(ctx, req->id, &id);
 	if (early >= 0)
 		return early;
-	metrics_add(user_m_reads, 1);
-	readbatch_result *batch = NULL;
-	int code = readbatch_get(user_reads, svc_db(ctx), id, &batch);
-	const PGresult *r = readbatch_data(batch);
-	if (code == COMANDA__CODE__OK) {
+	char ids[24];
+	user_int(ids, sizeof(ids), id);
+	const char *params[] = { ids };
+	PGresult *r = NULL;
+	int code = pg_exec(svc_db(ctx), "SELECT " USER_COLS " FROM users WHERE id = $1", 1, params, &r);
+	if (code == COMANDA__CODE__OK && PQntuples(r) == 0)
 		code = COMANDA__CODE__NOT_FOUND;
-		for (int row = 0; row < PQntuples(r); row++) {
-			if (strtoll(PQgetvalue(r, row, 0), NULL, 10) == id) {
-				reply->user = user_from_row(ctx, r, row, 0);
-				code = reply->user != NULL ? COMANDA__CODE__OK : COMANDA__CODE__INTERNAL;
-				break;
-			}
-		}
-	} else if (code == READBATCH_NOMEM) {
+	if (code == COMANDA__CODE__OK && (reply->user = user_from_row(ctx, r, 0, 0)) == NULL)
 		code = COMANDA__CODE__INTERNAL;
-	}
-	readbatch_release(batch);
+	PQclear(r);
 	if (code == COMANDA__CODE__NOT_FOUND)
 		return user_not_found(ctx);
 	return code == COMANDA__CODE__OK ? code : user_db_error(ctx, code);

@@ -6,8 +6,7 @@
  * travels in the RPC envelope. A customer reaches only its own user (another
  * one answers NOT_FOUND, so existence does not leak); admins reach all.
  *
- * Threading: user_service_configure and user_service_open once before
- * serving, user_service_close after; the handlers run on
+ * Threading: user_service_configure once before serving; the handlers run on
  * RPC workers, each with its own database connection (svc_db).
  */
 #ifndef COMANDA_USER_SERVICE_H
@@ -28,14 +27,6 @@ typedef struct user_service_config {
 
 /* Stores the configuration the handlers use (copied). */
 void user_service_configure(const user_service_config *cfg);
-
-/* Makes what the handlers share (the GetUser read batcher and its metrics):
- * once, before serving. Returns 0, or -1 when out of memory. */
-int user_service_open(void);
-
-/* Frees what user_service_open made, once no handler runs (safe when open
- * failed or never ran). */
-void user_service_close(void);
 
 /* The handlers, for rpc_server_add / svc_def.impl. */
 extern const user_service_impl user_service_handlers;
