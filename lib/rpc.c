@@ -19,9 +19,11 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 
+#include "bgthread.h"
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
+#include "rpc_resolve.h"
 
 #define RPC_METHOD_MAX 128
 #define RPC_MAX_SERVICES 8
@@ -132,22 +134,40 @@ typedef struct rpc_async {
 
 #define RPC_MAX_REPLICAS 16
 
-/* One replica's URL and its dialers: NNG writes one message at a time on a
- * connection (the next waits for the previous write to complete on NNG's
- * task threads), so concurrent callers get several connections per replica,
- * and the socket spreads requests over whichever is free. */
-typedef struct rpc_replica {
+/* One address of a replica entry and its dialers: NNG writes one message at
+ * a time on a connection (the next waits for the previous write to complete
+ * on NNG's task threads), so concurrent callers get several connections per
+ * address, and the socket spreads requests over whichever is free. */
+typedef struct rpc_endpoint {
+	struct rpc_endpoint *next;
+	char url[RPC_URL_MAX];
 	nng_dialer dialers[RPC_MAX_CONNECTIONS];
 	int n_dialers;
 	atomic_int pipes;              /* connections up */
+} rpc_endpoint;
+
+/* One entry of the configured URL list. An entry whose host is a name is
+ * looked up every resolve_ms and gets an endpoint per address (`resolved`);
+ * until a lookup first succeeds its one endpoint is the URL itself, which
+ * NNG resolves at each connect. */
+typedef struct rpc_replica {
+	char host[RPC_URL_MAX], port[8];
+	bool named;                    /* host is a name, re-resolved */
+	bool resolved;                 /* the endpoints are its addresses */
+	rpc_endpoint *endpoints;       /* guarded by rpc_client.dial_lock */
 } rpc_replica;
 
 struct rpc_client {
 	nng_socket sock;
 	int default_timeout_ms;
+	int conns;                     /* connections per endpoint */
 	atomic_int pipes;              /* connections up, all replicas */
 	int n_replicas;
 	rpc_replica replicas[RPC_MAX_REPLICAS];
+	pthread_mutex_t dial_lock;     /* guards every replica's endpoints list */
+	int resolve_ms;
+	rpc_resolve_fn resolve;
+	bgthread *resolver;            /* NULL when no entry is a name, or resolve_ms is 0 */
 	pthread_mutex_t lock;          /* guards free_slots, free_async and services */
 	rpc_slot *free_slots;
 	rpc_slot *free_async;          /* idle slots of rpc_client_call_async (rpc_async) */
@@ -157,8 +177,9 @@ struct rpc_client {
 
 static void rpc_slot_free_list(rpc_slot *s);
 
-/* Runs on NNG's threads. The dialers are all created before the first one
- * starts and never change, so every pipe's dialer is found. */
+/* Runs on NNG's threads. An endpoint is linked (under dial_lock) before its
+ * dialers start and unlinked before they close, so a pipe of a listed
+ * endpoint is always counted there. */
 static void rpc_client_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	rpc_client *c = arg;
@@ -167,47 +188,161 @@ static void rpc_client_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 		return;
 	atomic_fetch_add(&c->pipes, delta);
 	int id = nng_dialer_id(nng_pipe_dialer(p));
+	pthread_mutex_lock(&c->dial_lock);
 	for (int r = 0; r < c->n_replicas; r++)
-		for (int i = 0; i < c->replicas[r].n_dialers; i++)
-			if (nng_dialer_id(c->replicas[r].dialers[i]) == id) {
-				atomic_fetch_add(&c->replicas[r].pipes, delta);
-				return;
-			}
+		for (rpc_endpoint *e = c->replicas[r].endpoints; e != NULL; e = e->next)
+			for (int i = 0; i < e->n_dialers; i++)
+				if (nng_dialer_id(e->dialers[i]) == id) {
+					atomic_fetch_add(&e->pipes, delta);
+					goto done;
+				}
+done:
+	pthread_mutex_unlock(&c->dial_lock);
 }
 
-/* Creates conns dialers for url (not started). */
-static int rpc_client_add_replica(rpc_client *c, const char *url, int conns)
+/* Closes e's dialers (and so its connections) and frees it; e is unlinked. */
+static void rpc_endpoint_close(rpc_endpoint *e)
 {
-	if (c->n_replicas >= RPC_MAX_REPLICAS) {
-		log_printf(LOG_ERROR, "rpc: more than %d replicas", RPC_MAX_REPLICAS);
-		return NNG_EINVAL;
-	}
-	rpc_replica *r = &c->replicas[c->n_replicas];
-	atomic_init(&r->pipes, 0);
-	for (int i = 0; i < conns; i++) {
-		int rv = nng_dialer_create(&r->dialers[i], c->sock, url);
+	for (int i = 0; i < e->n_dialers; i++)
+		nng_dialer_close(e->dialers[i]);
+	free(e);
+}
+
+/* An endpoint for url with c->conns dialers, created and not started. */
+static rpc_endpoint *rpc_endpoint_new(rpc_client *c, const char *url)
+{
+	rpc_endpoint *e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return NULL;
+	snprintf(e->url, sizeof(e->url), "%s", url);
+	atomic_init(&e->pipes, 0);
+	for (int i = 0; i < c->conns; i++) {
+		int rv = nng_dialer_create(&e->dialers[i], c->sock, url);
 		if (rv != 0) {
 			log_printf(LOG_ERROR, "rpc: cannot dial %s: %s", url, nng_strerror(rv));
-			return rv;
+			rpc_endpoint_close(e);
+			return NULL;
 		}
-		r->n_dialers++;
+		e->n_dialers++;
 	}
-	c->n_replicas++;
-	return 0;
+	return e;
 }
 
 /* A blocking start connects at once to a replica that is up. One that is
  * down fails it, and NNG leaves the dialer unstarted (it resets its started
  * flag before the blocking start returns), so the same dialer is started
- * again without blocking: it then keeps redialling. */
-static int rpc_client_start_dialer(nng_dialer d)
+ * again without blocking: it then keeps redialling. The resolver starts
+ * without blocking (it must not wait on one address for the others). */
+static int rpc_endpoint_start(rpc_endpoint *e, bool block)
 {
-	if (nng_dialer_start(d, 0) == 0)
+	for (int i = 0; i < e->n_dialers; i++) {
+		if (block && nng_dialer_start(e->dialers[i], 0) == 0)
+			continue;
+		int rv = nng_dialer_start(e->dialers[i], NNG_FLAG_NONBLOCK);
+		if (rv != 0) {
+			log_printf(LOG_ERROR, "rpc: cannot dial %s: %s", e->url, nng_strerror(rv));
+			return rv;
+		}
+	}
+	return 0;
+}
+
+/* Links a new endpoint for url to r. 0, or an NNG error. */
+static int rpc_replica_link(rpc_client *c, rpc_replica *r, const char *url, rpc_endpoint **out)
+{
+	rpc_endpoint *e = rpc_endpoint_new(c, url);
+	if (e == NULL)
+		return NNG_ENOMEM;
+	pthread_mutex_lock(&c->dial_lock);
+	e->next = r->endpoints;
+	r->endpoints = e;
+	pthread_mutex_unlock(&c->dial_lock);
+	*out = e;
+	return 0;
+}
+
+/* Makes r's endpoints match addrs: dials addresses that appeared, closes
+ * those that went (their calls in flight fail as if the replica had died).
+ * On the resolver thread, or in open before any dialer starts (block). */
+static void rpc_replica_update(rpc_client *c, rpc_replica *r, const rpc_addrs *addrs, bool block)
+{
+	rpc_endpoint *gone = NULL;
+	int added = 0, removed = 0;
+	pthread_mutex_lock(&c->dial_lock);
+	for (rpc_endpoint **pe = &r->endpoints; *pe != NULL;) {
+		rpc_endpoint *e = *pe;
+		if (r->resolved && rpc_addrs_has(addrs, e->url)) {
+			pe = &e->next;
+			continue;
+		}
+		*pe = e->next;
+		e->next = gone;
+		gone = e;
+		removed++;
+	}
+	bool was_resolved = r->resolved;
+	r->resolved = true;
+	pthread_mutex_unlock(&c->dial_lock);
+	for (int i = 0; i < addrs->n; i++) {
+		bool have = false;
+		pthread_mutex_lock(&c->dial_lock);
+		for (rpc_endpoint *e = r->endpoints; e != NULL && !have; e = e->next)
+			have = strcmp(e->url, addrs->urls[i]) == 0;
+		pthread_mutex_unlock(&c->dial_lock);
+		rpc_endpoint *e;
+		if (have || rpc_replica_link(c, r, addrs->urls[i], &e) != 0)
+			continue;
+		rpc_endpoint_start(e, block);
+		added++;
+	}
+	/* The new connections are started before the old ones close. */
+	while (gone != NULL) {
+		rpc_endpoint *next = gone->next;
+		rpc_endpoint_close(gone);
+		gone = next;
+	}
+	if (added > 0 || removed > 0)
+		log_printf(LOG_INFO, "rpc: %s:%s resolves to %d address%s (%d new, %d gone)%s", r->host, r->port,
+		    addrs->n, addrs->n == 1 ? "" : "es", added, was_resolved ? removed : 0,
+		    was_resolved ? "" : "; dialling each");
+}
+
+/* The resolver thread: looks every named entry up again every resolve_ms.
+ * A lookup that fails keeps the endpoints there are: a resolver outage must
+ * not drop connections that work. */
+static void rpc_client_resolve_loop(bgthread *self, void *arg)
+{
+	rpc_client *c = arg;
+	rpc_addrs *addrs = malloc(sizeof(*addrs));
+	if (addrs == NULL)
+		return;
+	while (bgthread_wait(self, c->resolve_ms)) {
+		for (int r = 0; r < c->n_replicas; r++) {
+			rpc_replica *rep = &c->replicas[r];
+			if (rep->named && c->resolve(rep->host, rep->port, addrs) == 0)
+				rpc_replica_update(c, rep, addrs, false);
+		}
+	}
+	free(addrs);
+}
+
+/* Adds the replica entry url: its addresses when it names a host that
+ * resolves now (and resolve_ms > 0), else url itself. */
+static int rpc_client_add_replica(rpc_client *c, const char *url, rpc_addrs *scratch)
+{
+	if (c->n_replicas >= RPC_MAX_REPLICAS) {
+		log_printf(LOG_ERROR, "rpc: more than %d replicas", RPC_MAX_REPLICAS);
+		return NNG_EINVAL;
+	}
+	rpc_replica *r = &c->replicas[c->n_replicas++];
+	r->named = c->resolve_ms > 0 && rpc_url_named_host(url, r->host, sizeof(r->host), r->port, sizeof(r->port));
+	if (r->named && c->resolve(r->host, r->port, scratch) == 0) {
+		rpc_replica_update(c, r, scratch, true);
 		return 0;
-	int rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
-	if (rv != 0)
-		log_printf(LOG_ERROR, "rpc: cannot dial: %s", nng_strerror(rv));
-	return rv;
+	}
+	rpc_endpoint *e;
+	int rv = rpc_replica_link(c, r, url, &e);
+	return rv != 0 ? rv : rpc_endpoint_start(e, true);
 }
 
 int rpc_client_open(rpc_client **out, const rpc_client_config *cfg)
@@ -217,14 +352,18 @@ int rpc_client_open(rpc_client **out, const rpc_client_config *cfg)
 	if (c == NULL)
 		return COMANDA__CODE__INTERNAL;
 	c->default_timeout_ms = cfg->default_timeout_ms > 0 ? cfg->default_timeout_ms : 2000;
-	int conns = cfg->connections > 0 ? cfg->connections : 1;
-	if (conns > RPC_MAX_CONNECTIONS)
-		conns = RPC_MAX_CONNECTIONS;
+	c->conns = cfg->connections > 0 ? cfg->connections : 1;
+	if (c->conns > RPC_MAX_CONNECTIONS)
+		c->conns = RPC_MAX_CONNECTIONS;
+	c->resolve_ms = cfg->resolve_ms > 0 ? cfg->resolve_ms : 0;
+	c->resolve = cfg->resolve != NULL ? cfg->resolve : rpc_resolve_getaddrinfo;
 	atomic_init(&c->pipes, 0);
 	atomic_init(&c->async_calls, 0);
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->dial_lock, NULL);
 	int rv = nng_req0_open(&c->sock);
 	if (rv != 0) {
+		pthread_mutex_destroy(&c->dial_lock);
 		pthread_mutex_destroy(&c->lock);
 		free(c);
 		return COMANDA__CODE__INTERNAL;
@@ -238,33 +377,37 @@ int rpc_client_open(rpc_client **out, const rpc_client_config *cfg)
 	nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, rpc_client_pipe_event, c);
 
 	/* Split the comma-separated list without modifying cfg->urls. */
+	rpc_addrs *scratch = malloc(sizeof(*scratch));
 	const char *p = cfg->urls ? cfg->urls : "";
-	while (*p != '\0') {
+	bool named = false;
+	while (scratch != NULL && *p != '\0') {
 		const char *end = strchr(p, ',');
 		size_t n = end ? (size_t)(end - p) : strlen(p);
-		char url[256];
+		char url[RPC_URL_MAX];
 		if (n > 0 && n < sizeof(url)) {
 			memcpy(url, p, n);
 			url[n] = '\0';
-			if (rpc_client_add_replica(c, url, conns) != 0) {
+			if (rpc_client_add_replica(c, url, scratch) != 0) {
+				free(scratch);
 				rpc_client_close(c);
 				return COMANDA__CODE__INVALID_ARGUMENT;
 			}
+			named = named || c->replicas[c->n_replicas - 1].named;
 		}
 		p += n;
 		if (*p == ',')
 			p++;
 	}
-	if (c->n_replicas == 0) {
+	bool ok = scratch != NULL;
+	free(scratch);
+	if (!ok || c->n_replicas == 0) {
 		rpc_client_close(c);
-		return COMANDA__CODE__INVALID_ARGUMENT;
+		return ok ? COMANDA__CODE__INVALID_ARGUMENT : COMANDA__CODE__INTERNAL;
 	}
-	for (int r = 0; r < c->n_replicas; r++)
-		for (int i = 0; i < c->replicas[r].n_dialers; i++)
-			if (rpc_client_start_dialer(c->replicas[r].dialers[i]) != 0) {
-				rpc_client_close(c);
-				return COMANDA__CODE__INVALID_ARGUMENT;
-			}
+	if (named && (c->resolver = bgthread_start("rpc-resolve", rpc_client_resolve_loop, c)) == NULL) {
+		rpc_client_close(c);
+		return COMANDA__CODE__INTERNAL;
+	}
 	*out = c;
 	return COMANDA__CODE__OK;
 }
@@ -273,10 +416,17 @@ void rpc_client_close(rpc_client *c)
 {
 	if (c == NULL)
 		return;
+	bgthread_stop(c->resolver);
 	nng_close(c->sock);
 	/* closing fails the async calls still out; their callbacks use c */
 	while (atomic_load(&c->async_calls) > 0)
 		clock_sleep_ms(1);
+	for (int r = 0; r < c->n_replicas; r++)
+		for (rpc_endpoint *e = c->replicas[r].endpoints; e != NULL;) {
+			rpc_endpoint *next = e->next;
+			free(e);  /* its dialers closed with the socket */
+			e = next;
+		}
 	rpc_slot_free_list(c->free_slots);
 	rpc_slot_free_list(c->free_async);
 	for (rpc_pb_service *s = c->services; s != NULL;) {
@@ -284,6 +434,7 @@ void rpc_client_close(rpc_client *c)
 		free(s);
 		s = next;
 	}
+	pthread_mutex_destroy(&c->dial_lock);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -292,9 +443,12 @@ int rpc_client_connected(const rpc_client *c)
 {
 	rpc_client *mc = (rpc_client *)c;
 	int n = 0;
+	pthread_mutex_lock(&mc->dial_lock);
 	for (int r = 0; r < mc->n_replicas; r++)
-		if (atomic_load(&mc->replicas[r].pipes) > 0)
-			n++;
+		for (rpc_endpoint *e = mc->replicas[r].endpoints; e != NULL; e = e->next)
+			if (atomic_load(&e->pipes) > 0)
+				n++;
+	pthread_mutex_unlock(&mc->dial_lock);
 	return n;
 }
 

@@ -18,7 +18,10 @@
  * is infinite), so a request is delivered at most once: if the connection to
  * the server drops while a call waits, the call fails with UNAVAILABLE instead
  * of being sent again. Retrying a mutating call is the caller's decision and is
- * made safe by idempotency keys, never by the transport.
+ * made safe by idempotency keys, never by the transport. A URL whose host is a
+ * name is looked up again every resolve_ms (RPC_RESOLVE_MS) and each of its
+ * addresses gets its own connections (lib/rpc_resolve.h), so replicas added
+ * behind a name start taking calls within that interval.
  *
  * All functions return a Code from comanda.Code (COMANDA__CODE__OK == 0) unless
  * stated otherwise.
@@ -34,6 +37,7 @@
 
 #include "arena.h"
 #include "comanda/rpc.pb-c.h"
+#include "rpc_resolve.h"
 
 #define RPC_MAX_DETAILS 16
 #define RPC_MAX_CONNECTIONS 16   /* per replica: rpc_client_config.connections, RPC_CONNECTIONS */
@@ -69,9 +73,21 @@ typedef struct rpc_client_config {
 	 * one message at a time per connection, so callers that run many calls
 	 * at once (the gateway) want several; RPC_CONNECTIONS in lib/cfg.def. */
 	int connections;
+	/* How often (ms) a URL whose host is a name ("tcp://svc-user:6001") is
+	 * looked up again: every address it gives gets `connections` connections
+	 * of its own; an address that appears is dialled, one that is gone is
+	 * closed (its calls in flight fail as if that replica had died); a
+	 * lookup that fails changes nothing. Until a lookup first succeeds the
+	 * URL is dialled as it is (NNG resolves it at each connect, to one
+	 * address). 0: never looked up, as NNG does. IP literals and ipc://
+	 * URLs are never looked up. RPC_RESOLVE_MS in lib/cfg.def. */
+	int resolve_ms;
+	/* The lookup (NULL: rpc_resolve_getaddrinfo); tests give their own. */
+	rpc_resolve_fn resolve;
 } rpc_client_config;
 
-/* Opens a client and starts dialling every URL in the background; a replica
+/* Opens a client and starts dialling every URL (every address of a name, see
+ * resolve_ms) in the background; a replica
  * that is down is redialled (every 20 ms at first, backing off to 500 ms) so it
  * is used again soon after it comes back. Fails only on a malformed URL or
  * when out of memory. Thread-safe after return. */
@@ -84,7 +100,7 @@ int rpc_client_open(rpc_client **out, const rpc_client_config *cfg);
 /* Fills *out from lib/cfg.def the one way every caller of services reads it:
  * urls from variable urls_var (NULL: out->urls NULL, for a caller that sets
  * its own), default_timeout_ms from RPC_TIMEOUT_MS, connections from
- * RPC_CONNECTIONS. A malformed or out-of-range value logs and exits with
+ * RPC_CONNECTIONS, resolve_ms from RPC_RESOLVE_MS. A malformed or out-of-range value logs and exits with
  * status 2 (cfg_int). Thread-safe (cfg is read-only). In lib/rpc_cfg.c. */
 void rpc_client_config_from_cfg(rpc_client_config *out, const char *urls_var);
 
@@ -93,7 +109,8 @@ void rpc_client_config_from_cfg(rpc_client_config *out, const char *urls_var);
  * UNAVAILABLE (their done runs) before it returns. */
 void rpc_client_close(rpc_client *c);
 
-/* Number of replicas with at least one connection up. Thread-safe. */
+/* Number of replicas with at least one connection up: URLs, and each address
+ * of a URL that is looked up. Thread-safe. */
 int rpc_client_connected(const rpc_client *c);
 
 /* Waits until at least one replica is connected or timeout_ms passes.

@@ -9,5 +9,6 @@ void rpc_client_config_from_cfg(rpc_client_config *out, const char *urls_var)
 		.urls = urls_var != NULL ? cfg_str(urls_var) : NULL,
 		.default_timeout_ms = (int)cfg_int("RPC_TIMEOUT_MS", RPC_TIMEOUT_MIN_MS, RPC_TIMEOUT_MAX_MS),
 		.connections = (int)cfg_int("RPC_CONNECTIONS", 1, RPC_MAX_CONNECTIONS),
+		.resolve_ms = (int)cfg_int("RPC_RESOLVE_MS", 0, 3600000),
 	};
 }

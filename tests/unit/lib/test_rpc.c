@@ -1,5 +1,7 @@
 /* The RPC runtime over real NNG sockets (ipc:// in a temp directory). */
+#include <arpa/inet.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -781,4 +783,181 @@ TEST(rpc_client_config_from_cfg_reads_the_caller_settings)
 	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_TIMEOUT_MS", "2s"), 2);
 	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_CONNECTIONS", "0"), 2);
 	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_CONNECTIONS", "17"), 2);
+}
+
+/* ---- names looked up again (resolve_ms) ---- */
+
+/* A stand-in for DNS: what the name resolves to, changed by the test. */
+static pthread_mutex_t fake_dns_lock = PTHREAD_MUTEX_INITIALIZER;
+static rpc_addrs fake_dns_answer;
+static bool fake_dns_fails;
+static atomic_int fake_dns_lookups;
+
+static void fake_dns_set(bool fails, const char *a, const char *b)
+{
+	pthread_mutex_lock(&fake_dns_lock);
+	fake_dns_fails = fails;
+	fake_dns_answer.n = 0;
+	if (a != NULL)
+		rpc_addrs_add(&fake_dns_answer, a);
+	if (b != NULL)
+		rpc_addrs_add(&fake_dns_answer, b);
+	pthread_mutex_unlock(&fake_dns_lock);
+}
+
+static int fake_dns_resolve(const char *host, const char *port, rpc_addrs *out)
+{
+	(void)port;
+	atomic_fetch_add(&fake_dns_lookups, 1);
+	pthread_mutex_lock(&fake_dns_lock);
+	int rv = fake_dns_fails || strcmp(host, "localhost") != 0 ? -1 : 0;
+	*out = fake_dns_answer;
+	if (rv != 0)
+		out->n = 0;
+	pthread_mutex_unlock(&fake_dns_lock);
+	return rv;
+}
+
+/* A free TCP port on 127.0.0.1 (and so, almost surely, on 127.0.0.2). */
+static int free_tcp_port(void)
+{
+	nng_socket s;
+	nng_listener l;
+	int port = 0;
+	if (nng_rep0_open(&s) == 0 && nng_listen(s, "tcp://127.0.0.1:0", &l, 0) == 0) {
+		nng_sockaddr sa;
+		if (nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa) == 0)
+			port = ntohs(sa.s_in.sa_port);
+	}
+	nng_close(s);
+	return port;
+}
+
+/* Waits up to 3 s for rpc_client_connected(c) == n. */
+static bool wait_connected_n(rpc_client *c, int n)
+{
+	for (int i = 0; i < 300; i++) {
+		if (rpc_client_connected(c) == n)
+			return true;
+		clock_sleep_ms(10);
+	}
+	return false;
+}
+
+/* Which servers answer 40 calls: *only is the one server that answered
+ * them all, 0 when both did. */
+static void spread_who(rpc_client *c, int *answered, uint32_t *only)
+{
+	atomic_int n[3] = { 0, 0, 0 };
+	spread_calls(c, n);
+	*answered = atomic_load(&n[1]) + atomic_load(&n[2]);
+	*only = atomic_load(&n[1]) == 0 ? 2 : atomic_load(&n[2]) == 0 ? 1 : 0;
+}
+
+/* The name gives one address, then two (a replica added behind it: it gets
+ * connections of its own and calls), then only the new one (the old one's
+ * connections close); a failing lookup changes nothing. Real servers on
+ * 127.0.0.1 and 127.0.0.2, only the lookup is a stand-in. */
+TEST(rpc_client_dials_every_address_of_a_name_as_it_changes)
+{
+	int port = free_tcp_port();
+	CHECK(port > 0);
+	char a[64], b[64], url[64];
+	snprintf(a, sizeof(a), "tcp://127.0.0.1:%d", port);
+	snprintf(b, sizeof(b), "tcp://127.0.0.2:%d", port);
+	snprintf(url, sizeof(url), "tcp://localhost:%d", port);
+	int id1 = 1, id2 = 2;
+	rpc_server *s1 = echo_server_start(a, 4, &id1);
+	rpc_server *s2 = echo_server_start(b, 4, &id2);
+	CHECK(s1 != NULL && s2 != NULL);
+	fake_dns_set(false, a, NULL);
+	rpc_client_config cfg = { .urls = url, .default_timeout_ms = 2000, .connections = 2, .resolve_ms = 20,
+		.resolve = fake_dns_resolve };
+	rpc_client *c = NULL;
+	CHECK_EQ_INT(rpc_client_open(&c, &cfg), COMANDA__CODE__OK);
+	CHECK(wait_connected_n(c, 1));
+	int answered;
+	uint32_t only;
+	spread_who(c, &answered, &only);
+	CHECK_EQ_INT(answered, 40);
+	CHECK_EQ_INT(only, 1);
+
+	fake_dns_set(false, a, b);  /* scale-up */
+	CHECK(wait_connected_n(c, 2));
+	spread_who(c, &answered, &only);
+	CHECK_EQ_INT(answered, 40);
+	CHECK_EQ_INT(only, 0);
+
+	fake_dns_set(true, NULL, NULL);  /* the resolver is down: keep both */
+	int seen = atomic_load(&fake_dns_lookups);
+	while (atomic_load(&fake_dns_lookups) < seen + 3)
+		clock_sleep_ms(5);
+	CHECK_EQ_INT(rpc_client_connected(c), 2);
+
+	fake_dns_set(false, b, NULL);  /* the first replica left the name */
+	CHECK(wait_connected_n(c, 1));
+	spread_who(c, &answered, &only);
+	CHECK_EQ_INT(answered, 40);
+	CHECK_EQ_INT(only, 2);
+	rpc_client_close(c);
+	rpc_server_close(s1);
+	rpc_server_close(s2);
+}
+
+/* A name that does not resolve at open is dialled as it is (NNG resolves
+ * it to one address), and replaced by its addresses once a lookup works;
+ * with resolve_ms 0 a name is never looked up. */
+TEST(rpc_client_dials_a_name_as_it_is_until_a_lookup_works)
+{
+	int port = free_tcp_port();
+	char a[64], b[64], url[64];
+	snprintf(a, sizeof(a), "tcp://127.0.0.1:%d", port);
+	snprintf(b, sizeof(b), "tcp://127.0.0.2:%d", port);
+	snprintf(url, sizeof(url), "tcp://localhost:%d", port);
+	int id1 = 1, id2 = 2;
+	rpc_server *s1 = echo_server_start(a, 2, &id1);
+	rpc_server *s2 = echo_server_start(b, 2, &id2);
+	/* where localhost also names ::1, NNG may take that: server 1 is there too */
+	char a6[64];
+	snprintf(a6, sizeof(a6), "tcp://[::1]:%d", port);
+	rpc_server *s1v6 = echo_server_start(a6, 2, &id1);
+
+	atomic_store(&fake_dns_lookups, 0);
+	fake_dns_set(false, b, NULL);
+	rpc_client_config off = { .urls = url, .default_timeout_ms = 2000, .resolve_ms = 0,
+		.resolve = fake_dns_resolve };
+	rpc_client *c = NULL;
+	CHECK_EQ_INT(rpc_client_open(&c, &off), COMANDA__CODE__OK);
+	CHECK(wait_connected_n(c, 1));
+	uint32_t server = 0;
+	CHECK_EQ_INT(echo_call(c, "x", 0, 2000, NULL, 0, &server), COMANDA__CODE__OK);
+	CHECK_EQ_INT(server, 1);  /* NNG's own lookup of localhost: 127.0.0.1 */
+	clock_sleep_ms(50);
+	CHECK_EQ_INT(atomic_load(&fake_dns_lookups), 0);
+	rpc_client_close(c);
+
+	fake_dns_set(true, NULL, NULL);
+	rpc_client_config on = off;
+	on.resolve_ms = 20;
+	CHECK_EQ_INT(rpc_client_open(&c, &on), COMANDA__CODE__OK);
+	CHECK(wait_connected_n(c, 1));
+	CHECK_EQ_INT(echo_call(c, "x", 0, 2000, NULL, 0, &server), COMANDA__CODE__OK);
+	CHECK_EQ_INT(server, 1);
+	fake_dns_set(false, b, NULL);
+	for (int i = 0; i < 300 && server != 2; i++) {
+		clock_sleep_ms(10);
+		echo_call(c, "x", 0, 2000, NULL, 0, &server);
+	}
+	CHECK_EQ_INT(server, 2);
+	CHECK(wait_connected_n(c, 1));
+	int answered;
+	uint32_t only;
+	spread_who(c, &answered, &only);
+	CHECK_EQ_INT(answered, 40);
+	CHECK_EQ_INT(only, 2);
+	rpc_client_close(c);
+	rpc_server_close(s1);
+	rpc_server_close(s2);
+	if (s1v6 != NULL)
+		rpc_server_close(s1v6);
 }
