@@ -401,12 +401,19 @@ def k8s_rules():
                 if conf.get(f"{prefix}_RPC_LISTEN") != f"tcp://0.0.0.0:{RPC_PORT[name]}" \
                         or ports.get("rpc") != RPC_PORT[name] or ports.get("admin") != ADMIN_PORT[name]:
                     bad.append(f"{where}: RPC/admin ports disagree with the ConfigMap or the defaults")
-                urls = conf[f"{prefix}_RPC_URL"].split(",")
-                if set(urls) != {f"tcp://{name}:{RPC_PORT[name]}"}:
-                    bad.append(f"{prefix}_RPC_URL lists {set(urls)}")
-                if name in hpas and len(urls) != hpas[name]["spec"]["maxReplicas"]:
-                    bad.append(f"{prefix}_RPC_URL lists {len(urls)} connections, HPA maxReplicas is "
-                               f"{hpas[name]['spec']['maxReplicas']} (configmap.yaml says they match)")
+                # Callers dial the headless Service, which resolves to every
+                # ready pod, and look it up again (RPC_RESOLVE_MS > 0).
+                if conf.get(f"{prefix}_RPC_URL") != f"tcp://{name}-pods:{RPC_PORT[name]}":
+                    bad.append(f"{prefix}_RPC_URL is {conf.get(prefix + '_RPC_URL')}, "
+                               f"not tcp://{name}-pods:{RPC_PORT[name]}")
+                if int(conf.get("RPC_RESOLVE_MS", "5000")) <= 0:
+                    bad.append("RPC_RESOLVE_MS is 0: callers would never see new pods")
+                hs = svcs.get(f"{name}-pods")
+                if not hs or hs["spec"].get("clusterIP") != "None":
+                    bad.append(f"{name}: no headless Service {name}-pods")
+                elif not set(hs["spec"]["selector"].items()) <= set(labels.items()) \
+                        or [(p["port"], p["targetPort"]) for p in hs["spec"]["ports"]] != [(RPC_PORT[name], "rpc")]:
+                    bad.append(f"{name}-pods: does not select {name}'s pods on its rpc port alone")
             else:
                 want = {"startupProbe": "/ready", "readinessProbe": "/health", "livenessProbe": "/health"}
                 for p, path in want.items():
