@@ -4,7 +4,8 @@
 # naming "database" within 2 s, from its cache (at once); PostgreSQL back ->
 # every service healthy again; and CPU pinning (USER_CPUS, GATEWAY_CPUS):
 # every thread of the restarted program on the CPU asked for, requests
-# served, a bad list or a CPU the machine lacks refused at start (exit 2).
+# served, a bad list or a CPU the machine lacks refused at start (exit 2);
+# the gateway reaching svc-user through a host name, looked up or not.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -150,5 +151,38 @@ if wait_status "$GATEWAY_URL/ready" 200 10000; then
 else
     fail "the API is ready again after the pinning checks" "HTTP $HTTP_STATUS: $HTTP_BODY"
 fi
+
+# ---- RPC URLs by host name (RPC_RESOLVE_MS) -------------------------------------
+# A second gateway, on a port of its own, reaches svc-user through a name
+# instead of 127.0.0.1: looked up (every address dialled as a replica of its
+# own), or with RPC_RESOLVE_MS=0 dialled as it is. Several addresses and
+# their changes are in the unit tests (tests/unit/lib/test_rpc.c), where the
+# lookup can be steered.
+user_port=${USER_RPC_URL##*:}
+gw2_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+gw2_log=$COMANDA_RUN_DIR/logs/gateway-by-name.log
+gw2_pid=
+trap '[[ -n $gw2_pid ]] && kill "$gw2_pid" 2>/dev/null' EXIT
+for resolve in 200 0; do
+    name="USER_RPC_URL=tcp://localhost:$user_port, RPC_RESOLVE_MS=$resolve"
+    GATEWAY_PORT=$gw2_port USER_RPC_URL="tcp://localhost:$user_port" RPC_RESOLVE_MS=$resolve \
+        "$COMANDA_BIN_DIR/gateway" 2>"$gw2_log" &
+    gw2_pid=$!
+    if wait_status "http://127.0.0.1:$gw2_port/ready" 200 10000; then
+        pass "$name: a gateway reaches svc-user through the name"
+    else
+        fail "$name: a gateway reaches svc-user through the name" "HTTP $HTTP_STATUS: $HTTP_BODY"
+    fi
+    kill "$gw2_pid" 2>/dev/null
+    wait "$gw2_pid" 2>/dev/null
+    gw2_pid=
+    if ((resolve > 0)); then
+        check "$name: the gateway logs the name's addresses, each dialled" \
+            grep -qF "rpc: localhost:$user_port resolves to 1 address (1 new, 0 gone); dialling each" "$gw2_log"
+    else
+        check_not "$name: the name is not looked up (nothing logged of it)" grep -qF "rpc: localhost:" "$gw2_log"
+    fi
+done
+trap - EXIT
 
 finish
