@@ -844,14 +844,45 @@ static bool wait_connected_n(rpc_client *c, int n)
 	return false;
 }
 
-/* Which servers answer 40 calls: *only is the one server that answered
- * them all, 0 when both did. */
-static void spread_who(rpc_client *c, int *answered, uint32_t *only)
+/* 40 calls spread over c are all answered, by server `only` alone (0: by
+ * both servers). */
+static void check_answered_by(rpc_client *c, uint32_t only, int line)
 {
 	atomic_int n[3] = { 0, 0, 0 };
 	spread_calls(c, n);
-	*answered = atomic_load(&n[1]) + atomic_load(&n[2]);
-	*only = atomic_load(&n[1]) == 0 ? 2 : atomic_load(&n[2]) == 0 ? 1 : 0;
+	int a1 = atomic_load(&n[1]), a2 = atomic_load(&n[2]);
+	bool ok = a1 + a2 == 40 && (only == 1 ? a2 == 0 : only == 2 ? a1 == 0 : a1 > 0 && a2 > 0);
+	if (!ok)
+		test_fail(__FILE__, line, "server 1 answered %d, server 2 %d; expected 40 by %s", a1, a2,
+		    only == 0 ? "both" : only == 1 ? "server 1 alone" : "server 2 alone");
+}
+
+/* Two echo servers on one port, server 1 on 127.0.0.1 and server 2 on
+ * 127.0.0.2, and the name the client dials, tcp://localhost:PORT. */
+typedef struct name_fixture {
+	char a[64], b[64], url[64];
+	int id1, id2;
+	rpc_server *s1, *s2;
+} name_fixture;
+
+static void name_fixture_open(name_fixture *f, int workers)
+{
+	int port = free_tcp_port();
+	CHECK(port > 0);
+	snprintf(f->a, sizeof(f->a), "tcp://127.0.0.1:%d", port);
+	snprintf(f->b, sizeof(f->b), "tcp://127.0.0.2:%d", port);
+	snprintf(f->url, sizeof(f->url), "tcp://localhost:%d", port);
+	f->id1 = 1;
+	f->id2 = 2;
+	f->s1 = echo_server_start(f->a, workers, &f->id1);
+	f->s2 = echo_server_start(f->b, workers, &f->id2);
+	CHECK(f->s1 != NULL && f->s2 != NULL);
+}
+
+static void name_fixture_close(name_fixture *f)
+{
+	rpc_server_close(f->s1);
+	rpc_server_close(f->s2);
 }
 
 /* The name gives one address, then two (a replica added behind it: it gets
@@ -860,33 +891,20 @@ static void spread_who(rpc_client *c, int *answered, uint32_t *only)
  * 127.0.0.1 and 127.0.0.2, only the lookup is a stand-in. */
 TEST(rpc_client_dials_every_address_of_a_name_as_it_changes)
 {
-	int port = free_tcp_port();
-	CHECK(port > 0);
-	char a[64], b[64], url[64];
-	snprintf(a, sizeof(a), "tcp://127.0.0.1:%d", port);
-	snprintf(b, sizeof(b), "tcp://127.0.0.2:%d", port);
-	snprintf(url, sizeof(url), "tcp://localhost:%d", port);
-	int id1 = 1, id2 = 2;
-	rpc_server *s1 = echo_server_start(a, 4, &id1);
-	rpc_server *s2 = echo_server_start(b, 4, &id2);
-	CHECK(s1 != NULL && s2 != NULL);
+	name_fixture f;
+	name_fixture_open(&f, 4);
+	const char *a = f.a, *b = f.b;
 	fake_dns_set(false, a, NULL);
-	rpc_client_config cfg = { .urls = url, .default_timeout_ms = 2000, .connections = 2, .resolve_ms = 20,
+	rpc_client_config cfg = { .urls = f.url, .default_timeout_ms = 2000, .connections = 2, .resolve_ms = 20,
 		.resolve = fake_dns_resolve };
 	rpc_client *c = NULL;
 	CHECK_EQ_INT(rpc_client_open(&c, &cfg), COMANDA__CODE__OK);
 	CHECK(wait_connected_n(c, 1));
-	int answered;
-	uint32_t only;
-	spread_who(c, &answered, &only);
-	CHECK_EQ_INT(answered, 40);
-	CHECK_EQ_INT(only, 1);
+	check_answered_by(c, 1, __LINE__);
 
 	fake_dns_set(false, a, b);  /* scale-up */
 	CHECK(wait_connected_n(c, 2));
-	spread_who(c, &answered, &only);
-	CHECK_EQ_INT(answered, 40);
-	CHECK_EQ_INT(only, 0);
+	check_answered_by(c, 0, __LINE__);
 
 	fake_dns_set(true, NULL, NULL);  /* the resolver is down: keep both */
 	int seen = atomic_load(&fake_dns_lookups);
@@ -896,12 +914,9 @@ TEST(rpc_client_dials_every_address_of_a_name_as_it_changes)
 
 	fake_dns_set(false, b, NULL);  /* the first replica left the name */
 	CHECK(wait_connected_n(c, 1));
-	spread_who(c, &answered, &only);
-	CHECK_EQ_INT(answered, 40);
-	CHECK_EQ_INT(only, 2);
+	check_answered_by(c, 2, __LINE__);
 	rpc_client_close(c);
-	rpc_server_close(s1);
-	rpc_server_close(s2);
+	name_fixture_close(&f);
 }
 
 /* A name that does not resolve at open is dialled as it is (NNG resolves
@@ -909,22 +924,17 @@ TEST(rpc_client_dials_every_address_of_a_name_as_it_changes)
  * with resolve_ms 0 a name is never looked up. */
 TEST(rpc_client_dials_a_name_as_it_is_until_a_lookup_works)
 {
-	int port = free_tcp_port();
-	char a[64], b[64], url[64];
-	snprintf(a, sizeof(a), "tcp://127.0.0.1:%d", port);
-	snprintf(b, sizeof(b), "tcp://127.0.0.2:%d", port);
-	snprintf(url, sizeof(url), "tcp://localhost:%d", port);
-	int id1 = 1, id2 = 2;
-	rpc_server *s1 = echo_server_start(a, 2, &id1);
-	rpc_server *s2 = echo_server_start(b, 2, &id2);
+	name_fixture f;
+	name_fixture_open(&f, 2);
+	const char *b = f.b;
 	/* where localhost also names ::1, NNG may take that: server 1 is there too */
 	char a6[64];
-	snprintf(a6, sizeof(a6), "tcp://[::1]:%d", port);
-	rpc_server *s1v6 = echo_server_start(a6, 2, &id1);
+	snprintf(a6, sizeof(a6), "tcp://[::1]:%s", strrchr(f.a, ':') + 1);
+	rpc_server *s1v6 = echo_server_start(a6, 2, &f.id1);
 
 	atomic_store(&fake_dns_lookups, 0);
 	fake_dns_set(false, b, NULL);
-	rpc_client_config off = { .urls = url, .default_timeout_ms = 2000, .resolve_ms = 0,
+	rpc_client_config off = { .urls = f.url, .default_timeout_ms = 2000, .resolve_ms = 0,
 		.resolve = fake_dns_resolve };
 	rpc_client *c = NULL;
 	CHECK_EQ_INT(rpc_client_open(&c, &off), COMANDA__CODE__OK);
@@ -950,14 +960,9 @@ TEST(rpc_client_dials_a_name_as_it_is_until_a_lookup_works)
 	}
 	CHECK_EQ_INT(server, 2);
 	CHECK(wait_connected_n(c, 1));
-	int answered;
-	uint32_t only;
-	spread_who(c, &answered, &only);
-	CHECK_EQ_INT(answered, 40);
-	CHECK_EQ_INT(only, 2);
+	check_answered_by(c, 2, __LINE__);
 	rpc_client_close(c);
-	rpc_server_close(s1);
-	rpc_server_close(s2);
+	name_fixture_close(&f);
 	if (s1v6 != NULL)
 		rpc_server_close(s1v6);
 }
