@@ -761,19 +761,25 @@ TEST(rpc_client_config_from_cfg_reads_the_caller_settings)
 	rpc_client_config c;
 	unsetenv("RPC_TIMEOUT_MS");
 	unsetenv("RPC_CONNECTIONS");
+	unsetenv("RPC_RESOLVE_MS");
 	rpc_client_config_from_cfg(&c, NULL);
 	CHECK(c.urls == NULL);
 	CHECK_EQ_INT(c.default_timeout_ms, 2000); /* lib/cfg.def's defaults */
 	CHECK_EQ_INT(c.connections, 4);
+	CHECK_EQ_INT(c.resolve_ms, 5000);
+	CHECK(c.resolve == NULL);
 	setenv("RPC_TIMEOUT_MS", "1500", 1);
 	setenv("RPC_CONNECTIONS", "3", 1);
+	setenv("RPC_RESOLVE_MS", "250", 1);
 	setenv("USER_RPC_URL", "tcp://127.0.0.1:1,tcp://127.0.0.1:2", 1);
 	rpc_client_config_from_cfg(&c, "USER_RPC_URL");
 	CHECK_STREQ(c.urls, "tcp://127.0.0.1:1,tcp://127.0.0.1:2");
 	CHECK_EQ_INT(c.default_timeout_ms, 1500);
 	CHECK_EQ_INT(c.connections, 3);
+	CHECK_EQ_INT(c.resolve_ms, 250);
 	unsetenv("RPC_TIMEOUT_MS");
 	unsetenv("RPC_CONNECTIONS");
+	unsetenv("RPC_RESOLVE_MS");
 	unsetenv("USER_RPC_URL");
 
 	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_TIMEOUT_MS", "10"), 0);
@@ -783,6 +789,11 @@ TEST(rpc_client_config_from_cfg_reads_the_caller_settings)
 	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_TIMEOUT_MS", "2s"), 2);
 	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_CONNECTIONS", "0"), 2);
 	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_CONNECTIONS", "17"), 2);
+	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_RESOLVE_MS", "0"), 0);
+	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_RESOLVE_MS", "3600000"), 0);
+	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_RESOLVE_MS", "-1"), 2);
+	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_RESOLVE_MS", "3600001"), 2);
+	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_RESOLVE_MS", "5s"), 2);
 }
 
 /* ---- names looked up again (resolve_ms) ---- */
