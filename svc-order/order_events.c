@@ -1,6 +1,7 @@
 #include "order_events.h"
 
 #include "order_lock.h"
+#include "order_relay_lock.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -31,6 +32,14 @@
  * whatever the batch size): already up to the default RPC deadline. */
 #define ORDER_RELAY_BATCH 128
 #define ORDER_RELAY_SCAN_MS 5000     /* full scan for pending outboxes when nobody kicks */
+/* A scan runs only while its replica holds the relay lock (order_relay_lock.h).
+ * One that finds the lock held is put off this long: the holder's scans are
+ * reading the same outboxes meanwhile. The lease outlasts any pass by far
+ * (reads and writes bounded by the driver's timeouts, the broker's confirms
+ * by 2 s), and bounds how long a replica that died mid-scan holds up the
+ * others' scans; kicked passes never wait for it. */
+#define ORDER_RELAY_SCAN_BUSY_MS 1000
+#define ORDER_RELAY_LEASE_MS 30000
 #define ORDER_KICK_RING 1024         /* order ids kicked and not yet relayed */
 #define ORDER_MAX_DELIVERIES 10
 #define ORDER_OUTBOX_MAX 32          /* events per order document */
@@ -298,18 +307,28 @@ static int order_relay_once(mongoc_client_t *client, bus *b, order_relay_buf *bu
 	return marked;
 }
 
-/* Takes the kicked ids (up to cap) into ids and returns how many, unless a
- * full scan is owed (the ring overflowed, a pass failed) or due (scan_due):
- * then *scan is set and the ring emptied, since a scan finds every pending
- * order, the kicked ones too (each kick follows its order's commit). */
-static size_t order_ring_take(bson_oid_t *ids, size_t cap, bool scan_due, bool *scan)
+/* True when a full scan is owed: the ring overflowed or a pass failed, so
+ * kicked ids were dropped. */
+static bool order_ring_overflowed(void)
 {
 	pthread_mutex_lock(&order_ev.mu);
-	*scan = order_ev.overflow || scan_due;
-	size_t n = *scan ? 0 : order_ev.ring_len < cap ? order_ev.ring_len : cap;
+	bool overflow = order_ev.overflow;
+	pthread_mutex_unlock(&order_ev.mu);
+	return overflow;
+}
+
+/* With scan false: takes the kicked ids (up to cap) into ids and returns
+ * how many. With scan true (this pass scans): empties the ring and clears
+ * the overflow, since a scan finds every pending order, the kicked ones
+ * too (each kick follows its order's commit), and returns 0. */
+static size_t order_ring_take(bson_oid_t *ids, size_t cap, bool scan)
+{
+	pthread_mutex_lock(&order_ev.mu);
+	size_t n = scan ? 0 : order_ev.ring_len < cap ? order_ev.ring_len : cap;
 	memcpy(ids, order_ev.ring + (order_ev.ring_len - n), n * sizeof(*ids));
-	order_ev.ring_len = *scan ? 0 : order_ev.ring_len - n;
-	order_ev.overflow = false;
+	order_ev.ring_len = scan ? 0 : order_ev.ring_len - n;
+	if (scan)
+		order_ev.overflow = false;
 	pthread_mutex_unlock(&order_ev.mu);
 	return n;
 }
@@ -318,6 +337,7 @@ static void order_relay_main(bgthread *self, void *arg)
 {
 	(void)arg;
 	mongoc_client_t *client = order_db_pop(order_ev.db);
+	const char *db = order_db_name(order_ev.db);
 	bus *b = bus_new(order_ev.amqp_url, 2000, "svc-order relay");
 	if (b != NULL)
 		bus_declare(b, NULL, NULL, 0, 0); /* the exchange, before the first publish */
@@ -327,23 +347,39 @@ static void order_relay_main(bgthread *self, void *arg)
 	int backoff = 100;
 	int64_t next_scan = 0; /* a scan first: events left by an earlier run */
 	bson_oid_t ids[ORDER_RELAY_BATCH];
+	char holder[ORDER_RELAY_LOCK_HOLDER_MAX];
+	order_relay_lock_holder(holder, sizeof(holder));
 	while (b != NULL && buf != NULL && !bgthread_stopping(self)) {
 		int64_t now = clock_mono_us() / 1000;
-		bool scan = false;
-		size_t n_ids = order_ring_take(ids, ORDER_RELAY_BATCH, now >= next_scan, &scan);
-		int n = 0;
-		if (scan) {
+		bool scan = false, failed = false;
+		if (now >= next_scan || order_ring_overflowed()) {
+			/* A scan owed while another replica holds the lock waits: that
+			 * replica's scans read the same outboxes. The kicked ids still
+			 * go out meanwhile, and an overflow stays owed. */
+			order_relay_lock_result lk =
+			    order_relay_lock_take(client, db, holder, clock_wall_ms(), ORDER_RELAY_LEASE_MS, NULL);
+			scan = lk == ORDER_RELAY_LOCK_TAKEN;
+			failed = lk == ORDER_RELAY_LOCK_ERROR;
+			if (lk == ORDER_RELAY_LOCK_BUSY)
+				next_scan = now + ORDER_RELAY_SCAN_BUSY_MS;
+		}
+		int n = -1;
+		if (!failed) {
+			size_t n_ids = order_ring_take(ids, ORDER_RELAY_BATCH, scan);
 			/* While scans come back full (a backlog), scan again at once and
 			 * skip the kicked ids: on FerretDB a find by {_id: {$in}} reads
 			 * and decodes every pending order (only outbox_pending is pushed
 			 * down to PostgreSQL, $in is filtered in FerretDB), whereas a
 			 * scan stops decoding at its limit (measured with ~1,500
 			 * pending: 200-700 ms against 50-120 ms). */
-			n = order_relay_once(client, b, buf, NULL, 0);
+			n = scan ? order_relay_once(client, b, buf, NULL, 0)
+			    : n_ids > 0 ? order_relay_once(client, b, buf, ids, n_ids)
+			    : 0;
+		}
+		if (scan) {
+			order_relay_lock_release(client, db, holder);
 			if (n >= 0)
 				next_scan = now + (n == ORDER_RELAY_BATCH ? 0 : ORDER_RELAY_SCAN_MS);
-		} else if (n_ids > 0) {
-			n = order_relay_once(client, b, buf, ids, n_ids);
 		}
 		if (n < 0) {
 			/* the kicked ids wait for the next full scan */
@@ -356,7 +392,7 @@ static void order_relay_main(bgthread *self, void *arg)
 		}
 		backoff = 100;
 		pthread_mutex_lock(&order_ev.mu);
-		bool more = order_ev.ring_len > 0 || order_ev.overflow;
+		bool more = order_ev.ring_len > 0 || (order_ev.overflow && now >= next_scan);
 		pthread_mutex_unlock(&order_ev.mu);
 		if (!more && now < next_scan)
 			bgthread_wait(self, (int)(next_scan - now));
