@@ -124,7 +124,15 @@ $(BUILD)/tests/unit: $(TEST_OBJ) $(ALL_MOD_OBJ) $(LIBCOMANDA)
 
 # lib/bus against a real RabbitMQ; tests/integration/test_bus.sh builds and
 # runs it with the stack's AMQP_URL.
-$(BUILD)/tests/bus_live: $(OBJ)/tests/integration/bus_live.o $(LIBCOMANDA)
+$(BUILD)/tests/bus_live: $(OBJ)/tests/integration/bus_live.o $(OBJ)/tests/integration/live.o $(LIBCOMANDA)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# svc-order's relay lock against the stack's MongoDB-wire server, and the
+# outbox backlogs of tests/integration/test_relay_replicas.sh.
+$(BUILD)/tests/order_relay_live: $(OBJ)/tests/integration/order_relay_live.o $(OBJ)/tests/integration/live.o \
+		$(OBJ)/svc-order/order_relay_lock.o $(LIBCOMANDA)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -21,7 +21,6 @@
  */
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,39 +31,13 @@
 #include <amqp_tcp_socket.h>
 
 #include "bus.h"
+#include "live.h"
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
 
-static int live_passed, live_failed, live_skipped;
 static const char *live_url;
 static char live_run[32];
-
-static void check(bool ok, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void check(bool ok, const char *name, const char *fmt, ...)
-{
-	if (ok) {
-		live_passed++;
-		printf("ok   %s\n", name);
-		return;
-	}
-	live_failed++;
-	printf("FAIL %s\n", name);
-	if (fmt != NULL && fmt[0] != '\0') {
-		va_list ap;
-		va_start(ap, fmt);
-		printf("     ");
-		vprintf(fmt, ap);
-		printf("\n");
-		va_end(ap);
-	}
-}
-
-static void skip(const char *name, const char *why)
-{
-	live_skipped++;
-	printf("skip %s: %s\n", name, why);
-}
 
 static void queue_name(char *dst, size_t cap, const char *name)
 {
@@ -808,8 +781,7 @@ int main(void)
 	if (!raw_up || pub == NULL) {
 		raw_close(&r);
 		bus_free(pub);
-		printf("bus_live: %d passed, %d failed\n", live_passed, live_failed);
-		return 1;
+		return live_finish("bus_live");
 	}
 	raw_close(&r);  /* opened again when needed */
 
@@ -856,9 +828,5 @@ int main(void)
 	free(tap);
 	bus_free(pub);
 
-	if (live_skipped > 0)
-		printf("bus_live: %d passed, %d failed, %d skipped\n", live_passed, live_failed, live_skipped);
-	else
-		printf("bus_live: %d passed, %d failed\n", live_passed, live_failed);
-	return live_failed == 0 ? 0 : 1;
+	return live_finish("bus_live");
 }

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Integration: svc-payment's outbox relay with two replicas on one database
-# (docs/EVENTS.md, "The outbox relays"; docs/SCALING.md). A second svc-payment
+# Integration: the outbox relays with two replicas on one database
+# (docs/EVENTS.md, "The outbox relays"; docs/SCALING.md): svc-payment's,
+# then svc-order's.
+#
+# svc-payment: A second svc-payment
 # runs beside the stack's, on ports of its own. A backlog of 20,000 outbox rows (long enough for both relays to be at it) is
 # written straight into the payments database, with an event type no queue is
 # bound to (`test.relay`: the broker confirms and drops them, nothing consumes
@@ -100,5 +103,94 @@ stack start-svc svc-payment >/dev/null 2>&1
 trap - EXIT
 psql_pay "DELETE FROM outbox WHERE event_type = 'test.relay'" >/dev/null
 check "the stack's svc-payment is back" wait_until 30 healthy "$ADMIN1"
+
+# ---- svc-order ---------------------------------------------------------------
+# order_relay_live (tests/integration/order_relay_live.c) first checks the
+# relay lock itself against the stack's MongoDB-wire server (its own
+# summary line), then serves as the tool below. A second svc-order runs
+# beside the stack's. A backlog of orders with one `test.relay` event each,
+# written straight into the orders collection, is found by both relays'
+# scans; a scan runs only with the relay lock, so it goes out exactly once
+# (without the lock both relays published the same batches). While another
+# holder (a "ghost") has the lock, scans wait but a new order's event still
+# goes out (kicked passes take no lock); once the ghost's lock has expired,
+# a relay takes it over and the backlog drains.
+if [[ ${ORDER_RELAY_LIVE_SAN:-1} == 1 ]]; then
+    san=1 tool=build/san/tests/order_relay_live
+else
+    san=0 tool=build/tests/order_relay_live
+fi
+if ! out=$(make --no-print-directory -j"${JOBS:-$(nproc)}" SAN=$san "$tool" 2>&1); then
+    fail "build $tool"
+    printf '%s\n' "$out" | tail -n 20 | sed 's/^/     | /'
+    finish
+    exit 1
+fi
+"$tool" 2>/dev/null
+
+OLOG=$COMANDA_RUN_DIR/logs/svc-order-2.log
+read -r ORPC2 OADMIN2 < <(python3 - <<'PY'
+import socket
+socks = []
+for _ in range(2):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(*(s.getsockname()[1] for s in socks))
+PY
+)
+opending() { "$tool" pending test.relay 2>/dev/null; }
+onone_pending() { [[ $(opending) == 0 ]]; }
+"$tool" clean test.relay && "$tool" drop-lock
+ocleanup() {
+    kill "${opid2:-}" 2>/dev/null
+    "$tool" drop-lock >/dev/null 2>&1
+    "$tool" clean test.relay >/dev/null 2>&1
+    stack start-svc svc-order >/dev/null 2>&1
+}
+trap ocleanup EXIT
+# Both relays must meet the backlog: it is written while the stack's
+# svc-order is stopped, then both replicas start at once, and a relay scans
+# when it starts.
+stack stop-svc svc-order >/dev/null 2>&1
+"$tool" backlog 1000 test.relay
+ORDER_RPC_LISTEN=tcp://127.0.0.1:$ORPC2 ORDER_ADMIN_PORT=$OADMIN2 "$COMANDA_BIN_DIR/svc-order" 2>>"$OLOG" &
+opid2=$!
+stack start-svc svc-order >/dev/null 2>&1
+OADMIN1=$ORDER_ADMIN_PORT
+check "a second svc-order replica is healthy (RPC $ORPC2, admin $OADMIN2)" wait_until 30 healthy "$OADMIN2"
+check "two svc-order relays, both started on a backlog of 1,000 events, drain it" wait_until 120 onone_pending
+one=$(published "$OADMIN1") two=$(published "$OADMIN2")
+check_eq "each event went out once: published by the two replicas together" 1000 "$((one + two))"
+printf '     (replica 1 published %s, replica 2 %s)\n' "$one" "$two"
+check_eq "no scan holds the relay lock once drained" none "$("$tool" holder 2>/dev/null)"
+
+# A ghost holds the lock for a minute: scans wait, kicked passes do not.
+"$tool" hold ghost-replica 60000
+"$tool" backlog 200 test.relay
+created() {
+    curl -s --max-time 3 "http://127.0.0.1:$1/metrics" |
+        awk '/^comanda_events_published_total\{.*type="order.created"/ { n += $NF } END { print n + 0 }'
+}
+cbefore=$(($(created "$OADMIN1") + $(created "$OADMIN2")))
+atoken=$(token "$ADMIN_EMAIL" "$ADMIN_PASSWORD")
+TOKEN=$atoken api POST /api/orders '{"items":[{"product":"Relay test","quantity":1,"price":1.00}]}'
+check_eq "set up: an order created while the ghost holds the lock" 201 "$HTTP_STATUS"
+ocreated() { (($(created "$OADMIN1") + $(created "$OADMIN2") > cbefore)); }
+check "... its order.created still goes out (kicked passes take no lock)" wait_until 20 ocreated
+sleep 6   # longer than a relay's 5 s between scans
+check_eq "... while the backlog's scans wait for the lock (6 s later, past a scan's turn, all 200 pending)" 200 "$(opending)"
+
+# The ghost died mid-scan: its lock expired a second ago.
+"$tool" hold ghost-replica -1000
+check "once the ghost's lock has expired, a relay takes it over and drains the backlog" wait_until 60 onone_pending
+check "... and says so in its log" grep -q '"msg":"outbox relay: took over an expired relay lock","holder":"ghost-replica"' \
+    "$COMANDA_RUN_DIR/logs/svc-order.log" "$OLOG"
+
+kill -TERM "$opid2"
+rc=0
+wait "$opid2" || rc=$?
+check_eq "the second svc-order stops on SIGTERM with exit status 0" 0 "$rc"
+check_not "... and wrote no sanitizer report" grep -qE "ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:" "$OLOG"
+trap - EXIT
+"$tool" clean test.relay >/dev/null
 
 finish
