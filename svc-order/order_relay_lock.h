@@ -16,11 +16,11 @@
  * but its _id index is PostgreSQL's). Giving it back is a delete naming the
  * holder. A replica that dies or freezes mid-pass leaves its document; once
  * its expires_at is past, another replica deletes exactly that document
- * (holder and expires_at in the filter) and inserts its own. The lease is
- * far longer than a pass (a pass is bounded by its reads and writes, and
- * by the broker's confirm timeout): if a holder still outlives it, the two
- * passes overlap and some events go out twice, which consumers ignore;
- * nothing is lost, since marking stays a compare-and-set on each order.
+ * (holder and expires_at in the filter) and inserts its own. The caller
+ * picks a lease well beyond a pass; if a holder still outlives it (a
+ * stalled database), two passes overlap and some events go out twice,
+ * which consumers ignore; nothing is lost, since marking stays a
+ * compare-and-set on each order.
  * Clocks of different machines only need to agree to within the lease.
  *
  * Threading: any thread, with a mongoc client of its own.
