@@ -220,6 +220,22 @@ wait_until() {
     "$@" >/dev/null 2>&1
 }
 
+# live_build NAME: builds the C test program tests/integration/NAME.c
+# (make $BUILD/tests/NAME, with sanitizers unless LIVE_SAN=0) and sets
+# LIVE_BIN to its path; a failed build is one failed check with the build's
+# tail, and returns 1.
+LIVE_BIN=
+live_build() {
+    local san=1 out
+    LIVE_BIN=build/san/tests/$1
+    [[ ${LIVE_SAN:-1} == 1 ]] || LIVE_BIN=build/tests/$1 san=0
+    if ! out=$(cd "$IT_REPO" && make --no-print-directory -j"${JOBS:-$(nproc)}" SAN=$san "$LIVE_BIN" 2>&1); then
+        fail "build $LIVE_BIN" "$(printf '%s\n' "$out" | tail -n 20 | sed 's/^/| /')"
+        return 1
+    fi
+    LIVE_BIN=$IT_REPO/$LIVE_BIN
+}
+
 # finish: the closing line "<script>: N passed, M failed[, K skipped]";
 # returns 1 when a check failed (use as the script's last command).
 finish() {

@@ -3,7 +3,7 @@
 # dead-lettering, queue depth, broker kill and restart, a frozen broker)
 # against the stack's real RabbitMQ. The checks are C: tests/integration/
 # bus_live.c, built here (make $BUILD/tests/bus_live, with sanitizers unless
-# BUS_LIVE_SAN=0) and run with the stack's AMQP_URL; its last line is
+# LIVE_SAN=0) and run with the stack's AMQP_URL; its last line is
 # "bus_live: N passed, M failed[, K skipped]".
 #
 # It kills and restarts the stack's RabbitMQ (scripts/stack.sh kill-svc /
@@ -37,17 +37,8 @@ if [[ ${1:-} == --broker-signal ]]; then
     exec kill -"$2" "$pid"
 fi
 
-if [[ ${BUS_LIVE_SAN:-1} == 1 ]]; then
-    san=1 bin=build/san/tests/bus_live
-else
-    san=0 bin=build/tests/bus_live
-fi
-if ! out=$(make --no-print-directory -j"${JOBS:-$(nproc)}" SAN=$san "$bin" 2>&1); then
-    fail "build $bin"
-    printf '%s\n' "$out" | tail -n 20 | sed 's/^/     | /'
-    finish
-    exit 1
-fi
+live_build bus_live || { finish; exit 1; }
+bin=$LIVE_BIN
 
 self=$(printf '%q' "$IT_REPO/tests/integration/test_bus.sh")
 repo_q=$(printf '%q' "$IT_REPO")

@@ -115,17 +115,8 @@ check "the stack's svc-payment is back" wait_until 30 healthy "$ADMIN1"
 # holder (a "ghost") has the lock, scans wait but a new order's event still
 # goes out (kicked passes take no lock); once the ghost's lock has expired,
 # a relay takes it over and the backlog drains.
-if [[ ${ORDER_RELAY_LIVE_SAN:-1} == 1 ]]; then
-    san=1 tool=build/san/tests/order_relay_live
-else
-    san=0 tool=build/tests/order_relay_live
-fi
-if ! out=$(make --no-print-directory -j"${JOBS:-$(nproc)}" SAN=$san "$tool" 2>&1); then
-    fail "build $tool"
-    printf '%s\n' "$out" | tail -n 20 | sed 's/^/     | /'
-    finish
-    exit 1
-fi
+live_build order_relay_live || { finish; exit 1; }
+tool=$LIVE_BIN
 "$tool" 2>/dev/null
 
 OLOG=$COMANDA_RUN_DIR/logs/svc-order-2.log
