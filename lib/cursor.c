@@ -59,6 +59,12 @@ int cursor_decode(const char *cursor, int64_t *number, char *key, size_t cap)
 	const char *k = bar + 1;
 	if (strlen(k) >= cap || strlen(k) >= CURSOR_KEY_MAX || !cursor_key_ok(k))
 		return -1;
+	/* One spelling per position: strtoll also takes " 7", "+7", "007" and
+	 * "-0" (and libsodium 1.0.18 decodes any byte >= 0x80 like '_'), so
+	 * only the exact text cursor_encode makes of what was read is one. */
+	char again[CURSOR_MAX];
+	if (cursor_encode(again, sizeof(again), v, k) != 0 || strcmp(again, cursor) != 0)
+		return -1;
 	*number = v;
 	memcpy(key, k, strlen(k) + 1);
 	return 0;

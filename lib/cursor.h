@@ -5,7 +5,9 @@
  * creation time) and an optional key (an ObjectId hex string) that breaks
  * ties. It travels as base64url("c1|<number>|<key>") so clients treat it as
  * opaque and the format can change behind the version tag. Decoding is
- * strict: anything else is malformed (the API answers 400).
+ * strict: anything else is malformed (the API answers 400), and so is any
+ * other spelling of the same position (" 7", "+7", "07", "-0"): a position
+ * has one cursor.
  *
  * Threading: pure functions.
  */

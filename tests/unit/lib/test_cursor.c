@@ -31,6 +31,28 @@ TEST(cursor_malformed_is_refused)
 	CHECK_EQ_INT(cursor_encode(c, sizeof(c), 1, "has|bar"), -1);
 }
 
+/* tests/fuzz/crashes/fuzz_cursor-number-*: strtoll's other spellings of a
+ * number were decoded as the same position. */
+TEST(cursor_other_spellings_of_a_position_are_refused)
+{
+	char key[CURSOR_KEY_MAX];
+	int64_t n = 0;
+	const char *bad[] = { "YzF8Kzd8", /* "c1|+7|" */ "YzF8IDd8", /* "c1| 7|" */ "YzF8Cjd8", /* "c1|\n7|" */
+		"YzF8MDd8", /* "c1|07|" */ "YzF8LTB8", /* "c1|-0|" */ "YzF8LTA3fGFi", /* "c1|-07|ab" */ NULL };
+	for (int i = 0; bad[i]; i++)
+		CHECK_EQ_INT(cursor_decode(bad[i], &n, key, sizeof(key)), -1);
+	/* the one spelling of each still decodes */
+	const char *good[] = { "YzF8N3w", /* "c1|7|" */ "YzF8MHw", /* "c1|0|" */ "YzF8LTd8YWI", /* "c1|-7|ab" */ NULL };
+	const int64_t want[] = { 7, 0, -7 };
+	for (int i = 0; good[i]; i++) {
+		CHECK_EQ_INT(cursor_decode(good[i], &n, key, sizeof(key)), 0);
+		CHECK_EQ_INT(n, want[i]);
+	}
+	char c[CURSOR_MAX];
+	CHECK_EQ_INT(cursor_encode(c, sizeof(c), 7, NULL), 0);
+	CHECK_STREQ(c, "YzF8N3w");
+}
+
 #include "uuid.h"
 
 TEST(uuid_v4_has_the_rfc_4122_shape)
