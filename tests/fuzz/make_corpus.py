@@ -180,7 +180,45 @@ def codec_seeds():
         write(t, name, text)
 
 
+# ---- fuzz_cursor -----------------------------------------------------------------
+
+def cursor(number, key=""):
+    """cursor_encode: base64url("c1|<number>|<key>"), no padding"""
+    return b64u(f"c1|{number}|{key}".encode())
+
+
+def cursor_seeds():
+    t = "fuzz_cursor"
+    # as the services make them (used as the text a client sends back)
+    write(t, "user-asc", cursor(7))                                  # svc-user, oldest first
+    write(t, "user-desc", cursor(123456, "desc"))                    # svc-user, newest first
+    write(t, "order", cursor(1767225600123, "65a1b2c3d4e5f60718293a4b"))  # svc-order: created_at_ms, _id
+    write(t, "payment", cursor(42))                                  # svc-payment, NULL key
+    write(t, "int64-min", cursor(-(1 << 63)))
+    write(t, "int64-max", cursor((1 << 63) - 1, "desc"))
+    write(t, "key-at-limit", cursor(1, "k" * 47))
+    write(t, "key-too-long", cursor(1, "k" * 48))
+    write(t, "padded", cursor(7) + "=")
+    write(t, "not-a-cursor", "bm90LWEtY3Vyc29y")                      # what the integration tests send
+    write(t, "standard-alphabet", base64.b64encode(b"c1|1|a?>").decode())
+    # plaintexts (fuzz_cursor also decodes base64url(input))
+    for name, text in [("plain-order", "c1|1767225600123|65a1b2c3d4e5f60718293a4b"), ("plain-empty-key", "c1|7|"),
+                       ("plain-negative", "c1|-7|ab"), ("plain-overflow", "c1|9223372036854775808|"),
+                       ("plain-int64-min", "c1|-9223372036854775808|"), ("plain-version-2", "c2|1|"),
+                       ("plain-no-number", "c1||k"), ("plain-bad-key", "c1|1|a b"), ("plain-two-bars", "c1|1|a|b"),
+                       ("plain-nul", "c1|1|a\0b"), ("plain-no-bar", "c1|1")]:
+        write(t, name, text)
+    # encode: mode[1] number[8] cap[1] key; mode % 5 picks the number, (mode / 5) % 4 the key
+    write(t, "encode-raw-key", struct.pack(">BqB", 0, 1767225600123, 100) + b"65a1b2c3d4e5f60718293a4b")
+    write(t, "encode-bad-key", struct.pack(">BqB", 0, 1, 100) + b"has|bar")
+    write(t, "encode-int64-min-mapped-key", struct.pack(">BqB", 1 + 5, 0, 40) + b"\x00\x01\xfe\xff")
+    write(t, "encode-int64-max-key-at-limit", struct.pack(">BqB", 2 + 10, 0, 127) + b"x")
+    write(t, "encode-negative-key-too-long", struct.pack(">BqB", 3 + 15, 12345, 96))
+    write(t, "encode-null-key", struct.pack(">BqB", 0x80 + 4, 0, 20))
+
+
 if __name__ == "__main__":
     jwt_seeds()
     rpc_seeds()
     codec_seeds()
+    cursor_seeds()
