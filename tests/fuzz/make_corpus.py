@@ -217,8 +217,53 @@ def cursor_seeds():
     write(t, "encode-null-key", struct.pack(">BqB", 0x80 + 4, 0, 20))
 
 
+# ---- fuzz_netaddr ----------------------------------------------------------------
+
+def netaddr(mode, trusted, peer, *xff):
+    """mode[1], then list, peer and X-Forwarded-For lines, each ended by NUL;
+    mode & 3: 0 the list, 1 the list plus the peer, 2 plus 0.0.0.0/0,::/0;
+    mode >> 2: a small buffer size"""
+    return bytes([mode]) + b"\0".join(p.encode() for p in (trusted, peer) + xff)
+
+
+def netaddr_seeds():
+    t = "fuzz_netaddr"
+    lst = " 10.0.0.0/8, 192.168.1.7 ,fd00::/8,203.0.113.9/32"
+    write(t, "one-hop", netaddr(0, lst, "10.0.0.5", "198.51.100.7"))
+    write(t, "untrusted-peer", netaddr(0, lst, "203.0.113.1", "198.51.100.7"))
+    write(t, "no-list", netaddr(0, "", "10.0.0.5", "198.51.100.7"))
+    write(t, "forged-left", netaddr(0, "10.0.0.0/8", "10.0.0.5", "1.2.3.4, 198.51.100.7, 10.0.0.9"))
+    write(t, "two-lines", netaddr(0, "10.0.0.0/8", "10.0.0.5", "1.2.3.4", "198.51.100.8 , 10.1.1.1"))
+    write(t, "all-trusted", netaddr(0, "10.0.0.0/8", "10.0.0.5", "10.3.3.3, 10.2.2.2"))
+    write(t, "garbage-unknown", netaddr(0, "10.0.0.0/8", "10.0.0.5", "1.2.3.4, unknown, 10.2.2.2"))
+    write(t, "garbage-port-brackets", netaddr(2, "", "10.0.0.5", "[2001:db8::1]:443, 192.0.2.1:8080, 10.2.2.2"))
+    write(t, "garbage-forwarded-syntax", netaddr(2, "", "127.0.0.1", 'for=192.0.2.60;proto=http, "_hidden"'))
+    write(t, "empty-line", netaddr(0, "10.0.0.0/8", "10.0.0.5", ""))
+    write(t, "empty-items", netaddr(2, "", "10.0.0.5", "1.2.3.4,, ,10.2.2.2,"))
+    write(t, "tabs-and-spaces", netaddr(1, "\t10.0.0.0/8 ,\t", "10.0.0.5", " \t198.51.100.7\t, \t10.9.9.9 "))
+    write(t, "ipv6", netaddr(0, "fd00::/8, 2001:db8:ffff::/48", "fd00::1", "2001:DB8:0:0::1, 2001:db8:ffff::7"))
+    write(t, "ipv6-upper-zero-runs", netaddr(2, "", "::1", "2001:0DB8:0000:0000:0000:0000:0000:0001"))
+    write(t, "mapped-peer", netaddr(0, "10.0.0.0/8", "::ffff:10.0.0.5", "2001:db8::1"))
+    write(t, "mapped-hop", netaddr(0, "10.0.0.0/8", "10.0.0.5", "198.51.100.7, ::ffff:10.1.2.3"))
+    write(t, "mapped-list-item", netaddr(0, "::ffff:10.0.0.0, ::ffff:0:0/96", "10.0.0.0", "::ffff:198.51.100.7"))
+    write(t, "mapped-prefix-v4-bits", netaddr(0, "::ffff:10.0.0.0/8", "10.1.2.3", "198.51.100.7"))
+    write(t, "v4-compatible-and-zone", netaddr(2, "", "10.0.0.5", "fe80::1%eth0, ::1.2.3.4, ::"))
+    write(t, "unknown-peer", netaddr(1, "10.0.0.0/8", "unknown", "198.51.100.7"))
+    write(t, "long-peer", netaddr(0, "", "p" * 100, ""))
+    write(t, "eight-lines", netaddr(2, "", "10.0.0.1", *[f"10.0.{i}.1, 192.0.2.{i}" for i in range(8)]))
+    write(t, "small-buffer", netaddr(2 + (9 << 2), "", "10.0.0.1", "2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff"))
+    write(t, "host-bits-cleared", netaddr(0, "172.16.5.4/12, 2001:db8::1/127", "172.31.255.255", "2001:db8::"))
+    write(t, "prefix-zero", netaddr(0, "0.0.0.0/0, ::/0", "2001:db8::1", "1.2.3.4"))
+    for name, bad in [("bad-v4-33", "10.0.0.0/33"), ("bad-v6-129", "::/129"), ("bad-empty-bits", "10.0.0.0/"),
+                      ("bad-short-v4", "10.0.0/8"), ("bad-name", "example.com"), ("bad-two-slashes", "1.2.3.4/8/9"),
+                      ("bad-only-bits", "/8"), ("bad-leading-zero-octet", "10.0.0.01"),
+                      ("odd-leading-zero-bits", "10.0.0.0/08"), ("bad-space-before-slash", "10.0.0.0 /8")]:
+        write(t, "list-" + name, netaddr(0, bad, "10.0.0.5", "198.51.100.7"))
+
+
 if __name__ == "__main__":
     jwt_seeds()
     rpc_seeds()
     codec_seeds()
     cursor_seeds()
+    netaddr_seeds()
