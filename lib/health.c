@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "clock.h"
@@ -166,6 +167,14 @@ static bool health_dep_up(const health_dep *d)
 	 * one: the dependency hangs. */
 	int64_t since = atomic_load(&d->probe_since);
 	return since == 0 || clock_mono_us() - since <= (int64_t)HEALTH_STALE_MS * 1000;
+}
+
+bool health_failing(const health *h, const char *name)
+{
+	for (size_t i = 0; h != NULL && i < h->n; i++)
+		if (strcmp(h->deps[i].name, name) == 0)
+			return atomic_load(&h->deps[i].state) != HEALTH_UNKNOWN && !health_dep_up(&h->deps[i]);
+	return false;
 }
 
 bool health_all_up(const health *h)

@@ -57,6 +57,12 @@ void health_free(health *h);
 /* True when every dependency is up. */
 bool health_all_up(const health *h);
 
+/* True when dependency `name` is known to be down: its last probe failed,
+ * or the probe running now has taken longer than HEALTH_STALE_MS. False for
+ * one not probed yet and for a name not registered. Handlers use it to
+ * answer UNAVAILABLE at once instead of waiting on a dead dependency. */
+bool health_failing(const health *h, const char *name);
+
 /* Stores the names of the dependencies that are down, in registration
  * order, into names (up to cap) and returns how many are down (which may
  * exceed cap). */

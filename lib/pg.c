@@ -1,10 +1,13 @@
 #include "pg.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "comanda/rpc.pb-c.h"
 #include "log.h"
 #include "pg_stmt_cache.h"
@@ -19,8 +22,13 @@ struct pg_conn {
 	PGconn *pg;          /* NULL: not connected */
 	char *url;
 	char *app;
-	char timeout[16];    /* connect_timeout, as libpq wants it */
+	int connect_timeout_s;
 	bool failing;        /* the last connect failed (and was logged) */
+	/* When the current caller stops waiting (clock_mono_us), 0: never. A
+	 * statement or connect that has no answer by then is abandoned with
+	 * its connection (pg_conn_set_deadline). */
+	int64_t deadline_us;
+	bool hung_logged;    /* "did not answer in time" was logged for this outage */
 	/* The statements prepared on the current server session (pg_send). */
 	pg_stmt_cache stmts;
 	/* The session may hold prepared statements that stmts no longer lists
@@ -72,22 +80,72 @@ static void pg_drop(pg_conn *c)
 	c->dealloc_pending = false;
 }
 
+/* Waits until c's socket is ready for events (POLLIN/POLLOUT) or `until`
+ * (clock_mono_us; 0: no limit) passes. Returns 1 ready, 0 timed out, -1 a
+ * poll error. */
+static int pg_wait_socket(PGconn *pg, short events, int64_t until)
+{
+	for (;;) {
+		int ms = -1;
+		if (until != 0) {
+			int64_t left = until - clock_mono_us();
+			if (left <= 0)
+				return 0;
+			ms = left / 1000 > 60000 ? 60000 : (int)((left + 999) / 1000);
+		}
+		struct pollfd p = { .fd = PQsocket(pg), .events = events };
+		int rc = poll(&p, 1, ms);
+		if (rc > 0)
+			return 1;
+		if (rc < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* The caller's deadline or the connect timeout, whichever comes first. */
+static int64_t pg_connect_until(const pg_conn *c)
+{
+	int64_t until = clock_mono_us() + (int64_t)c->connect_timeout_s * 1000000;
+	return c->deadline_us != 0 && c->deadline_us < until ? c->deadline_us : until;
+}
+
 static bool pg_connect(pg_conn *c)
 {
 	pg_drop(c);
 	/* The URL comes first so that the settings after it win over the same
-	 * ones written in the URL (libpq's expand_dbname rule): the connect
-	 * timeout is DB_CONNECT_TIMEOUT_S whatever the URL says. Keepalives
+	 * ones written in the URL (libpq's expand_dbname rule). Keepalives
 	 * notice a peer that vanished without closing (a host gone, a network
-	 * cut), which would otherwise block a worker until the kernel gives up. */
-	static const char *const keys[] = { "dbname", "connect_timeout", "application_name", "keepalives",
-		"keepalives_idle", "keepalives_interval", "keepalives_count", NULL };
-	const char *vals[] = { c->url, c->timeout, c->app, "1", "10", "3", "3", NULL };
-	c->pg = PQconnectdbParams(keys, vals, 1);
+	 * cut), which would otherwise block a worker until the kernel gives up.
+	 * Connecting is asynchronous so that it ends at DB_CONNECT_TIMEOUT_S or
+	 * at the caller's deadline, whichever is first (libpq's own
+	 * connect_timeout counts whole seconds, at least 2, and a server that
+	 * accepts the TCP connection but never answers, a frozen one, holds a
+	 * blocking connect for all of it). */
+	static const char *const keys[] = { "dbname", "application_name", "keepalives", "keepalives_idle",
+		"keepalives_interval", "keepalives_count", NULL };
+	const char *vals[] = { c->url, c->app, "1", "10", "3", "3", NULL };
+	c->pg = PQconnectStartParams(keys, vals, 1);
+	int64_t until = pg_connect_until(c);
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	bool timed_out = false;
+	while (c->pg != NULL && PQstatus(c->pg) != CONNECTION_BAD && st != PGRES_POLLING_OK &&
+	       st != PGRES_POLLING_FAILED) {
+		int w = pg_wait_socket(c->pg, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, until);
+		if (w <= 0) {
+			timed_out = w == 0;
+			break;
+		}
+		st = PQconnectPoll(c->pg);
+	}
 	if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
 		/* One line per outage, not one per attempt. */
-		if (!c->failing)
-			pg_log_conn_error(LOG_WARN, "database connection failed", c->pg);
+		if (!c->failing) {
+			if (timed_out)
+				log_printf(LOG_WARN, "database connection failed: no answer within the connect timeout "
+				                     "or the caller's deadline (%s)", c->app);
+			else
+				pg_log_conn_error(LOG_WARN, "database connection failed", c->pg);
+		}
 		c->failing = true;
 		pg_drop(c);
 		return false;
@@ -96,6 +154,7 @@ static bool pg_connect(pg_conn *c)
 	if (c->failing)
 		log_printf(LOG_INFO, "database connection restored (%s)", c->app);
 	c->failing = false;
+	c->hung_logged = false;
 	return true;
 }
 
@@ -110,7 +169,7 @@ pg_conn *pg_conn_new(const char *url, int connect_timeout_s, const char *app)
 		pg_conn_free(c);
 		return NULL;
 	}
-	snprintf(c->timeout, sizeof(c->timeout), "%d", connect_timeout_s);
+	c->connect_timeout_s = connect_timeout_s > 0 ? connect_timeout_s : 1;
 	pg_connect(c);
 	return c;
 }
@@ -128,6 +187,44 @@ void pg_conn_free(pg_conn *c)
 bool pg_conn_ok(const pg_conn *c)
 {
 	return c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK;
+}
+
+void pg_conn_set_deadline(pg_conn *c, int64_t deadline_us)
+{
+	if (c != NULL)
+		c->deadline_us = deadline_us;
+}
+
+/* Reads the results of what was just sent, as PQexec would return them: the
+ * first error result if any, else the last result. NULL with *timed_out set
+ * when c's deadline passed before the server had answered everything (the
+ * connection is then in an unknown state: the caller drops it). */
+static PGresult *pg_collect(pg_conn *c, bool *timed_out)
+{
+	PGresult *keep = NULL;
+	for (;;) {
+		while (PQisBusy(c->pg)) {
+			int w = pg_wait_socket(c->pg, POLLIN, c->deadline_us);
+			if (w == 0) {
+				PQclear(keep);
+				*timed_out = true;
+				return NULL;
+			}
+			/* A broken connection: PQgetResult then reports it at once. */
+			if (w < 0 || !PQconsumeInput(c->pg))
+				break;
+		}
+		PGresult *r = PQgetResult(c->pg);
+		if (r == NULL)
+			break;
+		if (keep != NULL && PQresultStatus(keep) == PGRES_FATAL_ERROR) {
+			PQclear(r);
+			continue;
+		}
+		PQclear(keep);
+		keep = r;
+	}
+	return keep;
 }
 
 int pg_code_for_sqlstate(const char *s)
@@ -172,15 +269,18 @@ enum {
  * statement's id when the result is PQexecPrepared's (only such a result
  * can say the statement went stale), else 0. The result is PQexec's
  * convention: NULL or an error result on failure, including a failed
- * PQprepare's, which the caller handles like the statement's own. */
+ * prepare's, which the caller handles like the statement's own. Each step
+ * is sent and its answer awaited until c's deadline: NULL with *timed_out
+ * set when it passed. */
 static PGresult *pg_send(pg_conn *c, const char *sql, int n_params, const char *const *params, int flags,
-    uint32_t *id)
+    uint32_t *id, bool *timed_out)
 {
 	*id = 0;
 	if ((flags & PG_SIMPLE) != 0)
-		return PQexec(c->pg, sql);
+		return PQsendQuery(c->pg, sql) ? pg_collect(c, timed_out) : NULL;
 	if ((flags & PG_PINNED) != 0 || c->dealloc_pending)
-		return PQexecParams(c->pg, sql, n_params, NULL, params, NULL, NULL, 0);
+		return PQsendQueryParams(c->pg, sql, n_params, NULL, params, NULL, NULL, 0) ? pg_collect(c, timed_out)
+		                                                                          : NULL;
 	uint32_t hash = pg_stmt_hash(sql);
 	uint32_t found = pg_stmt_cache_find(&c->stmts, sql, hash);
 	char name[PG_STMT_NAME_CAP];
@@ -193,11 +293,13 @@ static PGresult *pg_send(pg_conn *c, const char *sql, int n_params, const char *
 				    "new statements run unprepared (SQL built with values in it?)",
 				    c->app, PG_STMT_CACHE_MAX);
 			c->full_logged = true;
-			return PQexecParams(c->pg, sql, n_params, NULL, params, NULL, NULL, 0);
+			return PQsendQueryParams(c->pg, sql, n_params, NULL, params, NULL, NULL, 0)
+			    ? pg_collect(c, timed_out)
+			    : NULL;
 		}
 		pg_stmt_name(found, name);
 		/* Parameter types NULL: inferred from the text, as PQexecParams does. */
-		PGresult *p = PQprepare(c->pg, name, sql, n_params, NULL);
+		PGresult *p = PQsendPrepare(c->pg, name, sql, n_params, NULL) ? pg_collect(c, timed_out) : NULL;
 		if (PQresultStatus(p) != PGRES_COMMAND_OK) {
 			/* Nothing was prepared: an SQL error, which the caller returns
 			 * like the statement's own (the same SQLSTATE and fields an
@@ -211,7 +313,7 @@ static PGresult *pg_send(pg_conn *c, const char *sql, int n_params, const char *
 		pg_stmt_name(found, name);
 	}
 	*id = found;
-	return PQexecPrepared(c->pg, name, n_params, params, NULL, NULL, 0);
+	return PQsendQueryPrepared(c->pg, name, n_params, params, NULL, NULL, 0) ? pg_collect(c, timed_out) : NULL;
 }
 
 /* True when an executed prepared statement failed because the statement
@@ -230,9 +332,11 @@ static bool pg_stmt_stale(const char *state)
 /* Runs the pending DEALLOCATE ALL (outside a transaction). Returns false only
  * when the connection broke doing so; an SQL error leaves it pending (and
  * statements unprepared) for the next try. */
-static bool pg_deallocate_pending(pg_conn *c)
+static bool pg_deallocate_pending(pg_conn *c, bool *timed_out)
 {
-	PGresult *r = PQexec(c->pg, "DEALLOCATE ALL");
+	PGresult *r = PQsendQuery(c->pg, "DEALLOCATE ALL") ? pg_collect(c, timed_out) : NULL;
+	if (*timed_out)
+		return false;
 	bool done = PQresultStatus(r) == PGRES_COMMAND_OK;
 	PQclear(r);
 	if (done)
@@ -247,6 +351,10 @@ static int pg_exec_any(pg_conn *c, const char *sql, int n_params, const char *co
 	*res = NULL;
 	if (c == NULL)
 		return COMANDA__CODE__UNAVAILABLE;
+	/* A caller already past its deadline (it waited for a worker) sends
+	 * nothing: its answer would come too late, and the connection is fine. */
+	if (c->deadline_us != 0 && clock_mono_us() >= c->deadline_us)
+		return COMANDA__CODE__DEADLINE_EXCEEDED;
 	bool reconnected = false;  /* the statement was sent again on a new connection */
 	bool reprepared = false;   /* ... or again after its prepared statement went stale */
 	for (;;) {
@@ -254,48 +362,64 @@ static int pg_exec_any(pg_conn *c, const char *sql, int n_params, const char *co
 			return COMANDA__CODE__UNAVAILABLE;
 		bool idle = PQtransactionStatus(c->pg) == PQTRANS_IDLE;
 		PGresult *r = NULL;
-		if (!c->dealloc_pending || !idle || pg_deallocate_pending(c)) {
-			uint32_t id = 0;
-			r = pg_send(c, sql, n_params, params, flags, &id);
-			ExecStatusType st = PQresultStatus(r);  /* PGRES_FATAL_ERROR for NULL */
-			if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-				*res = r;
-				return COMANDA__CODE__OK;
-			}
-			const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-			int code = pg_code_for_sqlstate(state);
-			if (PQstatus(c->pg) == CONNECTION_OK && code != COMANDA__CODE__UNAVAILABLE) {
-				/* The server answered with an SQL error. */
-				if (id != 0 && pg_stmt_stale(state)) {
-					/* Forget every statement: one migration usually touches
-					 * several, and this is rare. The session's copies go
-					 * with DEALLOCATE ALL once outside a transaction. */
-					log_line l;
-					log_begin(&l, LOG_INFO, "prepared statements invalidated; preparing them again");
-					log_str(&l, "sqlstate", state);
-					log_str(&l, "app", c->app);
-					log_end(&l);
-					pg_stmt_cache_clear(&c->stmts);
-					c->dealloc_pending = true;
-					/* Outside a transaction the failed statement changed
-					 * nothing: run it once more. Inside one the transaction
-					 * is aborted anyway: the caller gets the error. */
-					if (idle && !reprepared) {
-						reprepared = true;
-						PQclear(r);
-						continue;
-					}
+		bool timed_out = false;
+		bool sent = !c->dealloc_pending || !idle || pg_deallocate_pending(c, &timed_out);
+		uint32_t id = 0;
+		if (sent)
+			r = pg_send(c, sql, n_params, params, flags, &id, &timed_out);
+		if (timed_out) {
+			/* The server holds the statement and has not answered: a frozen
+			 * server, a lock wait, a network that drops packets. What the
+			 * session was doing is unknown, so the connection goes (and the
+			 * server rolls back an open transaction when it notices); the
+			 * next statement connects again. */
+			if (!c->hung_logged)
+				log_printf(LOG_WARN, "database did not answer before the caller's deadline: connection "
+				                     "closed (%s)", c->app);
+			c->hung_logged = true;
+			PQclear(r);
+			pg_drop(c);
+			return COMANDA__CODE__UNAVAILABLE;
+		}
+		ExecStatusType st = PQresultStatus(r);  /* PGRES_FATAL_ERROR for NULL */
+		if (sent && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)) {
+			*res = r;
+			return COMANDA__CODE__OK;
+		}
+		const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+		int code = pg_code_for_sqlstate(state);
+		if (sent && PQstatus(c->pg) == CONNECTION_OK && code != COMANDA__CODE__UNAVAILABLE) {
+			/* The server answered with an SQL error. */
+			if (id != 0 && pg_stmt_stale(state)) {
+				/* Forget every statement: one migration usually touches
+				 * several, and this is rare. The session's copies go with
+				 * DEALLOCATE ALL once outside a transaction. */
+				log_line l;
+				log_begin(&l, LOG_INFO, "prepared statements invalidated; preparing them again");
+				log_str(&l, "sqlstate", state);
+				log_str(&l, "app", c->app);
+				log_end(&l);
+				pg_stmt_cache_clear(&c->stmts);
+				c->dealloc_pending = true;
+				/* Outside a transaction the failed statement changed
+				 * nothing: run it once more. Inside one the transaction is
+				 * aborted anyway: the caller gets the error. */
+				if (idle && !reprepared) {
+					reprepared = true;
+					PQclear(r);
+					continue;
 				}
-				if (code == COMANDA__CODE__INTERNAL) {
-					log_line l;
-					log_begin(&l, LOG_ERROR, "sql error");
-					log_str(&l, "sqlstate", state);
-					log_str(&l, "error", r != NULL ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL);
-					log_end(&l);
-				}
-				*res = r;
-				return code;
 			}
+			if (code == COMANDA__CODE__INTERNAL) {
+				log_line l;
+				log_begin(&l, LOG_ERROR, "sql error");
+				log_str(&l, "sqlstate", state);
+				log_str(&l, "error",
+				    r != NULL ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : PQerrorMessage(c->pg));
+				log_end(&l);
+			}
+			*res = r;
+			return code;
 		}
 		/* The connection broke (a restart sends 57P01 first, then closes). */
 		if (!c->failing)
@@ -323,6 +447,7 @@ int pg_run(pg_conn *c, const char *sql, int n_params, const char *const *params)
 
 bool pg_probe(void *arg)
 {
+	pg_conn_set_deadline(arg, clock_mono_us() + (int64_t)PG_PROBE_TIMEOUT_MS * 1000);
 	return pg_run(arg, "SELECT 1", 0, NULL) == COMANDA__CODE__OK;
 }
 

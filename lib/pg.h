@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <libpq-fe.h>
 
@@ -39,15 +40,27 @@ void pg_conn_free(pg_conn *c);
  * server that died since the last statement still looks connected). */
 bool pg_conn_ok(const pg_conn *c);
 
+/* Sets when the caller stops waiting for c (clock_mono_us; 0: never, the
+ * default). From then on pg_exec gives up on a server that has not answered
+ * a statement by that time, or a connect that has not finished: the
+ * connection is closed (what the session was doing is unknown; the server
+ * rolls back an open transaction) and the answer is UNAVAILABLE, which the
+ * caller can still pass on before its own deadline. A pg_exec begun after
+ * the deadline sends nothing and answers DEADLINE_EXCEEDED. svc_db sets it
+ * for each request from the RPC's deadline. */
+void pg_conn_set_deadline(pg_conn *c, int64_t deadline_us);
+
 /* Runs one statement with text parameters (params[i] NULL is SQL NULL) and
  * text results. Returns:
  *   OK               *res is the result (PGRES_COMMAND_OK or PGRES_TUPLES_OK)
- *   UNAVAILABLE      the database cannot be reached, or the connection broke
+ *   UNAVAILABLE      the database cannot be reached, the connection broke,
+ *                    or the server did not answer by c's deadline
+ *   DEADLINE_EXCEEDED  c's deadline had passed before anything was sent, or
+ *                    a statement timeout (57014)
  *   ALREADY_EXISTS   unique violation (23505)
  *   FAILED_PRECONDITION  another integrity violation (23xxx) or a raised
  *                    exception (P0001)
  *   ABORTED          serialization failure or deadlock (40001, 40P01)
- *   DEADLINE_EXCEEDED  statement timeout (57014)
  *   INTERNAL         any other SQL error (logged with its SQLSTATE)
  * Whenever the server answered (OK or an SQL error) *res is its result, so
  * the caller can read PG_DIAG_CONSTRAINT_NAME; otherwise *res is NULL. The
@@ -99,7 +112,10 @@ int pg_exec(pg_conn *c, const char *sql, int n_params, const char *const *params
 int pg_run(pg_conn *c, const char *sql, int n_params, const char *const *params);
 
 /* Reachability probe for the health monitor: `SELECT 1` on c (a pg_conn
- * dedicated to the probe), reconnecting when needed. arg is the pg_conn. */
+ * dedicated to the probe), reconnecting when needed, abandoned after
+ * PG_PROBE_TIMEOUT_MS (so that a frozen server's connection is replaced, not
+ * waited on for ever). arg is the pg_conn. */
+#define PG_PROBE_TIMEOUT_MS 3000
 bool pg_probe(void *arg);
 
 /* The canonical Code for a SQLSTATE (see pg_exec); exposed for tests. */

@@ -60,7 +60,16 @@ const char *svc_self_url(const svc *s)
 pg_conn *svc_db(rpc_ctx *ctx)
 {
 	svc_slot *w = rpc_ctx_worker(ctx);
-	return w != NULL ? w->db : NULL;
+	if (w == NULL || w->db == NULL || health_failing(w->s->health, "database"))
+		return NULL;
+	pg_conn_set_deadline(w->db, clock_mono_us() + (rpc_ctx_remaining_ms(ctx) - SVC_REPLY_MARGIN_MS) * 1000);
+	return w->db;
+}
+
+bool svc_failing(rpc_ctx *ctx, const char *name)
+{
+	svc_slot *w = rpc_ctx_worker(ctx);
+	return w != NULL && health_failing(w->s->health, name);
 }
 
 void *svc_worker(rpc_ctx *ctx)

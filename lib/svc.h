@@ -86,9 +86,21 @@ int svc_main(const svc_def *def);
 
 /* ---- inside an RPC handler ---- */
 
-/* The calling worker's PostgreSQL connection; NULL without db_url_var or
- * when the worker could not be set up (pg_exec answers UNAVAILABLE then). */
+/* The calling worker's PostgreSQL connection, its deadline set to the
+ * RPC's less SVC_REPLY_MARGIN_MS (pg_conn_set_deadline): a database that
+ * does not answer gives UNAVAILABLE while the caller still waits, not its
+ * timeout. NULL without db_url_var, when the worker could not be set up, or
+ * while the "database" dependency is failing (svc_failing): pg_exec answers
+ * UNAVAILABLE at once then. */
 pg_conn *svc_db(rpc_ctx *ctx);
+
+/* Time kept from the caller's deadline for the reply's way back. */
+#define SVC_REPLY_MARGIN_MS 50
+
+/* True when the service's dependency `name` ("database", "broker") is known
+ * to be down (health_failing): a handler answers UNAVAILABLE at once rather
+ * than wait on it. */
+bool svc_failing(rpc_ctx *ctx, const char *name);
 
 /* The calling worker's resource from def->worker_init (NULL when none). */
 void *svc_worker(rpc_ctx *ctx);

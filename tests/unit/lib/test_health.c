@@ -39,13 +39,19 @@ TEST(health_tracks_probes_and_lists_what_is_down)
 	CHECK(h != NULL);
 	CHECK_EQ_INT(health_add(h, "database", test_probe, &db), 0);
 	CHECK_EQ_INT(health_add(h, "broker", test_probe, &broker), 0);
-	/* Nothing probed yet: down, not optimistically up. */
+	/* Nothing probed yet: down, not optimistically up; but not known to be
+	 * failing, so handlers do not refuse requests before the first probe. */
 	CHECK(!health_all_up(h));
+	CHECK(!health_failing(h, "database") && !health_failing(h, "broker"));
 	CHECK_EQ_INT(health_start(h), 0);
 	clock_sleep_ms(100);
 	const char *down[4] = { 0 };
 	CHECK_EQ_INT(health_down(h, down, 4), 1);
 	CHECK_STREQ(down[0], "broker");
+	CHECK(health_failing(h, "broker"));
+	CHECK(!health_failing(h, "database"));
+	CHECK(!health_failing(h, "no such dependency"));
+	CHECK(!health_failing(NULL, "database"));
 	atomic_store(&broker.up, true);
 	CHECK(test_wait_state(h, true, 2000) < 1000);
 	CHECK_EQ_INT(health_down(h, down, 4), 0);
@@ -69,6 +75,7 @@ TEST(health_hung_probe_counts_as_down)
 	atomic_store(&db.hang, true);
 	int64_t ms = test_wait_state(h, false, 4000);
 	CHECK(!health_all_up(h));
+	CHECK(health_failing(h, "database"));
 	CHECK(ms <= HEALTH_STALE_MS + HEALTH_PERIOD_MS + 200);
 	atomic_store(&db.hang, false);
 	CHECK(test_wait_state(h, true, 2000) < 1000);

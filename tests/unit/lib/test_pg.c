@@ -1,11 +1,16 @@
 /* lib/pg: migration names and lists, SQLSTATE codes, and the behaviour of a
- * connection whose database is not there (a closed local port: no server
- * needed). */
+ * connection whose database is not there (a closed local port) or never
+ * answers (a local listener that accepts nothing): no server needed. */
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include "clock.h"
 #include "comanda/rpc.pb-c.h"
 #include "payment_migrations.h"
 #include "pg.h"
@@ -83,6 +88,55 @@ TEST(pg_unreachable_database_is_unavailable)
 	const pg_migration m[] = { { 1, "a", "SELECT 1" } };
 	CHECK_EQ_INT(pg_migrate("postgresql://nobody@127.0.0.1:1/none", 1, "unit-test", m, 1),
 	    COMANDA__CODE__UNAVAILABLE);
+}
+
+/* A TCP listener on 127.0.0.1 that never accepts: the kernel completes
+ * the handshake, then nothing ever answers (a frozen server). Returns the
+ * socket (its port in *port) or -1. */
+static int test_pg_silent_server(int *port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 8) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+TEST(pg_deadline_bounds_a_server_that_never_answers)
+{
+	int port = 0;
+	int fd = test_pg_silent_server(&port);
+	CHECK(fd >= 0);
+	char url[96];
+	snprintf(url, sizeof(url), "postgresql://nobody@127.0.0.1:%d/none?sslmode=disable", port);
+	/* No deadline: the connect timeout (1 s) ends the first attempt. */
+	int64_t t0 = clock_mono_us();
+	pg_conn *c = pg_conn_new(url, 1, "unit-test");
+	int64_t took = (clock_mono_us() - t0) / 1000;
+	CHECK(c != NULL && !pg_conn_ok(c));
+	CHECK(took >= 900);
+	/* A deadline 200 ms away ends the next one sooner than the connect
+	 * timeout would, and the answer is UNAVAILABLE, in time to be passed on. */
+	pg_conn_set_deadline(c, clock_mono_us() + 200 * 1000);
+	t0 = clock_mono_us();
+	PGresult *r = (PGresult *)1;
+	CHECK_EQ_INT(pg_exec(c, "SELECT 1", 0, NULL, &r), COMANDA__CODE__UNAVAILABLE);
+	took = (clock_mono_us() - t0) / 1000;
+	CHECK(r == NULL);
+	CHECK(took >= 150 && took < 900);
+	/* A caller already past its deadline sends nothing at all. */
+	pg_conn_set_deadline(c, clock_mono_us() - 1000);
+	CHECK_EQ_INT(pg_exec(c, "SELECT 1", 0, NULL, &r), COMANDA__CODE__DEADLINE_EXCEEDED);
+	CHECK(r == NULL);
+	pg_conn_free(c);
+	if (fd >= 0)
+		close(fd);
 }
 
 /* Reads a whole file into a malloc'd string. */
