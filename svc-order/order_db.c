@@ -38,12 +38,27 @@ static void order_db_log(mongoc_log_level_t level, const char *domain, const cha
 	log_end(&l);
 }
 
+/* The server errors that mean "not now, this server cannot serve it": the
+ * retryable write errors of MongoDB's drivers specification (a network
+ * error seen by the server, shutting down, stepping down, no longer
+ * primary) and an operation cut off by its time limit. */
+static bool order_db_transient(uint32_t code)
+{
+	static const uint32_t codes[] = { 6, 7, 50, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436 };
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (code == codes[i])
+			return true;
+	return false;
+}
+
 int order_db_code(const bson_error_t *err)
 {
 	if (err->domain == MONGOC_ERROR_STREAM || err->domain == MONGOC_ERROR_SERVER_SELECTION)
 		return COMANDA__CODE__UNAVAILABLE;
 	if (err->code == 11000)
 		return COMANDA__CODE__ALREADY_EXISTS;
+	if (err->domain == MONGOC_ERROR_SERVER && order_db_transient(err->code))
+		return COMANDA__CODE__UNAVAILABLE;
 	return COMANDA__CODE__INTERNAL;
 }
 
@@ -70,10 +85,19 @@ order_db *order_db_open(const char *url, int max_clients, int timeout_ms, const 
 		order_db_close(db);
 		return NULL;
 	}
-	/* The driver's defaults (30 s server selection, 10 s connect) would hold
-	 * a request far past any RPC deadline while the server is down. */
-	order_db_default(db->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, timeout_ms);
+	/* The driver's defaults (30 s server selection, 10 s connect, 300 s for
+	 * an answer) would hold a request far past any RPC deadline while the
+	 * server is down or frozen. Server selection gives up within a second,
+	 * so a request that meets a server gone answers UNAVAILABLE while its
+	 * caller still waits (the RPC default is 2 s); once the health probe
+	 * has seen it, handlers answer at once (order_service.c). A server that
+	 * takes a request and never answers holds its worker at most
+	 * ORDER_DB_SOCKET_TIMEOUTS connect timeouts (10 s by default): libmongoc
+	 * 1.23 has no per-operation client timeout, and the outbox relay's
+	 * update_many of a batch took up to 2 s on FerretDB under load. */
+	order_db_default(db->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, timeout_ms < 1000 ? timeout_ms : 1000);
 	order_db_default(db->uri, MONGOC_URI_CONNECTTIMEOUTMS, timeout_ms);
+	order_db_default(db->uri, MONGOC_URI_SOCKETTIMEOUTMS, timeout_ms * ORDER_DB_SOCKET_TIMEOUTS);
 	const char *name = mongoc_uri_get_database(db->uri);
 	db->name = strdup(name != NULL ? name : "comanda_orders");
 	db->app = strdup(app);
@@ -199,6 +223,17 @@ int order_db_ensure_indexes(order_db *db)
 	mongoc_database_destroy(d);
 	order_db_push(db, c);
 	return code;
+}
+
+bool order_db_client_ping(mongoc_client_t *client)
+{
+	bson_t *cmd = BCON_NEW("ping", BCON_INT32(1));
+	bson_t reply;
+	bool ok = cmd != NULL && mongoc_client_command_simple(client, "admin", cmd, NULL, &reply, NULL);
+	if (cmd != NULL)
+		bson_destroy(&reply);
+	bson_destroy(cmd);
+	return ok;
 }
 
 /* A single-threaded client of its own (probe, /status). */

@@ -28,12 +28,18 @@
 
 typedef struct order_db order_db;
 
+/* A server that takes a request and never answers holds the caller this
+ * many connect timeouts (socketTimeoutMS, unless the URI sets it). */
+#define ORDER_DB_SOCKET_TIMEOUTS 5
+
 /* The collection of orders. */
 #define ORDER_DB_COLLECTION "orders"
 
 /* Opens the pool for `url` (the database is the URI's path, "comanda_orders"
- * when it has none) with at most max_clients clients; timeout_ms bounds
- * connecting and server selection unless the URI sets them. Connects
+ * when it has none) with at most max_clients clients; unless the URI sets
+ * them, timeout_ms bounds connecting, server selection waits at most
+ * min(timeout_ms, 1 s), and an answer ORDER_DB_SOCKET_TIMEOUTS times
+ * timeout_ms. Connects
  * lazily. Returns NULL when the URI is malformed (logged) or out of memory.
  * Initialises the driver (mongoc_init, once per process) and routes its log
  * into ours. */
@@ -66,6 +72,11 @@ void order_db_push(order_db *db, mongoc_client_t *client);
  * probe's own. */
 bool order_db_probe(void *arg);
 
+/* The ping command on client (a pool client, from the calling thread):
+ * true when the server answers it. For telling a server that cannot serve
+ * at all from an error of one operation. */
+bool order_db_client_ping(mongoc_client_t *client);
+
 /* The number of orders, into *n. Returns OK or UNAVAILABLE/INTERNAL. */
 int order_db_count(order_db *db, int64_t *n);
 
@@ -74,8 +85,10 @@ int order_db_count(order_db *db, int64_t *n);
 int order_db_count_pending(order_db *db, int64_t *n);
 
 /* The canonical Code for a driver error (error API 2): UNAVAILABLE when the
- * server could not be reached (server selection, stream, timeouts),
- * ALREADY_EXISTS for a duplicate key (11000), else INTERNAL. Exposed for
+ * server could not be reached (server selection, stream, timeouts) or
+ * answered with a transient error (shutting down, not primary, stepped
+ * down, a network error on its side, its time limit), ALREADY_EXISTS for a
+ * duplicate key (11000), else INTERNAL. Exposed for
  * tests. */
 int order_db_code(const bson_error_t *err);
 

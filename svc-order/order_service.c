@@ -67,6 +67,13 @@ static int order_not_found(rpc_ctx *ctx)
 static int order_db_error(rpc_ctx *ctx, const bson_error_t *err)
 {
 	int code = order_db_code(err);
+	/* A server that cannot serve at all (FerretDB answers "internal error"
+	 * when its PostgreSQL is down) is unavailable, not broken: the health
+	 * probe may know already, else a ping on the worker's client tells
+	 * (one more round trip, on errors only). */
+	if (code == COMANDA__CODE__INTERNAL &&
+	    (svc_failing(ctx, "database") || (svc_worker(ctx) != NULL && !order_db_client_ping(svc_worker(ctx)))))
+		code = COMANDA__CODE__UNAVAILABLE;
 	if (code == COMANDA__CODE__UNAVAILABLE)
 		return rpc_ctx_error(ctx, code, "order database unavailable");
 	log_line l;
@@ -77,8 +84,13 @@ static int order_db_error(rpc_ctx *ctx, const bson_error_t *err)
 	return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
 }
 
+/* The orders collection on the worker's client; NULL (UNAVAILABLE) while
+ * the health probe finds the database down, so that a request is answered
+ * at once instead of waiting for server selection or a frozen server. */
 static mongoc_collection_t *order_coll(rpc_ctx *ctx)
 {
+	if (svc_failing(ctx, "database"))
+		return NULL;
 	mongoc_client_t *client = svc_worker(ctx);
 	return client ? mongoc_client_get_collection(client, order_cfg.db_name, ORDER_DB_COLLECTION) : NULL;
 }

@@ -13,6 +13,15 @@ TEST(order_db_driver_errors_map_to_codes)
 	CHECK_EQ_INT(order_db_code(&e), COMANDA__CODE__ALREADY_EXISTS);
 	e = (bson_error_t){ .domain = MONGOC_ERROR_SERVER, .code = 238 };
 	CHECK_EQ_INT(order_db_code(&e), COMANDA__CODE__INTERNAL);
+	/* transient server errors: not primary, stepped down, shutting down,
+	 * a network error on the server's side, its time limit */
+	const uint32_t transient[] = { 6, 7, 50, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436 };
+	for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++) {
+		e = (bson_error_t){ .domain = MONGOC_ERROR_SERVER, .code = transient[i] };
+		CHECK_EQ_INT(order_db_code(&e), COMANDA__CODE__UNAVAILABLE);
+	}
+	e = (bson_error_t){ .domain = MONGOC_ERROR_SERVER, .code = 1 }; /* InternalError */
+	CHECK_EQ_INT(order_db_code(&e), COMANDA__CODE__INTERNAL);
 }
 
 TEST(order_db_open_takes_the_database_from_the_uri)
