@@ -95,7 +95,7 @@ int svc_main(const svc_def *def);
 pg_conn *svc_db(rpc_ctx *ctx);
 
 /* Time kept from the caller's deadline for the reply's way back. */
-#define SVC_REPLY_MARGIN_MS 50
+#define SVC_REPLY_MARGIN_MS 100
 
 /* True when the service's dependency `name` ("database", "broker") is known
  * to be down (health_failing): a handler answers UNAVAILABLE at once rather

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Integration: the public API while a database or the broker is down.
+# "A dependency that is down gives 503 fast, never a hang or a crash":
+# each outage below is made for real on the stack's own servers, and the
+# routes that need the missing server must answer 503 UNAVAILABLE (the JSON
+# envelope, with a request id) before the gateway's RPC deadline would turn
+# them into 504s; once the service's health probe has seen the outage
+# (~2 s), at once. Routes that do not need it keep working, a write refused
+# during an outage stored nothing, and everything answers 200 again once
+# the server is back, without restarting any of our programs.
+#
+#   PostgreSQL frozen (SIGSTOP: it accepts connections and never answers)
+#   PostgreSQL killed (svc-order's FerretDB stores its data there too)
+#   FerretDB killed, then frozen (MongoDB's place in the local stack)
+#   RabbitMQ killed: writes still succeed (the outboxes), and the events go
+#   out once it is back
+#
+# The deadline is the gateway's RPC_TIMEOUT_MS (2 s by default). A frozen
+# FerretDB is the one case whose first request may still end in 504:
+# libmongoc 1.23 has no client-side limit per operation, so a request sent
+# just before the freeze waits for the socket timeout (docs/OPERATIONS.md).
+set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$IT_REPO" || exit 1
+: "${COMANDA_RUN_DIR:?no stack environment (scripts/stack.sh up)}"
+
+DEADLINE_MS=${RPC_TIMEOUT_MS:-2000}
+TADMIN=$(token "$ADMIN_EMAIL" "$ADMIN_PASSWORD")
+[[ -n $TADMIN ]] || { fail "set up: admin login"; finish; exit 1; }
+ADMIN_ID=$(TOKEN=$TADMIN api GET /api/users/me && jq -r .user.id <<<"$HTTP_BODY")
+TOKEN=$TADMIN api POST /api/orders '{"items":[{"product":"Outage test","quantity":1,"price":2.50}]}'
+ORDER_ID=$(jq -r '.order._id // empty' <<<"$HTTP_BODY")
+check "set up: an order to read back (${ORDER_ID:-none})" test -n "$ORDER_ID"
+
+pg_pid() { head -n1 "$(find "$COMANDA_RUN_DIR" -name postmaster.pid -print -quit 2>/dev/null)" 2>/dev/null; }
+thaw_all() {
+    local p
+    p=$(pg_pid) && { kill -CONT "$p"; pkill -CONT -P "$p"; } 2>/dev/null
+    p=$(cat "$COMANDA_RUN_DIR/pids/ferretdb.pid" 2>/dev/null) && kill -CONT "$p" 2>/dev/null
+    for c in postgres ferretdb rabbitmq; do stack start-svc "$c" >/dev/null 2>&1; done
+}
+trap thaw_all EXIT
+
+# timed NAME METHOD PATH [BODY]: the request as the admin; sets TOOK_MS.
+TOOK_MS=0
+timed() {
+    local start
+    start=$(date +%s%3N)
+    TOKEN=$TADMIN api "$2" "$3" "${4:-}"
+    TOOK_MS=$(($(date +%s%3N) - start))
+}
+
+# unavailable NAME METHOD PATH [BODY]: 503 UNAVAILABLE. That it is not a 504
+# is what shows it came before the gateway's deadline.
+unavailable() {
+    timed "$@"
+    expect "$1: 503 UNAVAILABLE, not a 504 at the deadline (${TOOK_MS} ms)" 503 "$(err UNAVAILABLE)"
+}
+
+# at_once NAME METHOD PATH [BODY]: 503 UNAVAILABLE without waiting on the
+# server (the probe has seen it down): well under the deadline.
+at_once() {
+    timed "$@"
+    expect "$1: 503 UNAVAILABLE at once (${TOOK_MS} ms)" 503 "$(err UNAVAILABLE)"
+    check "... well before the deadline (under half of it)" test "$TOOK_MS" -lt "$((DEADLINE_MS / 2))"
+}
+
+# works NAME METHOD PATH [BODY] STATUS: answers STATUS.
+works() {
+    timed "$1" "$2" "$3" "${4:-}"
+    check_eq "$1 (${TOOK_MS} ms)" "$5" "$HTTP_STATUS"
+}
+
+# back: every route answers again (waits for the probes, 20 s at most).
+users_ok() { [[ $(http_status "$GATEWAY_URL/api/users/$ADMIN_ID" -H "Authorization: Bearer $TADMIN") == 200 ]]; }
+orders_ok() { [[ $(http_status "$GATEWAY_URL/api/orders/$ORDER_ID" -H "Authorization: Bearer $TADMIN") == 200 ]]; }
+payments_ok() { [[ $(http_status "$GATEWAY_URL/api/payments?limit=1" -H "Authorization: Bearer $TADMIN") == 200 ]]; }
+ready() { [[ $(http_status "$GATEWAY_URL/ready") == 200 ]]; }
+back() {
+    check "$1: users, orders and payments answer 200 again" wait_until 20 eval 'users_ok && orders_ok && payments_ok'
+    check "... and /ready is 200" wait_until 20 ready
+}
+new_user() { printf '{"name":"Outage %s","email":"outage-%s-%s@example.com"}' "$1" "$1" "$$"; }
+
+# ---- PostgreSQL frozen -------------------------------------------------------------
+p=$(pg_pid)
+check "set up: PostgreSQL's postmaster pid (${p:-none})" test -n "$p"
+pkill -STOP -P "$p"; kill -STOP "$p"
+unavailable "PostgreSQL frozen: GET /api/users/{id}" GET "/api/users/$ADMIN_ID"
+unavailable "PostgreSQL frozen: POST /api/users" POST /api/users "$(new_user frozen)"
+unavailable "PostgreSQL frozen: GET /api/payments" GET "/api/payments?limit=5"
+sleep 1
+at_once "PostgreSQL frozen, probe aware: GET /api/users/{id}" GET "/api/users/$ADMIN_ID"
+at_once "PostgreSQL frozen, probe aware: POST /api/auth/login" POST /api/auth/login \
+    "$(jq -nc --arg e "$ADMIN_EMAIL" --arg p "$ADMIN_PASSWORD" '{email:$e,password:$p}')"
+at_once "PostgreSQL frozen, probe aware: GET /api/payments" GET "/api/payments?limit=5"
+works "PostgreSQL frozen: GET /health still answers (the gateway alone)" GET /health "" 200
+kill -CONT "$p"; pkill -CONT -P "$p"
+back "PostgreSQL thawed"
+works "the user refused while it was frozen was not stored: created now" POST /api/users "$(new_user frozen)" 201
+
+# ---- PostgreSQL killed -------------------------------------------------------------
+stack kill-svc postgres >/dev/null 2>&1
+unavailable "PostgreSQL down: GET /api/users/{id}" GET "/api/users/$ADMIN_ID"
+unavailable "PostgreSQL down: GET /api/orders/{id} (FerretDB stores there)" GET "/api/orders/$ORDER_ID"
+unavailable "PostgreSQL down: POST /api/users" POST /api/users "$(new_user killed)"
+sleep 1
+at_once "PostgreSQL down, probe aware: GET /api/payments" GET "/api/payments?limit=5"
+at_once "PostgreSQL down, probe aware: POST /api/orders" POST /api/orders \
+    '{"items":[{"product":"Outage test","quantity":1,"price":1.00}]}'
+stack start-svc postgres >/dev/null 2>&1
+back "PostgreSQL restarted"
+works "the user refused while it was down was not stored: created now" POST /api/users "$(new_user killed)" 201
+
+# ---- FerretDB killed, then frozen ----------------------------------------------------
+stack kill-svc ferretdb >/dev/null 2>&1
+unavailable "FerretDB down: GET /api/orders/{id}" GET "/api/orders/$ORDER_ID"
+unavailable "FerretDB down: POST /api/orders" POST /api/orders '{"items":[{"product":"Outage test","quantity":1,"price":1.00}]}'
+works "FerretDB down: GET /api/users/{id} still works" GET "/api/users/$ADMIN_ID" "" 200
+sleep 1
+at_once "FerretDB down, probe aware: GET /api/orders" GET "/api/orders?limit=5"
+stack start-svc ferretdb >/dev/null 2>&1
+back "FerretDB restarted"
+
+fp=$(cat "$COMANDA_RUN_DIR/pids/ferretdb.pid" 2>/dev/null)
+kill -STOP "$fp"
+sleep 2.5   # its probe hangs: stale after 1.5 s (lib/health.h)
+at_once "FerretDB frozen, probe aware: GET /api/orders/{id}" GET "/api/orders/$ORDER_ID"
+at_once "FerretDB frozen, probe aware: PUT /api/orders/{id}/status" PUT "/api/orders/$ORDER_ID/status" '{"status":"cancelled"}'
+works "FerretDB frozen: GET /api/payments still works" GET "/api/payments?limit=5" "" 200
+kill -CONT "$fp"
+back "FerretDB thawed"
+TOKEN=$TADMIN api GET "/api/orders/$ORDER_ID"
+check_json "the cancel refused while it was frozen was not applied" "$HTTP_BODY" '.order.status != "cancelled"'
+
+# ---- RabbitMQ killed ----------------------------------------------------------------
+stack kill-svc rabbitmq >/dev/null 2>&1
+works "RabbitMQ down: POST /api/orders still succeeds (the outbox keeps its event)" POST /api/orders \
+    '{"items":[{"product":"Outage test","quantity":1,"price":3.00}]}' 201
+OUT_ORDER=$(jq -r '.order._id // empty' <<<"$HTTP_BODY")
+works "RabbitMQ down: POST /api/users still succeeds" POST /api/users "$(new_user broker)" 201
+stack start-svc rabbitmq >/dev/null 2>&1
+paid_for() {
+    TOKEN=$TADMIN api GET "/api/payments?order_id=$OUT_ORDER"
+    [[ $HTTP_STATUS == 200 ]] && (($(jq '.payments | length' <<<"$HTTP_BODY") > 0))
+}
+check "once RabbitMQ is back, the order's event goes out: svc-payment holds its payment" wait_until 60 paid_for
+back "RabbitMQ restarted"
+
+trap - EXIT
+finish
