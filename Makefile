@@ -122,20 +122,18 @@ $(BUILD)/tests/unit: $(TEST_OBJ) $(ALL_MOD_OBJ) $(LIBCOMANDA)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# lib/bus against a real RabbitMQ; tests/integration/test_bus.sh builds and
-# runs it with the stack's AMQP_URL.
-$(BUILD)/tests/bus_live: $(OBJ)/tests/integration/bus_live.o $(OBJ)/tests/integration/live.o $(LIBCOMANDA)
+# The C programs the integration scripts drive against the stack's servers
+# (tests/integration/*_live.c, reporting through live.c): bus_live, lib/bus
+# against RabbitMQ (test_bus.sh); pg_live, lib/pg's deadlines against
+# PostgreSQL (test_pg_prepared.sh); order_relay_live, svc-order's relay lock
+# against the MongoDB-wire server, and its outbox backlogs
+# (test_relay_replicas.sh).
+LIVE_PROGS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/*_live.c))
+$(BUILD)/tests/order_relay_live: $(OBJ)/svc-order/order_relay_lock.o
+$(LIVE_PROGS): $(BUILD)/tests/%: $(OBJ)/tests/integration/%.o $(OBJ)/tests/integration/live.o $(LIBCOMANDA)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
-# svc-order's relay lock against the stack's MongoDB-wire server, and the
-# outbox backlogs of tests/integration/test_relay_replicas.sh.
-$(BUILD)/tests/order_relay_live: $(OBJ)/tests/integration/order_relay_live.o $(OBJ)/tests/integration/live.o \
-		$(OBJ)/svc-order/order_relay_lock.o $(LIBCOMANDA)
-	@mkdir -p $(@D)
-	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBCOMANDA) $(LDLIBS)
 
 # ---- contracts -------------------------------------------------------------
 gen:

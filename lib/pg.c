@@ -191,8 +191,16 @@ bool pg_conn_ok(const pg_conn *c)
 
 void pg_conn_set_deadline(pg_conn *c, int64_t deadline_us)
 {
-	if (c != NULL)
-		c->deadline_us = deadline_us;
+	if (c == NULL || c->deadline_us == deadline_us)
+		return;
+	/* A new caller never inherits a transaction: one that the previous
+	 * caller left open (its ROLLBACK came too late to be sent) is ended by
+	 * closing the connection, which makes the server roll it back. */
+	if (c->pg != NULL && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+		log_printf(LOG_WARN, "a transaction was left open on a connection: rolled back (%s)", c->app);
+		pg_drop(c);
+	}
+	c->deadline_us = deadline_us;
 }
 
 /* Reads the results of what was just sent, as PQexec would return them: the
@@ -351,10 +359,16 @@ static int pg_exec_any(pg_conn *c, const char *sql, int n_params, const char *co
 	*res = NULL;
 	if (c == NULL)
 		return COMANDA__CODE__UNAVAILABLE;
-	/* A caller already past its deadline (it waited for a worker) sends
-	 * nothing: its answer would come too late, and the connection is fine. */
-	if (c->deadline_us != 0 && clock_mono_us() >= c->deadline_us)
+	/* A caller already past its deadline (it waited for a worker, or a
+	 * processor call took its time) sends nothing: its answer would come
+	 * too late. An open transaction is ended all the same, by closing the
+	 * connection (the server rolls it back), so that its ROLLBACK, refused
+	 * here too, leaves nothing behind. */
+	if (c->deadline_us != 0 && clock_mono_us() >= c->deadline_us) {
+		if (c->pg != NULL && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+			pg_drop(c);
 		return COMANDA__CODE__DEADLINE_EXCEEDED;
+	}
 	bool reconnected = false;  /* the statement was sent again on a new connection */
 	bool reprepared = false;   /* ... or again after its prepared statement went stale */
 	for (;;) {

@@ -46,8 +46,11 @@ bool pg_conn_ok(const pg_conn *c);
  * connection is closed (what the session was doing is unknown; the server
  * rolls back an open transaction) and the answer is UNAVAILABLE, which the
  * caller can still pass on before its own deadline. A pg_exec begun after
- * the deadline sends nothing and answers DEADLINE_EXCEEDED. svc_db sets it
- * for each request from the RPC's deadline. */
+ * the deadline sends nothing and answers DEADLINE_EXCEEDED (closing the
+ * connection if a transaction is open, so that it is rolled back even though
+ * the caller's ROLLBACK is refused too). A different deadline means a new
+ * caller, which never inherits a transaction: one left open is rolled back
+ * the same way. svc_db sets it for each request from the RPC's deadline. */
 void pg_conn_set_deadline(pg_conn *c, int64_t deadline_us);
 
 /* Runs one statement with text parameters (params[i] NULL is SQL NULL) and

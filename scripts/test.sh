@@ -131,7 +131,7 @@ sanitizer_reports() {
 step deps bash -c 'scripts/deps.sh --check 2>/dev/null || scripts/deps.sh'
 step check-gen make --no-print-directory check-gen
 QUIET=1 step build make --no-print-directory -j"$JOBS" SAN=1 all build/san/tests/unit build/san/tests/bus_live \
-    build/san/tests/order_relay_live
+    build/san/tests/order_relay_live build/san/tests/pg_live
 step unit build/san/tests/unit || true   # go on to the integration tests
 step docs scripts/check-docs.sh || true
 QUIET=1 step fuzz-smoke make --no-print-directory -j"$JOBS" fuzz-smoke || true   # 10 s per libFuzzer target

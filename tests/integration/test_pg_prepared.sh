@@ -10,7 +10,10 @@
 #    replica's migration can do ("cached plan must not change result
 #    type"): reads outside a transaction still answer 200 (the statement is
 #    prepared again and re-run); a transaction that meets a stale statement
-#    fails, at most once per connection, and the next use works.
+#    fails, at most once per connection, and the next use works;
+#  - deadlines (pg_live.c): a statement the server holds past the caller's
+#    deadline, a transaction whose caller runs out of time, a new caller
+#    after a transaction was left open.
 #
 # Needs the stack up (scripts/stack.sh up) and curl, jq, psql. Restarts
 # PostgreSQL, changes users.name to varchar(100) and back to text, and turns
@@ -155,5 +158,12 @@ check "svc-user logged the invalidation inside the transactions" test "$(invalid
 check_eq "reads answer 200 afterwards" "" "$(gets $((2 * WORKERS)))"
 req GET "/api/users/$ID"
 check_json "the last rename is stored" "$HTTP_BODY" ".user.name == \"Prepared $RUN $((6 * WORKERS - 1))\""
+
+# lib/pg's deadlines on their own (tests/integration/pg_live.c, its own
+# summary line): a statement held past the deadline, a transaction whose
+# caller ran out of time, a new caller after a transaction left open.
+if live_build pg_live; then
+    PG_LIVE_URL=$USER_DB_URL "$LIVE_BIN" 2>/dev/null
+fi
 
 finish
