@@ -59,6 +59,10 @@ static void netaddr_format(const netaddr_ip *ip, char *out, size_t cap)
 
 static bool netaddr_in(const netaddr_prefix *p, const netaddr_ip *ip)
 {
+	/* One family at a time: an IPv6 prefix, even ::/0, says nothing about
+	 * IPv4 clients (which are kept in the mapped form it would cover). */
+	if (p->ip.v4 != ip->v4)
+		return false;
 	unsigned full = p->bits / 8, rest = p->bits % 8;
 	if (memcmp(p->ip.b, ip->b, full) != 0)
 		return false;
@@ -89,14 +93,18 @@ static const char *netaddr_trim(const char *s, size_t *len)
 	return s;
 }
 
-/* One list item "addr" or "addr/bits". */
+/* One list item "addr" or "addr/bits". The length counts the bits of the
+ * address as written: 0..32 after an IPv4 address, 0..128 after an IPv6
+ * one, so "::ffff:0:0/96" is every IPv4 address; an IPv4-mapped one
+ * shorter than /96 would reach past IPv4 and is refused. */
 static bool netaddr_parse_prefix(const char *s, size_t len, netaddr_prefix *p)
 {
 	const char *slash = memchr(s, '/', len);
 	size_t alen = slash != NULL ? (size_t)(slash - s) : len;
 	if (!netaddr_parse_ip(s, alen, &p->ip))
 		return false;
-	unsigned max = p->ip.v4 ? 32 : 128;
+	bool written_v4 = memchr(s, ':', alen) == NULL;
+	unsigned max = written_v4 ? 32 : 128;
 	unsigned bits = max;
 	if (slash != NULL) {
 		size_t dl = len - alen - 1;
@@ -109,10 +117,10 @@ static bool netaddr_parse_prefix(const char *s, size_t len, netaddr_prefix *p)
 				return false;
 			bits = bits * 10 + (unsigned)(c - '0');
 		}
-		if (bits > max)
+		if (bits > max || (p->ip.v4 && !written_v4 && bits < 96))
 			return false;
 	}
-	p->bits = p->ip.v4 ? bits + 96 : bits;
+	p->bits = written_v4 ? bits + 96 : bits;
 	/* clear host bits, so "10.1.2.3/8" means 10.0.0.0/8 */
 	for (unsigned i = p->bits; i < 128; i++)
 		p->ip.b[i / 8] &= (uint8_t)~(0x80u >> (i % 8));

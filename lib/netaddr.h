@@ -24,7 +24,12 @@
 typedef struct netaddr_list netaddr_list;
 
 /* Parses a comma-separated list of IPv4/IPv6 addresses and CIDR prefixes
- * (spaces around items allowed). NULL or "" (nothing trusted) gives 0 with
+ * (spaces around items allowed). A prefix length counts the bits of the
+ * address as written (0..32 after IPv4, 0..128 after IPv6): an
+ * IPv4-mapped address takes /96 or more ("::ffff:0:0/96" is all of IPv4,
+ * "::ffff:10.0.0.0/104" is 10.0.0.0/8). Each prefix covers its own family
+ * only: IPv6 prefixes, ::/0 included, never cover IPv4 clients, which
+ * match IPv4 prefixes whether they connect as IPv4 or IPv4-mapped. NULL or "" (nothing trusted) gives 0 with
  * *out NULL; a malformed item gives -1 with the reason in why. On success
  * the caller owns *out (netaddr_list_free). */
 int netaddr_list_parse(netaddr_list **out, const char *text, char *why, size_t why_cap);

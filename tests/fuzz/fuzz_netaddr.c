@@ -23,8 +23,11 @@
  *     an address or has a bad length is refused, with a reason that fits
  *     its buffer; a parsed list contains each of its own addresses, and
  *     contains an address exactly when one of its prefixes covers it
- *     (bitwise, in the model); an IPv4 address and its IPv4-mapped form are
- *     treated alike, and so are two spellings of one address;
+ *     (bitwise, in the model, within its own family: an IPv6 prefix never
+ *     covers an IPv4 address); an IPv4 address and its IPv4-mapped form
+ *     are treated alike, and so are two spellings of one address; a length
+ *     after an IPv4-mapped IPv6 address counts IPv6 bits and must be 96 or
+ *     more;
  *   - the client is the peer itself when the peer is not an address (copied
  *     as is) or not trusted, whatever the header says; otherwise the hop
  *     the model's walk reaches (from the nearest hop back while the current
@@ -37,9 +40,6 @@
  *     as is;
  *   - every output fits its buffer (NETADDR_TEXT_MAX, or smaller).
  *
- * A prefix length written after an IPv4-mapped IPv6 address is left out of
- * the list oracle: the header does not say whether it counts IPv6 (0..128)
- * or IPv4 (0..32) bits, and the code takes the IPv4 reading.
  */
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -161,9 +161,9 @@ static fuzz_verdict fuzz_item_judge(const char *s, size_t len, fuzz_item *it)
 	unsigned long bits = 0;
 	for (size_t i = 0; i < dl && bits <= 1000; i++)
 		bits = bits * 10 + (unsigned long)(d[i] - '0');
-	if (bits > max)
+	if (bits > max || (it->ip.mapped && !it->ip.written_v4 && bits < 96))
 		return FUZZ_BAD;
-	if ((dl > 1 && d[0] == '0') || (it->ip.mapped && !it->ip.written_v4))
+	if (dl > 1 && d[0] == '0')
 		return FUZZ_EITHER;
 	it->bits = (unsigned)bits + (it->ip.written_v4 ? 96 : 0);
 	return FUZZ_GOOD;
@@ -179,7 +179,8 @@ static bool fuzz_model_has(const fuzz_model *m, const fuzz_ip *ip, const char *t
 {
 	for (size_t i = 0; i < m->n; i++) {
 		const fuzz_item *it = &m->it[i];
-		if (it->v == FUZZ_GOOD ? fuzz_covers(it->ip.b, it->bits, ip->b) : netaddr_list_contains(it->alone, text))
+		if (it->v == FUZZ_GOOD ? it->ip.mapped == ip->mapped && fuzz_covers(it->ip.b, it->bits, ip->b)
+		                       : netaddr_list_contains(it->alone, text))
 			return true;
 	}
 	return false;

@@ -39,6 +39,33 @@ TEST(netaddr_list_parse_and_contains)
 	}
 }
 
+TEST(netaddr_prefixes_count_the_bits_of_their_own_family)
+{
+	netaddr_list *l = NULL;
+	char why[128];
+	/* all of IPv4, written as IPv6: /96 of the mapped form */
+	CHECK_EQ_INT(netaddr_list_parse(&l, "::ffff:0:0/96", why, sizeof(why)), 0);
+	CHECK(netaddr_list_contains(l, "198.51.100.7") && netaddr_list_contains(l, "::ffff:10.0.0.1"));
+	CHECK(!netaddr_list_contains(l, "2001:db8::1"));
+	netaddr_list_free(l);
+	/* a mapped prefix counts IPv6 bits: /104 is 10.0.0.0/8 */
+	CHECK_EQ_INT(netaddr_list_parse(&l, "::ffff:10.0.0.0/104", why, sizeof(why)), 0);
+	CHECK(netaddr_list_contains(l, "10.200.1.1") && !netaddr_list_contains(l, "11.0.0.1"));
+	netaddr_list_free(l);
+	/* shorter than /96 it would reach past IPv4: refused, not read as IPv4 bits */
+	CHECK_EQ_INT(netaddr_list_parse(&l, "::ffff:10.0.0.0/8", why, sizeof(why)), -1);
+	CHECK(l == NULL);
+	/* an IPv6 prefix never covers IPv4 clients, ::/0 included */
+	CHECK_EQ_INT(netaddr_list_parse(&l, "::/0", why, sizeof(why)), 0);
+	CHECK(netaddr_list_contains(l, "2001:db8::1") && netaddr_list_contains(l, "::1"));
+	CHECK(!netaddr_list_contains(l, "127.0.0.1") && !netaddr_list_contains(l, "::ffff:127.0.0.1"));
+	netaddr_list_free(l);
+	/* and an IPv4 prefix never covers IPv6 ones */
+	CHECK_EQ_INT(netaddr_list_parse(&l, "0.0.0.0/0", why, sizeof(why)), 0);
+	CHECK(netaddr_list_contains(l, "203.0.113.1") && !netaddr_list_contains(l, "::"));
+	netaddr_list_free(l);
+}
+
 TEST(netaddr_client_behind_trusted_proxies)
 {
 	netaddr_list *l = NULL;
