@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_common.h"
 #include "gw_fields.h"
 #include "objectid.h"
 #include "gw_order_codec.h"
@@ -111,8 +112,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	const char *e = getenv("FUZZ_SKIP_KNOWN");
-	fuzz_skip_known = e != NULL && e[0] != '\0' && e[0] != '0';
+	fuzz_skip_known = fuzz_skip_known_from_env();
 	return 0;
 }
 
@@ -497,11 +497,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	/* 2. the input as raw text (up to its first NUL, as C code sees it) */
-	char *s = malloc(size + 1);
+	char *s = fuzz_cstring(data, size);
 	if (s == NULL)
 		return 0;
-	memcpy(s, data, size);
-	s[size] = '\0';
 	fuzz_money_text(s);
 	fuzz_path_values(s);
 	free(s);

@@ -38,6 +38,7 @@
 
 #include <sodium.h>
 
+#include "fuzz_common.h"
 #include "cursor.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -53,8 +54,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	const char *e = getenv("FUZZ_SKIP_KNOWN");
-	fuzz_skip_known = e != NULL && e[0] != '\0' && e[0] != '0';
+	fuzz_skip_known = fuzz_skip_known_from_env();
 	return 0;
 }
 
@@ -218,11 +218,9 @@ static void fuzz_encode(const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* a cursor is a C string: the text stops at a NUL, as the services see it */
-	char *s = malloc(size + 1);
+	char *s = fuzz_cstring(data, size);
 	if (s == NULL)
 		return 0;
-	memcpy(s, data, size);
-	s[size] = '\0';
 	size_t small_cap = size > 0 ? data[size - 1] % CURSOR_KEY_MAX : 0;
 
 	/* 1. the text as sent */

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_common.h"
 #include "comanda/rpc.pb-c.h"
 #include "gw_auth.h"
 #include "jwt.h"
@@ -43,8 +44,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	const char *e = getenv("FUZZ_SKIP_KNOWN");
-	fuzz_skip_known = e != NULL && e[0] != '\0' && e[0] != '0';
+	fuzz_skip_known = fuzz_skip_known_from_env();
 	return 0;
 }
 
@@ -187,11 +187,9 @@ static void fuzz_sign_mutate(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *s = malloc(size + 1);
+	char *s = fuzz_cstring(data, size);
 	if (s == NULL)
 		return 0;
-	memcpy(s, data, size);
-	s[size] = '\0';
 
 	/* 1. the Authorization header */
 	const char *token = NULL;

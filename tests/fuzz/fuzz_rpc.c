@@ -32,6 +32,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 
+#include "fuzz_common.h"
 #include "comanda/testing.rpc.h"
 #include "metrics.h"
 #include "rpc.h"
@@ -101,8 +102,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if ((rv = nng_dial(fuzz_req, FUZZ_RPC_URL, NULL, 0)) != 0)
 		fuzz_die("nng_dial", rv);
 	atexit(fuzz_stop);
-	const char *e = getenv("FUZZ_SKIP_KNOWN");
-	fuzz_skip_known = e != NULL && e[0] != '\0' && e[0] != '0';
+	fuzz_skip_known = fuzz_skip_known_from_env();
 	return 0;
 }
 
