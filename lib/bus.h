@@ -72,7 +72,17 @@ typedef enum bus_outcome {
 	                  * requeue; after max_deliveries it is dead-lettered */
 	BUS_REJECT = 2,  /* poison (undecodable, invalid): nack without requeue,
 	                  * dead-lettered at once */
+	BUS_WAIT = 3,    /* a dependency the handler needs is down: the bus keeps
+	                  * the message and runs the handler on it again after a
+	                  * backoff (100 ms doubling to 2 s), without counting a
+	                  * delivery, for up to BUS_WAIT_MAX_MS; then it is a
+	                  * BUS_RETRY. So an outage uses up one delivery per
+	                  * BUS_WAIT_MAX_MS, not one per short backoff. */
 } bus_outcome;
+
+/* How long one delivery is held while its handler answers BUS_WAIT: well
+ * inside the connection's heartbeat window, which is not served meanwhile. */
+#define BUS_WAIT_MAX_MS 20000
 
 /* A consumer's handler. `delivery` counts this message's deliveries to
  * consumers of its queue, this one included: 1 the first time, then

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "bus_impl.h"
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -81,7 +82,7 @@ static int bus_decode(const amqp_envelope_t *env, bus_decoded *d)
 
 static void bus_count_outcome(const char *type, bus_outcome o)
 {
-	static const char *const names[] = { "ack", "retry", "reject" };
+	static const char *const names[] = { "ack", "retry", "reject", "wait" };
 	char labels[160];
 	snprintf(labels, sizeof(labels), "type=\"%s\",outcome=\"%s\"", bus_type_label(type), names[o]);
 	metrics_add(metrics_counter("comanda_events_consumed_total",
@@ -94,17 +95,31 @@ static int bus_deliver(bus *b, const amqp_envelope_t *env, bus_handler fn, void 
 {
 	bus_decoded d = { 0 };
 	bus_outcome o;
+	bool waited = false; /* held for BUS_WAIT_MAX_MS already: no backoff before the nack */
 	if (bus_decode(env, &d) != 0) {
 		log_printf(LOG_ERROR, "bus: out of memory decoding a delivery; requeueing it");
 		o = BUS_RETRY;
 		d.delivery = 1;
 	} else {
-		o = fn(&d.m, d.delivery, arg);
-		if (o != BUS_ACK && o != BUS_RETRY && o != BUS_REJECT) {
-			log_printf(LOG_ERROR, "bus: handler returned %d for %s; retrying it", (int)o, d.m.type);
-			o = BUS_RETRY;
+		/* BUS_WAIT: the same delivery again, in place, until the handler
+		 * settles it or the hold is over (or a stop comes). */
+		int64_t held_until = clock_mono_us() + (int64_t)BUS_WAIT_MAX_MS * 1000;
+		for (int attempt = 1;; attempt++) {
+			o = fn(&d.m, d.delivery, arg);
+			if (o != BUS_ACK && o != BUS_RETRY && o != BUS_REJECT && o != BUS_WAIT) {
+				log_printf(LOG_ERROR, "bus: handler returned %d for %s; retrying it", (int)o, d.m.type);
+				o = BUS_RETRY;
+			}
+			bus_count_outcome(d.m.type, o);
+			if (o != BUS_WAIT)
+				break;
+			if (clock_mono_us() >= held_until || bus_sleep(bus_retry_delay_ms(attempt), stop) ||
+			    clock_mono_us() >= held_until) {
+				o = BUS_RETRY;
+				waited = true;
+				break;
+			}
 		}
-		bus_count_outcome(d.m.type, o);
 	}
 	int rc;
 	switch (o) {
@@ -120,7 +135,8 @@ static int bus_deliver(bus *b, const amqp_envelope_t *env, bus_handler fn, void 
 		 * requeued message at once, and a handler failing on a dead
 		 * dependency would otherwise spin. A stop cuts the wait short;
 		 * the nack still goes out so the message is not held. */
-		bus_sleep(bus_retry_delay_ms(d.delivery), stop);
+		if (!waited)
+			bus_sleep(bus_retry_delay_ms(d.delivery), stop);
 		rc = amqp_basic_nack(b->conn, env->channel, env->delivery_tag, 0, 1);
 		break;
 	}

@@ -10,6 +10,7 @@ bus_outcome svc_events_outcome(int code)
 	case COMANDA__CODE__OK:
 		return BUS_ACK;
 	case COMANDA__CODE__UNAVAILABLE:
+		return BUS_WAIT;
 	case COMANDA__CODE__DEADLINE_EXCEEDED:
 	case COMANDA__CODE__ABORTED:
 	case COMANDA__CODE__INTERNAL:

@@ -16,9 +16,12 @@
 #include "bus.h"
 
 /* What a service's answer to an event means for its message: OK → ack;
- * UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, INTERNAL, RESOURCE_EXHAUSTED →
- * retry later (after max deliveries: dead-lettered); anything else (the
- * event itself is wrong) → dead-letter now. */
+ * UNAVAILABLE (a dependency is down) → wait: run it again in place, without
+ * using up a delivery, for up to BUS_WAIT_MAX_MS at a time, so a database
+ * outage of minutes dead-letters nothing; DEADLINE_EXCEEDED, ABORTED,
+ * INTERNAL, RESOURCE_EXHAUSTED → retry later (after max deliveries:
+ * dead-lettered); anything else (the event itself is wrong) → dead-letter
+ * now. */
 bus_outcome svc_events_outcome(int code);
 
 typedef struct svc_events_queue {

@@ -93,7 +93,7 @@ static int publish(bus *b, const char *name, int from, int n)
 
 /* ---- a consumer on its own thread ----------------------------------------------- */
 
-typedef enum { ACK_ALL, RETRY_TWICE, RETRY_ALWAYS, REJECT_ALL, STOP_AT_FIRST } policy;
+typedef enum { ACK_ALL, RETRY_TWICE, RETRY_ALWAYS, REJECT_ALL, STOP_AT_FIRST, WAIT_TWICE, WAIT_ALWAYS } policy;
 
 typedef struct rec {
 	char id[96], type[96], cid[32], rid[32], body[32];
@@ -139,6 +139,8 @@ static bus_outcome on_message(const bus_message *m, int delivery, void *arg)
 	switch (c->pol) {
 	case RETRY_TWICE: return delivery < 3 ? BUS_RETRY : BUS_ACK;
 	case RETRY_ALWAYS: return BUS_RETRY;
+	case WAIT_TWICE: return c->n <= 2 ? BUS_WAIT : BUS_ACK;
+	case WAIT_ALWAYS: return BUS_WAIT;
 	case REJECT_ALL: return BUS_REJECT;
 	case STOP_AT_FIRST: atomic_store(&c->stop, true); return BUS_ACK;
 	default: return BUS_ACK;
@@ -616,6 +618,65 @@ static void test_retry(bus *pub)
 	    "retry %lld ack %lld", retries, acks);
 }
 
+/* BUS_WAIT: a dependency is down. The message stays with the consumer and
+ * its handler runs again with backoff, without a delivery used up; held
+ * past BUS_WAIT_MAX_MS it goes back to the queue, one delivery used. */
+static void test_wait(bus *pub)
+{
+	consumer *c = consumer_start("wait", WAIT_TWICE, 2);
+	check(c != NULL, "start a consumer that waits twice", NULL);
+	if (c == NULL)
+		return;
+	check(publish(pub, "wait", 0, 1) == 1, "publish 1 for the wait test", NULL);
+	bool got = consumer_wait(c, 3, 10000);
+	check(got, "BUS_WAIT: the handler runs again on the message (3 runs)", "got %d", consumer_count(c));
+	clock_sleep_ms(300);
+	pthread_mutex_lock(&c->mu);
+	if (got) {
+		const rec *r = c->recs;
+		check(r[0].delivery == 1 && r[1].delivery == 1 && r[2].delivery == 1,
+		    "... all on its first delivery: no delivery used up (the queue allows 2)", "deliveries %d, %d, %d",
+		    r[0].delivery, r[1].delivery, r[2].delivery);
+		int64_t gap1 = (r[1].at_us - r[0].at_us) / 1000, gap2 = (r[2].at_us - r[1].at_us) / 1000;
+		check(gap1 >= 100 && gap2 >= 200, "... with backoff between the runs (>= 100 ms, then >= 200 ms)",
+		    "gaps %" PRId64 " ms, %" PRId64 " ms", gap1, gap2);
+	}
+	pthread_mutex_unlock(&c->mu);
+	check(consumer_count(c) == 3, "acked on the third run: nothing more comes", "got %d", consumer_count(c));
+	consumer_stop(c, NULL);
+	long long waits = consumed("wait", "wait"), acks = consumed("wait", "ack");
+	check(waits == 2 && acks == 1, "comanda_events_consumed_total counts 2 wait + 1 ack", "wait %lld ack %lld", waits,
+	    acks);
+	char q[128];
+	queue_name(q, sizeof(q), "wait");
+	check(bus_queue_depth(pub, q) == 0, "and the queue is empty", NULL);
+}
+
+/* Held past BUS_WAIT_MAX_MS, the delivery goes back to the queue and comes
+ * again as the second delivery (about 20 s: a test of its own). */
+static void test_wait_limit(bus *pub)
+{
+	consumer *c = consumer_start("waitlimit", WAIT_ALWAYS, 5);
+	check(c != NULL, "start a consumer that always waits", NULL);
+	if (c == NULL)
+		return;
+	check(publish(pub, "waitlimit", 0, 1) == 1, "publish 1 for the wait-limit test", NULL);
+	int64_t t0 = clock_mono_us();
+	bool second = false;
+	while (!second && clock_mono_us() - t0 < (int64_t)(BUS_WAIT_MAX_MS + 10000) * 1000) {
+		pthread_mutex_lock(&c->mu);
+		for (int i = 0; i < c->n && i < MAX_RECS; i++)
+			second |= c->recs[i].delivery == 2;
+		pthread_mutex_unlock(&c->mu);
+		clock_sleep_ms(100);
+	}
+	int64_t held_ms = (clock_mono_us() - t0) / 1000;
+	check(second && held_ms >= BUS_WAIT_MAX_MS - 500,
+	    "BUS_WAIT held past BUS_WAIT_MAX_MS: handed back, then its second delivery", "second %d after %" PRId64 " ms",
+	    second, held_ms);
+	consumer_stop(c, NULL);
+}
+
 static void test_dead_letters(bus *pub, raw *r, const char *tap)
 {
 	char id[96], reason[64];
@@ -803,6 +864,8 @@ int main(void)
 		tap = raw_dead_letter_tap(&r);
 	check(tap != NULL, "a tap on the dead-letter exchange", NULL);
 	test_retry(pub);
+	test_wait(pub);
+	test_wait_limit(pub);
 	if (tap != NULL)
 		test_dead_letters(pub, &r, tap);
 	if (r.c != NULL)
@@ -817,8 +880,8 @@ int main(void)
 	/* Clean up: our dead letters, our queues. */
 	int ours = raw_again ? raw_clean_dead_letters(&r) : -1;
 	check(ours == 3, "comanda.dead-letter holds this run's 3 dead letters (taken off again)", "found %d", ours);
-	const char *queues[] = { "basic", "each", "fields", "inflight", "restart", "durable", "retry", "poison", "limit",
-		"limit1" };
+	const char *queues[] = { "basic", "each", "fields", "inflight", "restart", "durable", "retry", "wait",
+		"waitlimit", "poison", "limit", "limit1" };
 	raw_close(&r);  /* returns the dead letters that are not ours */
 	if (raw_open(&r) == 0) {
 		for (size_t i = 0; i < sizeof(queues) / sizeof(queues[0]); i++)

@@ -12,6 +12,9 @@
 #   PostgreSQL frozen (SIGSTOP: it accepts connections and never answers)
 #   PostgreSQL killed (svc-order's FerretDB stores its data there too)
 #   FerretDB killed, then frozen (MongoDB's place in the local stack)
+#   svc-payment's database refusing connections for 15 s, longer than an
+#   event's retries used to last: its consumer holds the event (BUS_WAIT)
+#   and nothing is dead-lettered
 #   RabbitMQ killed: writes still succeed (the outboxes), and the events go
 #   out once it is back
 #
@@ -38,6 +41,8 @@ thaw_all() {
     p=$(pg_pid) && { kill -CONT "$p"; pkill -CONT -P "$p"; } 2>/dev/null
     p=$(cat "$COMANDA_RUN_DIR/pids/ferretdb.pid" 2>/dev/null) && kill -CONT "$p" 2>/dev/null
     for c in postgres ferretdb rabbitmq; do stack start-svc "$c" >/dev/null 2>&1; done
+    psql -XAtq -h 127.0.0.1 -p "$COMANDA_PG_PORT" -U postgres \
+        -c "ALTER DATABASE comanda_payments ALLOW_CONNECTIONS true" >/dev/null 2>&1
 }
 trap thaw_all EXIT
 
@@ -133,6 +138,33 @@ back "FerretDB thawed"
 TOKEN=$TADMIN api GET "/api/orders/$ORDER_ID"
 check_json "the cancel refused while it was frozen was not applied" "$HTTP_BODY" '.order.status != "cancelled"'
 
+# ---- svc-payment's database refusing connections, for longer than retries last --------
+# Only svc-payment's database goes (the others share the server): its event
+# consumer meets the outage with an order.created in hand. A dependency that
+# is down makes the consumer hold the event and try again in place (BUS_WAIT)
+# instead of handing it back 10 times within ~11 s and dead-lettering it.
+pg_admin() { psql -XAtq -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$COMANDA_PG_PORT" -U postgres "$@"; }
+# the one dead-letter queue, as svc-user counts it (svc-payment's /status is degraded meanwhile)
+dead_letters() { curl -s --max-time 3 "http://127.0.0.1:$USER_ADMIN_PORT/status" | jq -r '.dead_letters // "none"'; }
+dl_before=$(dead_letters)
+pg_admin -c "ALTER DATABASE comanda_payments ALLOW_CONNECTIONS false" \
+    -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = 'comanda_payments'" >/dev/null
+unavailable "payments database refusing connections: GET /api/payments" GET "/api/payments?limit=5"
+works "payments database refusing connections: GET /api/users/{id} still works" GET "/api/users/$ADMIN_ID" "" 200
+works "payments database refusing connections: POST /api/orders still succeeds" POST /api/orders \
+    '{"items":[{"product":"Outage test","quantity":1,"price":4.00}]}' 201
+OUT_ORDER=$(jq -r '.order._id // empty' <<<"$HTTP_BODY")
+sleep 15
+check_eq "15 s later its order.created is not dead-lettered (svc-payment still holds it)" "$dl_before" "$(dead_letters)"
+pg_admin -c "ALTER DATABASE comanda_payments ALLOW_CONNECTIONS true" >/dev/null
+paid_for() {
+    TOKEN=$TADMIN api GET "/api/payments?order_id=$OUT_ORDER"
+    [[ $HTTP_STATUS == 200 ]] && (($(jq '.payments | length' <<<"$HTTP_BODY") > 0))
+}
+check "once the database takes connections again, the order gets its payment" wait_until 60 paid_for
+check_eq "... and nothing was dead-lettered" "$dl_before" "$(dead_letters)"
+back "payments database back"
+
 # ---- RabbitMQ killed ----------------------------------------------------------------
 stack kill-svc rabbitmq >/dev/null 2>&1
 works "RabbitMQ down: POST /api/orders still succeeds (the outbox keeps its event)" POST /api/orders \
@@ -140,10 +172,6 @@ works "RabbitMQ down: POST /api/orders still succeeds (the outbox keeps its even
 OUT_ORDER=$(jq -r '.order._id // empty' <<<"$HTTP_BODY")
 works "RabbitMQ down: POST /api/users still succeeds" POST /api/users "$(new_user broker)" 201
 stack start-svc rabbitmq >/dev/null 2>&1
-paid_for() {
-    TOKEN=$TADMIN api GET "/api/payments?order_id=$OUT_ORDER"
-    [[ $HTTP_STATUS == 200 ]] && (($(jq '.payments | length' <<<"$HTTP_BODY") > 0))
-}
 check "once RabbitMQ is back, the order's event goes out: svc-payment holds its payment" wait_until 60 paid_for
 back "RabbitMQ restarted"
 

@@ -3,10 +3,10 @@
 #include "svc_events.h"
 #include "test.h"
 
-TEST(svc_events_outcome_acks_retries_and_rejects)
+TEST(svc_events_outcome_acks_waits_retries_and_rejects)
 {
 	CHECK_EQ_INT(svc_events_outcome(COMANDA__CODE__OK), BUS_ACK);
-	CHECK_EQ_INT(svc_events_outcome(COMANDA__CODE__UNAVAILABLE), BUS_RETRY);
+	CHECK_EQ_INT(svc_events_outcome(COMANDA__CODE__UNAVAILABLE), BUS_WAIT); /* a dependency down */
 	CHECK_EQ_INT(svc_events_outcome(COMANDA__CODE__DEADLINE_EXCEEDED), BUS_RETRY);
 	CHECK_EQ_INT(svc_events_outcome(COMANDA__CODE__ABORTED), BUS_RETRY);
 	CHECK_EQ_INT(svc_events_outcome(COMANDA__CODE__INTERNAL), BUS_RETRY);
