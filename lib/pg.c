@@ -85,6 +85,8 @@ static void pg_drop(pg_conn *c)
  * poll error. */
 static int pg_wait_socket(PGconn *pg, short events, int64_t until)
 {
+	if (PQsocket(pg) < 0)
+		return -1; /* no socket (the connection is gone): poll would wait for nothing */
 	for (;;) {
 		int ms = -1;
 		if (until != 0) {
