@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
+#include "rpc_breaker.h"
 #include "rpc_resolve.h"
 
 #define RPC_METHOD_MAX 128
@@ -173,6 +174,8 @@ struct rpc_client {
 	rpc_slot *free_async;          /* idle slots of rpc_client_call_async (rpc_async) */
 	atomic_int async_calls;        /* async calls whose callback has not finished */
 	rpc_pb_service *services;
+	rpc_breaker breaker;           /* fails calls fast while the service does not answer */
+	char label[RPC_URL_MAX];       /* its first URL, for log lines */
 };
 
 static void rpc_slot_free_list(rpc_slot *s);
@@ -357,6 +360,9 @@ int rpc_client_open(rpc_client **out, const rpc_client_config *cfg)
 		c->conns = RPC_MAX_CONNECTIONS;
 	c->resolve_ms = cfg->resolve_ms > 0 ? cfg->resolve_ms : 0;
 	c->resolve = cfg->resolve != NULL ? cfg->resolve : rpc_resolve_getaddrinfo;
+	rpc_breaker_init(&c->breaker, cfg->breaker_timeouts, cfg->breaker_open_ms);
+	snprintf(c->label, sizeof(c->label), "%.*s", (int)strcspn(cfg->urls ? cfg->urls : "", ","),
+	    cfg->urls ? cfg->urls : "");
 	atomic_init(&c->pipes, 0);
 	atomic_init(&c->async_calls, 0);
 	pthread_mutex_init(&c->lock, NULL);
@@ -577,9 +583,13 @@ static int rpc_request_build(rpc_client *c, rpc_call *call, const ProtobufCMessa
 {
 	rpc_status *st = &call->status;
 	/* Fail fast: with no replica connected the request could only wait out
-	 * its deadline. */
+	 * its deadline; nor while the service has stopped answering. */
 	if (atomic_load(&c->pipes) == 0) {
 		rpc_status_set(st, COMANDA__CODE__UNAVAILABLE, "service unavailable");
+		return st->code;
+	}
+	if (!rpc_breaker_allow(&c->breaker, clock_mono_us(), timeout_ms)) {
+		rpc_status_set(st, COMANDA__CODE__UNAVAILABLE, "service not answering");
 		return st->code;
 	}
 	size_t body_len = protobuf_c_message_get_packed_size(request);
@@ -605,6 +615,18 @@ static int rpc_request_build(rpc_client *c, rpc_call *call, const ProtobufCMessa
 	}
 	comanda__rpc_request__pack(&env, nng_msg_body(*msg));
 	return COMANDA__CODE__OK;
+}
+
+/* Tells c's breaker how a call that went out ended: rv is NNG's result of
+ * its exchange (0: a reply came). Logs when that opens or closes it. */
+static void rpc_breaker_note(rpc_client *c, int rv)
+{
+	int changed = rpc_breaker_record(&c->breaker, rv == NNG_ETIMEDOUT, clock_mono_us());
+	if (changed > 0)
+		log_printf(LOG_WARN, "rpc: %s: %d calls in a row got no answer; failing calls at once for %d ms, "
+		                     "then probing", c->label, c->breaker.threshold, c->breaker.open_ms);
+	else if (changed < 0)
+		log_printf(LOG_INFO, "rpc: %s answers again", c->label);
 }
 
 /* The status of a call whose exchange failed in the transport (NNG's rv). */
@@ -675,6 +697,7 @@ int rpc_client_call(rpc_client *c, rpc_call *call, const ProtobufCServiceDescrip
 			nng_msg *rmsg = NULL;
 			int rv = rpc_exchange(slot, msg, deadline_us, &rmsg);
 			rpc_slot_put(c, &c->free_slots, slot, rv == 0);
+			rpc_breaker_note(c, rv);
 			if (rv != 0)
 				rpc_transport_failed(call, rv);
 			else
@@ -706,6 +729,8 @@ static void rpc_async_cb(void *arg)
 {
 	rpc_async *a = arg;
 	int rv = nng_aio_result(a->slot.aio);
+	if (rv != 0 || a->receiving)
+		rpc_breaker_note(a->client, rv);
 	if (rv != 0) {
 		if (!a->receiving)
 			nng_msg_free(nng_aio_get_msg(a->slot.aio)); /* not sent: still ours */

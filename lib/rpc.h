@@ -84,6 +84,13 @@ typedef struct rpc_client_config {
 	int resolve_ms;
 	/* The lookup (NULL: rpc_resolve_getaddrinfo); tests give their own. */
 	rpc_resolve_fn resolve;
+	/* After this many calls in a row got no answer before their deadline
+	 * (a service that hangs), calls fail at once with UNAVAILABLE for
+	 * breaker_open_ms, then one probes (lib/rpc_breaker.h). 0: never (the
+	 * default of a zeroed config); RPC_BREAKER_TIMEOUTS and
+	 * RPC_BREAKER_OPEN_MS in lib/cfg.def. */
+	int breaker_timeouts;
+	int breaker_open_ms;
 } rpc_client_config;
 
 /* Opens a client and starts dialling every URL (every address of a name, see
@@ -100,7 +107,8 @@ int rpc_client_open(rpc_client **out, const rpc_client_config *cfg);
 /* Fills *out from lib/cfg.def the one way every caller of services reads it:
  * urls from variable urls_var (NULL: out->urls NULL, for a caller that sets
  * its own), default_timeout_ms from RPC_TIMEOUT_MS, connections from
- * RPC_CONNECTIONS, resolve_ms from RPC_RESOLVE_MS. A malformed or out-of-range value logs and exits with
+ * RPC_CONNECTIONS, resolve_ms from RPC_RESOLVE_MS, the breaker from
+ * RPC_BREAKER_TIMEOUTS and RPC_BREAKER_OPEN_MS. A malformed or out-of-range value logs and exits with
  * status 2 (cfg_int). Thread-safe (cfg is read-only). In lib/rpc_cfg.c. */
 void rpc_client_config_from_cfg(rpc_client_config *out, const char *urls_var);
 

@@ -10,5 +10,7 @@ void rpc_client_config_from_cfg(rpc_client_config *out, const char *urls_var)
 		.default_timeout_ms = (int)cfg_int("RPC_TIMEOUT_MS", RPC_TIMEOUT_MIN_MS, RPC_TIMEOUT_MAX_MS),
 		.connections = (int)cfg_int("RPC_CONNECTIONS", 1, RPC_MAX_CONNECTIONS),
 		.resolve_ms = (int)cfg_int("RPC_RESOLVE_MS", 0, 3600000),
+		.breaker_timeouts = (int)cfg_int("RPC_BREAKER_TIMEOUTS", 0, 1000),
+		.breaker_open_ms = (int)cfg_int("RPC_BREAKER_OPEN_MS", 100, 60000),
 	};
 }

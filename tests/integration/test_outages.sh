@@ -15,6 +15,8 @@
 #   svc-payment's database refusing connections for 15 s, longer than an
 #   event's retries used to last: its consumer holds the event (BUS_WAIT)
 #   and nothing is dead-lettered
+#   svc-user hung (SIGSTOP): the calls in flight get 504 at the deadline,
+#   then the gateway's circuit breaker answers 503 at once until it answers
 #   RabbitMQ killed: writes still succeed (the outboxes), and the events go
 #   out once it is back
 #
@@ -40,6 +42,7 @@ thaw_all() {
     local p
     p=$(pg_pid) && { kill -CONT "$p"; pkill -CONT -P "$p"; } 2>/dev/null
     p=$(cat "$COMANDA_RUN_DIR/pids/ferretdb.pid" 2>/dev/null) && kill -CONT "$p" 2>/dev/null
+    p=$(cat "$COMANDA_RUN_DIR/pids/svc-user.pid" 2>/dev/null) && kill -CONT "$p" 2>/dev/null
     for c in postgres ferretdb rabbitmq; do stack start-svc "$c" >/dev/null 2>&1; done
     psql -XAtq -h 127.0.0.1 -p "$COMANDA_PG_PORT" -U postgres \
         -c "ALTER DATABASE comanda_payments ALLOW_CONNECTIONS true" >/dev/null 2>&1
@@ -164,6 +167,26 @@ paid_for() {
 check "once the database takes connections again, the order gets its payment" wait_until 60 paid_for
 check_eq "... and nothing was dead-lettered" "$dl_before" "$(dead_letters)"
 back "payments database back"
+
+# ---- svc-user hung ---------------------------------------------------------------------
+# A service that stops answering keeps its connections: calls wait out their
+# deadline (504). After RPC_BREAKER_TIMEOUTS (5) of them in a row the
+# gateway's client fails calls to it at once (503) for RPC_BREAKER_OPEN_MS,
+# then probes; once it answers again, so does the API.
+su=$(cat "$COMANDA_RUN_DIR/pids/svc-user.pid")
+kill -STOP "$su"
+codes=()
+for i in 1 2 3 4 5 6; do
+    curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H "Authorization: Bearer $TADMIN" \
+        "$GATEWAY_URL/api/users/$ADMIN_ID" >"$COMANDA_RUN_DIR/hung.$i" &
+done
+wait
+for i in 1 2 3 4 5 6; do codes+=("$(cat "$COMANDA_RUN_DIR/hung.$i")"); rm -f "$COMANDA_RUN_DIR/hung.$i"; done
+check_eq "svc-user hung: six calls at once wait out the deadline (504)" "504 504 504 504 504 504" "${codes[*]}"
+at_once "svc-user hung, five timeouts in a row: GET /api/users/{id}" GET "/api/users/$ADMIN_ID"
+works "svc-user hung: GET /api/payments still works" GET "/api/payments?limit=5" "" 200
+kill -CONT "$su"
+check "svc-user resumed: the probe finds it answering and the API follows" wait_until 10 users_ok
 
 # ---- RabbitMQ killed ----------------------------------------------------------------
 stack kill-svc rabbitmq >/dev/null 2>&1

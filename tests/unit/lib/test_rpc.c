@@ -227,6 +227,40 @@ TEST(rpc_deadline_exceeded_when_the_server_is_slow)
 	rpc_server_close(s);
 }
 
+TEST(rpc_breaker_fails_calls_fast_while_the_server_does_not_answer)
+{
+	char url[128];
+	test_url(url, sizeof(url), "brk");
+	rpc_server *s = echo_server_start(url, 4, NULL);
+	rpc_client_config cfg = { .urls = url, .default_timeout_ms = 2000, .breaker_timeouts = 3, .breaker_open_ms = 300 };
+	rpc_client *c = NULL;
+	CHECK_EQ_INT(rpc_client_open(&c, &cfg), COMANDA__CODE__OK);
+	rpc_client_wait_connected(c, 1000);
+	/* three calls the server holds past their deadline: a hung service */
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(echo_call(c, "hung", 250, 40, NULL, 0, NULL), COMANDA__CODE__DEADLINE_EXCEEDED);
+	/* the next fails at once, without reaching the server */
+	int64_t t0 = clock_mono_us();
+	rpc_call call;
+	rpc_call_init(&call);
+	call.timeout_ms = 1000;
+	Comanda__EchoRequest req = COMANDA__ECHO_REQUEST__INIT;
+	req.text = "fast";
+	Comanda__EchoReply *reply = NULL;
+	CHECK_EQ_INT(echo_echo(c, &call, &req, &reply), COMANDA__CODE__UNAVAILABLE);
+	CHECK_STREQ(call.status.message, "service not answering");
+	CHECK((clock_mono_us() - t0) / 1000 < 100);
+	rpc_call_release(&call);
+	/* open_ms later a probe goes through; its answer closes the breaker */
+	clock_sleep_ms(320);
+	char got[16] = "";
+	CHECK_EQ_INT(echo_call(c, "probe", 0, 1000, got, sizeof(got), NULL), COMANDA__CODE__OK);
+	CHECK_STREQ(got, "probe");
+	CHECK_EQ_INT(echo_call(c, "after", 0, 1000, NULL, 0, NULL), COMANDA__CODE__OK);
+	rpc_client_close(c);
+	rpc_server_close(s);
+}
+
 TEST(rpc_unimplemented_handler_answers_unimplemented)
 {
 	char url[128];
@@ -762,24 +796,34 @@ TEST(rpc_client_config_from_cfg_reads_the_caller_settings)
 	unsetenv("RPC_TIMEOUT_MS");
 	unsetenv("RPC_CONNECTIONS");
 	unsetenv("RPC_RESOLVE_MS");
+	unsetenv("RPC_BREAKER_TIMEOUTS");
+	unsetenv("RPC_BREAKER_OPEN_MS");
 	rpc_client_config_from_cfg(&c, NULL);
 	CHECK(c.urls == NULL);
 	CHECK_EQ_INT(c.default_timeout_ms, 2000); /* lib/cfg.def's defaults */
 	CHECK_EQ_INT(c.connections, 4);
 	CHECK_EQ_INT(c.resolve_ms, 5000);
 	CHECK(c.resolve == NULL);
+	CHECK_EQ_INT(c.breaker_timeouts, 5);
+	CHECK_EQ_INT(c.breaker_open_ms, 1000);
 	setenv("RPC_TIMEOUT_MS", "1500", 1);
 	setenv("RPC_CONNECTIONS", "3", 1);
 	setenv("RPC_RESOLVE_MS", "250", 1);
+	setenv("RPC_BREAKER_TIMEOUTS", "0", 1);
+	setenv("RPC_BREAKER_OPEN_MS", "2500", 1);
 	setenv("USER_RPC_URL", "tcp://127.0.0.1:1,tcp://127.0.0.1:2", 1);
 	rpc_client_config_from_cfg(&c, "USER_RPC_URL");
 	CHECK_STREQ(c.urls, "tcp://127.0.0.1:1,tcp://127.0.0.1:2");
 	CHECK_EQ_INT(c.default_timeout_ms, 1500);
 	CHECK_EQ_INT(c.connections, 3);
 	CHECK_EQ_INT(c.resolve_ms, 250);
+	CHECK_EQ_INT(c.breaker_timeouts, 0);
+	CHECK_EQ_INT(c.breaker_open_ms, 2500);
 	unsetenv("RPC_TIMEOUT_MS");
 	unsetenv("RPC_CONNECTIONS");
 	unsetenv("RPC_RESOLVE_MS");
+	unsetenv("RPC_BREAKER_TIMEOUTS");
+	unsetenv("RPC_BREAKER_OPEN_MS");
 	unsetenv("USER_RPC_URL");
 
 	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_TIMEOUT_MS", "10"), 0);
@@ -794,6 +838,13 @@ TEST(rpc_client_config_from_cfg_reads_the_caller_settings)
 	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_RESOLVE_MS", "-1"), 2);
 	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_RESOLVE_MS", "3600001"), 2);
 	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_RESOLVE_MS", "5s"), 2);
+	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_BREAKER_TIMEOUTS", "1000"), 0);
+	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_BREAKER_TIMEOUTS", "-1"), 2);
+	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_BREAKER_TIMEOUTS", "1001"), 2);
+	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_BREAKER_OPEN_MS", "100"), 0);
+	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_BREAKER_OPEN_MS", "60000"), 0);
+	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_BREAKER_OPEN_MS", "99"), 2);
+	CHECK_EQ_INT(rpc_cfg_exit_status("RPC_BREAKER_OPEN_MS", "1s"), 2);
 }
 
 /* ---- names looked up again (resolve_ms) ---- */
