@@ -38,6 +38,11 @@
  * the lock, and with it every relay, for as long as its connection lives:
  * PostgreSQL ends such a session after this long, which frees the lock. */
 #define PAY_RELAY_IDLE_TIMEOUT_MS "10000"
+/* The longest a relay pass or a sweep's query waits for the database: the
+ * pass's own work (a batch read, the broker's confirms within 2 s, one
+ * write) takes well under a second; a database that has not answered by
+ * then is treated as down (lib/pg closes the connection). */
+#define PAY_RELAY_PASS_MS 15000
 #define PAY_RELAY_BUSY_MS 20
 #define PAY_RELAY_BUSY (-2)           /* pay_relay_once: another replica's pass holds the lock */
 #define PAY_SWEEP_EVERY_MS 2000
@@ -161,6 +166,10 @@ static int pay_relay_batch(pg_conn *db, bus *b)
  * broker failed (nothing marked: the transaction is rolled back). */
 static int pay_relay_once(pg_conn *db, bus *b)
 {
+	/* A database that stops answering mid-pass gives the thread back (and
+	 * the connection up) instead of holding it until the server thaws: a
+	 * stop, or a failover behind the same address, is not kept waiting. */
+	pg_conn_set_deadline(db, clock_mono_us() + (int64_t)PAY_RELAY_PASS_MS * 1000);
 	if (pg_run(db, "BEGIN", 0, NULL) != COMANDA__CODE__OK)
 		return -1;
 	PGresult *r = NULL;
@@ -186,6 +195,7 @@ static int pay_relay_once(pg_conn *db, bus *b)
 /* Asks the service to settle card payments that have waited too long. */
 static void pay_sweep(pg_conn *db, rpc_client *self)
 {
+	pg_conn_set_deadline(db, clock_mono_us() + (int64_t)PAY_RELAY_PASS_MS * 1000);
 	PGresult *r = NULL;
 	int code = pg_exec(db, "SELECT id FROM payments WHERE status = 'pending' "
 	                       "AND payment_method IN ('credit_card', 'debit_card') "
