@@ -1131,6 +1131,11 @@ int64_t rpc_ctx_remaining_ms(const rpc_ctx *ctx)
 	return (ctx->deadline_us - clock_mono_us()) / 1000;
 }
 
+int64_t rpc_ctx_deadline_us(const rpc_ctx *ctx)
+{
+	return ctx->deadline_us;
+}
+
 void *rpc_ctx_worker(const rpc_ctx *ctx)
 {
 	return ctx->worker->resource;

@@ -243,6 +243,9 @@ int rpc_ctx_caller_role(const rpc_ctx *ctx);
 const char *rpc_ctx_idempotency_key(const rpc_ctx *ctx); /* "" when none */
 /* Milliseconds left before the caller's deadline (<= 0: passed). */
 int64_t rpc_ctx_remaining_ms(const rpc_ctx *ctx);
+/* The caller's deadline itself (clock_mono_us): the same value for the
+ * whole request. */
+int64_t rpc_ctx_deadline_us(const rpc_ctx *ctx);
 /* The worker's resource from worker_init, and the worker's index. */
 void *rpc_ctx_worker(const rpc_ctx *ctx);
 int rpc_ctx_worker_index(const rpc_ctx *ctx);

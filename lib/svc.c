@@ -62,7 +62,9 @@ pg_conn *svc_db(rpc_ctx *ctx)
 	svc_slot *w = rpc_ctx_worker(ctx);
 	if (w == NULL || w->db == NULL || health_failing(w->s->health, "database"))
 		return NULL;
-	pg_conn_set_deadline(w->db, clock_mono_us() + (rpc_ctx_remaining_ms(ctx) - SVC_REPLY_MARGIN_MS) * 1000);
+	/* Derived from the RPC's deadline alone, so every svc_db of one request
+	 * sets the same value: pg reads a different one as a new caller. */
+	pg_conn_set_deadline(w->db, rpc_ctx_deadline_us(ctx) - (int64_t)SVC_REPLY_MARGIN_MS * 1000);
 	return w->db;
 }
 

@@ -22,11 +22,17 @@
 
 static atomic_int echo_served; /* handler runs, for the at-most-once test */
 
+static atomic_int_least64_t echo_deadline_us;  /* rpc_ctx_deadline_us of the last call */
+static atomic_bool echo_deadline_moved;        /* it differed after the handler's sleep */
+
 static int echo_handler(rpc_ctx *ctx, const Comanda__EchoRequest *req, Comanda__EchoReply *reply)
 {
 	atomic_fetch_add(&echo_served, 1);
+	int64_t deadline = rpc_ctx_deadline_us(ctx);
 	if (req->sleep_ms)
 		clock_sleep_ms(req->sleep_ms);
+	atomic_store(&echo_deadline_moved, rpc_ctx_deadline_us(ctx) != deadline);
+	atomic_store(&echo_deadline_us, deadline);
 	if (req->fail_code) {
 		rpc_ctx_detail(ctx, "text", "is not acceptable");
 		rpc_ctx_reason(ctx, "ECHO_REFUSED");
@@ -257,6 +263,21 @@ TEST(rpc_breaker_fails_calls_fast_while_the_server_does_not_answer)
 	CHECK_EQ_INT(echo_call(c, "probe", 0, 1000, got, sizeof(got), NULL), COMANDA__CODE__OK);
 	CHECK_STREQ(got, "probe");
 	CHECK_EQ_INT(echo_call(c, "after", 0, 1000, NULL, 0, NULL), COMANDA__CODE__OK);
+	rpc_client_close(c);
+	rpc_server_close(s);
+}
+
+TEST(rpc_ctx_deadline_is_the_callers_and_stays_put)
+{
+	char url[128];
+	test_url(url, sizeof(url), "ddl");
+	rpc_server *s = echo_server_start(url, 1, NULL);
+	rpc_client *c = client_open(url, 2000);
+	int64_t t0 = clock_mono_us();
+	CHECK_EQ_INT(echo_call(c, "deadline", 30, 1000, NULL, 0, NULL), COMANDA__CODE__OK);
+	int64_t ms = (atomic_load(&echo_deadline_us) - t0) / 1000;
+	CHECK(ms >= 1000 && ms < 1200); /* the caller's 1000 ms, counted from when the server got the call */
+	CHECK(!atomic_load(&echo_deadline_moved));
 	rpc_client_close(c);
 	rpc_server_close(s);
 }
