@@ -576,10 +576,12 @@ static int rpc_exchange(rpc_slot *s, nng_msg *msg, int64_t deadline_us, nng_msg 
 	return 0;
 }
 
-/* Checks the request against the method, and packs it in its envelope into
- * *msg. Returns OK, or the code set in call->status (the call is over). */
+/* Checks that the call may go out (a replica connected, the breaker
+ * closed, at t0, when the call started), and packs the request in its
+ * envelope into *msg. Returns OK, or the code set in call->status (the call
+ * is over). */
 static int rpc_request_build(rpc_client *c, rpc_call *call, const ProtobufCMessage *request, const char *method,
-    int timeout_ms, nng_msg **msg)
+    int64_t t0, int timeout_ms, nng_msg **msg)
 {
 	rpc_status *st = &call->status;
 	/* Fail fast: with no replica connected the request could only wait out
@@ -588,7 +590,7 @@ static int rpc_request_build(rpc_client *c, rpc_call *call, const ProtobufCMessa
 		rpc_status_set(st, COMANDA__CODE__UNAVAILABLE, "service unavailable");
 		return st->code;
 	}
-	if (!rpc_breaker_allow(&c->breaker, clock_mono_us(), timeout_ms)) {
+	if (!rpc_breaker_allow(&c->breaker, t0, timeout_ms)) {
 		rpc_status_set(st, COMANDA__CODE__UNAVAILABLE, "service not answering");
 		return st->code;
 	}
@@ -621,7 +623,9 @@ static int rpc_request_build(rpc_client *c, rpc_call *call, const ProtobufCMessa
  * its exchange (0: a reply came). Logs when that opens or closes it. */
 static void rpc_breaker_note(rpc_client *c, int rv)
 {
-	int changed = rpc_breaker_record(&c->breaker, rv == NNG_ETIMEDOUT, clock_mono_us());
+	bool timed_out = rv == NNG_ETIMEDOUT;
+	/* the time matters only to a timeout: an answered call reads no clock */
+	int changed = rpc_breaker_record(&c->breaker, timed_out, timed_out ? clock_mono_us() : 0);
 	if (changed > 0)
 		log_printf(LOG_WARN, "rpc: %s: %d calls in a row got no answer; failing calls at once for %d ms, "
 		                     "then probing", c->label, c->breaker.threshold, c->breaker.open_ms);
@@ -688,7 +692,7 @@ int rpc_client_call(rpc_client *c, rpc_call *call, const ProtobufCServiceDescrip
 	int timeout_ms = call->timeout_ms > 0 ? call->timeout_ms : c->default_timeout_ms;
 	int64_t deadline_us = t0 + (int64_t)timeout_ms * 1000;
 	nng_msg *msg = NULL;
-	if (rpc_request_build(c, call, request, method, timeout_ms, &msg) == COMANDA__CODE__OK) {
+	if (rpc_request_build(c, call, request, method, t0, timeout_ms, &msg) == COMANDA__CODE__OK) {
 		rpc_slot *slot = rpc_slot_get(c, &c->free_slots, sizeof(rpc_slot), NULL);
 		if (slot == NULL) {
 			nng_msg_free(msg);
@@ -762,7 +766,7 @@ int rpc_client_call_async(rpc_client *c, rpc_call *call, const rpc_method *metho
 	const char *method = method_of->name;
 	nng_msg *msg = NULL;
 	rpc_async *a = NULL;
-	if (rpc_request_build(c, call, request, method, timeout_ms, &msg) == COMANDA__CODE__OK &&
+	if (rpc_request_build(c, call, request, method, t0, timeout_ms, &msg) == COMANDA__CODE__OK &&
 	    (a = (rpc_async *)rpc_slot_get(c, &c->free_async, sizeof(rpc_async), rpc_async_cb)) == NULL) {
 		nng_msg_free(msg);
 		rpc_status_set(&call->status, COMANDA__CODE__INTERNAL, "out of memory");
