@@ -220,6 +220,18 @@ wait_until() {
     "$@" >/dev/null 2>&1
 }
 
+# free_ports N: N distinct ports free on 127.0.0.1 now, space-separated
+# (all held open at once while chosen, so none repeats).
+free_ports() {
+    python3 - "$1" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(*(s.getsockname()[1] for s in socks))
+PY
+}
+
 # live_build NAME: builds the C test program tests/integration/NAME.c
 # (make $BUILD/tests/NAME, with sanitizers unless LIVE_SAN=0) and sets
 # LIVE_BIN to its path; a failed build is one failed check with the build's

@@ -126,7 +126,7 @@ check_json "stack: ... an OpenAPI 3 document with the login route" "$HTTP_BODY" 
 # ==== B. a gateway of our own with small limits ===================================
 
 GW2_BIN=${COMANDA_BIN_DIR:-build/bin}/gateway
-PORT2=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT2=$(free_ports 1)
 GW2=http://127.0.0.1:$PORT2
 LOG2=${COMANDA_RUN_DIR:-.run/dev}/logs/gateway-limits.log
 mkdir -p "$(dirname "$LOG2")"

@@ -27,14 +27,7 @@ LOG=$COMANDA_RUN_DIR/logs/svc-payment-2.log
 psql_pay() { psql "$PAYMENT_DB_URL" -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }
 
 # Two free ports on 127.0.0.1 for the second replica (RPC, admin).
-read -r RPC2 ADMIN2 < <(python3 - <<'PY'
-import socket
-socks = []
-for _ in range(2):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(*(s.getsockname()[1] for s in socks))
-PY
-)
+read -r RPC2 ADMIN2 < <(free_ports 2)
 
 # published PORT: the admin port's count of confirmed test.relay events (0
 # when the series does not exist yet or the replica does not answer).
@@ -120,14 +113,7 @@ tool=$LIVE_BIN
 "$tool" 2>/dev/null
 
 OLOG=$COMANDA_RUN_DIR/logs/svc-order-2.log
-read -r ORPC2 OADMIN2 < <(python3 - <<'PY'
-import socket
-socks = []
-for _ in range(2):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(*(s.getsockname()[1] for s in socks))
-PY
-)
+read -r ORPC2 OADMIN2 < <(free_ports 2)
 opending() { "$tool" pending test.relay 2>/dev/null; }
 onone_pending() { [[ $(opending) == 0 ]]; }
 "$tool" clean test.relay && "$tool" drop-lock

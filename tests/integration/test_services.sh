@@ -159,7 +159,7 @@ fi
 # their changes are in the unit tests (tests/unit/lib/test_rpc.c), where the
 # lookup can be steered.
 user_port=${USER_RPC_URL##*:}
-gw2_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+gw2_port=$(free_ports 1)
 gw2_log=$COMANDA_RUN_DIR/logs/gateway-by-name.log
 gw2_pid=
 trap '[[ -n $gw2_pid ]] && kill "$gw2_pid" 2>/dev/null' EXIT
