@@ -220,6 +220,10 @@ wait_until() {
     "$@" >/dev/null 2>&1
 }
 
+# pg_admin PSQL_ARGS...: psql as the stack's PostgreSQL superuser, quiet,
+# unaligned, stopping at the first error.
+pg_admin() { psql -XAtq -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$COMANDA_PG_PORT" -U postgres "$@"; }
+
 # free_ports N: N distinct ports free on 127.0.0.1 now, space-separated
 # (all held open at once while chosen, so none repeats).
 free_ports() {

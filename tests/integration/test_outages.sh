@@ -44,8 +44,7 @@ thaw_all() {
     p=$(cat "$COMANDA_RUN_DIR/pids/ferretdb.pid" 2>/dev/null) && kill -CONT "$p" 2>/dev/null
     p=$(cat "$COMANDA_RUN_DIR/pids/svc-user.pid" 2>/dev/null) && kill -CONT "$p" 2>/dev/null
     for c in postgres ferretdb rabbitmq; do stack start-svc "$c" >/dev/null 2>&1; done
-    psql -XAtq -h 127.0.0.1 -p "$COMANDA_PG_PORT" -U postgres \
-        -c "ALTER DATABASE comanda_payments ALLOW_CONNECTIONS true" >/dev/null 2>&1
+    pg_admin -c "ALTER DATABASE comanda_payments ALLOW_CONNECTIONS true" >/dev/null 2>&1
 }
 trap thaw_all EXIT
 
@@ -154,7 +153,6 @@ check_json "the cancel refused while it was frozen was not applied" "$HTTP_BODY"
 # consumer meets the outage with an order.created in hand. A dependency that
 # is down makes the consumer hold the event and try again in place (BUS_WAIT)
 # instead of handing it back 10 times within ~11 s and dead-lettering it.
-pg_admin() { psql -XAtq -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$COMANDA_PG_PORT" -U postgres "$@"; }
 # the one dead-letter queue, as svc-user counts it (svc-payment's /status is degraded meanwhile)
 dead_letters() { curl -s --max-time 3 "http://127.0.0.1:$USER_ADMIN_PORT/status" | jq -r '.dead_letters // "none"'; }
 dl_before=$(dead_letters)

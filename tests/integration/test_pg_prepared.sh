@@ -34,7 +34,6 @@ RUN=$(date +%s%N | tail -c 10)$RANDOM
 INVALIDATED='"msg":"prepared statements invalidated; preparing them again"'
 
 # The stack's superuser (trust authentication on loopback).
-pg_admin() { psql -XAtq -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$COMANDA_PG_PORT" -U postgres "$@"; }
 set_name_type() { pg_admin -d comanda_users -c "ALTER TABLE users ALTER COLUMN name TYPE $1"; }
 log_statements() {
     pg_admin -d postgres -c "ALTER SYSTEM $1" -c "SELECT pg_reload_conf()" >/dev/null
