@@ -22,6 +22,7 @@ typedef struct health_dep {
 	bool started;
 	atomic_int state;                  /* HEALTH_UNKNOWN / DOWN / UP */
 	atomic_int_least64_t probe_since;  /* clock_mono_us() when the running probe began, 0: none */
+	atomic_bool slow_failure;          /* the last probe failed after more than HEALTH_STALE_MS */
 	metric *gauge;
 } health_dep;
 
@@ -72,6 +73,7 @@ int health_add(health *h, const char *name, health_probe_fn probe, void *arg)
 	d->arg = arg;
 	atomic_init(&d->state, HEALTH_UNKNOWN);
 	atomic_init(&d->probe_since, 0);
+	atomic_init(&d->slow_failure, false);
 	char labels[96];
 	snprintf(labels, sizeof(labels), "dependency=\"%s\"", name);
 	d->gauge = metrics_gauge("comanda_dependency_up", "1 when the dependency answered its last probe", labels);
@@ -114,8 +116,10 @@ static void *health_thread(void *arg)
 {
 	health_dep *d = arg;
 	do {
-		atomic_store(&d->probe_since, clock_mono_us());
+		int64_t since = clock_mono_us();
+		atomic_store(&d->probe_since, since);
 		bool up = d->probe(d->arg);
+		atomic_store(&d->slow_failure, !up && clock_mono_us() - since > (int64_t)HEALTH_STALE_MS * 1000);
 		atomic_store(&d->probe_since, 0);
 		health_record(d, up);
 	} while (health_pause(d->owner));
@@ -169,12 +173,29 @@ static bool health_dep_up(const health_dep *d)
 	return since == 0 || clock_mono_us() - since <= (int64_t)HEALTH_STALE_MS * 1000;
 }
 
-bool health_failing(const health *h, const char *name)
+static const health_dep *health_find(const health *h, const char *name)
 {
 	for (size_t i = 0; h != NULL && i < h->n; i++)
 		if (strcmp(h->deps[i].name, name) == 0)
-			return atomic_load(&h->deps[i].state) != HEALTH_UNKNOWN && !health_dep_up(&h->deps[i]);
-	return false;
+			return &h->deps[i];
+	return NULL;
+}
+
+bool health_failing(const health *h, const char *name)
+{
+	const health_dep *d = health_find(h, name);
+	return d != NULL && atomic_load(&d->state) != HEALTH_UNKNOWN && !health_dep_up(d);
+}
+
+bool health_hung(const health *h, const char *name)
+{
+	const health_dep *d = health_find(h, name);
+	if (d == NULL)
+		return false;
+	int64_t since = atomic_load(&d->probe_since);
+	if (since != 0)
+		return clock_mono_us() - since > (int64_t)HEALTH_STALE_MS * 1000;
+	return atomic_load(&d->state) == HEALTH_DOWN && atomic_load(&d->slow_failure);
 }
 
 bool health_all_up(const health *h)

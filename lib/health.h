@@ -63,6 +63,13 @@ bool health_all_up(const health *h);
  * answer UNAVAILABLE at once instead of waiting on a dead dependency. */
 bool health_failing(const health *h, const char *name);
 
+/* True when dependency `name` does not answer at all: the probe running now
+ * has taken longer than HEALTH_STALE_MS, or the last one failed only after
+ * that long (it timed out). A dependency that refuses at once (a stopped
+ * server) is failing but not hung: a caller that fails as fast by itself
+ * need not refuse in advance, and is served the moment it is back. */
+bool health_hung(const health *h, const char *name);
+
 /* Stores the names of the dependencies that are down, in registration
  * order, into names (up to cap) and returns how many are down (which may
  * exceed cap). */

@@ -60,7 +60,10 @@ const char *svc_self_url(const svc *s)
 pg_conn *svc_db(rpc_ctx *ctx)
 {
 	svc_slot *w = rpc_ctx_worker(ctx);
-	if (w == NULL || w->db == NULL || health_failing(w->s->health, "database"))
+	/* Only a database that hangs is refused in advance: one that refuses
+	 * connections fails a statement at once anyway, and one that is back
+	 * must serve the very next request, before its probe has run again. */
+	if (w == NULL || w->db == NULL || health_hung(w->s->health, "database"))
 		return NULL;
 	/* Derived from the RPC's deadline alone, so every svc_db of one request
 	 * sets the same value: pg reads a different one as a new caller. */

@@ -90,7 +90,7 @@ int svc_main(const svc_def *def);
  * RPC's less SVC_REPLY_MARGIN_MS (pg_conn_set_deadline): a database that
  * does not answer gives UNAVAILABLE while the caller still waits, not its
  * timeout. NULL without db_url_var, when the worker could not be set up, or
- * while the "database" dependency is failing (svc_failing): pg_exec answers
+ * while the "database" dependency hangs (health_hung): pg_exec answers
  * UNAVAILABLE at once then. */
 pg_conn *svc_db(rpc_ctx *ctx);
 

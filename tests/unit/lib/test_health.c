@@ -12,6 +12,7 @@ typedef struct test_dep {
 	atomic_bool up;
 	atomic_bool hang;      /* the probe blocks while this is true */
 	atomic_int calls;
+	atomic_int returned;   /* probes that have returned */
 } test_dep;
 
 static bool test_probe(void *arg)
@@ -20,7 +21,9 @@ static bool test_probe(void *arg)
 	atomic_fetch_add(&d->calls, 1);
 	while (atomic_load(&d->hang))
 		clock_sleep_ms(5);
-	return atomic_load(&d->up);
+	bool up = atomic_load(&d->up);
+	atomic_fetch_add(&d->returned, 1);
+	return up;
 }
 
 /* Polls until health_all_up(h) == want or ms pass; returns the elapsed ms. */
@@ -49,6 +52,7 @@ TEST(health_tracks_probes_and_lists_what_is_down)
 	CHECK_EQ_INT(health_down(h, down, 4), 1);
 	CHECK_STREQ(down[0], "broker");
 	CHECK(health_failing(h, "broker"));
+	CHECK(!health_hung(h, "broker")); /* it said no at once: failing, not hung */
 	CHECK(!health_failing(h, "database"));
 	CHECK(!health_failing(h, "no such dependency"));
 	CHECK(!health_failing(NULL, "database"));
@@ -76,9 +80,39 @@ TEST(health_hung_probe_counts_as_down)
 	int64_t ms = test_wait_state(h, false, 4000);
 	CHECK(!health_all_up(h));
 	CHECK(health_failing(h, "database"));
+	CHECK(health_hung(h, "database"));
 	CHECK(ms <= HEALTH_STALE_MS + HEALTH_PERIOD_MS + 200);
 	atomic_store(&db.hang, false);
 	CHECK(test_wait_state(h, true, 2000) < 1000);
+	health_free(h);
+}
+
+TEST(health_a_probe_that_fails_only_after_the_limit_counts_as_hung)
+{
+	test_dep db = { .up = true };
+	health *h = health_new("test-service", "1");
+	health_add(h, "database", test_probe, &db);
+	health_start(h);
+	CHECK(test_wait_state(h, true, 2000) < 1000);
+	/* a probe that hangs past the limit and then fails, as one that times out */
+	atomic_store(&db.up, false);
+	atomic_store(&db.hang, true);
+	clock_sleep_ms(HEALTH_PERIOD_MS + HEALTH_STALE_MS + 200);
+	int returned = atomic_load(&db.returned);
+	atomic_store(&db.hang, false);
+	while (atomic_load(&db.returned) == returned)
+		clock_sleep_ms(1);
+	clock_sleep_ms(50); /* recorded; the next probe is a period away */
+	/* it has returned and the next waits a period: its slow failure says hung */
+	CHECK(health_hung(h, "database"));
+	CHECK(health_failing(h, "database"));
+	/* the next probe fails at once: failing, no longer hung */
+	returned = atomic_load(&db.returned);
+	while (atomic_load(&db.returned) == returned)
+		clock_sleep_ms(1);
+	clock_sleep_ms(5);
+	CHECK(!health_hung(h, "database"));
+	CHECK(health_failing(h, "database"));
 	health_free(h);
 }
 
