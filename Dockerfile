@@ -31,11 +31,12 @@ ARG DEBIAN_RELEASE=bookworm
 FROM debian:${DEBIAN_RELEASE} AS build
 
 # What `make all` needs (scripts/deps.sh lists the full development set; the
-# code generators and servers are not needed: gen/ is committed).
+# code generators and servers are not needed: gen/ is committed). NNG is built
+# from third_party/nng with CMake and linked statically.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        build-essential pkg-config \
-        libprotobuf-c-dev libnng-dev libpq-dev libmongoc-dev libbson-dev \
+        build-essential pkg-config cmake \
+        libprotobuf-c-dev libpq-dev libmongoc-dev libbson-dev \
         librabbitmq-dev libmicrohttpd-dev libjson-c-dev libsodium-dev \
  && rm -rf /var/lib/apt/lists/*
 
@@ -58,7 +59,7 @@ FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 # managed databases and brokers. No compiler, no shell tools beyond the base.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libprotobuf-c1 libnng1 libpq5 libmongoc-1.0-0 libbson-1.0-0 \
+        libprotobuf-c1 libpq5 libmongoc-1.0-0 libbson-1.0-0 \
         librabbitmq4 libmicrohttpd12 libjson-c5 libsodium23 \
         ca-certificates \
  && rm -rf /var/lib/apt/lists/*

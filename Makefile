@@ -25,15 +25,21 @@ PKGS     := libprotobuf-c libpq libmongoc-1.0 libbson-1.0 librabbitmq libmicroht
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
+# NNG is built from third_party/nng (third_party/README.md says why and which
+# version) into a static library of its own: once, with CMake, with its own
+# flags, for every build (SAN=1 and the fuzz targets link the same archive).
+NNG_SRC  := third_party/nng
+NNG_LIB  := build/nng/libnng.a
+
 CFLAGS   := -std=c17 $(OPT) -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-missing-field-initializers \
-            -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
-            -Ilib -Igen $(PKG_CFLAGS) $(SANFLAGS) $(EXTRA_CFLAGS)
+            -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DNNG_STATIC_LIB \
+            -Ilib -Igen -I$(NNG_SRC)/include $(PKG_CFLAGS) $(SANFLAGS) $(EXTRA_CFLAGS)
 # Generated code is compiled with the same warnings except the prototype ones
 # protoc-c does not satisfy.
 GEN_CFLAGS := $(filter-out -Wmissing-prototypes -Wstrict-prototypes,$(CFLAGS))
 LDFLAGS  := $(SANFLAGS) -Wl,--as-needed $(EXTRA_LDFLAGS)
-LDLIBS   := $(PKG_LIBS) -lnng -lpthread -lm
+LDLIBS   := $(NNG_LIB) $(PKG_LIBS) -lpthread -lm
 
 PROTOS   := $(sort $(wildcard proto/comanda/*.proto))
 GEN_SRC  := $(sort $(wildcard gen/comanda/*.c))
@@ -91,9 +97,21 @@ $(OBJ)/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(LIBCOMANDA): $(LIB_OBJ)
+$(LIBCOMANDA): $(LIB_OBJ) | $(NNG_LIB)
 	@mkdir -p $(@D)
 	$(Q)rm -f $@ && ar rcs $@ $^
+
+# Only what Comanda uses: no TLS, no HTTP or WebSocket transports, no tools.
+$(NNG_LIB): $(NNG_SRC)/CMakeLists.txt
+	@echo "  CMAKE   $(NNG_SRC) -> $(@D)"
+	@mkdir -p $(@D)
+	$(Q)cmake -S $(NNG_SRC) -B $(@D) -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
+	    -DNNG_TESTS=OFF -DNNG_TOOLS=OFF -DNNG_ENABLE_NNGCAT=OFF -DNNG_ENABLE_TLS=OFF \
+	    -DNNG_ENABLE_HTTP=OFF -DCMAKE_C_FLAGS="-g" >$(@D)/cmake-configure.log 2>&1 \
+	    || { cat $(@D)/cmake-configure.log; exit 1; }
+	$(Q)cmake --build $(@D) -j $$(nproc) >$(@D)/cmake-build.log 2>&1 \
+	    || { cat $(@D)/cmake-build.log; exit 1; }
+	$(Q)touch $@
 
 define program_rule
 $$(BUILD)/bin/$(1): $$(OBJ)/$(1)/main.o $$($(1)_MOD_OBJ) $$(LIBCOMANDA)
@@ -134,6 +152,9 @@ $(LIVE_PROGS): $(BUILD)/tests/%: $(OBJ)/tests/integration/%.o $(OBJ)/tests/integ
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBCOMANDA) $(LDLIBS)
+
+# Everything that links NNG relinks when it is rebuilt.
+$(BINS) $(BUILD)/tests/unit $(BUILD)/tools/configdoc $(LIVE_PROGS): $(NNG_LIB)
 
 # ---- contracts -------------------------------------------------------------
 gen:
@@ -188,6 +209,8 @@ $(BUILD)/bench/rpc_echo_server: $(OBJ)/bench/rpc_echo_server.o $(LIBCOMANDA)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/bench/rpc_bench $(BUILD)/bench/rpc_echo_server: $(NNG_LIB)
+
 bench: all $(BUILD)/bench/rpc_bench $(BUILD)/bench/rpc_echo_server
 	bench/run.sh
 
@@ -219,11 +242,11 @@ $(FUZZ_OBJ)/%.o: %.c
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
 
 # An archive, so each target links only the objects it uses.
-$(FUZZ_DEPS): $(LIB_SRC:%.c=$(FUZZ_OBJ)/%.o) $(GEN_SRC:%.c=$(FUZZ_OBJ)/%.o) $(gateway_MODS:%.c=$(FUZZ_OBJ)/%.o)
+$(FUZZ_DEPS): $(LIB_SRC:%.c=$(FUZZ_OBJ)/%.o) $(GEN_SRC:%.c=$(FUZZ_OBJ)/%.o) $(gateway_MODS:%.c=$(FUZZ_OBJ)/%.o) | $(NNG_LIB)
 	@mkdir -p $(@D)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(FUZZ_DIR)/bin/%: $(FUZZ_OBJ)/tests/fuzz/%.o $(FUZZ_DEPS)
+$(FUZZ_DIR)/bin/%: $(FUZZ_OBJ)/tests/fuzz/%.o $(FUZZ_DEPS) $(NNG_LIB)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)

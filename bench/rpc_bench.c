@@ -270,6 +270,7 @@ int main(int argc, char **argv)
 	if (cfg.method == BENCH_GET_USER && (!have_caller || cfg.n_ids == 0))
 		return bench_usage();
 
+	rpc_runtime_init_from_cfg(); /* NNG's task threads, as the gateway sets them */
 	rpc_client *client = NULL;
 	/* as many connections as the gateway keeps (RPC_CONNECTIONS) */
 	rpc_client_config ccfg;

@@ -90,6 +90,7 @@ int main(int argc, char **argv)
 	/* The same range svc.c accepts for the services' RPC_WORKERS. */
 	if (workers == 0)
 		workers = (int)cfg_int("RPC_WORKERS", 1, 256);
+	rpc_runtime_init_from_cfg(); /* NNG's task threads, as the services set them */
 
 	/* before any thread exists (NNG's, the workers) */
 	sigset_t stop;

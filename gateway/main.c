@@ -82,6 +82,7 @@ int main(void)
 	/* first: every thread created from here on inherits the CPUs */
 	if (cpus_pin_from_cfg("GATEWAY_CPUS") != 0)
 		return 2;
+	rpc_runtime_init_from_cfg(); /* before NNG's first use */
 
 	/* before any thread exists (NNG's, MHD's) */
 	sigset_t stop;

@@ -44,6 +44,21 @@ const char *rpc_code_name(int code)
 	return (code >= 0 && code < RPC_N_CODES) ? rpc_code_names[code] : "UNKNOWN";
 }
 
+void rpc_runtime_init(int task_threads)
+{
+	if (task_threads <= 0)
+		return;
+	if (task_threads < RPC_TASK_THREADS_MIN)
+		task_threads = RPC_TASK_THREADS_MIN;
+	if (task_threads > RPC_TASK_THREADS_MAX)
+		task_threads = RPC_TASK_THREADS_MAX;
+	/* NNG reads these when it initialises itself, on the first socket or
+	 * aio; after that it ignores them (third_party/README.md: the call is
+	 * NNG's, outside its stability promise, pinned by the vendored version). */
+	nng_init_set_parameter(NNG_INIT_MAX_TASK_THREADS, (uint64_t)task_threads);
+	nng_init_set_parameter(NNG_INIT_NUM_TASK_THREADS, (uint64_t)task_threads);
+}
+
 static void rpc_status_set(rpc_status *st, int code, const char *msg)
 {
 	st->code = code;

@@ -58,6 +58,26 @@ typedef struct rpc_status {
 /* The canonical name of a Code ("NOT_FOUND"); "UNKNOWN" for unknown values. */
 const char *rpc_code_name(int code);
 
+#define RPC_TASK_THREADS_MIN 2   /* NNG creates at least 2, so that callbacks cannot deadlock */
+#define RPC_TASK_THREADS_MAX 64
+
+/* Sets how many task threads NNG runs in this process: the threads that
+ * complete every message sent and received and run the callbacks of
+ * rpc_client_call_async. NNG's own default is two per CPU; each completion
+ * wakes one of them, so fewer threads mean fewer hand-offs between threads
+ * per call (docs/PERFORMANCE.md, "NNG's task threads"). task_threads is
+ * clamped to [RPC_TASK_THREADS_MIN, RPC_TASK_THREADS_MAX]; 0 keeps NNG's
+ * default.
+ *
+ * Takes effect only when called before the process's first use of NNG (any
+ * other rpc_* call): call it from main, before any thread is started. Later
+ * calls do nothing. Not thread-safe. */
+void rpc_runtime_init(int task_threads);
+
+/* rpc_runtime_init with RPC_TASK_THREADS from lib/cfg.def (a malformed or
+ * out-of-range value logs and exits with status 2). In lib/rpc_cfg.c. */
+void rpc_runtime_init_from_cfg(void);
+
 /* ------------------------------------------------------------------------ */
 /* Client                                                                   */
 /* ------------------------------------------------------------------------ */

@@ -1,4 +1,4 @@
-/* rpc_client_config_from_cfg: kept apart from rpc.c, which knows nothing of
+/* rpc_client_config_from_cfg and rpc_runtime_init_from_cfg: kept apart from rpc.c, which knows nothing of
  * the environment (its tests and tools configure clients directly). */
 #include "cfg.h"
 #include "rpc.h"
@@ -13,4 +13,9 @@ void rpc_client_config_from_cfg(rpc_client_config *out, const char *urls_var)
 		.breaker_timeouts = (int)cfg_int("RPC_BREAKER_TIMEOUTS", 0, 1000),
 		.breaker_open_ms = (int)cfg_int("RPC_BREAKER_OPEN_MS", 100, 60000),
 	};
+}
+
+void rpc_runtime_init_from_cfg(void)
+{
+	rpc_runtime_init((int)cfg_int("RPC_TASK_THREADS", RPC_TASK_THREADS_MIN, RPC_TASK_THREADS_MAX));
 }

@@ -482,6 +482,7 @@ int svc_main(const svc_def *def)
 	/* first: every thread created from here on inherits the CPUs */
 	if (def->cpus_var != NULL && cpus_pin_from_cfg(def->cpus_var) != 0)
 		return 2;
+	rpc_runtime_init_from_cfg(); /* before NNG's first use */
 	svc s = { .def = def };
 	/* before any thread exists: the signals are taken only where svc waits */
 	stopsig_block(&s.stop_signals);

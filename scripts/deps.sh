@@ -32,8 +32,8 @@
 set -euo pipefail
 
 PACKAGES=(
-    build-essential pkg-config python3 python3-yaml curl
-    libprotobuf-c-dev protobuf-c-compiler libnng-dev libpq-dev
+    build-essential pkg-config cmake python3 python3-yaml curl
+    libprotobuf-c-dev protobuf-c-compiler libpq-dev
     libmongoc-dev libbson-dev librabbitmq-dev libmicrohttpd-dev
     libjson-c-dev libsodium-dev
     postgresql-15 postgresql-contrib rabbitmq-server

@@ -285,7 +285,7 @@ def dockerfile_runtime():
         bad.append(f"runtime base is {base}")
     pkgs = apt_packages(rt)
     compilers = {p for p in pkgs if p.endswith("-dev") or p in
-                 {"build-essential", "gcc", "g++", "clang", "make", "cpp", "pkg-config", "binutils"}}
+                 {"build-essential", "gcc", "g++", "clang", "make", "cmake", "cpp", "pkg-config", "binutils"}}
     if compilers:
         bad.append(f"runtime installs build tools: {sorted(compilers)}")
     users = [l.split()[1] for l in rt if l.upper().startswith("USER ")]
@@ -308,7 +308,7 @@ def dockerfile_runtime():
 
 def dockerfile_build_cmd():
     """The build stage's RUN that runs make, with /out moved to $OUT_DIR."""
-    runs = [l for l in stages()["build"] if l.startswith("RUN ") and "make " in l]
+    runs = [l for l in stages()["build"] if l.startswith("RUN ") and re.search(r"(?<![\w-])make ", l)]
     if len(runs) != 1:
         fail(f"expected one RUN with make in the build stage, found {len(runs)}")
     print(re.sub(r"(?<![\w/])/out\b", os.environ["OUT_DIR"], runs[0][4:]))
@@ -560,8 +560,8 @@ else
     fail "Dockerfile: runtime packages = the packages of the libraries the binaries load" "(the build failed)"
 fi
 
-# Build packages: every pkg-config module of the Makefile and NNG's header
-# come from a package the build stage installs.
+# Build packages: every pkg-config module of the Makefile comes from a package
+# the build stage installs, and CMake, which builds NNG from third_party/nng.
 build_dev_packages() {
     local pkgs m pc
     pkgs=$(sed -n 's/^PKGS *:= *//p' Makefile)
@@ -569,7 +569,7 @@ build_dev_packages() {
         pc="$(pkg-config --variable=pcfiledir "$m")/$m.pc"
         dpkg -S "$(readlink -f "$pc")" | head -1 | cut -d: -f1
     done
-    dpkg -S /usr/include/nng/nng.h | cut -d: -f1
+    grep -q '^\s*$(Q)cmake -S $(NNG_SRC)' Makefile && echo cmake
 }
 build_dev_packages 2>&1 | sort -u >"$TMP/build-needed.txt"
 dockerfile_stage_packages build | sort -u >"$TMP/build-stage.txt"
