@@ -98,37 +98,51 @@ static bool gw_is_param(const gw_seg *s)
 	return s->n >= 2 && s->p[0] == '{' && s->p[s->n - 1] == '}';
 }
 
-/* Whether path fits pattern; *score ranks specificity (a literal segment is a
- * 1 bit, earlier segments weigh more). Fills params when non-NULL. */
-static bool gw_shape_match(const char *pattern, const char *path, unsigned *score, gw_params *params)
+/* Whether the path split into xs[0..nx) fits pattern; *score ranks
+ * specificity (a literal segment is a 1 bit, earlier segments weigh more).
+ * Fills params when non-NULL. The pattern is walked segment by segment and
+ * the walk stops at the first literal that differs, so most routes of the
+ * table are ruled out after one or two segments: the path is split once per
+ * request (gw_route_match), never once per route. */
+static bool gw_shape_match(const char *pattern, const gw_seg *xs, int nx, unsigned *score, gw_params *params)
 {
-	gw_seg ps[GW_MAX_SEGMENTS], xs[GW_MAX_SEGMENTS];
-	int np = gw_split(pattern, ps), nx = gw_split(path, xs);
-	if (np < 0 || np != nx)
+	if (pattern == NULL || pattern[0] != '/' || nx < 1)
 		return false;
 	unsigned sc = 0;
 	if (params != NULL)
 		params->n = 0;
-	for (int i = 0; i < np; i++) {
-		if (gw_is_param(&ps[i])) {
-			if (xs[i].n == 0 || xs[i].n >= GW_PARAM_MAX)
+	const char *p = pattern + 1;
+	for (int i = 0;; i++) {
+		if (i == nx)
+			return false; /* the pattern has more segments */
+		const char *e = strchr(p, '/');
+		gw_seg ps = { p, e != NULL ? (size_t)(e - p) : strlen(p) };
+		const gw_seg *x = &xs[i];
+		if (gw_is_param(&ps)) {
+			if (x->n == 0 || x->n >= GW_PARAM_MAX)
 				return false;
 			if (params != NULL && params->n < GW_MAX_PARAMS) {
-				size_t nn = ps[i].n - 2;
+				size_t nn = ps.n - 2;
 				if (nn >= GW_PARAM_NAME_MAX)
 					nn = GW_PARAM_NAME_MAX - 1;
-				memcpy(params->p[params->n].name, ps[i].p + 1, nn);
+				memcpy(params->p[params->n].name, ps.p + 1, nn);
 				params->p[params->n].name[nn] = '\0';
-				memcpy(params->p[params->n].value, xs[i].p, xs[i].n);
-				params->p[params->n].value[xs[i].n] = '\0';
+				memcpy(params->p[params->n].value, x->p, x->n);
+				params->p[params->n].value[x->n] = '\0';
 				params->n++;
 			}
 			sc <<= 1;
 		} else {
-			if (ps[i].n != xs[i].n || memcmp(ps[i].p, xs[i].p, ps[i].n) != 0)
+			if (ps.n != x->n || memcmp(ps.p, x->p, ps.n) != 0)
 				return false;
 			sc = (sc << 1) | 1u;
 		}
+		if (e == NULL) {
+			if (i + 1 != nx)
+				return false; /* the path has more segments */
+			break;
+		}
+		p = e + 1;
 	}
 	*score = sc;
 	return true;
@@ -162,11 +176,15 @@ gw_match_result gw_route_match(const gw_route *table, size_t n, const char *meth
 	params->n = 0;
 	if (allow != NULL && allow_cap > 0)
 		allow[0] = '\0';
+	gw_seg xs[GW_MAX_SEGMENTS];
+	int nx = gw_split(path, xs);
+	if (nx < 0)
+		return GW_MATCH_NOT_FOUND; /* not absolute, or more segments than any route */
 	const gw_route *best_any = NULL, *best_method = NULL;
 	unsigned best = 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned sc = 0;
-		if (!gw_shape_match(table[i].pattern, path, &sc, NULL))
+		if (!gw_shape_match(table[i].pattern, xs, nx, &sc, NULL))
 			continue;
 		if (best_any == NULL || sc > best) {
 			best = sc;
@@ -180,14 +198,14 @@ gw_match_result gw_route_match(const gw_route *table, size_t n, const char *meth
 		return GW_MATCH_NOT_FOUND;
 	if (best_method != NULL) {
 		*route = best_method;
-		gw_shape_match(best_method->pattern, path, &best, params);
+		gw_shape_match(best_method->pattern, xs, nx, &best, params);
 		return GW_MATCH_OK;
 	}
 	*route = best_any;
 	if (allow != NULL && allow_cap > 0) {
 		for (size_t i = 0; i < n; i++) {
 			unsigned sc = 0;
-			if (!gw_shape_match(table[i].pattern, path, &sc, NULL) || sc != best)
+			if (!gw_shape_match(table[i].pattern, xs, nx, &sc, NULL) || sc != best)
 				continue;
 			gw_allow_add(allow, allow_cap, table[i].method);
 			if (strcmp(table[i].method, "GET") == 0)
