@@ -193,8 +193,12 @@ bool health_hung(const health *h, const char *name)
 	if (d == NULL)
 		return false;
 	int64_t since = atomic_load(&d->probe_since);
-	if (since != 0)
-		return clock_mono_us() - since > (int64_t)HEALTH_STALE_MS * 1000;
+	if (since != 0 && clock_mono_us() - since > (int64_t)HEALTH_STALE_MS * 1000)
+		return true;
+	/* The last probe's verdict stands while the next one is young: a probe
+	 * that started after a timeout says nothing yet, and judging by its age
+	 * alone let requests wait on a frozen database for the first
+	 * HEALTH_STALE_MS of every probe. */
 	return atomic_load(&d->state) == HEALTH_DOWN && atomic_load(&d->slow_failure);
 }
 

@@ -64,8 +64,8 @@ bool health_all_up(const health *h);
 bool health_failing(const health *h, const char *name);
 
 /* True when dependency `name` does not answer at all: the probe running now
- * has taken longer than HEALTH_STALE_MS, or the last one failed only after
- * that long (it timed out). A dependency that refuses at once (a stopped
+ * has taken longer than HEALTH_STALE_MS, or the last one to finish failed
+ * only after that long (it timed out), including while the next one runs. A dependency that refuses at once (a stopped
  * server) is failing but not hung: a caller that fails as fast by itself
  * need not refuse in advance, and is served the moment it is back. */
 bool health_hung(const health *h, const char *name);

@@ -116,6 +116,37 @@ TEST(health_a_probe_that_fails_only_after_the_limit_counts_as_hung)
 	health_free(h);
 }
 
+TEST(health_a_slow_failure_stays_hung_while_the_next_probe_is_young)
+{
+	test_dep db = { .up = true };
+	health *h = health_new("test-service", "1");
+	health_add(h, "database", test_probe, &db);
+	health_start(h);
+	CHECK(test_wait_state(h, true, 2000) < 1000);
+	/* a probe that hangs past the limit and then fails (it timed out) */
+	atomic_store(&db.up, false);
+	atomic_store(&db.hang, true);
+	clock_sleep_ms(HEALTH_PERIOD_MS + HEALTH_STALE_MS + 200);
+	int returned = atomic_load(&db.returned);
+	atomic_store(&db.hang, false);
+	while (atomic_load(&db.returned) == returned)
+		clock_sleep_ms(1);
+	/* the next probe hangs too; while it is younger than the limit, the
+	 * slow failure before it still says hung */
+	int calls = atomic_load(&db.calls);
+	atomic_store(&db.hang, true);
+	while (atomic_load(&db.calls) == calls)
+		clock_sleep_ms(1);
+	clock_sleep_ms(50);
+	CHECK(health_hung(h, "database"));
+	CHECK(health_failing(h, "database"));
+	atomic_store(&db.up, true);
+	atomic_store(&db.hang, false);
+	CHECK(test_wait_state(h, true, 2000) < 1000);
+	CHECK(!health_hung(h, "database"));
+	health_free(h);
+}
+
 TEST(health_refuses_too_many_dependencies)
 {
 	test_dep d = { .up = true };
