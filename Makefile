@@ -26,10 +26,17 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 # NNG is built from third_party/nng (third_party/README.md says why and which
-# version) into a static library of its own: once, with CMake, with its own
-# flags, for every build (SAN=1 and the fuzz targets link the same archive).
+# version) into a static library per build, with CMake and NNG's own warning
+# flags: optimized for build/, and for SAN=1 with the same sanitizers and
+# NNG's internal assertions on (its Debug type), so a misuse of NNG by lib/rpc
+# is caught inside NNG too. The fuzz targets link build/'s.
 NNG_SRC  := third_party/nng
-NNG_LIB  := build/nng/libnng.a
+NNG_LIB  := $(BUILD)/nng/libnng.a
+ifeq ($(SAN),1)
+NNG_CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS="$(OPT) $(SANFLAGS)"
+else
+NNG_CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS="-g"
+endif
 
 CFLAGS   := -std=c17 $(OPT) -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-missing-field-initializers \
@@ -105,9 +112,9 @@ $(LIBCOMANDA): $(LIB_OBJ) | $(NNG_LIB)
 $(NNG_LIB): $(NNG_SRC)/CMakeLists.txt
 	@echo "  CMAKE   $(NNG_SRC) -> $(@D)"
 	@mkdir -p $(@D)
-	$(Q)cmake -S $(NNG_SRC) -B $(@D) -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
+	$(Q)cmake -S $(NNG_SRC) -B $(@D) $(NNG_CMAKE_FLAGS) -DBUILD_SHARED_LIBS=OFF \
 	    -DNNG_TESTS=OFF -DNNG_TOOLS=OFF -DNNG_ENABLE_NNGCAT=OFF -DNNG_ENABLE_TLS=OFF \
-	    -DNNG_ENABLE_HTTP=OFF -DCMAKE_C_FLAGS="-g" >$(@D)/cmake-configure.log 2>&1 \
+	    -DNNG_ENABLE_HTTP=OFF >$(@D)/cmake-configure.log 2>&1 \
 	    || { cat $(@D)/cmake-configure.log; exit 1; }
 	$(Q)cmake --build $(@D) -j $$(nproc) >$(@D)/cmake-build.log 2>&1 \
 	    || { cat $(@D)/cmake-build.log; exit 1; }
