@@ -106,7 +106,7 @@ export ADMIN_PASSWORD
 # (the defaults come from lib/cfg.def, the one table of them).
 cfg_default() { sed -n "s/^CFG($1, \"\([^\"]*\)\".*/\1/p" lib/cfg.def; }
 STACK_DESC+="COMANDA_ENV=production, the rest at their defaults ("
-for name in GATEWAY_THREADS RPC_CONNECTIONS RPC_WORKERS LOG_REQUESTS LOG_LEVEL; do
+for name in GATEWAY_THREADS RPC_CONNECTIONS RPC_WORKERS RPC_TASK_THREADS LOG_REQUESTS LOG_LEVEL; do
     STACK_DESC+="$name=${!name:-$(cfg_default "$name")} "
 done
 STACK_DESC="${STACK_DESC% })"
