@@ -87,27 +87,35 @@ TEST(health_hung_probe_counts_as_down)
 	health_free(h);
 }
 
+/* Starts a health with dependency "database" probed through db, waits for
+ * it to be up, then makes one probe hang past the stale limit and fail, as
+ * one that times out; returns once that probe has returned. */
+static health *test_health_after_a_timeout(test_dep *db)
+{
+	health *h = health_new("test-service", "1");
+	health_add(h, "database", test_probe, db);
+	health_start(h);
+	CHECK(test_wait_state(h, true, 2000) < 1000);
+	atomic_store(&db->up, false);
+	atomic_store(&db->hang, true);
+	clock_sleep_ms(HEALTH_PERIOD_MS + HEALTH_STALE_MS + 200);
+	int returned = atomic_load(&db->returned);
+	atomic_store(&db->hang, false);
+	while (atomic_load(&db->returned) == returned)
+		clock_sleep_ms(1);
+	return h;
+}
+
 TEST(health_a_probe_that_fails_only_after_the_limit_counts_as_hung)
 {
 	test_dep db = { .up = true };
-	health *h = health_new("test-service", "1");
-	health_add(h, "database", test_probe, &db);
-	health_start(h);
-	CHECK(test_wait_state(h, true, 2000) < 1000);
-	/* a probe that hangs past the limit and then fails, as one that times out */
-	atomic_store(&db.up, false);
-	atomic_store(&db.hang, true);
-	clock_sleep_ms(HEALTH_PERIOD_MS + HEALTH_STALE_MS + 200);
-	int returned = atomic_load(&db.returned);
-	atomic_store(&db.hang, false);
-	while (atomic_load(&db.returned) == returned)
-		clock_sleep_ms(1);
+	health *h = test_health_after_a_timeout(&db);
 	clock_sleep_ms(50); /* recorded; the next probe is a period away */
 	/* it has returned and the next waits a period: its slow failure says hung */
 	CHECK(health_hung(h, "database"));
 	CHECK(health_failing(h, "database"));
 	/* the next probe fails at once: failing, no longer hung */
-	returned = atomic_load(&db.returned);
+	int returned = atomic_load(&db.returned);
 	while (atomic_load(&db.returned) == returned)
 		clock_sleep_ms(1);
 	clock_sleep_ms(5);
@@ -119,18 +127,7 @@ TEST(health_a_probe_that_fails_only_after_the_limit_counts_as_hung)
 TEST(health_a_slow_failure_stays_hung_while_the_next_probe_is_young)
 {
 	test_dep db = { .up = true };
-	health *h = health_new("test-service", "1");
-	health_add(h, "database", test_probe, &db);
-	health_start(h);
-	CHECK(test_wait_state(h, true, 2000) < 1000);
-	/* a probe that hangs past the limit and then fails (it timed out) */
-	atomic_store(&db.up, false);
-	atomic_store(&db.hang, true);
-	clock_sleep_ms(HEALTH_PERIOD_MS + HEALTH_STALE_MS + 200);
-	int returned = atomic_load(&db.returned);
-	atomic_store(&db.hang, false);
-	while (atomic_load(&db.returned) == returned)
-		clock_sleep_ms(1);
+	health *h = test_health_after_a_timeout(&db);
 	/* the next probe hangs too; while it is younger than the limit, the
 	 * slow failure before it still says hung */
 	int calls = atomic_load(&db.calls);
