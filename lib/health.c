@@ -112,6 +112,12 @@ static bool health_pause(health *h)
 	return go_on;
 }
 
+/* True when more than HEALTH_STALE_MS has passed since since_us. */
+static bool health_past_stale(int64_t since_us)
+{
+	return clock_mono_us() - since_us > (int64_t)HEALTH_STALE_MS * 1000;
+}
+
 static void *health_thread(void *arg)
 {
 	health_dep *d = arg;
@@ -119,7 +125,7 @@ static void *health_thread(void *arg)
 		int64_t since = clock_mono_us();
 		atomic_store(&d->probe_since, since);
 		bool up = d->probe(d->arg);
-		atomic_store(&d->slow_failure, !up && clock_mono_us() - since > (int64_t)HEALTH_STALE_MS * 1000);
+		atomic_store(&d->slow_failure, !up && health_past_stale(since));
 		atomic_store(&d->probe_since, 0);
 		health_record(d, up);
 	} while (health_pause(d->owner));
@@ -163,14 +169,18 @@ void health_free(health *h)
 	free(h);
 }
 
+/* True when the probe running now has taken longer than HEALTH_STALE_MS. */
+static bool health_probe_stale(const health_dep *d)
+{
+	int64_t since = atomic_load(&d->probe_since);
+	return since != 0 && health_past_stale(since);
+}
+
 static bool health_dep_up(const health_dep *d)
 {
-	if (atomic_load(&d->state) != HEALTH_UP)
-		return false;
 	/* A probe that has not returned within the limit is as good as a failed
 	 * one: the dependency hangs. */
-	int64_t since = atomic_load(&d->probe_since);
-	return since == 0 || clock_mono_us() - since <= (int64_t)HEALTH_STALE_MS * 1000;
+	return atomic_load(&d->state) == HEALTH_UP && !health_probe_stale(d);
 }
 
 static const health_dep *health_find(const health *h, const char *name)
@@ -192,14 +202,11 @@ bool health_hung(const health *h, const char *name)
 	const health_dep *d = health_find(h, name);
 	if (d == NULL)
 		return false;
-	int64_t since = atomic_load(&d->probe_since);
-	if (since != 0 && clock_mono_us() - since > (int64_t)HEALTH_STALE_MS * 1000)
-		return true;
 	/* The last probe's verdict stands while the next one is young: a probe
 	 * that started after a timeout says nothing yet, and judging by its age
 	 * alone let requests wait on a frozen database for the first
 	 * HEALTH_STALE_MS of every probe. */
-	return atomic_load(&d->state) == HEALTH_DOWN && atomic_load(&d->slow_failure);
+	return health_probe_stale(d) || (atomic_load(&d->state) == HEALTH_DOWN && atomic_load(&d->slow_failure));
 }
 
 bool health_all_up(const health *h)

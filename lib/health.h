@@ -65,9 +65,10 @@ bool health_failing(const health *h, const char *name);
 
 /* True when dependency `name` does not answer at all: the probe running now
  * has taken longer than HEALTH_STALE_MS, or the last one to finish failed
- * only after that long (it timed out), including while the next one runs. A dependency that refuses at once (a stopped
- * server) is failing but not hung: a caller that fails as fast by itself
- * need not refuse in advance, and is served the moment it is back. */
+ * only after that long (it timed out), including while the next one runs.
+ * A dependency that refuses at once (a stopped server) is failing but not
+ * hung: a caller that fails as fast by itself need not refuse in advance,
+ * and is served the moment it is back. */
 bool health_hung(const health *h, const char *name);
 
 /* Stores the names of the dependencies that are down, in registration
