@@ -206,11 +206,15 @@ void pg_conn_set_deadline(pg_conn *c, int64_t deadline_us)
 }
 
 /* Reads the results of what was just sent, as PQexec would return them: the
- * first error result if any, else the last result. NULL with *timed_out set
- * when c's deadline passed before the server had answered everything (the
- * connection is then in an unknown state: the caller drops it). */
-static PGresult *pg_collect(pg_conn *c, bool *timed_out)
+ * first error result if any, else the last result. sent is what the PQsend*
+ * call returned: 0 (nothing went out) gives NULL at once, as PQexec's NULL.
+ * NULL with *timed_out set when c's deadline passed before the server had
+ * answered everything (the connection is then in an unknown state: the
+ * caller drops it). */
+static PGresult *pg_collect(pg_conn *c, int sent, bool *timed_out)
 {
+	if (!sent)
+		return NULL;
 	PGresult *keep = NULL;
 	for (;;) {
 		while (PQisBusy(c->pg)) {
@@ -287,10 +291,9 @@ static PGresult *pg_send(pg_conn *c, const char *sql, int n_params, const char *
 {
 	*id = 0;
 	if ((flags & PG_SIMPLE) != 0)
-		return PQsendQuery(c->pg, sql) ? pg_collect(c, timed_out) : NULL;
+		return pg_collect(c, PQsendQuery(c->pg, sql), timed_out);
 	if ((flags & PG_PINNED) != 0 || c->dealloc_pending)
-		return PQsendQueryParams(c->pg, sql, n_params, NULL, params, NULL, NULL, 0) ? pg_collect(c, timed_out)
-		                                                                          : NULL;
+		return pg_collect(c, PQsendQueryParams(c->pg, sql, n_params, NULL, params, NULL, NULL, 0), timed_out);
 	uint32_t hash = pg_stmt_hash(sql);
 	uint32_t found = pg_stmt_cache_find(&c->stmts, sql, hash);
 	char name[PG_STMT_NAME_CAP];
@@ -303,13 +306,11 @@ static PGresult *pg_send(pg_conn *c, const char *sql, int n_params, const char *
 				    "new statements run unprepared (SQL built with values in it?)",
 				    c->app, PG_STMT_CACHE_MAX);
 			c->full_logged = true;
-			return PQsendQueryParams(c->pg, sql, n_params, NULL, params, NULL, NULL, 0)
-			    ? pg_collect(c, timed_out)
-			    : NULL;
+			return pg_collect(c, PQsendQueryParams(c->pg, sql, n_params, NULL, params, NULL, NULL, 0), timed_out);
 		}
 		pg_stmt_name(found, name);
 		/* Parameter types NULL: inferred from the text, as PQexecParams does. */
-		PGresult *p = PQsendPrepare(c->pg, name, sql, n_params, NULL) ? pg_collect(c, timed_out) : NULL;
+		PGresult *p = pg_collect(c, PQsendPrepare(c->pg, name, sql, n_params, NULL), timed_out);
 		if (PQresultStatus(p) != PGRES_COMMAND_OK) {
 			/* Nothing was prepared: an SQL error, which the caller returns
 			 * like the statement's own (the same SQLSTATE and fields an
@@ -323,7 +324,7 @@ static PGresult *pg_send(pg_conn *c, const char *sql, int n_params, const char *
 		pg_stmt_name(found, name);
 	}
 	*id = found;
-	return PQsendQueryPrepared(c->pg, name, n_params, params, NULL, NULL, 0) ? pg_collect(c, timed_out) : NULL;
+	return pg_collect(c, PQsendQueryPrepared(c->pg, name, n_params, params, NULL, NULL, 0), timed_out);
 }
 
 /* True when an executed prepared statement failed because the statement
@@ -344,7 +345,7 @@ static bool pg_stmt_stale(const char *state)
  * statements unprepared) for the next try. */
 static bool pg_deallocate_pending(pg_conn *c, bool *timed_out)
 {
-	PGresult *r = PQsendQuery(c->pg, "DEALLOCATE ALL") ? pg_collect(c, timed_out) : NULL;
+	PGresult *r = pg_collect(c, PQsendQuery(c->pg, "DEALLOCATE ALL"), timed_out);
 	if (*timed_out)
 		return false;
 	bool done = PQresultStatus(r) == PGRES_COMMAND_OK;
