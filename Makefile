@@ -104,9 +104,11 @@ $(OBJ)/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(LIBCOMANDA): $(LIB_OBJ) | $(NNG_LIB)
+# NNG_LIB is a prerequisite (not archived) so that everything linking
+# LIBCOMANDA (every program, test and tool) relinks when NNG is rebuilt.
+$(LIBCOMANDA): $(LIB_OBJ) $(NNG_LIB)
 	@mkdir -p $(@D)
-	$(Q)rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $(filter %.o,$^)
 
 # Only what Comanda uses: no TLS, no HTTP or WebSocket transports, no tools.
 $(NNG_LIB): $(NNG_SRC)/CMakeLists.txt
@@ -159,9 +161,6 @@ $(LIVE_PROGS): $(BUILD)/tests/%: $(OBJ)/tests/integration/%.o $(OBJ)/tests/integ
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBCOMANDA) $(LDLIBS)
-
-# Everything that links NNG relinks when it is rebuilt.
-$(BINS) $(BUILD)/tests/unit $(BUILD)/tools/configdoc $(LIVE_PROGS): $(NNG_LIB)
 
 # ---- contracts -------------------------------------------------------------
 gen:
@@ -216,8 +215,6 @@ $(BUILD)/bench/rpc_echo_server: $(OBJ)/bench/rpc_echo_server.o $(LIBCOMANDA)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bench/rpc_bench $(BUILD)/bench/rpc_echo_server: $(NNG_LIB)
-
 bench: all $(BUILD)/bench/rpc_bench $(BUILD)/bench/rpc_echo_server
 	bench/run.sh
 
@@ -249,11 +246,11 @@ $(FUZZ_OBJ)/%.o: %.c
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
 
 # An archive, so each target links only the objects it uses.
-$(FUZZ_DEPS): $(LIB_SRC:%.c=$(FUZZ_OBJ)/%.o) $(GEN_SRC:%.c=$(FUZZ_OBJ)/%.o) $(gateway_MODS:%.c=$(FUZZ_OBJ)/%.o) | $(NNG_LIB)
+$(FUZZ_DEPS): $(LIB_SRC:%.c=$(FUZZ_OBJ)/%.o) $(GEN_SRC:%.c=$(FUZZ_OBJ)/%.o) $(gateway_MODS:%.c=$(FUZZ_OBJ)/%.o) $(NNG_LIB)
 	@mkdir -p $(@D)
-	$(Q)rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $(filter %.o,$^)
 
-$(FUZZ_DIR)/bin/%: $(FUZZ_OBJ)/tests/fuzz/%.o $(FUZZ_DEPS) $(NNG_LIB)
+$(FUZZ_DIR)/bin/%: $(FUZZ_OBJ)/tests/fuzz/%.o $(FUZZ_DEPS)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
