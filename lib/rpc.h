@@ -65,7 +65,7 @@ const char *rpc_code_name(int code);
  * complete every message sent and received and run the callbacks of
  * rpc_client_call_async. NNG's own default is two per CPU; each completion
  * wakes one of them, so fewer threads mean fewer hand-offs between threads
- * per call (docs/PERFORMANCE.md, "NNG's task threads"). task_threads is
+ * per call (docs/PERFORMANCE.md, item 11). task_threads is
  * clamped to [RPC_TASK_THREADS_MIN, RPC_TASK_THREADS_MAX]; 0 keeps NNG's
  * default.
  *

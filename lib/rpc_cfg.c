@@ -1,5 +1,6 @@
-/* rpc_client_config_from_cfg and rpc_runtime_init_from_cfg: kept apart from rpc.c, which knows nothing of
- * the environment (its tests and tools configure clients directly). */
+/* rpc_client_config_from_cfg and rpc_runtime_init_from_cfg: kept apart from
+ * rpc.c, which knows nothing of the environment (its tests and tools
+ * configure clients directly). */
 #include "cfg.h"
 #include "rpc.h"
 
