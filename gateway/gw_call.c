@@ -10,6 +10,7 @@
 #include "gw_errors.h"
 #include "gw_metrics.h"
 #include "json.h"
+#include "netaddr.h"
 
 bool gw_call_idempotency_key_valid(const char *key)
 {
@@ -34,6 +35,17 @@ bool gw_call_begin(rpc_call *call, const gw_request *req, httpd_response *resp, 
 	call->caller_id = req->caller_id;
 	call->caller_role = req->caller_role;
 	call->idempotency_key = key;
+	if (key != NULL && req->caller_id <= 0) {
+		/* an anonymous caller is its address, as for the rate limits */
+		char client[NETADDR_TEXT_MAX];
+		netaddr_key(req->http->client_addr, client, sizeof(client));
+		call->client = arena_strdup(&call->mem, client);
+		if (call->client == NULL) {  /* not after arena_init: its first chunk is inline */
+			rpc_call_release(call);
+			httpd_respond_error(resp, req->http, 500, "INTERNAL", "Internal error");
+			return false;
+		}
+	}
 	return true;
 }
 

@@ -31,11 +31,11 @@ bool gw_call_idempotency_key_valid(const char *key);
 
 /* Initialises call for an RPC on behalf of req: caller_id, caller_role,
  * request_id (borrowed from req), the client's default timeout and, when
- * idempotent, the Idempotency-Key header (borrowed; none when absent).
+ * idempotent, the Idempotency-Key header (borrowed; none when absent),
+ * with the client's address key as an anonymous caller's identity.
  * Returns true; the caller then owns call and must rpc_call_release it.
  * A malformed Idempotency-Key answers resp 400 INVALID_ARGUMENT (field
- * "Idempotency-Key") and returns false with call untouched (nothing to
- * release). */
+ * "Idempotency-Key") and returns false with nothing to release. */
 bool gw_call_begin(rpc_call *call, const gw_request *req, httpd_response *resp, bool idempotent);
 
 /* Answers resp from an OK reply (its status, body, headers). Runs on one of

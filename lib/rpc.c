@@ -622,6 +622,7 @@ static int rpc_request_build(rpc_client *c, rpc_call *call, const ProtobufCMessa
 	env.caller_id = call->caller_id;
 	env.caller_role = (Comanda__Role)call->caller_role;
 	env.idempotency_key = (char *)(call->idempotency_key ? call->idempotency_key : "");
+	env.client = (char *)(call->client ? call->client : "");
 	env.body.data = body;
 	env.body.len = body_len;
 	size_t env_len = comanda__rpc_request__get_packed_size(&env);
@@ -1150,6 +1151,11 @@ int rpc_ctx_caller_role(const rpc_ctx *ctx)
 const char *rpc_ctx_idempotency_key(const rpc_ctx *ctx)
 {
 	return ctx->env && ctx->env->idempotency_key ? ctx->env->idempotency_key : "";
+}
+
+const char *rpc_ctx_client(const rpc_ctx *ctx)
+{
+	return ctx->env && ctx->env->client ? ctx->env->client : "";
 }
 
 int64_t rpc_ctx_remaining_ms(const rpc_ctx *ctx)

@@ -154,6 +154,7 @@ typedef struct rpc_call {
 	int64_t caller_id;
 	int caller_role;             /* COMANDA__ROLE__* */
 	const char *idempotency_key; /* NULL: none */
+	const char *client;          /* NULL: none; RpcRequest.client */
 	/* out */
 	rpc_status status;
 	uint64_t latency_us;
@@ -261,6 +262,7 @@ const char *rpc_ctx_request_id(const rpc_ctx *ctx);    /* "" when none */
 int64_t rpc_ctx_caller_id(const rpc_ctx *ctx);
 int rpc_ctx_caller_role(const rpc_ctx *ctx);
 const char *rpc_ctx_idempotency_key(const rpc_ctx *ctx); /* "" when none */
+const char *rpc_ctx_client(const rpc_ctx *ctx);          /* RpcRequest.client; "" when none */
 /* Milliseconds left before the caller's deadline (<= 0: passed). */
 int64_t rpc_ctx_remaining_ms(const rpc_ctx *ctx);
 /* The caller's deadline itself (clock_mono_us): the same value for the

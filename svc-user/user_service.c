@@ -81,7 +81,7 @@ static int user_db_error(rpc_ctx *ctx, int code)
 
 typedef struct user_idem {
 	bool on;
-	char caller[40];
+	char caller[80];              /* "user:<id>", "anon:<address key>" */
 	const char *key;
 } user_idem;
 
@@ -97,7 +97,9 @@ static int user_idem_start(rpc_ctx *ctx, pg_conn *db, const ProtobufCMessage *re
 		return -1;
 	if (rpc_ctx_caller_id(ctx) > 0)
 		snprintf(st->caller, sizeof(st->caller), "user:%" PRId64, rpc_ctx_caller_id(ctx));
-	else
+	else if (rpc_ctx_client(ctx)[0] != '\0')
+		snprintf(st->caller, sizeof(st->caller), "anon:%s", rpc_ctx_client(ctx));
+	else  /* no address: a caller that sends none (not the gateway) */
 		snprintf(st->caller, sizeof(st->caller), "anonymous");
 	uint8_t hash[PG_IDEM_HASH_LEN];
 	pg_idem_fingerprint(user_cfg.jwt_key, user_cfg.jwt_key_len, rpc_ctx_method(ctx), request, hash);

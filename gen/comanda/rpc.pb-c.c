@@ -142,7 +142,7 @@ void   comanda__rpc_reply__free_unpacked
   assert(message->base.descriptor == &comanda__rpc_reply__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor comanda__rpc_request__field_descriptors[7] =
+static const ProtobufCFieldDescriptor comanda__rpc_request__field_descriptors[8] =
 {
   {
     "method",
@@ -228,11 +228,24 @@ static const ProtobufCFieldDescriptor comanda__rpc_request__field_descriptors[7]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "client",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Comanda__RpcRequest, client),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned comanda__rpc_request__field_indices_by_name[] = {
   6,   /* field[6] = body */
   3,   /* field[3] = caller_id */
   4,   /* field[4] = caller_role */
+  7,   /* field[7] = client */
   5,   /* field[5] = idempotency_key */
   0,   /* field[0] = method */
   1,   /* field[1] = request_id */
@@ -241,7 +254,7 @@ static const unsigned comanda__rpc_request__field_indices_by_name[] = {
 static const ProtobufCIntRange comanda__rpc_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor comanda__rpc_request__descriptor =
 {
@@ -251,7 +264,7 @@ const ProtobufCMessageDescriptor comanda__rpc_request__descriptor =
   "Comanda__RpcRequest",
   "comanda",
   sizeof(Comanda__RpcRequest),
-  7,
+  8,
   comanda__rpc_request__field_descriptors,
   comanda__rpc_request__field_indices_by_name,
   1,  comanda__rpc_request__number_ranges,

@@ -86,10 +86,16 @@ struct  Comanda__RpcRequest
    * the packed request message of `method`
    */
   ProtobufCBinaryData body;
+  /*
+   * The HTTP client's address as the gateway's rate limiter keys it (an IPv6
+   * client by its /64), sent when caller_id is 0 and idempotency_key is set:
+   * an anonymous caller's identity, so that its keys are its own.
+   */
+  char *client;
 };
 #define COMANDA__RPC_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&comanda__rpc_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, COMANDA__ROLE__ROLE_ANONYMOUS, (char *)protobuf_c_empty_string, {0,NULL} }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, COMANDA__ROLE__ROLE_ANONYMOUS, (char *)protobuf_c_empty_string, {0,NULL}, (char *)protobuf_c_empty_string }
 
 
 struct  Comanda__FieldViolation

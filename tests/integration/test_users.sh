@@ -332,6 +332,22 @@ check_eq "the replay says Idempotent-Replayed: true" "true" "$(http_header Idemp
 api POST /api/users "{\"name\":\"Idem Other\",\"email\":\"idem2.$RUN@example.com\",\"password\":\"password-1\"}" \
     -H "Idempotency-Key: $IKEY"
 expect "same key + another body -> 422" 422 '.success == false and .reason == "IDEMPOTENCY_KEY_REUSED"'
+# An anonymous caller is its address (as for the rate limits): another
+# address's key of the same name is its own, never the first one's reply.
+api POST /api/users "$IBODY" -H "Idempotency-Key: $IKEY" --interface 127.0.0.7
+expect "same key + same body from another anonymous address -> runs (409 email taken), no replay" 409 \
+    "$(err ALREADY_EXISTS)"
+check_eq "...and is not marked replayed" "" "$(http_header Idempotent-Replayed)"
+OTHER_BODY="{\"name\":\"Idem Elsewhere\",\"email\":\"idem3.$RUN@example.com\",\"password\":\"password-1\"}"
+api POST /api/users "$OTHER_BODY" -H "Idempotency-Key: $IKEY" --interface 127.0.0.7
+expect "same key + another body from another anonymous address -> 201 (its own key)" 201 \
+    ".user.email == \"idem3.$RUN@example.com\""
+OTHER_FIRST=$HTTP_BODY
+api POST /api/users "$OTHER_BODY" -H "Idempotency-Key: $IKEY" --interface 127.0.0.7
+check_eq "that address's retry replays its own first response" "$OTHER_FIRST" "$HTTP_BODY"
+check_eq "...marked Idempotent-Replayed" "true" "$(http_header Idempotent-Replayed)"
+api POST /api/users "$IBODY" -H "Idempotency-Key: $IKEY"
+check_eq "the first address still gets its own reply" "$FIRST_BODY" "$HTTP_BODY"
 LONGKEY=$(printf 'k%.0s' {1..256})
 api POST /api/users "{\"name\":\"K\",\"email\":\"key.$RUN@example.com\",\"password\":\"password-1\"}" \
     -H "Idempotency-Key: $LONGKEY"

@@ -27,6 +27,7 @@ static struct {
 	int caller_role;
 	char request_id[80];
 	char idem_key[300];
+	char client[64];             /* RpcRequest.client */
 	int64_t id;
 	char mask[128];
 	char text[256];              /* a request field, by method */
@@ -44,6 +45,7 @@ static void saw(rpc_ctx *ctx, int64_t id, const char *text)
 	seen.caller_role = rpc_ctx_caller_role(ctx);
 	snprintf(seen.request_id, sizeof(seen.request_id), "%s", rpc_ctx_request_id(ctx));
 	snprintf(seen.idem_key, sizeof(seen.idem_key), "%s", rpc_ctx_idempotency_key(ctx));
+	snprintf(seen.client, sizeof(seen.client), "%s", rpc_ctx_client(ctx));
 	seen.id = id;
 	snprintf(seen.text, sizeof(seen.text), "%s", text != NULL ? text : "");
 	pthread_mutex_unlock(&seen.mu);
@@ -263,15 +265,19 @@ TEST(gw_users_sign_up_carries_the_caller_and_the_key)
 	CHECK_EQ_INT(seen.caller_role, COMANDA__ROLE__ROLE_ANONYMOUS);
 	CHECK_STREQ(seen.request_id, "rid-1");
 	CHECK_STREQ(seen.idem_key, "k-1");
+	/* an anonymous caller's keys are scoped by its address */
+	CHECK_STREQ(seen.client, "127.0.0.1");
 	CHECK_STREQ(seen.text, "Ana|ana@example.com|secret-123|0");
 
 	/* an admin's token makes the caller the admin; role travels */
-	r = call(&f, "POST", "/api/users", f.admin, NULL, "{\"name\":\"Bo\",\"email\":\"bo@example.com\",\"role\":\"admin\"}");
+	r = call(&f, "POST", "/api/users", f.admin, "Idempotency-Key: k-2\r\n",
+	    "{\"name\":\"Bo\",\"email\":\"bo@example.com\",\"role\":\"admin\"}");
 	CHECK_EQ_INT(testhttp_status(r), 201);
 	free(r);
 	CHECK_EQ_INT(seen.caller_id, 1);
 	CHECK_EQ_INT(seen.caller_role, COMANDA__ROLE__ROLE_ADMIN);
-	CHECK_STREQ(seen.idem_key, "");
+	CHECK_STREQ(seen.idem_key, "k-2");
+	CHECK_STREQ(seen.client, "");  /* a user's keys are scoped by its id: no address sent */
 	CHECK_STREQ(seen.text, "Bo|bo@example.com||2");
 
 	/* a replay answers the same and says so */
