@@ -23,6 +23,8 @@ typedef struct health_dep {
 	atomic_int state;                  /* HEALTH_UNKNOWN / DOWN / UP */
 	atomic_int_least64_t probe_since;  /* clock_mono_us() when the running probe began, 0: none */
 	atomic_bool slow_failure;          /* the last probe failed after more than HEALTH_STALE_MS */
+	atomic_int_least64_t probe_ended;  /* clock_mono_us() when the last probe returned */
+	atomic_bool hurry;                 /* health_hurry: probe again without waiting out the period */
 	metric *gauge;
 } health_dep;
 
@@ -74,6 +76,8 @@ int health_add(health *h, const char *name, health_probe_fn probe, void *arg)
 	atomic_init(&d->state, HEALTH_UNKNOWN);
 	atomic_init(&d->probe_since, 0);
 	atomic_init(&d->slow_failure, false);
+	atomic_init(&d->probe_ended, 0);
+	atomic_init(&d->hurry, false);
 	char labels[96];
 	snprintf(labels, sizeof(labels), "dependency=\"%s\"", name);
 	d->gauge = metrics_gauge("comanda_dependency_up", "1 when the dependency answered its last probe", labels);
@@ -96,17 +100,20 @@ static void health_record(health_dep *d, bool up)
 	log_end(&l);
 }
 
-/* Sleeps one period; false when the monitor is stopping. */
-static bool health_pause(health *h)
+/* Sleeps one period, or until health_hurry; false when the monitor is
+ * stopping. */
+static bool health_pause(health_dep *d)
 {
+	health *h = d->owner;
 	struct timespec until;
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_nsec += (long)HEALTH_PERIOD_MS * 1000000L;
 	until.tv_sec += until.tv_nsec / 1000000000L;
 	until.tv_nsec %= 1000000000L;
 	pthread_mutex_lock(&h->mu);
-	while (!h->stopping && pthread_cond_timedwait(&h->cond, &h->mu, &until) == 0)
+	while (!h->stopping && !atomic_load(&d->hurry) && pthread_cond_timedwait(&h->cond, &h->mu, &until) == 0)
 		;
+	atomic_store(&d->hurry, false);
 	bool go_on = !h->stopping;
 	pthread_mutex_unlock(&h->mu);
 	return go_on;
@@ -126,9 +133,12 @@ static void *health_thread(void *arg)
 		atomic_store(&d->probe_since, since);
 		bool up = d->probe(d->arg);
 		atomic_store(&d->slow_failure, !up && health_past_stale(since));
+		/* probe_ended before probe_since: health_hurry reads them the
+		 * other way round */
+		atomic_store(&d->probe_ended, clock_mono_us());
 		atomic_store(&d->probe_since, 0);
 		health_record(d, up);
-	} while (health_pause(d->owner));
+	} while (health_pause(d));
 	return NULL;
 }
 
@@ -207,6 +217,22 @@ bool health_hung(const health *h, const char *name)
 	 * alone let requests wait on a frozen database for the first
 	 * HEALTH_STALE_MS of every probe. */
 	return health_probe_stale(d) || (atomic_load(&d->state) == HEALTH_DOWN && atomic_load(&d->slow_failure));
+}
+
+void health_hurry(health *h, const char *name)
+{
+	/* the monitor is h's, not const: health_find only shares the lookup */
+	health_dep *d = (health_dep *)health_find(h, name);
+	if (d == NULL || atomic_load(&d->state) != HEALTH_DOWN || atomic_load(&d->probe_since) != 0 ||
+	    clock_mono_us() - atomic_load(&d->probe_ended) < (int64_t)HEALTH_HURRY_MS * 1000)
+		return;
+	if (atomic_exchange(&d->hurry, true))
+		return;  /* asked already; its thread is on the way */
+	/* under the mutex, so the wake-up cannot fall between the thread's test
+	 * of hurry and its wait */
+	pthread_mutex_lock(&h->mu);
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->mu);
 }
 
 bool health_all_up(const health *h)

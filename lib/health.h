@@ -28,6 +28,7 @@
 #define HEALTH_MAX_DEPS 8
 #define HEALTH_PERIOD_MS 500
 #define HEALTH_STALE_MS 1500
+#define HEALTH_HURRY_MS 50
 
 typedef struct health health;
 
@@ -70,6 +71,15 @@ bool health_failing(const health *h, const char *name);
  * hung: a caller that fails as fast by itself need not refuse in advance,
  * and is served the moment it is back. */
 bool health_hung(const health *h, const char *name);
+
+/* Asks for dependency `name`'s next probe now rather than at the end of its
+ * period. A handler that refuses requests in advance while a dependency is
+ * down calls it, so that the dependency is served again within about
+ * HEALTH_HURRY_MS of coming back instead of up to HEALTH_PERIOD_MS. Does
+ * nothing unless the dependency's last probe failed, none is running, and the
+ * last one ended HEALTH_HURRY_MS ago or more: a flood of refused requests
+ * costs one probe per HEALTH_HURRY_MS at most. Any thread; does not wait. */
+void health_hurry(health *h, const char *name);
 
 /* Stores the names of the dependencies that are down, in registration
  * order, into names (up to cap) and returns how many are down (which may

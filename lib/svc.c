@@ -63,8 +63,12 @@ pg_conn *svc_db(rpc_ctx *ctx)
 	/* Only a database that hangs is refused in advance: one that refuses
 	 * connections fails a statement at once anyway, and one that is back
 	 * must serve the very next request, before its probe has run again. */
-	if (w == NULL || w->db == NULL || health_hung(w->s->health, "database"))
+	if (w == NULL || w->db == NULL)
 		return NULL;
+	if (health_hung(w->s->health, "database")) {
+		health_hurry(w->s->health, "database");
+		return NULL;
+	}
 	/* Derived from the RPC's deadline alone, so every svc_db of one request
 	 * sets the same value: pg reads a different one as a new caller. */
 	pg_conn_set_deadline(w->db, rpc_ctx_deadline_us(ctx) - (int64_t)SVC_REPLY_MARGIN_MS * 1000);
@@ -74,7 +78,10 @@ pg_conn *svc_db(rpc_ctx *ctx)
 bool svc_failing(rpc_ctx *ctx, const char *name)
 {
 	svc_slot *w = rpc_ctx_worker(ctx);
-	return w != NULL && health_failing(w->s->health, name);
+	if (w == NULL || !health_failing(w->s->health, name))
+		return false;
+	health_hurry(w->s->health, name);
+	return true;
 }
 
 void *svc_worker(rpc_ctx *ctx)

@@ -91,7 +91,7 @@ int svc_main(const svc_def *def);
  * does not answer gives UNAVAILABLE while the caller still waits, not its
  * timeout. NULL without db_url_var, when the worker could not be set up, or
  * while the "database" dependency hangs (health_hung): pg_exec answers
- * UNAVAILABLE at once then. */
+ * UNAVAILABLE at once then, and its next probe is hurried (health_hurry). */
 pg_conn *svc_db(rpc_ctx *ctx);
 
 /* Time kept from the caller's deadline for the reply's way back. */
@@ -99,7 +99,8 @@ pg_conn *svc_db(rpc_ctx *ctx);
 
 /* True when the service's dependency `name` ("database", "broker") is known
  * to be down (health_failing): a handler answers UNAVAILABLE at once rather
- * than wait on it. */
+ * than wait on it. Hurries the dependency's next probe (health_hurry), so
+ * that it is served again soon after it is back. */
 bool svc_failing(rpc_ctx *ctx, const char *name);
 
 /* The calling worker's resource from def->worker_init (NULL when none). */

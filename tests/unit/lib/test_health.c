@@ -68,6 +68,38 @@ TEST(health_tracks_probes_and_lists_what_is_down)
 	CHECK(atomic_load(&db.calls) >= 2);
 }
 
+/* Polls until d's probe has returned n times or ms pass. */
+static void test_wait_returned(test_dep *d, int n, int64_t ms)
+{
+	int64_t start = clock_mono_us();
+	while (atomic_load(&d->returned) < n && clock_mono_us() - start < ms * 1000)
+		clock_sleep_ms(5);
+}
+
+TEST(health_hurry_probes_a_failing_dependency_again_without_waiting_out_the_period)
+{
+	test_dep db = { .up = false };
+	health *h = health_new("test-service", "1");
+	health_add(h, "database", test_probe, &db);
+	health_start(h);
+	test_wait_returned(&db, 1, 2000);
+	CHECK(health_failing(h, "database"));
+	/* back; the next probe is due HEALTH_PERIOD_MS after the first */
+	atomic_store(&db.up, true);
+	clock_sleep_ms(HEALTH_HURRY_MS + 20);
+	health_hurry(h, "database");
+	int64_t ms = test_wait_state(h, true, 2000);
+	/* the period would have ended ~430 ms from here; allow a slow wake-up */
+	CHECK(ms < (HEALTH_PERIOD_MS - HEALTH_HURRY_MS - 20) / 2);
+	CHECK_EQ_INT(atomic_load(&db.calls), 2);
+	/* up: nothing to hurry, no extra probe */
+	health_hurry(h, "database");
+	clock_sleep_ms(100);
+	CHECK_EQ_INT(atomic_load(&db.calls), 2);
+	health_hurry(h, "no such dependency");
+	health_free(h);
+}
+
 TEST(health_hung_probe_counts_as_down)
 {
 	test_dep db = { .up = true };
