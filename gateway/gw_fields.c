@@ -93,6 +93,18 @@ bool gw_fields_string_required(json_object *obj, const char *name, const char **
 	return f == GW_FIELD_OK;
 }
 
+bool gw_fields_status_change(json_object *body, const gw_enum *e, int *status, const char **reason, gw_problem *p)
+{
+	static const char *const known[] = { "status", "reason", NULL };
+	*reason = NULL;
+	if (!gw_fields_known(body, known, p))
+		return false;
+	gw_field f = gw_fields_enum(body, "status", e->names, e->values, e->n, status, p);
+	if (f == GW_FIELD_ABSENT)
+		gw_problem_set(p, "status", "is required");
+	return f == GW_FIELD_OK && gw_fields_string(body, "reason", reason, p) != GW_FIELD_BAD;
+}
+
 bool gw_fields_enum_value(const char *field, const char *s, const char *const names[], const int values[], size_t n,
     int *out, gw_problem *p)
 {

@@ -99,6 +99,12 @@ gw_field gw_fields_money(json_object *obj, const char *name, int64_t *minor, gw_
 gw_field gw_fields_array(json_object *obj, const char *name, json_object **out, gw_problem *p);
 
 
+/* The body of a status change: {"status": one of e's names (required),
+ * "reason": a string (optional)} and no other member. True with *status and
+ * *reason (NULL when absent; borrowing body's storage), else false with the
+ * problem in *p. */
+bool gw_fields_status_change(json_object *body, const gw_enum *e, int *status, const char **reason, gw_problem *p);
+
 /* s (a query value, not a member) as one of names[0..n): true with
  * *out = values[i], else false with "<field> must be one of: a, b" in *p. */
 bool gw_fields_enum_value(const char *field, const char *s, const char *const names[], const int values[], size_t n,

@@ -183,20 +183,11 @@ void gw_order_create_request_free(Comanda__CreateOrderRequest *rq)
 
 bool gw_order_status_request(json_object *body, const char *id, Comanda__UpdateOrderStatusRequest *rq, gw_problem *p)
 {
-	static const char *const known[] = { "status", "reason", NULL };
 	comanda__update_order_status_request__init(rq);
 	rq->id = gw_borrow(id);
-	if (!gw_fields_known(body, known, p))
-		return false;
 	int status = 0;
-	gw_field f = gw_fields_enum(body, "status", gw_order_statuses.names, gw_order_statuses.values,
-	    gw_order_statuses.n, &status, p);
-	if (f == GW_FIELD_ABSENT)
-		gw_problem_set(p, "status", "is required");
-	if (f != GW_FIELD_OK)
-		return false;
 	const char *reason = NULL;
-	if (gw_fields_string(body, "reason", &reason, p) == GW_FIELD_BAD)
+	if (!gw_fields_status_change(body, &gw_order_statuses, &status, &reason, p))
 		return false;
 	rq->status = (Comanda__OrderStatus)status;
 	if (reason != NULL)

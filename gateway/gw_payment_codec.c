@@ -74,20 +74,11 @@ bool gw_payment_create_request(json_object *body, Comanda__CreatePaymentRequest 
 
 bool gw_payment_status_request(json_object *body, int64_t id, Comanda__UpdatePaymentStatusRequest *rq, gw_problem *p)
 {
-	static const char *const known[] = { "status", "reason", NULL };
 	comanda__update_payment_status_request__init(rq);
 	rq->id = id;
-	if (!gw_fields_known(body, known, p))
-		return false;
 	int status = 0;
-	gw_field f = gw_fields_enum(body, "status", gw_payment_settlements.names, gw_payment_settlements.values,
-	    gw_payment_settlements.n, &status, p);
-	if (f == GW_FIELD_ABSENT)
-		gw_problem_set(p, "status", "is required");
-	if (f != GW_FIELD_OK)
-		return false;
 	const char *reason = NULL;
-	if (gw_fields_string(body, "reason", &reason, p) == GW_FIELD_BAD)
+	if (!gw_fields_status_change(body, &gw_payment_settlements, &status, &reason, p))
 		return false;
 	rq->status = (Comanda__PaymentStatus)status;
 	if (reason != NULL)
