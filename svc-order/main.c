@@ -23,9 +23,13 @@ static rpc_client *order_users;
  * the server if it is not up yet) and registers the "database" probe. */
 static int order_init(svc *s)
 {
-	/* One client per worker, and one for the outbox relay. */
-	order_db *db = order_db_open(cfg_str("ORDER_MONGO_URL"), svc_workers(s) + 1, svc_connect_timeout_s(s) * 1000,
-	    "svc-order");
+	/* One client per worker, whose answers must come within the RPC
+	 * deadline (a caller's deadline is at most RPC_TIMEOUT_MS away, the
+	 * gateway's); and one for the outbox relay. */
+	int rpc_ms = (int)cfg_int("RPC_TIMEOUT_MS", RPC_TIMEOUT_MIN_MS, RPC_TIMEOUT_MAX_MS);
+	int answer_ms = rpc_ms > 2 * SVC_REPLY_MARGIN_MS ? rpc_ms - SVC_REPLY_MARGIN_MS : rpc_ms / 2;
+	order_db *db = order_db_open(cfg_str("ORDER_MONGO_URL"), svc_workers(s), svc_connect_timeout_s(s) * 1000,
+	    answer_ms, "svc-order");
 	if (db == NULL)
 		return -1;
 	svc_set_state(s, db);
@@ -72,12 +76,12 @@ static void order_fini(svc *s)
 static void *order_worker_init(svc *s, int index)
 {
 	(void)index;
-	return order_db_pop(svc_state(s));
+	return order_db_pop(svc_state(s), ORDER_DB_REQUESTS);
 }
 
 static void order_worker_fini(svc *s, void *worker)
 {
-	order_db_push(svc_state(s), worker);
+	order_db_push(svc_state(s), ORDER_DB_REQUESTS, worker);
 }
 
 /* /status: "total_orders". */

@@ -8,8 +8,8 @@
 #include "log.h"
 
 struct order_db {
-	mongoc_uri_t *uri;
-	mongoc_client_pool_t *pool;
+	mongoc_uri_t *uri;            /* the background pool's, the probe's and /status's */
+	mongoc_client_pool_t *pool[ORDER_DB_USES];
 	char *name;                   /* database name */
 	char *app;
 	mongoc_client_t *probe;       /* the probe thread's; NULL: make anew */
@@ -69,7 +69,19 @@ static void order_db_default(mongoc_uri_t *uri, const char *key, int32_t value)
 		mongoc_uri_set_option_as_int32(uri, key, value);
 }
 
-order_db *order_db_open(const char *url, int max_clients, int timeout_ms, const char *app)
+/* A pool for uri with at most max clients; NULL when out of memory. */
+static mongoc_client_pool_t *order_db_pool(const mongoc_uri_t *uri, const char *app, int max)
+{
+	mongoc_client_pool_t *pool = mongoc_client_pool_new(uri);
+	if (pool != NULL) {
+		mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
+		mongoc_client_pool_set_appname(pool, app);
+		mongoc_client_pool_max_size(pool, (uint32_t)max);
+	}
+	return pool;
+}
+
+order_db *order_db_open(const char *url, int max_clients, int timeout_ms, int answer_ms, const char *app)
 {
 	mongoc_init();
 	mongoc_log_set_handler(order_db_log, NULL);
@@ -91,24 +103,28 @@ order_db *order_db_open(const char *url, int max_clients, int timeout_ms, const 
 	 * so a request that meets a server gone answers UNAVAILABLE while its
 	 * caller still waits (the RPC default is 2 s); once the health probe
 	 * has seen it, handlers answer at once (order_service.c). A server that
-	 * takes a request and never answers holds its worker at most
-	 * ORDER_DB_SOCKET_TIMEOUTS connect timeouts (10 s by default): libmongoc
-	 * 1.23 has no per-operation client timeout, and the outbox relay's
+	 * takes a request and never answers holds its worker answer_ms: libmongoc
+	 * 1.23 has no per-operation client timeout, so the workers' pool has a
+	 * socket timeout of its own, and the relay's pool a long one, since its
 	 * update_many of a batch took up to 2 s on FerretDB under load. */
 	order_db_default(db->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, timeout_ms < 1000 ? timeout_ms : 1000);
 	order_db_default(db->uri, MONGOC_URI_CONNECTTIMEOUTMS, timeout_ms);
+	mongoc_uri_t *requests = mongoc_uri_copy(db->uri);
 	order_db_default(db->uri, MONGOC_URI_SOCKETTIMEOUTMS, timeout_ms * ORDER_DB_SOCKET_TIMEOUTS);
 	const char *name = mongoc_uri_get_database(db->uri);
 	db->name = strdup(name != NULL ? name : "comanda_orders");
 	db->app = strdup(app);
-	db->pool = mongoc_client_pool_new(db->uri);
-	if (db->name == NULL || db->app == NULL || db->pool == NULL) {
+	if (requests != NULL) {
+		order_db_default(requests, MONGOC_URI_SOCKETTIMEOUTMS, answer_ms);
+		db->pool[ORDER_DB_REQUESTS] = order_db_pool(requests, app, max_clients);
+		mongoc_uri_destroy(requests);
+	}
+	db->pool[ORDER_DB_BACKGROUND] = order_db_pool(db->uri, app, 1);
+	if (db->name == NULL || db->app == NULL || db->pool[ORDER_DB_REQUESTS] == NULL ||
+	    db->pool[ORDER_DB_BACKGROUND] == NULL) {
 		order_db_close(db);
 		return NULL;
 	}
-	mongoc_client_pool_set_error_api(db->pool, MONGOC_ERROR_API_VERSION_2);
-	mongoc_client_pool_set_appname(db->pool, app);
-	mongoc_client_pool_max_size(db->pool, (uint32_t)max_clients);
 	return db;
 }
 
@@ -118,8 +134,9 @@ void order_db_close(order_db *db)
 		return;
 	mongoc_client_destroy(db->probe);
 	mongoc_client_destroy(db->status);
-	if (db->pool != NULL)
-		mongoc_client_pool_destroy(db->pool);
+	for (int i = 0; i < ORDER_DB_USES; i++)
+		if (db->pool[i] != NULL)
+			mongoc_client_pool_destroy(db->pool[i]);
 	mongoc_uri_destroy(db->uri);
 	free(db->name);
 	free(db->app);
@@ -136,15 +153,15 @@ const char *order_db_name(const order_db *db)
 	return db->name;
 }
 
-mongoc_client_t *order_db_pop(order_db *db)
+mongoc_client_t *order_db_pop(order_db *db, order_db_use use)
 {
-	return mongoc_client_pool_pop(db->pool);
+	return mongoc_client_pool_pop(db->pool[use]);
 }
 
-void order_db_push(order_db *db, mongoc_client_t *client)
+void order_db_push(order_db *db, order_db_use use, mongoc_client_t *client)
 {
 	if (client != NULL)
-		mongoc_client_pool_push(db->pool, client);
+		mongoc_client_pool_push(db->pool[use], client);
 }
 
 /* The order store's indexes:
@@ -191,7 +208,8 @@ static bson_t *order_db_index_command(size_t i)
 
 int order_db_ensure_indexes(order_db *db)
 {
-	mongoc_client_t *c = order_db_pop(db);
+	/* building an index on a large collection takes long: not a request */
+	mongoc_client_t *c = order_db_pop(db, ORDER_DB_BACKGROUND);
 	mongoc_database_t *d = mongoc_client_get_database(c, db->name);
 	int code = COMANDA__CODE__OK;
 	/* One index per command: FerretDB v1.24.2 drops the connection (a panic,
@@ -221,7 +239,7 @@ int order_db_ensure_indexes(order_db *db)
 		bson_destroy(cmd);
 	}
 	mongoc_database_destroy(d);
-	order_db_push(db, c);
+	order_db_push(db, ORDER_DB_BACKGROUND, c);
 	return code;
 }
 

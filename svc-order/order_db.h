@@ -1,7 +1,7 @@
 /*
- * order_db: svc-order's MongoDB (mongo-c-driver): the client pool its RPC
- * workers draw from, the indexes the order store relies on, the "database"
- * probe and the counters of /status.
+ * order_db: svc-order's MongoDB (mongo-c-driver): the client pools its RPC
+ * workers and its outbox relay draw from, the indexes the order store relies
+ * on, the "database" probe and the counters of /status.
  *
  * Portability: the code speaks only the subset that both MongoDB 7 and
  * FerretDB v1 (on PostgreSQL) serve. In particular FerretDB v1.24 refuses
@@ -28,22 +28,33 @@
 
 typedef struct order_db order_db;
 
-/* A server that takes a request and never answers holds the caller this
- * many connect timeouts (socketTimeoutMS, unless the URI sets it). */
+/* A server that takes a command and never answers holds the outbox relay
+ * this many connect timeouts (socketTimeoutMS, unless the URI sets it). */
 #define ORDER_DB_SOCKET_TIMEOUTS 5
+
+/* Who a client is for: each has a pool of its own, since libmongoc 1.23 sets
+ * the time to wait for an answer (socketTimeoutMS) per pool, and has no
+ * limit per operation. */
+typedef enum order_db_use {
+	ORDER_DB_REQUESTS = 0,  /* RPC workers: an answer within the RPC's deadline */
+	ORDER_DB_BACKGROUND,    /* the outbox relay: batches that may take seconds */
+	ORDER_DB_USES
+} order_db_use;
 
 /* The collection of orders. */
 #define ORDER_DB_COLLECTION "orders"
 
-/* Opens the pool for `url` (the database is the URI's path, "comanda_orders"
- * when it has none) with at most max_clients clients; unless the URI sets
+/* Opens the pools for `url` (the database is the URI's path,
+ * "comanda_orders" when it has none): ORDER_DB_REQUESTS with at most
+ * max_clients clients, ORDER_DB_BACKGROUND with one. Unless the URI sets
  * them, timeout_ms bounds connecting, server selection waits at most
- * min(timeout_ms, 1 s), and an answer ORDER_DB_SOCKET_TIMEOUTS times
- * timeout_ms. Connects
- * lazily. Returns NULL when the URI is malformed (logged) or out of memory.
- * Initialises the driver (mongoc_init, once per process) and routes its log
- * into ours. */
-order_db *order_db_open(const char *url, int max_clients, int timeout_ms, const char *app);
+ * min(timeout_ms, 1 s), and an answer waits at most answer_ms for requests
+ * (the RPC deadline less the reply's margin: a frozen server then fails a
+ * request while its caller still waits) and ORDER_DB_SOCKET_TIMEOUTS times
+ * timeout_ms for the relay. Connects lazily. Returns NULL when the URI is
+ * malformed (logged) or out of memory. Initialises the driver (mongoc_init,
+ * once per process) and routes its log into ours. */
+order_db *order_db_open(const char *url, int max_clients, int timeout_ms, int answer_ms, const char *app);
 
 /* Frees everything; every popped client must have been pushed back. NULL is
  * fine. */
@@ -63,10 +74,10 @@ const char *order_db_name(const order_db *db);
  * (logged with the server's message). */
 int order_db_ensure_indexes(order_db *db);
 
-/* A client of the pool, for one thread at a time; blocks while all
- * max_clients are out. Give it back with order_db_push. */
-mongoc_client_t *order_db_pop(order_db *db);
-void order_db_push(order_db *db, mongoc_client_t *client);
+/* A client of use's pool, for one thread at a time; blocks while all of
+ * them are out. Give it back to the same pool with order_db_push. */
+mongoc_client_t *order_db_pop(order_db *db, order_db_use use);
+void order_db_push(order_db *db, order_db_use use, mongoc_client_t *client);
 
 /* Health probe (arg: the order_db): the `ping` command on a client of the
  * probe's own. */

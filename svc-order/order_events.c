@@ -338,7 +338,7 @@ static size_t order_ring_take(bson_oid_t *ids, size_t cap, bool scan)
 static void order_relay_main(bgthread *self, void *arg)
 {
 	(void)arg;
-	mongoc_client_t *client = order_db_pop(order_ev.db);
+	mongoc_client_t *client = order_db_pop(order_ev.db, ORDER_DB_BACKGROUND);
 	const char *db = order_db_name(order_ev.db);
 	bus *b = bus_new(order_ev.amqp_url, 2000, "svc-order relay");
 	if (b != NULL)
@@ -401,7 +401,7 @@ static void order_relay_main(bgthread *self, void *arg)
 	}
 	free(buf);
 	bus_free(b);
-	order_db_push(order_ev.db, client);
+	order_db_push(order_ev.db, ORDER_DB_BACKGROUND, client);
 }
 
 /* ---- consumer ------------------------------------------------------------- */

@@ -21,9 +21,9 @@
 #   out once it is back
 #
 # The deadline is the gateway's RPC_TIMEOUT_MS (2 s by default). A frozen
-# FerretDB is the one case whose first request may still end in 504:
-# libmongoc 1.23 has no client-side limit per operation, so a request sent
-# just before the freeze waits for the socket timeout (docs/OPERATIONS.md).
+# FerretDB fails the request already sent to it at the socket timeout of
+# svc-order's workers, the deadline less 100 ms (libmongoc 1.23 has no limit
+# per operation; docs/OPERATIONS.md).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$IT_REPO" || exit 1
@@ -139,7 +139,9 @@ back "FerretDB restarted"
 
 fp=$(cat "$COMANDA_RUN_DIR/pids/ferretdb.pid" 2>/dev/null)
 kill -STOP "$fp"
-sleep 2.5   # its probe hangs: stale after 1.5 s (lib/health.h)
+unavailable "FerretDB frozen, before its probe knows: GET /api/orders/{id} (the workers' socket timeout)" \
+    GET "/api/orders/$ORDER_ID"
+sleep 1   # its probe hangs: stale after 1.5 s (lib/health.h)
 at_once "FerretDB frozen, probe aware: GET /api/orders/{id}" GET "/api/orders/$ORDER_ID"
 at_once "FerretDB frozen, probe aware: PUT /api/orders/{id}/status" PUT "/api/orders/$ORDER_ID/status" '{"status":"cancelled"}'
 works "FerretDB frozen: GET /api/payments still works" GET "/api/payments?limit=5" "" 200

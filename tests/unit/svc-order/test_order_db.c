@@ -26,8 +26,8 @@ TEST(order_db_driver_errors_map_to_codes)
 
 TEST(order_db_open_takes_the_database_from_the_uri)
 {
-	CHECK(order_db_open("not a uri", 2, 500, "unit-test") == NULL);
-	order_db *db = order_db_open("mongodb://127.0.0.1:1/shop", 2, 500, "unit-test");
+	CHECK(order_db_open("not a uri", 2, 500, 400, "unit-test") == NULL);
+	order_db *db = order_db_open("mongodb://127.0.0.1:1/shop", 2, 500, 400, "unit-test");
 	CHECK(db != NULL);
 	if (db != NULL)
 		CHECK_STREQ(order_db_name(db), "shop");
@@ -35,7 +35,7 @@ TEST(order_db_open_takes_the_database_from_the_uri)
 	if (db != NULL)
 		CHECK(!order_db_probe(db));
 	order_db_close(db);
-	db = order_db_open("mongodb://127.0.0.1:1", 2, 500, "unit-test");
+	db = order_db_open("mongodb://127.0.0.1:1", 2, 500, 400, "unit-test");
 	if (db != NULL)
 		CHECK_STREQ(order_db_name(db), "comanda_orders");
 	order_db_close(db);
