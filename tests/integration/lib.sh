@@ -45,6 +45,9 @@
 #   token EMAIL PASSWORD             prints an access token ("" when login fails)
 #   signup NAME EMAIL PASSWORD       creates a customer; prints its id ("" on failure)
 #   err CODE    a jq filter: the API's error envelope with .code == CODE
+#   mint KEY HEADER_JSON PAYLOAD_JSON [SIGNATURE]   a hand-made JWS (HS256 under
+#               KEY, or SIGNATURE verbatim); HS256 is the usual header and
+#               claims SUB ROLE EXP_OFFSET_S the usual payload
 #   (token, signup and anything run in $(...) set HTTP_* only in that subshell;
 #   requests made in parallel, in background jobs or xargs, use curl directly.)
 #
@@ -207,6 +210,26 @@ token() {
 signup() {
     TOKEN='' api POST /api/users "$(jq -nc --arg n "$1" --arg e "$2" --arg p "$3" '{name:$n,email:$e,password:$p}')"
     [[ $HTTP_STATUS == 201 ]] && jq -r .user.id <<<"$HTTP_BODY"
+}
+
+# mint KEY HEADER_JSON PAYLOAD_JSON [SIGNATURE]: a JWS compact token signed
+# with HMAC-SHA256 under KEY (or carrying SIGNATURE verbatim).
+mint() {
+    python3 - "$@" <<'PY'
+import base64, hashlib, hmac, sys
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+key, header, payload = sys.argv[1:4]
+signing = b64(header.encode()) + "." + b64(payload.encode())
+sig = sys.argv[4] if len(sys.argv) > 4 else b64(hmac.new(key.encode(), signing.encode(), hashlib.sha256).digest())
+print(signing + "." + sig)
+PY
+}
+
+HS256='{"alg":"HS256","typ":"JWT"}'
+claims() { # claims SUB ROLE EXP_OFFSET_S
+    local now
+    now=$(date +%s)
+    printf '{"sub":"%s","role":"%s","sid":1,"iat":%d,"exp":%d}' "$1" "$2" "$now" $((now + $3))
 }
 
 # wait_until SECONDS CMD...: polls CMD every 0.1 s; returns 0 once it succeeds.

@@ -33,26 +33,6 @@ names() { printf '(.error | contains("%s")) and ([.details[]?.field] | index("%s
 # login EMAIL PASSWORD: sets HTTP_STATUS/HTTP_BODY; prints nothing.
 login() { api POST /api/auth/login "$(jq -nc --arg e "$1" --arg p "$2" '{email:$e,password:$p}')"; }
 
-# mint KEY HEADER_JSON PAYLOAD_JSON [SIGNATURE]: a JWS compact token signed
-# with HMAC-SHA256 under KEY (or carrying SIGNATURE verbatim).
-mint() {
-    python3 - "$@" <<'PY'
-import base64, hashlib, hmac, sys
-b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-key, header, payload = sys.argv[1:4]
-signing = b64(header.encode()) + "." + b64(payload.encode())
-sig = sys.argv[4] if len(sys.argv) > 4 else b64(hmac.new(key.encode(), signing.encode(), hashlib.sha256).digest())
-print(signing + "." + sig)
-PY
-}
-
-HS256='{"alg":"HS256","typ":"JWT"}'
-claims() { # claims SUB ROLE EXP_OFFSET_S
-    local now
-    now=$(date +%s)
-    printf '{"sub":"%s","role":"%s","sid":1,"iat":%d,"exp":%d}' "$1" "$2" "$now" $((now + $3))
-}
-
 # ---- sign-up -----------------------------------------------------------------------
 
 EMAIL_A="alice.$RUN@example.com"
