@@ -25,6 +25,8 @@ typedef struct gw_app {
 	int health_timeout_ms;       /* HEALTH_TIMEOUT_MS: budget of one Health.Check */
 	const uint8_t *jwt_key;      /* JWT_SECRET (checked by jwt_key_problem); NULL: every token is refused */
 	size_t jwt_key_len;
+	const uint8_t *jwt_key_previous; /* JWT_SECRET_PREVIOUS, also accepted; NULL: none */
+	size_t jwt_key_previous_len;
 	const char *version;         /* static */
 	gw_ratelimit *limits;        /* rate limits (gw_ratelimit.h, thread-safe); NULL: none */
 	const gw_cors *cors;         /* allowed origins (gw_cors.h); NULL: same origin only */

@@ -83,6 +83,10 @@ static int gw_auth_verify_cached(const gw_app *app, const char *token, int64_t n
 		}
 	}
 	int rc = jwt_verify(app->jwt_key, app->jwt_key_len, token, now_s, out);
+	/* signed before the key was rotated; a token expired or malformed is
+	 * that under either key */
+	if (rc == JWT_E_SIGNATURE && app->jwt_key_previous != NULL)
+		rc = jwt_verify(app->jwt_key_previous, app->jwt_key_previous_len, token, now_s, out);
 	if (rc == JWT_OK && strlen(token) <= JWT_MAX_LEN) {
 		gw_auth_cached *e = &gw_auth_cache[gw_auth_cache_next++ % GW_AUTH_CACHE];
 		memcpy(e->token, token, strlen(token) + 1);

@@ -102,8 +102,19 @@ int main(void)
 	const char *jwt_key = cfg_secret("JWT_SECRET", JWT_DEV_SECRET);
 	const char *key_problem = jwt_key_problem(jwt_key, cfg_production());
 	if (key_problem != NULL) {
-		log_printf(LOG_ERROR, "gateway: %s", key_problem);
+		log_printf(LOG_ERROR, "gateway: JWT_SECRET %s", key_problem);
 		return 2;
+	}
+	/* The key before a rotation, held to the same rules: a token signed
+	 * with a weak key must not get in by the back door. */
+	const char *jwt_previous = cfg_str("JWT_SECRET_PREVIOUS");
+	if (jwt_previous[0] != '\0') {
+		key_problem = jwt_key_problem(jwt_previous, cfg_production());
+		if (key_problem != NULL) {
+			log_printf(LOG_ERROR, "gateway: JWT_SECRET_PREVIOUS %s", key_problem);
+			return 2;
+		}
+		log_printf(LOG_INFO, "gateway: access tokens of the previous JWT key are accepted until they expire");
 	}
 
 	gw_app app = {
@@ -113,6 +124,8 @@ int main(void)
 		.health_timeout_ms = (int)cfg_int("HEALTH_TIMEOUT_MS", 1, 60000),
 		.jwt_key = (const uint8_t *)jwt_key,
 		.jwt_key_len = strlen(jwt_key),
+		.jwt_key_previous = jwt_previous[0] != '\0' ? (const uint8_t *)jwt_previous : NULL,
+		.jwt_key_previous_len = strlen(jwt_previous),
 		.version = COMANDA_VERSION,
 	};
 	gw_ratelimit *limits = gw_open_limits();

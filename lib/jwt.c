@@ -183,11 +183,11 @@ done:
 const char *jwt_key_problem(const char *key, bool production)
 {
 	if (key == NULL || strlen(key) < JWT_MIN_KEY_LEN)
-		return "JWT_SECRET must be at least 32 bytes";
+		return "must be at least 32 bytes";
 	/* The development key is public (it is in the source): in production
 	 * it would let anyone mint an admin token. */
 	if (production && strcmp(key, JWT_DEV_SECRET) == 0)
-		return "JWT_SECRET must not be the development key in production";
+		return "must not be the development key in production";
 	return NULL;
 }
 

@@ -47,7 +47,8 @@ int jwt_sign(const uint8_t *key, size_t key_len, const jwt_claims *c, char *out,
  * fills *out. Returns JWT_OK or the first JWT_E_* that applies. */
 int jwt_verify(const uint8_t *key, size_t key_len, const char *token, int64_t now_s, jwt_claims *out);
 
-/* Why `key` must not sign tokens, or NULL when it may: shorter than
+/* Why `key` must not sign tokens ("must be at least 32 bytes"; the caller
+ * names the variable), or NULL when it may: shorter than
  * JWT_MIN_KEY_LEN, or (in production) the public development key. The
  * gateway and svc-user both refuse to start on such a key. */
 const char *jwt_key_problem(const char *key, bool production);

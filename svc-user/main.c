@@ -37,7 +37,7 @@ static int user_init(svc *s)
 	const char *key = cfg_secret("JWT_SECRET", JWT_DEV_SECRET);
 	const char *problem = jwt_key_problem(key, cfg_production());
 	if (problem != NULL) {
-		log_printf(LOG_ERROR, "svc-user: %s", problem);
+		log_printf(LOG_ERROR, "svc-user: JWT_SECRET %s", problem);
 		return -1;
 	}
 	user_service_config cfg = {

@@ -20,7 +20,8 @@
 #   - deploy/k8s against the Kubernetes JSON schemas (kubeconform -strict,
 #     offline, for the Kubernetes versions scripts/deps.sh fetched), its
 #     kustomize output too, plus structural rules (probes, resources,
-#     non-root, HPAs, selectors, secret references, placeholders only).
+#     non-root, HPAs, selectors, secret references, placeholders only: an
+#     optional secret, JWT_SECRET_PREVIOUS, may be empty).
 #
 # Needs: docker-compose, Debian's python3 with yaml and docker (dependencies of
 # docker-compose), kubeconform and the schemas (scripts/deps.sh installs all),
@@ -68,9 +69,11 @@ PROGRAMS = ["gateway", "svc-user", "svc-order", "svc-payment"]
 DATA = ["postgres-users", "postgres-payments", "mongodb", "rabbitmq"]
 RPC_PORT = {"svc-user": 6001, "svc-order": 6002, "svc-payment": 6003}
 ADMIN_PORT = {"svc-user": 5001, "svc-order": 5002, "svc-payment": 5003}
-SECRET_VARS = {"USER_DB_URL", "PAYMENT_DB_URL", "ORDER_MONGO_URL", "AMQP_URL", "JWT_SECRET", "ADMIN_PASSWORD"}
+SECRET_VARS = {"USER_DB_URL", "PAYMENT_DB_URL", "ORDER_MONGO_URL", "AMQP_URL", "JWT_SECRET", "JWT_SECRET_PREVIOUS",
+               "ADMIN_PASSWORD"}
+OPTIONAL_SECRETS = {"JWT_SECRET_PREVIOUS"}  # empty but for a key rotation
 NEEDS = {  # the secrets each program reads (lib/cfg.def), and no others
-    "gateway": {"JWT_SECRET"},
+    "gateway": {"JWT_SECRET", "JWT_SECRET_PREVIOUS"},
     "svc-user": {"USER_DB_URL", "AMQP_URL", "JWT_SECRET", "ADMIN_PASSWORD"},
     "svc-order": {"ORDER_MONGO_URL", "AMQP_URL"},
     "svc-payment": {"PAYMENT_DB_URL", "AMQP_URL"},
@@ -186,7 +189,7 @@ def compose_env():
         secrets = set(env) & SECRET_VARS
         if secrets != NEEDS[name]:
             bad.append(f"{name}: secrets {sorted(secrets)}, expected {sorted(NEEDS[name])}")
-        bad += [f"{name}: {k} is empty" for k in NEEDS[name] if not str(env.get(k, "")).strip()]
+        bad += [f"{name}: {k} is empty" for k in NEEDS[name] - OPTIONAL_SECRETS if not str(env.get(k, "")).strip()]
         if name in RPC_PORT:
             prefix = {"svc-user": "USER", "svc-order": "ORDER", "svc-payment": "PAYMENT"}[name]
             if env.get(f"{prefix}_RPC_LISTEN") != f"tcp://0.0.0.0:{RPC_PORT[name]}":
@@ -434,7 +437,7 @@ def k8s_rules():
     for d in docs:
         if d["kind"] == "Secret":
             for k, v in (d.get("stringData") or {}).items():
-                if "CHANGE-ME" not in str(v):
+                if "CHANGE-ME" not in str(v) and not (k in OPTIONAL_SECRETS and v == ""):
                     bad.append(f"{d['_file']}: Secret {d['metadata']['name']}/{k} is not a placeholder")
             if d.get("data"):
                 bad.append(f"{d['_file']}: Secret {d['metadata']['name']} has base64 data (placeholders only)")

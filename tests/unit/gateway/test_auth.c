@@ -202,6 +202,43 @@ TEST(gw_auth_route_classes_and_challenges)
 	httpd_stop(h);
 }
 
+TEST(gw_auth_accepts_tokens_of_the_previous_key_after_a_rotation)
+{
+	static const char old_key[] = "the-key-before-the-rotation-0123456789";
+	gw_app app = { .jwt_key = (const uint8_t *)test_key, .jwt_key_len = strlen(test_key),
+		.jwt_key_previous = (const uint8_t *)old_key, .jwt_key_previous_len = strlen(old_key) };
+	httpd *h = NULL;
+	httpd_config cfg = { .name = "gw-auth-rotation", .bind = "127.0.0.1", .threads = 1, .handler = auth_dispatch,
+		.arg = &app };
+	CHECK_EQ_INT(httpd_start(&h, &cfg), 0);
+	if (h == NULL)
+		return;
+	int port = httpd_port(h);
+	char tok[JWT_MAX_LEN], auth[JWT_MAX_LEN + 16];
+	/* the new key and the old one both sign tokens that get in */
+	sign(tok, sizeof(tok), test_key, 7, COMANDA__ROLE__ROLE_CUSTOMER, 600);
+	snprintf(auth, sizeof(auth), "Bearer %s", tok);
+	expect(get(port, "/user", auth), 200, NULL, "{\"id\":7,", __LINE__);
+	sign(tok, sizeof(tok), old_key, 8, COMANDA__ROLE__ROLE_ADMIN, 600);
+	snprintf(auth, sizeof(auth), "Bearer %s", tok);
+	expect(get(port, "/admin", auth), 200, NULL, "{\"id\":8,\"role\":2,", __LINE__);
+	/* the old key's expired token is expired, not invalid */
+	sign(tok, sizeof(tok), old_key, 8, COMANDA__ROLE__ROLE_CUSTOMER, -1);
+	snprintf(auth, sizeof(auth), "Bearer %s", tok);
+	expect(get(port, "/user", auth), 401, GW_AUTH_INVALID_TOKEN, "\"error\":\"Access token expired\"", __LINE__);
+	/* a third key is refused */
+	sign(tok, sizeof(tok), "neither-key-neither-key-neither-key-!!", 9, COMANDA__ROLE__ROLE_ADMIN, 600);
+	snprintf(auth, sizeof(auth), "Bearer %s", tok);
+	expect(get(port, "/admin", auth), 401, GW_AUTH_INVALID_TOKEN, "\"error\":\"Invalid access token\"", __LINE__);
+	/* once the previous key is dropped, its tokens are refused */
+	app.jwt_key_previous = NULL;
+	app.jwt_key_previous_len = 0;
+	sign(tok, sizeof(tok), old_key, 10, COMANDA__ROLE__ROLE_CUSTOMER, 600);
+	snprintf(auth, sizeof(auth), "Bearer %s", tok);
+	expect(get(port, "/user", auth), 401, GW_AUTH_INVALID_TOKEN, NULL, __LINE__);
+	httpd_stop(h);
+}
+
 TEST(gw_auth_without_a_key_fails_closed)
 {
 	gw_app app = { 0 };
