@@ -98,6 +98,17 @@ static void auth_dispatch(void *arg, const httpd_request *req, httpd_response *r
 	gw_http_dispatch(arg, auth_table, sizeof(auth_table) / sizeof(auth_table[0]), req, resp);
 }
 
+/* An HTTP server on a free port that dispatches auth_table for app; NULL
+ * (the failure recorded) when it cannot start. */
+static httpd *auth_server(gw_app *app, const char *name, int threads)
+{
+	httpd *h = NULL;
+	httpd_config cfg = { .name = name, .bind = "127.0.0.1", .threads = threads, .handler = auth_dispatch,
+		.arg = app };
+	CHECK_EQ_INT(httpd_start(&h, &cfg), 0);
+	return h;
+}
+
 /* A token of user sub with role, signed with key, expiring ttl seconds from now. */
 static void sign(char *out, size_t cap, const char *key, int64_t sub, int role, int64_t ttl)
 {
@@ -132,10 +143,7 @@ static void expect(char *r, int status, const char *challenge, const char *body_
 TEST(gw_auth_route_classes_and_challenges)
 {
 	gw_app app = { .jwt_key = (const uint8_t *)test_key, .jwt_key_len = strlen(test_key) };
-	httpd *h = NULL;
-	httpd_config cfg = { .name = "gw-auth-test", .bind = "127.0.0.1", .threads = 2, .handler = auth_dispatch,
-		.arg = &app };
-	CHECK_EQ_INT(httpd_start(&h, &cfg), 0);
+	httpd *h = auth_server(&app, "gw-auth-test", 2);
 	if (h == NULL)
 		return;
 	int port = httpd_port(h);
@@ -207,10 +215,7 @@ TEST(gw_auth_accepts_tokens_of_the_previous_key_after_a_rotation)
 	static const char old_key[] = "the-key-before-the-rotation-0123456789";
 	gw_app app = { .jwt_key = (const uint8_t *)test_key, .jwt_key_len = strlen(test_key),
 		.jwt_key_previous = (const uint8_t *)old_key, .jwt_key_previous_len = strlen(old_key) };
-	httpd *h = NULL;
-	httpd_config cfg = { .name = "gw-auth-rotation", .bind = "127.0.0.1", .threads = 1, .handler = auth_dispatch,
-		.arg = &app };
-	CHECK_EQ_INT(httpd_start(&h, &cfg), 0);
+	httpd *h = auth_server(&app, "gw-auth-rotation", 1);
 	if (h == NULL)
 		return;
 	int port = httpd_port(h);
@@ -242,10 +247,7 @@ TEST(gw_auth_accepts_tokens_of_the_previous_key_after_a_rotation)
 TEST(gw_auth_without_a_key_fails_closed)
 {
 	gw_app app = { 0 };
-	httpd *h = NULL;
-	httpd_config cfg = { .name = "gw-auth-nokey", .bind = "127.0.0.1", .threads = 1, .handler = auth_dispatch,
-		.arg = &app };
-	CHECK_EQ_INT(httpd_start(&h, &cfg), 0);
+	httpd *h = auth_server(&app, "gw-auth-nokey", 1);
 	if (h == NULL)
 		return;
 	char tok[JWT_MAX_LEN], auth[JWT_MAX_LEN + 16];
