@@ -87,23 +87,23 @@ order_relay_lock_result order_relay_lock_take(mongoc_client_t *client, const cha
 	order_relay_lock_result res = ORDER_RELAY_LOCK_ERROR;
 	char expired[ORDER_RELAY_LOCK_HOLDER_MAX] = ""; /* the holder whose lock this call deleted */
 	int64_t expired_at = 0;
-	/* Two rounds at most: the second only after deleting an expired lock
-	 * (or finding it given back between the insert and the read). */
+	/* Read first, insert only when there is no lock (or an expired one,
+	 * deleted): a replica that finds the lock held writes nothing, where a
+	 * refused insert would be an error in the server's log (PostgreSQL's,
+	 * under FerretDB) at every turn not taken. A second round only after
+	 * an insert lost to another replica's between the read and the write. */
 	for (int round = 0; round < 2; round++) {
-		if (order_relay_lock_insert(coll, holder, now_ms + lease_ms, &err) == 0) {
-			res = ORDER_RELAY_LOCK_TAKEN;
-			break;
-		}
-		if (!order_relay_lock_is_duplicate(&err))
-			break;
 		char other[ORDER_RELAY_LOCK_HOLDER_MAX];
 		int64_t expires_at = 0;
 		int found = order_relay_lock_read(coll, other, sizeof(other), &expires_at, &err);
-		if (found < 0)
+		if (found < 0) {
+			res = ORDER_RELAY_LOCK_ERROR;
 			break;
-		res = ORDER_RELAY_LOCK_BUSY;
-		if ((found == 1 && expires_at >= now_ms) || round == 1)
-			break; /* held; or someone else is taking it over right now: their turn */
+		}
+		if (found == 1 && (expires_at >= now_ms || round == 1)) {
+			res = ORDER_RELAY_LOCK_BUSY; /* held; or another replica is taking it over right now */
+			break;
+		}
 		if (found == 1) {
 			if (order_relay_lock_delete(coll, other, expires_at, &err) != 0) {
 				res = ORDER_RELAY_LOCK_ERROR;
@@ -112,6 +112,15 @@ order_relay_lock_result order_relay_lock_take(mongoc_client_t *client, const cha
 			snprintf(expired, sizeof(expired), "%s", other);
 			expired_at = expires_at;
 		}
+		if (order_relay_lock_insert(coll, holder, now_ms + lease_ms, &err) == 0) {
+			res = ORDER_RELAY_LOCK_TAKEN;
+			break;
+		}
+		if (!order_relay_lock_is_duplicate(&err)) {
+			res = ORDER_RELAY_LOCK_ERROR;
+			break;
+		}
+		res = ORDER_RELAY_LOCK_BUSY; /* another replica's insert came first: read it */
 	}
 	if (res == ORDER_RELAY_LOCK_ERROR)
 		log_printf(LOG_WARN, "outbox relay: cannot take the relay lock: %s", err.message);

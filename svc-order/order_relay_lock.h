@@ -13,8 +13,10 @@
  *
  * Taking it is an insert, which the unique _id makes atomic on MongoDB and
  * on FerretDB v1 alike (FerretDB's updates are not atomic, docs/SCALING.md,
- * but its _id index is PostgreSQL's). Giving it back is a delete naming the
- * holder. A replica that dies or freezes mid-pass leaves its document; once
+ * but its _id index is PostgreSQL's), made only after a read finds no lock:
+ * the usual "held" answer is then a read, not a refused insert, which
+ * FerretDB's PostgreSQL would log as an error. Giving it back is a delete
+ * naming the holder. A replica that dies or freezes mid-pass leaves its document; once
  * its expires_at is past, another replica deletes exactly that document
  * (holder and expires_at in the filter) and inserts its own. The caller
  * picks a lease well beyond a pass; if a holder still outlives it (a
