@@ -23,12 +23,12 @@ bool gw_call_idempotency_key_valid(const char *key)
 	return n > 0;
 }
 
-bool gw_call_begin(rpc_call *call, const gw_request *req, httpd_response *resp, bool idempotent)
+int gw_call_begin(rpc_call *call, const gw_request *req, httpd_response *resp, bool idempotent)
 {
 	const char *key = idempotent ? httpd_header(req->http, "Idempotency-Key") : NULL;
 	if (key != NULL && !gw_call_idempotency_key_valid(key)) {
 		gw_errors_respond_invalid(resp, req->http, "Idempotency-Key", "must be 1-255 printable ASCII characters");
-		return false;
+		return COMANDA__CODE__INVALID_ARGUMENT;
 	}
 	rpc_call_init(call);
 	call->request_id = req->http->request_id;
@@ -43,10 +43,10 @@ bool gw_call_begin(rpc_call *call, const gw_request *req, httpd_response *resp, 
 		if (call->client == NULL) {  /* not after arena_init: its first chunk is inline */
 			rpc_call_release(call);
 			httpd_respond_error(resp, req->http, 500, "INTERNAL", "Internal error");
-			return false;
+			return COMANDA__CODE__INTERNAL;
 		}
 	}
-	return true;
+	return COMANDA__CODE__OK;
 }
 
 /* One RPC in flight for a suspended HTTP request. */
@@ -106,10 +106,11 @@ void gw_call_async_then(gw_app *app, const gw_request *req, httpd_response *resp
 			then(app, req, resp, COMANDA__CODE__INTERNAL, note != NULL ? note : "");
 		return;
 	}
-	if (!gw_call_begin(&p->call, req, resp, idempotent)) {
+	int begun = gw_call_begin(&p->call, req, resp, idempotent);
+	if (begun != COMANDA__CODE__OK) {
 		free(p);
 		if (then != NULL)
-			then(app, req, resp, COMANDA__CODE__INVALID_ARGUMENT, note != NULL ? note : "");
+			then(app, req, resp, begun, note != NULL ? note : "");
 		return;
 	}
 	p->app = app;

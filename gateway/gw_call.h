@@ -33,10 +33,11 @@ bool gw_call_idempotency_key_valid(const char *key);
  * request_id (borrowed from req), the client's default timeout and, when
  * idempotent, the Idempotency-Key header (borrowed; none when absent),
  * with the client's address key as an anonymous caller's identity.
- * Returns true; the caller then owns call and must rpc_call_release it.
- * A malformed Idempotency-Key answers resp 400 INVALID_ARGUMENT (field
- * "Idempotency-Key") and returns false with nothing to release. */
-bool gw_call_begin(rpc_call *call, const gw_request *req, httpd_response *resp, bool idempotent);
+ * Returns OK; the caller then owns call and must rpc_call_release it.
+ * Otherwise resp is answered and nothing is left to release: a malformed
+ * Idempotency-Key is INVALID_ARGUMENT (400, field "Idempotency-Key"), no
+ * memory for the address INTERNAL (500). */
+int gw_call_begin(rpc_call *call, const gw_request *req, httpd_response *resp, bool idempotent);
 
 /* Answers resp from an OK reply (its status, body, headers). Runs on one of
  * NNG's threads: it must not block. */
