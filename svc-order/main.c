@@ -23,10 +23,14 @@ static rpc_client *order_users;
  * the server if it is not up yet) and registers the "database" probe. */
 static int order_init(svc *s)
 {
+	/* RPC_TIMEOUT_MS, read the one way: svc-order's calls to svc-user
+	 * and, the same in every program, the deadline its own callers give. */
+	rpc_client_config uc;
+	rpc_client_config_from_cfg(&uc, "USER_RPC_URL");
+	int rpc_ms = uc.default_timeout_ms;
 	/* One client per worker, whose answers must come within the RPC
 	 * deadline (a caller's deadline is at most RPC_TIMEOUT_MS away, the
 	 * gateway's); and one for the outbox relay. */
-	int rpc_ms = (int)cfg_int("RPC_TIMEOUT_MS", RPC_TIMEOUT_MIN_MS, RPC_TIMEOUT_MAX_MS);
 	int answer_ms = rpc_ms > 2 * SVC_REPLY_MARGIN_MS ? rpc_ms - SVC_REPLY_MARGIN_MS : rpc_ms / 2;
 	order_db *db = order_db_open(cfg_str("ORDER_MONGO_URL"), svc_workers(s), svc_connect_timeout_s(s) * 1000,
 	    answer_ms, "svc-order");
@@ -47,9 +51,6 @@ static int order_init(svc *s)
 	health_add(svc_health(s), "database", order_db_probe, db);
 	if (sodium_init() < 0)
 		return -1;
-	rpc_client_config uc;
-	rpc_client_config_from_cfg(&uc, "USER_RPC_URL");
-	int timeout_ms = uc.default_timeout_ms;
 	if (rpc_client_open(&order_users, &uc) != COMANDA__CODE__OK) {
 		log_printf(LOG_ERROR, "USER_RPC_URL is not usable: %s", uc.urls);
 		return -1;
@@ -57,7 +58,7 @@ static int order_init(svc *s)
 	order_service_config oc = {
 		.db_name = order_db_name(db),
 		.users = order_users,
-		.user_check_timeout_ms = timeout_ms < 1000 ? timeout_ms : 1000,
+		.user_check_timeout_ms = rpc_ms < 1000 ? rpc_ms : 1000,
 		.hash_key = (const uint8_t *)order_fingerprint_key,
 		.hash_key_len = sizeof(order_fingerprint_key) - 1,
 	};
