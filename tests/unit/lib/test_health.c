@@ -133,8 +133,7 @@ static health *test_health_after_a_timeout(test_dep *db)
 	clock_sleep_ms(HEALTH_PERIOD_MS + HEALTH_STALE_MS + 200);
 	int returned = atomic_load(&db->returned);
 	atomic_store(&db->hang, false);
-	while (atomic_load(&db->returned) == returned)
-		clock_sleep_ms(1);
+	test_wait_returned(db, returned + 1, 5000);
 	return h;
 }
 
@@ -148,8 +147,7 @@ TEST(health_a_probe_that_fails_only_after_the_limit_counts_as_hung)
 	CHECK(health_failing(h, "database"));
 	/* the next probe fails at once: failing, no longer hung */
 	int returned = atomic_load(&db.returned);
-	while (atomic_load(&db.returned) == returned)
-		clock_sleep_ms(1);
+	test_wait_returned(&db, returned + 1, 5000);
 	clock_sleep_ms(5);
 	CHECK(!health_hung(h, "database"));
 	CHECK(health_failing(h, "database"));
