@@ -96,36 +96,23 @@ int main(void)
 		return 1;
 	}
 
-	/* The key svc-user signs access tokens with; cfg_secret exits in
-	 * production when it is unset, jwt_key_problem refuses a short one
-	 * (or the public development key in production). */
-	const char *jwt_key = cfg_secret("JWT_SECRET", JWT_DEV_SECRET);
-	const char *key_problem = jwt_key_problem(jwt_key, cfg_production());
-	if (key_problem != NULL) {
-		log_printf(LOG_ERROR, "gateway: JWT_SECRET %s", key_problem);
+	/* The key svc-user signs access tokens with, and the one it replaced
+	 * while a rotation is under way. */
+	jwt_keys keys;
+	if (jwt_keys_from_cfg("gateway", &keys) != 0)
 		return 2;
-	}
-	/* The key before a rotation, held to the same rules: a token signed
-	 * with a weak key must not get in by the back door. */
-	const char *jwt_previous = cfg_str("JWT_SECRET_PREVIOUS");
-	if (jwt_previous[0] != '\0') {
-		key_problem = jwt_key_problem(jwt_previous, cfg_production());
-		if (key_problem != NULL) {
-			log_printf(LOG_ERROR, "gateway: JWT_SECRET_PREVIOUS %s", key_problem);
-			return 2;
-		}
+	if (keys.previous != NULL)
 		log_printf(LOG_INFO, "gateway: access tokens of the previous JWT key are accepted until they expire");
-	}
 
 	gw_app app = {
 		.user = gw_open_client("USER_RPC_URL"),
 		.order = gw_open_client("ORDER_RPC_URL"),
 		.payment = gw_open_client("PAYMENT_RPC_URL"),
 		.health_timeout_ms = (int)cfg_int("HEALTH_TIMEOUT_MS", 1, 60000),
-		.jwt_key = (const uint8_t *)jwt_key,
-		.jwt_key_len = strlen(jwt_key),
-		.jwt_key_previous = jwt_previous[0] != '\0' ? (const uint8_t *)jwt_previous : NULL,
-		.jwt_key_previous_len = strlen(jwt_previous),
+		.jwt_key = keys.key,
+		.jwt_key_len = keys.key_len,
+		.jwt_key_previous = keys.previous,
+		.jwt_key_previous_len = keys.previous_len,
 		.version = COMANDA_VERSION,
 	};
 	gw_ratelimit *limits = gw_open_limits();

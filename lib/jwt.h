@@ -53,6 +53,22 @@ int jwt_verify(const uint8_t *key, size_t key_len, const char *token, int64_t no
  * gateway and svc-user both refuse to start on such a key. */
 const char *jwt_key_problem(const char *key, bool production);
 
+/* The keys a program signs or verifies tokens with: JWT_SECRET, and
+ * JWT_SECRET_PREVIOUS during a rotation (docs/OPERATIONS.md). */
+typedef struct jwt_keys {
+	const uint8_t *key;
+	size_t key_len;
+	const uint8_t *previous;        /* NULL: no rotation under way */
+	size_t previous_len;
+} jwt_keys;
+
+/* Reads both variables (in jwt_cfg.c: this file knows nothing of the
+ * environment). Each must pass jwt_key_problem: a token signed with a weak
+ * previous key must not get in by the back door. Returns 0, or -1 after
+ * logging which variable is wrong and why, as `program`. The pointers stay
+ * valid for the life of the process. Call from the main thread at start. */
+int jwt_keys_from_cfg(const char *program, jwt_keys *out);
+
 /* A short reason for a JWT_E_* code, for logs (never shown to clients). */
 const char *jwt_strerror(int rc);
 

@@ -57,14 +57,17 @@ int pg_bytea_parse(arena *mem, const char *text, ProtobufCBinaryData *out)
 }
 
 int pg_idem_begin(pg_conn *c, const char *caller, const char *key, const uint8_t hash[PG_IDEM_HASH_LEN],
-    arena *mem, int *state, ProtobufCBinaryData *reply)
+    const uint8_t *hash_previous, arena *mem, int *state, ProtobufCBinaryData *reply)
 {
 	reply->data = NULL;
 	reply->len = 0;
 	const char *hex = pg_bytea_hex(mem, hash, PG_IDEM_HASH_LEN);
 	if (hex == NULL)
 		return COMANDA__CODE__INTERNAL;
-	const char *params[] = { caller, key, hex };
+	const char *hex_previous = NULL;  /* NULL: SQL NULL, which matches nothing */
+	if (hash_previous != NULL && (hex_previous = pg_bytea_hex(mem, hash_previous, PG_IDEM_HASH_LEN)) == NULL)
+		return COMANDA__CODE__INTERNAL;
+	const char *params[] = { caller, key, hex, hex_previous };
 	/* Claim: a new key, a stale in-progress claim (its owner died) or an
 	 * expired record are ours; anything else is someone else's. */
 	PGresult *r = NULL;
@@ -86,9 +89,11 @@ int pg_idem_begin(pg_conn *c, const char *caller, const char *key, const uint8_t
 		*state = PG_IDEM_NEW;
 		return COMANDA__CODE__OK;
 	}
-	code = pg_exec(c, "SELECT request_hash = $3::bytea, status, reply FROM idempotency_records "
+	/* With no previous hash, $4 is NULL: "x IN (a, NULL)" is NULL, not true,
+	 * when x <> a, so it reads as a mismatch, as it should. */
+	code = pg_exec(c, "SELECT request_hash IN ($3::bytea, $4::bytea), status, reply FROM idempotency_records "
 	                  "WHERE caller = $1 AND key = $2",
-	    3, params, &r);
+	    4, params, &r);
 	if (code != COMANDA__CODE__OK) {
 		PQclear(r);
 		return code;

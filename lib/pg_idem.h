@@ -39,11 +39,14 @@ enum { PG_IDEM_NEW = 0, PG_IDEM_REPLAY, PG_IDEM_IN_PROGRESS, PG_IDEM_MISMATCH };
 void pg_idem_fingerprint(const uint8_t *key, size_t key_len, const char *method, const ProtobufCMessage *request,
     uint8_t out[PG_IDEM_HASH_LEN]);
 
-/* Claims (caller, key) for the request with fingerprint hash. Sets *state;
- * for REPLAY *reply holds the stored reply bytes (in mem). Returns a Code
- * (OK, or the database's failure). */
+/* Claims (caller, key) for the request with fingerprint hash. A stored
+ * record matches when its fingerprint is hash, or hash_previous when that is
+ * not NULL: the same request fingerprinted with the key the service's secret
+ * replaced, so a retry that spans a key rotation is still a replay. A new
+ * claim stores hash. Sets *state; for REPLAY *reply holds the stored reply
+ * bytes (in mem). Returns a Code (OK, or the database's failure). */
 int pg_idem_begin(pg_conn *c, const char *caller, const char *key, const uint8_t hash[PG_IDEM_HASH_LEN],
-    arena *mem, int *state, ProtobufCBinaryData *reply);
+    const uint8_t *hash_previous, arena *mem, int *state, ProtobufCBinaryData *reply);
 
 /* Stores reply (packed) as the outcome of (caller, key). Call inside the
  * transaction that makes the effect. Returns a Code. */

@@ -456,7 +456,8 @@ static int pay_create(rpc_ctx *ctx, const Comanda__CreatePaymentRequest *req, Co
 		pg_idem_fingerprint(pay_cfg.hash_key, pay_cfg.hash_key_len, rpc_ctx_method(ctx), &req->base, hash);
 		int state = 0;
 		ProtobufCBinaryData stored;
-		int code = pg_idem_begin(db, caller, key, hash, rpc_ctx_arena(ctx), &state, &stored);
+		/* the fingerprint key is a constant: never rotated, no previous one */
+		int code = pg_idem_begin(db, caller, key, hash, NULL, rpc_ctx_arena(ctx), &state, &stored);
 		if (code != COMANDA__CODE__OK)
 			return pay_db_error(ctx, code);
 		if (state == PG_IDEM_IN_PROGRESS) {

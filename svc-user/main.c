@@ -34,15 +34,16 @@ static int user_init(svc *s)
 		log_printf(LOG_ERROR, "libsodium failed to initialise");
 		return -1;
 	}
-	const char *key = cfg_secret("JWT_SECRET", JWT_DEV_SECRET);
-	const char *problem = jwt_key_problem(key, cfg_production());
-	if (problem != NULL) {
-		log_printf(LOG_ERROR, "svc-user: JWT_SECRET %s", problem);
+	jwt_keys keys;
+	if (jwt_keys_from_cfg("svc-user", &keys) != 0)
 		return -1;
-	}
+	if (keys.previous != NULL)
+		log_printf(LOG_INFO, "svc-user: Idempotency-Key records of the previous JWT key still match");
 	user_service_config cfg = {
-		.jwt_key = (const uint8_t *)key,
-		.jwt_key_len = strlen(key),
+		.jwt_key = keys.key,
+		.jwt_key_len = keys.key_len,
+		.jwt_key_previous = keys.previous,
+		.jwt_key_previous_len = keys.previous_len,
 		.jwt_ttl_s = (int)cfg_int("JWT_TTL_S", 60, 900),
 		.refresh_ttl_s = (int)cfg_int("REFRESH_TTL_S", 300, 31536000),
 	};

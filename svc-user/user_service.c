@@ -101,11 +101,20 @@ static int user_idem_start(rpc_ctx *ctx, pg_conn *db, const ProtobufCMessage *re
 		snprintf(st->caller, sizeof(st->caller), "anon:%s", rpc_ctx_client(ctx));
 	else  /* no address: a caller that sends none (not the gateway) */
 		snprintf(st->caller, sizeof(st->caller), "anonymous");
-	uint8_t hash[PG_IDEM_HASH_LEN];
+	/* Fingerprints are keyed with JWT_SECRET (a body may hold a password).
+	 * While a rotation is under way, a record the previous key made still
+	 * matches, so a retry across the switch is replayed (docs/OPERATIONS.md,
+	 * "Rotating JWT_SECRET"). */
+	uint8_t hash[PG_IDEM_HASH_LEN], hash_previous[PG_IDEM_HASH_LEN];
 	pg_idem_fingerprint(user_cfg.jwt_key, user_cfg.jwt_key_len, rpc_ctx_method(ctx), request, hash);
+	bool rotating = user_cfg.jwt_key_previous != NULL;
+	if (rotating)
+		pg_idem_fingerprint(user_cfg.jwt_key_previous, user_cfg.jwt_key_previous_len, rpc_ctx_method(ctx), request,
+		    hash_previous);
 	int state = 0;
 	ProtobufCBinaryData stored;
-	int code = pg_idem_begin(db, st->caller, st->key, hash, rpc_ctx_arena(ctx), &state, &stored);
+	int code = pg_idem_begin(db, st->caller, st->key, hash, rotating ? hash_previous : NULL, rpc_ctx_arena(ctx),
+	    &state, &stored);
 	if (code != COMANDA__CODE__OK)
 		return user_db_error(ctx, code);
 	switch (state) {

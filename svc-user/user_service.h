@@ -21,6 +21,8 @@
 typedef struct user_service_config {
 	const uint8_t *jwt_key;      /* HS256 key, >= 32 bytes; must outlive the service */
 	size_t jwt_key_len;
+	const uint8_t *jwt_key_previous; /* the key jwt_key replaced, or NULL; must outlive the service */
+	size_t jwt_key_previous_len;
 	int jwt_ttl_s;               /* access token lifetime, <= 900 */
 	int refresh_ttl_s;           /* refresh token lifetime */
 } user_service_config;

@@ -74,7 +74,7 @@ SECRET_VARS = {"USER_DB_URL", "PAYMENT_DB_URL", "ORDER_MONGO_URL", "AMQP_URL", "
 OPTIONAL_SECRETS = {"JWT_SECRET_PREVIOUS"}  # empty but for a key rotation
 NEEDS = {  # the secrets each program reads (lib/cfg.def), and no others
     "gateway": {"JWT_SECRET", "JWT_SECRET_PREVIOUS"},
-    "svc-user": {"USER_DB_URL", "AMQP_URL", "JWT_SECRET", "ADMIN_PASSWORD"},
+    "svc-user": {"USER_DB_URL", "AMQP_URL", "JWT_SECRET", "JWT_SECRET_PREVIOUS", "ADMIN_PASSWORD"},
     "svc-order": {"ORDER_MONGO_URL", "AMQP_URL"},
     "svc-payment": {"PAYMENT_DB_URL", "AMQP_URL"},
 }

@@ -10,6 +10,14 @@
 #   - the stack's own gateway, which knows only the old key, refuses tokens
 #     of the new one (why the gateways go first);
 #   - a previous key that breaks JWT_SECRET's rules stops the gateway at start.
+# Then step 2: a second svc-user, on the stack's database, signs with the new
+# key and keeps the stack's as JWT_SECRET_PREVIOUS, behind a rotation gateway:
+#   - a sign-up with an Idempotency-Key, first sent to the stack (old key)
+#     and retried through svc-user-2 (new key), is replayed, not refused;
+#     the same key with another body is still refused;
+#   - its login tokens are of the new key;
+#   - the same svc-user without JWT_SECRET_PREVIOUS refuses that retry (422):
+#     the previous key is what matched it.
 set -uo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -18,11 +26,14 @@ cd "$IT_REPO" || exit 1
 OLD_KEY=${JWT_SECRET:-comanda-development-jwt-key-never-use-in-production}
 NEW_KEY=rotation-test-key-$(date +%s%N)-0123456789abcdef
 GW_BIN=${COMANDA_BIN_DIR:-build/bin}/gateway
+USER_BIN=${COMANDA_BIN_DIR:-build/bin}/svc-user
 LOG=${COMANDA_RUN_DIR:-.run/dev}/logs/gateway-rotation.log
+USER_LOG=${COMANDA_RUN_DIR:-.run/dev}/logs/svc-user-rotation.log
 mkdir -p "$(dirname "$LOG")"
 : >"$LOG"
-GW_PID=
-trap '[[ -n $GW_PID ]] && kill -TERM "$GW_PID" 2>/dev/null; wait 2>/dev/null' EXIT
+: >"$USER_LOG"
+GW_PID= USER_PID=
+trap 'kill -TERM $GW_PID $USER_PID 2>/dev/null; wait 2>/dev/null' EXIT
 
 # start_gateway PORT VAR=VALUE...: a gateway of this build on PORT with the
 # stack's settings and these; sets GW_PID.
@@ -33,7 +44,23 @@ start_gateway() {
     GW_PID=$!
 }
 
-read -r PORT BAD_PORT < <(free_ports 2)
+# start_user VAR=VALUE...: a second svc-user of this build on the stack's
+# database, on ports of its own, with these settings; sets USER_PID (so call
+# it outside check, whose command runs in a subshell).
+start_user() {
+    env -u COMANDA_STACK_ID USER_RPC_LISTEN="tcp://127.0.0.1:$USER_RPC" USER_ADMIN_PORT="$USER_ADMIN" "$@" \
+        "$USER_BIN" >>"$USER_LOG" 2>&1 &
+    USER_PID=$!
+}
+# user_ready: svc-user-2 answers its health check (a process of ours: one
+# that outlived its stop would hold the ports).
+user_ready() { kill -0 "$USER_PID" && curl -fsS -o /dev/null "http://127.0.0.1:$USER_ADMIN/health"; }
+stop() { # stop PID: SIGTERM, then wait for it
+    kill -TERM "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+
+read -r PORT BAD_PORT PORT2 USER_RPC USER_ADMIN < <(free_ports 5)
 GW=http://127.0.0.1:$PORT
 start_gateway "$PORT" JWT_SECRET="$NEW_KEY" JWT_SECRET_PREVIOUS="$OLD_KEY"
 if ! wait_until 30 curl -fsS -o /dev/null "$GW/health"; then
@@ -67,9 +94,50 @@ expect "the stack's gateway (old key only) refuses the new key's token" 401 "$(e
 TOKEN=$OLD_TOKEN api GET /api/users/me
 expect "...and still takes the old one" 200 ".user.id == $ID"
 
-kill -TERM "$GW_PID" 2>/dev/null
-wait "$GW_PID" 2>/dev/null
+stop "$GW_PID"
 GW_PID=
+
+# Step 2. The sign-up's first attempt reaches the stack (old key).
+RETRY_KEY=rotation-signup-$(date +%s%N)
+BODY=$(jq -nc --arg e "rotation-retry-$(date +%s%N)@example.com" '{name:"Retry",email:$e,password:"rotation-pass-2"}')
+TOKEN='' api POST /api/users "$BODY" -H "Idempotency-Key: $RETRY_KEY"
+expect "set up: a sign-up with an Idempotency-Key, through the stack (old key)" 201 '.user.id > 0'
+RETRY_ID=$(jq -r '.user.id // empty' <<<"$HTTP_BODY")
+
+start_user JWT_SECRET="$NEW_KEY" JWT_SECRET_PREVIOUS="$OLD_KEY"
+check "svc-user-2 starts with JWT_SECRET_PREVIOUS (RPC $USER_RPC, admin $USER_ADMIN)" wait_until 30 user_ready
+check "...and says the previous key's records still match" \
+    grep -q 'Idempotency-Key records of the previous JWT key still match' "$USER_LOG"
+GW2=http://127.0.0.1:$PORT2
+start_gateway "$PORT2" JWT_SECRET="$NEW_KEY" JWT_SECRET_PREVIOUS="$OLD_KEY" USER_RPC_URL="tcp://127.0.0.1:$USER_RPC"
+check "a rotation gateway in front of svc-user-2 is up (port $PORT2)" \
+    wait_until 30 curl -fsS -o /dev/null "$GW2/health"
+
+TOKEN='' http POST "$GW2/api/users" "$BODY" -H "Idempotency-Key: $RETRY_KEY"
+expect "the retry through svc-user-2 (new key) is replayed: 201, the same account" 201 ".user.id == ${RETRY_ID:-0}"
+check_eq "...marked Idempotent-Replayed" "true" "$(http_header Idempotent-Replayed)"
+TOKEN='' http POST "$GW2/api/users" "$(jq -c '.name = "Another"' <<<"$BODY")" -H "Idempotency-Key: $RETRY_KEY"
+expect "the same key with another body: 422 IDEMPOTENCY_KEY_REUSED" 422 '.reason == "IDEMPOTENCY_KEY_REUSED"'
+
+ROTATED_EMAIL=$(jq -r .email <<<"$BODY")
+TOKEN='' http POST "$GW2/api/auth/login" "$(jq -nc --arg e "$ROTATED_EMAIL" '{email:$e,password:"rotation-pass-2"}')"
+expect "svc-user-2 logs the customer in" 200 '.token | type == "string"'
+ROTATED_TOKEN=$(jq -r '.token // empty' <<<"$HTTP_BODY")
+TOKEN=$ROTATED_TOKEN http GET "$GW2/api/users/me"
+expect "...with a token the rotation gateway takes" 200 ".user.id == ${RETRY_ID:-0}"
+TOKEN=$ROTATED_TOKEN api GET /api/users/me
+expect "...which is of the new key: the stack's gateway refuses it" 401 "$(err UNAUTHENTICATED)"
+
+stop "$USER_PID"
+check_not "svc-user-2 stops" kill -0 "$USER_PID"
+start_user JWT_SECRET="$NEW_KEY"
+check "...and starts again without JWT_SECRET_PREVIOUS" wait_until 30 user_ready
+TOKEN='' http POST "$GW2/api/users" "$BODY" -H "Idempotency-Key: $RETRY_KEY"
+expect "...and refuses the same retry: 422 IDEMPOTENCY_KEY_REUSED (the previous key matched it)" 422 \
+    '.reason == "IDEMPOTENCY_KEY_REUSED"'
+stop "$USER_PID"
+stop "$GW_PID"
+USER_PID= GW_PID=
 
 start_gateway "$BAD_PORT" JWT_SECRET="$NEW_KEY" JWT_SECRET_PREVIOUS=too-short
 rc=0
