@@ -1,5 +1,6 @@
 /* lib/jwt: what the gateway accepts and refuses. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -175,4 +176,40 @@ TEST(jwt_has_one_spelling)
 	tok[n - 1] = last;
 	tok[3] = '+';
 	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_MALFORMED);
+}
+
+/* jwt_keys_from_cfg with JWT_SECRET = k and JWT_SECRET_PREVIOUS = previous
+ * (NULL: unset), development settings; the environment is cleared after. */
+static int keys_from(const char *k, const char *previous, jwt_keys *out)
+{
+	setenv("JWT_SECRET", k, 1);
+	if (previous != NULL)
+		setenv("JWT_SECRET_PREVIOUS", previous, 1);
+	int rc = jwt_keys_from_cfg("test", out);
+	unsetenv("JWT_SECRET");
+	unsetenv("JWT_SECRET_PREVIOUS");
+	return rc;
+}
+
+TEST(jwt_keys_from_cfg_reads_the_key_and_the_previous_one)
+{
+	const char *now = "the-current-key-0123456789abcdef01", *before = "the-previous-key-0123456789abcdef0";
+	jwt_keys k;
+	CHECK_EQ_INT(keys_from(now, NULL, &k), 0);
+	CHECK(k.key != NULL && k.key_len == strlen(now) && memcmp(k.key, now, k.key_len) == 0);
+	CHECK(k.previous == NULL && k.previous_len == 0);
+	CHECK_EQ_INT(keys_from(now, before, &k), 0);
+	CHECK(k.previous != NULL && k.previous_len == strlen(before) && memcmp(k.previous, before, k.previous_len) == 0);
+	/* empty is unset: no rotation under way */
+	CHECK_EQ_INT(keys_from(now, "", &k), 0);
+	CHECK(k.previous == NULL);
+}
+
+TEST(jwt_keys_from_cfg_refuses_a_weak_key_or_previous_key)
+{
+	jwt_keys k;
+	CHECK_EQ_INT(keys_from("short", NULL, &k), -1);
+	/* a previous key is held to the same rules: no back door */
+	CHECK_EQ_INT(keys_from("the-current-key-0123456789abcdef01", "short", &k), -1);
+	CHECK(k.key == NULL && k.previous == NULL);
 }
