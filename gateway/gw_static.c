@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "ident.h"
 #include "log.h"
 
 /* ------------------------------------------------------------------------ */
@@ -22,17 +23,8 @@
 
 bool gw_static_name_ok(const char *s)
 {
-	if (s == NULL || s[0] == '\0' || s[0] == '.')
-		return false;
-	size_t n = 0;
-	for (const char *p = s; *p != '\0'; p++, n++) {
-		char c = *p;
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-		          c == '_' || c == '-';
-		if (!ok || n >= GW_STATIC_NAME_MAX)
-			return false;
-	}
-	return true;
+	/* no leading dot: neither "..", nor a hidden file */
+	return ident_valid(s, GW_STATIC_NAME_MAX) && s[0] != '.';
 }
 
 static const struct {

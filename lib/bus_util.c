@@ -6,22 +6,13 @@
 
 #include "bus_impl.h"
 #include "clock.h"
+#include "ident.h"
 
 #define BUS_LABEL_MAX 64
 
 bool bus_type_valid(const char *s)
 {
-	if (s == NULL || s[0] == '\0')
-		return false;
-	size_t n = 0;
-	for (const char *p = s; *p != '\0'; p++, n++) {
-		char ch = *p;
-		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		    ch == '.' || ch == '_' || ch == '-';
-		if (!ok || n >= BUS_SHORTSTR_MAX)
-			return false;
-	}
-	return true;
+	return ident_valid(s, BUS_SHORTSTR_MAX);
 }
 
 const char *bus_type_label(const char *s)

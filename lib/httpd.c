@@ -28,6 +28,7 @@
 #include <microhttpd.h>
 
 #include "clock.h"
+#include "ident.h"
 #include "log.h"
 #include "metrics.h"
 #include "netaddr.h"
@@ -101,17 +102,7 @@ typedef struct httpd_conn {
 
 bool httpd_request_id_valid(const char *s)
 {
-	if (s == NULL || s[0] == '\0')
-		return false;
-	size_t n = 0;
-	for (const char *p = s; *p != '\0'; p++, n++) {
-		char c = *p;
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-		    c == '_' || c == '-';
-		if (!ok || n >= HTTPD_REQUEST_ID_MAX)
-			return false;
-	}
-	return true;
+	return ident_valid(s, HTTPD_REQUEST_ID_MAX);
 }
 
 /* xorshift128+ per thread: ids need to be unique and unguessable enough to not
