@@ -28,6 +28,7 @@
 #include "clock.h"
 #include "comanda/testing.rpc.h"
 #include "log.h"
+#include "memtune.h"
 #include "rpc.h"
 #include "stopsig.h"
 
@@ -64,6 +65,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	log_init("rpc-echo");
+	memtune_from_cfg(); /* as svc-user: the same allocator settings */
 	const char *url = NULL;
 	int workers = 0;
 	int opt;

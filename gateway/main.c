@@ -27,6 +27,7 @@
 #include "httpd.h"
 #include "jwt.h"
 #include "log.h"
+#include "memtune.h"
 #include "rpc.h"
 #include "stopsig.h"
 
@@ -79,6 +80,7 @@ static gw_cors *gw_open_cors(void)
 int main(void)
 {
 	log_init("gateway");
+	memtune_from_cfg(); /* before any thread allocates */
 	/* first: every thread created from here on inherits the CPUs */
 	if (cpus_pin_from_cfg("GATEWAY_CPUS") != 0)
 		return 2;

@@ -15,6 +15,7 @@
 #include "comanda/health.rpc.h"
 #include "httpd.h"
 #include "log.h"
+#include "memtune.h"
 #include "metrics.h"
 #include "stopsig.h"
 #include "version.h"
@@ -486,6 +487,7 @@ static void svc_teardown(svc *s)
 int svc_main(const svc_def *def)
 {
 	log_init(def->program);
+	memtune_from_cfg(); /* before any thread allocates */
 	/* first: every thread created from here on inherits the CPUs */
 	if (def->cpus_var != NULL && cpus_pin_from_cfg(def->cpus_var) != 0)
 		return 2;
