@@ -71,7 +71,7 @@ TEST_SRC := $(sort $(wildcard tests/unit/*.c tests/unit/*/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(OBJ)/%.o)
 ALL_MOD_OBJ := $(foreach p,$(PROGRAMS),$($(p)_MOD_OBJ))
 
-.PHONY: all help config-doc gen openapi check-gen deps up down run test unit integration clean fuzz fuzz-smoke fuzz-build bench
+.PHONY: all help config-doc gen openapi check-gen deps up down run test unit integration clean fuzz fuzz-smoke fuzz-build bench soak
 all: $(BINS)
 
 help:
@@ -85,6 +85,7 @@ help:
 	@echo "make openapi    embed docs/openapi.yaml into the gateway (GET /openapi.json) after editing it"
 	@echo "make deps       install the Debian packages and FerretDB (root)"
 	@echo "make bench      benchmarks on a private stack: table on stdout, build/bench/results.json"
+	@echo "make soak       10 min of mixed load on a private stack: RSS per round (BENCH_SOAK_MINUTES)"
 	@echo "make fuzz       build the libFuzzer targets (clang, ASan+UBSan) and run each FUZZ_SECONDS (60)"
 	@echo "make fuzz-smoke the same, 10 s each (CI)"
 
@@ -217,6 +218,10 @@ $(BUILD)/bench/rpc_echo_server: $(OBJ)/bench/rpc_echo_server.o $(LIBCOMANDA)
 
 bench: all $(BUILD)/bench/rpc_bench $(BUILD)/bench/rpc_echo_server
 	bench/run.sh
+
+# The soak alone (bench/run.sh, "soak"): memory under a steady mix.
+soak: all $(BUILD)/bench/rpc_bench $(BUILD)/bench/rpc_echo_server
+	BENCH_ONLY=soak bench/run.sh
 
 # ---- fuzzing ---------------------------------------------------------------
 # libFuzzer targets tests/fuzz/fuzz_*.c, built with clang under ASan+UBSan into

@@ -12,6 +12,8 @@
     bench.py rss SNAP OUT                      RSS per component from a snapshot
     bench.py settle PIDS_DIR MAX_S             wait until the stack's CPU use is near zero
     bench.py drain PGPORT EXPECTED MAX_S OUT   wait until svc-payment has EXPECTED payments
+    bench.py soak DIR OUT                      the soak's rounds (N.snap.json, N.KEY.json)
+                                               -> RSS per program per round, errors
     bench.py report DIR OUT                    the table, ratios, targets -> stdout and OUT
 
 Every scenario's raw result is a JSON file in DIR (see run.sh); `report` reads
@@ -394,7 +396,39 @@ def cmd_rss(snap_path, out):
     write_json(out, rss_doc(read_json(snap_path)))
 
 
+def cmd_soak(d, out):
+    """The soak's rounds: DIR holds 0.snap.json (before) and, per round N,
+    N.snap.json and each scenario's N.KEY.json. Every answer of the refused
+    scenario is a non-2xx by design; there an error is a socket error or an
+    answer outside 400-499 ("unexpected")."""
+    rounds = 0
+    while os.path.exists(os.path.join(d, f"{rounds + 1}.snap.json")):
+        rounds += 1
+    snaps = [read_json(os.path.join(d, f"{n}.snap.json")) for n in range(rounds + 1)]
+    rss = {c: [rss_doc(snap).get(c, {}).get("rss_kib") for snap in snaps] for c in C_PROGRAMS}
+    requests = errors = refused = 0
+    for path in glob.glob(os.path.join(d, "*.*.json")):
+        key = os.path.basename(path).split(".")[1]
+        if key == "snap":
+            continue
+        r = read_json(path)
+        requests += r["requests"]
+        if key == "refused":
+            refused += r["requests"]
+            errors += r["socket_errors"] + r.get("unexpected", 0)
+        else:
+            errors += r["non2xx"] + r["socket_errors"]
+    write_json(out, {"rounds": rounds, "seconds": round(snaps[-1]["time"] - snaps[0]["time"], 1),
+                     "requests": requests, "refused_requests": refused, "errors": errors, "rss_kib": rss})
+
+
 # ---- the report --------------------------------------------------------------
+
+
+def soak_half(soak):
+    """The round the soak's second half is measured from (rounds 2 and up)."""
+    return max(1, soak["rounds"] // 2)
+
 
 C_PROGRAMS = ["gateway", "svc-user", "svc-order", "svc-payment"]
 RSS_LIMIT_KIB = 20 * 1024
@@ -525,6 +559,22 @@ def cmd_report(d, out):
     p(table(["process", "pid", "RSS MiB", "peak MiB", ""], rows, ["<", ">", ">", ">", "<"]))
     p("")
 
+    soak = read_json(os.path.join(d, "soak.json"))
+    res["soak"] = soak
+    if soak and soak["rounds"] >= 1:
+        p(f"Soak: {soak['rounds']} rounds in {soak['seconds'] / 60:.1f} min, {soak['requests']:,} requests"
+          f" ({soak['refused_requests']:,} of them meant to be refused), {soak['errors']:,} errors")
+        half = soak_half(soak)
+        rows = []
+        for c in C_PROGRAMS:
+            v = soak["rss_kib"].get(c) or []
+            if len(v) > half and None not in v:
+                rows.append([c, f"{v[0] / 1024:.1f}", f"{v[1] / 1024:.1f}", f"{v[half] / 1024:.1f}",
+                             f"{max(v) / 1024:.1f}", f"{v[-1] / 1024:.1f}", f"{(v[-1] - v[half]) / 1024:+.1f}"])
+        p(table(["RSS MiB", "before", "round 1", f"round {half}", "max", "last", f"last - round {half}"], rows))
+        p("  (a program's memory may grow while it warms up; over the second half it must not)")
+        p("")
+
     drain = read_json(os.path.join(d, "drain.json"))
     co = sc.get("create_order", {})
     if drain and co.get("measured"):
@@ -595,6 +645,15 @@ def cmd_report(d, out):
                    "PASS" if e["rss_kib"] < RSS_LIMIT_KIB else "MISS")
         else:
             target(f"{c} RSS after the run", "n/a", "< 20 MiB", "NOT MEASURED")
+    if soak and soak["rounds"] >= 2:
+        target("zero errors over the soak", f"{soak['errors']:,} errors", "0", "PASS" if soak["errors"] == 0 else "MISS")
+        half = soak_half(soak)
+        for c in C_PROGRAMS:
+            v = soak["rss_kib"].get(c) or []
+            if len(v) > half and v[half] is not None and v[-1] is not None:
+                grew = (v[-1] - v[half]) / 1024
+                target(f"{c} RSS growth over the soak's second half", f"{grew:+.1f} MiB", "<= 1 MiB",
+                       "PASS" if grew <= 1 else "MISS")
     p("Targets (2 cores, load generator on the same machine)")
     p(table(["target", "value", "goal", ""], [[t["target"], t["value"], t["goal"], t["status"]] for t in T],
             ["<", ">", "<", "<"]))
@@ -635,7 +694,7 @@ def cmd_report(d, out):
 
 def main(argv):
     cmds = {"login": (cmd_login, 3), "seed": (cmd_seed, 5), "saga": (cmd_saga, 5), "pgbench": (cmd_pgbench, 3),
-            "snap": (cmd_snap, 2), "settle": (cmd_settle, 2), "drain": (cmd_drain, 4), "cpu": (cmd_cpu, 3), "rss": (cmd_rss, 2), "report": (cmd_report, 2)}
+            "snap": (cmd_snap, 2), "settle": (cmd_settle, 2), "drain": (cmd_drain, 4), "soak": (cmd_soak, 2), "cpu": (cmd_cpu, 3), "rss": (cmd_rss, 2), "report": (cmd_report, 2)}
     if len(argv) < 2 or argv[1] not in cmds or len(argv) - 2 != cmds[argv[1]][1]:
         print(__doc__, file=sys.stderr)
         return 2

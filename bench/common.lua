@@ -61,6 +61,18 @@ end
 
 local function ms(us) return us / 1000.0 end
 
+-- The sum over every thread of a global NAME each thread's state keeps
+-- (call in the main state, e.g. from done()).
+function M.sum(name)
+   local n = 0
+   for _, t in ipairs(threads) do n = n + (tonumber(t:get(name)) or 0) end
+   return n
+end
+
+-- A scenario may set M.extra to a function returning more JSON fields
+-- (',"name":value...'), added to what done() writes.
+M.extra = nil
+
 -- Called by wrk in the main state at the end.
 function M.done(summary, latency, requests)
    local e = summary.errors
@@ -75,6 +87,7 @@ function M.done(summary, latency, requests)
       ms(latency:percentile(99)), ms(latency.max),
       e.status, e.connect + e.read + e.write + e.timeout,
       e.connect, e.read, e.write, e.status, e.timeout)
+   if M.extra then out = out:gsub("}\n$", M.extra() .. "}\n") end
    local path = os.getenv("BENCH_OUT")
    if path and path ~= "" then
       local f = assert(io.open(path, "w"))

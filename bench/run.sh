@@ -27,7 +27,12 @@
 #                      anything else from lib/cfg.def in your environment is ignored
 #   BENCH_ONLY         space-separated scenario keys to run (default: all, in
 #                      this order): health get_user rpc_get_user rpc_echo pgbench
-#                      get_order saga create_user_admin create_user_signup create_order
+#                      get_order saga create_user_admin create_user_signup create_order;
+#                      and, only when named, soak (make soak runs it alone)
+#   BENCH_SOAK_MINUTES how long the soak runs (10): rounds of every API scenario
+#                      and of requests the API refuses (bench/refused.lua), with
+#                      each program's RSS after every round, so memory that
+#                      creeps under a steady mix shows (a 10 s scenario cannot)
 # The saga runs before the write scenarios, on an idle event pipeline, and
 # POST /api/orders runs last: each of its cash orders queues events that keep
 # the stack busy after it, and that time is reported too.
@@ -47,8 +52,9 @@ THREADS=${BENCH_THREADS:-2}
 N_USERS=${BENCH_USERS:-100}
 N_ORDERS=${BENCH_ORDERS:-100}
 SAGA_ORDERS=${BENCH_SAGA_ORDERS:-50}
+SOAK_MINUTES=${BENCH_SOAK_MINUTES:-10}
 DRAIN_MAX=300   # seconds to wait for the order events' backlog at the end
-for v in DURATION CONNECTIONS THREADS N_USERS N_ORDERS SAGA_ORDERS; do posint "$v" "${!v}"; done
+for v in DURATION CONNECTIONS THREADS N_USERS N_ORDERS SAGA_ORDERS SOAK_MINUTES; do posint "$v" "${!v}"; done
 ((THREADS <= CONNECTIONS)) || die "BENCH_THREADS ($THREADS) must not exceed BENCH_CONNECTIONS ($CONNECTIONS)"
 ONLY=" ${BENCH_ONLY:-health get_user rpc_get_user rpc_echo pgbench get_order saga create_user_admin create_user_signup create_order} "
 
@@ -345,6 +351,47 @@ if wanted create_order; then
     else
         skip create_order "${ORDERS_ERROR:-no orders}"
     fi
+fi
+
+if wanted soak; then
+    # Rounds until BENCH_SOAK_MINUTES are up: every API scenario for a few
+    # seconds (the reads longer, as in production), then requests the API
+    # refuses; a snapshot of every process after each round (bench.py soak
+    # reads their RSS). Seconds per round: 20 + 10 + 5 * 5. The writes run
+    # at 4 connections: a mix the stack can keep up with. At 32, each round's
+    # cash orders queue more events than FerretDB drains in a round (~120
+    # orders/s), the backlog grows without end, and reads of orders start to
+    # time out: that measures FerretDB, not a steady load.
+    [[ -n $ORDER_IDS ]] || die "soak: no orders to read (${ORDERS_ERROR:-seed failed})"
+    SOAK=$RAW/soak
+    mkdir -p "$SOAK"
+    # soak_wrk ROUND KEY SECONDS CONNECTIONS SCRIPT [ARGS...]
+    soak_wrk() {
+        local round=$1 key=$2 secs=$3 conns=$4 script=$5 threads=$THREADS
+        shift 5
+        ((threads <= conns)) || threads=$conns
+        BENCH_OUT=$SOAK/$round.$key.json wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 5s \
+            -s "bench/$script" "$URL" -- "$@" >"$SOAK/$round.$key.txt" 2>&1 ||
+            { cat "$SOAK/$round.$key.txt" >&2; die "wrk failed in soak round $round, $key"; }
+    }
+    say "soak: ${SOAK_MINUTES} min of rounds (each ~55 s: every API scenario, then refused requests)"
+    "${PY[@]}" snap "$PIDS" "$SOAK/0.snap.json"
+    soak_end=$((SECONDS + SOAK_MINUTES * 60))
+    round=0
+    while ((SECONDS < soak_end)); do
+        round=$((round + 1))
+        fresh_token
+        soak_wrk "$round" get_user 20 "$CONNECTIONS" get_user.lua "token=$TOKEN" "ids=$USER_IDS"
+        soak_wrk "$round" get_order 10 "$CONNECTIONS" get_order.lua "token=$TOKEN" "ids=$ORDER_IDS"
+        soak_wrk "$round" create_order 5 4 create_order.lua "token=$TOKEN" "run=k$RUN_TAG-$round"
+        soak_wrk "$round" create_user_admin 5 4 create_user.lua mode=admin "token=$TOKEN" "run=ka$RUN_TAG-$round"
+        soak_wrk "$round" create_user_signup 5 4 create_user.lua mode=signup "run=ks$RUN_TAG-$round"
+        soak_wrk "$round" refused 5 "$CONNECTIONS" refused.lua "token=$TOKEN"
+        soak_wrk "$round" health 5 "$CONNECTIONS" health.lua
+        "${PY[@]}" snap "$PIDS" "$SOAK/$round.snap.json"
+        say "soak: round $round done"
+    done
+    "${PY[@]}" soak "$SOAK" "$RAW/soak.json"
 fi
 
 # ---- after the run -----------------------------------------------------------------
