@@ -141,7 +141,9 @@ int main(void)
 		.observer = gw_metrics_observe,
 		.arg = &app,
 	};
+	bgthread *trimmer = memtune_trim_start();
 	if (httpd_start(&h, &hc) != 0) {
+		bgthread_stop(trimmer);
 		rpc_client_close(app.user);
 		rpc_client_close(app.order);
 		rpc_client_close(app.payment);
@@ -163,6 +165,7 @@ int main(void)
 	rpc_client_close(app.payment);
 	gw_ratelimit_free(limits);
 	gw_cors_free(cors);
+	bgthread_stop(trimmer);
 	log_printf(LOG_INFO, "gateway: stopped");
 	return 0;
 }

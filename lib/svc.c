@@ -496,6 +496,7 @@ int svc_main(const svc_def *def)
 	/* before any thread exists: the signals are taken only where svc waits */
 	stopsig_block(&s.stop_signals);
 	pthread_mutex_init(&s.status_mu, NULL);
+	bgthread *trimmer = memtune_trim_start();
 
 	int status = svc_setup(&s);
 	if (status == 0 && !s.stopping)
@@ -505,6 +506,7 @@ int svc_main(const svc_def *def)
 		log_printf(LOG_INFO, "signal %d: finishing the requests in flight", sig);
 	}
 	svc_teardown(&s);
+	bgthread_stop(trimmer);
 	pthread_mutex_destroy(&s.status_mu);
 	log_printf(status == 0 ? LOG_INFO : LOG_ERROR, "stopped (exit status %d)", status);
 	return status;
