@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "jwt.h"
 #include "rpc.h"
 #include "version.h" /* COMANDA_VERSION, reported by /status */
 
@@ -23,10 +24,8 @@ typedef struct gw_app {
 	rpc_client *order;           /* svc-order (ORDER_RPC_URL) */
 	rpc_client *payment;         /* svc-payment (PAYMENT_RPC_URL) */
 	int health_timeout_ms;       /* HEALTH_TIMEOUT_MS: budget of one Health.Check */
-	const uint8_t *jwt_key;      /* JWT_SECRET (checked by jwt_key_problem); NULL: every token is refused */
-	size_t jwt_key_len;
-	const uint8_t *jwt_key_previous; /* JWT_SECRET_PREVIOUS, also accepted; NULL: none */
-	size_t jwt_key_previous_len;
+	jwt_keys jwt;                /* JWT_SECRET (key; NULL: every token is refused) and
+	                              * JWT_SECRET_PREVIOUS (previous, also accepted; NULL: none) */
 	const char *version;         /* static */
 	gw_ratelimit *limits;        /* rate limits (gw_ratelimit.h, thread-safe); NULL: none */
 	const gw_cors *cors;         /* allowed origins (gw_cors.h); NULL: same origin only */

@@ -82,11 +82,11 @@ static int gw_auth_verify_cached(const gw_app *app, const char *token, int64_t n
 			return out->exp <= now_s ? JWT_E_EXPIRED : JWT_OK;
 		}
 	}
-	int rc = jwt_verify(app->jwt_key, app->jwt_key_len, token, now_s, out);
+	int rc = jwt_verify(app->jwt.key, app->jwt.key_len, token, now_s, out);
 	/* signed before the key was rotated; a token expired or malformed is
 	 * that under either key */
-	if (rc == JWT_E_SIGNATURE && app->jwt_key_previous != NULL)
-		rc = jwt_verify(app->jwt_key_previous, app->jwt_key_previous_len, token, now_s, out);
+	if (rc == JWT_E_SIGNATURE && app->jwt.previous != NULL)
+		rc = jwt_verify(app->jwt.previous, app->jwt.previous_len, token, now_s, out);
 	if (rc == JWT_OK && strlen(token) <= JWT_MAX_LEN) {
 		gw_auth_cached *e = &gw_auth_cache[gw_auth_cache_next++ % GW_AUTH_CACHE];
 		memcpy(e->token, token, strlen(token) + 1);
@@ -132,7 +132,7 @@ bool gw_auth_authorize(gw_app *app, gw_request *req, httpd_response *resp)
 	case GW_BEARER_OK:
 		break;
 	}
-	if (app->jwt_key == NULL || app->jwt_key_len < JWT_MIN_KEY_LEN) {
+	if (app->jwt.key == NULL || app->jwt.key_len < JWT_MIN_KEY_LEN) {
 		/* main never starts so; a test app without a key fails closed */
 		log_printf(LOG_ERROR, "gateway: no usable JWT key: every token is refused");
 		gw_errors_respond_code(resp, req->http, COMANDA__CODE__INTERNAL, "Internal error");

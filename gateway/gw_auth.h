@@ -2,7 +2,7 @@
  * gw_auth: who is calling, and may they call this route.
  *
  * Access tokens are verified here, in the gateway, with lib/jwt (HS256 only,
- * constant-time signature check, exp enforced) against app->jwt_key; no RPC
+ * constant-time signature check, exp enforced) against app->jwt; no RPC
  * is made. The route's class (gw_routes.h) decides what happens:
  *
  *   PUBLIC    the Authorization header is not read at all, so a stale token

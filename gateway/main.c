@@ -111,10 +111,7 @@ int main(void)
 		.order = gw_open_client("ORDER_RPC_URL"),
 		.payment = gw_open_client("PAYMENT_RPC_URL"),
 		.health_timeout_ms = (int)cfg_int("HEALTH_TIMEOUT_MS", 1, 60000),
-		.jwt_key = keys.key,
-		.jwt_key_len = keys.key_len,
-		.jwt_key_previous = keys.previous,
-		.jwt_key_previous_len = keys.previous_len,
+		.jwt = keys,
 		.version = COMANDA_VERSION,
 	};
 	gw_ratelimit *limits = gw_open_limits();

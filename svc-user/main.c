@@ -40,10 +40,7 @@ static int user_init(svc *s)
 	if (keys.previous != NULL)
 		log_printf(LOG_INFO, "svc-user: Idempotency-Key records of the previous JWT key still match");
 	user_service_config cfg = {
-		.jwt_key = keys.key,
-		.jwt_key_len = keys.key_len,
-		.jwt_key_previous = keys.previous,
-		.jwt_key_previous_len = keys.previous_len,
+		.jwt = keys,
 		.jwt_ttl_s = (int)cfg_int("JWT_TTL_S", 60, 900),
 		.refresh_ttl_s = (int)cfg_int("REFRESH_TTL_S", 300, 31536000),
 	};

@@ -106,10 +106,10 @@ static int user_idem_start(rpc_ctx *ctx, pg_conn *db, const ProtobufCMessage *re
 	 * matches, so a retry across the switch is replayed (docs/OPERATIONS.md,
 	 * "Rotating JWT_SECRET"). */
 	uint8_t hash[PG_IDEM_HASH_LEN], hash_previous[PG_IDEM_HASH_LEN];
-	pg_idem_fingerprint(user_cfg.jwt_key, user_cfg.jwt_key_len, rpc_ctx_method(ctx), request, hash);
-	bool rotating = user_cfg.jwt_key_previous != NULL;
+	pg_idem_fingerprint(user_cfg.jwt.key, user_cfg.jwt.key_len, rpc_ctx_method(ctx), request, hash);
+	bool rotating = user_cfg.jwt.previous != NULL;
 	if (rotating)
-		pg_idem_fingerprint(user_cfg.jwt_key_previous, user_cfg.jwt_key_previous_len, rpc_ctx_method(ctx), request,
+		pg_idem_fingerprint(user_cfg.jwt.previous, user_cfg.jwt.previous_len, rpc_ctx_method(ctx), request,
 		    hash_previous);
 	int state = 0;
 	ProtobufCBinaryData stored;
@@ -375,7 +375,7 @@ static int user_sign_access(rpc_ctx *ctx, const Comanda__User *u, int64_t sid, C
 	int64_t now = clock_wall_ms() / 1000;
 	jwt_claims c = { .sub = u->id, .role = u->role, .sid = sid, .iat = now, .exp = now + user_cfg.jwt_ttl_s };
 	char *tok = rpc_ctx_alloc(ctx, JWT_MAX_LEN);
-	if (tok == NULL || jwt_sign(user_cfg.jwt_key, user_cfg.jwt_key_len, &c, tok, JWT_MAX_LEN) != JWT_OK)
+	if (tok == NULL || jwt_sign(user_cfg.jwt.key, user_cfg.jwt.key_len, &c, tok, JWT_MAX_LEN) != JWT_OK)
 		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
 	reply->access_token = tok;
 	reply->expires_in = (uint32_t)user_cfg.jwt_ttl_s;

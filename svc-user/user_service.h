@@ -16,13 +16,12 @@
 #include <stdint.h>
 
 #include "comanda/user.rpc.h"
+#include "jwt.h"
 #include "pg.h"
 
 typedef struct user_service_config {
-	const uint8_t *jwt_key;      /* HS256 key, >= 32 bytes; must outlive the service */
-	size_t jwt_key_len;
-	const uint8_t *jwt_key_previous; /* the key jwt_key replaced, or NULL; must outlive the service */
-	size_t jwt_key_previous_len;
+	jwt_keys jwt;                /* HS256 key (>= 32 bytes) and the one it replaced (or NULL);
+	                              * both must outlive the service */
 	int jwt_ttl_s;               /* access token lifetime, <= 900 */
 	int refresh_ttl_s;           /* refresh token lifetime */
 } user_service_config;

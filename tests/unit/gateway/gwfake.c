@@ -55,8 +55,8 @@ bool gwfake_start(gwfake *f, const char *tag, const rpc_service_binding *const b
 	    ((clients & GWFAKE_ORDER) != 0 && !gwfake_client(&f->app.order, url)) ||
 	    ((clients & GWFAKE_PAYMENT) != 0 && !gwfake_client(&f->app.payment, url)))
 		return false;
-	f->app.jwt_key = (const uint8_t *)gwfake_key;
-	f->app.jwt_key_len = strlen(gwfake_key);
+	f->app.jwt.key = (const uint8_t *)gwfake_key;
+	f->app.jwt.key_len = strlen(gwfake_key);
 	httpd_config hc = { .name = tag, .bind = "127.0.0.1", .threads = http_threads > 0 ? http_threads : 2,
 		.handler = gw_http_handle, .arg = &f->app };
 	CHECK_EQ_INT(httpd_start(&f->http, &hc), 0);

@@ -142,7 +142,7 @@ static void expect(char *r, int status, const char *challenge, const char *body_
 
 TEST(gw_auth_route_classes_and_challenges)
 {
-	gw_app app = { .jwt_key = (const uint8_t *)test_key, .jwt_key_len = strlen(test_key) };
+	gw_app app = { .jwt = { .key = (const uint8_t *)test_key, .key_len = strlen(test_key) } };
 	httpd *h = auth_server(&app, "gw-auth-test", 2);
 	if (h == NULL)
 		return;
@@ -213,8 +213,8 @@ TEST(gw_auth_route_classes_and_challenges)
 TEST(gw_auth_accepts_tokens_of_the_previous_key_after_a_rotation)
 {
 	static const char old_key[] = "the-key-before-the-rotation-0123456789";
-	gw_app app = { .jwt_key = (const uint8_t *)test_key, .jwt_key_len = strlen(test_key),
-		.jwt_key_previous = (const uint8_t *)old_key, .jwt_key_previous_len = strlen(old_key) };
+	gw_app app = { .jwt = { .key = (const uint8_t *)test_key, .key_len = strlen(test_key),
+		.previous = (const uint8_t *)old_key, .previous_len = strlen(old_key) } };
 	httpd *h = auth_server(&app, "gw-auth-rotation", 1);
 	if (h == NULL)
 		return;
@@ -236,8 +236,8 @@ TEST(gw_auth_accepts_tokens_of_the_previous_key_after_a_rotation)
 	snprintf(auth, sizeof(auth), "Bearer %s", tok);
 	expect(get(port, "/admin", auth), 401, GW_AUTH_INVALID_TOKEN, "\"error\":\"Invalid access token\"", __LINE__);
 	/* once the previous key is dropped, its tokens are refused */
-	app.jwt_key_previous = NULL;
-	app.jwt_key_previous_len = 0;
+	app.jwt.previous = NULL;
+	app.jwt.previous_len = 0;
 	sign(tok, sizeof(tok), old_key, 10, COMANDA__ROLE__ROLE_CUSTOMER, 600);
 	snprintf(auth, sizeof(auth), "Bearer %s", tok);
 	expect(get(port, "/user", auth), 401, GW_AUTH_INVALID_TOKEN, NULL, __LINE__);
@@ -315,7 +315,7 @@ static void last_caller(char *dst, size_t cap)
 
 TEST(gw_auth_caller_label_follows_the_caller)
 {
-	gw_app app = { .jwt_key = (const uint8_t *)test_key, .jwt_key_len = strlen(test_key) };
+	gw_app app = { .jwt = { .key = (const uint8_t *)test_key, .key_len = strlen(test_key) } };
 	httpd *h = NULL;
 	httpd_config cfg = { .name = "gw-auth-label", .bind = "127.0.0.1", .threads = 1, .handler = auth_dispatch,
 		.observer = record_caller, .arg = &app };

@@ -65,7 +65,7 @@ TEST(gw_ratelimit_off_when_every_policy_is_zero)
 TEST(gw_ratelimit_default_policy)
 {
 	gw_ratelimit_config c = { .rps = 1, .burst = 3, .table_size = 1000 };
-	gw_app app = { .jwt_key = (const uint8_t *)rl_key, .jwt_key_len = strlen(rl_key) };
+	gw_app app = { .jwt = { .key = (const uint8_t *)rl_key, .key_len = strlen(rl_key) } };
 	CHECK_EQ_INT(gw_ratelimit_new(&app.limits, &c), 0);
 	if (app.limits == NULL)
 		return;
