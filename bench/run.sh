@@ -236,15 +236,21 @@ print("bench: %-26s %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  errors %d" % (sys.a
         "$RAW/$1.json" "$1"
 }
 
-# wrk_run KEY SCRIPT [ARGS...]
-wrk_run() {
-    local key=$1 script=$2
-    shift 2
-    BENCH_OUT=$RAW/$key.json wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s --latency \
-        -s "bench/$script" "$URL" -- "$@" >"$RAW/$key.txt" 2>&1 ||
-        { cat "$RAW/$key.txt" >&2; die "wrk failed in $key"; }
-    [[ -s $RAW/$key.json ]] || { cat "$RAW/$key.txt" >&2; die "wrk wrote no result in $key"; }
+# wrk_to OUT SECONDS CONNECTIONS SCRIPT [ARGS...]: wrk with bench/SCRIPT
+# (at most BENCH_THREADS threads, no more than connections); its JSON
+# summary goes to OUT.json, its output to OUT.txt.
+wrk_to() {
+    local out=$1 secs=$2 conns=$3 script=$4 threads=$THREADS
+    shift 4
+    ((threads <= conns)) || threads=$conns
+    BENCH_OUT=$out.json wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 5s --latency \
+        -s "bench/$script" "$URL" -- "$@" >"$out.txt" 2>&1 ||
+        { cat "$out.txt" >&2; die "wrk failed in ${out#"$RAW"/}"; }
+    [[ -s $out.json ]] || { cat "$out.txt" >&2; die "wrk wrote no result in ${out#"$RAW"/}"; }
 }
+
+# wrk_run KEY SCRIPT [ARGS...]: a scenario at the run's duration and concurrency.
+wrk_run() { wrk_to "$RAW/$1" "$DURATION" "$CONNECTIONS" "${@:2}"; }
 
 fresh_token() { read -r _ TOKEN < <(login) || die "admin login failed"; }
 
@@ -365,15 +371,6 @@ if wanted soak; then
     [[ -n $ORDER_IDS ]] || die "soak: no orders to read (${ORDERS_ERROR:-seed failed})"
     SOAK=$RAW/soak
     mkdir -p "$SOAK"
-    # soak_wrk ROUND KEY SECONDS CONNECTIONS SCRIPT [ARGS...]
-    soak_wrk() {
-        local round=$1 key=$2 secs=$3 conns=$4 script=$5 threads=$THREADS
-        shift 5
-        ((threads <= conns)) || threads=$conns
-        BENCH_OUT=$SOAK/$round.$key.json wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 5s \
-            -s "bench/$script" "$URL" -- "$@" >"$SOAK/$round.$key.txt" 2>&1 ||
-            { cat "$SOAK/$round.$key.txt" >&2; die "wrk failed in soak round $round, $key"; }
-    }
     say "soak: ${SOAK_MINUTES} min of rounds (each ~55 s: every API scenario, then refused requests)"
     "${PY[@]}" snap "$PIDS" "$SOAK/0.snap.json"
     soak_end=$((SECONDS + SOAK_MINUTES * 60))
@@ -381,13 +378,13 @@ if wanted soak; then
     while ((SECONDS < soak_end)); do
         round=$((round + 1))
         fresh_token
-        soak_wrk "$round" get_user 20 "$CONNECTIONS" get_user.lua "token=$TOKEN" "ids=$USER_IDS"
-        soak_wrk "$round" get_order 10 "$CONNECTIONS" get_order.lua "token=$TOKEN" "ids=$ORDER_IDS"
-        soak_wrk "$round" create_order 5 4 create_order.lua "token=$TOKEN" "run=k$RUN_TAG-$round"
-        soak_wrk "$round" create_user_admin 5 4 create_user.lua mode=admin "token=$TOKEN" "run=ka$RUN_TAG-$round"
-        soak_wrk "$round" create_user_signup 5 4 create_user.lua mode=signup "run=ks$RUN_TAG-$round"
-        soak_wrk "$round" refused 5 "$CONNECTIONS" refused.lua "token=$TOKEN"
-        soak_wrk "$round" health 5 "$CONNECTIONS" health.lua
+        wrk_to "$SOAK/$round.get_user" 20 "$CONNECTIONS" get_user.lua "token=$TOKEN" "ids=$USER_IDS"
+        wrk_to "$SOAK/$round.get_order" 10 "$CONNECTIONS" get_order.lua "token=$TOKEN" "ids=$ORDER_IDS"
+        wrk_to "$SOAK/$round.create_order" 5 4 create_order.lua "token=$TOKEN" "run=k$RUN_TAG-$round"
+        wrk_to "$SOAK/$round.create_user_admin" 5 4 create_user.lua mode=admin "token=$TOKEN" "run=ka$RUN_TAG-$round"
+        wrk_to "$SOAK/$round.create_user_signup" 5 4 create_user.lua mode=signup "run=ks$RUN_TAG-$round"
+        wrk_to "$SOAK/$round.refused" 5 "$CONNECTIONS" refused.lua "token=$TOKEN"
+        wrk_to "$SOAK/$round.health" 5 "$CONNECTIONS" health.lua
         "${PY[@]}" snap "$PIDS" "$SOAK/$round.snap.json"
         say "soak: round $round done"
     done
