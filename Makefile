@@ -204,8 +204,12 @@ unit: $(BUILD)/tests/unit
 test:
 	scripts/test.sh
 
-# The direct-RPC client of the benchmarks (docs/PERFORMANCE.md).
-$(BUILD)/bench/rpc_bench: $(OBJ)/bench/rpc_bench.o $(LIBCOMANDA)
+# The benchmarks' own programs (docs/PERFORMANCE.md); bench/samples.c is
+# what their clients share.
+BENCH_BINS := $(BUILD)/bench/rpc_bench $(BUILD)/bench/rpc_echo_server $(BUILD)/bench/nng_floor
+
+# The direct-RPC client of the benchmarks.
+$(BUILD)/bench/rpc_bench: $(OBJ)/bench/rpc_bench.o $(OBJ)/bench/samples.o $(LIBCOMANDA)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -216,11 +220,18 @@ $(BUILD)/bench/rpc_echo_server: $(OBJ)/bench/rpc_echo_server.o $(LIBCOMANDA)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-bench: all $(BUILD)/bench/rpc_bench $(BUILD)/bench/rpc_echo_server
+# The "NNG alone" floor: a REQ/REP echo with none of Comanda's code on the
+# request path.
+$(BUILD)/bench/nng_floor: $(OBJ)/bench/nng_floor.o $(OBJ)/bench/samples.o $(LIBCOMANDA)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: all $(BENCH_BINS)
 	bench/run.sh
 
 # The soak alone (bench/run.sh, "soak"): memory under a steady mix.
-soak: all $(BUILD)/bench/rpc_bench $(BUILD)/bench/rpc_echo_server
+soak: all $(BENCH_BINS)
 	BENCH_ONLY=soak bench/run.sh
 
 # ---- fuzzing ---------------------------------------------------------------

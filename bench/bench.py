@@ -439,6 +439,7 @@ SCENARIOS = [
     ("get_user", "GET /api/users/{id}"),
     ("rpc_get_user", "RPC GetUser direct (rpc_bench)"),
     ("rpc_echo", "RPC Echo direct (no handler work)"),
+    ("nng_echo", "NNG REQ/REP echo (no Comanda code)"),
     ("pgbench", "pgbench -S (PostgreSQL floor)"),
     ("get_order", "GET /api/orders/{id}"),
     ("create_user_admin", "POST /api/users (admin, no password)"),
@@ -479,6 +480,29 @@ def rpc_split(sc, cpu):
     svc_user, postgres = per["rpc_get_user"].get("svc-user", 0.0), per["rpc_get_user"].get("postgres", 0.0)
     return {"runtime_us": round(runtime, 1), "svc_user_us": round(svc_user, 1), "postgres_us": round(postgres, 1),
             "handler_and_postgres_us": round(svc_user + postgres - runtime, 1)}
+
+
+# The chain of GET /api/users/{id} as floors measured in the same run: HTTP
+# (the gateway answering with no RPC), an RPC round trip, one indexed read.
+CEILINGS = [("ceiling_nng", "health + NNG echo + pgbench -S", ("health", "nng_echo", "pgbench")),
+            ("ceiling_lib_rpc", "health + RPC Echo + pgbench -S", ("health", "rpc_echo", "pgbench"))]
+
+
+def ceiling(sc, cpu, keys):
+    """The req/s of a chain whose parts cost no more CPU than the floors
+    `keys` do: the machine's CPU time divided by the sum of their CPU per
+    request, every process counted (load generators too: wrk and pgbench
+    stand for the gateway's and svc-user's client sides), the machine's other
+    work not. An upper bound for a CPU-bound chain of those parts, since each
+    floor does its part and nothing else; None unless each ran cleanly."""
+    total_us, cpus = 0.0, None
+    for k in keys:
+        s, c = sc.get(k, {}), cpu.get(k)
+        if not s.get("measured") or not s.get("requests") or s.get("error_total") or not c:
+            return None
+        total_us += sum(v for comp, v in c["cpu_s"].items() if comp != "other") * 1e6 / s["requests"]
+        cpus = c["cpus"]
+    return {"rps": round(cpus * 1e6 / total_us, 1), "cpu_us_per_request": round(total_us, 1)}
 
 
 def cmd_report(d, out):
@@ -522,7 +546,7 @@ def cmd_report(d, out):
     def rps(k):
         return sc.get(k, {}).get("rps") if sc.get(k, {}).get("measured") else None
 
-    gw, rpc, pg, echo = rps("get_user"), rps("rpc_get_user"), rps("pgbench"), rps("rpc_echo")
+    gw, rpc, pg, echo, nng = rps("get_user"), rps("rpc_get_user"), rps("pgbench"), rps("rpc_echo"), rps("nng_echo")
     if gw and rpc:
         res["ratios"]["gateway_get_user_over_rpc"] = round(gw / rpc, 3)
     if rpc and echo:
@@ -531,11 +555,14 @@ def cmd_report(d, out):
         res["ratios"]["rpc_get_user_over_pgbench"] = round(rpc / pg, 3)
     if gw and pg:
         res["ratios"]["gateway_get_user_over_pgbench"] = round(gw / pg, 3)
+    if echo and nng:
+        res["ratios"]["rpc_echo_over_nng_echo"] = round(echo / nng, 3)
     p("Ratios")
     for k, label in [("gateway_get_user_over_rpc", "gateway GetUser / direct RPC GetUser"),
                      ("rpc_get_user_over_pgbench", "direct RPC GetUser / pgbench -S"),
                      ("gateway_get_user_over_pgbench", "gateway GetUser / pgbench -S"),
-                     ("rpc_get_user_over_rpc_echo", "direct RPC GetUser / RPC Echo")]:
+                     ("rpc_get_user_over_rpc_echo", "direct RPC GetUser / RPC Echo"),
+                     ("rpc_echo_over_nng_echo", "RPC Echo / NNG echo (lib/rpc's cost)")]:
         v = res["ratios"].get(k)
         p(f"  {label:40s} {fmt(v, 3) if v is not None else 'n/a'}")
     split = rpc_split(sc, res["cpu"])
@@ -545,6 +572,24 @@ def cmd_report(d, out):
           f" handler and PostgreSQL {split['handler_and_postgres_us']:,.0f} us"
           f" (svc-user {split['svc_user_us']:,.0f} + postgres {split['postgres_us']:,.0f} - runtime)")
     p("")
+    res["ceilings"] = {}
+    for key, label, keys in CEILINGS:
+        c = ceiling(sc, res["cpu"], keys)
+        if c is None:
+            continue
+        if pg:
+            c["over_pgbench"] = round(c["rps"] / pg, 3)
+        if gw:
+            c["gateway_get_user_over_ceiling"] = round(gw / c["rps"], 3)
+        res["ceilings"][key] = dict(c, parts=list(keys))
+        if len(res["ceilings"]) == 1:
+            p("Ceiling of GET /api/users/{id} on this machine: the floors' CPU per request added up (every process,"
+              " load generators included; docs/PERFORMANCE.md, \"The ceiling\")")
+        share = f" = {c['over_pgbench'] * 100:.1f}% of pgbench -S" if pg else ""
+        reached = f"; the gateway reached {c['gateway_get_user_over_ceiling'] * 100:.1f}% of it" if gw else ""
+        p(f"  {label:32s} {c['cpu_us_per_request']:,.0f} us -> {c['rps']:,.0f} req/s{share}{reached}")
+    if res["ceilings"]:
+        p("")
 
     rss = read_json(os.path.join(d, "rss.json")) or {}
     res["rss"] = rss
@@ -622,7 +667,10 @@ def cmd_report(d, out):
 
     if gw and pg:
         r, bad = gw / pg, flawed("get_user", "pgbench")
-        target("GET /api/users/{id} throughput vs pgbench -S", f"{r * 100:.1f}% ({gw:,.0f} / {pg:,.0f} req/s){bad}",
+        top = res["ceilings"].get("ceiling_nng", {}).get("over_pgbench")
+        top = f"; ceiling {top * 100:.1f}%" if top else ""
+        target("GET /api/users/{id} throughput vs pgbench -S",
+               f"{r * 100:.1f}% ({gw:,.0f} / {pg:,.0f} req/s{top}){bad}",
                ">= 50%", "PASS" if r >= 0.5 and not bad else "MISS")
     else:
         target("GET /api/users/{id} throughput vs pgbench -S", "n/a", ">= 50%", "NOT MEASURED")

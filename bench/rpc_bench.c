@@ -35,6 +35,7 @@
 #include "comanda/user.rpc.h"
 #include "log.h"
 #include "rpc.h"
+#include "samples.h"
 
 #define BENCH_MAX_CODES 17 /* canonical codes 0..16 */
 
@@ -69,10 +70,8 @@ typedef struct bench_thread {
 	pthread_barrier_t *start;
 	int64_t end_us;
 	/* results */
-	uint32_t *lat_us;  /* one sample per completed call */
-	size_t n, cap;
+	samples lat;       /* one sample per completed call */
 	uint64_t codes[BENCH_MAX_CODES + 1]; /* the last one: any other value */
-	bool oom;
 } bench_thread;
 
 static int bench_usage(void)
@@ -84,17 +83,6 @@ static int bench_usage(void)
 	    "  get_user: --url defaults to $USER_RPC_URL; echo: --url is required (rpc_echo_server)\n"
 	    "  --threads 32, --duration 10, --timeout-ms 2000\n");
 	return 1;
-}
-
-static bool bench_parse_long(const char *s, long long min, long long max, long long *out)
-{
-	char *end = NULL;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
 }
 
 /* "2,3,4" -> ids. */
@@ -113,7 +101,7 @@ static bool bench_parse_ids(const char *s, bench_cfg *cfg)
 	bool ok = true;
 	for (char *tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
 		long long v;
-		if (!bench_parse_long(tok, 1, INT64_MAX, &v)) {
+		if (!samples_parse_long(tok, 1, INT64_MAX, &v)) {
 			ok = false;
 			break;
 		}
@@ -126,17 +114,7 @@ static bool bench_parse_ids(const char *s, bench_cfg *cfg)
 static void bench_record(bench_thread *t, uint64_t us, int code)
 {
 	t->codes[code >= 0 && code < BENCH_MAX_CODES ? code : BENCH_MAX_CODES]++;
-	if (t->n == t->cap) {
-		size_t cap = t->cap != 0 ? t->cap * 2 : 65536;
-		uint32_t *p = realloc(t->lat_us, cap * sizeof(*p));
-		if (p == NULL) {
-			t->oom = true;
-			return;
-		}
-		t->lat_us = p;
-		t->cap = cap;
-	}
-	t->lat_us[t->n++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+	samples_add(&t->lat, us);
 }
 
 static void *bench_thread_main(void *arg)
@@ -178,25 +156,6 @@ static void *bench_thread_main(void *arg)
 	return NULL;
 }
 
-static int bench_cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of sorted samples, in milliseconds. */
-static double bench_pct_ms(const uint32_t *v, size_t n, double p)
-{
-	if (n == 0)
-		return 0.0;
-	size_t rank = (size_t)((p / 100.0) * (double)n + 0.999999);
-	if (rank < 1)
-		rank = 1;
-	if (rank > n)
-		rank = n;
-	return v[rank - 1] / 1000.0;
-}
-
 int main(int argc, char **argv)
 {
 	bench_cfg cfg = { .threads = 32, .duration_s = 10, .timeout_ms = 2000 };
@@ -231,22 +190,22 @@ int main(int argc, char **argv)
 			cfg.url = optarg;
 			break;
 		case 't':
-			if (!bench_parse_long(optarg, 1, 1024, &v))
+			if (!samples_parse_long(optarg, 1, 1024, &v))
 				return bench_usage();
 			cfg.threads = (int)v;
 			break;
 		case 'd':
-			if (!bench_parse_long(optarg, 1, 86400, &v))
+			if (!samples_parse_long(optarg, 1, 86400, &v))
 				return bench_usage();
 			cfg.duration_s = (int)v;
 			break;
 		case 'T':
-			if (!bench_parse_long(optarg, 1, 600000, &v))
+			if (!samples_parse_long(optarg, 1, 600000, &v))
 				return bench_usage();
 			cfg.timeout_ms = (int)v;
 			break;
 		case 'c':
-			if (!bench_parse_long(optarg, 1, INT64_MAX, &v))
+			if (!samples_parse_long(optarg, 1, INT64_MAX, &v))
 				return bench_usage();
 			cfg.caller_id = v;
 			have_caller = true;
@@ -313,30 +272,26 @@ int main(int argc, char **argv)
 	rpc_client_close(client);
 
 	/* Merge. */
-	size_t total = 0;
 	uint64_t codes[BENCH_MAX_CODES + 1] = { 0 };
-	bool oom = false;
+	samples *parts = calloc((size_t)cfg.threads, sizeof(*parts));
+	samples all;
+	double sum_us = 0;
 	for (int i = 0; i < cfg.threads; i++) {
-		total += threads[i].n;
-		oom = oom || threads[i].oom;
 		for (int k = 0; k <= BENCH_MAX_CODES; k++)
 			codes[k] += threads[i].codes[k];
+		if (parts != NULL) {
+			parts[i] = threads[i].lat; /* moved: merged and freed there */
+			threads[i].lat = (samples){ 0 };
+		} else {
+			samples_free(&threads[i].lat);
+		}
 	}
-	uint32_t *all = malloc((total > 0 ? total : 1) * sizeof(*all));
-	if (all == NULL || oom) {
+	if (parts == NULL || !samples_merge(parts, (size_t)cfg.threads, &all, &sum_us)) {
 		fprintf(stderr, "rpc_bench: out of memory for the samples\n");
 		return 2;
 	}
-	size_t off = 0;
-	double sum_us = 0;
-	for (int i = 0; i < cfg.threads; i++) {
-		memcpy(all + off, threads[i].lat_us, threads[i].n * sizeof(*all));
-		off += threads[i].n;
-		free(threads[i].lat_us);
-	}
-	for (size_t i = 0; i < total; i++)
-		sum_us += all[i];
-	qsort(all, total, sizeof(*all), bench_cmp_u32);
+	free(parts);
+	size_t total = all.n;
 	uint64_t requests = 0, errors = 0;
 	for (int k = 0; k <= BENCH_MAX_CODES; k++) {
 		requests += codes[k];
@@ -357,8 +312,8 @@ int main(int argc, char **argv)
 	    "\"mean_ms\":%.3f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"codes\":{",
 	    bench_method_names[cfg.method], cfg.url, cfg.threads, elapsed_s, (unsigned long long)requests,
 	    (unsigned long long)errors, rps,
-	    total > 0 ? sum_us / (double)total / 1000.0 : 0.0, bench_pct_ms(all, total, 50),
-	    bench_pct_ms(all, total, 90), bench_pct_ms(all, total, 99), total > 0 ? all[total - 1] / 1000.0 : 0.0);
+	    total > 0 ? sum_us / (double)total / 1000.0 : 0.0, samples_pct_ms(&all, 50),
+	    samples_pct_ms(&all, 90), samples_pct_ms(&all, 99), total > 0 ? all.us[total - 1] / 1000.0 : 0.0);
 	bool first = true;
 	for (int k = 0; k <= BENCH_MAX_CODES; k++) {
 		if (codes[k] == 0)
@@ -372,8 +327,8 @@ int main(int argc, char **argv)
 		fclose(out);
 	fprintf(stderr, "rpc_bench: %s, %d threads, %.1f s: %llu calls, %.0f/s, p50 %.3f ms, p99 %.3f ms, %llu errors\n",
 	    bench_method_names[cfg.method], cfg.threads, elapsed_s, (unsigned long long)requests, rps,
-	    bench_pct_ms(all, total, 50), bench_pct_ms(all, total, 99), (unsigned long long)errors);
-	free(all);
+	    samples_pct_ms(&all, 50), samples_pct_ms(&all, 99), (unsigned long long)errors);
+	samples_free(&all);
 	free(threads);
 	free(cfg.ids);
 	return 0;

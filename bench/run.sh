@@ -7,7 +7,8 @@
 # API, then measures for a fixed time at a fixed concurrency each of:
 #   GET /health, GET /api/users/{id}, UserService.GetUser over RPC directly
 #   (build/bench/rpc_bench), the RPC runtime alone (rpc_bench --method echo
-#   against build/bench/rpc_echo_server), pgbench -S on the same PostgreSQL,
+#   against build/bench/rpc_echo_server), NNG alone (build/bench/nng_floor),
+#   pgbench -S on the same PostgreSQL,
 #   GET /api/orders/{id}, POST /api/orders, POST /api/users (admin, then sign-up)
 # and the order -> paid latency of the payment saga. Prints a table with every
 # target's PASS/MISS and writes build/bench/results.json (raw files in
@@ -26,8 +27,9 @@
 #                      "GATEWAY_THREADS=16 LOG_REQUESTS=0" (names from lib/cfg.def);
 #                      anything else from lib/cfg.def in your environment is ignored
 #   BENCH_ONLY         space-separated scenario keys to run (default: all, in
-#                      this order): health get_user rpc_get_user rpc_echo pgbench
-#                      get_order saga create_user_admin create_user_signup create_order;
+#                      this order): health get_user rpc_get_user rpc_echo nng_echo
+#                      pgbench get_order saga create_user_admin create_user_signup
+#                      create_order;
 #                      and, only when named, soak (make soak runs it alone)
 #   BENCH_SOAK_MINUTES how long the soak runs (10): rounds of every API scenario
 #                      and of requests the API refuses (bench/refused.lua), with
@@ -56,13 +58,15 @@ SOAK_MINUTES=${BENCH_SOAK_MINUTES:-10}
 DRAIN_MAX=300   # seconds to wait for the order events' backlog at the end
 for v in DURATION CONNECTIONS THREADS N_USERS N_ORDERS SAGA_ORDERS SOAK_MINUTES; do posint "$v" "${!v}"; done
 ((THREADS <= CONNECTIONS)) || die "BENCH_THREADS ($THREADS) must not exceed BENCH_CONNECTIONS ($CONNECTIONS)"
-ONLY=" ${BENCH_ONLY:-health get_user rpc_get_user rpc_echo pgbench get_order saga create_user_admin create_user_signup create_order} "
+ONLY=" ${BENCH_ONLY:-health get_user rpc_get_user rpc_echo nng_echo pgbench get_order saga create_user_admin create_user_signup create_order} "
 
 OUT_DIR=$REPO/build/bench
 RAW=$OUT_DIR/raw
 RPC_BENCH=$OUT_DIR/rpc_bench
 ECHO_SERVER=$OUT_DIR/rpc_echo_server
-ECHO_PID=""   # the echo server while the rpc_echo scenario runs
+NNG_FLOOR=$OUT_DIR/nng_floor
+FLOOR_PID=""    # the echo server of the rpc_echo or nng_echo scenario while it runs
+FLOOR_NAME=""   # its component name (pids/NAME.pid, logs/NAME.log)
 PG_BIN=/usr/lib/postgresql/15/bin
 PY=(python3 "$REPO/bench/bench.py")
 export BENCH_DIR=$REPO/bench   # where the Lua scripts find common.lua
@@ -73,6 +77,7 @@ for p in gateway svc-user svc-order svc-payment; do
 done
 [[ -x $RPC_BENCH ]] || die "$RPC_BENCH is missing: run make bench (not make SAN=1 bench)"
 [[ -x $ECHO_SERVER ]] || die "$ECHO_SERVER is missing: run make bench (not make SAN=1 bench)"
+[[ -x $NNG_FLOOR ]] || die "$NNG_FLOOR is missing: run make bench (not make SAN=1 bench)"
 command -v wrk >/dev/null || die "wrk is not installed (make deps)"
 [[ -x $PG_BIN/pgbench ]] || die "$PG_BIN/pgbench is missing (make deps: postgresql-15)"
 
@@ -126,20 +131,20 @@ STACK_LOG=$RAW/stack.log
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    stop_echo_server || true
+    stop_floor_server || true
     say "stopping the stack"
     stack down >>"$STACK_LOG" 2>&1 || say "warning: scripts/stack.sh down failed (see $STACK_LOG)"
     exit "$rc"
 }
-# Stops the rpc_echo scenario's server if it runs; fails when it did not exit
-# cleanly (status 0 after SIGTERM).
-stop_echo_server() {
-    [[ -n $ECHO_PID ]] || return 0
-    local pid=$ECHO_PID rc=0
-    ECHO_PID=""
+# Stops the echo server of a floor scenario if one runs; fails when it did
+# not exit cleanly (status 0 after SIGTERM).
+stop_floor_server() {
+    [[ -n $FLOOR_PID ]] || return 0
+    local pid=$FLOOR_PID rc=0
+    FLOOR_PID=""
     kill -TERM "$pid" 2>/dev/null || true
     wait "$pid" || rc=$?
-    rm -f "$PIDS/rpc-echo.pid"
+    rm -f "$PIDS/$FLOOR_NAME.pid"
     return "$rc"
 }
 trap cleanup EXIT
@@ -254,6 +259,41 @@ wrk_run() { wrk_to "$RAW/$1" "$DURATION" "$CONNECTIONS" "${@:2}"; }
 
 fresh_token() { read -r _ TOKEN < <(login) || die "admin login failed"; }
 
+# start_floor_server NAME COMMAND...: starts an echo server for a floor
+# scenario on a free port (COMMAND gets the URL appended), as component NAME:
+# its pid goes into the stack's pids/, so bench.py counts its CPU as a
+# component of its own instead of as the load generator that started it, and
+# its output into logs/NAME.log. Sets FLOOR_URL once it listens.
+start_floor_server() {
+    local name=$1 port log
+    shift
+    port=$(free_port) || die "no free port for the $name server"
+    FLOOR_URL=tcp://127.0.0.1:$port
+    log=$COMANDA_RUN_DIR/logs/$name.log
+    printf '=== %s: starting %s %s\n' "$(date '+%F %T')" "$*" "$FLOOR_URL" >>"$log"
+    "$@" "$FLOOR_URL" </dev/null >>"$log" 2>&1 &
+    FLOOR_PID=$! FLOOR_NAME=$name
+    printf '%s\n' "$FLOOR_PID" >"$PIDS/$name.pid"
+    for _ in $(seq 50); do
+        port_open "$port" && break
+        kill -0 "$FLOOR_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    port_open "$port" || { tail -n 20 "$log" >&2; die "the $name server did not listen on $FLOOR_URL (log: $log)"; }
+}
+# json_run KEY COMMAND...: one of our C clients (rpc_bench, nng_floor) with
+# its JSON result to KEY.json and its output to KEY.txt.
+json_run() {
+    local key=$1
+    shift
+    "$@" --json "$RAW/$key.json" 2>"$RAW/$key.txt" || { cat "$RAW/$key.txt" >&2; die "$key: $1 failed"; }
+}
+# stop_floor KEY: stops the scenario's server, which must exit cleanly.
+stop_floor() {
+    local log=$COMANDA_RUN_DIR/logs/$FLOOR_NAME.log
+    stop_floor_server || { tail -n 20 "$log" >&2; die "$1: the server did not stop cleanly (log: $log)"; }
+}
+
 say "each scenario: ${DURATION}s, $CONNECTIONS connections, $THREADS threads"
 if wanted health; then
     measure health wrk_run health health.lua
@@ -265,41 +305,30 @@ if wanted get_user; then
     summary get_user
 fi
 if wanted rpc_get_user; then
-    rpc_run() {
-        "$RPC_BENCH" --url "$USER_RPC_URL" --threads "$CONNECTIONS" --duration "$DURATION" \
-            --caller-id "$ADMIN_ID" --ids "$USER_IDS" --json "$RAW/rpc_get_user.json" 2>"$RAW/rpc_get_user.txt" ||
-            { cat "$RAW/rpc_get_user.txt" >&2; die "rpc_bench failed"; }
-    }
-    measure rpc_get_user rpc_run
+    measure rpc_get_user json_run rpc_get_user "$RPC_BENCH" --url "$USER_RPC_URL" --threads "$CONNECTIONS" \
+        --duration "$DURATION" --caller-id "$ADMIN_ID" --ids "$USER_IDS"
     summary rpc_get_user
 fi
 if wanted rpc_echo; then
     # lib/rpc on its own: the echo server's handler copies the text back and
     # nothing else, with the same RPC_WORKERS, LOG_REQUESTS and LOG_LEVEL as
-    # svc-user (this shell's environment is the stack's). Its pid goes into
-    # the stack's pids/ as rpc-echo, so bench.py counts its CPU as a component
-    # of its own instead of as the load generator that started it.
-    echo_port=$(free_port) || die "no free port for the echo server"
-    echo_url=tcp://127.0.0.1:$echo_port
-    echo_log=$COMANDA_RUN_DIR/logs/rpc-echo.log
-    printf '=== %s: starting %s --url %s\n' "$(date '+%F %T')" "$ECHO_SERVER" "$echo_url" >>"$echo_log"
-    "$ECHO_SERVER" --url "$echo_url" </dev/null >>"$echo_log" 2>&1 &
-    ECHO_PID=$!
-    printf '%s\n' "$ECHO_PID" >"$PIDS/rpc-echo.pid"
-    for _ in $(seq 50); do
-        port_open "$echo_port" && break
-        kill -0 "$ECHO_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    port_open "$echo_port" || { tail -n 20 "$echo_log" >&2; die "the echo server did not listen on $echo_url (log: $echo_log)"; }
-    echo_run() {
-        "$RPC_BENCH" --method echo --url "$echo_url" --threads "$CONNECTIONS" --duration "$DURATION" \
-            --json "$RAW/rpc_echo.json" 2>"$RAW/rpc_echo.txt" ||
-            { cat "$RAW/rpc_echo.txt" >&2; die "rpc_bench --method echo failed"; }
-    }
-    measure rpc_echo echo_run
-    stop_echo_server || { tail -n 20 "$echo_log" >&2; die "the echo server did not stop cleanly (log: $echo_log)"; }
+    # svc-user (this shell's environment is the stack's).
+    start_floor_server rpc-echo "$ECHO_SERVER" --url
+    measure rpc_echo json_run rpc_echo "$RPC_BENCH" --method echo --url "$FLOOR_URL" \
+        --threads "$CONNECTIONS" --duration "$DURATION"
+    stop_floor rpc_echo
     summary rpc_echo
+fi
+if wanted nng_echo; then
+    # NNG on its own: the same round trips with none of our code on their
+    # path, and as many NNG task threads and connections as our programs use.
+    task_threads=${RPC_TASK_THREADS:-$(cfg_default RPC_TASK_THREADS)}
+    start_floor_server nng-echo "$NNG_FLOOR" --task-threads "$task_threads" --serve
+    measure nng_echo json_run nng_echo "$NNG_FLOOR" --url "$FLOOR_URL" --concurrency "$CONNECTIONS" \
+        --duration "$DURATION" --task-threads "$task_threads" \
+        --connections "${RPC_CONNECTIONS:-$(cfg_default RPC_CONNECTIONS)}"
+    stop_floor nng_echo
+    summary nng_echo
 fi
 if wanted pgbench; then
     # A scratch database, so the users table is not touched.

@@ -130,8 +130,11 @@ sanitizer_reports() {
 
 step deps bash -c 'scripts/deps.sh --check 2>/dev/null || scripts/deps.sh'
 step check-gen make --no-print-directory check-gen
+# The benchmark's own programs too, so that a change that breaks them shows
+# here and not at the next `make bench`.
 QUIET=1 step build make --no-print-directory -j"$JOBS" SAN=1 all build/san/tests/unit build/san/tests/bus_live \
-    build/san/tests/order_relay_live build/san/tests/pg_live
+    build/san/tests/order_relay_live build/san/tests/pg_live build/san/bench/rpc_bench \
+    build/san/bench/rpc_echo_server build/san/bench/nng_floor
 step unit build/san/tests/unit || true   # go on to the integration tests
 step docs scripts/check-docs.sh || true
 QUIET=1 step fuzz-smoke make --no-print-directory -j"$JOBS" fuzz-smoke || true   # 10 s per libFuzzer target
