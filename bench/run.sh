@@ -35,6 +35,11 @@
 #                      and of requests the API refuses (bench/refused.lua), with
 #                      each program's RSS after every round, so memory that
 #                      creeps under a steady mix shows (a 10 s scenario cannot)
+#   BENCH_BUILD        the build whose programs run (build: the optimized one;
+#                      tests/integration/test_bench.sh runs build/san's, whose
+#                      figures mean nothing but whose run must work); the
+#                      report and raw files go to BENCH_BUILD/bench/
+#   BENCH_RUN_DIR      the stack's folder (.run/bench)
 # The saga runs before the write scenarios, on an idle event pipeline, and
 # POST /api/orders runs last: each of its cash orders queues events that keep
 # the stack busy after it, and that time is reported too.
@@ -60,7 +65,10 @@ for v in DURATION CONNECTIONS THREADS N_USERS N_ORDERS SAGA_ORDERS SOAK_MINUTES;
 ((THREADS <= CONNECTIONS)) || die "BENCH_THREADS ($THREADS) must not exceed BENCH_CONNECTIONS ($CONNECTIONS)"
 ONLY=" ${BENCH_ONLY:-health get_user rpc_get_user rpc_echo nng_echo pgbench get_order saga create_user_admin create_user_signup create_order} "
 
-OUT_DIR=$REPO/build/bench
+BUILD_DIR=${BENCH_BUILD:-build}
+[[ $BUILD_DIR == /* ]] || BUILD_DIR=$REPO/$BUILD_DIR
+OUT_DIR=$BUILD_DIR/bench
+RUN_DIR=${BENCH_RUN_DIR:-$REPO/.run/bench}
 RAW=$OUT_DIR/raw
 RPC_BENCH=$OUT_DIR/rpc_bench
 ECHO_SERVER=$OUT_DIR/rpc_echo_server
@@ -73,7 +81,7 @@ export BENCH_DIR=$REPO/bench   # where the Lua scripts find common.lua
 export BENCH_SHELL_PID=$$      # bench.py snap: what this script starts is load, not noise
 
 for p in gateway svc-user svc-order svc-payment; do
-    [[ -x build/bin/$p ]] || die "build/bin/$p is missing: run make bench (it builds the optimized programs)"
+    [[ -x $BUILD_DIR/bin/$p ]] || die "$BUILD_DIR/bin/$p is missing: run make bench (it builds the optimized programs)"
 done
 [[ -x $RPC_BENCH ]] || die "$RPC_BENCH is missing: run make bench (not make SAN=1 bench)"
 [[ -x $ECHO_SERVER ]] || die "$ECHO_SERVER is missing: run make bench (not make SAN=1 bench)"
@@ -89,8 +97,8 @@ command -v wrk >/dev/null || die "wrk is not installed (make deps)"
 mapfile -t CFG_VARS < <(sed -n 's/^CFG(\([A-Z0-9_]*\),.*/\1/p' lib/cfg.def)
 unset "${CFG_VARS[@]}" COMANDA_STACK_ID COMANDA_PG_PORT COMANDA_PG_DATA COMANDA_PG_SOCKET_DIR \
     COMANDA_FERRET_PORT COMANDA_AMQP_PORT COMANDA_EPMD_PORT COMANDA_RABBIT_DIST_PORT \
-    COMANDA_RABBIT_CTL_PORT_MIN COMANDA_RABBIT_NODENAME GATEWAY_URL COMANDA_FERRETDB \
-    ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
+    COMANDA_RABBIT_CTL_PORT_MIN COMANDA_RABBIT_NODENAME GATEWAY_URL COMANDA_FERRETDB
+# (ASAN_OPTIONS and the like stay: only a sanitizer build reads them.)
 # One client sending thousands of requests a second is what a benchmark is, and
 # what the gateway's per-caller limits exist to stop: raise them out of reach
 # (the limiter still runs on every request, so its cost is measured) and allow
@@ -110,7 +118,7 @@ for kv in ${BENCH_STACK_ENV:-}; do
     STACK_DESC+="$kv "
 done
 export COMANDA_ENV=production
-export COMANDA_RUN_DIR=$REPO/.run/bench COMANDA_PORTS=random COMANDA_BIN_DIR=$REPO/build/bin COMANDA_PG_FAST=0
+export COMANDA_RUN_DIR=$RUN_DIR COMANDA_PORTS=random COMANDA_BIN_DIR=$BUILD_DIR/bin COMANDA_PG_FAST=0
 ADMIN_PASSWORD=bench-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
 export ADMIN_PASSWORD
 # The settings that shape these figures most, with their values in this run
@@ -152,11 +160,11 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---- start -----------------------------------------------------------------------
-say "starting a fresh stack in .run/bench (log: ${STACK_LOG#"$REPO"/})"
+say "starting a fresh stack in ${RUN_DIR#"$REPO"/} (log: ${STACK_LOG#"$REPO"/})"
 stack reset >>"$STACK_LOG" 2>&1 || true
 if ! stack up >>"$STACK_LOG" 2>&1; then
     tail -n 40 "$STACK_LOG" >&2
-    die "the stack did not start (see $STACK_LOG and .run/bench/logs/)"
+    die "the stack did not start (see $STACK_LOG and ${RUN_DIR#"$REPO"/}/logs/)"
 fi
 # shellcheck disable=SC1091
 source "$COMANDA_RUN_DIR/env"
