@@ -28,7 +28,7 @@
 #include "clock.h"
 #include "comanda/testing.rpc.h"
 #include "log.h"
-#include "memtune.h"
+#include "proc_start.h"
 #include "rpc.h"
 #include "stopsig.h"
 
@@ -64,8 +64,10 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	log_init("rpc-echo");
-	memtune_from_cfg(); /* as svc-user: the same allocator settings */
+	/* as svc-user starts: the same allocator settings and NNG threads */
+	sigset_t stop;
+	if (proc_start("rpc-echo", NULL, &stop) != 0)
+		return 2;
 	const char *url = NULL;
 	int workers = 0;
 	int opt;
@@ -92,12 +94,6 @@ int main(int argc, char **argv)
 	/* The same range svc.c accepts for the services' RPC_WORKERS. */
 	if (workers == 0)
 		workers = (int)cfg_int("RPC_WORKERS", 1, 256);
-	rpc_runtime_init_from_cfg(); /* NNG's task threads, as the services set them */
-
-	/* before any thread exists (NNG's, the workers) */
-	sigset_t stop;
-	stopsig_block(&stop);
-
 	rpc_server_config rc = {
 		.url = url,
 		.workers = workers,

@@ -16,7 +16,6 @@
 #include <pthread.h>
 
 #include "cfg.h"
-#include "cpus.h"
 #include "gw_app.h"
 #include "gw_auth.h"
 #include "gw_cors.h"
@@ -28,6 +27,7 @@
 #include "jwt.h"
 #include "log.h"
 #include "memtune.h"
+#include "proc_start.h"
 #include "rpc.h"
 #include "stopsig.h"
 
@@ -79,16 +79,9 @@ static gw_cors *gw_open_cors(void)
 
 int main(void)
 {
-	log_init("gateway");
-	memtune_from_cfg(); /* before any thread allocates */
-	/* first: every thread created from here on inherits the CPUs */
-	if (cpus_pin_from_cfg("GATEWAY_CPUS") != 0)
-		return 2;
-	rpc_runtime_init_from_cfg(); /* before NNG's first use */
-
-	/* before any thread exists (NNG's, MHD's) */
 	sigset_t stop;
-	stopsig_block(&stop);
+	if (proc_start("gateway", "GATEWAY_CPUS", &stop) != 0)
+		return 2;
 
 	size_t nroutes = 0;
 	const gw_route *routes = gw_routes(&nroutes);

@@ -11,11 +11,11 @@
 #include "bus.h"
 #include "cfg.h"
 #include "clock.h"
-#include "cpus.h"
 #include "comanda/health.rpc.h"
 #include "httpd.h"
 #include "log.h"
 #include "memtune.h"
+#include "proc_start.h"
 #include "metrics.h"
 #include "stopsig.h"
 #include "version.h"
@@ -486,15 +486,10 @@ static void svc_teardown(svc *s)
 
 int svc_main(const svc_def *def)
 {
-	log_init(def->program);
-	memtune_from_cfg(); /* before any thread allocates */
-	/* first: every thread created from here on inherits the CPUs */
-	if (def->cpus_var != NULL && cpus_pin_from_cfg(def->cpus_var) != 0)
-		return 2;
-	rpc_runtime_init_from_cfg(); /* before NNG's first use */
 	svc s = { .def = def };
-	/* before any thread exists: the signals are taken only where svc waits */
-	stopsig_block(&s.stop_signals);
+	/* the signals are taken only where svc waits */
+	if (proc_start(def->program, def->cpus_var, &s.stop_signals) != 0)
+		return 2;
 	pthread_mutex_init(&s.status_mu, NULL);
 	bgthread *trimmer = memtune_trim_start();
 
