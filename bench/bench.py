@@ -505,6 +505,37 @@ def ceiling(sc, cpu, keys):
     return {"rps": round(cpus * 1e6 / total_us, 1), "cpu_us_per_request": round(total_us, 1)}
 
 
+# Each process of a gateway GetUser against the floors' processes that do its
+# part alone: (component, [(floor scenario, its component), ...]).
+BEYOND = [("gateway", [("health", "gateway"), ("nng_echo", "load")]),
+          ("svc-user", [("nng_echo", "nng-echo"), ("pgbench", "load")]),
+          ("postgres", [("pgbench", "postgres")]),
+          ("load", [("health", "load")])]
+
+
+def beyond_floors(sc, cpu):
+    """CPU per gateway GetUser that each process spends beyond the floors of
+    its parts (gateway: the HTTP floor's gateway and NNG's client; svc-user:
+    NNG's server and pgbench's client; postgres: pgbench's; wrk: the HTTP
+    floor's wrk), in µs: what our code and its threads add. None unless all
+    of those scenarios ran cleanly."""
+    def per(key):
+        s, c = sc.get(key, {}), cpu.get(key)
+        if not s.get("measured") or not s.get("requests") or s.get("error_total") or not c:
+            return None
+        return {comp: v * 1e6 / s["requests"] for comp, v in c["cpu_s"].items()}
+    got = per("get_user")
+    floors = {k: per(k) for k in ("health", "nng_echo", "pgbench")}
+    if got is None or None in floors.values():
+        return None
+    out = {}
+    for comp, parts in BEYOND:
+        floor = sum(floors[k].get(c, 0.0) for k, c in parts)
+        out[comp] = {"get_user_us": round(got.get(comp, 0.0), 1), "floor_us": round(floor, 1),
+                     "beyond_us": round(got.get(comp, 0.0) - floor, 1)}
+    return out
+
+
 def cmd_report(d, out):
     meta = read_json(os.path.join(d, "meta.json")) or {}
     res = {"meta": meta, "scenarios": {}, "ratios": {}, "rss": {}, "saga": None, "targets": [], "cpu": {}}
@@ -588,6 +619,12 @@ def cmd_report(d, out):
         share = f" = {c['over_pgbench'] * 100:.1f}% of pgbench -S" if pg else ""
         reached = f"; the gateway reached {c['gateway_get_user_over_ceiling'] * 100:.1f}% of it" if gw else ""
         p(f"  {label:32s} {c['cpu_us_per_request']:,.0f} us -> {c['rps']:,.0f} req/s{share}{reached}")
+    beyond = beyond_floors(sc, res["cpu"])
+    if beyond:
+        res["get_user_beyond_floors"] = beyond
+        p("  a gateway GetUser beyond those floors, CPU us per request (its own - its parts' floors):")
+        p("    " + ", ".join(f"{'wrk' if c == 'load' else c} {b['get_user_us']:,.0f} - {b['floor_us']:,.0f}"
+                            f" = {b['beyond_us']:+,.0f}" for c, b in beyond.items()))
     if res["ceilings"]:
         p("")
 

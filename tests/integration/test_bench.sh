@@ -55,6 +55,8 @@ check_json "the ratios are computed" "$RES" \
      and (.rpc_get_user_over_rpc_echo > 0) and (.rpc_echo_over_nng_echo > 0)'
 check_json "both ceilings are computed" "$RES" \
     '.ceilings | (.ceiling_nng.rps > 0) and (.ceiling_lib_rpc.rps > 0) and (.ceiling_nng.over_pgbench > 0)'
+check_json "each process's CPU beyond the floors" "$RES" \
+    '[.get_user_beyond_floors["gateway", "svc-user", "postgres", "load"] | .get_user_us > 0 and .floor_us > 0] | all'
 check_json "a target per goal, each judged" "$RES" \
     '(.targets | length) >= 8 and all(.targets[]; .status == "PASS" or .status == "MISS")'
 check_json "the four programs' RSS" "$RES" \
