@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "comanda/events.pb-c.h"
 #include "comanda/payment.rpc.h"
+#include "payment_processor.h"
 #include "log.h"
 #include "metrics.h"
 #include "svc_events.h"
@@ -192,14 +193,21 @@ static int pay_relay_once(pg_conn *db, bus *b)
 	return pg_run(db, "COMMIT", 0, NULL) == COMANDA__CODE__OK ? n : -1;
 }
 
-/* Asks the service to settle card payments that have waited too long. */
+/* Asks the service to settle what processor calls left undone
+ * (SettlePayment): a card payment still pending 5 s after it was created
+ * whose charge was never attempted, or whose charge mark is abandoned; a
+ * completed payment whose refund mark is abandoned. A mark younger than
+ * PAYMENT_CLAIM_STALE_S belongs to a call that may still be in flight. */
 static void pay_sweep(pg_conn *db, rpc_client *self)
 {
 	pg_conn_set_deadline(db, clock_mono_us() + (int64_t)PAY_RELAY_PASS_MS * 1000);
 	PGresult *r = NULL;
-	int code = pg_exec(db, "SELECT id FROM payments WHERE status = 'pending' "
+	int code = pg_exec(db, "SELECT id FROM payments WHERE (status = 'pending' "
 	                       "AND payment_method IN ('credit_card', 'debit_card') "
-	                       "AND created_at < now() - interval '5 seconds' ORDER BY id LIMIT 50", 0, NULL, &r);
+	                       "AND ((charge_started_at IS NULL AND created_at < now() - interval '5 seconds') "
+	                       "OR charge_started_at < " PAYMENT_CLAIM_STALE_BEFORE ")) "
+	                       "OR (status = 'completed' AND refund_started_at < " PAYMENT_CLAIM_STALE_BEFORE ") "
+	                       "ORDER BY id LIMIT 50", 0, NULL, &r);
 	for (int i = 0; code == COMANDA__CODE__OK && i < PQntuples(r); i++) {
 		rpc_call call;
 		rpc_call_init(&call);

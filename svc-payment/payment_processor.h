@@ -2,11 +2,14 @@
  * payment_processor: the seam where a card processor plugs in.
  *
  * Comanda calls a processor with the payment's transaction id as the
- * idempotency reference, at most once per payment for a charge and once for
- * a refund (svc-payment marks the attempt in its database first). A process
- * that died between the call and recording its outcome settles the payment
- * with `lookup`, which asks for the outcome of that reference without
- * charging again.
+ * idempotency reference, once per payment for a charge and once for a refund
+ * (svc-payment marks the attempt in its database first). An attempt whose
+ * outcome was never recorded (its process died, or its database write
+ * failed) is taken for abandoned once its mark is PAYMENT_CLAIM_STALE_S old:
+ * a charge is then settled with `lookup`, which asks for the outcome of that
+ * reference without charging again, and a refund is asked for again, which
+ * the processor must answer from the first (approved, no second refund).
+ * Every call must return well within that time.
  *
  * The built-in simulator (API.md) approves everything except a token that
  * starts with "tok_decline" and an amount above its limit; it is
@@ -22,6 +25,13 @@
 #include <stdint.h>
 
 #define PAYMENT_REASON_MAX 160
+
+/* How old a charge or refund mark is before its attempt counts as abandoned
+ * (above), and the same as an SQL expression: marks set before it are stale. */
+#define PAYMENT_CLAIM_STALE_S 60
+#define PAYMENT_STR_(x) #x
+#define PAYMENT_STR(x) PAYMENT_STR_(x)
+#define PAYMENT_CLAIM_STALE_BEFORE "now() - interval '" PAYMENT_STR(PAYMENT_CLAIM_STALE_S) " seconds'"
 
 typedef struct payment_charge {
 	const char *reference;        /* transaction id: the processor's idempotency key */
@@ -43,7 +53,9 @@ typedef struct payment_processor {
 	int (*charge)(const struct payment_processor *p, const payment_charge *c, payment_outcome *out);
 	/* The outcome of an earlier charge of the same reference. */
 	int (*lookup)(const struct payment_processor *p, const payment_charge *c, payment_outcome *out);
-	/* Refunds the charge of c->reference in full. 0, or -1 when unreachable. */
+	/* Refunds the charge of c->reference in full; asked again for the same
+	 * reference, answers the first refund's outcome without refunding
+	 * twice. 0, or -1 when unreachable. */
 	int (*refund)(const struct payment_processor *p, const payment_charge *c, payment_outcome *out);
 	int64_t limit_minor;          /* the simulator's: declines amounts above it */
 } payment_processor;

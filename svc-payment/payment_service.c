@@ -24,10 +24,26 @@
 #define PAY_COLS                                                                                        \
 	"id, order_id, user_id, amount_minor, currency, status, payment_method, transaction_id, "        \
 	"coalesce(failure_reason, ''), (extract(epoch FROM created_at) * 1000)::bigint, "                 \
-	"(extract(epoch FROM updated_at) * 1000)::bigint, payment_token, charge_started_at IS NOT NULL"
+	"(extract(epoch FROM updated_at) * 1000)::bigint, payment_token, charge_started_at IS NOT NULL, "  \
+	"refund_started_at IS NOT NULL"
 /* Columns of PAY_COLS past the Payment message's own. */
 #define PAY_COL_TOKEN 11
 #define PAY_COL_CHARGING 12
+#define PAY_COL_REFUNDING 13
+
+/* The processor calls a payment has in flight (or abandoned): the marks set
+ * before each call (payment_processor.h). */
+typedef struct pay_marks {
+	bool charging;  /* charge_started_at set: a charge was claimed */
+	bool refunding; /* refund_started_at set: a refund was claimed */
+} pay_marks;
+
+/* What a status change requires of the charge mark, besides the status. */
+typedef enum pay_guard {
+	PAY_GUARD_NONE,          /* the claimant recording its own outcome */
+	PAY_GUARD_NOT_CHARGING,  /* no charge claimed: an admin, a cancellation */
+	PAY_GUARD_CHARGE_STALE,  /* a charge claimed and abandoned: the sweep */
+} pay_guard;
 
 static payment_service_config pay_cfg;
 
@@ -178,7 +194,7 @@ static Comanda__Payment *pay_from_row(rpc_ctx *ctx, const PGresult *r, int row)
 /* Reads payment `id` (FOR UPDATE when lock): OK, NOT_FOUND or the database's
  * failure. *token gets the stored payment token when asked. */
 static int pay_load(rpc_ctx *ctx, pg_conn *db, int64_t id, bool lock, Comanda__Payment **out, const char **token,
-    bool *charging)
+    pay_marks *marks)
 {
 	char ids[24];
 	pay_int(ids, sizeof(ids), id);
@@ -192,8 +208,10 @@ static int pay_load(rpc_ctx *ctx, pg_conn *db, int64_t id, bool lock, Comanda__P
 		*out = pay_from_row(ctx, r, 0);
 		if (token != NULL)
 			*token = rpc_ctx_strdup(ctx, PQgetvalue(r, 0, PAY_COL_TOKEN));
-		if (charging != NULL)
-			*charging = PQgetvalue(r, 0, PAY_COL_CHARGING)[0] == 't';
+		if (marks != NULL) {
+			marks->charging = PQgetvalue(r, 0, PAY_COL_CHARGING)[0] == 't';
+			marks->refunding = PQgetvalue(r, 0, PAY_COL_REFUNDING)[0] == 't';
+		}
 		if (*out == NULL)
 			code = COMANDA__CODE__INTERNAL;
 	}
@@ -268,11 +286,21 @@ static int pay_outbox(rpc_ctx *ctx, pg_conn *db, const Comanda__Payment *p)
 	                  "VALUES ($1, $2, $3, $4, $5)", 5, params);
 }
 
-/* Moves payment `id` from `from` to `to` (compare-and-set), with its audit
- * entry and outbox event, in one transaction. *moved says whether the
- * payment was in `from`; when it was not, nothing changed. */
+#define PAY_TRANSITION_SQL(guard)                                                                        \
+	"UPDATE payments SET status = $3, failure_reason = coalesce($4, failure_reason), updated_at = now() " \
+	"WHERE id = $1 AND status = $2" guard " RETURNING " PAY_COLS
+static const char *const pay_transition_sql[] = {
+	[PAY_GUARD_NONE] = PAY_TRANSITION_SQL(""),
+	[PAY_GUARD_NOT_CHARGING] = PAY_TRANSITION_SQL(" AND charge_started_at IS NULL"),
+	[PAY_GUARD_CHARGE_STALE] = PAY_TRANSITION_SQL(" AND charge_started_at < " PAYMENT_CLAIM_STALE_BEFORE),
+};
+
+/* Moves payment `id` from `from` to `to` (compare-and-set on the status and
+ * on what `guard` requires of the charge mark), with its audit entry and
+ * outbox event, in one transaction. *moved says whether the payment matched;
+ * when it did not, nothing changed. */
 static int pay_transition(rpc_ctx *ctx, pg_conn *db, int64_t id, Comanda__PaymentStatus from, Comanda__PaymentStatus to,
-    const char *reason, const char *event_id, Comanda__Payment **out, bool *moved)
+    pay_guard guard, const char *reason, const char *event_id, Comanda__Payment **out, bool *moved)
 {
 	*moved = false;
 	char ids[24];
@@ -282,8 +310,7 @@ static int pay_transition(rpc_ctx *ctx, pg_conn *db, int64_t id, Comanda__Paymen
 		return code;
 	const char *params[] = { ids, pay_status_name(from), pay_status_name(to), reason };
 	PGresult *r = NULL;
-	code = pg_exec(db, "UPDATE payments SET status = $3, failure_reason = coalesce($4, failure_reason), "
-	                   "updated_at = now() WHERE id = $1 AND status = $2 RETURNING " PAY_COLS, 4, params, &r);
+	code = pg_exec(db, pay_transition_sql[guard], 4, params, &r);
 	if (code == COMANDA__CODE__OK && PQntuples(r) == 1 && (*out = pay_from_row(ctx, r, 0)) == NULL)
 		code = COMANDA__CODE__INTERNAL;
 	bool hit = code == COMANDA__CODE__OK && PQntuples(r) == 1;
@@ -333,7 +360,7 @@ static int pay_charge(rpc_ctx *ctx, pg_conn *db, Comanda__Payment **p, const cha
 	Comanda__Payment *after = NULL;
 	code = pay_transition(ctx, db, (*p)->id, COMANDA__PAYMENT_STATUS__PAYMENT_PENDING,
 	    o.approved ? COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED : COMANDA__PAYMENT_STATUS__PAYMENT_FAILED,
-	    o.approved ? NULL : o.reason, NULL, &after, &moved);
+	    PAY_GUARD_NONE, o.approved ? NULL : o.reason, NULL, &after, &moved);
 	if (code == COMANDA__CODE__OK && moved)
 		*p = after;
 	return code;
@@ -643,15 +670,26 @@ static int pay_get_audit(rpc_ctx *ctx, const Comanda__GetAuditRequest *req, Coma
 
 /* ---- admin changes ----------------------------------------------------------- */
 
-/* The 409 of a refused change, naming what the payment is now. */
+/* The answer to a change that did not apply, from what the payment is now:
+ * a processor call in flight is waited for (a charge decides a pending
+ * payment; a refund in progress is asked to be retried: 503, so that the
+ * order.cancelled consumer waits instead of dead-lettering), anything else
+ * is a 409 naming the status. */
 static int pay_refused(rpc_ctx *ctx, pg_conn *db, int64_t id, Comanda__PaymentStatus to)
 {
 	Comanda__Payment *now = NULL;
-	int code = pay_load(ctx, db, id, false, &now, NULL, NULL);
+	pay_marks marks;
+	int code = pay_load(ctx, db, id, false, &now, NULL, &marks);
 	if (code == COMANDA__CODE__NOT_FOUND)
 		return pay_not_found(ctx);
 	if (code != COMANDA__CODE__OK)
 		return pay_db_error(ctx, code);
+	if (now->status == COMANDA__PAYMENT_STATUS__PAYMENT_PENDING && marks.charging)
+		return rpc_ctx_error(ctx, COMANDA__CODE__ABORTED,
+		    "The payment's charge is in flight: its outcome decides; retry once it has one");
+	if (now->status == COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED && marks.refunding &&
+	    to == COMANDA__PAYMENT_STATUS__PAYMENT_REFUNDED)
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "A refund of this payment is in progress; retry later");
 	const char *allowed = now->status == COMANDA__PAYMENT_STATUS__PAYMENT_PENDING     ? "completed, failed"
 	                    : now->status == COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED ? "refunded (by a refund)"
 	                                                                                : "none";
@@ -678,8 +716,9 @@ static int pay_update_status(rpc_ctx *ctx, const Comanda__UpdatePaymentStatusReq
 	    : NULL;
 	bool moved;
 	Comanda__Payment *p = NULL;
-	int code = pay_transition(ctx, db, req->id, COMANDA__PAYMENT_STATUS__PAYMENT_PENDING, req->status, reason, NULL, &p,
-	    &moved);
+	/* not while a charge is in flight: its outcome decides */
+	int code = pay_transition(ctx, db, req->id, COMANDA__PAYMENT_STATUS__PAYMENT_PENDING, req->status,
+	    PAY_GUARD_NOT_CHARGING, reason, NULL, &p, &moved);
 	if (code != COMANDA__CODE__OK)
 		return pay_db_error(ctx, code);
 	if (!moved)
@@ -688,16 +727,33 @@ static int pay_update_status(rpc_ctx *ctx, const Comanda__UpdatePaymentStatusReq
 	return COMANDA__CODE__OK;
 }
 
+/* Who claims a refund: a request for one (an admin's, or order.cancelled),
+ * which may also take over an abandoned claim; or the recovery sweep, which
+ * only takes over an abandoned claim (payment_processor.h). */
+typedef enum pay_refund_by { PAY_REFUND_REQUEST, PAY_REFUND_ABANDONED } pay_refund_by;
+
+#define PAY_REFUND_CLAIM_SQL(cond)                                                                         \
+	"UPDATE payments SET refund_started_at = now() WHERE id = $1 AND status = 'completed' AND " cond \
+	" RETURNING " PAY_COLS
+static const char *const pay_refund_claim_sql[] = {
+	[PAY_REFUND_REQUEST] = PAY_REFUND_CLAIM_SQL(
+	    "(refund_started_at IS NULL OR refund_started_at < " PAYMENT_CLAIM_STALE_BEFORE ")"),
+	[PAY_REFUND_ABANDONED] = PAY_REFUND_CLAIM_SQL("refund_started_at < " PAYMENT_CLAIM_STALE_BEFORE),
+};
+
 /* Refunds a completed payment: claims the refund, asks the processor, then
- * records completed -> refunded. event_id: the order.cancelled causing it. */
-static int pay_do_refund(rpc_ctx *ctx, pg_conn *db, int64_t id, const char *event_id, Comanda__Payment **out)
+ * records completed -> refunded. event_id: the order.cancelled causing it.
+ * A claim whose outcome could not be recorded stays, so no second request
+ * refunds meanwhile (503 "in progress"); once abandoned, the next request
+ * or the sweep asks the processor again, which answers from the first. */
+static int pay_do_refund(rpc_ctx *ctx, pg_conn *db, int64_t id, pay_refund_by by, const char *event_id,
+    Comanda__Payment **out)
 {
 	char ids[24];
 	pay_int(ids, sizeof(ids), id);
 	const char *params[] = { ids };
 	PGresult *r = NULL;
-	int code = pg_exec(db, "UPDATE payments SET refund_started_at = now() WHERE id = $1 AND status = 'completed' "
-	                       "AND refund_started_at IS NULL RETURNING " PAY_COLS, 1, params, &r);
+	int code = pg_exec(db, pay_refund_claim_sql[by], 1, params, &r);
 	bool mine = code == COMANDA__CODE__OK && PQntuples(r) == 1;
 	Comanda__Payment *p = mine ? pay_from_row(ctx, r, 0) : NULL;
 	PQclear(r);
@@ -716,7 +772,7 @@ static int pay_do_refund(rpc_ctx *ctx, pg_conn *db, int64_t id, const char *even
 	}
 	bool moved;
 	code = pay_transition(ctx, db, id, COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED, COMANDA__PAYMENT_STATUS__PAYMENT_REFUNDED,
-	    NULL, event_id, out, &moved);
+	    PAY_GUARD_NONE, NULL, event_id, out, &moved);
 	if (code != COMANDA__CODE__OK)
 		return pay_db_error(ctx, code);
 	return moved ? COMANDA__CODE__OK : pay_refused(ctx, db, id, COMANDA__PAYMENT_STATUS__PAYMENT_REFUNDED);
@@ -729,7 +785,7 @@ static int pay_refund(rpc_ctx *ctx, const Comanda__RefundPaymentRequest *req, Co
 	if (!pay_is_admin(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Admin role required");
 	Comanda__Payment *p = NULL;
-	int code = pay_do_refund(ctx, svc_db(ctx), req->id, NULL, &p);
+	int code = pay_do_refund(ctx, svc_db(ctx), req->id, PAY_REFUND_REQUEST, NULL, &p);
 	if (code == COMANDA__CODE__OK)
 		reply->payment = p;
 	return code;
@@ -794,14 +850,15 @@ static int pay_on_cancelled(rpc_ctx *ctx, const char *event_id, const Comanda__O
 	PQclear(r);
 	Comanda__Payment *p = NULL;
 	if (completed) {
-		code = pay_do_refund(ctx, db, id, event_id, &p);
+		code = pay_do_refund(ctx, db, id, PAY_REFUND_REQUEST, event_id, &p);
 	} else if (charging) {
 		/* A charge is in flight: its outcome decides; try again later. */
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "payment is being charged");
 	} else {
+		/* not if a charge was claimed since the SELECT: its outcome decides */
 		bool moved;
 		code = pay_transition(ctx, db, id, COMANDA__PAYMENT_STATUS__PAYMENT_PENDING, COMANDA__PAYMENT_STATUS__PAYMENT_FAILED,
-		    "order cancelled", event_id, &p, &moved);
+		    PAY_GUARD_NOT_CHARGING, "order cancelled", event_id, &p, &moved);
 		if (code == COMANDA__CODE__OK && !moved)
 			return rpc_ctx_error(ctx, COMANDA__CODE__ABORTED, "payment changed concurrently; retry");
 		if (code != COMANDA__CODE__OK)
@@ -827,9 +884,11 @@ static int pay_handle_event(rpc_ctx *ctx, const Comanda__HandleOrderEventRequest
 	}
 }
 
-/* Settles a card payment left pending: a charge never attempted is made
- * now; one attempted by a process that died is not repeated, its outcome is
- * asked of the processor. */
+/* Settles what a processor call left undone (the recovery sweep's method):
+ * a card payment left pending is charged if its charge was never attempted,
+ * or, once an attempt is abandoned, settled with the outcome the processor
+ * gives for it, never charged again; a refund claimed and abandoned is asked
+ * for again (payment_processor.h). Anything else is answered as it is. */
 static int pay_settle(rpc_ctx *ctx, const Comanda__GetPaymentRequest *req, Comanda__PaymentReply *reply)
 {
 	if (rpc_ctx_caller_role(ctx) != COMANDA__ROLE__ROLE_SERVICE)
@@ -837,29 +896,38 @@ static int pay_settle(rpc_ctx *ctx, const Comanda__GetPaymentRequest *req, Coman
 	pg_conn *db = svc_db(ctx);
 	Comanda__Payment *p = NULL;
 	const char *token = NULL;
-	bool charging = false;
-	int code = pay_load(ctx, db, req->id, false, &p, &token, &charging);
+	pay_marks marks;
+	int code = pay_load(ctx, db, req->id, false, &p, &token, &marks);
 	if (code == COMANDA__CODE__NOT_FOUND)
 		return pay_not_found(ctx);
 	if (code != COMANDA__CODE__OK)
 		return pay_db_error(ctx, code);
+	if (p->status == COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED && marks.refunding) {
+		code = pay_do_refund(ctx, db, p->id, PAY_REFUND_ABANDONED, NULL, &p);
+		if (code == COMANDA__CODE__OK)
+			reply->payment = p;
+		return code;
+	}
 	if (p->status != COMANDA__PAYMENT_STATUS__PAYMENT_PENDING || !pay_is_card(p->payment_method)) {
 		reply->payment = p;
 		return COMANDA__CODE__OK;
 	}
-	if (!charging) {
+	if (!marks.charging) {
 		code = pay_charge(ctx, db, &p, token);
 	} else {
 		payment_charge c = { p->transaction_id, p->amount_minor, p->currency, token };
 		payment_outcome o;
 		if (pay_cfg.processor->lookup(pay_cfg.processor, &c, &o) != 0)
 			return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "payment processor unavailable");
+		/* only an abandoned charge: one in flight records its own outcome */
 		bool moved;
 		Comanda__Payment *after = NULL;
 		code = pay_transition(ctx, db, p->id, COMANDA__PAYMENT_STATUS__PAYMENT_PENDING,
 		    o.approved ? COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED : COMANDA__PAYMENT_STATUS__PAYMENT_FAILED,
-		    o.approved ? NULL : o.reason, NULL, &after, &moved);
-		if (code == COMANDA__CODE__OK && moved)
+		    PAY_GUARD_CHARGE_STALE, o.approved ? NULL : o.reason, NULL, &after, &moved);
+		if (code == COMANDA__CODE__OK && !moved)
+			return rpc_ctx_error(ctx, COMANDA__CODE__ABORTED, "The payment's charge is not abandoned, or it changed");
+		if (code == COMANDA__CODE__OK)
 			p = after;
 	}
 	if (code != COMANDA__CODE__OK)

@@ -401,6 +401,68 @@ TOKEN=$TA api GET "/api/payments?order_id=$ORDER_I"
 check_json "the replay made no second payment (one live payment for the order)" "$HTTP_BODY" \
     '[.payments[] | select(.status == "pending" or .status == "completed")] | length == 1'
 
+# ---- processor calls in flight or abandoned --------------------------------------------------------------
+# A charge or refund is marked in the database before the processor is
+# called (charge_started_at, refund_started_at). A mark younger than 60 s
+# (PAYMENT_CLAIM_STALE_S) is a call that may still be in flight: nothing else
+# may decide the payment meanwhile. An older one is abandoned: the recovery
+# sweep (every 2 s) asks the processor for the charge's outcome, or for the
+# refund again. The marks are set here by hand, as a worker would.
+pg_pay() { psql "$PAYMENT_DB_URL" -XAtq -v ON_ERROR_STOP=1 -c "$1" 2>&1; }
+pay_status() { TOKEN=$TADMIN api GET "/api/payments/$1"; jq -r '.payment.status // empty' <<<"$HTTP_BODY"; }
+status_is() { [[ $(pay_status "$1") == "$2" ]]; }
+
+# A pending card payment whose charge is in flight (the mark set now),
+# created a minute ago: before, the sweep looked it up after 5 s and an
+# admin could mark it failed while the processor was charging the card.
+ORDER_FL=$(payable_order "$TA" 3.21)
+pay "$TA" "$ORDER_FL" 3.21 '"payment_method":"cash"'
+PAY_FL=$(jq -r '.payment.id // empty' <<<"$HTTP_BODY")
+out=$(pg_pay "UPDATE payments SET payment_method = 'credit_card', payment_token = 'tok_visa', charge_started_at = now(), created_at = now() - interval '1 minute' WHERE id = $PAY_FL AND status = 'pending' RETURNING id")
+check_eq "a pending card payment with a charge in flight (set by hand)" "$PAY_FL" "$out"
+settle "$PAY_FL" failed
+expect "an admin marking it failed while it is charged -> 409, the charge decides" 409 \
+    "$(err ABORTED) and (.error | test(\"charge is in flight\"))"
+settle "$PAY_FL" completed
+expect "... or completed -> 409" 409 "$(err ABORTED)"
+sleep 5
+check_eq "the sweep leaves a charge in flight alone (5 s, 2 sweeps later)" pending "$(pay_status "$PAY_FL")"
+pg_pay "UPDATE payments SET charge_started_at = now() - interval '2 minutes' WHERE id = $PAY_FL" >/dev/null
+check "once abandoned (2 min old), the sweep settles it with the processor's outcome: completed" \
+    wait_until 10 status_is "$PAY_FL" completed
+TOKEN=$TADMIN api GET "/api/payments/$PAY_FL/audit"
+check_json "audit: created, then completed by the sweep" "$HTTP_BODY" \
+    '[.entries[].to_status] == ["pending","completed"] and .entries[1].request_id == "recovery-sweep"'
+
+# A completed payment whose refund is in flight: a second refund waits
+# (503, which the order.cancelled consumer retries) instead of a 409 that
+# it would dead-letter.
+pg_pay "UPDATE payments SET refund_started_at = now() WHERE id = $PAY_FL" >/dev/null
+TOKEN=$TADMIN api POST "/api/payments/$PAY_FL/refund"
+expect "a refund while another is in progress -> 503 (retry later), not 409" 503 "$(err UNAVAILABLE)"
+check_eq "... and the payment stays completed" completed "$(pay_status "$PAY_FL")"
+# Abandoned (its outcome never recorded): before, the payment stayed
+# completed for good, every retry refused with 409.
+pg_pay "UPDATE payments SET refund_started_at = now() - interval '2 minutes' WHERE id = $PAY_FL" >/dev/null
+check "an abandoned refund is asked for again by the sweep: refunded" wait_until 10 status_is "$PAY_FL" refunded
+TOKEN=$TADMIN api GET "/api/payments/$PAY_FL/audit"
+check_json "audit: created, completed, refunded (the sweep's)" "$HTTP_BODY" \
+    '[.entries[].to_status] == ["pending","completed","refunded"] and .entries[2].request_id == "recovery-sweep"'
+# An admin's refund takes over an abandoned claim too (the sweep may be
+# slower): a completed payment with a 2-minute-old mark.
+ORDER_FR=$(payable_order "$TA" 4.56)
+pay "$TA" "$ORDER_FR" 4.56 '"payment_method":"cash"'
+PAY_FR=$(jq -r '.payment.id // empty' <<<"$HTTP_BODY")
+settle "$PAY_FR" completed
+pg_pay "UPDATE payments SET refund_started_at = now() - interval '2 minutes' WHERE id = $PAY_FR" >/dev/null
+TOKEN=$TADMIN api POST "/api/payments/$PAY_FR/refund"
+case $HTTP_STATUS in
+200) expect "an admin's refund over an abandoned mark -> 200 refunded" 200 '.payment.status == "refunded"' ;;
+*) # the sweep (every 2 s) took the mark between the two requests: it refunds
+    check "an abandoned refund mark, taken by the sweep first ($HTTP_STATUS): refunded" \
+        wait_until 10 status_is "$PAY_FR" refunded ;;
+esac
+
 # ---- svc-payment /status -------------------------------------------------------------------------------------
 
 # total_payments counts every payment; total_amount sums the completed ones only.
