@@ -53,7 +53,10 @@
  * instructions per request). */
 #define HTTPD_CONNECTION_MEMORY_SLACK ((size_t)8 << 10)
 #define HTTPD_CONNECTION_MEMORY_MIN ((size_t)32 << 10)
-/* X-Forwarded-For header lines looked at (proxies append to one line). */
+/* X-Forwarded-For header lines looked at: the last ones, since a proxy
+ * appends (to the last line, or as a line of its own, as HAProxy does) and
+ * the walk to the client starts from the newest; lines before these are the
+ * client's own and never reached. */
 #define HTTPD_MAX_XFF_LINES 8
 /* A chunked body past max_body is read and dropped so the client still gets
  * its JSON 413; past this many times max_body it is not worth reading and the
@@ -351,19 +354,29 @@ static enum MHD_Result httpd_reject_too_large(httpd *h, httpd_conn *c, struct MH
 	return httpd_reject(h, c, conn, 413, "PAYLOAD_TOO_LARGE", "Request body too large", h->max_body);
 }
 
-/* Collects the X-Forwarded-For lines of a request. */
+/* Collects the last HTTPD_MAX_XFF_LINES X-Forwarded-For lines of a
+ * request: a ring, put back in order by httpd_xff_lines. */
 typedef struct httpd_xff {
-	const char *v[HTTPD_MAX_XFF_LINES];
-	size_t n;
+	const char *ring[HTTPD_MAX_XFF_LINES];
+	size_t seen; /* lines seen in all */
 } httpd_xff;
 
 static enum MHD_Result httpd_xff_collect(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
 	(void)kind;
 	httpd_xff *x = cls;
-	if (key != NULL && value != NULL && strcasecmp(key, "X-Forwarded-For") == 0 && x->n < HTTPD_MAX_XFF_LINES)
-		x->v[x->n++] = value;
+	if (key != NULL && value != NULL && strcasecmp(key, "X-Forwarded-For") == 0)
+		x->ring[x->seen++ % HTTPD_MAX_XFF_LINES] = value;
 	return MHD_YES;
+}
+
+/* The kept lines into out, oldest first; returns how many. */
+static size_t httpd_xff_lines(const httpd_xff *x, const char *out[HTTPD_MAX_XFF_LINES])
+{
+	size_t n = x->seen < HTTPD_MAX_XFF_LINES ? x->seen : HTTPD_MAX_XFF_LINES;
+	for (size_t i = 0; i < n; i++)
+		out[i] = x->ring[(x->seen - n + i) % HTTPD_MAX_XFF_LINES];
+	return n;
 }
 
 static void httpd_client_addr(const httpd *h, httpd_conn *c, struct MHD_Connection *conn)
@@ -379,10 +392,12 @@ static void httpd_client_addr(const httpd *h, httpd_conn *c, struct MHD_Connecti
 			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, c->peer,
 			    sizeof(c->peer));
 	}
-	httpd_xff x = { .n = 0 };
+	httpd_xff x = { .seen = 0 };
 	if (h->trusted != NULL)
 		MHD_get_connection_values(conn, MHD_HEADER_KIND, httpd_xff_collect, &x);
-	netaddr_client(h->trusted, c->peer, x.v, x.n, c->client, sizeof(c->client));
+	const char *lines[HTTPD_MAX_XFF_LINES];
+	size_t n = httpd_xff_lines(&x, lines);
+	netaddr_client(h->trusted, c->peer, lines, n, c->client, sizeof(c->client));
 }
 
 /* Bytes of a request's key/value pairs of one kind, plus `framing` each. */

@@ -355,6 +355,22 @@ TEST(httpd_limits_trusted_proxies)
 	r = testhttp_request(httpd_port(h), "GET", "/x", NULL, NULL);
 	CHECK_STREQ(testhttp_body(r), "{\"client\":\"127.0.0.1\",\"peer\":\"127.0.0.1\"}");
 	free(r);
+	/* A proxy that appends a line of its own (HAProxy) after 8 lines the
+	 * client forged: the newest lines are the ones walked, so the proxy's
+	 * entry is the client, not a forged one. */
+	char forged[1024];
+	size_t len = 0;
+	for (int i = 0; i < 8; i++)
+		len += (size_t)snprintf(forged + len, sizeof(forged) - len, "X-Forwarded-For: 198.51.100.%d\r\n", 70 + i);
+	snprintf(forged + len, sizeof(forged) - len, "X-Forwarded-For: 203.0.113.5\r\n");
+	r = testhttp_request(httpd_port(h), "GET", "/x", forged, NULL);
+	CHECK_STREQ(testhttp_body(r), "{\"client\":\"203.0.113.5\",\"peer\":\"127.0.0.1\"}");
+	free(r);
+	/* lines of trusted hops only: the walk goes back through them in order */
+	r = testhttp_request(httpd_port(h), "GET", "/x",
+	    "X-Forwarded-For: 203.0.113.9\r\nX-Forwarded-For: 127.0.0.7\r\nX-Forwarded-For: 127.0.0.8\r\n", NULL);
+	CHECK_STREQ(testhttp_body(r), "{\"client\":\"203.0.113.9\",\"peer\":\"127.0.0.1\"}");
+	free(r);
 	httpd_stop(h);
 }
 
