@@ -179,7 +179,9 @@ struct rpc_client {
 	atomic_int pipes;              /* connections up, all replicas */
 	int n_replicas;
 	rpc_replica replicas[RPC_MAX_REPLICAS];
-	pthread_mutex_t dial_lock;     /* guards every replica's endpoints list */
+	pthread_mutex_t dial_lock;     /* guards every replica's endpoints list, and up */
+	uint32_t *up;                  /* ids of the connections counted in pipes */
+	size_t n_up, cap_up;
 	int resolve_ms;
 	rpc_resolve_fn resolve;
 	bgthread *resolver;            /* NULL when no entry is a name, or resolve_ms is 0 */
@@ -194,18 +196,50 @@ struct rpc_client {
 
 static void rpc_slot_free_list(rpc_slot *s);
 
+/* Notes connection `id` as counted (up) or no longer (!up), under
+ * dial_lock; true when that changed the set. NNG reports the removal of
+ * every connection it began to add, also of one that never became usable
+ * (a peer of another protocol, a dialer closed meanwhile): only one that
+ * was added is subtracted, or the counts would drift below zero. Out of
+ * memory, a connection goes uncounted (calls then fail fast). */
+static bool rpc_client_note_up(rpc_client *c, uint32_t id, bool up)
+{
+	for (size_t i = 0; i < c->n_up; i++)
+		if (c->up[i] == id) {
+			if (!up)
+				c->up[i] = c->up[--c->n_up];
+			return !up;
+		}
+	if (!up)
+		return false;
+	if (c->n_up == c->cap_up) {
+		size_t cap = c->cap_up ? c->cap_up * 2 : 16;
+		uint32_t *grown = realloc(c->up, cap * sizeof(*grown));
+		if (grown == NULL)
+			return false;
+		c->up = grown;
+		c->cap_up = cap;
+	}
+	c->up[c->n_up++] = id;
+	return true;
+}
+
 /* Runs on NNG's threads. An endpoint is linked (under dial_lock) before its
  * dialers start and unlinked before they close, so a pipe of a listed
  * endpoint is always counted there. */
 static void rpc_client_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	rpc_client *c = arg;
-	int delta = ev == NNG_PIPE_EV_ADD_POST ? 1 : ev == NNG_PIPE_EV_REM_POST ? -1 : 0;
-	if (delta == 0)
+	if (ev != NNG_PIPE_EV_ADD_POST && ev != NNG_PIPE_EV_REM_POST)
 		return;
-	atomic_fetch_add(&c->pipes, delta);
+	int delta = ev == NNG_PIPE_EV_ADD_POST ? 1 : -1;
 	int id = nng_dialer_id(nng_pipe_dialer(p));
 	pthread_mutex_lock(&c->dial_lock);
+	if (!rpc_client_note_up(c, (uint32_t)nng_pipe_id(p), delta > 0)) {
+		pthread_mutex_unlock(&c->dial_lock);
+		return;
+	}
+	atomic_fetch_add(&c->pipes, delta);
 	for (int r = 0; r < c->n_replicas; r++)
 		for (rpc_endpoint *e = c->replicas[r].endpoints; e != NULL; e = e->next)
 			for (int i = 0; i < e->n_dialers; i++)
@@ -454,6 +488,7 @@ void rpc_client_close(rpc_client *c)
 		free(s);
 		s = next;
 	}
+	free(c->up);
 	pthread_mutex_destroy(&c->dial_lock);
 	pthread_mutex_destroy(&c->lock);
 	free(c);

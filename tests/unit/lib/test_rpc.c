@@ -391,6 +391,42 @@ TEST(rpc_no_server_is_unavailable_at_once)
 	rpc_client_close(c);
 }
 
+/* A replica address where something of another protocol listens (an NNG
+ * REQ socket): every connection is refused as it is made, and redialled
+ * every 20 ms. NNG reports the removal of each without ever having added
+ * it; before, each one took one off the client's count of connections, the
+ * count went below zero and, with the real replica gone, calls waited for
+ * their deadline instead of failing at once. */
+TEST(rpc_client_count_ignores_connections_a_peer_of_another_protocol_refuses)
+{
+	char good[128], other[128];
+	test_url(good, sizeof(good), "count-good");
+	test_url(other, sizeof(other), "count-other");
+	nng_socket req;
+	CHECK_EQ_INT(nng_req0_open(&req), 0);
+	CHECK_EQ_INT(nng_listen(req, other, NULL, 0), 0);
+	rpc_server *s = echo_server_start(good, 1, NULL);
+	char urls[300];
+	snprintf(urls, sizeof(urls), "%s,%s", good, other);
+	rpc_client *c = client_open(urls, 2000);
+	CHECK(c != NULL);
+	if (c == NULL || s == NULL) {
+		rpc_server_close(s);
+		nng_close(req);
+		return;
+	}
+	clock_sleep_ms(300); /* ~15 refused connections */
+	CHECK_EQ_INT(rpc_client_connected(c), 1);
+	CHECK_EQ_INT(echo_call(c, "x", 0, 2000, NULL, 0, NULL), COMANDA__CODE__OK);
+	rpc_server_close(s);
+	for (int i = 0; i < 100 && rpc_client_connected(c) > 0; i++)
+		clock_sleep_ms(10);
+	CHECK_EQ_INT(rpc_client_connected(c), 0);
+	CHECK_EQ_INT(echo_call(c, "y", 0, 500, NULL, 0, NULL), COMANDA__CODE__UNAVAILABLE);
+	rpc_client_close(c);
+	nng_close(req);
+}
+
 TEST(rpc_server_restarted_while_client_stays_connected)
 {
 	char url[128];
