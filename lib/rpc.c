@@ -148,6 +148,8 @@ typedef struct rpc_async {
 } rpc_async;
 
 #define RPC_MAX_REPLICAS 16
+/* rpc_client_open waits at most this long for its connections. */
+#define RPC_OPEN_WAIT_MS 250
 
 /* One address of a replica entry and its dialers: NNG writes one message at
  * a time on a connection (the next waits for the previous write to complete
@@ -279,16 +281,13 @@ static rpc_endpoint *rpc_endpoint_new(rpc_client *c, const char *url)
 	return e;
 }
 
-/* A blocking start connects at once to a replica that is up. One that is
- * down fails it, and NNG leaves the dialer unstarted (it resets its started
- * flag before the blocking start returns), so the same dialer is started
- * again without blocking: it then keeps redialling. The resolver starts
- * without blocking (it must not wait on one address for the others). */
-static int rpc_endpoint_start(rpc_endpoint *e, bool block)
+/* Starts e's dialers without waiting: they connect in the background and
+ * keep redialling. (A blocking start waits for NNG's handshake, up to its
+ * 10 s, for each dialer of a replica that accepts connections and never
+ * answers: rpc_client_open bounds its own wait instead.) */
+static int rpc_endpoint_start(rpc_endpoint *e)
 {
 	for (int i = 0; i < e->n_dialers; i++) {
-		if (block && nng_dialer_start(e->dialers[i], 0) == 0)
-			continue;
 		int rv = nng_dialer_start(e->dialers[i], NNG_FLAG_NONBLOCK);
 		if (rv != 0) {
 			log_printf(LOG_ERROR, "rpc: cannot dial %s: %s", e->url, nng_strerror(rv));
@@ -314,8 +313,8 @@ static int rpc_replica_link(rpc_client *c, rpc_replica *r, const char *url, rpc_
 
 /* Makes r's endpoints match addrs: dials addresses that appeared, closes
  * those that went (their calls in flight fail as if the replica had died).
- * On the resolver thread, or in open before any dialer starts (block). */
-static void rpc_replica_update(rpc_client *c, rpc_replica *r, const rpc_addrs *addrs, bool block)
+ * On the resolver thread, or in open. */
+static void rpc_replica_update(rpc_client *c, rpc_replica *r, const rpc_addrs *addrs)
 {
 	rpc_endpoint *gone = NULL;
 	int added = 0, removed = 0;
@@ -343,7 +342,7 @@ static void rpc_replica_update(rpc_client *c, rpc_replica *r, const rpc_addrs *a
 		rpc_endpoint *e;
 		if (have || rpc_replica_link(c, r, addrs->urls[i], &e) != 0)
 			continue;
-		rpc_endpoint_start(e, block);
+		rpc_endpoint_start(e);
 		added++;
 	}
 	/* The new connections are started before the old ones close. */
@@ -371,7 +370,7 @@ static void rpc_client_resolve_loop(bgthread *self, void *arg)
 		for (int r = 0; r < c->n_replicas; r++) {
 			rpc_replica *rep = &c->replicas[r];
 			if (rep->named && c->resolve(rep->host, rep->port, addrs) == 0)
-				rpc_replica_update(c, rep, addrs, false);
+				rpc_replica_update(c, rep, addrs);
 		}
 	}
 	free(addrs);
@@ -385,15 +384,31 @@ static int rpc_client_add_replica(rpc_client *c, const char *url, rpc_addrs *scr
 		log_printf(LOG_ERROR, "rpc: more than %d replicas", RPC_MAX_REPLICAS);
 		return NNG_EINVAL;
 	}
-	rpc_replica *r = &c->replicas[c->n_replicas++];
+	rpc_replica *r = &c->replicas[c->n_replicas];
 	r->named = c->resolve_ms > 0 && rpc_url_named_host(url, r->host, sizeof(r->host), r->port, sizeof(r->port));
+	/* the replicas started before may report connections meanwhile */
+	pthread_mutex_lock(&c->dial_lock);
+	c->n_replicas++;
+	pthread_mutex_unlock(&c->dial_lock);
 	if (r->named && c->resolve(r->host, r->port, scratch) == 0) {
-		rpc_replica_update(c, r, scratch, true);
+		rpc_replica_update(c, r, scratch);
 		return 0;
 	}
 	rpc_endpoint *e;
 	int rv = rpc_replica_link(c, r, url, &e);
-	return rv != 0 ? rv : rpc_endpoint_start(e, true);
+	return rv != 0 ? rv : rpc_endpoint_start(e);
+}
+
+/* Whether every endpoint has all its connections. */
+static bool rpc_client_all_up(rpc_client *c)
+{
+	bool all = true;
+	pthread_mutex_lock(&c->dial_lock);
+	for (int r = 0; r < c->n_replicas && all; r++)
+		for (rpc_endpoint *e = c->replicas[r].endpoints; e != NULL && all; e = e->next)
+			all = atomic_load(&e->pipes) >= e->n_dialers;
+	pthread_mutex_unlock(&c->dial_lock);
+	return all;
 }
 
 int rpc_client_open(rpc_client **out, const rpc_client_config *cfg)
@@ -462,6 +477,11 @@ int rpc_client_open(rpc_client **out, const rpc_client_config *cfg)
 		rpc_client_close(c);
 		return COMANDA__CODE__INTERNAL;
 	}
+	/* A replica that is up is connected in a few milliseconds, so the first
+	 * call finds it; one that is down or hung is not waited for. */
+	int64_t until = clock_mono_us() + (int64_t)RPC_OPEN_WAIT_MS * 1000;
+	while (!rpc_client_all_up(c) && clock_mono_us() < until)
+		clock_sleep_ms(2);
 	*out = c;
 	return COMANDA__CODE__OK;
 }

@@ -116,8 +116,10 @@ typedef struct rpc_client_config {
 /* Opens a client and starts dialling every URL (every address of a name, see
  * resolve_ms) in the background; a replica
  * that is down is redialled (every 20 ms at first, backing off to 500 ms) so it
- * is used again soon after it comes back. Fails only on a malformed URL or
- * when out of memory. Thread-safe after return. */
+ * is used again soon after it comes back. Returns once every connection is
+ * up, or after 250 ms at most when some are not (a replica down, or one that
+ * accepts connections and never answers: its dialers go on trying). Fails
+ * only on a malformed URL or when out of memory. Thread-safe after return. */
 int rpc_client_open(rpc_client **out, const rpc_client_config *cfg);
 
 /* RPC_TIMEOUT_MS is read within these bounds by every program. */

@@ -1,11 +1,13 @@
 /* The RPC runtime over real NNG sockets (ipc:// in a temp directory). */
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -425,6 +427,31 @@ TEST(rpc_client_count_ignores_connections_a_peer_of_another_protocol_refuses)
 	CHECK_EQ_INT(echo_call(c, "y", 0, 500, NULL, 0, NULL), COMANDA__CODE__UNAVAILABLE);
 	rpc_client_close(c);
 	nng_close(req);
+}
+
+/* A replica that accepts TCP connections and never speaks (a hung process:
+ * the kernel completes the connection, nobody answers NNG's handshake).
+ * Before, opening a client waited for NNG's 10 s handshake timeout once per
+ * connection (20 s here; 40 s per address with RPC_CONNECTIONS=4 in the
+ * gateway's start). */
+TEST(rpc_client_open_does_not_wait_for_a_replica_that_never_answers)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(fd, 16) == 0 &&
+	      getsockname(fd, (struct sockaddr *)&a, &alen) == 0);
+	char url[64];
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", ntohs(a.sin_port));
+	rpc_client_config cfg = { .urls = url, .default_timeout_ms = 300, .connections = 2 };
+	rpc_client *c = NULL;
+	int64_t t0 = clock_mono_us();
+	CHECK_EQ_INT(rpc_client_open(&c, &cfg), 0);
+	CHECK((clock_mono_us() - t0) / 1000 < 2000); /* 250 ms by contract; 20 s before */
+	CHECK_EQ_INT(rpc_client_connected(c), 0);
+	CHECK_EQ_INT(echo_call(c, "x", 0, 300, NULL, 0, NULL), COMANDA__CODE__UNAVAILABLE);
+	rpc_client_close(c);
+	close(fd);
 }
 
 TEST(rpc_server_restarted_while_client_stays_connected)
