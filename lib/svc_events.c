@@ -1,8 +1,38 @@
 #include "svc_events.h"
 
+#include <string.h>
+
 #include "comanda/rpc.pb-c.h"
 #include "log.h"
 #include "rpc.h"
+
+static const char *const svc_events_order_keys[] = { "payment.completed", "payment.failed", "payment.refunded" };
+static const char *const svc_events_payment_keys[] = { "order.created", "order.cancelled" };
+
+/* 10 deliveries: a broker restart costs prefetched messages one. */
+static const svc_events_topic svc_events_topology[] = {
+	{ SVC_EVENTS_ORDER_QUEUE, svc_events_order_keys, 3, 10 },
+	{ SVC_EVENTS_PAYMENT_QUEUE, svc_events_payment_keys, 2, 10 },
+};
+
+const svc_events_topic *svc_events_topic_of(const char *queue)
+{
+	for (size_t i = 0; i < sizeof(svc_events_topology) / sizeof(svc_events_topology[0]); i++)
+		if (strcmp(svc_events_topology[i].queue, queue) == 0)
+			return &svc_events_topology[i];
+	return NULL;
+}
+
+int svc_events_declare_all(bus *b)
+{
+	int rc = bus_declare(b, NULL, NULL, 0, 0);
+	for (size_t i = 0; i < sizeof(svc_events_topology) / sizeof(svc_events_topology[0]); i++) {
+		const svc_events_topic *t = &svc_events_topology[i];
+		if (bus_declare(b, t->queue, t->keys, t->n_keys, t->max_deliveries) != 0)
+			rc = -1;
+	}
+	return rc;
+}
 
 bus_outcome svc_events_outcome(int code)
 {
@@ -27,11 +57,12 @@ void svc_events_consume(bgthread *t, const svc_events_queue *q, bus_handler fn)
 	rpc_client *self = NULL;
 	rpc_client_config sc = { .urls = q->self_url, .default_timeout_ms = 10000 };
 	if (b == NULL || rpc_client_open(&self, &sc) != COMANDA__CODE__OK) {
-		log_printf(LOG_ERROR, "%s: cannot start consuming %s", q->app, q->queue);
+		log_printf(LOG_ERROR, "%s: cannot start consuming %s", q->app, q->topic->queue);
 	} else {
 		/* Declared once here; the bus replays it on every reconnect. */
-		bus_declare(b, q->queue, q->keys, q->n_keys, q->max_deliveries);
-		bus_consume(b, q->queue, q->prefetch, fn, self, bgthread_stop_flag(t));
+		const svc_events_topic *tp = q->topic;
+		bus_declare(b, tp->queue, tp->keys, tp->n_keys, tp->max_deliveries);
+		bus_consume(b, tp->queue, q->prefetch, fn, self, bgthread_stop_flag(t));
 	}
 	rpc_client_close(self);
 	bus_free(b);

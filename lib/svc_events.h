@@ -24,14 +24,36 @@
  * now. */
 bus_outcome svc_events_outcome(int code);
 
+/* The saga's queues (docs/EVENTS.md): one per consuming service, with the
+ * event types bound to it. One table for both sides: a consumer declares its
+ * own queue from it, and every outbox relay declares all of them before it
+ * publishes (svc_events_declare_all). The broker confirms and drops an event
+ * that no queue is bound for, so without that an order.created relayed
+ * before svc-payment first started (a new deployment), or after the broker
+ * lost its state (a new node), would be gone for good. */
+typedef struct svc_events_topic {
+	const char *queue;
+	const char *const *keys;       /* routing keys bound to the queue */
+	size_t n_keys;
+	int max_deliveries;            /* then the dead-letter queue */
+} svc_events_topic;
+
+#define SVC_EVENTS_ORDER_QUEUE "order-service"     /* payment.* for svc-order */
+#define SVC_EVENTS_PAYMENT_QUEUE "payment-service" /* order.* for svc-payment */
+
+/* The table's entry for `queue`; NULL when it has none. */
+const svc_events_topic *svc_events_topic_of(const char *queue);
+
+/* Declares the shared topology and every queue of the table on b, so that
+ * b's reconnects declare them too (bus_declare). 0, or -1 when one could not
+ * be declared now (logged; the next connection of b declares it). */
+int svc_events_declare_all(bus *b);
+
 typedef struct svc_events_queue {
 	const char *amqp_url;
 	const char *self_url;          /* svc_self_url(): the service's inproc address */
 	const char *app;               /* the connection's name at the broker */
-	const char *queue;
-	const char *const *keys;       /* routing keys bound to the queue */
-	size_t n_keys;
-	int max_deliveries;
+	const svc_events_topic *topic; /* the queue consumed */
 	int prefetch;
 } svc_events_queue;
 

@@ -19,7 +19,6 @@
 #include "metrics.h"
 #include "svc_events.h"
 
-#define ORDER_QUEUE "order-service"
 /* Orders per relay pass: one find, one publish of all their events with one
  * wait for the confirms, one update_many marking them. On FerretDB the find
  * and each update_many read the whole collection (no filter here uses an
@@ -43,7 +42,6 @@
 #define ORDER_RELAY_SCAN_BUSY_MS 1000
 #define ORDER_RELAY_LEASE_MS 10000
 #define ORDER_KICK_RING 1024         /* order ids kicked and not yet relayed */
-#define ORDER_MAX_DELIVERIES 10
 #define ORDER_OUTBOX_MAX 32          /* events per order document */
 #define ORDER_RELAY_MSGS (ORDER_RELAY_BATCH * ORDER_OUTBOX_MAX)
 
@@ -342,7 +340,7 @@ static void order_relay_main(bgthread *self, void *arg)
 	const char *db = order_db_name(order_ev.db);
 	bus *b = bus_new(order_ev.amqp_url, 2000, "svc-order relay");
 	if (b != NULL)
-		bus_declare(b, NULL, NULL, 0, 0); /* the exchange, before the first publish */
+		svc_events_declare_all(b); /* the exchange and every queue, before the first publish */
 	order_relay_buf *buf = calloc(1, sizeof(*buf));
 	if (buf == NULL)
 		log_printf(LOG_ERROR, "outbox relay: out of memory; events stay in the outboxes");
@@ -466,15 +464,11 @@ static bus_outcome order_on_message(const bus_message *m, int delivery, void *ar
 static void order_consumer_main(bgthread *thread, void *arg)
 {
 	(void)arg;
-	static const char *const keys[] = { "payment.completed", "payment.failed", "payment.refunded" };
 	svc_events_queue q = {
 		.amqp_url = order_ev.amqp_url,
 		.self_url = order_ev.self_url,
 		.app = "svc-order consumer",
-		.queue = ORDER_QUEUE,
-		.keys = keys,
-		.n_keys = 3,
-		.max_deliveries = ORDER_MAX_DELIVERIES,
+		.topic = svc_events_topic_of(SVC_EVENTS_ORDER_QUEUE),
 		.prefetch = 16,
 	};
 	svc_events_consume(thread, &q, order_on_message);

@@ -16,7 +16,6 @@
 #include "svc_events.h"
 #include "pg_idem.h"
 
-#define PAY_QUEUE "payment-service"
 /* Outbox rows per relay pass: one SELECT, one publish of all of them with
  * one wait for the confirms, one UPDATE marking the acked ones: the fsync'd
  * commit and the broker round trip are paid once per batch instead of once
@@ -47,7 +46,6 @@
 #define PAY_RELAY_BUSY_MS 20
 #define PAY_RELAY_BUSY (-2)           /* pay_relay_once: another replica's pass holds the lock */
 #define PAY_SWEEP_EVERY_MS 2000
-#define PAY_MAX_DELIVERIES 10         /* then the dead-letter queue (a broker restart costs prefetched messages one) */
 
 static bgthread *pay_relay_thread;
 static bgthread *pay_consumer_thread;
@@ -230,7 +228,7 @@ static void pay_relay_main(bgthread *self, void *arg)
 	pg_conn *db = pg_conn_new(pay_ev.db_url, pay_ev.connect_timeout_s, "svc-payment relay");
 	bus *b = bus_new(pay_ev.amqp_url, 2000, "svc-payment relay");
 	if (b != NULL)
-		bus_declare(b, NULL, NULL, 0, 0); /* the exchange, before the first publish */
+		svc_events_declare_all(b); /* the exchange and every queue, before the first publish */
 	rpc_client *rpc_self = NULL;
 	rpc_client_config sc = { .urls = pay_ev.self_url, .default_timeout_ms = 5000 };
 	rpc_client_open(&rpc_self, &sc);
@@ -312,15 +310,11 @@ static bus_outcome pay_on_message(const bus_message *m, int delivery, void *arg)
 static void pay_consumer_main(bgthread *thread, void *arg)
 {
 	(void)arg;
-	static const char *const keys[] = { "order.created", "order.cancelled" };
 	svc_events_queue q = {
 		.amqp_url = pay_ev.amqp_url,
 		.self_url = pay_ev.self_url,
 		.app = "svc-payment consumer",
-		.queue = PAY_QUEUE,
-		.keys = keys,
-		.n_keys = 2,
-		.max_deliveries = PAY_MAX_DELIVERIES,
+		.topic = svc_events_topic_of(SVC_EVENTS_PAYMENT_QUEUE),
 		.prefetch = 16,
 	};
 	svc_events_consume(thread, &q, pay_on_message);
