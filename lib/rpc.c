@@ -617,10 +617,18 @@ static int rpc_transport_code(int nng_rv)
 	}
 }
 
+/* Milliseconds left until deadline_us, rounded up (a call of 1 ms still
+ * has 1 ms when a few microseconds have passed); 0 once it has passed. */
+static int64_t rpc_left_ms(int64_t deadline_us)
+{
+	int64_t us = deadline_us - clock_mono_us();
+	return us > 0 ? (us + 999) / 1000 : 0;
+}
+
 /* Sends msg on the slot and waits for the reply, all within timeout_ms. */
 static int rpc_exchange(rpc_slot *s, nng_msg *msg, int64_t deadline_us, nng_msg **reply)
 {
-	int64_t left = (deadline_us - clock_mono_us()) / 1000;
+	int64_t left = rpc_left_ms(deadline_us);
 	if (left <= 0) {
 		nng_msg_free(msg);
 		return NNG_ETIMEDOUT;
@@ -634,7 +642,7 @@ static int rpc_exchange(rpc_slot *s, nng_msg *msg, int64_t deadline_us, nng_msg 
 		nng_msg_free(msg); /* not sent: still ours */
 		return rv;
 	}
-	left = (deadline_us - clock_mono_us()) / 1000;
+	left = rpc_left_ms(deadline_us);
 	nng_aio_set_timeout(s->aio, left > 0 ? (nng_duration)left : 1);
 	nng_ctx_recv(s->ctx, s->aio);
 	nng_aio_wait(s->aio);
@@ -814,7 +822,7 @@ static void rpc_async_cb(void *arg)
 	}
 	if (!a->receiving) {
 		a->receiving = true;
-		int64_t left = (a->deadline_us - clock_mono_us()) / 1000;
+		int64_t left = rpc_left_ms(a->deadline_us);
 		nng_aio_set_timeout(a->slot.aio, left > 0 ? (nng_duration)left : 1);
 		nng_ctx_recv(a->slot.ctx, a->slot.aio);
 		return;

@@ -454,6 +454,30 @@ TEST(rpc_client_open_does_not_wait_for_a_replica_that_never_answers)
 	close(fd);
 }
 
+/* A call with 1 ms left is still sent: its budget was rounded down to 0 ms
+ * before, so it never left and counted as the service not answering. */
+TEST(rpc_call_with_1_ms_left_is_still_sent)
+{
+	char url[128];
+	test_url(url, sizeof(url), "one-ms");
+	rpc_server *s = echo_server_start(url, 1, NULL);
+	rpc_client *c = client_open(url, 2000);
+	CHECK(s != NULL && c != NULL);
+	if (s == NULL || c == NULL) {
+		rpc_client_close(c);
+		rpc_server_close(s);
+		return;
+	}
+	int before = atomic_load(&echo_served);
+	int code = echo_call(c, "quick", 0, 1, NULL, 0, NULL);
+	CHECK(code == COMANDA__CODE__OK || code == COMANDA__CODE__DEADLINE_EXCEEDED);
+	for (int i = 0; i < 100 && atomic_load(&echo_served) == before; i++)
+		clock_sleep_ms(5);
+	CHECK(atomic_load(&echo_served) > before);
+	rpc_client_close(c);
+	rpc_server_close(s);
+}
+
 TEST(rpc_server_restarted_while_client_stays_connected)
 {
 	char url[128];
