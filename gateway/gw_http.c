@@ -110,6 +110,12 @@ void gw_http_dispatch(gw_app *app, const gw_route *table, size_t n, const httpd_
 	gw_cors_decorate(app->cors, req, resp);
 }
 
+void gw_http_decorate(void *arg, const httpd_request *req, httpd_response *resp)
+{
+	const gw_app *app = arg;
+	gw_cors_decorate(app->cors, req, resp);
+}
+
 void gw_http_handle(void *arg, const httpd_request *req, httpd_response *resp)
 {
 	size_t n = 0;

@@ -42,6 +42,10 @@
  * deferred one until its answer is in). */
 void gw_http_handle(void *arg, const httpd_request *req, httpd_response *resp);
 
+/* httpd's decorate hook (arg: the gw_app): the CORS headers on the answers
+ * lib/httpd makes by itself (413, 414, 431), as on every other answer. */
+void gw_http_decorate(void *arg, const httpd_request *req, httpd_response *resp);
+
 /* Steps 1-8 above against any table (the unit tests bring their own). */
 void gw_http_dispatch(gw_app *app, const gw_route *table, size_t n, const httpd_request *req,
     httpd_response *resp);

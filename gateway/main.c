@@ -129,6 +129,7 @@ int main(void)
 		.log_requests = cfg_int("LOG_REQUESTS", 0, 1) == 1,
 		.handler = gw_http_handle,
 		.observer = gw_metrics_observe,
+		.decorate = gw_http_decorate,
 		.arg = &app,
 	};
 	bgthread *trimmer = memtune_trim_start();

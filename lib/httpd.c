@@ -77,6 +77,7 @@ struct httpd {
 	bool log_requests;
 	httpd_handler_fn handler;
 	httpd_observer_fn observer;
+	httpd_decorate_fn decorate;
 	void *arg;
 	int port;
 	atomic_int active;                /* requests between first call and completion */
@@ -346,6 +347,8 @@ static enum MHD_Result httpd_reject(httpd *h, httpd_conn *c, struct MHD_Connecti
 	char msg[128];
 	snprintf(msg, sizeof(msg), "%s (limit %zu bytes)", what, limit);
 	httpd_respond_error(&resp, &c->req, status, code, msg);
+	if (h->decorate != NULL)
+		h->decorate(h->arg, &c->req, &resp);
 	return httpd_send(h, c, conn, &resp);
 }
 
@@ -689,6 +692,7 @@ int httpd_start(httpd **out, const httpd_config *cfg)
 	h->log_requests = cfg->log_requests;
 	h->handler = cfg->handler;
 	h->observer = cfg->observer;
+	h->decorate = cfg->decorate;
 	h->arg = cfg->arg;
 	atomic_init(&h->active, 0);
 	atomic_init(&h->deferred, 0);

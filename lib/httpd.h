@@ -95,6 +95,13 @@ typedef void (*httpd_handler_fn)(void *arg, const httpd_request *req, httpd_resp
 typedef void (*httpd_observer_fn)(void *arg, const httpd_request *req, const httpd_response *resp,
     int64_t latency_us);
 
+/* Called on an answer httpd makes by itself (413, 414, 431: a request over a
+ * limit, refused before the handler sees it), before it is sent, so the
+ * application adds the headers it puts on its own answers (the gateway's
+ * CORS headers, without which a browser page could not read the error).
+ * May be NULL. Same threading as the handler. */
+typedef void (*httpd_decorate_fn)(void *arg, const httpd_request *req, httpd_response *resp);
+
 typedef struct httpd_config {
 	const char *name;                 /* for logs: "gateway", "svc-user admin" */
 	const char *bind;                 /* "0.0.0.0" */
@@ -111,6 +118,7 @@ typedef struct httpd_config {
 	bool log_requests;
 	httpd_handler_fn handler;
 	httpd_observer_fn observer;
+	httpd_decorate_fn decorate;
 	void *arg;
 } httpd_config;
 

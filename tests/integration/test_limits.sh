@@ -277,6 +277,16 @@ check_match "cors: ... and exposes RateLimit and X-Request-Id" 'X-Request-Id.*Ra
     "$(http_header Access-Control-Expose-Headers)"
 http GET "$GW2/api/users/me" '' --interface 127.0.0.10 -H 'Origin: https://evil.example'
 check_eq "cors: an answer to another origin has no CORS header" "" "$(http_header Access-Control-Allow-Origin)"
+# lib/httpd's own answers (a request over a limit, refused before the
+# gateway's routes see it) carry them too, or the page could not read them
+http POST "$GW2/api/auth/login" '' --interface 127.0.0.10 -H "Origin: $ORIGIN" -H 'Content-Type: application/json' \
+    --data-binary @"$TMP/big.body"
+check_eq "cors: a 413 to the allowed origin names it" "413 $ORIGIN" "$HTTP_STATUS $(http_header Access-Control-Allow-Origin)"
+http GET "$GW2/api/users/me?q=$(head -c 20000 /dev/zero | tr '\0' 'a')" '' --interface 127.0.0.10 -H "Origin: $ORIGIN"
+check_eq "cors: a 414 to the allowed origin names it" "414 $ORIGIN" "$HTTP_STATUS $(http_header Access-Control-Allow-Origin)"
+http POST "$GW2/api/auth/login" '' --interface 127.0.0.10 -H 'Origin: https://evil.example' \
+    -H 'Content-Type: application/json' --data-binary @"$TMP/big.body"
+check_eq "cors: a 413 to another origin has no CORS header" "413 " "$HTTP_STATUS $(http_header Access-Control-Allow-Origin)"
 
 # ---- B5. slow clients ----
 python3 - "$PORT2" "$L_IDLE" >"$TMP/slow.out" 2>&1 <<'PY'

@@ -172,6 +172,32 @@ static char *at_limits_request(size_t url_len, size_t args, size_t header_bytes,
  * request at both limits at once reaches the handler, and one byte more of
  * either is our JSON answer, not libmicrohttpd's: the connection's memory
  * pool holds them, with a realistic number of fields and arguments. */
+/* The decorate hook: the headers an application adds to its own answers
+ * (the gateway's CORS) go on httpd's 414 too, with the request's headers
+ * in reach. */
+static void decorate_with_origin(void *arg, const httpd_request *req, httpd_response *resp)
+{
+	(void)arg;
+	const char *origin = httpd_header(req, "Origin");
+	httpd_add_header(resp, "X-Decorated", origin != NULL ? origin : "none");
+}
+
+TEST(httpd_limits_own_answers_pass_the_decorate_hook)
+{
+	httpd_config c = { .max_url = 200, .decorate = decorate_with_origin };
+	httpd *h = limits_start(&c);
+	if (h == NULL)
+		return;
+	char *seg = repeat('a', 250), target[400], v[128];
+	snprintf(target, sizeof(target), "/%s", seg);
+	char *r = testhttp_request(httpd_port(h), "GET", target, "Origin: https://app.example\r\n", NULL);
+	CHECK_EQ_INT(testhttp_status(r), 414);
+	CHECK_STREQ(testhttp_header(r, "X-Decorated", v, sizeof(v)), "https://app.example");
+	free(r);
+	free(seg);
+	httpd_stop(h);
+}
+
 TEST(httpd_limits_default_pool_holds_a_request_at_both_limits)
 {
 	httpd_config c = { 0 };
