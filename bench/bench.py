@@ -466,16 +466,22 @@ def table(headers, rows, align=None):
     return "\n".join(out)
 
 
+def cpu_per_request(sc, cpu, key):
+    """Each component's CPU per request of scenario `key`, in µs: None unless
+    it ran cleanly (requests, no errors) and its CPU was taken."""
+    s, c = sc.get(key, {}), cpu.get(key)
+    if not s.get("measured") or not s.get("requests") or s.get("error_total") or not c:
+        return None
+    return {comp: v * 1e6 / s["requests"] for comp, v in c["cpu_s"].items()}
+
+
 def rpc_split(sc, cpu):
     """A direct GetUser's server-side CPU per call split into lib/rpc's part
     (the echo server's CPU per Echo call) and the rest (svc-user's and
     PostgreSQL's CPU per GetUser minus that): None unless both ran cleanly."""
-    per = {}
-    for key in ("rpc_get_user", "rpc_echo"):
-        s = sc.get(key, {})
-        if not s.get("measured") or not s.get("requests") or s.get("error_total") or key not in cpu:
-            return None
-        per[key] = {c: v * 1e6 / s["requests"] for c, v in cpu[key]["cpu_s"].items()}
+    per = {key: cpu_per_request(sc, cpu, key) for key in ("rpc_get_user", "rpc_echo")}
+    if None in per.values():
+        return None
     runtime = per["rpc_echo"].get("rpc-echo", 0.0)
     svc_user, postgres = per["rpc_get_user"].get("svc-user", 0.0), per["rpc_get_user"].get("postgres", 0.0)
     return {"runtime_us": round(runtime, 1), "svc_user_us": round(svc_user, 1), "postgres_us": round(postgres, 1),
@@ -495,13 +501,11 @@ def ceiling(sc, cpu, keys):
     stand for the gateway's and svc-user's client sides), the machine's other
     work not. An upper bound for a CPU-bound chain of those parts, since each
     floor does its part and nothing else; None unless each ran cleanly."""
-    total_us, cpus = 0.0, None
-    for k in keys:
-        s, c = sc.get(k, {}), cpu.get(k)
-        if not s.get("measured") or not s.get("requests") or s.get("error_total") or not c:
-            return None
-        total_us += sum(v for comp, v in c["cpu_s"].items() if comp != "other") * 1e6 / s["requests"]
-        cpus = c["cpus"]
+    parts = [cpu_per_request(sc, cpu, k) for k in keys]
+    if None in parts:
+        return None
+    total_us = sum(v for p in parts for comp, v in p.items() if comp != "other")
+    cpus = cpu[keys[-1]]["cpus"]
     return {"rps": round(cpus * 1e6 / total_us, 1), "cpu_us_per_request": round(total_us, 1)}
 
 
@@ -519,13 +523,8 @@ def beyond_floors(sc, cpu):
     NNG's server and pgbench's client; postgres: pgbench's; wrk: the HTTP
     floor's wrk), in µs: what our code and its threads add. None unless all
     of those scenarios ran cleanly."""
-    def per(key):
-        s, c = sc.get(key, {}), cpu.get(key)
-        if not s.get("measured") or not s.get("requests") or s.get("error_total") or not c:
-            return None
-        return {comp: v * 1e6 / s["requests"] for comp, v in c["cpu_s"].items()}
-    got = per("get_user")
-    floors = {k: per(k) for k in ("health", "nng_echo", "pgbench")}
+    got = cpu_per_request(sc, cpu, "get_user")
+    floors = {k: cpu_per_request(sc, cpu, k) for k in ("health", "nng_echo", "pgbench")}
     if got is None or None in floors.values():
         return None
     out = {}
