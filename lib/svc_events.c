@@ -6,18 +6,20 @@
 #include "log.h"
 #include "rpc.h"
 
+#define SVC_EVENTS_N(a) (sizeof(a) / sizeof((a)[0]))
+
 static const char *const svc_events_order_keys[] = { "payment.completed", "payment.failed", "payment.refunded" };
 static const char *const svc_events_payment_keys[] = { "order.created", "order.cancelled" };
 
 /* 10 deliveries: a broker restart costs prefetched messages one. */
 static const svc_events_topic svc_events_topology[] = {
-	{ SVC_EVENTS_ORDER_QUEUE, svc_events_order_keys, 3, 10 },
-	{ SVC_EVENTS_PAYMENT_QUEUE, svc_events_payment_keys, 2, 10 },
+	{ SVC_EVENTS_ORDER_QUEUE, svc_events_order_keys, SVC_EVENTS_N(svc_events_order_keys), 10 },
+	{ SVC_EVENTS_PAYMENT_QUEUE, svc_events_payment_keys, SVC_EVENTS_N(svc_events_payment_keys), 10 },
 };
 
 const svc_events_topic *svc_events_topic_of(const char *queue)
 {
-	for (size_t i = 0; i < sizeof(svc_events_topology) / sizeof(svc_events_topology[0]); i++)
+	for (size_t i = 0; i < SVC_EVENTS_N(svc_events_topology); i++)
 		if (strcmp(svc_events_topology[i].queue, queue) == 0)
 			return &svc_events_topology[i];
 	return NULL;
@@ -25,8 +27,9 @@ const svc_events_topic *svc_events_topic_of(const char *queue)
 
 int svc_events_declare_all(bus *b)
 {
-	int rc = bus_declare(b, NULL, NULL, 0, 0);
-	for (size_t i = 0; i < sizeof(svc_events_topology) / sizeof(svc_events_topology[0]); i++) {
+	/* each queue's declaration declares the shared topology first */
+	int rc = 0;
+	for (size_t i = 0; i < SVC_EVENTS_N(svc_events_topology); i++) {
 		const svc_events_topic *t = &svc_events_topology[i];
 		if (bus_declare(b, t->queue, t->keys, t->n_keys, t->max_deliveries) != 0)
 			rc = -1;
