@@ -377,11 +377,17 @@ typedef struct pay_new {
 	const char *transaction_id;   /* "" or NULL: TXN-<uuid> */
 	const char *token;
 	const char *event_id;         /* the order.created that causes it, or NULL */
+	const char *idem_caller;      /* with idem_key: the Idempotency-Key claim it completes */
+	const char *idem_key;         /* "" or NULL: none */
 } pay_new;
 
 /* Inserts a pending payment with its "created" audit entry (and, for an
- * event, its processed_events row) in one transaction. *duplicate: the event
- * had been processed before (nothing inserted). */
+ * event, its processed_events row) in one transaction. The Idempotency-Key
+ * claim, if any, is completed in that transaction too, with the pending
+ * payment as its reply: once the payment exists a retry replays it, even if
+ * this process dies before the charge's outcome is recorded (pay_create
+ * refreshes a replayed pending payment). *duplicate: the event had been
+ * processed before (nothing inserted). */
 static int pay_insert(rpc_ctx *ctx, pg_conn *db, const pay_new *n, Comanda__Payment **out, bool *duplicate)
 {
 	*duplicate = false;
@@ -430,6 +436,11 @@ static int pay_insert(rpc_ctx *ctx, pg_conn *db, const pay_new *n, Comanda__Paym
 	PQclear(r);
 	if (code == COMANDA__CODE__OK)
 		code = pay_audit(db, *out, "created", NULL, pay_actor(ctx), rpc_ctx_request_id(ctx), n->event_id);
+	if (code == COMANDA__CODE__OK && n->idem_key && n->idem_key[0]) {
+		Comanda__PaymentReply created = COMANDA__PAYMENT_REPLY__INIT;
+		created.payment = *out;
+		code = pg_idem_complete(db, n->idem_caller, n->idem_key, &created.base, rpc_ctx_arena(ctx));
+	}
 	if (code == COMANDA__CODE__OK)
 		code = pg_run(db, "COMMIT", 0, NULL);
 	if (code != COMANDA__CODE__OK)
@@ -503,6 +514,17 @@ static int pay_create(rpc_ctx *ctx, const Comanda__CreatePaymentRequest *req, Co
 				return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
 			*reply = *old;
 			reply->replayed = 1;
+			/* Stored pending: the first request died (or its last write
+			 * failed) before recording the charge's outcome. The payment
+			 * row has what happened since (the sweep's charge, say). */
+			if (old->payment && old->payment->status == COMANDA__PAYMENT_STATUS__PAYMENT_PENDING) {
+				Comanda__Payment *now = NULL;
+				code = pay_load(ctx, db, old->payment->id, false, &now, NULL, NULL);
+				if (code != COMANDA__CODE__OK && code != COMANDA__CODE__NOT_FOUND)
+					return pay_db_error(ctx, code);
+				if (code == COMANDA__CODE__OK)
+					reply->payment = now;
+			}
 			return COMANDA__CODE__OK;
 		}
 	}
@@ -528,6 +550,8 @@ static int pay_create(rpc_ctx *ctx, const Comanda__CreatePaymentRequest *req, Co
 			n.method = COMANDA__PAYMENT_METHOD__CASH;
 		n.transaction_id = req->transaction_id;
 		n.token = req->payment_token;
+		n.idem_caller = caller;
+		n.idem_key = key;
 		/* as for orders: a card needs a token to charge, other methods take none */
 		if (pay_is_card(n.method) && n.token[0] == '\0')
 			code = pay_invalid(ctx, "payment_token", "is required for card payments");
@@ -539,18 +563,21 @@ static int pay_create(rpc_ctx *ctx, const Comanda__CreatePaymentRequest *req, Co
 	bool dup;
 	if (code == COMANDA__CODE__OK)
 		code = pay_insert(ctx, db, &n, &p, &dup);
-	if (code == COMANDA__CODE__OK && pay_is_card(n.method) && (code = pay_charge(ctx, db, &p, n.token)) != COMANDA__CODE__OK)
-		code = pay_db_error(ctx, code);
 	if (code != COMANDA__CODE__OK) {
+		/* nothing committed: a retry with the key runs again */
 		if (key[0])
 			pg_idem_abandon(db, caller, key);
 		return code;
 	}
+	/* From here the key's record holds the payment: a retry replays it. */
+	if (pay_is_card(n.method) && (code = pay_charge(ctx, db, &p, n.token)) != COMANDA__CODE__OK)
+		return pay_db_error(ctx, code);
 	reply->payment = p;
-	/* The payment exists whatever happens to this record; a failure here only
-	 * means a retry with the key finds the order's live payment (409). */
-	if (key[0] && pg_idem_complete(db, caller, key, &reply->base, rpc_ctx_arena(ctx)) != COMANDA__CODE__OK)
-		log_printf(LOG_WARN, "payment %" PRId64 ": idempotency record not completed", p->id);
+	/* The charge's outcome, for an exact replay; if this write fails, a
+	 * replay reads the payment row instead. */
+	if (key[0] && pay_is_card(n.method) &&
+	    pg_idem_complete(db, caller, key, &reply->base, rpc_ctx_arena(ctx)) != COMANDA__CODE__OK)
+		log_printf(LOG_WARN, "payment %" PRId64 ": idempotency record keeps the pending payment", p->id);
 	return COMANDA__CODE__OK;
 }
 
