@@ -21,6 +21,7 @@
 #include "order_validate.h"
 #include "pg_idem.h"
 #include "svc.h"
+#include "utf8.h"
 #include "uuid.h"
 
 #define ORDER_LIST_DEFAULT 50
@@ -606,7 +607,9 @@ static int order_get_stats(rpc_ctx *ctx, const Comanda__OrderStatsRequest *req, 
 
 /* One compare-and-set: moves order `o` (read in status o->status) to `to`,
  * with a history entry and, when given, an outbox event and an applied event
- * id, all in one write. Returns OK with *won false when the order had
+ * id, all in one write. `to` == o->status changes no status and adds no
+ * history entry (history lists status changes only): it records the event
+ * id and the outbox event, if any. Returns OK with *won false when the order had
  * changed meanwhile (or the event was applied already), or the database's
  * failure (status set). */
 static int order_cas(rpc_ctx *ctx, mongoc_collection_t *coll, const bson_oid_t *oid, const Comanda__Order *o,
@@ -623,9 +626,11 @@ static int order_cas(rpc_ctx *ctx, mongoc_collection_t *coll, const bson_oid_t *
 		BSON_APPEND_UTF8(&ne, "$ne", event_id);
 		bson_append_document_end(&filter, &ne);
 	}
+	bool moves = to != o->status;
 	BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
 	BSON_APPEND_UTF8(&set, "status", order_status_name(to));
-	BSON_APPEND_DATE_TIME(&set, "updated_at", now);
+	if (moves)
+		BSON_APPEND_DATE_TIME(&set, "updated_at", now);
 	if (payment_id > 0)
 		BSON_APPEND_INT64(&set, "payment_id", payment_id);
 	if (failure != NULL)
@@ -634,14 +639,16 @@ static int order_cas(rpc_ctx *ctx, mongoc_collection_t *coll, const bson_oid_t *
 		BSON_APPEND_BOOL(&set, "outbox_pending", true);
 	bson_append_document_end(&update, &set);
 	BSON_APPEND_DOCUMENT_BEGIN(&update, "$push", &push);
-	bson_t hist;
-	/* $push of one element: the entry under key "history" */
-	BSON_APPEND_DOCUMENT_BEGIN(&push, "history", &hist);
-	BSON_APPEND_UTF8(&hist, "status", order_status_name(to));
-	BSON_APPEND_DATE_TIME(&hist, "at", now);
-	BSON_APPEND_UTF8(&hist, "reason", reason);
-	BSON_APPEND_UTF8(&hist, "cause", cause);
-	bson_append_document_end(&push, &hist);
+	if (moves) {
+		bson_t hist;
+		/* $push of one element: the entry under key "history" */
+		BSON_APPEND_DOCUMENT_BEGIN(&push, "history", &hist);
+		BSON_APPEND_UTF8(&hist, "status", order_status_name(to));
+		BSON_APPEND_DATE_TIME(&hist, "at", now);
+		BSON_APPEND_UTF8(&hist, "reason", reason);
+		BSON_APPEND_UTF8(&hist, "cause", cause);
+		bson_append_document_end(&push, &hist);
+	}
 	if (event_id != NULL)
 		BSON_APPEND_UTF8(&push, "applied_events", event_id);
 	if (out_type != NULL) {
@@ -710,7 +717,10 @@ static int order_update_status(rpc_ctx *ctx, const Comanda__UpdateOrderStatusReq
 	if (req->status == COMANDA__ORDER_STATUS__ORDER_STATUS_UNSPECIFIED ||
 	    strcmp(order_status_name(req->status), "unknown") == 0)
 		return order_invalid(ctx, "status", "must be one of pending, paid, payment_failed, cancelled, shipped, delivered");
-	if (strlen(req->reason) > 500)
+	long reason_chars = utf8_count(req->reason, strlen(req->reason));
+	if (reason_chars < 0)
+		return order_invalid(ctx, "reason", "must be valid UTF-8");
+	if (reason_chars > 500)
 		return order_invalid(ctx, "reason", "must be at most 500 characters");
 	order_actor actor = order_is_admin(ctx) ? ORDER_ACTOR_ADMIN : ORDER_ACTOR_OWNER;
 	mongoc_collection_t *coll = order_coll(ctx);
@@ -767,9 +777,12 @@ static int order_update_status(rpc_ctx *ctx, const Comanda__UpdateOrderStatusReq
 }
 
 /* What a payment outcome does to an order in status `from`: the status it
- * moves to (== from: no change, only a history note) and, for a payment
+ * moves to (== from: no change; the note is only logged) and, for a payment
  * completed on an order cancelled meanwhile, the order.cancelled event that
- * makes the payment side refund it. */
+ * makes the payment side refund it. A refund (an admin's, since a
+ * cancellation's finds the order cancelled already) cancels a paid order:
+ * its money went back, so it must not ship or count as received. A shipped
+ * or delivered order keeps its status: its goods have left. */
 typedef struct order_effect {
 	Comanda__OrderStatus to;
 	const char *note;
@@ -801,7 +814,12 @@ static order_effect order_payment_effect(Comanda__OrderStatus from, Comanda__App
 		}
 		break;
 	default:
-		e.note = "payment refunded";
+		if (order_status_check(from, COMANDA__ORDER_STATUS__ORDER_CANCELLED, ORDER_ACTOR_EVENT) == ORDER_MOVE_OK) {
+			e.to = COMANDA__ORDER_STATUS__ORDER_CANCELLED;
+			e.note = "payment refunded";
+		} else {
+			e.note = "payment refunded; order unchanged";
+		}
 		break;
 	}
 	return e;
@@ -856,9 +874,12 @@ static int order_apply_payment(rpc_ctx *ctx, const Comanda__ApplyPaymentResultRe
 		ev.payment_id = req->payment_id;
 		ev.reason = "payment completed after the order was cancelled";
 		bool moves = e.to != o->status;
+		if (!moves)
+			log_printf(LOG_INFO, "order %s, event %s: %s", o->id, req->event_id, e.note);
 		bool won;
+		/* payment_id names the payment that settled the order: not a failed one */
 		code = order_cas(ctx, coll, &oid, o, e.to, e.note, req->event_id,
-		    moves ? req->payment_id : 0,
+		    e.to == COMANDA__ORDER_STATUS__ORDER_PAID ? req->payment_id : 0,
 		    !moves ? NULL : e.to == COMANDA__ORDER_STATUS__ORDER_PAYMENT_FAILED ? e.note : "", req->event_id,
 		    e.refund ? "order.cancelled" : NULL, e.refund ? &ev.base : NULL, &won);
 		if (code != COMANDA__CODE__OK)

@@ -248,6 +248,12 @@ done
 
 # ---- status changes that are allowed -----------------------------------------------------------
 
+# reason: at most 500 characters, counted as characters (2-byte é here), not bytes
+ID=$(new_order "$TA")
+set_status "$TA" "$ID" cancelled "$(printf 'é%.0s' {1..501})"
+expect "a reason of 501 characters -> 400 naming reason" 400 "$(bad reason)"
+set_status "$TA" "$ID" cancelled "$(printf 'é%.0s' {1..500})"
+expect "a reason of 500 two-byte characters (1000 bytes) -> 200" 200 '.order.status == "cancelled" and (.order.history[1].reason | length == 500)'
 ID=$(new_order "$TA")
 set_status "$TA" "$ID" cancelled "changed my mind"
 expect "pending -> cancelled by the owner -> 200 Order status updated successfully" 200 \

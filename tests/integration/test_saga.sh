@@ -84,6 +84,17 @@ fi
 TOKEN=$CUST api GET "/api/payments?order_id=$DECL"
 expect "its payment failed with the reason" 200 \
     '.count == 1 and .payments[0].status == "failed" and .payments[0].failure_reason == "card declined"'
+TOKEN=$CUST api GET "/api/orders/$DECL"
+expect "a payment_failed order has no payment_id: none settled it" 200 '.order.payment_id == null'
+# another declined attempt by hand: its payment.failed changes no status,
+# so the order's history (status changes only) does not grow
+TOKEN=$CUST api POST /api/payments \
+    "{\"order_id\":\"$DECL\",\"amount\":39.98,\"payment_method\":\"credit_card\",\"payment_token\":\"tok_decline_again\"}"
+expect "a second attempt by hand is declined too" 201 '.payment.status == "failed"'
+sleep 1   # its payment.failed reaches svc-order
+TOKEN=$CUST api GET "/api/orders/$DECL"
+check_json "the history still lists only status changes" "$HTTP_BODY" \
+    '[.order.history[].status] == ["pending","payment_failed"]'
 
 # ---- a cash order waits for an admin ------------------------------------------------
 
@@ -115,13 +126,31 @@ check_eq "its payment is refunded" 1 "$refunded"
 TOKEN=$ADMIN api GET "/api/payments/$PAY/audit"
 expect "the ledger has created, completed, refunded" 200 '[.entries[].action] == ["created","completed","refunded"]'
 check_json "the refund names its cause" "$HTTP_BODY" '.entries[2].event_id | type == "string"'
-noted=0
-for _ in $(seq 1 $((WAIT * 10))); do
-    TOKEN=$CUST api GET "/api/orders/$CARD"
-    jq -e '[.order.history[].reason] | index("payment refunded")' <<<"$HTTP_BODY" >/dev/null && noted=1 && break
-    sleep 0.1
-done
-check_eq "the order's history notes the refund" 1 "$noted"
+sleep 1   # its payment.refunded reaches svc-order
+TOKEN=$CUST api GET "/api/orders/$CARD"
+check_json "the refund of a cancelled order changes no status: no history entry" "$HTTP_BODY" \
+    '[.order.history[].status] == ["pending","paid","cancelled"]'
+
+# ---- an admin's refund of a paid order cancels it ------------------------------------
+
+REF=$(new_order credit_card tok_ok)
+if wait_status "$REF" paid >/dev/null; then
+    REF_PAY=$(order_field "$REF" .order.payment_id)
+    TOKEN=$ADMIN api POST "/api/payments/$REF_PAY/refund"
+    expect "admin refunds the payment of a paid order" 200 '.payment.status == "refunded"'
+    if wait_status "$REF" cancelled >/dev/null; then
+        pass "the refunded order becomes cancelled: it must not ship"
+    else
+        fail "the refunded order becomes cancelled: it must not ship" "still $(order_field "$REF" .order.status)"
+    fi
+    TOKEN=$CUST api GET "/api/orders/$REF"
+    check_json "its last history entry says why" "$HTTP_BODY" \
+        '[.order.history[].status] == ["pending","paid","cancelled"] and .order.history[2].reason == "payment refunded"'
+    TOKEN=$ADMIN api PUT "/api/orders/$REF/status" '{"status":"shipped"}'
+    expect "shipping it is refused" 409 "$(err FAILED_PRECONDITION)"
+else
+    fail "credit order becomes paid" "still $(order_field "$REF" .order.status)"
+fi
 
 # ---- an admin ships and delivers a paid order ------------------------------------------
 
@@ -131,6 +160,12 @@ if wait_status "$SHIP" paid >/dev/null; then
     expect "admin ships the paid order" 200 '.order.status == "shipped"'
     TOKEN=$ADMIN api PUT "/api/orders/$SHIP/status" '{"status":"delivered"}'
     expect "admin delivers it" 200 '.order.status == "delivered"'
+    TOKEN=$ADMIN api POST "/api/payments/$(order_field "$SHIP" .order.payment_id)/refund"
+    expect "admin refunds a delivered order's payment" 200 '.payment.status == "refunded"'
+    sleep 1   # its payment.refunded reaches svc-order
+    TOKEN=$CUST api GET "/api/orders/$SHIP"
+    check_json "a delivered order keeps its status after a refund: its goods have left" "$HTTP_BODY" \
+        '.order.status == "delivered" and [.order.history[].status] == ["pending","paid","shipped","delivered"]'
 else
     fail "debit order becomes paid" "still $(order_field "$SHIP" .order.status)"
 fi

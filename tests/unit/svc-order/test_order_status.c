@@ -16,6 +16,16 @@ TEST(order_status_allowed_changes)
 	CHECK_EQ_INT(order_status_check(S(SHIPPED), S(DELIVERED), ORDER_ACTOR_ADMIN), ORDER_MOVE_OK);
 }
 
+/* A refund (payment.refunded) cancels a paid order; goods that have left
+ * keep their status, and a refund cancels nothing else. */
+TEST(order_status_refund_cancels_only_a_paid_order)
+{
+	CHECK_EQ_INT(order_status_check(S(PAID), S(CANCELLED), ORDER_ACTOR_EVENT), ORDER_MOVE_OK);
+	CHECK(order_status_check(S(SHIPPED), S(CANCELLED), ORDER_ACTOR_EVENT) != ORDER_MOVE_OK);
+	CHECK(order_status_check(S(DELIVERED), S(CANCELLED), ORDER_ACTOR_EVENT) != ORDER_MOVE_OK);
+	CHECK(order_status_check(S(CANCELLED), S(CANCELLED), ORDER_ACTOR_EVENT) != ORDER_MOVE_OK);
+}
+
 TEST(order_status_paid_is_never_set_by_hand)
 {
 	CHECK_EQ_INT(order_status_check(S(PENDING), S(PAID), ORDER_ACTOR_ADMIN), ORDER_MOVE_INVALID);
@@ -46,8 +56,8 @@ TEST(order_status_refused_changes)
 			for (int a = 1; a <= 4; a *= 2)
 				if (order_status_check(all[i], all[j], (order_actor)a) == ORDER_MOVE_OK)
 					allowed++;
-	/* 3 event moves + 3 cancels x 2 actors + ship + deliver */
-	CHECK_EQ_INT(allowed, 11);
+	/* 3 payment moves + 3 cancels x 2 actors + a refund's cancel + ship + deliver */
+	CHECK_EQ_INT(allowed, 12);
 	CHECK_EQ_INT(order_status_check(S(CANCELLED), S(PENDING), ORDER_ACTOR_ADMIN), ORDER_MOVE_INVALID);
 	CHECK_EQ_INT(order_status_check(S(DELIVERED), S(CANCELLED), ORDER_ACTOR_ADMIN), ORDER_MOVE_INVALID);
 	CHECK_EQ_INT(order_status_check(S(SHIPPED), S(CANCELLED), ORDER_ACTOR_OWNER), ORDER_MOVE_INVALID);
