@@ -240,17 +240,19 @@ static void pay_relay_main(bgthread *self, void *arg)
 			bgthread_wait(self, PAY_RELAY_BUSY_MS);
 			continue;
 		}
+		/* The sweep needs only the database: a broker that is down (a
+		 * failed pass) must not leave charges unsettled meanwhile. */
+		int64_t now = clock_mono_us() / 1000;
+		if (now >= next_sweep) {
+			pay_sweep(db, rpc_self);
+			next_sweep = now + PAY_SWEEP_EVERY_MS;
+		}
 		if (n < 0) {
 			bgthread_wait(self, backoff);
 			backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
 			continue;
 		}
 		backoff = 100;
-		int64_t now = clock_mono_us() / 1000;
-		if (now >= next_sweep) {
-			pay_sweep(db, rpc_self);
-			next_sweep = now + PAY_SWEEP_EVERY_MS;
-		}
 		/* a commit that wrote an event kicks: it leaves at once */
 		if (n < PAY_RELAY_BATCH)
 			bgthread_wait(self, PAY_RELAY_POLL_MS);

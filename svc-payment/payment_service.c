@@ -854,6 +854,29 @@ static int pay_on_created(rpc_ctx *ctx, const char *event_id, const Comanda__Ord
 	return COMANDA__CODE__OK;
 }
 
+/* After a refund for order.cancelled did not apply: OK (the event is
+ * handled) when someone else settled the payment or is refunding it now (a
+ * duplicate event on another replica, an admin's refund; an abandoned claim
+ * is re-driven by the sweep), else `code`. Waiting (503) or a 409 here would
+ * hold the queue or dead-letter an event whose work is done. */
+static int pay_cancel_refund_settled(rpc_ctx *ctx, pg_conn *db, int64_t id, int code,
+    Comanda__HandleOrderEventReply *reply)
+{
+	Comanda__Payment *now = NULL;
+	pay_marks marks;
+	if (pay_load(ctx, db, id, false, &now, NULL, &marks) != COMANDA__CODE__OK)
+		return code;
+	bool settled = now->status == COMANDA__PAYMENT_STATUS__PAYMENT_REFUNDED ||
+	               now->status == COMANDA__PAYMENT_STATUS__PAYMENT_FAILED ||
+	               (now->status == COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED && marks.refunding);
+	if (!settled)
+		return code;
+	rpc_ctx_error(ctx, COMANDA__CODE__OK, "%s", ""); /* the refusal above is not the answer */
+	reply->duplicate = 1;
+	reply->payment = now;
+	return COMANDA__CODE__OK;
+}
+
 static int pay_on_cancelled(rpc_ctx *ctx, const char *event_id, const Comanda__OrderCancelled *ev,
     Comanda__HandleOrderEventReply *reply)
 {
@@ -878,9 +901,18 @@ static int pay_on_cancelled(rpc_ctx *ctx, const char *event_id, const Comanda__O
 	Comanda__Payment *p = NULL;
 	if (completed) {
 		code = pay_do_refund(ctx, db, id, PAY_REFUND_REQUEST, event_id, &p);
+		if (code != COMANDA__CODE__OK)
+			return pay_cancel_refund_settled(ctx, db, id, code, reply);
 	} else if (charging) {
-		/* A charge is in flight: its outcome decides; try again later. */
-		return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "payment is being charged");
+		/* A charge is in flight (or abandoned, until the sweep settles it):
+		 * its outcome decides. Handled, not waited for: a wait would hold
+		 * every other event of the queue behind this one for up to a
+		 * minute. A completion on this cancelled order is refunded all the
+		 * same: svc-order answers its payment.completed with another
+		 * order.cancelled (docs/EVENTS.md). */
+		log_printf(LOG_INFO, "order %s cancelled while payment %" PRId64 " is being charged: its outcome decides",
+		    ev->order_id, id);
+		return COMANDA__CODE__OK;
 	} else {
 		/* not if a charge was claimed since the SELECT: its outcome decides */
 		bool moved;
