@@ -55,8 +55,8 @@ static void payment_fini(svc *s)
 	payment_orders = NULL;
 }
 
-/* /status: "total_payments" (all) and "total_amount", the completed ones in
- * major units. The database does the arithmetic in numeric, so the total is
+/* /status: "total_payments" (all), "total_amount", the completed ones in
+ * major units, and "total_amount_by_currency", the same per currency. The database does the arithmetic in numeric, so the total is
  * exact: no int64 overflow, no binary fraction, and a product rather than a
  * division so no digit is rounded away; trim_scale drops zero decimals
  * (3660000, 19.9). The text goes out as the JSON number verbatim. */
@@ -73,6 +73,23 @@ static int payment_status(svc *s, pg_conn *db, json_object *obj)
 		const char *amount = PQgetvalue(r, 0, 1);
 		json_object_object_add(obj, "total_payments", json_object_new_int64(strtoll(PQgetvalue(r, 0, 0), NULL, 10)));
 		json_object_object_add(obj, "total_amount", json_object_new_double_s(strtod(amount, NULL), amount));
+	}
+	PQclear(r);
+	if (code != COMANDA__CODE__OK)
+		return -1;
+	/* total_amount adds currencies together (the prototype's field, kept);
+	 * this is the figure that means something once there are two. */
+	code = pg_exec(db,
+	    "SELECT currency, trim_scale(sum(amount_minor) * 0.01)::text FROM payments"
+	    " WHERE status = 'completed' GROUP BY currency ORDER BY currency",
+	    0, NULL, &r);
+	if (code == COMANDA__CODE__OK) {
+		json_object *by = json_object_new_object();
+		for (int i = 0; by != NULL && i < PQntuples(r); i++) {
+			const char *amount = PQgetvalue(r, i, 1);
+			json_object_object_add(by, PQgetvalue(r, i, 0), json_object_new_double_s(strtod(amount, NULL), amount));
+		}
+		json_object_object_add(obj, "total_amount_by_currency", by);
 	}
 	PQclear(r);
 	if (code != COMANDA__CODE__OK)

@@ -484,6 +484,19 @@ settle "$PAY_S" completed
 read -r N4 AMOUNT4 <<<"$(status_counters)"
 check_eq "completing a payment does not change total_payments" "$N3" "$N4"
 check "completing 12.34 adds exactly 12.34 to total_amount ($AMOUNT3 -> $AMOUNT4)" dec_eq "$(dec_add "$AMOUNT3" 12.34)" "$AMOUNT4"
+# per currency: a USD payment adds to USD only
+by_currency() { curl -s --max-time 5 "http://127.0.0.1:$PAYMENT_ADMIN_PORT/status" | jq -r ".total_amount_by_currency.$1 // 0"; }
+COP4=$(by_currency COP) USD4=$(by_currency USD)
+TOKEN=$TA api POST /api/orders '{"items":[{"product":"Dollars","quantity":1,"price":3.5}],"currency":"USD","payment_method":"credit_card","payment_token":"tok_decline_usd"}'
+ORDER_USD=$(jq -r '.order._id // empty' <<<"$HTTP_BODY")
+if ((BUS)); then wait_until 5 is_payable "$ORDER_USD"; fi
+pay "$TA" "$ORDER_USD" 3.5 '"payment_method":"cash"'
+settle "$(jq -r .payment.id <<<"$HTTP_BODY")" completed
+expect "a USD payment completed" 200 '.payment.status == "completed" and .payment.currency == "USD"'
+check "completing 3.5 USD adds 3.5 to total_amount_by_currency.USD ($USD4 -> $(by_currency USD))" \
+    dec_eq "$(dec_add "$USD4" 3.5)" "$(by_currency USD)"
+check "and nothing to COP ($COP4)" dec_eq "$COP4" "$(by_currency COP)"
+read -r N4 AMOUNT4 <<<"$(status_counters)"
 # and the totals agree with every payment the API lists
 TOKEN=$TADMIN
 cursor='' all="$TMP/all.json"
