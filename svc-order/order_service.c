@@ -202,15 +202,21 @@ static bool order_history_push(rpc_ctx *ctx, Comanda__Order *o, Comanda__OrderSt
 /* ---- CreateOrder ---------------------------------------------------------- */
 
 /* The existing order of (user_id, key): replay when it was made from the same
- * request, else refuse the reuse of the key. */
+ * request, else refuse the reuse of the key. No such order: OK with *found
+ * false when found is not NULL, else ABORTED (the insert met a key that is
+ * not there: a concurrent request's). */
 static int order_replay(rpc_ctx *ctx, mongoc_collection_t *coll, int64_t user_id, const char *key,
-    const uint8_t *hash, Comanda__OrderReply *reply)
+    const uint8_t *hash, Comanda__OrderReply *reply, bool *found)
 {
 	bson_t filter = BSON_INITIALIZER, doc;
 	BSON_APPEND_INT64(&filter, "user_id", user_id);
 	BSON_APPEND_UTF8(&filter, "idempotency_key", key);
 	int code = order_find_one(ctx, coll, &filter, &doc);
 	bson_destroy(&filter);
+	if (found != NULL)
+		*found = code != COMANDA__CODE__NOT_FOUND;
+	if (code == COMANDA__CODE__NOT_FOUND && found != NULL)
+		return COMANDA__CODE__OK;
 	if (code == COMANDA__CODE__NOT_FOUND)
 		return rpc_ctx_error(ctx, COMANDA__CODE__ABORTED, "Conflicting concurrent request; retry");
 	if (code != COMANDA__CODE__OK)
@@ -254,9 +260,6 @@ static int order_create(rpc_ctx *ctx, const Comanda__CreateOrderRequest *req, Co
 		return order_invalid(ctx, p.field, p.issue);
 	if (strlen(req->payment_token) > ORDER_TOKEN_MAX)
 		return order_invalid(ctx, "payment_token", "must be at most 128 characters");
-	int code = order_check_user(ctx, user_id);
-	if (code != COMANDA__CODE__OK)
-		return code;
 
 	/* The request as it will be stored (user resolved), fingerprinted for
 	 * Idempotency-Key replays. */
@@ -264,6 +267,29 @@ static int order_create(rpc_ctx *ctx, const Comanda__CreateOrderRequest *req, Co
 	resolved.user_id = user_id;
 	uint8_t hash[PG_IDEM_HASH_LEN];
 	pg_idem_fingerprint(order_cfg.hash_key, order_cfg.hash_key_len, rpc_ctx_method(ctx), &resolved.base, hash);
+	const char *key = rpc_ctx_idempotency_key(ctx);
+	char *stored_key = NULL;
+	int code;
+	if (key[0]) {
+		/* A retry is answered before anything else is asked: the first
+		 * response is replayed even while svc-user is down, or after the
+		 * user was deactivated. */
+		stored_key = arena_printf(rpc_ctx_arena(ctx), "k:%s", key);
+		mongoc_collection_t *coll = order_coll(ctx);
+		if (stored_key == NULL || coll == NULL) {
+			mongoc_collection_destroy(coll);
+			return stored_key == NULL ? rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error")
+			                          : rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "order database unavailable");
+		}
+		bool found;
+		code = order_replay(ctx, coll, user_id, stored_key, hash, reply, &found);
+		mongoc_collection_destroy(coll);
+		if (code != COMANDA__CODE__OK || found)
+			return code;
+	}
+	code = order_check_user(ctx, user_id);
+	if (code != COMANDA__CODE__OK)
+		return code;
 
 	bson_oid_t oid;
 	bson_oid_init(&oid, NULL);
@@ -294,9 +320,8 @@ static int order_create(rpc_ctx *ctx, const Comanda__CreateOrderRequest *req, Co
 	 * what the first request got. */
 	size_t rlen = comanda__order_reply__get_packed_size(reply);
 	uint8_t *rbytes = rpc_ctx_alloc(ctx, rlen);
-	const char *key = rpc_ctx_idempotency_key(ctx);
-	char *stored_key = key[0] ? arena_printf(rpc_ctx_arena(ctx), "k:%s", key)
-	                          : arena_printf(rpc_ctx_arena(ctx), "auto:%s", hex);
+	if (!key[0])
+		stored_key = arena_printf(rpc_ctx_arena(ctx), "auto:%s", hex);
 	if (rbytes == NULL || stored_key == NULL)
 		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
 	comanda__order_reply__pack(reply, rbytes);
@@ -324,7 +349,7 @@ static int order_create(rpc_ctx *ctx, const Comanda__CreateOrderRequest *req, Co
 	bson_destroy(&doc);
 	if (!inserted) {
 		code = order_db_code(&err) == COMANDA__CODE__ALREADY_EXISTS && key[0]
-		    ? order_replay(ctx, coll, user_id, stored_key, hash, reply)
+		    ? order_replay(ctx, coll, user_id, stored_key, hash, reply, NULL)
 		    : order_db_error(ctx, &err);
 		mongoc_collection_destroy(coll);
 		return code;

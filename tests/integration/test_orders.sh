@@ -473,6 +473,9 @@ took=$(($(now_ms) - start))
 expect "svc-user down: POST /api/orders -> 503" 503 "$(err UNAVAILABLE)"
 check "svc-user down: the 503 comes fast (${took} ms < 2000 ms)" test "$took" -lt 2000
 check_eq "svc-user down: no order was stored" "$BEFORE_DOWN" "$(order_count "$ID_A")"
+TOKEN=$TA api POST /api/orders "$IBODY" -H "Idempotency-Key: $IKEY"
+check_eq "svc-user down: a retry with an Idempotency-Key is still replayed (201), not 503" 201 "$HTTP_STATUS"
+check_eq "svc-user down: the replay has the first body" "$FIRST_BODY" "$HTTP_BODY"
 stack start-svc svc-user >/dev/null 2>&1 && USER_SVC_DOWN=0
 check_eq "svc-user started again" 0 "$USER_SVC_DOWN"
 created_again() { TOKEN=$TA api POST /api/orders "$(one_item '"After restart"' 1 1)"; [[ $HTTP_STATUS == 201 ]]; }
