@@ -28,7 +28,6 @@
 
 #define RPC_METHOD_MAX 128
 #define RPC_MAX_SERVICES 8
-#define RPC_MAX_MSG (4u << 20)          /* largest frame accepted: 4 MiB */
 #define RPC_SERVER_DEFAULT_TIMEOUT_MS 30000
 
 static const char *const rpc_code_names[] = {
@@ -441,7 +440,7 @@ int rpc_client_open(rpc_client **out, const rpc_client_config *cfg)
 	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 20);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 500);
-	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, RPC_MAX_MSG);
+	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, RPC_FRAME_MAX);
 	nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, rpc_client_pipe_event, c);
 	nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, rpc_client_pipe_event, c);
 
@@ -959,7 +958,7 @@ int rpc_server_open(rpc_server **out, const rpc_server_config *cfg)
 		free(s);
 		return COMANDA__CODE__INTERNAL;
 	}
-	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, RPC_MAX_MSG);
+	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, RPC_FRAME_MAX);
 	*out = s;
 	return COMANDA__CODE__OK;
 }
@@ -1058,16 +1057,25 @@ reply:;
 		rep.reason = ctx->status.reason;
 	} else if (out != NULL) {
 		rep.body.len = protobuf_c_message_get_packed_size(out);
-		rep.body.data = arena_alloc(&ctx->mem, rep.body.len);
+		/* the caller would drop a larger frame and wait out its deadline
+		 * (and lose its connection): an error it can read instead */
+		rep.body.data = rep.body.len > RPC_FRAME_MAX ? NULL : arena_alloc(&ctx->mem, rep.body.len);
 		if (rep.body.data == NULL) {
 			rep.code = COMANDA__CODE__INTERNAL;
+			rep.message = (char *)(rep.body.len > RPC_FRAME_MAX ? "reply too large" : "out of memory");
 			rep.body.len = 0;
 		} else {
 			protobuf_c_message_pack(out, rep.body.data);
 		}
 	}
-	nng_msg *msg = NULL;
 	size_t len = comanda__rpc_reply__get_packed_size(&rep);
+	if (len > RPC_FRAME_MAX) {
+		rep.code = COMANDA__CODE__INTERNAL;
+		rep.message = (char *)"reply too large";
+		rep.body.len = 0;
+		len = comanda__rpc_reply__get_packed_size(&rep);
+	}
+	nng_msg *msg = NULL;
 	if (nng_msg_alloc(&msg, len) == 0)
 		comanda__rpc_reply__pack(&rep, nng_msg_body(msg));
 

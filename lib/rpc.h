@@ -42,6 +42,11 @@
 #define RPC_MAX_DETAILS 16
 #define RPC_MAX_CONNECTIONS 16   /* per replica: rpc_client_config.connections, RPC_CONNECTIONS */
 #define RPC_MESSAGE_MAX 256
+/* The largest frame either side accepts (requests and replies, envelope
+ * included). A handler whose reply would be larger answers INTERNAL "reply
+ * too large" instead; a handler that can produce one (a list) keeps its
+ * reply under a budget of its own below this. */
+#define RPC_FRAME_MAX (4u << 20)
 
 /* A canonical status: code, a message safe for clients, field details. */
 typedef struct rpc_status {

@@ -26,6 +26,7 @@
 
 #define ORDER_LIST_DEFAULT 50
 #define ORDER_LIST_MAX 200
+#define ORDER_LIST_MAX_BYTES (RPC_FRAME_MAX / 2) /* a page's orders, packed; headroom for the envelope */
 #define ORDER_CAS_ATTEMPTS 5
 #define ORDER_TOKEN_MAX 128
 
@@ -459,21 +460,31 @@ static int order_list(rpc_ctx *ctx, const Comanda__ListOrdersRequest *req, Coman
 	int code = reply->orders ? COMANDA__CODE__OK : rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
 	const bson_t *doc;
 	bool more = false;
+	size_t bytes = 0;
 	while (code == COMANDA__CODE__OK && mongoc_cursor_next(cur, &doc)) {
 		if (reply->n_orders == limit) {
 			more = true;
 			break;
 		}
 		Comanda__Order *o = rpc_ctx_alloc(ctx, sizeof(*o));
-		if (o == NULL)
+		if (o == NULL) {
 			code = rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
-		else {
-			comanda__order__init(o);
-			if (!order_from_doc(ctx, doc, o))
-				code = rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
-			else
-				reply->orders[reply->n_orders++] = o;
+			break;
 		}
+		comanda__order__init(o);
+		if (!order_from_doc(ctx, doc, o)) {
+			code = rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
+			break;
+		}
+		/* 200 orders of 100 items of 200 characters would not fit in one
+		 * frame: a page ends early, with its cursor, at the byte budget
+		 * (always with at least one order, which fits by far). */
+		bytes += comanda__order__get_packed_size(o) + 8;
+		if (reply->n_orders > 0 && bytes > ORDER_LIST_MAX_BYTES) {
+			more = true;
+			break;
+		}
+		reply->orders[reply->n_orders++] = o;
 	}
 	bson_error_t err;
 	if (code == COMANDA__CODE__OK && mongoc_cursor_error(cur, &err))

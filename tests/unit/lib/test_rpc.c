@@ -111,6 +111,50 @@ static int echo_call(rpc_client *c, const char *text, uint32_t sleep_ms, int tim
 	return code;
 }
 
+/* A handler whose reply would not fit in a frame (RPC_FRAME_MAX): the
+ * caller gets INTERNAL "reply too large" at once, not a frame it drops and a
+ * wait until its deadline. */
+static int echo_too_large(rpc_ctx *ctx, const Comanda__EchoRequest *req, Comanda__EchoReply *reply)
+{
+	(void)req;
+	size_t n = RPC_FRAME_MAX + 1;
+	char *text = rpc_ctx_alloc(ctx, n + 1);
+	if (text == NULL)
+		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "out of memory");
+	memset(text, 'x', n);
+	text[n] = '\0';
+	reply->text = text;
+	return COMANDA__CODE__OK;
+}
+
+TEST(rpc_reply_too_large_is_an_error_not_a_timeout)
+{
+	char url[128];
+	test_url(url, sizeof(url), "big");
+	static const echo_impl big = { .echo = echo_too_large, .unimplemented = NULL };
+	rpc_server_config cfg = { .url = url, .workers = 1, .name = "echo-big" };
+	rpc_server *s = NULL;
+	CHECK_EQ_INT(rpc_server_open(&s, &cfg), 0);
+	CHECK_EQ_INT(rpc_server_add(s, &echo_binding, &big), 0);
+	CHECK_EQ_INT(rpc_server_start(s), 0);
+	rpc_client *c = client_open(url, 5000);
+	CHECK(c != NULL);
+	int64_t t0 = clock_mono_us();
+	rpc_call call;
+	rpc_call_init(&call);
+	call.timeout_ms = 5000;
+	Comanda__EchoRequest req = COMANDA__ECHO_REQUEST__INIT;
+	req.text = "big";
+	Comanda__EchoReply *reply = NULL;
+	CHECK_EQ_INT(echo_echo(c, &call, &req, &reply), COMANDA__CODE__INTERNAL);
+	CHECK_STREQ(call.status.message, "reply too large");
+	/* answered, not waited out: far below the 5 s deadline */
+	CHECK((clock_mono_us() - t0) < 4000000);
+	rpc_call_release(&call);
+	rpc_client_close(c);
+	rpc_server_close(s);
+}
+
 TEST(rpc_round_trip_carries_body_and_envelope)
 {
 	char url[128];
