@@ -121,4 +121,17 @@ const pg_migration payment_migrations[PAYMENT_MIGRATIONS_COUNT] = {
 	    "ALTER TABLE payments ADD COLUMN payment_token text NOT NULL DEFAULT ''\n"
 	    "    CHECK (char_length(payment_token) <= 128);\n"
 	},
+	{ 3, "cancelled_orders",
+	    "-- Orders whose order.cancelled svc-payment has taken. Events of one order\n"
+	    "-- can arrive out of order (a nack requeues one; two replicas run two at\n"
+	    "-- once), so an order.cancelled may come before its order.created. The row\n"
+	    "-- makes the late order.created create nothing: no charge of a cancelled\n"
+	    "-- order, no pending payment left on it. Taken and checked under the\n"
+	    "-- order's advisory lock (pay_order_lock), so neither can miss the other.\n"
+	    "CREATE TABLE cancelled_orders (\n"
+	    "    order_id     text PRIMARY KEY CHECK (order_id ~ '^[0-9a-f]{24}$'),\n"
+	    "    event_id     text,\n"
+	    "    cancelled_at timestamptz NOT NULL DEFAULT now()\n"
+	    ");\n"
+	},
 };

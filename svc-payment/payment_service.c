@@ -381,13 +381,24 @@ typedef struct pay_new {
 	const char *idem_key;         /* "" or NULL: none */
 } pay_new;
 
+/* Takes the order's advisory lock for the rest of the transaction: a
+ * payment's creation and the order's cancellation record serialise on it
+ * (cancelled_orders, migration 003). */
+static int pay_order_lock(pg_conn *db, const char *order_id)
+{
+	const char *params[] = { order_id };
+	return pg_run(db, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", 1, params);
+}
+
 /* Inserts a pending payment with its "created" audit entry (and, for an
  * event, its processed_events row) in one transaction. The Idempotency-Key
  * claim, if any, is completed in that transaction too, with the pending
  * payment as its reply: once the payment exists a retry replays it, even if
  * this process dies before the charge's outcome is recorded (pay_create
  * refreshes a replayed pending payment). *duplicate: the event had been
- * processed before (nothing inserted). */
+ * processed before (nothing inserted). An order svc-payment has seen
+ * cancelled gets no payment: FAILED_PRECONDITION (an order.created that
+ * arrived after its order.cancelled, or a request that raced it). */
 static int pay_insert(rpc_ctx *ctx, pg_conn *db, const pay_new *n, Comanda__Payment **out, bool *duplicate)
 {
 	*duplicate = false;
@@ -400,9 +411,23 @@ static int pay_insert(rpc_ctx *ctx, pg_conn *db, const pay_new *n, Comanda__Paym
 		snprintf(txn, sizeof(txn), "TXN-%s", u);
 	}
 	int code = pg_run(db, "BEGIN", 0, NULL);
+	if (code == COMANDA__CODE__OK)
+		code = pay_order_lock(db, n->order_id);
 	if (code != COMANDA__CODE__OK)
-		return pay_db_error(ctx, code);
+		return pay_db_error(ctx, pay_rollback(db, code));
 	PGresult *r = NULL;
+	const char *po[] = { n->order_id };
+	code = pg_exec(db, "SELECT 1 FROM cancelled_orders WHERE order_id = $1", 1, po, &r);
+	bool cancelled = code == COMANDA__CODE__OK && PQntuples(r) == 1;
+	PQclear(r);
+	r = NULL;
+	if (code != COMANDA__CODE__OK)
+		return pay_db_error(ctx, pay_rollback(db, code));
+	if (cancelled && n->event_id == NULL) {
+		pay_rollback(db, COMANDA__CODE__OK);
+		return rpc_ctx_error(ctx, COMANDA__CODE__FAILED_PRECONDITION,
+		    "Only a pending or payment_failed order can be paid");
+	}
 	if (n->event_id != NULL) {
 		const char *p1[] = { n->event_id };
 		code = pg_exec(db, "INSERT INTO processed_events (event_id, event_type) VALUES ($1, 'order.created') "
@@ -413,6 +438,12 @@ static int pay_insert(rpc_ctx *ctx, pg_conn *db, const pay_new *n, Comanda__Paym
 			return pay_db_error(ctx, pay_rollback(db, code));
 		if (*duplicate)
 			return pay_rollback(db, COMANDA__CODE__OK);
+		if (cancelled) {
+			/* the event is consumed (its row commits), and creates nothing */
+			*duplicate = true;
+			code = pg_run(db, "COMMIT", 0, NULL);
+			return code == COMANDA__CODE__OK ? COMANDA__CODE__OK : pay_db_error(ctx, pay_rollback(db, code));
+		}
 	}
 	char uid[24], amount[24];
 	pay_int(uid, sizeof(uid), n->user_id);
@@ -880,10 +911,27 @@ static int pay_cancel_refund_settled(rpc_ctx *ctx, pg_conn *db, int64_t id, int 
 static int pay_on_cancelled(rpc_ctx *ctx, const char *event_id, const Comanda__OrderCancelled *ev,
     Comanda__HandleOrderEventReply *reply)
 {
+	if (!objectid_hex_valid(ev->order_id))
+		return rpc_ctx_error(ctx, COMANDA__CODE__INVALID_ARGUMENT, "malformed order.cancelled event");
 	pg_conn *db = svc_db(ctx);
 	const char *params[] = { ev->order_id };
+	/* Recorded first, under the order's lock: an order.created that comes
+	 * later (a requeue, another replica) then creates no payment, and one
+	 * that came first has committed its payment, which the SELECT below
+	 * sees. */
+	const char *tomb[] = { ev->order_id, event_id };
+	int code = pg_run(db, "BEGIN", 0, NULL);
+	if (code == COMANDA__CODE__OK)
+		code = pay_order_lock(db, ev->order_id);
+	if (code == COMANDA__CODE__OK)
+		code = pg_run(db, "INSERT INTO cancelled_orders (order_id, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", 2,
+		    tomb);
+	if (code == COMANDA__CODE__OK)
+		code = pg_run(db, "COMMIT", 0, NULL);
+	if (code != COMANDA__CODE__OK)
+		return pay_db_error(ctx, pay_rollback(db, code));
 	PGresult *r = NULL;
-	int code = pg_exec(db, "SELECT id, status, charge_started_at IS NOT NULL FROM payments "
+	code = pg_exec(db, "SELECT id, status, charge_started_at IS NOT NULL FROM payments "
 	                       "WHERE order_id = $1 AND status IN ('pending', 'completed')", 1, params, &r);
 	if (code != COMANDA__CODE__OK) {
 		PQclear(r);
