@@ -711,12 +711,36 @@ int user_bootstrap_admin(pg_conn *db, const char *email, const char *password)
 	if (user_password_hash(password, hash, 10000) != USER_PASSWORD_OK)
 		return COMANDA__CODE__INTERNAL;
 	const char *params[] = { lower, hash };
-	/* Concurrent replicas: the unique e-mail index makes one insert win and
-	 * the other an update to the same values. */
-	code = pg_run(db, "INSERT INTO users (name, email, password_hash, role) VALUES ('Administrator', $1, $2, 'admin') "
-	                  "ON CONFLICT (lower(email)) DO UPDATE SET role = 'admin', status = 'active', "
-	                  "password_hash = EXCLUDED.password_hash, updated_at = now()", 2, params);
-	if (code == COMANDA__CODE__OK)
+	/* ADMIN_EMAIL may name an address someone already signed up with: anyone
+	 * can register a plausible admin address in advance, so an existing row
+	 * is taken over only when it already is an admin (suspended or deleted:
+	 * the operator's way back in). A customer's row is left untouched (the
+	 * conflict's WHERE makes the upsert return no row), never promoted with
+	 * its sessions. A reactivated admin gets the new password, so its old
+	 * sessions end, as after any password change. One statement, safe to
+	 * repeat: concurrent replicas make one insert win and the other an
+	 * update of that admin to the same values. xmax = 0 tells an inserted
+	 * row from an updated one. */
+	PGresult *res = NULL;
+	code = pg_exec(db,
+	    "WITH up AS (INSERT INTO users (name, email, password_hash, role) VALUES ('Administrator', $1, $2, 'admin') "
+	    "            ON CONFLICT (lower(email)) DO UPDATE SET status = 'active', "
+	    "            password_hash = EXCLUDED.password_hash, updated_at = now() WHERE users.role = 'admin' "
+	    "            RETURNING id, xmax = 0 AS inserted), "
+	    "     rv AS (UPDATE sessions SET revoked_at = now(), revoke_reason = 'admin' "
+	    "            WHERE user_id IN (SELECT id FROM up WHERE NOT inserted) AND revoked_at IS NULL) "
+	    "SELECT id, inserted FROM up",
+	    2, params, &res);
+	if (code == COMANDA__CODE__OK && PQntuples(res) == 0)
+		log_printf(LOG_ERROR,
+		    "no admin bootstrapped: ADMIN_EMAIL %s belongs to an existing account that is not an admin, left "
+		    "unchanged (no active admin exists; set ADMIN_EMAIL to an unused address or promote an account "
+		    "yourself)", lower);
+	else if (code == COMANDA__CODE__OK && PQgetvalue(res, 0, 1)[0] == 't')
 		log_printf(LOG_INFO, "created the admin account %s (no active admin existed)", lower);
+	else if (code == COMANDA__CODE__OK)
+		log_printf(LOG_INFO, "reactivated the admin account %s with ADMIN_PASSWORD (no active admin existed)",
+		    lower);
+	PQclear(res);
 	return code;
 }

@@ -32,8 +32,12 @@ void user_service_configure(const user_service_config *cfg);
 /* The handlers, for rpc_server_add / svc_def.impl. */
 extern const user_service_impl user_service_handlers;
 
-/* Creates the admin `email` with `password` when no active admin exists
- * (promoting an existing account with that e-mail). Returns a Code. */
+/* Creates the admin `email` with `password` when no active admin exists.
+ * An existing admin account with that e-mail (suspended or deleted) is made
+ * active with that password instead, its sessions revoked; an existing
+ * account that is not an admin is left as it is (logged as an error; no
+ * admin is made, and the answer is still OK: the service runs without one).
+ * Returns a Code. */
 int user_bootstrap_admin(pg_conn *db, const char *email, const char *password);
 
 #endif
