@@ -449,17 +449,23 @@ static int user_refresh(rpc_ctx *ctx, const Comanda__RefreshRequest *req, Comand
 	int code = pg_run(db, "BEGIN", 0, NULL);
 	if (code != COMANDA__CODE__OK)
 		return user_db_error(ctx, code);
-	/* The row lock serialises two refreshes of one token: the second one
-	 * sees it replaced, which is reuse. */
+	/* Locks, in the order of every transaction that changes a user's
+	 * sessions (logout, PATCH, DELETE too): the user's row, then the session's
+	 * root row (family_id = id). The root lock serialises the refreshes,
+	 * reuse revocations and logouts of one session, so a revocation of the
+	 * family sees every row a refresh added; the user's row serialises them
+	 * with a password change, suspension or deletion, which lock it first
+	 * too, instead of the two waiting for each other's rows (a deadlock).
+	 * A session's user and family never change: they are read first, and
+	 * the session's own state only once the locks are held. */
 	const char *params[] = { hash };
 	PGresult *r = NULL;
 	code = pg_exec(db,
-	    "SELECT s.id, s.family_id, s.rotation, s.replaced_at IS NOT NULL, s.revoked_at IS NOT NULL, "
-	    "       s.expires_at <= now(), u.* "
+	    "SELECT s.family_id, u.* "
 	    /* USER_COLS is unqualified: in a plain join its id, created_at... would be
 	     * ambiguous with the session's, so the user's columns come from a subquery */
-	    "FROM sessions s CROSS JOIN LATERAL (SELECT " USER_COLS " FROM users WHERE users.id = s.user_id) u "
-	    "WHERE s.refresh_hash = $1 FOR UPDATE OF s",
+	    "FROM sessions s CROSS JOIN LATERAL (SELECT " USER_COLS " FROM users WHERE users.id = s.user_id FOR SHARE) u "
+	    "WHERE s.refresh_hash = $1",
 	    1, params, &r);
 	if (code != COMANDA__CODE__OK) {
 		PQclear(r);
@@ -471,16 +477,28 @@ static int user_refresh(rpc_ctx *ctx, const Comanda__RefreshRequest *req, Comand
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Invalid refresh token");
 	}
 	char sess_id[24], family[24], rotation[16];
-	snprintf(sess_id, sizeof(sess_id), "%s", PQgetvalue(r, 0, 0));
-	snprintf(family, sizeof(family), "%s", PQgetvalue(r, 0, 1));
-	snprintf(rotation, sizeof(rotation), "%d", atoi(PQgetvalue(r, 0, 2)) + 1);
-	bool replaced = PQgetvalue(r, 0, 3)[0] == 't';
-	bool revoked = PQgetvalue(r, 0, 4)[0] == 't';
-	bool expired = PQgetvalue(r, 0, 5)[0] == 't';
-	Comanda__User *u = user_from_row(ctx, r, 0, 6);
+	snprintf(family, sizeof(family), "%s", PQgetvalue(r, 0, 0));
+	Comanda__User *u = user_from_row(ctx, r, 0, 1);
 	PQclear(r);
 	if (u == NULL)
 		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, user_rollback(db, 0) ? "" : "out of memory");
+	const char *pf[] = { family };
+	code = pg_run(db, "SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE", 1, pf);
+	if (code == COMANDA__CODE__OK)
+		code = pg_exec(db,
+		    "SELECT id, rotation, replaced_at IS NOT NULL, revoked_at IS NOT NULL, expires_at <= now() "
+		    "FROM sessions WHERE refresh_hash = $1",
+		    1, params, &r);
+	if (code != COMANDA__CODE__OK || PQntuples(r) != 1) {  /* sessions are never deleted: not 0 rows */
+		PQclear(r);
+		return user_db_error(ctx, user_rollback(db, code == COMANDA__CODE__OK ? COMANDA__CODE__INTERNAL : code));
+	}
+	snprintf(sess_id, sizeof(sess_id), "%s", PQgetvalue(r, 0, 0));
+	snprintf(rotation, sizeof(rotation), "%d", atoi(PQgetvalue(r, 0, 1)) + 1);
+	bool replaced = PQgetvalue(r, 0, 2)[0] == 't';
+	bool revoked = PQgetvalue(r, 0, 3)[0] == 't';
+	bool expired = PQgetvalue(r, 0, 4)[0] == 't';
+	PQclear(r);
 	const char *refusal = NULL;
 	if (revoked) {
 		refusal = "Session revoked";
@@ -533,10 +551,26 @@ static int user_logout(rpc_ctx *ctx, const Comanda__LogoutRequest *req, Comanda_
 	user_int(sid, sizeof(sid), req->session_id);
 	user_int(uid, sizeof(uid), rpc_ctx_caller_id(ctx));
 	const char *params[] = { sid, uid };
+	pg_conn *db = svc_db(ctx);
+	int code = pg_run(db, "BEGIN", 0, NULL);
+	if (code != COMANDA__CODE__OK)
+		return user_db_error(ctx, code);
+	/* The locks of a refresh, in its order (see user_refresh): the user's
+	 * row, then the session's root row. Once they are held, a refresh of
+	 * this session that was under way has committed its new row, which the
+	 * UPDATE then sees and revokes too, and a later refresh finds the
+	 * session revoked. */
+	const char *pu[] = { uid };
+	code = pg_run(db, "SELECT 1 FROM users WHERE id = $1 FOR SHARE", 1, pu);
+	if (code == COMANDA__CODE__OK)
+		code = pg_run(db, "SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 FOR UPDATE", 2, params);
 	/* Only the caller's own session; revoking twice is fine. */
-	int code = pg_run(svc_db(ctx), "UPDATE sessions SET revoked_at = now(), revoke_reason = 'logout' "
-	                               "WHERE family_id = $1 AND user_id = $2 AND revoked_at IS NULL", 2, params);
-	return code == COMANDA__CODE__OK ? code : user_db_error(ctx, code);
+	if (code == COMANDA__CODE__OK)
+		code = pg_run(db, "UPDATE sessions SET revoked_at = now(), revoke_reason = 'logout' "
+		                  "WHERE family_id = $1 AND user_id = $2 AND revoked_at IS NULL", 2, params);
+	if (code == COMANDA__CODE__OK)
+		code = pg_run(db, "COMMIT", 0, NULL);
+	return code == COMANDA__CODE__OK ? code : user_db_error(ctx, user_rollback(db, code));
 }
 
 /* ---- UpdateUser / DeleteUser --------------------------------------------- */
