@@ -72,6 +72,11 @@ static int user_db_error(rpc_ctx *ctx, int code)
 {
 	if (code == COMANDA__CODE__UNAVAILABLE)
 		return rpc_ctx_error(ctx, code, "user database unavailable");
+	/* A deadlock or serialization failure (40P01, 40001) rolled the whole
+	 * transaction back: the same request can simply be sent again, which a
+	 * 503 tells any client, where a 500 says it would fail again. */
+	if (code == COMANDA__CODE__ABORTED)
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "concurrent change in the user database; retry");
 	if (code == COMANDA__CODE__DEADLINE_EXCEEDED)
 		return rpc_ctx_error(ctx, code, "user database timed out");
 	return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");

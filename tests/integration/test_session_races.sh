@@ -10,13 +10,18 @@
 #     refresh is under way: the whole session is revoked, the thief's new
 #     refresh token included (401);
 #   - a password change while a refresh is under way: neither answers 500
-#     (they used to deadlock), and every session of the user ends.
+#     (they used to deadlock), and every session of the user ends;
+#   - a PATCH that a deadlock aborts (psql locks the user's sessions, then
+#     its row, against PATCH's order) answers 503, which a client may retry,
+#     not 500.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 # shellcheck source=tests/integration/lib.sh
 source tests/integration/lib.sh
 
 : "${GATEWAY_URL:?no stack environment (scripts/stack.sh up)}"
+ADMIN_EMAIL=${ADMIN_EMAIL:-admin@comanda.local}
+ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-change-me}
 HTTP_TIMEOUT=15
 RUN=$(date +%s%N | tail -c 10)$RANDOM
 OUT=$(mktemp -d)
@@ -117,5 +122,21 @@ check_eq "...and afterwards every session of the user is revoked" 0 \
 R1=$(jq -r '.refresh_token // empty' "$OUT/refresh.json")
 TOKEN='' api POST /api/auth/refresh "$(refresh_body "${R1:-none}")"
 expect "...and the refresh token that refresh returned gets 401" 401 "$(err UNAUTHENTICATED)"
+
+# ---- a deadlock is retryable --------------------------------------------------------------
+
+new_user dee
+ADMIN_TOKEN=$(token "$ADMIN_EMAIL" "$ADMIN_PASSWORD")
+# psql locks the user's sessions, then (after PATCH has locked the user's row
+# and waits for the sessions) the user's row: a deadlock. PostgreSQL ends the
+# transaction that waited first, PATCH's.
+hold 1.5 "SELECT id FROM sessions WHERE user_id = $UID_ FOR UPDATE" "SELECT pg_sleep(0.4)" \
+    "SELECT id FROM users WHERE id = $UID_ FOR UPDATE"
+sleep 0.1
+TOKEN=$ADMIN_TOKEN api PATCH "/api/users/$UID_" '{"status":"suspended"}'
+wait
+expect "a PATCH that a deadlock aborted answers 503 UNAVAILABLE (retry), not 500" 503 "$(err UNAVAILABLE)"
+TOKEN=$ADMIN_TOKEN api PATCH "/api/users/$UID_" '{"status":"suspended"}'
+expect "...and the same PATCH sent again succeeds" 200 '.user.status == "suspended"'
 
 finish
