@@ -38,6 +38,7 @@ struct pg_conn {
 	 * can be deallocated under it. */
 	bool dealloc_pending;
 	bool full_logged;    /* "cache full" was logged for this connection */
+	bool check_logged;   /* "client_connection_check_interval refused" was logged */
 };
 
 /* libpq's messages end with a newline that would break a log line. */
@@ -111,6 +112,42 @@ static int64_t pg_connect_until(const pg_conn *c)
 	return c->deadline_us != 0 && c->deadline_us < until ? c->deadline_us : until;
 }
 
+static PGresult *pg_collect(pg_conn *c, int sent, bool *timed_out);
+
+/* How often the server checks, while it runs one of our statements, that we
+ * are still connected (client_connection_check_interval, PostgreSQL 14+). */
+#define PG_CLIENT_CHECK_MS "250"
+
+/* Settings of a new session, before its first statement. A statement we give
+ * up on at the caller's deadline is abandoned by closing the connection (see
+ * pg_exec_any); without this setting its backend would go on running it,
+ * or waiting for a lock with the locks it already holds, until it next
+ * wrote to the socket: behind a lock held for long, every timed-out request
+ * left one more backend waiting, and their connections added up to
+ * max_connections. With it, the server ends the statement, its transaction
+ * and its backend within PG_CLIENT_CHECK_MS of the close. (PQcancel is no
+ * better here: libpq 15's blocks without a timeout, and would hang the
+ * worker on a frozen server.) Returns false when the server did not answer
+ * by `until`; a server that refuses the setting (older than 14) is logged
+ * and used without it. */
+static bool pg_session_setup(pg_conn *c, int64_t until)
+{
+	int64_t deadline = c->deadline_us;
+	c->deadline_us = until;
+	bool timed_out = false;
+	PGresult *r = pg_collect(c, PQsendQuery(c->pg, "SET client_connection_check_interval = " PG_CLIENT_CHECK_MS),
+	    &timed_out);
+	c->deadline_us = deadline;
+	if (!timed_out && PQresultStatus(r) != PGRES_COMMAND_OK && PQstatus(c->pg) == CONNECTION_OK &&
+	    !c->check_logged) {
+		log_printf(LOG_WARN, "client_connection_check_interval refused: statements abandoned at a deadline "
+		                     "run on in the server until they end (%s)", c->app);
+		c->check_logged = true;
+	}
+	PQclear(r);
+	return !timed_out && PQstatus(c->pg) == CONNECTION_OK;
+}
+
 static bool pg_connect(pg_conn *c)
 {
 	pg_drop(c);
@@ -153,6 +190,14 @@ static bool pg_connect(pg_conn *c)
 		return false;
 	}
 	PQsetNoticeProcessor(c->pg, pg_notice, NULL);
+	if (!pg_session_setup(c, until)) {
+		if (!c->failing)
+			log_printf(LOG_WARN, "database connection failed: no answer to its setup within the connect "
+			                     "timeout or the caller's deadline (%s)", c->app);
+		c->failing = true;
+		pg_drop(c);
+		return false;
+	}
 	if (c->failing)
 		log_printf(LOG_INFO, "database connection restored (%s)", c->app);
 	c->failing = false;

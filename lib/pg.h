@@ -44,7 +44,9 @@ bool pg_conn_ok(const pg_conn *c);
  * default). From then on pg_exec gives up on a server that has not answered
  * a statement by that time, or a connect that has not finished: the
  * connection is closed (what the session was doing is unknown; the server
- * rolls back an open transaction) and the answer is UNAVAILABLE, which the
+ * ends the statement and rolls back an open transaction, releasing its
+ * locks, within 250 ms: every session is set up with
+ * client_connection_check_interval) and the answer is UNAVAILABLE, which the
  * caller can still pass on before its own deadline. A pg_exec begun after
  * the deadline sends nothing and answers DEADLINE_EXCEEDED (closing the
  * connection if a transaction is open, so that it is rolled back even though
