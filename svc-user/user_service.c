@@ -90,7 +90,8 @@ typedef struct user_idem {
 	const char *key;
 } user_idem;
 
-/* Claims the request's Idempotency-Key, when it has one. Returns -1 to go
+/* Claims the request's Idempotency-Key, when it has one, in the caller's
+ * transaction (see user_create). Returns -1 to go
  * on and run the request, or the Code to answer at once (a replay fills
  * reply and sets *replayed). */
 static int user_idem_start(rpc_ctx *ctx, pg_conn *db, const ProtobufCMessage *request, ProtobufCMessage *reply,
@@ -146,12 +147,6 @@ static int user_idem_start(rpc_ctx *ctx, pg_conn *db, const ProtobufCMessage *re
 	}
 }
 
-static void user_idem_fail(pg_conn *db, const user_idem *st)
-{
-	if (st->on)
-		pg_idem_abandon(db, st->caller, st->key);
-}
-
 /* How long a password hash or check may wait for a place at the gate (see
  * user_password.h): half the time left before the caller's deadline, so the
  * hash (~20 ms) and the statements after it still fit in the other half. */
@@ -192,23 +187,27 @@ static int user_create(rpc_ctx *ctx, const Comanda__CreateUserRequest *req, Coma
 	if (role == COMANDA__ROLE__ROLE_ADMIN && !admin)
 		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Only admins can create admins");
 
+	/* The key is claimed inside the transaction that creates the user, so
+	 * the claim commits with the user or not at all: a request that failed
+	 * in any way, timed out or died leaves no claim behind, and its retry
+	 * runs again (a claim committed on its own was left "in progress" for
+	 * 60 s whenever its abandon could not be sent, after the deadline). A
+	 * duplicate sent while the first is in flight waits for its outcome on
+	 * the claim's row, then replays it or runs again. The hash comes after
+	 * the claim, so that a replay does not wait for a place at the gate. */
 	pg_conn *db = svc_db(ctx);
+	int code = pg_run(db, "BEGIN", 0, NULL);
+	if (code != COMANDA__CODE__OK)
+		return user_db_error(ctx, code);
 	user_idem idem;
 	int early = user_idem_start(ctx, db, &req->base, &reply->base, &reply->replayed, &idem);
 	if (early >= 0)
-		return early;
+		return user_rollback(db, early);
 
 	char hash[USER_PASSWORD_HASH_MAX];
 	int hashed = has_password ? user_password_hash(req->password, hash, user_pw_wait_ms(ctx)) : USER_PASSWORD_OK;
-	if (hashed != USER_PASSWORD_OK) {
-		user_idem_fail(db, &idem);
-		return user_pw_failed(ctx, hashed);
-	}
-	int code = pg_run(db, "BEGIN", 0, NULL);
-	if (code != COMANDA__CODE__OK) {
-		user_idem_fail(db, &idem);
-		return user_db_error(ctx, code);
-	}
+	if (hashed != USER_PASSWORD_OK)
+		return user_rollback(db, user_pw_failed(ctx, hashed));
 	const char *params[] = { name, email, has_password ? hash : NULL, user_role_name(role) };
 	PGresult *r = NULL;
 	code = pg_exec(db, "INSERT INTO users (name, email, password_hash, role) VALUES ($1, $2, $3, $4) "
@@ -222,7 +221,6 @@ static int user_create(rpc_ctx *ctx, const Comanda__CreateUserRequest *req, Coma
 		code = pg_run(db, "COMMIT", 0, NULL);
 	if (code != COMANDA__CODE__OK) {
 		user_rollback(db, code);
-		user_idem_fail(db, &idem);
 		if (code == COMANDA__CODE__ALREADY_EXISTS) {
 			rpc_ctx_detail(ctx, "email", "already exists");
 			return rpc_ctx_error(ctx, code, "Email already exists");
