@@ -43,6 +43,7 @@ static int payment_init(svc *s)
 		.processor = &payment_sim,
 		.hash_key = (const uint8_t *)payment_fingerprint_key,
 		.hash_key_len = sizeof(payment_fingerprint_key) - 1,
+		.max_failed = (int)cfg_int("PAYMENT_MAX_FAILED", 0, 1000000),
 	};
 	payment_service_configure(&pc);
 	return 0;

@@ -28,6 +28,7 @@ typedef struct payment_service_config {
 	const payment_processor *processor; /* must outlive the service */
 	const uint8_t *hash_key;            /* keys idempotency fingerprints */
 	size_t hash_key_len;
+	int max_failed;                     /* failed payments an order may have; 0: no limit */
 } payment_service_config;
 
 void payment_service_configure(const payment_service_config *cfg);

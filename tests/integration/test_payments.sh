@@ -218,6 +218,21 @@ expect "a failed payment does not block the next one; a good card -> completed" 
     '.payment.status == "completed" and .payment.failure_reason == null'
 PAY_CARD=$(jq -r .payment.id <<<"$HTTP_BODY")
 
+# PAYMENT_MAX_FAILED (10, the default): an order is not a card-testing bench
+ORDER_T=$(payable_order "$TA" 3)
+tries=0
+while ((tries < 12)); do
+    pay "$TA" "$ORDER_T" 3 '"payment_method":"credit_card","payment_token":"tok_decline_test"'
+    [[ $HTTP_STATUS == 201 ]] || break
+    tries=$((tries + 1))
+done
+expect "attempts past PAYMENT_MAX_FAILED failed payments -> 409 TOO_MANY_FAILED_PAYMENTS" 409 \
+    "$(err FAILED_PRECONDITION) and .reason == \"TOO_MANY_FAILED_PAYMENTS\""
+TOKEN=$TADMIN api GET "/api/payments?order_id=$ORDER_T&status=failed"
+expect "the order has exactly 10 failed payments then" 200 '.count == 10'
+pay "$TA" "$ORDER_T" 3 '"payment_method":"cash"'
+expect "any method is refused for it from then on" 409 ".reason == \"TOO_MANY_FAILED_PAYMENTS\""
+
 ORDER_CENT=$(payable_order "$TA" 0.01)
 pay "$TA" "$ORDER_CENT" 0.01 '"payment_method":"credit_card","payment_token":"tok_ok"'
 expect "0.01 by card -> 201 completed, amount 0.01" 201 '.payment.status == "completed" and .payment.amount == 0.01'
