@@ -22,6 +22,236 @@ static bool json_is_space(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/* ------------------------------------------------------------------------ */
+/* strict syntax                                                            */
+/* ------------------------------------------------------------------------ */
+
+/* Containers json_scan_strict can track. The gateway's depth is at most
+ * 1000 (GATEWAY_MAX_JSON_DEPTH), and json-c counts a leaf as a level too, so
+ * a body it would accept never nests more containers than this. */
+#define JSON_SCAN_MAX_NEST 1024
+
+typedef enum json_scan_state {
+	JSON_SCAN_VALUE,          /* a value: the top level, or after ':' or ',' in an array */
+	JSON_SCAN_VALUE_OR_CLOSE, /* after '[' */
+	JSON_SCAN_KEY,            /* after ',' in an object */
+	JSON_SCAN_KEY_OR_CLOSE,   /* after '{' */
+	JSON_SCAN_COLON,          /* after a member name */
+	JSON_SCAN_NEXT,           /* after a value inside a container: ',' or its close */
+	JSON_SCAN_DONE,           /* after the top-level value: only white space */
+} json_scan_state;
+
+static bool json_is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static bool json_is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* The string starting at s[*i] == '"'; on success *i is past its closing
+ * quote. A member name (key) may not contain \u0000: json-c cuts a name at
+ * its first NUL, so "password\u0000x" would be stored as "password". Raw
+ * control characters are refused, as RFC 8259 says (json-c takes them). */
+static bool json_scan_string(const char *s, size_t len, size_t *i, bool key)
+{
+	size_t k = *i + 1;
+	for (;;) {
+		if (k >= len)
+			return false;
+		unsigned char c = (unsigned char)s[k];
+		if (c == '"')
+			break;
+		if (c < 0x20)
+			return false;
+		if (c != '\\') {
+			k++;
+			continue;
+		}
+		if (k + 1 >= len)
+			return false;
+		switch (s[k + 1]) {
+		case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+			k += 2;
+			break;
+		case 'u':
+			if (len - k < 6)
+				return false;
+			for (size_t h = 2; h < 6; h++)
+				if (!json_is_hex(s[k + h]))
+					return false;
+			if (key && memcmp(s + k + 2, "0000", 4) == 0)
+				return false;
+			k += 6;
+			break;
+		default:
+			return false;
+		}
+	}
+	*i = k + 1;
+	return true;
+}
+
+/* RFC 8259 number at s[*i]: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
+ * (no NaN, Infinity, '+', leading zeros or hex, which json-c takes). What
+ * follows is the caller's: "01" ends after "0" and the '1' is then refused. */
+static bool json_scan_number(const char *s, size_t len, size_t *i)
+{
+	size_t k = *i;
+	if (k < len && s[k] == '-')
+		k++;
+	if (k < len && s[k] == '0') {
+		k++;
+	} else if (k < len && s[k] >= '1' && s[k] <= '9') {
+		while (k < len && json_is_digit(s[k]))
+			k++;
+	} else {
+		return false;
+	}
+	if (k < len && s[k] == '.') {
+		k++;
+		if (k >= len || !json_is_digit(s[k]))
+			return false;
+		while (k < len && json_is_digit(s[k]))
+			k++;
+	}
+	if (k < len && (s[k] == 'e' || s[k] == 'E')) {
+		k++;
+		if (k < len && (s[k] == '+' || s[k] == '-'))
+			k++;
+		if (k >= len || !json_is_digit(s[k]))
+			return false;
+		while (k < len && json_is_digit(s[k]))
+			k++;
+	}
+	*i = k;
+	return true;
+}
+
+static bool json_scan_literal(const char *s, size_t len, size_t *i, const char *word)
+{
+	size_t n = strlen(word);
+	if (len - *i < n || memcmp(s + *i, word, n) != 0)
+		return false;
+	*i += n;
+	return true;
+}
+
+/* One pass over text[0..len), exactly the RFC 8259 grammar: json-c 0.16 in
+ * strict mode still takes single-quoted strings, raw control characters in
+ * strings, NaN and Infinity, and cuts member names at \u0000 (which let an
+ * unknown member overwrite a known one). No recursion: the open containers
+ * are a bit stack, at most max_depth of them (deeper is JSON_PARSE_TOO_DEEP,
+ * as json-c would answer). *members counts member names, for the duplicate
+ * check after json-c has parsed the text. */
+static json_parse_status json_scan_strict(const char *s, size_t len, int max_depth, size_t *members)
+{
+	uint64_t is_object[JSON_SCAN_MAX_NEST / 64] = { 0 };
+	int nest_max = max_depth < JSON_SCAN_MAX_NEST ? max_depth : JSON_SCAN_MAX_NEST;
+	int nest = 0;
+	size_t i = 0;
+	json_scan_state st = JSON_SCAN_VALUE;
+	*members = 0;
+	for (;;) {
+		while (i < len && json_is_space(s[i]))
+			i++;
+		if (i == len)
+			return st == JSON_SCAN_DONE ? JSON_PARSE_OK : JSON_PARSE_MALFORMED;
+		char c = s[i];
+		bool closes = false;
+		switch (st) {
+		case JSON_SCAN_DONE:
+			return JSON_PARSE_MALFORMED;
+		case JSON_SCAN_COLON:
+			if (c != ':')
+				return JSON_PARSE_MALFORMED;
+			i++;
+			st = JSON_SCAN_VALUE;
+			continue;
+		case JSON_SCAN_KEY_OR_CLOSE:
+		case JSON_SCAN_KEY:
+			if (c == '}' && st == JSON_SCAN_KEY_OR_CLOSE) {
+				closes = true;
+				break;
+			}
+			if (c != '"' || !json_scan_string(s, len, &i, true))
+				return JSON_PARSE_MALFORMED;
+			(*members)++;
+			st = JSON_SCAN_COLON;
+			continue;
+		case JSON_SCAN_NEXT: {
+			bool in_object = (is_object[(nest - 1) / 64] >> ((nest - 1) % 64)) & 1u;
+			if (c == ',') {
+				i++;
+				st = in_object ? JSON_SCAN_KEY : JSON_SCAN_VALUE;
+				continue;
+			}
+			if (c != (in_object ? '}' : ']'))
+				return JSON_PARSE_MALFORMED;
+			closes = true;
+			break;
+		}
+		case JSON_SCAN_VALUE_OR_CLOSE:
+		case JSON_SCAN_VALUE:
+			if (c == ']' && st == JSON_SCAN_VALUE_OR_CLOSE) {
+				closes = true;
+				break;
+			}
+			if (c == '{' || c == '[') {
+				if (nest >= nest_max)
+					return JSON_PARSE_TOO_DEEP;
+				uint64_t bit = (uint64_t)1 << (nest % 64);
+				if (c == '{')
+					is_object[nest / 64] |= bit;
+				else
+					is_object[nest / 64] &= ~bit;
+				nest++;
+				i++;
+				st = c == '{' ? JSON_SCAN_KEY_OR_CLOSE : JSON_SCAN_VALUE_OR_CLOSE;
+				continue;
+			}
+			bool ok;
+			if (c == '"')
+				ok = json_scan_string(s, len, &i, false);
+			else if (c == '-' || json_is_digit(c))
+				ok = json_scan_number(s, len, &i);
+			else
+				ok = json_scan_literal(s, len, &i, "true") || json_scan_literal(s, len, &i, "false") ||
+				    json_scan_literal(s, len, &i, "null");
+			if (!ok)
+				return JSON_PARSE_MALFORMED;
+			st = nest == 0 ? JSON_SCAN_DONE : JSON_SCAN_NEXT;
+			continue;
+		}
+		if (closes) {
+			i++;
+			nest--;
+			st = nest == 0 ? JSON_SCAN_DONE : JSON_SCAN_NEXT;
+		}
+	}
+}
+
+/* Member names in o and everything in it. Recursion is bounded by the depth
+ * json-c allowed when it parsed o. */
+static size_t json_count_members(json_object *o)
+{
+	size_t n = 0;
+	if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, key, val)
+		{
+			(void)key;
+			n += 1 + json_count_members(val);
+		}
+	} else if (json_object_is_type(o, json_type_array)) {
+		size_t len = json_object_array_length(o);
+		for (size_t k = 0; k < len; k++)
+			n += json_count_members(json_object_array_get_idx(o, k));
+	}
+	return n;
+}
+
 json_parse_status json_parse_body(const char *text, size_t len, int max_depth, json_object **out)
 {
 	*out = NULL;
@@ -35,8 +265,14 @@ json_parse_status json_parse_body(const char *text, size_t len, int max_depth, j
 	 * the raw body strictly first. */
 	if (len > (size_t)INT_MAX - 1 || !utf8_valid(text, len))
 		return JSON_PARSE_MALFORMED;
+	if (max_depth <= 0)
+		max_depth = JSON_BODY_MAX_DEPTH;
+	size_t members = 0;
+	json_parse_status scanned = json_scan_strict(text, len, max_depth, &members);
+	if (scanned != JSON_PARSE_OK)
+		return scanned;
 
-	json_tokener *tok = json_tokener_new_ex(max_depth > 0 ? max_depth : JSON_BODY_MAX_DEPTH);
+	json_tokener *tok = json_tokener_new_ex(max_depth);
 	if (tok == NULL)
 		return JSON_PARSE_NOMEM;
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
@@ -66,6 +302,13 @@ json_parse_status json_parse_body(const char *text, size_t len, int max_depth, j
 		/* a top-level JSON null parses to a NULL object with success */
 		if (st == JSON_PARSE_OK && (o == NULL || !json_object_is_type(o, json_type_object)))
 			st = JSON_PARSE_NOT_OBJECT;
+		/* A member name given twice in one object (I-JSON, RFC 7493, says
+		 * MUST NOT) is refused: json-c keeps the last, so a check of the
+		 * first and a use of the second could disagree. json-c merges
+		 * duplicates, "a" and "\u0061" alike, so fewer members in the tree
+		 * than names in the text means one was given twice. */
+		if (st == JSON_PARSE_OK && json_count_members(o) != members)
+			st = JSON_PARSE_MALFORMED;
 	}
 	if (st != JSON_PARSE_OK) {
 		json_object_put(o);

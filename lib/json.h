@@ -45,7 +45,8 @@
 typedef enum json_parse_status {
 	JSON_PARSE_OK = 0,
 	JSON_PARSE_EMPTY,       /* no body, or only whitespace */
-	JSON_PARSE_MALFORMED,   /* not JSON: syntax, invalid UTF-8, trailing text */
+	JSON_PARSE_MALFORMED,   /* not JSON: syntax, invalid UTF-8, trailing text,
+	                         * a name with \u0000 or given twice */
 	JSON_PARSE_TOO_DEEP,    /* nested deeper than max_depth */
 	JSON_PARSE_NOT_OBJECT,  /* valid JSON whose top level is not an object */
 	JSON_PARSE_NOMEM,
@@ -54,9 +55,11 @@ typedef enum json_parse_status {
 /* Parses text[0..len) (a NUL at text[len] is not required) as one JSON object
  * at most max_depth deep (counted as for JSON_BODY_MAX_DEPTH; <= 0:
  * JSON_BODY_MAX_DEPTH). On JSON_PARSE_OK *out is a new object the caller
- * puts; otherwise *out is NULL. Strict: trailing text other than whitespace
- * is malformed. json-c 0.16 still accepts NaN/Infinity and single-quoted
- * strings; the money parser below rejects NaN/Infinity where it matters. */
+ * puts; otherwise *out is NULL. Strict RFC 8259, checked in one pass before
+ * json-c (which even in strict mode takes single quotes, raw control
+ * characters in strings, NaN and Infinity): anything else, trailing text
+ * included, is malformed; so are a member name containing \u0000 and a
+ * member name given twice in one object (I-JSON, RFC 7493). */
 json_parse_status json_parse_body(const char *text, size_t len, int max_depth, json_object **out);
 
 /* A client-safe sentence for a failed parse ("Malformed JSON in request body"). */

@@ -21,7 +21,10 @@
  *
  * Oracles beyond the sanitizers:
  *   - json_parse_body accepts only valid UTF-8 (RFC 3629: no overlong
- *     forms, surrogates or code points above U+10FFFF);
+ *     forms, surrogates or code points above U+10FFFF), and only RFC 8259
+ *     text (as a reference reader here judges it) whose member names are
+ *     free of \u0000 and unique in their object (the tree has as many
+ *     members as the text has names);
  *   - a translator that refuses names a field: non-empty, valid UTF-8
  *     (it reaches the client's error body), with an issue; the error
  *     envelope the gateway would build from it is valid strict JSON;
@@ -146,6 +149,181 @@ static bool fuzz_json_number(const char *s)
 			p++;
 	}
 	return *p == '\0';
+}
+
+/* ---- a reference RFC 8259 reader ------------------------------------------ */
+
+/* Recursive descent, written apart from lib/json.c's state machine so the two
+ * can be compared. Nesting past FUZZ_REF_DEPTH counts as a refusal (the body
+ * parser's limit, JSON_BODY_MAX_DEPTH, is far below). members counts member
+ * names; nul_name is set when one contains \u0000. */
+#define FUZZ_REF_DEPTH 64
+
+typedef struct fuzz_ref {
+	const uint8_t *p;
+	size_t len, i, members;
+	bool nul_name;
+} fuzz_ref;
+
+static void fuzz_ref_ws(fuzz_ref *r)
+{
+	while (r->i < r->len && (r->p[r->i] == ' ' || r->p[r->i] == '\t' || r->p[r->i] == '\n' || r->p[r->i] == '\r'))
+		r->i++;
+}
+
+static bool fuzz_ref_peek(const fuzz_ref *r, uint8_t c)
+{
+	return r->i < r->len && r->p[r->i] == c;
+}
+
+static bool fuzz_ref_string(fuzz_ref *r, bool name)
+{
+	if (!fuzz_ref_peek(r, '"'))
+		return false;
+	r->i++;
+	while (r->i < r->len) {
+		uint8_t c = r->p[r->i++];
+		if (c == '"')
+			return true;
+		if (c < 0x20)
+			return false;
+		if (c != '\\')
+			continue;
+		if (r->i >= r->len)
+			return false;
+		c = r->p[r->i++];
+		if (c == 'u') {
+			if (r->len - r->i < 4)
+				return false;
+			unsigned v = 0;
+			for (int k = 0; k < 4; k++) {
+				uint8_t h = r->p[r->i++];
+				int d = h >= '0' && h <= '9' ? h - '0'
+				    : h >= 'a' && h <= 'f'   ? h - 'a' + 10
+				    : h >= 'A' && h <= 'F'   ? h - 'A' + 10
+				                             : -1;
+				if (d < 0)
+					return false;
+				v = v * 16 + (unsigned)d;
+			}
+			if (name && v == 0)
+				r->nul_name = true;
+		} else if (strchr("\"\\/bfnrt", c) == NULL || c == '\0') {
+			return false;
+		}
+	}
+	return false;
+}
+
+static bool fuzz_ref_digits(fuzz_ref *r)
+{
+	size_t start = r->i;
+	while (r->i < r->len && r->p[r->i] >= '0' && r->p[r->i] <= '9')
+		r->i++;
+	return r->i > start;
+}
+
+static bool fuzz_ref_value(fuzz_ref *r, int depth);
+
+static bool fuzz_ref_container(fuzz_ref *r, int depth, bool object)
+{
+	if (depth >= FUZZ_REF_DEPTH)
+		return false;
+	r->i++;
+	fuzz_ref_ws(r);
+	if (fuzz_ref_peek(r, object ? '}' : ']')) {
+		r->i++;
+		return true;
+	}
+	for (;;) {
+		if (object) {
+			if (!fuzz_ref_string(r, true))
+				return false;
+			r->members++;
+			fuzz_ref_ws(r);
+			if (!fuzz_ref_peek(r, ':'))
+				return false;
+			r->i++;
+		}
+		if (!fuzz_ref_value(r, depth + 1))
+			return false;
+		fuzz_ref_ws(r);
+		if (fuzz_ref_peek(r, ',')) {
+			r->i++;
+			fuzz_ref_ws(r);
+			continue;
+		}
+		if (!fuzz_ref_peek(r, object ? '}' : ']'))
+			return false;
+		r->i++;
+		return true;
+	}
+}
+
+static bool fuzz_ref_value(fuzz_ref *r, int depth)
+{
+	fuzz_ref_ws(r);
+	if (r->i >= r->len)
+		return false;
+	uint8_t c = r->p[r->i];
+	if (c == '{' || c == '[')
+		return fuzz_ref_container(r, depth, c == '{');
+	if (c == '"')
+		return fuzz_ref_string(r, false);
+	static const char *const words[] = { "true", "false", "null" };
+	for (size_t k = 0; k < 3; k++) {
+		size_t n = strlen(words[k]);
+		if (r->len - r->i >= n && memcmp(r->p + r->i, words[k], n) == 0) {
+			r->i += n;
+			return true;
+		}
+	}
+	if (c == '-')
+		r->i++;
+	if (fuzz_ref_peek(r, '0'))
+		r->i++;
+	else if (r->i >= r->len || r->p[r->i] < '1' || r->p[r->i] > '9' || !fuzz_ref_digits(r))
+		return false;
+	if (fuzz_ref_peek(r, '.')) {
+		r->i++;
+		if (!fuzz_ref_digits(r))
+			return false;
+	}
+	if (fuzz_ref_peek(r, 'e') || fuzz_ref_peek(r, 'E')) {
+		r->i++;
+		if (fuzz_ref_peek(r, '+') || fuzz_ref_peek(r, '-'))
+			r->i++;
+		if (!fuzz_ref_digits(r))
+			return false;
+	}
+	return true;
+}
+
+/* Whether data is one RFC 8259 value with nothing but white space around it. */
+static bool fuzz_ref_json(const uint8_t *data, size_t size, fuzz_ref *r)
+{
+	*r = (fuzz_ref){ .p = data, .len = size };
+	if (!fuzz_ref_value(r, 0))
+		return false;
+	fuzz_ref_ws(r);
+	return r->i == r->len;
+}
+
+/* Member names in o, counted as the reference reader counts them. */
+static size_t fuzz_tree_members(json_object *o)
+{
+	size_t n = 0;
+	if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, key, val)
+		{
+			(void)key;
+			n += 1 + fuzz_tree_members(val);
+		}
+	} else if (json_object_is_type(o, json_type_array)) {
+		for (size_t k = 0; k < json_object_array_length(o); k++)
+			n += fuzz_tree_members(json_object_array_get_idx(o, k));
+	}
+	return n;
 }
 
 /* A refusal must name a field the client can read. */
@@ -480,6 +658,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		 * is meant to ensure */
 		if (!fuzz_skip_known && !fuzz_utf8_valid_n(data, size))
 			fuzz_fail("json_parse_body accepted a body that is not valid UTF-8", "lib/json.c json_parse_body");
+		/* strict RFC 8259, and no member lost: json-c cuts a name at
+		 * \u0000 and keeps only the last of a name given twice */
+		fuzz_ref ref;
+		if (!fuzz_ref_json(data, size, &ref))
+			fuzz_fail("json_parse_body accepted a body that is not RFC 8259 JSON", "lib/json.c json_parse_body");
+		if (ref.nul_name)
+			fuzz_fail("json_parse_body accepted a member name with \\u0000", "lib/json.c json_parse_body");
+		if (fuzz_tree_members(body) != ref.members)
+			fuzz_fail("json_parse_body accepted a member name given twice", "lib/json.c json_parse_body");
 		fuzz_users(body);
 		fuzz_orders(body);
 		fuzz_payments(body);

@@ -171,6 +171,12 @@ def codec_seeds():
     write(t, "deep", "{\"a\":" * 20 + "1" + "}" * 20)
     write(t, "array", "[1,2,3]")
     write(t, "trailing", '{"name":"a"} x')
+    # not RFC 8259, though json-c 0.16 takes them (even in strict mode)
+    write(t, "single-quoted-names", "{'items':[{'product':\"x\",'quantity':1,'price':1}]}")
+    write(t, "raw-tab-in-string", '{"name":"a\tb","email":"a@b.c","password":"12345678"}')
+    write(t, "nul-in-member-name", '{"name":"Q","email":"q2@example.com","password":"abcdefgh1",'
+                                   '"password\\u0000zz":"abcdefgh2"}')
+    write(t, "duplicate-member-name", '{"password":"abcdefgh1","\\u0070assword":"abcdefgh2"}')
     # raw text: money, ids, limits, enum names
     for name, text in [("money-19.99", "19.99"), ("money-exp", "1.5e3"), ("money-too-precise", "0.001"),
                        ("money-negative-zero", "-0.0"), ("money-huge-exp", "1e999999999"),

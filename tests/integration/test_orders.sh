@@ -160,7 +160,7 @@ expect "price -1 -> 400 naming items[0].price" 400 "$(bad 'items[0].price')"
 TOKEN=$TA api POST /api/orders "$(one_item '"Widget"' 1 1.001)"
 expect "price 1.001 (3 decimals) -> 400 naming items[0].price" 400 "$(bad 'items[0].price')"
 TOKEN=$TA api POST /api/orders "$(one_item '"Widget"' 1 NaN)"
-expect "price NaN -> 400 naming items[0].price" 400 "$(bad 'items[0].price')"
+expect "price NaN (not JSON) -> 400 Malformed JSON" 400 "$(err INVALID_ARGUMENT) and (.error | test(\"Malformed\"))"
 TOKEN=$TA api POST /api/orders "$(one_item '"Widget"' 1 1e400)"
 expect "an absurdly large price -> 400 naming items[0].price" 400 "$(bad 'items[0].price')"
 TOKEN=$TA api POST /api/orders "{\"items\":$SEED_ITEMS,\"total\":3660000.01}"
@@ -196,6 +196,9 @@ TOKEN=$TA api POST /api/orders '"an order"'
 expect "JSON scalar body -> 400" 400 "$(err INVALID_ARGUMENT) and (.error | test(\"JSON object\"))"
 TOKEN=$TA api POST /api/orders '{"items":['
 expect "malformed JSON -> 400" 400 "$(err INVALID_ARGUMENT) and (.error | test(\"Malformed\"))"
+TOKEN=$TA api POST /api/orders "{'items':$SEED_ITEMS}"
+expect "a single-quoted member name (json-c took it) -> 400 Malformed JSON" 400 \
+    "$(err INVALID_ARGUMENT) and (.error | test(\"Malformed\"))"
 TOKEN=$TA api POST /api/orders '' -H 'Content-Type: text/plain' --data-binary "{\"items\":$SEED_ITEMS}"
 expect "non-JSON Content-Type -> 415" 415 '.code == "UNSUPPORTED_MEDIA_TYPE"'
 check_eq "no refused order was stored" "$BEFORE_INVALID" "$(order_count "$ID_A")"

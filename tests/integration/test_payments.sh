@@ -185,7 +185,7 @@ expect "a duplicate transaction_id -> 409 naming transaction_id" 409 \
     "$(err ALREADY_EXISTS) and ([.details[]?.field] | index(\"transaction_id\") != null)"
 
 ORDER_V=$(payable_order "$TA" 19.99)
-for c in '"19.99"|amount' 'null|amount' '19.999|amount' '-1|amount' 'NaN|amount'; do
+for c in '"19.99"|amount' 'null|amount' '19.999|amount' '-1|amount'; do
     TOKEN=$TA api POST /api/payments "{\"order_id\":\"$ORDER_V\",\"amount\":${c%|*}}"
     expect "amount ${c%|*} -> 400 naming amount" 400 "$(bad "${c#*|}")"
 done

@@ -86,6 +86,17 @@ api POST /api/users '[{"name":"x"}]'
 expect "JSON array body -> 400" 400 "$(err INVALID_ARGUMENT)"
 api POST /api/users '{"name":"x",'
 expect "malformed JSON -> 400" 400 "$(err INVALID_ARGUMENT) and (.error | test(\"Malformed\"))"
+# json-c took these; each is refused before any member is read
+MALFORMED="$(err INVALID_ARGUMENT) and .error == \"Malformed JSON in request body\""
+api POST /api/users "{'name':\"Quote\",\"email\":\"quote.$RUN@example.com\",\"password\":\"password-1\"}"
+expect "a single-quoted member name -> 400 Malformed JSON" 400 "$MALFORMED"
+api POST /api/users "{\"name\":\"Tab\",\"email\":\"tab.$RUN@example.com\",\"password\":\"pass"$'\t'"word-1\"}"
+expect "a raw TAB inside a string -> 400 Malformed JSON" 400 "$MALFORMED"
+api POST /api/users "{\"name\":\"Q\",\"email\":\"nulkey.$RUN@example.com\",\"password\":\"abcdefgh1\",\"password\\u0000zz\":\"abcdefgh2\"}"
+expect "a member name with \\u0000 (json-c cut it to password) -> 400 Malformed JSON" 400 "$MALFORMED"
+check_eq "... and no account was made" "" "$(token "nulkey.$RUN@example.com" abcdefgh2)$(token "nulkey.$RUN@example.com" abcdefgh1)"
+api POST /api/users "{\"name\":\"Dup\",\"email\":\"dup.$RUN@example.com\",\"password\":\"abcdefgh1\",\"\\u0070assword\":\"abcdefgh2\"}"
+expect "a member name given twice (password, \\u0070assword) -> 400 Malformed JSON" 400 "$MALFORMED"
 api POST /api/users "{\"name\":\"Typo\",\"emial\":\"typo.$RUN@example.com\",\"password\":\"password-1\"}"
 expect "unknown field -> 400 naming it" 400 "$(err INVALID_ARGUMENT) and $(names emial)"
 api POST /api/users "{\"name\":\"Role\",\"email\":\"role.$RUN@example.com\",\"password\":\"password-1\",\"role\":\"superuser\"}"

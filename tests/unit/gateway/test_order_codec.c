@@ -120,8 +120,6 @@ TEST(gw_order_money_is_exact_minor_units)
 		{ "-0.01", "must not be negative" },
 		{ "1.001", "must have at most 2 decimals" },
 		{ "0.005", "must have at most 2 decimals" },
-		{ "NaN", "must be a number" },
-		{ "Infinity", "must be a number" },
 		{ "\"19.99\"", "must be a number" },
 		{ "null", "must be a number" },
 		{ "true", "must be a number" },
