@@ -477,6 +477,10 @@ static int json_digit(const json_digits *d, size_t k)
 	return k < d->nint ? d->intp[k] - '0' : d->fracp[k - d->nint] - '0';
 }
 
+/* An exponent is read up to here (10^15): more digits than that cannot be in
+ * memory, so an exponent this large decides the value whatever the digits. */
+#define JSON_MONEY_EXP_SATURATE 1000000000000000LL
+
 json_money_status json_money_parse_text(const char *text, int64_t *minor)
 {
 	if (text == NULL)
@@ -515,9 +519,12 @@ json_money_status json_money_parse_text(const char *text, int64_t *minor)
 			eneg = *p++ == '-';
 		if (!(*p >= '0' && *p <= '9'))
 			return JSON_MONEY_NOT_NUMBER;
-		/* saturate: anything past a million is absurd either way */
+		/* Saturate far above any digit count a text in memory can have:
+		 * the exponent must outweigh every digit, as it would unbounded.
+		 * At a million, 1 and a million zeros then e-10000000 (a 1 MB
+		 * body) was read as 1. exp * 10 + 9 stays far within long long. */
 		while (*p >= '0' && *p <= '9') {
-			if (exp < 1000000)
+			if (exp < JSON_MONEY_EXP_SATURATE)
 				exp = exp * 10 + (*p - '0');
 			p++;
 		}

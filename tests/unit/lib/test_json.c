@@ -331,6 +331,64 @@ TEST(json_money_parse_text_refuses)
 	MONEY("123456789012345678901234567890", JSON_MONEY_TOO_LARGE, 0);
 }
 
+/* "<head>" + n times digit + "<tail>", malloc'd */
+static char *money_long(const char *head, char digit, size_t n, const char *tail)
+{
+	size_t hl = strlen(head), tl = strlen(tail);
+	char *s = malloc(hl + n + tl + 1);
+	if (s == NULL)
+		return NULL;
+	memcpy(s, head, hl);
+	memset(s + hl, digit, n);
+	memcpy(s + hl + n, tail, tl + 1);
+	return s;
+}
+
+TEST(json_money_exponent_outweighs_a_million_digits)
+{
+	/* 1 and a million zeros, e-10000000: 10^-9000000, not 1 */
+	char *tiny = money_long("1", '0', 1000000, "e-10000000");
+	/* 0. and a million zeros then 1, e+10000000: 10^8999999, not 0.1 */
+	char *huge = money_long("0.", '0', 1000000, "1e+10000000");
+	/* the same digits with exponents that cancel them are exact */
+	char *one = money_long("1", '0', 1000000, "e-1000000");
+	char *tenth = money_long("0.", '0', 1000000, "1e+1000000");
+	/* digits past any saturation point: still read as huge */
+	char *far = money_long("1e", '9', 100, "");
+	CHECK(tiny != NULL && huge != NULL && one != NULL && tenth != NULL && far != NULL);
+	if (tiny != NULL && huge != NULL && one != NULL && tenth != NULL && far != NULL) {
+		int64_t m = -1;
+		CHECK_EQ_INT(json_money_parse_text(tiny, &m), JSON_MONEY_TOO_PRECISE);
+		CHECK_EQ_INT(json_money_parse_text(huge, &m), JSON_MONEY_TOO_LARGE);
+		CHECK_EQ_INT(m, -1);
+		CHECK_EQ_INT(json_money_parse_text(one, &m), JSON_MONEY_OK);
+		CHECK_EQ_INT(m, 100);
+		CHECK_EQ_INT(json_money_parse_text(tenth, &m), JSON_MONEY_OK);
+		CHECK_EQ_INT(m, 10);
+		CHECK_EQ_INT(json_money_parse_text(far, &m), JSON_MONEY_TOO_LARGE);
+		far[1] = 'E';
+		far[2] = '-';
+		CHECK_EQ_INT(json_money_parse_text(far, &m), JSON_MONEY_TOO_PRECISE);
+	}
+	/* and as a body member, read through json-c's kept literal */
+	char *doc = money_long("{\"a\":1", '0', 1000000, "e-10000000}");
+	if (doc != NULL) {
+		json_object *o = NULL;
+		CHECK_EQ_INT(json_parse_body(doc, strlen(doc), 0, &o), JSON_PARSE_OK);
+		json_object *v = NULL;
+		int64_t m = -1;
+		CHECK(json_object_object_get_ex(o, "a", &v));
+		CHECK_EQ_INT(json_money_from_json(v, &m), JSON_MONEY_TOO_PRECISE);
+		json_object_put(o);
+	}
+	free(doc);
+	free(tiny);
+	free(huge);
+	free(one);
+	free(tenth);
+	free(far);
+}
+
 static json_money_status money_in(const char *doc, int64_t *minor)
 {
 	json_object *o = NULL;
