@@ -175,7 +175,13 @@ const char *httpd_query(const httpd_request *req, const char *key)
 {
 	if (req->conn == NULL)
 		return NULL;
-	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+	/* MHD keeps "?status" (no '=') as a key with a NULL value, which
+	 * MHD_lookup_connection_value cannot tell from an absent key: the
+	 * handlers ignored such a parameter instead of refusing it as "". */
+	const char *v = NULL;
+	if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, key, strlen(key), &v, NULL) != MHD_YES)
+		return NULL;
+	return v != NULL ? v : "";
 }
 
 /* ------------------------------------------------------------------------ */

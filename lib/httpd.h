@@ -150,7 +150,8 @@ void httpd_resume(const httpd_request *req);
 /* A request header (case-insensitive), NULL when absent. */
 const char *httpd_header(const httpd_request *req, const char *name);
 
-/* A query-string argument (decoded), NULL when absent. */
+/* A query-string argument (decoded), NULL when absent; "" when given without
+ * a value ("?status" as "?status="). */
 const char *httpd_query(const httpd_request *req, const char *key);
 
 /* Sets status and a copy of the JSON text as body. */

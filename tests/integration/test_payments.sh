@@ -391,7 +391,8 @@ done
 check_eq "every page of limit=3 answered 200 with count == length <= 3" 1 "$shape_ok"
 check_eq "the walk in pages of 3 lists exactly what one page of 200 does, newest first" "$ALL_A" \
     "$(printf '%s\n' "${walk[@]}" | jq -sc .)"
-for q in status=paid status= order_id=xyz order_id=${ORDER_D^^} limit=0 limit=201 cursor=bm90LWEtY3Vyc29y; do
+for q in status=paid status= status order_id=xyz order_id=${ORDER_D^^} order_id limit=0 limit=201 limit \
+    cursor=bm90LWEtY3Vyc29y; do
     TOKEN=$TA api GET "/api/payments?$q"
     expect "GET /api/payments?$q -> 400 naming ${q%%=*}" 400 "$(bad "${q%%=*}")"
 done

@@ -32,6 +32,13 @@ static void test_handler(void *arg, const httpd_request *req, httpd_response *re
 		httpd_add_header(resp, "Bad Name", "v");
 	}
 	const char *q = httpd_query(req, "q");
+	if (strcmp(req->path, "/query") == 0) {
+		/* absent (null) and present told apart */
+		char qb[128];
+		int qn = snprintf(qb, sizeof(qb), q != NULL ? "{\"q\":\"%s\"}" : "{\"q\":null}", q != NULL ? q : "");
+		httpd_respond(resp, 200, qb, (size_t)qn);
+		return;
+	}
 	const char *ua = httpd_header(req, "x-test-header");
 	char buf[512];
 	int n = snprintf(buf, sizeof(buf), "{\"method\":\"%s\",\"path\":\"%s\",\"len\":%zu,\"q\":\"%s\",\"h\":\"%s\",\"client\":\"%s\"}",
@@ -150,6 +157,33 @@ TEST(httpd_serves_and_echoes_request_id)
 	CHECK(r != NULL && strstr(r, "Injected") == NULL);
 	CHECK(r != NULL && strstr(r, "Bad Name") == NULL);
 	free(r);
+	httpd_stop(h);
+}
+
+TEST(httpd_query_without_equals_is_present_and_empty)
+{
+	httpd *h = start_server(0);
+	if (h == NULL)
+		return;
+	int port = httpd_port(h);
+	struct {
+		const char *target, *body;
+	} cases[] = {
+		{ "/query", "{\"q\":null}" },
+		{ "/query?other=1", "{\"q\":null}" },
+		{ "/query?q", "{\"q\":\"\"}" },
+		{ "/query?a=1&q&b=2", "{\"q\":\"\"}" },
+		{ "/query?q=", "{\"q\":\"\"}" },
+		{ "/query?q=x", "{\"q\":\"x\"}" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *r = get(port, cases[i].target, NULL);
+		const char *body = testhttp_body(r);
+		if (body == NULL || strcmp(body, cases[i].body) != 0)
+			test_fail(__FILE__, __LINE__, "%s: %s, want %s", cases[i].target, body != NULL ? body : "(none)",
+			    cases[i].body);
+		free(r);
+	}
 	httpd_stop(h);
 }
 
