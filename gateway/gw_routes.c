@@ -119,7 +119,7 @@ static bool gw_shape_match(const char *pattern, const gw_seg *xs, int nx, unsign
 		gw_seg ps = { p, e != NULL ? (size_t)(e - p) : strlen(p) };
 		const gw_seg *x = &xs[i];
 		if (gw_is_param(&ps)) {
-			if (x->n == 0 || x->n >= GW_PARAM_MAX)
+			if (x->n == 0)
 				return false;
 			if (params != NULL && params->n < GW_MAX_PARAMS) {
 				size_t nn = ps.n - 2;
@@ -127,8 +127,13 @@ static bool gw_shape_match(const char *pattern, const gw_seg *xs, int nx, unsign
 					nn = GW_PARAM_NAME_MAX - 1;
 				memcpy(params->p[params->n].name, ps.p + 1, nn);
 				params->p[params->n].name[nn] = '\0';
-				memcpy(params->p[params->n].value, x->p, x->n);
-				params->p[params->n].value[x->n] = '\0';
+				/* A value too long to keep still matches, as "": no
+				 * parameter (an id, a file name) is valid empty, so its
+				 * handler refuses it (400 naming id) instead of the
+				 * whole route being a 404 "Route not found". */
+				size_t vn = x->n < GW_PARAM_MAX ? x->n : 0;
+				memcpy(params->p[params->n].value, x->p, vn);
+				params->p[params->n].value[vn] = '\0';
 				params->n++;
 			}
 			sc <<= 1;

@@ -6,8 +6,10 @@
  * endpoint is one line in the table in gw_routes.c.
  *
  * Matching a request path:
- *   - a {param} matches one non-empty segment (at most GW_PARAM_MAX - 1
- *     bytes; a longer one does not match); no trailing-slash folding;
+ *   - a {param} matches one non-empty segment; one of GW_PARAM_MAX bytes
+ *     or more matches with the value "", which no parameter accepts, so the
+ *     handler answers as for any bad value (400 naming id); no
+ *     trailing-slash folding;
  *   - when several patterns match, the most specific wins: the one with a
  *     literal at the first segment where they differ ("/api/users/me" beats
  *     "/api/users/{id}"), whatever their order in the table;

@@ -220,6 +220,14 @@ for id in abc 123 "${ORDER_A^^}" "${ORDER_A}0" "${ORDER_A:1}" "${ORDER_A:0:23}g"
 done
 TOKEN=$TA api PUT "/api/orders/not-an-id/status" '{"status":"cancelled"}'
 expect "malformed id on PUT status -> 400 naming id" 400 "$(bad id)"
+# an id of 128 characters or more was a 404 "Route not found"
+for n in 128 600; do
+    long=$(printf "${ORDER_A:0:1}%.0s" $(seq "$n"))
+    TOKEN=$TA api GET "/api/orders/$long"
+    expect "a $n-character order id -> 400 naming id" 400 "$(bad id)"
+    TOKEN=$TA api PUT "/api/orders/$long/status" '{"status":"cancelled"}'
+    expect "a $n-character order id on PUT status -> 400 naming id" 400 "$(bad id)"
+done
 TOKEN=$TB api GET "/api/orders/$ORDER_A"
 expect "customer B reading A's order -> 404" 404 "$(err NOT_FOUND)"
 check_eq "another's order answers exactly as a missing one" "$MISSING_BODY" "$(jq -c 'del(.request_id)' <<<"$HTTP_BODY")"

@@ -148,6 +148,11 @@ for id in abc 0 07 -1 1.5 99999999999999999999; do
     TOKEN=$TA api GET "/api/payments/$id"
     expect "malformed payment id '$id' -> 400 naming id" 400 "$(bad id)"
 done
+# an id of 128 characters or more was a 404 "Route not found"
+for n in 128 600; do
+    TOKEN=$TA api GET "/api/payments/$(printf '1%.0s' $(seq "$n"))"
+    expect "a $n-digit payment id -> 400 naming id" 400 "$(bad id)"
+done
 
 ORDER_ADM=$(payable_order "$TA" 5)
 pay "$TADMIN" "$ORDER_ADM" 5 '"payment_method":"bank_transfer"'

@@ -209,6 +209,11 @@ for bad in abc 0 07 -1 1.5 99999999999999999999; do
     TOKEN=$TOKEN_A api GET "/api/users/$bad"
     expect "malformed id '$bad' -> 400 naming id" 400 "$(err INVALID_ARGUMENT) and $(names id)"
 done
+# an id of 128 characters or more was a 404 "Route not found"
+for n in 128 600; do
+    TOKEN=$TOKEN_A api GET "/api/users/$(printf '1%.0s' $(seq "$n"))"
+    expect "a $n-digit user id -> 400 naming id" 400 "$(err INVALID_ARGUMENT) and $(names id)"
+done
 TOKEN=$TOKEN_A api GET /api/users
 expect "list as customer -> 403" 403 "$(err PERMISSION_DENIED)"
 api GET /api/users
