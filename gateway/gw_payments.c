@@ -135,9 +135,10 @@ void gw_payments_refund(gw_app *app, const gw_request *req, httpd_response *resp
 	int64_t id;
 	if (!gw_payments_path_id(req, resp, &id))
 		return;
-	/* the body is optional here; when one is sent it must be a JSON object */
+	/* the body is optional here; when one is sent it must be a JSON object
+	 * (only white space is no body: it was "Request body is required") */
 	json_object *body = NULL;
-	if (req->http->body_len > 0 && !json_parse_request(req->http, resp, &body))
+	if (!json_parse_request_optional(req->http, resp, &body))
 		return;
 	Comanda__RefundPaymentRequest rq;
 	gw_problem p;

@@ -331,18 +331,28 @@ const char *json_parse_message(json_parse_status st)
 	return "Malformed JSON in request body";
 }
 
-bool json_parse_request(const httpd_request *req, httpd_response *resp, json_object **out)
+static bool json_parse_request_as(const httpd_request *req, httpd_response *resp, json_object **out, bool optional)
 {
 	/* the server's configured depth (GATEWAY_MAX_JSON_DEPTH); 0: ours */
 	int depth = req->max_json_depth > 0 ? req->max_json_depth : JSON_BODY_MAX_DEPTH;
 	json_parse_status st = json_parse_body(req->body, req->body_len, depth, out);
-	if (st == JSON_PARSE_OK)
+	if (st == JSON_PARSE_OK || (optional && st == JSON_PARSE_EMPTY))
 		return true;
 	if (st == JSON_PARSE_NOMEM)
 		httpd_respond_error(resp, req, 500, "INTERNAL", json_parse_message(st));
 	else
 		httpd_respond_error(resp, req, 400, "INVALID_ARGUMENT", json_parse_message(st));
 	return false;
+}
+
+bool json_parse_request(const httpd_request *req, httpd_response *resp, json_object **out)
+{
+	return json_parse_request_as(req, resp, out, false);
+}
+
+bool json_parse_request_optional(const httpd_request *req, httpd_response *resp, json_object **out)
+{
+	return json_parse_request_as(req, resp, out, true);
 }
 
 /* ------------------------------------------------------------------------ */

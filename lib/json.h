@@ -71,6 +71,10 @@ const char *json_parse_message(json_parse_status st);
  * problem and returns false; on success returns true with *out to put. */
 bool json_parse_request(const httpd_request *req, httpd_response *resp, json_object **out);
 
+/* The same for a route whose body is optional: no body, or only white space
+ * (what json_parse_body calls empty), is true with *out NULL. */
+bool json_parse_request_optional(const httpd_request *req, httpd_response *resp, json_object **out);
+
 /* ---- building responses ------------------------------------------------ */
 
 /* A new error envelope {"success":false,"error":message,"code":code,

@@ -288,6 +288,9 @@ pay "$TA" "$ORDER_P" 3 '"payment_method":"cash"'
 PAY_PENDING=$(jq -r .payment.id <<<"$HTTP_BODY")
 TOKEN=$TADMIN api POST "/api/payments/$PAY_PENDING/refund"
 expect "refund of a pending payment -> 409" 409 "$(err FAILED_PRECONDITION)"
+TOKEN=$TADMIN api POST "/api/payments/$PAY_PENDING/refund" $' \r\n\t '
+expect "a refund body of white space only is no body (it was 400 'Request body is required') -> 409" 409 \
+    "$(err FAILED_PRECONDITION)"
 TOKEN=$TADMIN api POST "/api/payments/$PAY_DECLINED/refund"
 expect "refund of a failed payment -> 409" 409 "$(err FAILED_PRECONDITION)"
 TOKEN=$TA api POST "/api/payments/$PAY_X/refund"

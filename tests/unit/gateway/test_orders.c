@@ -543,6 +543,12 @@ TEST(gw_payments_routes)
 	CHECK_EQ_INT(testhttp_status(r), 200);
 	free(r);
 	CHECK_STREQ(seen.text, "9");
+	/* only white space is no body (it was 400 "Request body is required") */
+	r = call(&f, "POST", "/api/payments/10/refund", f.admin, NULL, " \r\n\t ");
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	CHECK_BODY_HAS(r, "\"message\":\"Payment refunded successfully\"");
+	free(r);
+	CHECK_STREQ(seen.text, "10");
 	r = call(&f, "GET", "/api/payments/8/audit", f.admin, NULL, NULL);
 	CHECK_EQ_INT(testhttp_status(r), 200);
 	CHECK_STREQ(testhttp_body(r), "{\"success\":true,\"entries\":[{\"at\":\"2026-01-16T10:30:00.000Z\",\"action\":"

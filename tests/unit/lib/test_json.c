@@ -172,6 +172,46 @@ TEST(json_parse_request_answers_400)
 	free(resp.body);
 }
 
+TEST(json_parse_request_optional_takes_white_space_as_no_body)
+{
+	httpd_request req;
+	memset(&req, 0, sizeof(req));
+	httpd_response resp;
+	memset(&resp, 0, sizeof(resp));
+	const char *none[] = { "", " ", " \r\n\t ", NULL };
+	for (int i = 0; none[i] != NULL; i++) {
+		req.body = none[i];
+		req.body_len = strlen(none[i]);
+		json_object *o = (json_object *)&o;
+		CHECK(json_parse_request_optional(&req, &resp, &o));
+		CHECK(o == NULL);
+		CHECK_EQ_INT(resp.status, 0);
+	}
+	req.body = " {} ";
+	req.body_len = 4;
+	json_object *o = NULL;
+	CHECK(json_parse_request_optional(&req, &resp, &o));
+	CHECK(o != NULL && json_object_is_type(o, json_type_object));
+	json_object_put(o);
+	/* a body that is there must still be an object */
+	const char *bad[] = { "[]", " x", "{'a':1}", NULL };
+	for (int i = 0; bad[i] != NULL; i++) {
+		req.body = bad[i];
+		req.body_len = strlen(bad[i]);
+		CHECK(!json_parse_request_optional(&req, &resp, &o));
+		CHECK(o == NULL);
+		CHECK_EQ_INT(resp.status, 400);
+	}
+	free(resp.body);
+	/* and where a body is required, white space is still none */
+	memset(&resp, 0, sizeof(resp));
+	req.body = " \n";
+	req.body_len = 2;
+	CHECK(!json_parse_request(&req, &resp, &o));
+	CHECK(resp.body != NULL && strstr(resp.body, "Request body is required") != NULL);
+	free(resp.body);
+}
+
 TEST(json_error_envelope_shape)
 {
 	json_object *e = json_error_new("Bad \"name\"", "INVALID_ARGUMENT", "abc");
