@@ -1289,3 +1289,8 @@ int rpc_ctx_forward(rpc_ctx *ctx, const rpc_status *st)
 	ctx->status = *st;
 	return st->code;
 }
+
+const rpc_status *rpc_ctx_status(const rpc_ctx *ctx)
+{
+	return &ctx->status;
+}

@@ -269,26 +269,30 @@ static int order_create(rpc_ctx *ctx, const Comanda__CreateOrderRequest *req, Co
 	uint8_t hash[PG_IDEM_HASH_LEN];
 	pg_idem_fingerprint(order_cfg.hash_key, order_cfg.hash_key_len, rpc_ctx_method(ctx), &resolved.base, hash);
 	const char *key = rpc_ctx_idempotency_key(ctx);
-	char *stored_key = NULL;
-	int code;
-	if (key[0]) {
-		/* A retry is answered before anything else is asked: the first
-		 * response is replayed even while svc-user is down, or after the
-		 * user was deactivated. */
-		stored_key = arena_printf(rpc_ctx_arena(ctx), "k:%s", key);
+	char *stored_key = key[0] ? arena_printf(rpc_ctx_arena(ctx), "k:%s", key) : NULL;
+	if (key[0] && stored_key == NULL)
+		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
+	int code = order_check_user(ctx, user_id);
+	if (code != COMANDA__CODE__OK && key[0]) {
+		/* A retry is replayed even when the user cannot be checked now
+		 * (svc-user down) or no longer passes (deactivated since). Looked
+		 * up only here: on FerretDB a find by (user_id, key) scans the
+		 * collection, so the usual path finds a retry by its insert's
+		 * duplicate key instead. */
 		mongoc_collection_t *coll = order_coll(ctx);
-		if (stored_key == NULL || coll == NULL) {
-			mongoc_collection_destroy(coll);
-			return stored_key == NULL ? rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error")
-			                          : rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "order database unavailable");
-		}
-		bool found;
-		code = order_replay(ctx, coll, user_id, stored_key, hash, reply, &found);
-		mongoc_collection_destroy(coll);
-		if (code != COMANDA__CODE__OK || found)
+		if (coll == NULL)
 			return code;
+		rpc_status refused = *rpc_ctx_status(ctx);
+		rpc_status clean;
+		memset(&clean, 0, sizeof(clean));
+		rpc_ctx_forward(ctx, &clean);
+		bool found = false;
+		int replay = order_replay(ctx, coll, user_id, stored_key, hash, reply, &found);
+		mongoc_collection_destroy(coll);
+		if (found)
+			return replay;
+		return rpc_ctx_forward(ctx, &refused);
 	}
-	code = order_check_user(ctx, user_id);
 	if (code != COMANDA__CODE__OK)
 		return code;
 
