@@ -190,6 +190,12 @@ struct rpc_client {
 	rpc_slot *free_slots;
 	rpc_slot *free_async;          /* idle slots of rpc_client_call_async (rpc_async) */
 	atomic_int async_calls;        /* async calls whose callback has not finished */
+	/* Held by an async call's callback while it posts its receive, and by
+	 * rpc_client_close to set closing before it closes the socket: NNG 1.12
+	 * panics (a destroyed mutex) when nng_ctx_recv drops the last hold of a
+	 * context whose socket nng_close has finished meanwhile. */
+	pthread_mutex_t close_lock;
+	bool closing;
 	rpc_pb_service *services;
 	rpc_breaker breaker;           /* fails calls fast while the service does not answer */
 	char label[RPC_URL_MAX];       /* its first URL, for log lines */
@@ -429,10 +435,12 @@ int rpc_client_open(rpc_client **out, const rpc_client_config *cfg)
 	atomic_init(&c->async_calls, 0);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->dial_lock, NULL);
+	pthread_mutex_init(&c->close_lock, NULL);
 	int rv = nng_req0_open(&c->sock);
 	if (rv != 0) {
 		pthread_mutex_destroy(&c->dial_lock);
 		pthread_mutex_destroy(&c->lock);
+		pthread_mutex_destroy(&c->close_lock);
 		free(c);
 		return COMANDA__CODE__INTERNAL;
 	}
@@ -490,6 +498,9 @@ void rpc_client_close(rpc_client *c)
 	if (c == NULL)
 		return;
 	bgthread_stop(c->resolver);
+	pthread_mutex_lock(&c->close_lock);
+	c->closing = true;
+	pthread_mutex_unlock(&c->close_lock);
 	nng_close(c->sock);
 	/* closing fails the async calls still out; their callbacks use c */
 	while (atomic_load(&c->async_calls) > 0)
@@ -510,6 +521,7 @@ void rpc_client_close(rpc_client *c)
 	free(c->up);
 	pthread_mutex_destroy(&c->dial_lock);
 	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->close_lock);
 	free(c);
 }
 
@@ -820,10 +832,19 @@ static void rpc_async_cb(void *arg)
 		return;
 	}
 	if (!a->receiving) {
+		rpc_client *c = a->client;
+		pthread_mutex_lock(&c->close_lock);
+		if (c->closing) {
+			pthread_mutex_unlock(&c->close_lock);
+			rpc_transport_failed(a->call, NNG_ECLOSED);
+			rpc_async_finish(a, false);
+			return;
+		}
 		a->receiving = true;
 		int64_t left = rpc_left_ms(a->deadline_us);
 		nng_aio_set_timeout(a->slot.aio, left > 0 ? (nng_duration)left : 1);
 		nng_ctx_recv(a->slot.ctx, a->slot.aio);
+		pthread_mutex_unlock(&c->close_lock);
 		return;
 	}
 	rpc_reply_decode(a->call, a->m, nng_aio_get_msg(a->slot.aio), a->reply);
