@@ -57,44 +57,42 @@ static void payment_fini(svc *s)
 }
 
 /* /status: "total_payments" (all), "total_amount", the completed ones in
- * major units, and "total_amount_by_currency", the same per currency. The database does the arithmetic in numeric, so the total is
- * exact: no int64 overflow, no binary fraction, and a product rather than a
- * division so no digit is rounded away; trim_scale drops zero decimals
- * (3660000, 19.9). The text goes out as the JSON number verbatim. */
+ * major units, and "total_amount_by_currency", the same per currency
+ * (total_amount, the prototype's field, adds currencies together). One scan:
+ * ROLLUP adds the row of all currencies (currency NULL) to the per-currency
+ * ones, and gives it for an empty table too. The database does the
+ * arithmetic in numeric, so the totals are exact: no int64 overflow, no
+ * binary fraction, and a product rather than a division so no digit is
+ * rounded away; trim_scale drops zero decimals (3660000, 19.9). The text
+ * goes out as the JSON number verbatim. */
 static int payment_status(svc *s, pg_conn *db, json_object *obj)
 {
 	(void)s;
 	PGresult *r = NULL;
 	int code = pg_exec(db,
-	    "SELECT count(*),"
+	    "SELECT currency, count(*), count(*) FILTER (WHERE status = 'completed'),"
 	    " trim_scale(coalesce(sum(amount_minor) FILTER (WHERE status = 'completed'), 0) * 0.01)::text"
-	    " FROM payments",
+	    " FROM payments GROUP BY ROLLUP (currency) ORDER BY currency",
 	    0, NULL, &r);
-	if (code == COMANDA__CODE__OK) {
-		const char *amount = PQgetvalue(r, 0, 1);
-		json_object_object_add(obj, "total_payments", json_object_new_int64(strtoll(PQgetvalue(r, 0, 0), NULL, 10)));
-		json_object_object_add(obj, "total_amount", json_object_new_double_s(strtod(amount, NULL), amount));
-	}
-	PQclear(r);
-	if (code != COMANDA__CODE__OK)
+	if (code != COMANDA__CODE__OK) {
+		PQclear(r);
 		return -1;
-	/* total_amount adds currencies together (the prototype's field, kept);
-	 * this is the figure that means something once there are two. */
-	code = pg_exec(db,
-	    "SELECT currency, trim_scale(sum(amount_minor) * 0.01)::text FROM payments"
-	    " WHERE status = 'completed' GROUP BY currency ORDER BY currency",
-	    0, NULL, &r);
-	if (code == COMANDA__CODE__OK) {
-		json_object *by = json_object_new_object();
-		for (int i = 0; by != NULL && i < PQntuples(r); i++) {
-			const char *amount = PQgetvalue(r, i, 1);
-			json_object_object_add(by, PQgetvalue(r, i, 0), json_object_new_double_s(strtod(amount, NULL), amount));
+	}
+	json_object *by = json_object_new_object();
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *amount = PQgetvalue(r, i, 3);
+		json_object *value = json_object_new_double_s(strtod(amount, NULL), amount);
+		if (PQgetisnull(r, i, 0)) {
+			json_object_object_add(obj, "total_payments", json_object_new_int64(strtoll(PQgetvalue(r, i, 1), NULL, 10)));
+			json_object_object_add(obj, "total_amount", value);
+		} else if (by != NULL && strcmp(PQgetvalue(r, i, 2), "0") != 0) {
+			json_object_object_add(by, PQgetvalue(r, i, 0), value);
+		} else {
+			json_object_put(value); /* a currency with no completed payment */
 		}
-		json_object_object_add(obj, "total_amount_by_currency", by);
 	}
 	PQclear(r);
-	if (code != COMANDA__CODE__OK)
-		return -1;
+	json_object_object_add(obj, "total_amount_by_currency", by);
 	return payment_events_status(db, obj);
 }
 
