@@ -1022,7 +1022,7 @@ static nng_msg *rpc_serve(rpc_worker *w, nng_msg *in)
 	rpc_server *s = w->server;
 	rpc_ctx *ctx = &w->ctx;
 	int64_t t0 = clock_mono_us();
-	memset(&ctx->status, 0, sizeof(ctx->status));
+	rpc_ctx_clear(ctx);
 	ctx->env = NULL;
 	snprintf(ctx->method, sizeof(ctx->method), "%s", "?");
 	ProtobufCAllocator *alloc = arena_pb_allocator(&ctx->mem);
@@ -1314,4 +1314,9 @@ int rpc_ctx_forward(rpc_ctx *ctx, const rpc_status *st)
 const rpc_status *rpc_ctx_status(const rpc_ctx *ctx)
 {
 	return &ctx->status;
+}
+
+void rpc_ctx_clear(rpc_ctx *ctx)
+{
+	memset(&ctx->status, 0, sizeof(ctx->status));
 }

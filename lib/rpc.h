@@ -293,12 +293,15 @@ void rpc_ctx_detail(rpc_ctx *ctx, const char *field, const char *issue);
 /* Sets the reply's machine-readable reason (kept when the code is not OK). */
 void rpc_ctx_reason(rpc_ctx *ctx, const char *reason);
 
-/* Copies a call's status into the reply: pass a downstream failure through.
- * Also how a handler sets aside a status it set, to try something else
- * first (rpc_ctx_status) and put it back. */
+/* Copies a status into the reply: pass a downstream failure through, or put
+ * back one set aside (rpc_ctx_status) before trying something else. */
 int rpc_ctx_forward(rpc_ctx *ctx, const rpc_status *st);
 
 /* The reply status as the handler has set it so far. */
 const rpc_status *rpc_ctx_status(const rpc_ctx *ctx);
+
+/* Forgets the status set so far (code, message, details, reason): a refusal
+ * the handler then recovered from is not its answer. */
+void rpc_ctx_clear(rpc_ctx *ctx);
 
 #endif

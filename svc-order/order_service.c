@@ -283,9 +283,7 @@ static int order_create(rpc_ctx *ctx, const Comanda__CreateOrderRequest *req, Co
 		if (coll == NULL)
 			return code;
 		rpc_status refused = *rpc_ctx_status(ctx);
-		rpc_status clean;
-		memset(&clean, 0, sizeof(clean));
-		rpc_ctx_forward(ctx, &clean);
+		rpc_ctx_clear(ctx);
 		bool found = false;
 		int replay = order_replay(ctx, coll, user_id, stored_key, hash, reply, &found);
 		mongoc_collection_destroy(coll);

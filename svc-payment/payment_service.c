@@ -918,7 +918,7 @@ static int pay_cancel_refund_settled(rpc_ctx *ctx, pg_conn *db, int64_t id, int 
 	               (now->status == COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED && marks.refunding);
 	if (!settled)
 		return code;
-	rpc_ctx_error(ctx, COMANDA__CODE__OK, "%s", ""); /* the refusal above is not the answer */
+	rpc_ctx_clear(ctx); /* the refusal above is not the answer */
 	reply->duplicate = 1;
 	reply->payment = now;
 	return COMANDA__CODE__OK;
