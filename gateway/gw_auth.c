@@ -61,8 +61,8 @@ gw_bearer gw_auth_bearer(const char *header, const char **token)
 /* A per-thread cache of the last tokens this thread verified: a client sends
  * the same token for up to 15 minutes, and verifying it (HMAC and two JSON
  * parses) was a quarter of the gateway's instructions per request. Only
- * tokens that verified are kept, under their exact text; expiry is checked
- * again at each use; a thread's cache dies with the thread. */
+ * tokens that verified are kept, under their exact text; their times (exp,
+ * nbf, iat) are checked again at each use; a thread's cache dies with the thread. */
 #define GW_AUTH_CACHE 8
 
 typedef struct gw_auth_cached {
@@ -79,7 +79,9 @@ static int gw_auth_verify_cached(const gw_app *app, const char *token, int64_t n
 		const gw_auth_cached *e = &gw_auth_cache[i];
 		if (e->token[0] != '\0' && strcmp(e->token, token) == 0) {
 			*out = e->claims;
-			return out->exp <= now_s ? JWT_E_EXPIRED : JWT_OK;
+			/* all the time checks, not just exp: the wall clock can
+			 * step back (NTP) after the token first verified */
+			return jwt_check_time(out, now_s);
 		}
 	}
 	int rc = jwt_verify(app->jwt.key, app->jwt.key_len, token, now_s, out);

@@ -2,8 +2,8 @@
  * gw_auth: who is calling, and may they call this route.
  *
  * Access tokens are verified here, in the gateway, with lib/jwt (HS256 only,
- * constant-time signature check, exp enforced) against app->jwt; no RPC
- * is made. The route's class (gw_routes.h) decides what happens:
+ * constant-time signature check, exp, nbf and iat enforced) against
+ * app->jwt; no RPC is made. The route's class (gw_routes.h) decides what happens:
  *
  *   PUBLIC    the Authorization header is not read at all, so a stale token
  *             in a client cannot break login, refresh or health checks;
@@ -17,7 +17,9 @@
  *       -> 401 UNAUTHENTICATED, WWW-Authenticate: Bearer
  *   "Bearer" with a malformed credential, or a token that fails
  *   verification (bad form, alg other than HS256 incl. "none", bad
- *   signature, wrong key, expired)
+ *   signature, wrong key, expired, nbf in the future, iat more than
+ *   JWT_IAT_LEEWAY_S in the future: "Invalid access token", all but
+ *   expired)
  *       -> 401 UNAUTHENTICATED, WWW-Authenticate: Bearer error="invalid_token"
  *   a customer on an ADMIN route -> 403 PERMISSION_DENIED
  *

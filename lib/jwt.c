@@ -32,10 +32,12 @@ static void jwt_hmac(const uint8_t *key, size_t key_len, const char *msg, size_t
 
 int jwt_sign(const uint8_t *key, size_t key_len, const jwt_claims *c, char *out, size_t cap)
 {
-	char payload[256];
+	char payload[256], nbf[32] = "";
+	if (c->nbf != 0)
+		snprintf(nbf, sizeof(nbf), ",\"nbf\":%" PRId64, c->nbf);
 	int n = snprintf(payload, sizeof(payload),
-	    "{\"sub\":\"%" PRId64 "\",\"role\":\"%s\",\"sid\":%" PRId64 ",\"iat\":%" PRId64 ",\"exp\":%" PRId64 "}",
-	    c->sub, jwt_role_name(c->role), c->sid, c->iat, c->exp);
+	    "{\"sub\":\"%" PRId64 "\",\"role\":\"%s\",\"sid\":%" PRId64 ",\"iat\":%" PRId64 ",\"exp\":%" PRId64 "%s}",
+	    c->sub, jwt_role_name(c->role), c->sid, c->iat, c->exp, nbf);
 	if (n < 0 || (size_t)n >= sizeof(payload))
 		return JWT_E_SPACE;
 	size_t hlen = sizeof(jwt_header_b64) - 1;
@@ -89,6 +91,17 @@ static bool jwt_int_claim(json_object *o, const char *name, int64_t *out)
 	errno = 0;
 	*out = json_object_get_int64(v);
 	return errno == 0;
+}
+
+/* An optional integer claim: absent is 0 and true; present, it must be a
+ * JSON integer as jwt_int_claim wants (a string or a double is malformed,
+ * not ignored: a check that a typo could switch off is no check). */
+static bool jwt_opt_int_claim(json_object *o, const char *name, int64_t *out)
+{
+	*out = 0;
+	if (!json_object_object_get_ex(o, name, NULL))
+		return true;
+	return jwt_int_claim(o, name, out);
 }
 
 /* True when s[0..n) holds only base64url characters and dots. libsodium's
@@ -151,11 +164,11 @@ int jwt_verify(const uint8_t *key, size_t key_len, const char *token, int64_t no
 	char *end = NULL;
 	if (!json_object_object_get_ex(claims, "sub", &sub) || !json_object_is_type(sub, json_type_string) ||
 	    !json_object_object_get_ex(claims, "role", &role) || !json_object_is_type(role, json_type_string) ||
-	    !jwt_int_claim(claims, "exp", &out->exp) || !jwt_int_claim(claims, "sid", &out->sid)) {
+	    !jwt_int_claim(claims, "exp", &out->exp) || !jwt_int_claim(claims, "sid", &out->sid) ||
+	    !jwt_opt_int_claim(claims, "iat", &out->iat) || !jwt_opt_int_claim(claims, "nbf", &out->nbf)) {
 		rc = JWT_E_MALFORMED;
 		goto done;
 	}
-	jwt_int_claim(claims, "iat", &out->iat);
 	const char *subs = json_object_get_string(sub);
 	errno = 0;
 	long long id = strtoll(subs, &end, 10);
@@ -173,11 +186,22 @@ int jwt_verify(const uint8_t *key, size_t key_len, const char *token, int64_t no
 		rc = JWT_E_MALFORMED;
 		goto done;
 	}
-	if (out->exp <= now_s)
-		rc = JWT_E_EXPIRED;
+	rc = jwt_check_time(out, now_s);
 done:
 	json_object_put(claims);
 	return rc;
+}
+
+int jwt_check_time(const jwt_claims *c, int64_t now_s)
+{
+	if (c->exp <= now_s)
+		return JWT_E_EXPIRED;
+	if (c->nbf > now_s)
+		return JWT_E_NOT_YET_VALID;
+	/* written as a difference: an iat near INT64_MAX must not overflow */
+	if (c->iat > now_s && c->iat - now_s > JWT_IAT_LEEWAY_S)
+		return JWT_E_ISSUED_LATER;
+	return JWT_OK;
 }
 
 const char *jwt_key_problem(const char *key, bool production)
@@ -200,6 +224,8 @@ const char *jwt_strerror(int rc)
 	case JWT_E_SIGNATURE: return "bad signature";
 	case JWT_E_EXPIRED: return "token expired";
 	case JWT_E_SPACE: return "buffer too small";
+	case JWT_E_NOT_YET_VALID: return "token not valid yet (nbf in the future)";
+	case JWT_E_ISSUED_LATER: return "token issued in the future (iat past the clock-skew leeway)";
 	default: return "unknown error";
 	}
 }

@@ -29,23 +29,46 @@ enum {
 	JWT_E_SIGNATURE = -3,   /* signature does not match */
 	JWT_E_EXPIRED = -4,     /* exp <= now */
 	JWT_E_SPACE = -5,       /* output buffer too small */
+	JWT_E_NOT_YET_VALID = -6, /* nbf > now */
+	JWT_E_ISSUED_LATER = -7,  /* iat > now + JWT_IAT_LEEWAY_S */
 };
+
+/* How far in the future a token's iat may be. svc-user stamps iat with its
+ * own clock and the gateway compares it with another (another host, in a
+ * deployment with several): NTP keeps such clocks well within a second of
+ * each other, and a minute absorbs a host whose sync has lapsed for a while
+ * without giving a token minted to start later any real head start. exp has
+ * no leeway: a token is 15 minutes long, and a skewed gateway ending it a
+ * little early or late changes nothing that a refresh does not. nbf has
+ * none either: svc-user never sets it, so an nbf is always a deliberate
+ * "not before", honoured to the second (a future issuer that sets nbf to
+ * its iat should leave it out instead, or this must become a leeway too). */
+#define JWT_IAT_LEEWAY_S 60
 
 typedef struct jwt_claims {
 	int64_t sub;            /* user id ("sub" is its decimal string) */
 	int role;               /* COMANDA__ROLE__ROLE_CUSTOMER or _ADMIN ("role": "customer"/"admin") */
 	int64_t sid;            /* session id */
-	int64_t iat;            /* issued at, Unix seconds */
+	int64_t iat;            /* issued at, Unix seconds; 0: none (optional, RFC 7519; svc-user always sets it) */
 	int64_t exp;            /* expires at, Unix seconds */
+	int64_t nbf;            /* not before, Unix seconds; 0: none (svc-user never sets it) */
 } jwt_claims;
 
-/* Writes the signed token for c into out (cap bytes, NUL-terminated).
- * Returns JWT_OK or JWT_E_SPACE. */
+/* Writes the signed token for c into out (cap bytes, NUL-terminated); nbf
+ * is written only when not 0. Returns JWT_OK or JWT_E_SPACE. */
 int jwt_sign(const uint8_t *key, size_t key_len, const jwt_claims *c, char *out, size_t cap);
 
-/* Checks token's form, algorithm, signature and expiry against now_s, and
- * fills *out. Returns JWT_OK or the first JWT_E_* that applies. */
+/* Checks token's form, algorithm, signature and times (jwt_check_time)
+ * against now_s, and fills *out. iat and nbf are optional, but when present
+ * must be JSON integers like exp. Returns JWT_OK or the first JWT_E_* that
+ * applies. */
 int jwt_verify(const uint8_t *key, size_t key_len, const char *token, int64_t now_s, jwt_claims *out);
+
+/* The time checks alone, for claims verified earlier (the gateway's cache
+ * of verified tokens): JWT_E_EXPIRED when exp <= now_s, else
+ * JWT_E_NOT_YET_VALID when nbf > now_s, else JWT_E_ISSUED_LATER when
+ * iat > now_s + JWT_IAT_LEEWAY_S, else JWT_OK. */
+int jwt_check_time(const jwt_claims *c, int64_t now_s);
 
 /* Why `key` must not sign tokens ("must be at least 32 bytes"; the caller
  * names the variable), or NULL when it may: shorter than

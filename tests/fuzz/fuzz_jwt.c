@@ -75,11 +75,15 @@ static int fuzz_verify(const char *token)
 			fuzz_fail("verified token with an unknown role", token);
 		if (c.exp <= FUZZ_NOW)
 			fuzz_fail("verified token that has expired", token);
+		if (c.nbf > FUZZ_NOW || (c.iat > FUZZ_NOW && c.iat - FUZZ_NOW > JWT_IAT_LEEWAY_S))
+			fuzz_fail("verified token that is not valid yet", token);
 		break;
 	case JWT_E_MALFORMED:
 	case JWT_E_ALG:
 	case JWT_E_SIGNATURE:
 	case JWT_E_EXPIRED:
+	case JWT_E_NOT_YET_VALID:
+	case JWT_E_ISSUED_LATER:
 		break;
 	default:
 		fuzz_fail("jwt_verify returned an undocumented code", token);

@@ -3,7 +3,7 @@
 # "Authentication and roles", "Users"; docs/API.md). One check per rule:
 # sign-up validation and shapes, duplicate e-mails, literal storage of SQL
 # metacharacters and non-ASCII names, login, bearer tokens (tampered,
-# expired, alg:none, wrong key, malformed), roles (403/404), pagination,
+# expired, not valid yet, alg:none, wrong key, malformed), roles (403/404), pagination,
 # idempotent sign-up, PATCH rules, refresh rotation and reuse detection,
 # logout, suspended and deleted users.
 #
@@ -169,6 +169,23 @@ expect "a token minted here with the stack's key is accepted (the minting is sou
 TOKEN="$(mint "$KEY" "$HS256" "$(claims "$ID_A" customer -60)")" api GET /api/users/me
 expect "expired token -> 401 'Access token expired'" 401 "$(err UNAUTHENTICATED) and .error == \"Access token expired\""
 check_eq "expired token -> invalid_token challenge" "$INVALID" "$(http_header WWW-Authenticate)"
+
+# Not valid yet (docs/API.md, "token times"): an nbf in the future, an iat
+# more than the 60 s clock-skew leeway ahead; the same answer as any other
+# refused token, not "expired".
+now=$(date +%s)
+NOT_YET="$(err UNAUTHENTICATED) and .error == \"Invalid access token\""
+TOKEN="$(mint "$KEY" "$HS256" "{\"sub\":\"$ID_A\",\"role\":\"admin\",\"sid\":1,\"iat\":$now,\"nbf\":$((now + 300)),\"exp\":$((now + 600))}")" \
+    api GET /api/users/me
+expect "token whose nbf is in the future -> 401 'Invalid access token'" 401 "$NOT_YET"
+check_eq "nbf in the future -> invalid_token challenge" "$INVALID" "$(http_header WWW-Authenticate)"
+TOKEN="$(mint "$KEY" "$HS256" "{\"sub\":\"$ID_A\",\"role\":\"admin\",\"sid\":1,\"iat\":$((now + 3600)),\"exp\":$((now + 4200))}")" \
+    api GET /api/users/me
+expect "token whose iat is an hour ahead -> 401 'Invalid access token'" 401 "$NOT_YET"
+check_eq "iat in the future -> invalid_token challenge" "$INVALID" "$(http_header WWW-Authenticate)"
+TOKEN="$(mint "$KEY" "$HS256" "{\"sub\":\"$ID_A\",\"role\":\"customer\",\"sid\":1,\"iat\":$((now + 10)),\"exp\":$((now + 600))}")" \
+    api GET /api/users/me
+expect "token whose iat is 10 s ahead (clock skew, within the leeway) is accepted" 200 ".user.id == $ID_A"
 
 TOKEN="$(mint "$KEY" '{"alg":"none","typ":"JWT"}' "$(claims "$ID_A" admin 600)" '')" api GET /api/users/me
 expect "alg:none token -> 401" 401 "$(err UNAUTHENTICATED)"

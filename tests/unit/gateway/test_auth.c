@@ -3,6 +3,7 @@
  * optional class, the verified caller reaching the handler). */
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,6 +242,57 @@ TEST(gw_auth_accepts_tokens_of_the_previous_key_after_a_rotation)
 	sign(tok, sizeof(tok), old_key, 10, COMANDA__ROLE__ROLE_CUSTOMER, 600);
 	snprintf(auth, sizeof(auth), "Bearer %s", tok);
 	expect(get(port, "/user", auth), 401, GW_AUTH_INVALID_TOKEN, NULL, __LINE__);
+	httpd_stop(h);
+}
+
+/* A customer token (sub 7) with the given claims' times relative to now. */
+static void sign_times(char *out, size_t cap, int64_t iat_delta, int64_t nbf_delta, bool with_iat)
+{
+	int64_t now = clock_wall_ms() / 1000;
+	jwt_claims c = { .sub = 7, .role = COMANDA__ROLE__ROLE_CUSTOMER, .sid = 77, .iat = with_iat ? now + iat_delta : 0,
+		.exp = now + 3600 + iat_delta, .nbf = nbf_delta != 0 ? now + nbf_delta : 0 };
+	CHECK_EQ_INT(jwt_sign((const uint8_t *)test_key, strlen(test_key), &c, out, cap), JWT_OK);
+}
+
+TEST(gw_auth_refuses_tokens_not_valid_yet)
+{
+	gw_app app = { .jwt = { .key = (const uint8_t *)test_key, .key_len = strlen(test_key) } };
+	httpd *h = auth_server(&app, "gw-auth-nbf-iat", 1);
+	if (h == NULL)
+		return;
+	int port = httpd_port(h);
+	char tok[JWT_MAX_LEN], auth[JWT_MAX_LEN + 16];
+	/* the shape of every other refused token: 401, invalid_token, the envelope */
+	static const char refused[] = "{\"success\":false,\"error\":\"Invalid access token\",\"code\":\"UNAUTHENTICATED\","
+				      "\"request_id\":";
+	const struct {
+		int64_t iat_delta, nbf_delta;
+		bool with_iat;
+		int status;
+		int line;
+	} cases[] = {
+		{ 0, 30, true, 401, __LINE__ },                       /* nbf 30 s ahead */
+		{ 0, 3600, true, 401, __LINE__ },                     /* nbf an hour ahead */
+		{ 0, 3600, false, 401, __LINE__ },                    /* nbf ahead, no iat */
+		{ JWT_IAT_LEEWAY_S + 5, 0, true, 401, __LINE__ },     /* iat past the leeway */
+		{ 86400, 0, true, 401, __LINE__ },                    /* iat a day ahead */
+		{ 0, -30, true, 200, __LINE__ },                      /* nbf passed */
+		{ JWT_IAT_LEEWAY_S / 2, 0, true, 200, __LINE__ },     /* iat within the leeway: clock skew */
+		{ 0, 0, false, 200, __LINE__ },                       /* no iat at all */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		sign_times(tok, sizeof(tok), cases[i].iat_delta, cases[i].nbf_delta, cases[i].with_iat);
+		snprintf(auth, sizeof(auth), "Bearer %s", tok);
+		if (cases[i].status == 401) {
+			expect(get(port, "/user", auth), 401, GW_AUTH_INVALID_TOKEN, refused, cases[i].line);
+			/* asked again: a refused token is not cached as good */
+			expect(get(port, "/user", auth), 401, GW_AUTH_INVALID_TOKEN, refused, cases[i].line);
+			/* and never downgraded to anonymous on an optional route */
+			expect(get(port, "/optional", auth), 401, GW_AUTH_INVALID_TOKEN, refused, cases[i].line);
+		} else {
+			expect(get(port, "/user", auth), 200, NULL, "{\"id\":7,\"role\":1,\"sid\":77}", cases[i].line);
+		}
+	}
 	httpd_stop(h);
 }
 

@@ -128,6 +128,101 @@ TEST(jwt_expired_token_is_refused)
 	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_EXPIRED);
 }
 
+TEST(jwt_token_not_valid_yet_is_refused)
+{
+	/* nbf one second ahead: refused, to the second (no leeway, jwt.h) */
+	jwt_claims c = { .sub = 1, .role = COMANDA__ROLE__ROLE_CUSTOMER, .sid = 1, .iat = NOW, .exp = NOW + 900,
+		.nbf = NOW + 1 };
+	char tok[JWT_MAX_LEN];
+	CHECK_EQ_INT(jwt_sign(key, KEYLEN, &c, tok, sizeof(tok)), JWT_OK);
+	jwt_claims got;
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_NOT_YET_VALID);
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW + 1, &got), JWT_OK); /* nbf == now: valid */
+	CHECK_EQ_INT(got.nbf, NOW + 1);
+	c.nbf = NOW + 3600;
+	jwt_sign(key, KEYLEN, &c, tok, sizeof(tok));
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_NOT_YET_VALID);
+	/* a hand-made one, as an attacker holding an old key might mint */
+	make_token(tok, sizeof(tok), "{\"alg\":\"HS256\"}",
+	    "{\"sub\":\"7\",\"role\":\"admin\",\"sid\":3,\"nbf\":1800000100,\"exp\":1800000600}", key, NULL);
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_NOT_YET_VALID);
+	/* an nbf in the past is fine */
+	c.nbf = NOW - 10;
+	jwt_sign(key, KEYLEN, &c, tok, sizeof(tok));
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_OK);
+}
+
+TEST(jwt_token_issued_in_the_future_is_refused_past_the_leeway)
+{
+	jwt_claims c = { .sub = 1, .role = COMANDA__ROLE__ROLE_CUSTOMER, .sid = 1, .iat = NOW + JWT_IAT_LEEWAY_S,
+		.exp = NOW + JWT_IAT_LEEWAY_S + 900 };
+	char tok[JWT_MAX_LEN];
+	jwt_claims got;
+	/* within the leeway: a signer whose clock is a little ahead */
+	jwt_sign(key, KEYLEN, &c, tok, sizeof(tok));
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_OK);
+	/* one second past it */
+	c.iat = NOW + JWT_IAT_LEEWAY_S + 1;
+	jwt_sign(key, KEYLEN, &c, tok, sizeof(tok));
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_ISSUED_LATER);
+	/* far ahead, and at the edge of int64 (no overflow in the check) */
+	make_token(tok, sizeof(tok), "{\"alg\":\"HS256\"}",
+	    "{\"sub\":\"7\",\"role\":\"admin\",\"sid\":3,\"iat\":1900000000,\"exp\":1900000600}", key, NULL);
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_ISSUED_LATER);
+	make_token(tok, sizeof(tok), "{\"alg\":\"HS256\"}",
+	    "{\"sub\":\"7\",\"role\":\"admin\",\"sid\":3,\"iat\":9223372036854775807,"
+	    "\"exp\":9223372036854775807}", key, NULL);
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_E_ISSUED_LATER);
+}
+
+TEST(jwt_iat_and_nbf_are_optional_but_typed)
+{
+	jwt_claims got;
+	char tok[JWT_MAX_LEN];
+	/* no iat, no nbf: accepted (RFC 7519 makes both optional; every token
+	 * svc-user issues has an iat, and docs/API.md requires only exp, sub,
+	 * role and sid) */
+	make_token(tok, sizeof(tok), "{\"alg\":\"HS256\"}", "{\"sub\":\"7\",\"role\":\"admin\",\"sid\":3,\"exp\":1800000600}",
+	    key, NULL);
+	CHECK_EQ_INT(jwt_verify(key, KEYLEN, tok, NOW, &got), JWT_OK);
+	CHECK_EQ_INT(got.iat, 0);
+	CHECK_EQ_INT(got.nbf, 0);
+	/* present, they must be integers, as exp must: a string, a double or
+	 * null would otherwise switch the check off */
+	const char *bad[] = {
+		"{\"sub\":\"7\",\"role\":\"admin\",\"sid\":3,\"exp\":1800000600,\"nbf\":\"1900000000\"}",
+		"{\"sub\":\"7\",\"role\":\"admin\",\"sid\":3,\"exp\":1800000600,\"nbf\":1.9e9}",
+		"{\"sub\":\"7\",\"role\":\"admin\",\"sid\":3,\"exp\":1800000600,\"nbf\":null}",
+		"{\"sub\":\"7\",\"role\":\"admin\",\"sid\":3,\"exp\":1800000600,\"iat\":\"1900000000\"}",
+		"{\"sub\":\"7\",\"role\":\"admin\",\"sid\":3,\"exp\":1800000600,\"iat\":1.9e9}",
+		"{\"sub\":\"7\",\"role\":\"admin\",\"sid\":3,\"exp\":1800000600,\"iat\":[1]}",
+		NULL,
+	};
+	for (int i = 0; bad[i] != NULL; i++) {
+		make_token(tok, sizeof(tok), "{\"alg\":\"HS256\"}", bad[i], key, NULL);
+		int rc = jwt_verify(key, KEYLEN, tok, NOW, &got);
+		if (rc != JWT_E_MALFORMED)
+			test_fail(__FILE__, __LINE__, "%s: %d, want JWT_E_MALFORMED", bad[i], rc);
+	}
+}
+
+TEST(jwt_check_time_order)
+{
+	jwt_claims c = { .iat = NOW, .exp = NOW + 900 };
+	CHECK_EQ_INT(jwt_check_time(&c, NOW), JWT_OK);
+	c.exp = NOW;
+	CHECK_EQ_INT(jwt_check_time(&c, NOW), JWT_E_EXPIRED);
+	c.exp = NOW + 900;
+	c.nbf = NOW + 1;
+	CHECK_EQ_INT(jwt_check_time(&c, NOW), JWT_E_NOT_YET_VALID);
+	c.nbf = 0;
+	c.iat = NOW + JWT_IAT_LEEWAY_S + 1;
+	CHECK_EQ_INT(jwt_check_time(&c, NOW), JWT_E_ISSUED_LATER);
+	CHECK_EQ_INT(jwt_check_time(&c, NOW + 1), JWT_OK);
+	CHECK(strcmp(jwt_strerror(JWT_E_NOT_YET_VALID), "unknown error") != 0);
+	CHECK(strcmp(jwt_strerror(JWT_E_ISSUED_LATER), "unknown error") != 0);
+}
+
 TEST(jwt_malformed_tokens_are_refused)
 {
 	jwt_claims got;
