@@ -43,6 +43,7 @@ static int user_init(svc *s)
 		.jwt = keys,
 		.jwt_ttl_s = (int)cfg_int("JWT_TTL_S", 60, 900),
 		.refresh_ttl_s = (int)cfg_int("REFRESH_TTL_S", 300, 31536000),
+		.refresh_retry_grace_s = (int)cfg_int("REFRESH_RETRY_GRACE_S", 0, 900),
 	};
 	user_service_configure(&cfg);
 

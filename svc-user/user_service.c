@@ -15,13 +15,13 @@
 #include "pg_idem.h"
 #include "svc.h"
 #include "user_password.h"
+#include "user_refresh.h"
 #include "user_store.h"
 #include "user_validate.h"
 
 #define USER_LIST_DEFAULT 50
 #define USER_LIST_MAX 200
 #define USER_LIST_DESC_TAG "desc"  /* the key of a newest-first cursor */
-#define USER_REFRESH_BYTES 32
 
 static user_service_config user_cfg;
 
@@ -441,6 +441,50 @@ static int user_login(rpc_ctx *ctx, const Comanda__LoginRequest *req, Comanda__T
 	return user_sign_access(ctx, u, sid, reply);
 }
 
+/* The successor of `presented` under key, in the request's arena, and the
+ * hex bytea of its SHA-256; NULL when out of memory. */
+static char *user_successor(rpc_ctx *ctx, const uint8_t *key, size_t key_len, const char *presented,
+    const char **hash_hex)
+{
+	char *token = rpc_ctx_alloc(ctx, USER_REFRESH_TOKEN_LEN + 1);
+	if (token == NULL || user_refresh_successor(key, key_len, presented, token, USER_REFRESH_TOKEN_LEN + 1) != 0)
+		return NULL;
+	*hash_hex = user_refresh_hash(ctx, token);
+	return *hash_hex != NULL ? token : NULL;
+}
+
+/* For a token exchanged within the grace window (user_refresh.h): whether
+ * the row that exchange added (family, rotation) holds the presented
+ * token's successor under JWT_SECRET or, during a key rotation, under the
+ * previous key, and whether that row is still unused. *token is then that
+ * successor. Returns a Code (the transaction is the caller's). */
+static int user_refresh_find_successor(rpc_ctx *ctx, pg_conn *db, const char *family, const char *rotation,
+    const char *presented, user_refresh_state *st, char **token)
+{
+	const char *hash = NULL, *hash_previous = NULL;
+	char *successor = user_successor(ctx, user_cfg.jwt.key, user_cfg.jwt.key_len, presented, &hash);
+	char *successor_previous = successor;
+	hash_previous = hash;
+	if (successor != NULL && user_cfg.jwt.previous != NULL)
+		successor_previous =
+		    user_successor(ctx, user_cfg.jwt.previous, user_cfg.jwt.previous_len, presented, &hash_previous);
+	if (successor == NULL || successor_previous == NULL)
+		return COMANDA__CODE__INTERNAL;
+	const char *params[] = { family, rotation, hash, hash_previous };
+	PGresult *r = NULL;
+	int code = pg_exec(db,
+	    "SELECT refresh_hash = $3, replaced_at IS NULL AND revoked_at IS NULL AND expires_at > now() "
+	    "FROM sessions WHERE family_id = $1 AND rotation = $2 AND refresh_hash IN ($3, $4)",
+	    4, params, &r);
+	if (code == COMANDA__CODE__OK && PQntuples(r) == 1) {
+		st->successor_derived = true;
+		st->successor_live = PQgetvalue(r, 0, 1)[0] == 't';
+		*token = PQgetvalue(r, 0, 0)[0] == 't' ? successor : successor_previous;
+	}
+	PQclear(r);
+	return code;
+}
+
 static int user_refresh(rpc_ctx *ctx, const Comanda__RefreshRequest *req, Comanda__TokenPair *reply)
 {
 	if (req->refresh_token[0] == '\0' || strlen(req->refresh_token) > 256)
@@ -479,42 +523,76 @@ static int user_refresh(rpc_ctx *ctx, const Comanda__RefreshRequest *req, Comand
 		user_rollback(db, code);
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Invalid refresh token");
 	}
-	char sess_id[24], family[24], rotation[16];
+	char sess_id[24], family[24], rotation[16], grace[16];
 	snprintf(family, sizeof(family), "%s", PQgetvalue(r, 0, 0));
 	Comanda__User *u = user_from_row(ctx, r, 0, 1);
 	PQclear(r);
 	if (u == NULL)
 		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, user_rollback(db, 0) ? "" : "out of memory");
 	const char *pf[] = { family };
+	snprintf(grace, sizeof(grace), "%d", user_cfg.refresh_retry_grace_s);
+	const char *ps[] = { hash, grace };
 	code = pg_run(db, "SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE", 1, pf);
+	/* replaced_at is the now() of the exchange's transaction, always before
+	 * this one's: a grace of 0 is never within it */
 	if (code == COMANDA__CODE__OK)
 		code = pg_exec(db,
-		    "SELECT id, rotation, replaced_at IS NOT NULL, revoked_at IS NOT NULL, expires_at <= now() "
+		    "SELECT id, rotation, replaced_at IS NOT NULL, revoked_at IS NOT NULL, expires_at <= now(), "
+		    "replaced_at > now() - make_interval(secs => $2) "
 		    "FROM sessions WHERE refresh_hash = $1",
-		    1, params, &r);
+		    2, ps, &r);
 	if (code != COMANDA__CODE__OK || PQntuples(r) != 1) {  /* sessions are never deleted: not 0 rows */
 		PQclear(r);
 		return user_db_error(ctx, user_rollback(db, code == COMANDA__CODE__OK ? COMANDA__CODE__INTERNAL : code));
 	}
 	snprintf(sess_id, sizeof(sess_id), "%s", PQgetvalue(r, 0, 0));
 	snprintf(rotation, sizeof(rotation), "%d", atoi(PQgetvalue(r, 0, 1)) + 1);
-	bool replaced = PQgetvalue(r, 0, 2)[0] == 't';
-	bool revoked = PQgetvalue(r, 0, 3)[0] == 't';
-	bool expired = PQgetvalue(r, 0, 4)[0] == 't';
+	user_refresh_state st = {
+		.replaced = PQgetvalue(r, 0, 2)[0] == 't',
+		.revoked = PQgetvalue(r, 0, 3)[0] == 't',
+		.expired = PQgetvalue(r, 0, 4)[0] == 't',
+		.within_grace = PQgetvalue(r, 0, 5)[0] == 't',
+		.user_active = u->status == COMANDA__USER_STATUS__USER_ACTIVE,
+	};
 	PQclear(r);
+	char *token = NULL;
+	if (!st.revoked && st.replaced && st.within_grace) {
+		code = user_refresh_find_successor(ctx, db, family, rotation, req->refresh_token, &st, &token);
+		if (code != COMANDA__CODE__OK)
+			return user_db_error(ctx, user_rollback(db, code));
+	}
 	const char *refusal = NULL;
-	if (revoked) {
+	switch (user_refresh_decide(&st)) {
+	case USER_REFRESH_REVOKED:
 		refusal = "Session revoked";
-	} else if (replaced) {
-		/* A token that was already exchanged: someone holds a copy. End
-		 * the whole session, for the thief and the owner alike. */
+		break;
+	case USER_REFRESH_REUSE:
+		/* A token that was already exchanged, and not as a retry: someone
+		 * holds a copy. End the whole session, for the thief and the owner
+		 * alike. */
 		user_revoke_sql(db, "family_id", family, "reuse", &code);
 		refusal = "Refresh token reused; session revoked";
 		log_printf(LOG_WARN, "refresh token reuse: session %s of user %" PRId64 " revoked", family, u->id);
-	} else if (expired) {
+		break;
+	case USER_REFRESH_EXPIRED:
 		refusal = "Refresh token expired";
-	} else if (u->status != COMANDA__USER_STATUS__USER_ACTIVE) {
+		break;
+	case USER_REFRESH_INACTIVE:
 		refusal = "Account is not active";
+		break;
+	case USER_REFRESH_RETRY:
+		/* The exchange already happened; its answer is given again and
+		 * nothing changes (the locks are let go). */
+		code = pg_run(db, "COMMIT", 0, NULL);
+		if (code != COMANDA__CODE__OK)
+			return user_db_error(ctx, user_rollback(db, code));
+		log_printf(LOG_INFO, "refresh retried: session %s of user %" PRId64 " answered again with rotation %s",
+		    family, u->id, rotation);
+		reply->refresh_token = token;
+		reply->user = u;
+		return user_sign_access(ctx, u, strtoll(family, NULL, 10), reply);
+	case USER_REFRESH_ROTATE:
+		break;
 	}
 	if (refusal != NULL) {
 		if (code == COMANDA__CODE__OK)
@@ -523,9 +601,9 @@ static int user_refresh(rpc_ctx *ctx, const Comanda__RefreshRequest *req, Comand
 			return user_db_error(ctx, user_rollback(db, code));
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "%s", refusal);
 	}
-	char *token;
 	const char *token_hash;
-	if (user_new_refresh(ctx, &token, &token_hash) != 0)
+	token = user_successor(ctx, user_cfg.jwt.key, user_cfg.jwt.key_len, req->refresh_token, &token_hash);
+	if (token == NULL)
 		return user_rollback(db, rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "out of memory"));
 	char uid[24], ttl[24];
 	user_int(uid, sizeof(uid), u->id);

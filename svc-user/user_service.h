@@ -24,6 +24,8 @@ typedef struct user_service_config {
 	                              * both must outlive the service */
 	int jwt_ttl_s;               /* access token lifetime, <= 900 */
 	int refresh_ttl_s;           /* refresh token lifetime */
+	int refresh_retry_grace_s;   /* how long an exchanged refresh token is still answered as a
+	                              * retry while its successor is unused (user_refresh.h); 0: never */
 } user_service_config;
 
 /* Stores the configuration the handlers use (copied). */

@@ -15,9 +15,13 @@
 #   - a sign-up with an Idempotency-Key, first sent to the stack (old key)
 #     and retried through svc-user-2 (new key), is replayed, not refused;
 #     the same key with another body is still refused;
+#   - a refresh made through the stack (old key) and retried through
+#     svc-user-2 is answered as a retry, with the refresh token the first
+#     exchange handed out (derived under the previous key);
 #   - its login tokens are of the new key;
-#   - the same svc-user without JWT_SECRET_PREVIOUS refuses that retry (422):
-#     the previous key is what matched it.
+#   - the same svc-user without JWT_SECRET_PREVIOUS refuses that retry (422),
+#     and takes such a refresh retry for reuse: the previous key is what
+#     matched them.
 set -uo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -103,6 +107,21 @@ BODY=$(jq -nc --arg e "rotation-retry-$(date +%s%N)@example.com" '{name:"Retry",
 TOKEN='' api POST /api/users "$BODY" -H "Idempotency-Key: $RETRY_KEY"
 expect "set up: a sign-up with an Idempotency-Key, through the stack (old key)" 201 '.user.id > 0'
 RETRY_ID=$(jq -r '.user.id // empty' <<<"$HTTP_BODY")
+# ...and a refresh through the stack (old key), whose answer the client is
+# taken to have lost: its retry goes through svc-user-2. A second session
+# does the same for the restart without JWT_SECRET_PREVIOUS below.
+login_refresh() { # sets R0 (presented) and R1 (handed out, "lost")
+    TOKEN='' api POST /api/auth/login "$(jq -nc --arg e "$EMAIL" '{email:$e,password:"rotation-pass-1"}')"
+    R0=$(jq -r '.refresh_token // empty' <<<"$HTTP_BODY")
+    TOKEN='' api POST /api/auth/refresh "{\"refresh_token\":\"$R0\"}"
+    R1=$(jq -r '.refresh_token // empty' <<<"$HTTP_BODY")
+}
+login_refresh
+REFRESH_A0=$R0 REFRESH_A1=$R1
+login_refresh
+REFRESH_B0=$R0 REFRESH_B1=$R1
+check "set up: two sessions, each refreshed once through the stack (old key)" \
+    test -n "$REFRESH_A1" -a -n "$REFRESH_B1"
 
 start_user JWT_SECRET="$NEW_KEY" JWT_SECRET_PREVIOUS="$OLD_KEY"
 check "svc-user-2 starts with JWT_SECRET_PREVIOUS (RPC $USER_RPC, admin $USER_ADMIN)" wait_until 30 user_ready
@@ -118,6 +137,11 @@ expect "the retry through svc-user-2 (new key) is replayed: 201, the same accoun
 check_eq "...marked Idempotent-Replayed" "true" "$(http_header Idempotent-Replayed)"
 TOKEN='' http POST "$GW2/api/users" "$(jq -c '.name = "Another"' <<<"$BODY")" -H "Idempotency-Key: $RETRY_KEY"
 expect "the same key with another body: 422 IDEMPOTENCY_KEY_REUSED" 422 '.reason == "IDEMPOTENCY_KEY_REUSED"'
+
+TOKEN='' http POST "$GW2/api/auth/refresh" "{\"refresh_token\":\"$REFRESH_A0\"}"
+expect "a refresh retried through svc-user-2 (new key) is answered as a retry: 200" 200 '.success == true'
+check_eq "...with the refresh token the first exchange (old key) handed out" "$REFRESH_A1" \
+    "$(jq -r '.refresh_token // empty' <<<"$HTTP_BODY")"
 
 ROTATED_EMAIL=$(jq -r .email <<<"$BODY")
 TOKEN='' http POST "$GW2/api/auth/login" "$(jq -nc --arg e "$ROTATED_EMAIL" '{email:$e,password:"rotation-pass-2"}')"
@@ -135,6 +159,9 @@ check "...and starts again without JWT_SECRET_PREVIOUS" wait_until 30 user_ready
 TOKEN='' http POST "$GW2/api/users" "$BODY" -H "Idempotency-Key: $RETRY_KEY"
 expect "...and refuses the same retry: 422 IDEMPOTENCY_KEY_REUSED (the previous key matched it)" 422 \
     '.reason == "IDEMPOTENCY_KEY_REUSED"'
+TOKEN='' http POST "$GW2/api/auth/refresh" "{\"refresh_token\":\"$REFRESH_B0\"}"
+expect "...and takes a retried refresh of the old key for reuse: 401 (the previous key matched it)" 401 \
+    '.error == "Refresh token reused; session revoked"'
 stop "$USER_PID"
 stop "$GW_PID"
 USER_PID= GW_PID=

@@ -85,12 +85,17 @@ TOKEN='' api POST /api/auth/refresh "$(refresh_body "$R0")"
 R1=$(jq -r .refresh_token <<<"$HTTP_BODY")
 TOKEN='' api POST /api/auth/refresh "$(refresh_body "$R1")"
 R2=$(jq -r .refresh_token <<<"$HTTP_BODY")
-# The thief refreshes R2 (held on the user's row); the owner presents R1,
+TOKEN='' api POST /api/auth/refresh "$(refresh_body "$R2")"
+R3=$(jq -r .refresh_token <<<"$HTTP_BODY")
+# The thief refreshes R3 (held on the user's row); the owner presents R1,
 # replaced, again: reuse, which must end the session the thief is extending.
-# (R1, not R0: the session's first row is locked by any refresh of it.)
+# (R1, not R0: the session's first row is locked by any refresh of it. R1's
+# successor R2 has been used: a replaced token whose successor is unused
+# would be answered as a retry within REFRESH_RETRY_GRACE_S, see
+# test_refresh_retry.sh.)
 hold 1 "SELECT id FROM users WHERE id = $UID_ FOR UPDATE"
 sleep 0.2
-bg thief POST /api/auth/refresh "$(refresh_body "$R2")"
+bg thief POST /api/auth/refresh "$(refresh_body "$R3")"
 sleep 0.2
 bg owner POST /api/auth/refresh "$(refresh_body "$R1")"
 wait
@@ -98,8 +103,8 @@ check_eq "a reused refresh token racing the thief's refresh answers 401" 401 "$(
 check_match "...and the thief's refresh answers 200 or 401" '^(200|401)$' "$(cat "$OUT/thief.status")"
 check_eq "...and afterwards every row of the session is revoked" 0 \
     "$(q "SELECT count(*) FROM sessions WHERE family_id = $FAM AND revoked_at IS NULL")"
-R3=$(jq -r '.refresh_token // empty' "$OUT/thief.json")
-TOKEN='' api POST /api/auth/refresh "$(refresh_body "${R3:-none}")"
+R4=$(jq -r '.refresh_token // empty' "$OUT/thief.json")
+TOKEN='' api POST /api/auth/refresh "$(refresh_body "${R4:-none}")"
 expect "...and the thief's new refresh token gets 401" 401 "$(err UNAUTHENTICATED)"
 
 # ---- password change racing a refresh -----------------------------------------------------
