@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* pthread_mutex_clocklock, pthread_cond_clockwait: deadlines on CLOCK_MONOTONIC */
 #include "order_lock.h"
 
 #include <pthread.h>
@@ -5,6 +6,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
+
+#include "clock.h"
 
 #define ORDER_LOCK_STRIPES 256
 
@@ -59,10 +63,16 @@ static bool order_batch_has(const bson_oid_t *oid)
 	return false;
 }
 
-void order_lock(const bson_oid_t *oid)
+/* The lock of oid's stripe, then until oid is not in the held set; with
+ * until == NULL without a deadline, else by *until (CLOCK_MONOTONIC).
+ * Returns 0 with the stripe locked, or -1 (timed out) without it. */
+static int order_lock_by(const bson_oid_t *oid, const struct timespec *until)
 {
 	pthread_mutex_t *m = order_stripe(oid);
-	pthread_mutex_lock(m);
+	if (until == NULL)
+		pthread_mutex_lock(m);
+	else if (pthread_mutex_clocklock(m, CLOCK_MONOTONIC, until) != 0)
+		return -1;
 	/* Checked under the stripe lock: order_lock_many publishes its set
 	 * before it waits for each of its stripes to be free, so either it
 	 * waits for this holder or this holder sees the set. */
@@ -71,14 +81,42 @@ void order_lock(const bson_oid_t *oid)
 		bool mine = order_batch_has(oid);
 		pthread_mutex_unlock(&order_batch.mu);
 		if (!mine)
-			return;
+			return 0;
 		pthread_mutex_unlock(m);
 		pthread_mutex_lock(&order_batch.mu);
-		while (order_batch_has(oid))
-			pthread_cond_wait(&order_batch.released, &order_batch.mu);
+		int rc = 0;
+		while (rc == 0 && order_batch_has(oid))
+			rc = until == NULL ? pthread_cond_wait(&order_batch.released, &order_batch.mu)
+			                   : pthread_cond_clockwait(&order_batch.released, &order_batch.mu, CLOCK_MONOTONIC, until);
+		/* released just as the wait timed out: not too late yet */
+		bool held = order_batch_has(oid);
 		pthread_mutex_unlock(&order_batch.mu);
-		pthread_mutex_lock(m);
+		if (held)
+			return -1;
+		if (until == NULL)
+			pthread_mutex_lock(m);
+		else if (pthread_mutex_clocklock(m, CLOCK_MONOTONIC, until) != 0)
+			return -1;
 	}
+	return 0;
+}
+
+void order_lock(const bson_oid_t *oid)
+{
+	order_lock_by(oid, NULL);
+}
+
+int order_lock_until(const bson_oid_t *oid, int64_t deadline_us)
+{
+	/* a timed lock succeeds past its deadline when the mutex is free: a
+	 * deadline already gone is refused here, before any wait */
+	if (clock_mono_us() >= deadline_us)
+		return -1;
+	struct timespec until = {
+		.tv_sec = (time_t)(deadline_us / 1000000),
+		.tv_nsec = (long)(deadline_us % 1000000) * 1000L,
+	};
+	return order_lock_by(oid, &until);
 }
 
 void order_unlock(const bson_oid_t *oid)

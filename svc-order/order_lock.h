@@ -19,10 +19,21 @@
 #ifndef COMANDA_ORDER_LOCK_H
 #define COMANDA_ORDER_LOCK_H
 
+#include <stdint.h>
+
 #include <bson/bson.h>
 
 void order_lock(const bson_oid_t *oid);
 void order_unlock(const bson_oid_t *oid);
+
+/* order_lock for a caller with a deadline (an RPC's): the lock is had by
+ * deadline_us (clock_mono_us) or not at all. Its wait can be long: while
+ * the relay's update_many holds the order (order_lock_many, up to seconds
+ * on FerretDB) or another write of its stripe runs. Returns 0 with the lock
+ * held (release it with order_unlock), or -1 without it when the deadline
+ * passed first, also when it had passed before the call: a write made after
+ * its caller stopped waiting would be answered to nobody. */
+int order_lock_until(const bson_oid_t *oid, int64_t deadline_us);
 
 /* Holds the orders oids[0..n) (duplicates are fine) for one write that
  * updates many orders, the outbox relay's update_many: returns once no

@@ -648,8 +648,9 @@ static int order_get_stats(rpc_ctx *ctx, const Comanda__OrderStatsRequest *req, 
  * id, all in one write. `to` == o->status changes no status and adds no
  * history entry (history lists status changes only): it records the event
  * id and the outbox event, if any. Returns OK with *won false when the order had
- * changed meanwhile (or the event was applied already), or the database's
- * failure (status set). */
+ * changed meanwhile (or the event was applied already), DEADLINE_EXCEEDED
+ * (nothing written) when the order's lock was not had before the caller's
+ * deadline, or the database's failure (status set). */
 static int order_cas(rpc_ctx *ctx, mongoc_collection_t *coll, const bson_oid_t *oid, const Comanda__Order *o,
     Comanda__OrderStatus to, const char *reason, const char *cause, int64_t payment_id, const char *failure,
     const char *event_id, const char *out_type, const ProtobufCMessage *out_body, bool *won)
@@ -707,9 +708,19 @@ static int order_cas(rpc_ctx *ctx, mongoc_collection_t *coll, const bson_oid_t *
 	}
 	bson_append_document_end(&update, &push);
 
+	/* The wait for this process's lock of the order ends with the caller's
+	 * deadline (less the reply's way back, as svc_db's statements): the
+	 * relay's update_many can hold the order for seconds on FerretDB, and a
+	 * write made after the caller gave up would be answered to nobody; the
+	 * caller may retry. DEADLINE_EXCEEDED, as lib/pg answers a statement
+	 * not sent for the same reason. */
+	if (order_lock_until(oid, rpc_ctx_deadline_us(ctx) - (int64_t)SVC_REPLY_MARGIN_MS * 1000) != 0) {
+		bson_destroy(&filter);
+		bson_destroy(&update);
+		return rpc_ctx_error(ctx, COMANDA__CODE__DEADLINE_EXCEEDED, "timed out waiting to write the order");
+	}
 	bson_t result;
 	bson_error_t err;
-	order_lock(oid);
 	bool ok = mongoc_collection_update_one(coll, &filter, &update, NULL, &result, &err);
 	order_unlock(oid);
 	bson_destroy(&filter);

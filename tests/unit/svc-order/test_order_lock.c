@@ -92,3 +92,114 @@ TEST(order_lock_many_waits_for_a_write_already_running)
 	order_unlock_many();
 	pthread_join(th, NULL);
 }
+
+/* ---- order_lock_until: a request's wait ends at its deadline ---------------- */
+
+/* One order_lock_until on its own thread, so that a wait that ignored its
+ * deadline shows as a late success instead of hanging the test. */
+typedef struct timed_locker {
+	bson_oid_t oid;
+	int wait_ms;         /* its deadline, from when it starts */
+	int rc;              /* order_lock_until's answer */
+	int64_t waited_ms;   /* how long it took to answer */
+	atomic_bool done;
+} timed_locker;
+
+static void *lock_until(void *arg)
+{
+	timed_locker *l = arg;
+	int64_t t0 = clock_mono_us();
+	l->rc = order_lock_until(&l->oid, t0 + (int64_t)l->wait_ms * 1000);
+	l->waited_ms = (clock_mono_us() - t0) / 1000;
+	if (l->rc == 0)
+		order_unlock(&l->oid);
+	atomic_store(&l->done, true);
+	return NULL;
+}
+
+static void timed_locker_init(timed_locker *l, const bson_oid_t *oid, int wait_ms)
+{
+	l->oid = *oid;
+	l->wait_ms = wait_ms;
+	l->rc = 99;
+	l->waited_ms = -1;
+	atomic_init(&l->done, false);
+}
+
+/* The relay's update_many holds the order for longer than the request may
+ * wait (svc-order's order_cas): the request gives up at its deadline, not
+ * when the relay is done. Before, order_cas took order_lock, which waited
+ * for the release however late. */
+TEST(order_lock_until_gives_up_at_its_deadline_while_the_relay_holds_the_order)
+{
+	bson_oid_t oid;
+	bson_oid_init(&oid, NULL);
+	order_lock_many(&oid, 1);
+	timed_locker l;
+	timed_locker_init(&l, &oid, 150);
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, lock_until, &l) == 0);
+	for (int i = 0; i < 100 && !atomic_load(&l.done); i++)
+		clock_sleep_ms(10);            /* the relay's write goes on for 1 s */
+	order_unlock_many();
+	pthread_join(th, NULL);
+	CHECK_EQ_INT(l.rc, -1);
+	CHECK(l.waited_ms >= 140 && l.waited_ms < 900);
+
+	/* one whose deadline comes after the release gets the lock then */
+	order_lock_many(&oid, 1);
+	timed_locker_init(&l, &oid, 2000);
+	CHECK(pthread_create(&th, NULL, lock_until, &l) == 0);
+	clock_sleep_ms(100);
+	CHECK(!atomic_load(&l.done));
+	order_unlock_many();
+	pthread_join(th, NULL);
+	CHECK_EQ_INT(l.rc, 0);
+	CHECK(l.waited_ms >= 90 && l.waited_ms < 1900);
+}
+
+/* Another write of the order (or of its stripe) running long: the same. */
+TEST(order_lock_until_gives_up_at_its_deadline_behind_a_long_write)
+{
+	bson_oid_t oid;
+	bson_oid_init(&oid, NULL);
+	locker writer;
+	locker_init(&writer, &oid, 1000);
+	pthread_t tw, th;
+	CHECK(pthread_create(&tw, NULL, lock_one, &writer) == 0);
+	CHECK(eventually(&writer.got));
+	timed_locker l;
+	timed_locker_init(&l, &oid, 150);
+	CHECK(pthread_create(&th, NULL, lock_until, &l) == 0);
+	pthread_join(th, NULL);
+	CHECK_EQ_INT(l.rc, -1);
+	CHECK(l.waited_ms >= 140 && l.waited_ms < 900);
+	CHECK(!atomic_load(&writer.done));
+	timed_locker_init(&l, &oid, 3000);
+	CHECK(pthread_create(&th, NULL, lock_until, &l) == 0);
+	pthread_join(th, NULL);
+	pthread_join(tw, NULL);
+	CHECK_EQ_INT(l.rc, 0);
+	CHECK(atomic_load(&writer.ending));
+}
+
+/* A free lock is had at once; a deadline already gone gets nothing, even a
+ * free lock (a write its caller no longer waits for is not made). */
+TEST(order_lock_until_free_lock_and_past_deadline)
+{
+	bson_oid_t oid;
+	bson_oid_init(&oid, NULL);
+	CHECK_EQ_INT(order_lock_until(&oid, clock_mono_us() + 1000000), 0);
+	order_unlock(&oid);
+	int rc = order_lock_until(&oid, clock_mono_us() - 1);
+	CHECK_EQ_INT(rc, -1);
+	if (rc == 0)
+		order_unlock(&oid); /* so that a failure here does not hang the rest */
+	rc = order_lock_until(&oid, 0);
+	CHECK_EQ_INT(rc, -1);
+	if (rc == 0)
+		order_unlock(&oid);
+	/* and it was not left held */
+	CHECK_EQ_INT(order_lock_until(&oid, clock_mono_us() + 1000000), 0);
+	order_unlock(&oid);
+}
