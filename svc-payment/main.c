@@ -29,7 +29,8 @@ static int payment_init(svc *s)
 	if (sodium_init() < 0)
 		return -1;
 	/* PAYMENT_SIM_LIMIT is in major units; the simulator compares minor. */
-	payment_simulator_init(&payment_sim, cfg_int("PAYMENT_SIM_LIMIT", 0, 90000000000000LL) * 100);
+	payment_simulator_init(&payment_sim, cfg_int("PAYMENT_SIM_LIMIT", 0, 90000000000000LL) * 100,
+	    (int)cfg_int("PAYMENT_SIM_SLOW_MS", 0, 30000));
 	rpc_client_config oc;
 	rpc_client_config_from_cfg(&oc, "ORDER_RPC_URL");
 	int timeout_ms = oc.default_timeout_ms;

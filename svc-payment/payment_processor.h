@@ -13,7 +13,10 @@
  *
  * The built-in simulator (API.md) approves everything except a token that
  * starts with "tok_decline" and an amount above its limit; it is
- * deterministic, so its lookup recomputes the outcome.
+ * deterministic, so its lookup recomputes the outcome. For tests it can
+ * also be slow: with slow_ms > 0 it answers a charge or lookup of a token
+ * that starts with "tok_slow" only after that long (a processor that keeps
+ * its callers waiting up to their timeout), then as for any other token.
  *
  * Threading: a processor's functions are called from many RPC workers at
  * once and must be thread-safe.
@@ -58,9 +61,11 @@ typedef struct payment_processor {
 	 * twice. 0, or -1 when unreachable. */
 	int (*refund)(const struct payment_processor *p, const payment_charge *c, payment_outcome *out);
 	int64_t limit_minor;          /* the simulator's: declines amounts above it */
+	int slow_ms;                  /* the simulator's: how long a "tok_slow" token waits; 0: not at all */
 } payment_processor;
 
-/* The simulator, declining amounts above limit_minor. */
-void payment_simulator_init(payment_processor *p, int64_t limit_minor);
+/* The simulator, declining amounts above limit_minor, and taking slow_ms
+ * over a "tok_slow" token (0: no slower than any other). */
+void payment_simulator_init(payment_processor *p, int64_t limit_minor, int slow_ms);
 
 #endif
