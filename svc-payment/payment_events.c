@@ -45,9 +45,18 @@
 #define PAY_RELAY_PASS_MS 15000
 #define PAY_RELAY_BUSY_MS 20
 #define PAY_RELAY_BUSY (-2)           /* pay_relay_once: another replica's pass holds the lock */
-#define PAY_SWEEP_EVERY_MS 2000
+#define PAY_SWEEP_EVERY_MS 2000       /* between the end of a sweep and the next */
+/* How long the sweep waits for one SettlePayment, the processor call in it
+ * included. A processor that takes longer is left to finish on the worker;
+ * the pass ends there (the rest would wait on the same processor). */
+#define PAY_SWEEP_CALL_MS 5000
 
+/* Three threads, each with its own connections. The sweep is not run by the
+ * relay: each payment it settles waits for the processor, which may hang up
+ * to its timeout, and the events of every other payment must go out
+ * meanwhile. */
 static bgthread *pay_relay_thread;
+static bgthread *pay_sweep_thread;
 static bgthread *pay_consumer_thread;
 
 typedef struct pay_events_ctx {
@@ -191,37 +200,6 @@ static int pay_relay_once(pg_conn *db, bus *b)
 	return pg_run(db, "COMMIT", 0, NULL) == COMANDA__CODE__OK ? n : -1;
 }
 
-/* Asks the service to settle what processor calls left undone
- * (SettlePayment): a card payment still pending 5 s after it was created
- * whose charge was never attempted, or whose charge mark is abandoned; a
- * completed payment whose refund mark is abandoned. A mark younger than
- * PAYMENT_CLAIM_STALE_S belongs to a call that may still be in flight. */
-static void pay_sweep(pg_conn *db, rpc_client *self)
-{
-	pg_conn_set_deadline(db, clock_mono_us() + (int64_t)PAY_RELAY_PASS_MS * 1000);
-	PGresult *r = NULL;
-	int code = pg_exec(db, "SELECT id FROM payments WHERE (status = 'pending' "
-	                       "AND payment_method IN ('credit_card', 'debit_card') "
-	                       "AND ((charge_started_at IS NULL AND created_at < now() - interval '5 seconds') "
-	                       "OR charge_started_at < " PAYMENT_CLAIM_STALE_BEFORE ")) "
-	                       "OR (status = 'completed' AND refund_started_at < " PAYMENT_CLAIM_STALE_BEFORE ") "
-	                       "ORDER BY id LIMIT 50", 0, NULL, &r);
-	for (int i = 0; code == COMANDA__CODE__OK && i < PQntuples(r); i++) {
-		rpc_call call;
-		rpc_call_init(&call);
-		call.caller_role = COMANDA__ROLE__ROLE_SERVICE;
-		call.request_id = "recovery-sweep";
-		Comanda__GetPaymentRequest req = COMANDA__GET_PAYMENT_REQUEST__INIT;
-		req.id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-		Comanda__PaymentReply *reply = NULL;
-		int rc = payment_service_settle_payment(self, &call, &req, &reply);
-		if (rc == COMANDA__CODE__OK)
-			log_printf(LOG_INFO, "recovery sweep settled payment %" PRId64, req.id);
-		rpc_call_release(&call);
-	}
-	PQclear(r);
-}
-
 static void pay_relay_main(bgthread *self, void *arg)
 {
 	(void)arg;
@@ -229,23 +207,12 @@ static void pay_relay_main(bgthread *self, void *arg)
 	bus *b = bus_new(pay_ev.amqp_url, 2000, "svc-payment relay");
 	if (b != NULL)
 		svc_events_declare_all(b); /* the exchange and every queue, before the first publish */
-	rpc_client *rpc_self = NULL;
-	rpc_client_config sc = { .urls = pay_ev.self_url, .default_timeout_ms = 5000 };
-	rpc_client_open(&rpc_self, &sc);
-	int64_t next_sweep = 0;
 	int backoff = 100;
-	while (db != NULL && b != NULL && rpc_self != NULL && !bgthread_stopping(self)) {
+	while (db != NULL && b != NULL && !bgthread_stopping(self)) {
 		int n = pay_relay_once(db, b);
 		if (n == PAY_RELAY_BUSY) {
 			bgthread_wait(self, PAY_RELAY_BUSY_MS);
 			continue;
-		}
-		/* The sweep needs only the database: a broker that is down (a
-		 * failed pass) must not leave charges unsettled meanwhile. */
-		int64_t now = clock_mono_us() / 1000;
-		if (now >= next_sweep) {
-			pay_sweep(db, rpc_self);
-			next_sweep = now + PAY_SWEEP_EVERY_MS;
 		}
 		if (n < 0) {
 			bgthread_wait(self, backoff);
@@ -257,8 +224,70 @@ static void pay_relay_main(bgthread *self, void *arg)
 		if (n < PAY_RELAY_BATCH)
 			bgthread_wait(self, PAY_RELAY_POLL_MS);
 	}
-	rpc_client_close(rpc_self);
 	bus_free(b);
+	pg_conn_free(db);
+}
+
+/* ---- recovery sweep ------------------------------------------------------ */
+
+/* Asks the service to settle what processor calls left undone
+ * (SettlePayment): a card payment still pending 5 s after it was created
+ * whose charge was never attempted, or whose charge mark is abandoned; a
+ * completed payment whose refund mark is abandoned. A mark younger than
+ * PAYMENT_CLAIM_STALE_S belongs to a call that may still be in flight.
+ * One payment at a time; stops between two when the thread is stopped. */
+static void pay_sweep(bgthread *thread, pg_conn *db, rpc_client *self)
+{
+	pg_conn_set_deadline(db, clock_mono_us() + (int64_t)PAY_RELAY_PASS_MS * 1000);
+	PGresult *r = NULL;
+	int code = pg_exec(db, "SELECT id FROM payments WHERE (status = 'pending' "
+	                       "AND payment_method IN ('credit_card', 'debit_card') "
+	                       "AND ((charge_started_at IS NULL AND created_at < now() - interval '5 seconds') "
+	                       "OR charge_started_at < " PAYMENT_CLAIM_STALE_BEFORE ")) "
+	                       "OR (status = 'completed' AND refund_started_at < " PAYMENT_CLAIM_STALE_BEFORE ") "
+	                       "ORDER BY id LIMIT 50", 0, NULL, &r);
+	for (int i = 0; code == COMANDA__CODE__OK && i < PQntuples(r) && !bgthread_stopping(thread); i++) {
+		rpc_call call;
+		rpc_call_init(&call);
+		call.caller_role = COMANDA__ROLE__ROLE_SERVICE;
+		call.request_id = "recovery-sweep";
+		Comanda__GetPaymentRequest req = COMANDA__GET_PAYMENT_REQUEST__INIT;
+		req.id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		Comanda__PaymentReply *reply = NULL;
+		int rc = payment_service_settle_payment(self, &call, &req, &reply);
+		if (rc == COMANDA__CODE__OK)
+			log_printf(LOG_INFO, "recovery sweep settled payment %" PRId64, req.id);
+		rpc_call_release(&call);
+		/* The processor (or the service) did not answer in time: each
+		 * further call would hold one more RPC worker on it. The next
+		 * sweep goes on; the payment in hand keeps its mark, so it is
+		 * not asked for again before the mark is abandoned. */
+		if (rc == COMANDA__CODE__DEADLINE_EXCEEDED) {
+			log_printf(LOG_WARN, "recovery sweep: payment %" PRId64 " not settled within %d ms; the rest wait",
+			    req.id, PAY_SWEEP_CALL_MS);
+			break;
+		}
+	}
+	PQclear(r);
+}
+
+/* Needs only the database and the service itself, so it settles charges
+ * while the broker is down too. */
+static void pay_sweep_main(bgthread *self, void *arg)
+{
+	(void)arg;
+	pg_conn *db = pg_conn_new(pay_ev.db_url, pay_ev.connect_timeout_s, "svc-payment sweep");
+	rpc_client *rpc_self = NULL;
+	rpc_client_config sc = { .urls = pay_ev.self_url, .default_timeout_ms = PAY_SWEEP_CALL_MS };
+	if (db == NULL || rpc_client_open(&rpc_self, &sc) != COMANDA__CODE__OK) {
+		log_printf(LOG_ERROR, "recovery sweep: cannot start (out of memory, or %s unusable)", pay_ev.self_url);
+	} else {
+		/* the first at once: what a previous process left undone */
+		do
+			pay_sweep(self, db, rpc_self);
+		while (bgthread_wait(self, PAY_SWEEP_EVERY_MS));
+	}
+	rpc_client_close(rpc_self);
 	pg_conn_free(db);
 }
 
@@ -331,8 +360,14 @@ int payment_events_start(svc *s)
 	snprintf(pay_ev.self_url, sizeof(pay_ev.self_url), "%s", svc_self_url(s));
 	pay_ev.connect_timeout_s = svc_connect_timeout_s(s);
 	pay_relay_thread = bgthread_start("outbox relay", pay_relay_main, NULL);
+	pay_sweep_thread = bgthread_start("recovery sweep", pay_sweep_main, NULL);
 	pay_consumer_thread = bgthread_start("event consumer", pay_consumer_main, NULL);
-	return pay_relay_thread && pay_consumer_thread ? 0 : -1;
+	if (pay_relay_thread && pay_sweep_thread && pay_consumer_thread)
+		return 0;
+	/* svc calls the stop hook only after a start that succeeded: the
+	 * threads that did start are joined here */
+	payment_events_stop(s);
+	return -1;
 }
 
 void payment_events_kick(void)
@@ -343,9 +378,14 @@ void payment_events_kick(void)
 void payment_events_stop(svc *s)
 {
 	(void)s;
+	/* Each returns once its work in hand is done: the consumer's event,
+	 * the sweep's SettlePayment (PAY_SWEEP_CALL_MS at most), the relay's
+	 * pass. RPC is still served until after this hook, so neither call
+	 * is cut short. */
 	bgthread_stop(pay_consumer_thread);
+	bgthread_stop(pay_sweep_thread);
 	bgthread_stop(pay_relay_thread);
-	pay_consumer_thread = pay_relay_thread = NULL;
+	pay_consumer_thread = pay_sweep_thread = pay_relay_thread = NULL;
 }
 
 int payment_events_status(pg_conn *db, json_object *obj)

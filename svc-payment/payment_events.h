@@ -13,14 +13,16 @@
  *    died around a charge (SettlePayment), never charging twice.
  *
  * Threading: start and stop on the main thread (svc hooks); the work runs on
- * two background threads with their own connections.
+ * three background threads (relay, sweep, consumer), each with its own
+ * connections, so that a processor call of the sweep that hangs (up to its
+ * timeout) holds up neither the publishing of events nor their consuming.
  */
 #ifndef COMANDA_PAYMENT_EVENTS_H
 #define COMANDA_PAYMENT_EVENTS_H
 
 #include "svc.h"
 
-/* Starts the relay (with the sweep) and the consumer. 0 or -1. */
+/* Starts the relay, the sweep and the consumer. 0 or -1. */
 int payment_events_start(svc *s);
 
 /* Tells the relay that an event was just committed to the outbox, so it
