@@ -10,6 +10,7 @@
 #include "comanda/order.rpc.h"
 #include "cursor.h"
 #include "log.h"
+#include "metrics.h"
 #include "objectid.h"
 #include "payment_events.h"
 #include "pg_idem.h"
@@ -47,9 +48,22 @@ typedef enum pay_guard {
 
 static payment_service_config pay_cfg;
 
+/* Calls made to the processor, by kind (/metrics): what reached the card
+ * processor, and what did not. */
+typedef enum pay_call { PAY_CALL_CHARGE, PAY_CALL_LOOKUP, PAY_CALL_REFUND, PAY_CALLS } pay_call;
+static metric *pay_calls[PAY_CALLS];
+
 void payment_service_configure(const payment_service_config *cfg)
 {
 	pay_cfg = *cfg;
+	static const char *const labels[PAY_CALLS] = {
+		[PAY_CALL_CHARGE] = "call=\"charge\"",
+		[PAY_CALL_LOOKUP] = "call=\"lookup\"",
+		[PAY_CALL_REFUND] = "call=\"refund\"",
+	};
+	for (int i = 0; i < PAY_CALLS; i++)
+		pay_calls[i] = metrics_counter("comanda_payment_processor_calls_total",
+		    "calls svc-payment made to the payment processor, by kind", labels[i]);
 }
 
 /* ---- names ---------------------------------------------------------------- */
@@ -352,6 +366,7 @@ static int pay_charge(rpc_ctx *ctx, pg_conn *db, Comanda__Payment **p, const cha
 		return COMANDA__CODE__OK; /* charged (or being charged) by someone else */
 	payment_charge c = { (*p)->transaction_id, (*p)->amount_minor, (*p)->currency, token };
 	payment_outcome o;
+	metrics_add(pay_calls[PAY_CALL_CHARGE], 1);
 	if (pay_cfg.processor->charge(pay_cfg.processor, &c, &o) != 0) {
 		log_printf(LOG_WARN, "payment %" PRId64 ": processor unreachable; left pending", (*p)->id);
 		return COMANDA__CODE__OK;
@@ -839,6 +854,7 @@ static int pay_do_refund(rpc_ctx *ctx, pg_conn *db, int64_t id, pay_refund_by by
 		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
 	payment_charge c = { p->transaction_id, p->amount_minor, p->currency, "" };
 	payment_outcome o;
+	metrics_add(pay_calls[PAY_CALL_REFUND], 1);
 	if (pay_cfg.processor->refund(pay_cfg.processor, &c, &o) != 0 || !o.approved) {
 		/* Not refunded: release the claim so it can be tried again. */
 		pg_run(db, "UPDATE payments SET refund_started_at = NULL WHERE id = $1", 1, params);
@@ -1040,6 +1056,7 @@ static int pay_settle(rpc_ctx *ctx, const Comanda__GetPaymentRequest *req, Coman
 	} else {
 		payment_charge c = { p->transaction_id, p->amount_minor, p->currency, token };
 		payment_outcome o;
+		metrics_add(pay_calls[PAY_CALL_LOOKUP], 1);
 		if (pay_cfg.processor->lookup(pay_cfg.processor, &c, &o) != 0)
 			return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "payment processor unavailable");
 		/* only an abandoned charge: one in flight records its own outcome */
