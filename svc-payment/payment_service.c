@@ -830,8 +830,8 @@ static const char *const pay_refund_claim_sql[] = {
 	[PAY_REFUND_ABANDONED] = PAY_REFUND_CLAIM_SQL("refund_started_at < " PAYMENT_CLAIM_STALE_BEFORE),
 };
 
-/* Refunds a completed payment: claims the refund, asks the processor, then
- * records completed -> refunded. event_id: the order.cancelled causing it.
+/* Refunds a completed payment: claims the refund, asks the processor (a
+ * card payment's only), then records completed -> refunded. event_id: the order.cancelled causing it.
  * A claim whose outcome could not be recorded stays, so no second request
  * refunds meanwhile (503 "in progress"); once abandoned, the next request
  * or the sweep asks the processor again, which answers from the first. */
@@ -852,13 +852,20 @@ static int pay_do_refund(rpc_ctx *ctx, pg_conn *db, int64_t id, pay_refund_by by
 		return pay_refused(ctx, db, id, COMANDA__PAYMENT_STATUS__PAYMENT_REFUNDED);
 	if (p == NULL)
 		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
-	payment_charge c = { p->transaction_id, p->amount_minor, p->currency, "" };
-	payment_outcome o;
-	metrics_add(pay_calls[PAY_CALL_REFUND], 1);
-	if (pay_cfg.processor->refund(pay_cfg.processor, &c, &o) != 0 || !o.approved) {
-		/* Not refunded: release the claim so it can be tried again. */
-		pg_run(db, "UPDATE payments SET refund_started_at = NULL WHERE id = $1", 1, params);
-		return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "payment processor unavailable");
+	/* Only a card payment's money went through the processor. A cash or
+	 * bank-transfer payment was completed by an admin who saw the money
+	 * arrive (API.md), and it goes back the way it came, by hand: the
+	 * processor never charged that reference, so it is not asked to refund
+	 * it, and the refund is only recorded. */
+	if (pay_is_card(p->payment_method)) {
+		payment_charge c = { p->transaction_id, p->amount_minor, p->currency, "" };
+		payment_outcome o;
+		metrics_add(pay_calls[PAY_CALL_REFUND], 1);
+		if (pay_cfg.processor->refund(pay_cfg.processor, &c, &o) != 0 || !o.approved) {
+			/* Not refunded: release the claim so it can be tried again. */
+			pg_run(db, "UPDATE payments SET refund_started_at = NULL WHERE id = $1", 1, params);
+			return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "payment processor unavailable");
+		}
 	}
 	bool moved;
 	code = pay_transition(ctx, db, id, COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED, COMANDA__PAYMENT_STATUS__PAYMENT_REFUNDED,
