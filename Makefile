@@ -112,7 +112,10 @@ $(LIBCOMANDA): $(LIB_OBJ) $(NNG_LIB)
 	$(Q)rm -f $@ && ar rcs $@ $(filter %.o,$^)
 
 # Only what Comanda uses: no TLS, no HTTP or WebSocket transports, no tools.
-$(NNG_LIB): $(NNG_SRC)/CMakeLists.txt
+# Its sources are prerequisites so that a patch (third_party/patches)
+# rebuilds it; CMake's own build is incremental.
+NNG_SOURCES := $(shell find $(NNG_SRC)/src $(NNG_SRC)/include -name '*.[ch]' 2>/dev/null)
+$(NNG_LIB): $(NNG_SRC)/CMakeLists.txt $(NNG_SOURCES)
 	@echo "  CMAKE   $(NNG_SRC) -> $(@D)"
 	@mkdir -p $(@D)
 	$(Q)cmake -S $(NNG_SRC) -B $(@D) $(NNG_CMAKE_FLAGS) -DBUILD_SHARED_LIBS=OFF \

@@ -219,6 +219,15 @@ ipc_pipe_nego_cb(void *arg)
 	if ((rv = nni_aio_result(aio)) != 0) {
 		goto error;
 	}
+	// Comanda patch (third_party/patches): once the endpoint is closed,
+	// stop here. Its close closed this aio, so a send or receive posted
+	// now would never complete (nni_aio_begin refuses a closed aio without
+	// calling back), and a pipe that finished now would never be matched:
+	// either way nothing would reap the pipe, which holds the endpoint.
+	if (ep->closed) {
+		rv = NNG_ECLOSED;
+		goto error;
+	}
 
 	// We start transmitting before we receive.
 	if (p->got_tx_head < p->want_tx_head) {
@@ -315,6 +324,16 @@ ipc_pipe_send_cb(void *arg)
 	n = nni_aio_count(tx_aio);
 	nni_aio_iov_advance(tx_aio, n);
 	if (nni_aio_iov_count(tx_aio) != 0) {
+		// Comanda patch (third_party/patches): a write posted on the
+		// closed tx_aio would never complete (see ipc_pipe_recv_cb).
+		if (p->closed) {
+			while ((aio = nni_list_first(&p->send_q)) != NULL) {
+				nni_aio_list_remove(aio);
+				nni_aio_finish_error(aio, NNG_ECLOSED);
+			}
+			nni_mtx_unlock(&p->mtx);
+			return;
+		}
 		nng_stream_send(p->conn, tx_aio);
 		nni_mtx_unlock(&p->mtx);
 		return;
@@ -350,6 +369,15 @@ ipc_pipe_recv_cb(void *arg)
 		// Error on receive.  This has to cause an error back
 		// to the user.  Also, if we had an allocated rx_msg, lets
 		// toss it.
+		goto error;
+	}
+	// Comanda patch (third_party/patches), as tcp.c does: once the pipe
+	// is closed, its close has closed rx_aio, and a read posted on it now
+	// would never complete (nni_aio_begin refuses a closed aio without
+	// calling back): the receive waiting in recv_q would hang, and with it
+	// the protocol's pipe stop (nni_aio_stop) and so nng_close.
+	if (p->closed) {
+		rv = NNG_ECLOSED;
 		goto error;
 	}
 
@@ -680,8 +708,13 @@ ipc_ep_close(void *arg)
 	NNI_LIST_FOREACH (&ep->nego_pipes, p) {
 		ipc_pipe_close(p);
 	}
-	NNI_LIST_FOREACH (&ep->wait_pipes, p) {
+	// Comanda patch (third_party/patches): a waiting pipe will never be
+	// matched now, and nothing else reaps it (it held the endpoint's
+	// reference, so both leaked).
+	while ((p = nni_list_first(&ep->wait_pipes)) != NULL) {
+		nni_list_remove(&ep->wait_pipes, p);
 		ipc_pipe_close(p);
+		ipc_pipe_reap(p);
 	}
 	NNI_LIST_FOREACH (&ep->busy_pipes, p) {
 		ipc_pipe_close(p);

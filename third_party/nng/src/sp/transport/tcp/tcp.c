@@ -231,6 +231,15 @@ tcptran_pipe_nego_cb(void *arg)
 	if ((rv = nni_aio_result(aio)) != 0) {
 		goto error;
 	}
+	// Comanda patch (third_party/patches): once the endpoint is closed,
+	// stop here. Its close closed this aio, so a send or receive posted
+	// now would never complete (nni_aio_begin refuses a closed aio without
+	// calling back), and a pipe that finished now would never be matched:
+	// either way nothing would reap the pipe, which holds the endpoint.
+	if (ep->closed) {
+		rv = NNG_ECLOSED;
+		goto error;
+	}
 
 	// We start transmitting before we receive.
 	if (p->gottxhead < p->wanttxhead) {
@@ -328,6 +337,16 @@ tcptran_pipe_send_cb(void *arg)
 	n = nni_aio_count(txaio);
 	nni_aio_iov_advance(txaio, n);
 	if (nni_aio_iov_count(txaio) > 0) {
+		// Comanda patch (third_party/patches): once the pipe is closed,
+		// a write posted on the closed txaio would never complete
+		// (nni_aio_begin refuses a closed aio without calling back), as
+		// tcptran_pipe_recv_cb already guards against for reads.
+		if (p->closed) {
+			nni_aio_list_remove(aio);
+			nni_mtx_unlock(&p->mtx);
+			nni_aio_finish_error(aio, NNG_ECLOSED);
+			return;
+		}
 		nng_stream_send(p->conn, txaio);
 		nni_mtx_unlock(&p->mtx);
 		return;
@@ -710,8 +729,13 @@ tcptran_ep_close(void *arg)
 	NNI_LIST_FOREACH (&ep->negopipes, p) {
 		tcptran_pipe_close(p);
 	}
-	NNI_LIST_FOREACH (&ep->waitpipes, p) {
+	// Comanda patch (third_party/patches): a waiting pipe will never be
+	// matched now, and nothing else reaps it (it held the endpoint's
+	// reference, so both leaked).
+	while ((p = nni_list_first(&ep->waitpipes)) != NULL) {
+		nni_list_remove(&ep->waitpipes, p);
 		tcptran_pipe_close(p);
+		tcptran_pipe_reap(p);
 	}
 	NNI_LIST_FOREACH (&ep->busypipes, p) {
 		tcptran_pipe_close(p);
