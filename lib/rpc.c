@@ -190,9 +190,10 @@ struct rpc_client {
 	rpc_slot *free_slots;
 	rpc_slot *free_async;          /* idle slots of rpc_client_call_async (rpc_async) */
 	atomic_int async_calls;        /* async calls whose callback has not finished */
-	/* Held by an async call's callback while it posts its receive, and by
-	 * rpc_client_close to set closing before it closes the socket: NNG 1.12
-	 * panics (a destroyed mutex) when nng_ctx_recv drops the last hold of a
+	/* Held by an async call's callback while it posts its receive or
+	 * closes its context, and by rpc_client_close to set closing before it
+	 * closes the socket: NNG 1.12 panics (a destroyed mutex) or reads freed
+	 * memory when nng_ctx_recv or nng_ctx_close drops the last hold of a
 	 * context whose socket nng_close has finished meanwhile. */
 	pthread_mutex_t close_lock;
 	bool closing;
@@ -593,7 +594,14 @@ static rpc_slot *rpc_slot_get(rpc_client *c, rpc_slot **list, size_t size, void 
 static void rpc_slot_put(rpc_client *c, rpc_slot **list, rpc_slot *s, bool reusable)
 {
 	if (!reusable) {
-		nng_ctx_close(s->ctx);
+		/* Once rpc_client_close has begun, nng_close closes every context
+		 * itself and may already have freed the socket, which a late
+		 * nng_ctx_close would then touch (a use after free inside NNG,
+		 * seen from an async call failed by the close). */
+		pthread_mutex_lock(&c->close_lock);
+		if (!c->closing)
+			nng_ctx_close(s->ctx);
+		pthread_mutex_unlock(&c->close_lock);
 		nng_aio_reap(s->aio);
 		free(s);
 		return;
