@@ -29,8 +29,11 @@ static int payment_init(svc *s)
 	if (sodium_init() < 0)
 		return -1;
 	/* PAYMENT_SIM_LIMIT is in major units; the simulator compares minor. */
-	payment_simulator_init(&payment_sim, cfg_int("PAYMENT_SIM_LIMIT", 0, 90000000000000LL) * 100,
-	    (int)cfg_int("PAYMENT_SIM_SLOW_MS", 0, 30000));
+	if (payment_simulator_init(&payment_sim, cfg_int("PAYMENT_SIM_LIMIT", 0, 90000000000000LL) * 100,
+	        (int)cfg_int("PAYMENT_SIM_SLOW_MS", 0, 30000), PAYMENT_SIM_REMEMBER) != 0) {
+		log_printf(LOG_ERROR, "payment simulator: out of memory");
+		return -1;
+	}
 	rpc_client_config oc;
 	rpc_client_config_from_cfg(&oc, "ORDER_RPC_URL");
 	int timeout_ms = oc.default_timeout_ms;
@@ -55,6 +58,8 @@ static void payment_fini(svc *s)
 	(void)s;
 	rpc_client_close(payment_orders);
 	payment_orders = NULL;
+	/* after the RPC workers are gone (svc_teardown): none calls it now */
+	payment_simulator_free(&payment_sim);
 }
 
 /* /status: "total_payments" (all), "total_amount", the completed ones in

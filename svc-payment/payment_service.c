@@ -346,24 +346,40 @@ static int pay_transition(rpc_ctx *ctx, pg_conn *db, int64_t id, Comanda__Paymen
 
 /* ---- charging ------------------------------------------------------------- */
 
+/* Which charge a worker claims: a first one (no attempt marked yet), or,
+ * after the lookup of an abandoned attempt found that the processor never
+ * had it (PAYMENT_UNKNOWN), the same charge again: its mark is taken over
+ * only while it is still abandoned, so one replica's sweep charges it, and
+ * its new mark is a new attempt, which may be in flight for
+ * PAYMENT_CLAIM_STALE_S in turn. */
+typedef enum pay_charge_by { PAY_CHARGE_FIRST, PAY_CHARGE_UNKNOWN } pay_charge_by;
+
+#define PAY_CHARGE_CLAIM_SQL(cond) \
+	"UPDATE payments SET charge_started_at = now() WHERE id = $1 AND status = 'pending' AND " cond " RETURNING 1"
+static const char *const pay_charge_claim_sql[] = {
+	[PAY_CHARGE_FIRST] = PAY_CHARGE_CLAIM_SQL("charge_started_at IS NULL"),
+	[PAY_CHARGE_UNKNOWN] = PAY_CHARGE_CLAIM_SQL("charge_started_at < " PAYMENT_CLAIM_STALE_BEFORE),
+};
+
 /* Charges a pending card payment once and records the outcome. Only the
  * worker that sets the charge marker calls the processor; if the processor
  * cannot be reached the payment stays pending (the recovery sweep settles
  * it). *p is updated to the payment as it ends. */
-static int pay_charge(rpc_ctx *ctx, pg_conn *db, Comanda__Payment **p, const char *token)
+static int pay_charge(rpc_ctx *ctx, pg_conn *db, Comanda__Payment **p, const char *token, pay_charge_by by)
 {
 	char ids[24];
 	pay_int(ids, sizeof(ids), (*p)->id);
 	const char *params[] = { ids };
 	PGresult *r = NULL;
-	int code = pg_exec(db, "UPDATE payments SET charge_started_at = now() WHERE id = $1 AND status = 'pending' "
-	                       "AND charge_started_at IS NULL RETURNING 1", 1, params, &r);
+	int code = pg_exec(db, pay_charge_claim_sql[by], 1, params, &r);
 	bool mine = code == COMANDA__CODE__OK && PQntuples(r) == 1;
 	PQclear(r);
 	if (code != COMANDA__CODE__OK)
 		return code;
 	if (!mine)
 		return COMANDA__CODE__OK; /* charged (or being charged) by someone else */
+	/* The same reference either way: the processor's idempotency key, so
+	 * that a first call that reaches it after all is not a second charge. */
 	payment_charge c = { (*p)->transaction_id, (*p)->amount_minor, (*p)->currency, token };
 	payment_outcome o;
 	metrics_add(pay_calls[PAY_CALL_CHARGE], 1);
@@ -632,7 +648,7 @@ static int pay_create(rpc_ctx *ctx, const Comanda__CreatePaymentRequest *req, Co
 		return code;
 	}
 	/* From here the key's record holds the payment: a retry replays it. */
-	if (pay_is_card(n.method) && (code = pay_charge(ctx, db, &p, n.token)) != COMANDA__CODE__OK)
+	if (pay_is_card(n.method) && (code = pay_charge(ctx, db, &p, n.token, PAY_CHARGE_FIRST)) != COMANDA__CODE__OK)
 		return pay_db_error(ctx, code);
 	reply->payment = p;
 	/* The charge's outcome, for an exact replay; if this write fails, a
@@ -917,7 +933,7 @@ static int pay_on_created(rpc_ctx *ctx, const char *event_id, const Comanda__Ord
 	if (code != COMANDA__CODE__OK)
 		return code;
 	if (pay_is_card(n.method))
-		code = pay_charge(ctx, db, &p, n.token);
+		code = pay_charge(ctx, db, &p, n.token, PAY_CHARGE_FIRST);
 	if (code != COMANDA__CODE__OK)
 		return pay_db_error(ctx, code);
 	reply->payment = p;
@@ -1033,8 +1049,10 @@ static int pay_handle_event(rpc_ctx *ctx, const Comanda__HandleOrderEventRequest
 /* Settles what a processor call left undone (the recovery sweep's method):
  * a card payment left pending is charged if its charge was never attempted,
  * or, once an attempt is abandoned, settled with the outcome the processor
- * gives for it, never charged again; a refund claimed and abandoned is asked
- * for again (payment_processor.h). Anything else is answered as it is. */
+ * gives for it, never charged twice: if the processor has no charge of that
+ * reference, the attempt never reached it and it is charged now, under the
+ * same reference; a refund claimed and abandoned is asked for again
+ * (payment_processor.h). Anything else is answered as it is. */
 static int pay_settle(rpc_ctx *ctx, const Comanda__GetPaymentRequest *req, Comanda__PaymentReply *reply)
 {
 	if (rpc_ctx_caller_role(ctx) != COMANDA__ROLE__ROLE_SERVICE)
@@ -1059,23 +1077,35 @@ static int pay_settle(rpc_ctx *ctx, const Comanda__GetPaymentRequest *req, Coman
 		return COMANDA__CODE__OK;
 	}
 	if (!marks.charging) {
-		code = pay_charge(ctx, db, &p, token);
+		code = pay_charge(ctx, db, &p, token, PAY_CHARGE_FIRST);
 	} else {
 		payment_charge c = { p->transaction_id, p->amount_minor, p->currency, token };
 		payment_outcome o;
 		metrics_add(pay_calls[PAY_CALL_LOOKUP], 1);
-		if (pay_cfg.processor->lookup(pay_cfg.processor, &c, &o) != 0)
+		int found = pay_cfg.processor->lookup(pay_cfg.processor, &c, &o);
+		if (found == PAYMENT_UNKNOWN) {
+			/* The attempt never reached the processor. Taken for final
+			 * only once the attempt is abandoned (the claim's condition):
+			 * before that, its call may still be on its way. Until then,
+			 * or if another replica's sweep claims it first, nothing is
+			 * charged here and the payment is answered as it is. */
+			log_printf(LOG_INFO, "payment %" PRId64 ": the processor has no charge of it; charging it now", p->id);
+			code = pay_charge(ctx, db, &p, token, PAY_CHARGE_UNKNOWN);
+		} else if (found != 0) {
 			return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "payment processor unavailable");
-		/* only an abandoned charge: one in flight records its own outcome */
-		bool moved;
-		Comanda__Payment *after = NULL;
-		code = pay_transition(ctx, db, p->id, COMANDA__PAYMENT_STATUS__PAYMENT_PENDING,
-		    o.approved ? COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED : COMANDA__PAYMENT_STATUS__PAYMENT_FAILED,
-		    PAY_GUARD_CHARGE_STALE, o.approved ? NULL : o.reason, NULL, &after, &moved);
-		if (code == COMANDA__CODE__OK && !moved)
-			return rpc_ctx_error(ctx, COMANDA__CODE__ABORTED, "The payment's charge is not abandoned, or it changed");
-		if (code == COMANDA__CODE__OK)
-			p = after;
+		} else {
+			/* only an abandoned charge: one in flight records its own outcome */
+			bool moved;
+			Comanda__Payment *after = NULL;
+			code = pay_transition(ctx, db, p->id, COMANDA__PAYMENT_STATUS__PAYMENT_PENDING,
+			    o.approved ? COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED : COMANDA__PAYMENT_STATUS__PAYMENT_FAILED,
+			    PAY_GUARD_CHARGE_STALE, o.approved ? NULL : o.reason, NULL, &after, &moved);
+			if (code == COMANDA__CODE__OK && !moved)
+				return rpc_ctx_error(ctx, COMANDA__CODE__ABORTED,
+				    "The payment's charge is not abandoned, or it changed");
+			if (code == COMANDA__CODE__OK)
+				p = after;
+		}
 	}
 	if (code != COMANDA__CODE__OK)
 		return pay_db_error(ctx, code);
