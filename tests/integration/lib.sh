@@ -247,6 +247,18 @@ wait_until() {
 # unaligned, stopping at the first error.
 pg_admin() { psql -XAtq -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$COMANDA_PG_PORT" -U postgres "$@"; }
 
+# pg_pay SQL: one statement on svc-payment's database as svc-payment's own
+# role; pg_pay_admin SQL: the same as the superuser (what the service's role
+# may not do, such as triggers that simulate a crash). Output and errors on
+# stdout.
+pg_pay() { psql "$PAYMENT_DB_URL" -XAtq -v ON_ERROR_STOP=1 -c "$1" 2>&1; }
+pg_pay_admin() { pg_admin -d "${PAYMENT_DB_URL##*/}" -c "$1" 2>&1; }
+
+# The administrator the stack bootstraps (scripts/stack.sh), unless the
+# caller says otherwise.
+ADMIN_EMAIL=${ADMIN_EMAIL:-admin@comanda.local}
+ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-change-me}
+
 # free_ports N: N distinct ports free on 127.0.0.1 now, space-separated
 # (all held open at once while chosen, so none repeats).
 free_ports() {

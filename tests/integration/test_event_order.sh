@@ -18,7 +18,6 @@ cd "$IT_REPO" || exit 1
 
 : "${AMQP_URL:?no stack environment (scripts/stack.sh up)}"
 : "${PAYMENT_DB_URL:?no stack environment (scripts/stack.sh up)}"
-pg_pay() { psql "$PAYMENT_DB_URL" -XAtq -v ON_ERROR_STOP=1 -c "$1" 2>&1; }
 live_build order_events_live || { finish; exit 1; }
 
 # case NAME METHOD TOKEN: cancel-then-create for a fresh order id

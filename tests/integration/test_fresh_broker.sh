@@ -17,8 +17,6 @@ cd "$IT_REPO" || exit 1
 
 : "${GATEWAY_URL:?no stack environment (scripts/stack.sh up)}"
 : "${ORDER_ADMIN_PORT:?no stack environment (scripts/stack.sh up)}"
-ADMIN_EMAIL=${ADMIN_EMAIL:-admin@comanda.local}
-ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-change-me}
 MNESIA=${COMANDA_RUN_DIR:-.run/dev}/data/rabbitmq/mnesia
 trap 'stack up >/dev/null 2>&1' EXIT   # whatever happens, the stack is whole again
 

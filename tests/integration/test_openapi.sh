@@ -52,8 +52,6 @@ TIME_LIMIT=${OPENAPI_TIME_LIMIT:-420}
 # below the gateway's default per-caller limit (RATE_LIMIT_RPS=20), so the
 # runs test the API rather than the rate limiter
 RATE=${OPENAPI_RATE:-15/s}
-ADMIN_EMAIL=${ADMIN_EMAIL:-admin@comanda.local}
-ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-change-me}
 OUT=${COMANDA_RUN_DIR:-.run}/openapi
 mkdir -p "$OUT"
 HTTP_TIMEOUT=15

@@ -14,8 +14,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$IT_REPO" || exit 1
 
 : "${GATEWAY_URL:?no stack environment (scripts/stack.sh up)}"
-ADMIN_EMAIL=${ADMIN_EMAIL:-admin@comanda.local}
-ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-change-me}
 HTTP_TIMEOUT=30
 RUN=$(date +%s%N | tail -c 10)$RANDOM
 N=60

@@ -21,8 +21,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 source tests/integration/lib.sh
 
 : "${GATEWAY_URL:?no stack environment (scripts/stack.sh up)}"
-ADMIN_EMAIL=${ADMIN_EMAIL:-admin@comanda.local}
-ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-change-me}
 
 HTTP_TIMEOUT=15
 TMP=$(mktemp -d)

@@ -22,13 +22,9 @@ cd "$IT_REPO" || exit 1
 
 : "${GATEWAY_URL:?no stack environment (scripts/stack.sh up)}"
 : "${PAYMENT_DB_URL:?no stack environment (scripts/stack.sh up)}"
-ADMIN_EMAIL=${ADMIN_EMAIL:-admin@comanda.local}
-ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-change-me}
 RUN=$(date +%s%N | tail -c 10)$RANDOM
-PAY_DB=${PAYMENT_DB_URL##*/}
-pg_pay() { pg_admin -d "$PAY_DB" -c "$1" 2>&1; }
 cleanup() {
-    pg_pay "DROP TRIGGER IF EXISTS crash_test_hold ON payments; DROP FUNCTION IF EXISTS crash_test_hold()" >/dev/null
+    pg_pay_admin "DROP TRIGGER IF EXISTS crash_test_hold ON payments; DROP FUNCTION IF EXISTS crash_test_hold()" >/dev/null
     stack start-svc svc-payment >/dev/null 2>&1
 }
 trap cleanup EXIT
@@ -50,7 +46,7 @@ crash_case() {
     }
     check "[$1] the order becomes payable (payment_failed)" wait_until 10 payable
 
-    check "[$1] a trigger holds this token's charge" pg_pay "
+    check "[$1] a trigger holds this token's charge" pg_pay_admin "
         CREATE OR REPLACE FUNCTION crash_test_hold() RETURNS trigger LANGUAGE plpgsql AS \$\$
         BEGIN PERFORM pg_sleep(60); RETURN NEW; END \$\$;
         CREATE TRIGGER crash_test_hold BEFORE UPDATE ON payments FOR EACH ROW
@@ -62,14 +58,14 @@ crash_case() {
         -H 'Content-Type: application/json' -H "Idempotency-Key: $key" --data-binary "$body" \
         "$GATEWAY_URL/api/payments" &
     local curl_pid=$!
-    held() { [[ $(pg_pay "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%SET charge_started_at%' AND wait_event = 'PgSleep'") == 1 ]]; }
+    held() { [[ $(pg_pay_admin "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%SET charge_started_at%' AND wait_event = 'PgSleep'") == 1 ]]; }
     check "[$1] the payment is committed and its charge held" wait_until 10 held
     check_eq "[$1] one payment with this token, pending" "pending" \
-        "$(pg_pay "SELECT string_agg(status, ',') FROM payments WHERE payment_token = '$tok'")"
+        "$(pg_pay_admin "SELECT string_agg(status, ',') FROM payments WHERE payment_token = '$tok'")"
 
     check "[$1] svc-payment killed (SIGKILL) mid-charge" stack kill-svc svc-payment
-    pg_pay "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%SET charge_started_at%' AND wait_event = 'PgSleep'" >/dev/null
-    pg_pay "DROP TRIGGER crash_test_hold ON payments; DROP FUNCTION crash_test_hold()" >/dev/null
+    pg_pay_admin "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%SET charge_started_at%' AND wait_event = 'PgSleep'" >/dev/null
+    pg_pay_admin "DROP TRIGGER crash_test_hold ON payments; DROP FUNCTION crash_test_hold()" >/dev/null
     wait "$curl_pid" 2>/dev/null
     check "[$1] svc-payment started again" stack start-svc svc-payment
 
@@ -78,14 +74,14 @@ crash_case() {
         "(.payment.status == \"pending\" or .payment.status == \"$want\") and .payment.order_id == \"$order\""
     check_eq "[$1] the retry is marked replayed" "true" "$(http_header Idempotent-Replayed)"
     first=$(jq -r '.payment.id' <<<"$HTTP_BODY")
-    settled() { [[ $(pg_pay "SELECT status FROM payments WHERE id = $first") == "$want" ]]; }
+    settled() { [[ $(pg_pay_admin "SELECT status FROM payments WHERE id = $first") == "$want" ]]; }
     check "[$1] the recovery sweep settles it: $want" wait_until 30 settled
 
     TOKEN=$TADMIN api POST /api/payments "$body" -H "Idempotency-Key: $key"
     expect "[$1] a later retry replays the same payment, as it is now ($want)" 201 \
         ".payment.id == $first and .payment.status == \"$want\""
     check_eq "[$1] still one payment with this token: no second charge attempt" 1 \
-        "$(pg_pay "SELECT count(*) FROM payments WHERE payment_token = '$tok'")"
+        "$(pg_pay_admin "SELECT count(*) FROM payments WHERE payment_token = '$tok'")"
 }
 
 crash_case tok_crash_ok_ completed

@@ -23,9 +23,6 @@ cd "$IT_REPO" || exit 1
 : "${GATEWAY_URL:?no stack environment (scripts/stack.sh up)}"
 : "${PAYMENT_DB_URL:?no stack environment (scripts/stack.sh up)}"
 : "${ORDER_ADMIN_PORT:?no stack environment (scripts/stack.sh up)}"
-ADMIN_EMAIL=${ADMIN_EMAIL:-admin@comanda.local}
-ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-change-me}
-pg_pay() { psql "$PAYMENT_DB_URL" -XAtq -v ON_ERROR_STOP=1 -c "$1" 2>&1; }
 trap 'stack start-svc rabbitmq >/dev/null 2>&1' EXIT
 
 TADMIN=$(token "$ADMIN_EMAIL" "$ADMIN_PASSWORD")

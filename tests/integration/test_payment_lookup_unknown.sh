@@ -24,13 +24,9 @@ cd "$IT_REPO" || exit 1
 
 : "${GATEWAY_URL:?no stack environment (scripts/stack.sh up)}"
 : "${PAYMENT_DB_URL:?no stack environment (scripts/stack.sh up)}"
-ADMIN_EMAIL=${ADMIN_EMAIL:-admin@comanda.local}
-ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-change-me}
 RUN=$(date +%s%N | tail -c 10)$RANDOM
-PAY_DB=${PAYMENT_DB_URL##*/}
-pg_pay() { pg_admin -d "$PAY_DB" -c "$1" 2>&1; }
 cleanup() {
-    pg_pay "DROP TRIGGER IF EXISTS lookup_test_fail ON payments; DROP FUNCTION IF EXISTS lookup_test_fail()" >/dev/null
+    pg_pay_admin "DROP TRIGGER IF EXISTS lookup_test_fail ON payments; DROP FUNCTION IF EXISTS lookup_test_fail()" >/dev/null
 }
 trap cleanup EXIT
 
@@ -50,20 +46,20 @@ cash_payment() {
     order=$(jq -r '.order._id // empty' <<<"$HTTP_BODY")
     [[ -n $order ]] || return 1
     for _ in $(seq 100); do
-        id=$(pg_pay "SELECT id FROM payments WHERE order_id = '$order' ORDER BY id LIMIT 1")
+        id=$(pg_pay_admin "SELECT id FROM payments WHERE order_id = '$order' ORDER BY id LIMIT 1")
         [[ -n $id ]] && break
         sleep 0.1
     done
     printf '%s %s' "$id" "$order"
 }
-status_is() { [[ $(pg_pay "SELECT status FROM payments WHERE id = $1") == "$2" ]]; }
+status_is() { [[ $(pg_pay_admin "SELECT status FROM payments WHERE id = $1") == "$2" ]]; }
 order_is() {
     TOKEN=$TADMIN api GET "/api/orders/$1"
     [[ $(jq -r .order.status <<<"$HTTP_BODY") == "$2" ]]
 }
 # nothing else for the sweep: the counts below are this script's payments'
 others_settled() {
-    [[ $(pg_pay "SELECT count(*) FROM payments WHERE status = 'pending' AND payment_method IN ('credit_card', 'debit_card')") == 0 ]]
+    [[ $(pg_pay_admin "SELECT count(*) FROM payments WHERE status = 'pending' AND payment_method IN ('credit_card', 'debit_card')") == 0 ]]
 }
 check "no other card payment is pending (the sweep's calls are this script's)" wait_until 20 others_settled
 
@@ -78,7 +74,7 @@ unknown_case() {
     check "[$tok] a pending payment" test -n "$pay"
     charges=$(calls charge) lookups=$(calls lookup)
     check_eq "[$tok] made a card payment whose charge was marked 2 min ago, never made" "$pay" \
-        "$(pg_pay "UPDATE payments SET payment_method = 'credit_card', payment_token = '$tok', charge_started_at = now() - interval '2 minutes', created_at = now() - interval '2 minutes' WHERE id = $pay AND status = 'pending' RETURNING id")"
+        "$(pg_pay_admin "UPDATE payments SET payment_method = 'credit_card', payment_token = '$tok', charge_started_at = now() - interval '2 minutes', created_at = now() - interval '2 minutes' WHERE id = $pay AND status = 'pending' RETURNING id")"
     check "[$tok] the sweep settles it: $want" wait_until 15 status_is "$pay" "$want"
     check_eq "[$tok] it asked the processor for the charge (one lookup)" 1 $(($(calls lookup) - lookups))
     check_eq "[$tok] the processor had none: the sweep charged it, once (it made it up before: no charge)" 1 \
@@ -87,14 +83,14 @@ unknown_case() {
     check_json "[$tok] audit: created, then $want by the sweep" "$HTTP_BODY" \
         "[.entries[].to_status] == [\"pending\",\"$want\"] and .entries[1].request_id == \"recovery-sweep\""
     check_eq "[$tok] the charge mark is the new attempt's (a lookup waits another 60 s)" t \
-        "$(pg_pay "SELECT charge_started_at > now() - interval '1 minute' FROM payments WHERE id = $pay")"
+        "$(pg_pay_admin "SELECT charge_started_at > now() - interval '1 minute' FROM payments WHERE id = $pay")"
     check "[$tok] its order becomes $want_order" wait_until 10 order_is "$order" "$want_order"
     sleep 3 # a sweep or two later
     check_eq "[$tok] no further processor call for it" "$((charges + 1)) $((lookups + 1))" "$(calls charge) $(calls lookup)"
 }
 unknown_case "tok_visa_lookup_$RUN" completed paid
 unknown_case "tok_decline_lookup_$RUN" failed payment_failed
-TOKEN=$TADMIN api GET "/api/payments/$(pg_pay "SELECT id FROM payments WHERE payment_token = 'tok_decline_lookup_$RUN'")"
+TOKEN=$TADMIN api GET "/api/payments/$(pg_pay_admin "SELECT id FROM payments WHERE payment_token = 'tok_decline_lookup_$RUN'")"
 expect "the declined one says why" 200 '.payment.failure_reason == "card declined"'
 
 # ---- the processor had the charge; its outcome was not recorded --------------------------
@@ -103,7 +99,7 @@ expect "the declined one says why" 200 '.payment.failure_reason == "card decline
 tok="tok_visa_known_$RUN"
 read -r pay order <<<"$(cash_payment)"
 check "[known] a pending payment" test -n "$pay"
-check "[known] a trigger fails the write of its outcome" pg_pay "
+check "[known] a trigger fails the write of its outcome" pg_pay_admin "
     CREATE OR REPLACE FUNCTION lookup_test_fail() RETURNS trigger LANGUAGE plpgsql AS \$\$
     BEGIN RAISE EXCEPTION 'lookup test: outcome not recorded'; END \$\$;
     CREATE TRIGGER lookup_test_fail BEFORE UPDATE ON payments FOR EACH ROW
@@ -111,15 +107,15 @@ check "[known] a trigger fails the write of its outcome" pg_pay "
     EXECUTE FUNCTION lookup_test_fail()"
 charges=$(calls charge) lookups=$(calls lookup)
 check_eq "[known] made a card payment never charged, created a minute ago" "$pay" \
-    "$(pg_pay "UPDATE payments SET payment_method = 'credit_card', payment_token = '$tok', created_at = now() - interval '1 minute' WHERE id = $pay AND status = 'pending' RETURNING id")"
-marked() { [[ $(pg_pay "SELECT charge_started_at IS NOT NULL FROM payments WHERE id = $pay") == t ]]; }
+    "$(pg_pay_admin "UPDATE payments SET payment_method = 'credit_card', payment_token = '$tok', created_at = now() - interval '1 minute' WHERE id = $pay AND status = 'pending' RETURNING id")"
+marked() { [[ $(pg_pay_admin "SELECT charge_started_at IS NOT NULL FROM payments WHERE id = $pay") == t ]]; }
 check "[known] the sweep charges it" wait_until 15 marked
 charged() { (($(calls charge) > charges)); }
 check "[known] ... at the processor" wait_until 10 charged
-check_eq "[known] its outcome could not be recorded: pending" pending "$(pg_pay "SELECT status FROM payments WHERE id = $pay")"
-pg_pay "DROP TRIGGER lookup_test_fail ON payments; DROP FUNCTION lookup_test_fail()" >/dev/null
+check_eq "[known] its outcome could not be recorded: pending" pending "$(pg_pay_admin "SELECT status FROM payments WHERE id = $pay")"
+pg_pay_admin "DROP TRIGGER lookup_test_fail ON payments; DROP FUNCTION lookup_test_fail()" >/dev/null
 check_eq "[known] its mark made 2 minutes old (abandoned)" "$pay" \
-    "$(pg_pay "UPDATE payments SET charge_started_at = now() - interval '2 minutes' WHERE id = $pay RETURNING id")"
+    "$(pg_pay_admin "UPDATE payments SET charge_started_at = now() - interval '2 minutes' WHERE id = $pay RETURNING id")"
 check "[known] the sweep settles it with the processor's outcome: completed" wait_until 15 status_is "$pay" completed
 check_eq "[known] by a lookup, with no second charge" "$((charges + 1)) $((lookups + 1))" "$(calls charge) $(calls lookup)"
 check "[known] its order becomes paid" wait_until 10 order_is "$order" paid

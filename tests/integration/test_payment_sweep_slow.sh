@@ -22,9 +22,6 @@ cd "$IT_REPO" || exit 1
 
 : "${GATEWAY_URL:?no stack environment (scripts/stack.sh up)}"
 : "${PAYMENT_DB_URL:?no stack environment (scripts/stack.sh up)}"
-ADMIN_EMAIL=${ADMIN_EMAIL:-admin@comanda.local}
-ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-change-me}
-pg_pay() { psql "$PAYMENT_DB_URL" -XAtq -v ON_ERROR_STOP=1 -c "$1" 2>&1; }
 ready() { [[ $(http_status "$GATEWAY_URL/ready") == 200 ]]; }
 SLOW=()   # the payments made slow, so that the end can settle what is left
 

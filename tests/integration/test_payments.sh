@@ -27,8 +27,6 @@ source tests/integration/lib.sh
 : "${GATEWAY_URL:?no stack environment (scripts/stack.sh up)}"
 : "${PAYMENT_DB_URL:?no stack environment (scripts/stack.sh up)}"
 : "${PAYMENT_ADMIN_PORT:?no stack environment (scripts/stack.sh up)}"
-ADMIN_EMAIL=${ADMIN_EMAIL:-admin@comanda.local}
-ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-change-me}
 SIM_LIMIT=${PAYMENT_SIM_LIMIT:-100000000}
 
 HTTP_TIMEOUT=15
@@ -443,7 +441,6 @@ check_json "the replay made no second payment (one live payment for the order)" 
 # may decide the payment meanwhile. An older one is abandoned: the recovery
 # sweep (every 2 s) asks the processor for the charge's outcome, or for the
 # refund again. The marks are set here by hand, as a worker would.
-pg_pay() { psql "$PAYMENT_DB_URL" -XAtq -v ON_ERROR_STOP=1 -c "$1" 2>&1; }
 pay_status() { TOKEN=$TADMIN api GET "/api/payments/$1"; jq -r '.payment.status // empty' <<<"$HTTP_BODY"; }
 status_is() { [[ $(pay_status "$1") == "$2" ]]; }
 

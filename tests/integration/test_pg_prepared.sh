@@ -25,8 +25,6 @@ source tests/integration/lib.sh
 
 : "${GATEWAY_URL:?no stack environment (scripts/stack.sh up)}"
 : "${COMANDA_PG_PORT:?no stack environment (scripts/stack.sh up)}"
-ADMIN_EMAIL=${ADMIN_EMAIL:-admin@comanda.local}
-ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-change-me}
 WORKERS=${RPC_WORKERS:-8}   # svc-user's database connections serving RPCs
 PG_LOG=$COMANDA_RUN_DIR/logs/postgres.log
 USER_LOG=$COMANDA_RUN_DIR/logs/svc-user.log

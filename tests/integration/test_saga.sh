@@ -16,8 +16,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 source tests/integration/lib.sh
 
 : "${GATEWAY_URL:?no stack environment (scripts/stack.sh up)}"
-ADMIN_EMAIL=${ADMIN_EMAIL:-admin@comanda.local}
-ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-change-me}
 WAIT=${SAGA_WAIT_SECONDS:-20}
 
 HTTP_TIMEOUT=15
