@@ -71,6 +71,12 @@ expect "the paid order is cancelled" 200 '.order.status == "cancelled"'
 sleep 0.5
 NEXT=$(cash_order)
 check "the next order's order.created is not held behind it: a payment within 5 s" wait_until 5 has_payment "$NEXT"
+# The refund the cancellation met is the sweep's once its mark is abandoned.
+# Aged here, so that it happens now and not 60 s later in the middle of
+# another script (test_payments' totals saw it once).
+pg_pay "UPDATE payments SET refund_started_at = now() - interval '2 minutes' WHERE id = $REFD_PAY" >/dev/null
+refunded() { [[ $(pg_pay "SELECT status FROM payments WHERE id = $REFD_PAY") == refunded ]]; }
+check "once its refund's mark is abandoned, the sweep finishes the refund" wait_until 15 refunded
 
 # ---- the sweep settles charges while the broker is down --------------------------------------
 
