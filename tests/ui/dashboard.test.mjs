@@ -273,6 +273,47 @@ describe('a customer: sign up, log in, order, pay, cancel, refund, log out', () 
     assert.equal(await storedSession(page), null);
   });
 
+  step('a timed refresh that got no answer (504) is tried again in an idle view', async () => {
+    await page.evaluate(() => localStorage.clear());
+    await page.reload();
+    await uiLogin(page, email, password);
+    await page.getByRole('heading', { level: 1, name: 'Your orders' }).waitFor();
+    await page.goto(`${BASE}/#/orders/new`);
+    await page.getByRole('heading', { level: 1, name: 'New order' }).waitFor();
+    const before = await storedSession(page);
+    // Every refresh of the next 4 s gets a 504 without reaching the server:
+    // the one due shortly before expiry, and any before a request.
+    let failUntil = 0;
+    const attempts = [];
+    await page.route('**/api/auth/refresh', async (route) => {
+      attempts.push(Date.now());
+      if (Date.now() < failUntil) {
+        await route.fulfill({ status: 504, contentType: 'application/json',
+          body: JSON.stringify({ success: false, error: 'Gateway timeout', code: 'DEADLINE_EXCEEDED' }) });
+        return;
+      }
+      await route.continue();
+    });
+    try {
+      await page.evaluate(() => {
+        const s = JSON.parse(localStorage.getItem('comanda.session'));
+        s.expires_at = Date.now() + 3000;
+        localStorage.setItem('comanda.session', JSON.stringify(s));
+      });
+      failUntil = Date.now() + 4000;
+      await page.reload();   // the new-order form: nothing polls, the user is typing
+      await page.getByRole('heading', { level: 1, name: 'New order' }).waitFor();
+      // before: no attempt after the timed one failed, until the next request
+      await eventually(async () => {
+        const s = await storedSession(page);
+        return s && s.refresh_token !== before.refresh_token && s.expires_at > Date.now() + 60000;
+      }, { timeout: 20000, what: 'a session refreshed by a retry' });
+      assert.ok(attempts.length >= 2, `refresh attempts: ${attempts.length}`);
+    } finally {
+      await page.unroute('**/api/auth/refresh');
+    }
+  });
+
   step('an access token about to expire is refreshed before it is used', async () => {
     await page.evaluate(() => localStorage.clear());
     await page.reload();

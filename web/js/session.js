@@ -13,7 +13,12 @@
 //
 // Refresh happens (1) shortly before the access token expires, on a timer,
 // (2) before a request when the token is about to expire, and (3) once when
-// a request answers 401 (api.js).
+// a request answers 401 (api.js). A timed refresh that fails for any reason
+// but a refused token (the server busy or unreachable: 503, 504, offline) is
+// tried again soon, 5 s and then doubling up to 30 s, even in an idle tab:
+// its exchange may have happened without the answer arriving, and the API
+// gives the same answer to the same token again only for a while
+// (REFRESH_RETRY_GRACE_S, 120 s by default).
 
 import { ApiError, send } from './http.js';
 
@@ -21,6 +26,7 @@ const KEY = 'comanda.session';
 const listeners = new Set();
 let state = read();
 let timer = 0;
+let retryMs = 0;      // the wait before the next retry of a failed timed refresh
 let inflight = null;
 
 function read(text = localStorage.getItem(KEY)) {
@@ -56,10 +62,20 @@ function fromTokens(body) {
 /** Refresh a little before expiry: a minute, or a quarter of a short lifetime. */
 function schedule() {
   clearTimeout(timer);
+  retryMs = 0;
   if (!state) return;
   const left = state.expires_at - Date.now();
   const lead = Math.min(60_000, Math.max(left / 4, 0));
-  timer = setTimeout(() => { refresh().catch(() => {}); }, Math.max(1000, left - lead));
+  timer = setTimeout(timedRefresh, Math.max(1000, left - lead));
+}
+
+function timedRefresh() {
+  refresh().then(() => { retryMs = 0; }, () => {
+    if (!state) return; // refused: the session is over, nothing to retry
+    retryMs = Math.min(30_000, retryMs ? retryMs * 2 : 5_000);
+    clearTimeout(timer);
+    timer = setTimeout(timedRefresh, retryMs);
+  });
 }
 
 // Another tab logged in, refreshed or logged out.
