@@ -492,6 +492,31 @@ check_eq "svc-user started again" 0 "$USER_SVC_DOWN"
 created_again() { TOKEN=$TA api POST /api/orders "$(one_item '"After restart"' 1 1)"; [[ $HTTP_STATUS == 201 ]]; }
 check "orders are created again once svc-user is back" wait_until 10 created_again
 
+# ---- a suspended customer's retry ------------------------------------------------------------------------
+
+# Its access token stays valid until it expires; svc-user then answers that
+# the user may not order, which is only a reason to look for the first
+# response (docs/API.md, Idempotency-Key).
+ID_SUS=$(signup "Orders Suspended" "orders.sus.$RUN@example.com" "orders-pass-s")
+TSUS=$(token "orders.sus.$RUN@example.com" orders-pass-s)
+SKEY="sus-$RUN"
+SBODY=$(one_item '"Before suspension"' 1 2)
+TOKEN=$TSUS api POST /api/orders "$SBODY" -H "Idempotency-Key: $SKEY"
+expect "a customer orders with an Idempotency-Key" 201 '.order.status == "pending"'
+SFIRST=$HTTP_BODY
+TOKEN=$TADMIN api PATCH "/api/users/$ID_SUS" '{"status":"suspended"}'
+expect "an admin suspends that customer" 200 '.user.status == "suspended"'
+SCOUNT=$(order_count "$ID_SUS")
+TOKEN=$TSUS api POST /api/orders "$SBODY" -H "Idempotency-Key: $SKEY"
+check_eq "suspended: the retry with the same key is still replayed (201)" 201 "$HTTP_STATUS"
+check_eq "suspended: the replay has the first body" "$SFIRST" "$HTTP_BODY"
+check_eq "suspended: the replay says Idempotent-Replayed: true" true "$(http_header Idempotent-Replayed)"
+TOKEN=$TSUS api POST /api/orders "$SBODY" -H "Idempotency-Key: $SKEY-2"
+expect "suspended: a new order (another key) is refused" 400 "$(bad user_id)"
+TOKEN=$TSUS api POST /api/orders "$SBODY"
+expect "suspended: ... and so is one without a key" 400 "$(bad user_id)"
+check_eq "suspended: no order was stored" "$SCOUNT" "$(order_count "$ID_SUS")"
+
 # ---- request ids -----------------------------------------------------------------------------------------
 
 TOKEN=$TA api GET "/api/orders/$MISSING_ID" '' -H 'X-Request-Id: orders-test-1'
