@@ -358,7 +358,8 @@ typedef enum pay_charge_by { PAY_CHARGE_FIRST, PAY_CHARGE_UNKNOWN } pay_charge_b
 	"UPDATE payments SET charge_started_at = now() WHERE id = $1 AND status = 'pending' AND " cond " RETURNING 1"
 static const char *const pay_charge_claim_sql[] = {
 	[PAY_CHARGE_FIRST] = PAY_CHARGE_CLAIM_SQL("charge_started_at IS NULL"),
-	[PAY_CHARGE_UNKNOWN] = PAY_CHARGE_CLAIM_SQL("charge_started_at < " PAYMENT_CLAIM_STALE_BEFORE),
+	[PAY_CHARGE_UNKNOWN] = PAY_CHARGE_CLAIM_SQL("charge_started_at < " PAYMENT_CLAIM_STALE_BEFORE
+	    " AND NOT EXISTS (SELECT 1 FROM cancelled_orders c WHERE c.order_id = payments.order_id)"),
 };
 
 /* Charges a pending card payment once and records the outcome. Only the
@@ -1083,12 +1084,41 @@ static int pay_settle(rpc_ctx *ctx, const Comanda__GetPaymentRequest *req, Coman
 		payment_outcome o;
 		metrics_add(pay_calls[PAY_CALL_LOOKUP], 1);
 		int found = pay_cfg.processor->lookup(pay_cfg.processor, &c, &o);
+		PGresult *r = NULL;
+		const char *po[] = { p->order_id };
+		bool cancelled = false;
 		if (found == PAYMENT_UNKNOWN) {
+			code = pg_exec(db, "SELECT 1 FROM cancelled_orders WHERE order_id = $1", 1, po, &r);
+			cancelled = code == COMANDA__CODE__OK && PQntuples(r) == 1;
+			PQclear(r);
+			if (code != COMANDA__CODE__OK)
+				return pay_db_error(ctx, code);
+		}
+		if (found == PAYMENT_UNKNOWN && cancelled) {
+			/* Never charged, and its order was cancelled meanwhile (its
+			 * order.cancelled found the charge "in flight" and left the
+			 * payment to its outcome): the outcome is that nothing was
+			 * charged. Charging now would take a cancelled order's money,
+			 * to be refunded through svc-order's answer to it. */
+			bool moved;
+			Comanda__Payment *after = NULL;
+			code = pay_transition(ctx, db, p->id, COMANDA__PAYMENT_STATUS__PAYMENT_PENDING,
+			    COMANDA__PAYMENT_STATUS__PAYMENT_FAILED, PAY_GUARD_CHARGE_STALE, "order cancelled", NULL, &after,
+			    &moved);
+			if (code == COMANDA__CODE__OK && !moved)
+				return rpc_ctx_error(ctx, COMANDA__CODE__ABORTED,
+				    "The payment's charge is not abandoned, or it changed");
+			if (code == COMANDA__CODE__OK)
+				p = after;
+		} else if (found == PAYMENT_UNKNOWN) {
 			/* The attempt never reached the processor. Taken for final
 			 * only once the attempt is abandoned (the claim's condition):
 			 * before that, its call may still be on its way. Until then,
 			 * or if another replica's sweep claims it first, nothing is
-			 * charged here and the payment is answered as it is. */
+			 * charged here and the payment is answered as it is. The
+			 * claim also requires the order not cancelled since the
+			 * check above (a cancellation recorded after the claim sees
+			 * the charge in flight: its outcome decides). */
 			log_printf(LOG_INFO, "payment %" PRId64 ": the processor has no charge of it; charging it now", p->id);
 			code = pay_charge(ctx, db, &p, token, PAY_CHARGE_UNKNOWN);
 		} else if (found != 0) {
