@@ -533,12 +533,16 @@ static int user_refresh(rpc_ctx *ctx, const Comanda__RefreshRequest *req, Comand
 	snprintf(grace, sizeof(grace), "%d", user_cfg.refresh_retry_grace_s);
 	const char *ps[] = { hash, grace };
 	code = pg_run(db, "SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE", 1, pf);
-	/* replaced_at is the now() of the exchange's transaction, always before
-	 * this one's: a grace of 0 is never within it */
+	/* The window is measured against this statement's clock, not now():
+	 * now() is when this transaction began, and a presentation that began
+	 * first but lost the root lock to the exchange (two presentations of
+	 * one token at once) would see replaced_at, the exchange's now(), in
+	 * its future - within any window, even a grace of 0. The statement
+	 * starts after the lock is held, so after the exchange committed. */
 	if (code == COMANDA__CODE__OK)
 		code = pg_exec(db,
 		    "SELECT id, rotation, replaced_at IS NOT NULL, revoked_at IS NOT NULL, expires_at <= now(), "
-		    "replaced_at > now() - make_interval(secs => $2) "
+		    "replaced_at > statement_timestamp() - make_interval(secs => $2) "
 		    "FROM sessions WHERE refresh_hash = $1",
 		    2, ps, &r);
 	if (code != COMANDA__CODE__OK || PQntuples(r) != 1) {  /* sessions are never deleted: not 0 rows */
@@ -556,6 +560,8 @@ static int user_refresh(rpc_ctx *ctx, const Comanda__RefreshRequest *req, Comand
 	};
 	PQclear(r);
 	char *token = NULL;
+	if (user_cfg.refresh_retry_grace_s <= 0)
+		st.within_grace = false;  /* 0: strict reuse detection, whatever the clocks say */
 	if (!st.revoked && st.replaced && st.within_grace) {
 		code = user_refresh_find_successor(ctx, db, family, rotation, req->refresh_token, &st, &token);
 		if (code != COMANDA__CODE__OK)
