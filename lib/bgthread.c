@@ -102,3 +102,27 @@ bool bgthread_wait(bgthread *t, int ms)
 	pthread_mutex_unlock(&t->mu);
 	return !atomic_load(&t->stop);
 }
+
+bgthread *bgthread_ref_set(bgthread_ref *r, bgthread *t)
+{
+	pthread_mutex_lock(&r->lock);
+	r->t = t;
+	pthread_mutex_unlock(&r->lock);
+	return t;
+}
+
+void bgthread_ref_kick(bgthread_ref *r)
+{
+	pthread_mutex_lock(&r->lock);
+	bgthread_kick(r->t);
+	pthread_mutex_unlock(&r->lock);
+}
+
+void bgthread_ref_stop(bgthread_ref *r)
+{
+	pthread_mutex_lock(&r->lock);
+	bgthread *t = r->t;
+	r->t = NULL;
+	pthread_mutex_unlock(&r->lock);
+	bgthread_stop(t);
+}

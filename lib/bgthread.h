@@ -16,6 +16,7 @@
 #ifndef COMANDA_BGTHREAD_H
 #define COMANDA_BGTHREAD_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -41,7 +42,34 @@ const atomic_bool *bgthread_stop_flag(bgthread *t);
 bool bgthread_wait(bgthread *t, int ms);
 
 /* Wakes the thread's current or next bgthread_wait. Cheap; any thread;
- * NULL is fine. */
+ * NULL is fine. The caller must know t is not being stopped meanwhile:
+ * otherwise use a bgthread_ref. */
 void bgthread_kick(bgthread *t);
+
+/* A bgthread that other threads kick while it may be stopped: an outbox
+ * relay that RPC handlers kick after each commit, stopped while RPC is
+ * still served. A kick and the stop take turns on the ref's lock, so a
+ * kick finds the thread running or finds none, never one being freed.
+ *
+ *   static bgthread_ref relay = BGTHREAD_REF_INIT;
+ *   bgthread_ref_set(&relay, bgthread_start("relay", fn, arg));
+ *   bgthread_ref_kick(&relay);   // any thread
+ *   bgthread_ref_stop(&relay);   // the controlling thread
+ */
+typedef struct bgthread_ref {
+	pthread_mutex_t lock;
+	bgthread *t;
+} bgthread_ref;
+#define BGTHREAD_REF_INIT { PTHREAD_MUTEX_INITIALIZER, NULL }
+
+/* Makes t (may be NULL) the ref's thread; returns t. */
+bgthread *bgthread_ref_set(bgthread_ref *r, bgthread *t);
+
+/* bgthread_kick on the ref's thread, if any. Any thread. */
+void bgthread_ref_kick(bgthread_ref *r);
+
+/* Takes the thread out of the ref (later kicks do nothing), then stops and
+ * frees it. No-op when the ref holds none. */
+void bgthread_ref_stop(bgthread_ref *r);
 
 #endif

@@ -45,7 +45,8 @@
 #define ORDER_OUTBOX_MAX 32          /* events per order document */
 #define ORDER_RELAY_MSGS (ORDER_RELAY_BATCH * ORDER_OUTBOX_MAX)
 
-static bgthread *order_relay_thread;
+/* kicked by RPC handlers, which are still served while it stops */
+static bgthread_ref order_relay_thread = BGTHREAD_REF_INIT;
 static bgthread *order_consumer_thread;
 
 static struct {
@@ -481,9 +482,14 @@ int order_events_start(svc *s, order_db *db)
 	order_ev.db = db;
 	snprintf(order_ev.amqp_url, sizeof(order_ev.amqp_url), "%s", cfg_str("AMQP_URL"));
 	snprintf(order_ev.self_url, sizeof(order_ev.self_url), "%s", svc_self_url(s));
-	order_relay_thread = bgthread_start("outbox relay", order_relay_main, NULL);
+	bgthread *relay = bgthread_ref_set(&order_relay_thread, bgthread_start("outbox relay", order_relay_main, NULL));
 	order_consumer_thread = bgthread_start("event consumer", order_consumer_main, NULL);
-	return order_relay_thread && order_consumer_thread ? 0 : -1;
+	if (relay && order_consumer_thread)
+		return 0;
+	/* svc calls the stop hook only after a start that succeeded: the
+	 * thread that did start is joined here */
+	order_events_stop();
+	return -1;
 }
 
 void order_events_kick(const char *order_id)
@@ -498,14 +504,14 @@ void order_events_kick(const char *order_id)
 	else
 		order_ev.overflow = true;
 	pthread_mutex_unlock(&order_ev.mu);
-	bgthread_kick(order_relay_thread);
+	bgthread_ref_kick(&order_relay_thread);
 }
 
 void order_events_stop(void)
 {
 	bgthread_stop(order_consumer_thread);
-	bgthread_stop(order_relay_thread);
-	order_consumer_thread = order_relay_thread = NULL;
+	bgthread_ref_stop(&order_relay_thread);
+	order_consumer_thread = NULL;
 }
 
 int order_events_status(order_db *db, json_object *obj)

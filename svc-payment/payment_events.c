@@ -55,7 +55,8 @@
  * relay: each payment it settles waits for the processor, which may hang up
  * to its timeout, and the events of every other payment must go out
  * meanwhile. */
-static bgthread *pay_relay_thread;
+/* kicked by RPC handlers, which are still served while it stops */
+static bgthread_ref pay_relay_thread = BGTHREAD_REF_INIT;
 static bgthread *pay_sweep_thread;
 static bgthread *pay_consumer_thread;
 
@@ -359,10 +360,10 @@ int payment_events_start(svc *s)
 	snprintf(pay_ev.amqp_url, sizeof(pay_ev.amqp_url), "%s", cfg_str("AMQP_URL"));
 	snprintf(pay_ev.self_url, sizeof(pay_ev.self_url), "%s", svc_self_url(s));
 	pay_ev.connect_timeout_s = svc_connect_timeout_s(s);
-	pay_relay_thread = bgthread_start("outbox relay", pay_relay_main, NULL);
+	bgthread *relay = bgthread_ref_set(&pay_relay_thread, bgthread_start("outbox relay", pay_relay_main, NULL));
 	pay_sweep_thread = bgthread_start("recovery sweep", pay_sweep_main, NULL);
 	pay_consumer_thread = bgthread_start("event consumer", pay_consumer_main, NULL);
-	if (pay_relay_thread && pay_sweep_thread && pay_consumer_thread)
+	if (relay && pay_sweep_thread && pay_consumer_thread)
 		return 0;
 	/* svc calls the stop hook only after a start that succeeded: the
 	 * threads that did start are joined here */
@@ -372,7 +373,7 @@ int payment_events_start(svc *s)
 
 void payment_events_kick(void)
 {
-	bgthread_kick(pay_relay_thread);
+	bgthread_ref_kick(&pay_relay_thread);
 }
 
 void payment_events_stop(svc *s)
@@ -384,8 +385,8 @@ void payment_events_stop(svc *s)
 	 * is cut short. */
 	bgthread_stop(pay_consumer_thread);
 	bgthread_stop(pay_sweep_thread);
-	bgthread_stop(pay_relay_thread);
-	pay_consumer_thread = pay_sweep_thread = pay_relay_thread = NULL;
+	bgthread_ref_stop(&pay_relay_thread);
+	pay_consumer_thread = pay_sweep_thread = NULL;
 }
 
 int payment_events_status(pg_conn *db, json_object *obj)

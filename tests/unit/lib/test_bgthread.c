@@ -1,4 +1,5 @@
 /* lib/bgthread: waits end on kick, on stop, or at their timeout. */
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "bgthread.h"
@@ -51,4 +52,47 @@ TEST(bgthread_wait_times_out)
 	clock_sleep_ms(200);
 	bgthread_stop(t);
 	CHECK(atomic_load(&n) >= 2);
+}
+
+typedef struct kicker_arg {
+	bgthread_ref *ref;
+	atomic_bool *done;
+	atomic_int kicks;
+} kicker_arg;
+
+static void *kicker(void *p)
+{
+	kicker_arg *k = p;
+	while (!atomic_load(k->done)) {
+		bgthread_ref_kick(k->ref);
+		atomic_fetch_add(&k->kicks, 1);
+	}
+	return NULL;
+}
+
+/* RPC handlers kick a service's relay while the service stops it: every
+ * kick lands on the running thread or on none (ASan would report a kick
+ * on the freed one), the stop still joins the thread, and kicks after it
+ * do nothing. */
+TEST(bgthread_ref_kicks_while_it_stops_never_reach_a_freed_thread)
+{
+	wake_log w = { 0, 0 };
+	bgthread_ref ref = BGTHREAD_REF_INIT;
+	CHECK(bgthread_ref_set(&ref, bgthread_start("test", waiter, &w)) != NULL);
+	atomic_bool done = false;
+	kicker_arg k = { &ref, &done, 0 };
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++)
+		pthread_create(&th[i], NULL, kicker, &k);
+	clock_sleep_ms(20);
+	bgthread_ref_stop(&ref);
+	int at_stop = atomic_load(&k.kicks);
+	clock_sleep_ms(20);
+	atomic_store(&done, true);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	CHECK(at_stop > 0);
+	CHECK(atomic_load(&k.kicks) > at_stop); /* kicked on after the stop */
+	CHECK(atomic_load(&w.wakes) > 0);
+	bgthread_ref_stop(&ref); /* again: nothing left to stop */
 }
