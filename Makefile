@@ -158,9 +158,12 @@ $(BUILD)/tests/unit: $(TEST_OBJ) $(ALL_MOD_OBJ) $(LIBCOMANDA)
 # against RabbitMQ (test_bus.sh); pg_live, lib/pg's deadlines against
 # PostgreSQL (test_pg_prepared.sh); order_relay_live, svc-order's relay lock
 # against the MongoDB-wire server, and its outbox backlogs
-# (test_relay_replicas.sh).
+# (test_relay_replicas.sh); payment_sim_live, svc-payment's processor
+# simulator and the charges it keeps in PostgreSQL
+# (test_payment_lookup_unknown.sh).
 LIVE_PROGS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/*_live.c))
 $(BUILD)/tests/order_relay_live: $(OBJ)/svc-order/order_relay_lock.o
+$(BUILD)/tests/payment_sim_live: $(OBJ)/svc-payment/payment_processor.o
 $(LIVE_PROGS): $(BUILD)/tests/%: $(OBJ)/tests/integration/%.o $(OBJ)/tests/integration/live.o $(LIBCOMANDA)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")

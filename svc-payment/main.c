@@ -25,12 +25,15 @@ static const char payment_fingerprint_key[] = "comanda-payment-fingerprint";
 
 static int payment_init(svc *s)
 {
-	(void)s;
 	if (sodium_init() < 0)
 		return -1;
-	/* PAYMENT_SIM_LIMIT is in major units; the simulator compares minor. */
+	/* PAYMENT_SIM_LIMIT is in major units; the simulator compares minor.
+	 * It keeps its charges in this service's database, so that a restart or
+	 * another replica knows them (payment_processor.h), with a connection
+	 * for each RPC worker: only the workers call it. */
 	if (payment_simulator_init(&payment_sim, cfg_int("PAYMENT_SIM_LIMIT", 0, 90000000000000LL) * 100,
-	        (int)cfg_int("PAYMENT_SIM_SLOW_MS", 0, 30000), PAYMENT_SIM_REMEMBER) != 0) {
+	        (int)cfg_int("PAYMENT_SIM_SLOW_MS", 0, 30000), cfg_str("PAYMENT_DB_URL"), svc_connect_timeout_s(s),
+	        svc_workers(s)) != 0) {
 		log_printf(LOG_ERROR, "payment simulator: out of memory");
 		return -1;
 	}

@@ -134,4 +134,19 @@ const pg_migration payment_migrations[PAYMENT_MIGRATIONS_COUNT] = {
 	    "    cancelled_at timestamptz NOT NULL DEFAULT now()\n"
 	    ");\n"
 	},
+	{ 4, "processor_sim",
+	    "-- The built-in payment simulator's records (svc-payment/payment_processor.c):\n"
+	    "-- the references it charged and what it decided for each, as a card\n"
+	    "-- processor keeps them, durably and shared by every svc-payment replica.\n"
+	    "-- It is not svc-payment's own data: a real processor has these on its side.\n"
+	    "-- In the process's memory, as they were, a restart or a second replica\n"
+	    "-- forgot them, and a charge made but whose outcome was not recorded was\n"
+	    "-- looked up as never made and charged again. decision: 0 approved,\n"
+	    "-- 1 declined (tok_decline), 2 over the limit (payment_sim_decision).\n"
+	    "CREATE TABLE processor_sim_charges (\n"
+	    "    reference  text PRIMARY KEY,\n"
+	    "    decision   smallint NOT NULL CHECK (decision BETWEEN 0 AND 2),\n"
+	    "    charged_at timestamptz NOT NULL DEFAULT now()\n"
+	    ");\n"
+	},
 };

@@ -6,120 +6,172 @@
 #include <string.h>
 
 #include "clock.h"
+#include "comanda/rpc.pb-c.h"
+#include "log.h"
+#include "pg.h"
 
-/* The simulator's decisions, which is all it remembers of a charge. */
-typedef enum sim_decision { SIM_APPROVED, SIM_DECLINED, SIM_OVER_LIMIT } sim_decision;
-
-typedef struct sim_entry {
-	char *ref;        /* NULL: the slot is free */
-	uint64_t hash;
-	int32_t next;     /* the next entry of its bucket, -1: none */
-	uint8_t decision; /* sim_decision */
-} sim_entry;
-
-/* The references charged, in a hash table whose entries are a ring: a new
- * one takes the oldest's slot once all are used, so the simulator forgets
- * the oldest first and its memory is bounded. */
-struct payment_sim_memory {
-	pthread_mutex_t mu;
-	int32_t cap;      /* entries */
-	uint32_t mask;    /* buckets - 1, buckets a power of two >= cap */
-	int32_t oldest;   /* the slot the next new reference takes */
-	int32_t *buckets; /* the first entry of each, -1: none */
-	sim_entry *entries;
+/* The simulator's connections to its table. A call takes one that no other
+ * call holds, so a slow or frozen database keeps each caller waiting for
+ * its own statement only (PAYMENT_SIM_DB_TIMEOUT_MS), never behind another
+ * caller's: one connection under one mutex would queue them all. */
+struct payment_sim_store {
+	pthread_mutex_t mu; /* guards busy[] */
+	int n;
+	bool *busy;         /* conns[i] is held by a call */
+	pg_conn **conns;    /* NULL: not opened yet */
+	char *url;
+	int connect_timeout_s;
 };
 
-static uint64_t sim_hash(const char *s)
+payment_sim_decision payment_sim_decide(int64_t limit_minor, const payment_charge *c)
 {
-	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
+	if (strncmp(c->token, "tok_decline", 11) == 0)
+		return PAYMENT_SIM_DECLINED;
+	return c->amount_minor > limit_minor ? PAYMENT_SIM_OVER_LIMIT : PAYMENT_SIM_APPROVED;
 }
 
-/* The entry of ref, or -1. Under m->mu. */
-static int32_t sim_find(const payment_sim_memory *m, const char *ref, uint64_t h)
+void payment_sim_outcome(payment_sim_decision d, payment_outcome *out)
 {
-	for (int32_t i = m->buckets[h & m->mask]; i >= 0; i = m->entries[i].next)
-		if (m->entries[i].hash == h && strcmp(m->entries[i].ref, ref) == 0)
-			return i;
-	return -1;
-}
-
-/* Frees slot i for another reference: unlinks it from its bucket. Under m->mu. */
-static void sim_forget(payment_sim_memory *m, int32_t i)
-{
-	sim_entry *e = &m->entries[i];
-	if (e->ref == NULL)
-		return;
-	int32_t *link = &m->buckets[e->hash & m->mask];
-	while (*link != i)
-		link = &m->entries[*link].next;
-	*link = e->next;
-	free(e->ref);
-	e->ref = NULL;
-}
-
-static void sim_fill(sim_decision d, payment_outcome *out)
-{
-	out->approved = d == SIM_APPROVED;
+	out->approved = d == PAYMENT_SIM_APPROVED;
 	out->reason[0] = '\0';
-	if (d == SIM_DECLINED)
+	if (d == PAYMENT_SIM_DECLINED)
 		snprintf(out->reason, sizeof(out->reason), "card declined");
-	else if (d == SIM_OVER_LIMIT)
+	else if (d == PAYMENT_SIM_OVER_LIMIT)
 		snprintf(out->reason, sizeof(out->reason), "amount exceeds the processor limit");
+}
+
+int payment_sim_delay_ms(int slow_ms, const payment_charge *c)
+{
+	/* Off unless configured: a customer's token must not hold a worker. */
+	return slow_ms > 0 && strncmp(c->token, "tok_slow", 8) == 0 ? slow_ms : 0;
 }
 
 static void payment_sim_wait(const payment_processor *p, const payment_charge *c)
 {
-	/* Off unless configured: a customer's token must not hold a worker. */
-	if (p->slow_ms > 0 && strncmp(c->token, "tok_slow", 8) == 0)
-		clock_sleep_ms(p->slow_ms);
+	int ms = payment_sim_delay_ms(p->slow_ms, c);
+	if (ms > 0)
+		clock_sleep_ms(ms);
 }
 
+/* A connection no other call holds, opened if it never was, its deadline
+ * set for this call; NULL when all are held (more callers than the
+ * simulator was made for) or out of memory: the caller answers
+ * unreachable. Given back with sim_put. */
+static pg_conn *sim_take(payment_sim_store *s, int *slot)
+{
+	int i;
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; i < s->n && s->busy[i]; i++)
+		;
+	if (i < s->n)
+		s->busy[i] = true;
+	pthread_mutex_unlock(&s->mu);
+	if (i == s->n) {
+		log_printf(LOG_ERROR, "payment simulator: all %d of its connections are in use", s->n);
+		return NULL;
+	}
+	/* The slot is this call's: opened outside the mutex, since connecting
+	 * takes a while. No longer than a statement may: a call must answer
+	 * well within PAYMENT_CLAIM_STALE_S, which DB_CONNECT_TIMEOUT_S (up to
+	 * 60 s) would not. */
+	int timeout_s = PAYMENT_SIM_DB_TIMEOUT_MS / 1000;
+	if (s->connect_timeout_s < timeout_s)
+		timeout_s = s->connect_timeout_s;
+	if (s->conns[i] == NULL)
+		s->conns[i] = pg_conn_new(s->url, timeout_s, "svc-payment processor simulator");
+	if (s->conns[i] == NULL) {
+		pthread_mutex_lock(&s->mu);
+		s->busy[i] = false;
+		pthread_mutex_unlock(&s->mu);
+		return NULL;
+	}
+	pg_conn_set_deadline(s->conns[i], clock_mono_us() + (int64_t)PAYMENT_SIM_DB_TIMEOUT_MS * 1000);
+	*slot = i;
+	return s->conns[i];
+}
+
+static void sim_put(payment_sim_store *s, int slot)
+{
+	pthread_mutex_lock(&s->mu);
+	s->busy[slot] = false;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* The decision in the one row of r (a decision column), or -1: no row, or
+ * a value this simulator never stores. */
+static int sim_decision_of(const PGresult *r)
+{
+	if (PQntuples(r) != 1)
+		return -1;
+	long d = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+	if (d < PAYMENT_SIM_APPROVED || d > PAYMENT_SIM_OVER_LIMIT) {
+		log_printf(LOG_ERROR, "payment simulator: stored decision %ld is none of its own", d);
+		return -1;
+	}
+	return (int)d;
+}
+
+/* Stores the first charge of a reference: the INSERT takes the row or, if
+ * the reference is there (an earlier charge, by this process or another,
+ * or a concurrent one, whose insert this one waited for), leaves it; the
+ * stored decision, read after it, is the first charge's either way. Two
+ * statements, not one: a SELECT in the INSERT's own statement would not
+ * see a row another transaction committed while the INSERT waited on it.
+ * Each is safe to repeat, as pg_exec may after a broken connection. */
 static int payment_sim_charge(const payment_processor *p, const payment_charge *c, payment_outcome *out)
 {
 	payment_sim_wait(p, c);
-	sim_decision d = strncmp(c->token, "tok_decline", 11) == 0 ? SIM_DECLINED
-	               : c->amount_minor > p->limit_minor          ? SIM_OVER_LIMIT
-	                                                           : SIM_APPROVED;
-	payment_sim_memory *m = p->memory;
-	uint64_t h = sim_hash(c->reference);
-	int rc = 0;
-	pthread_mutex_lock(&m->mu);
-	int32_t i = sim_find(m, c->reference, h);
-	if (i >= 0) {
-		d = (sim_decision)m->entries[i].decision; /* charged already: the first outcome */
-	} else {
-		char *ref = strdup(c->reference);
-		if (ref == NULL) {
-			rc = -1; /* a charge it cannot remember is not made */
-		} else {
-			i = m->oldest;
-			m->oldest = (m->oldest + 1) % m->cap;
-			sim_forget(m, i);
-			m->entries[i] = (sim_entry){ ref, h, m->buckets[h & m->mask], (uint8_t)d };
-			m->buckets[h & m->mask] = i;
-		}
+	char ds[8];
+	snprintf(ds, sizeof(ds), "%d", (int)payment_sim_decide(p->limit_minor, c));
+	const char *params[] = { c->reference, ds };
+	int slot;
+	pg_conn *db = sim_take(p->store, &slot);
+	if (db == NULL)
+		return -1;
+	PGresult *r = NULL;
+	int code = pg_exec(db,
+	    "INSERT INTO processor_sim_charges (reference, decision) VALUES ($1, $2)"
+	    " ON CONFLICT (reference) DO NOTHING RETURNING decision",
+	    2, params, &r);
+	bool inserted = code == COMANDA__CODE__OK && PQntuples(r) == 1;
+	int d = inserted ? sim_decision_of(r) : -1;
+	PQclear(r);
+	r = NULL;
+	if (code == COMANDA__CODE__OK && !inserted) {
+		/* charged already: the first outcome */
+		code = pg_exec(db, "SELECT decision FROM processor_sim_charges WHERE reference = $1", 1, params, &r);
+		d = code == COMANDA__CODE__OK ? sim_decision_of(r) : -1;
+		PQclear(r);
 	}
-	pthread_mutex_unlock(&m->mu);
-	if (rc == 0)
-		sim_fill(d, out);
-	return rc;
+	sim_put(p->store, slot);
+	/* Unreachable, or a row it cannot read: for the caller the charge did
+	 * not happen, the payment stays pending with its mark, and the sweep's
+	 * lookup finds the row if the INSERT did go through. */
+	if (d < 0)
+		return -1;
+	payment_sim_outcome((payment_sim_decision)d, out);
+	return 0;
 }
 
 static int payment_sim_lookup(const payment_processor *p, const payment_charge *c, payment_outcome *out)
 {
 	payment_sim_wait(p, c);
-	payment_sim_memory *m = p->memory;
-	uint64_t h = sim_hash(c->reference);
-	pthread_mutex_lock(&m->mu);
-	int32_t i = sim_find(m, c->reference, h);
-	sim_decision d = i >= 0 ? (sim_decision)m->entries[i].decision : SIM_APPROVED;
-	pthread_mutex_unlock(&m->mu);
-	if (i < 0)
-		return PAYMENT_UNKNOWN;
-	sim_fill(d, out);
+	const char *params[] = { c->reference };
+	int slot;
+	pg_conn *db = sim_take(p->store, &slot);
+	if (db == NULL)
+		return -1;
+	PGresult *r = NULL;
+	int code = pg_exec(db, "SELECT decision FROM processor_sim_charges WHERE reference = $1", 1, params, &r);
+	bool none = code == COMANDA__CODE__OK && PQntuples(r) == 0;
+	int d = code == COMANDA__CODE__OK && !none ? sim_decision_of(r) : -1;
+	PQclear(r);
+	sim_put(p->store, slot);
+	if (none)
+		return PAYMENT_UNKNOWN; /* never charged: no outcome made up */
+	if (d < 0)
+		return -1;
+	payment_sim_outcome((payment_sim_decision)d, out);
 	return 0;
 }
 
@@ -132,31 +184,30 @@ static int payment_sim_refund(const payment_processor *p, const payment_charge *
 	return 0;
 }
 
-int payment_simulator_init(payment_processor *p, int64_t limit_minor, int slow_ms, int remember)
+int payment_simulator_init(payment_processor *p, int64_t limit_minor, int slow_ms, const char *db_url,
+    int connect_timeout_s, int callers)
 {
 	memset(p, 0, sizeof(*p));
-	if (remember <= 0 || remember > (1 << 30))
+	if (callers <= 0 || callers > 4096 || db_url == NULL)
 		return -1;
-	payment_sim_memory *m = calloc(1, sizeof(*m));
-	uint32_t buckets = 1;
-	while (buckets < (uint32_t)remember)
-		buckets <<= 1;
-	if (m != NULL) {
-		m->buckets = malloc(buckets * sizeof(*m->buckets));
-		m->entries = calloc((size_t)remember, sizeof(*m->entries));
+	payment_sim_store *s = calloc(1, sizeof(*s));
+	if (s != NULL) {
+		s->busy = calloc((size_t)callers, sizeof(*s->busy));
+		s->conns = calloc((size_t)callers, sizeof(*s->conns));
+		s->url = strdup(db_url);
 	}
-	if (m == NULL || m->buckets == NULL || m->entries == NULL || pthread_mutex_init(&m->mu, NULL) != 0) {
-		if (m != NULL) {
-			free(m->buckets);
-			free(m->entries);
+	if (s == NULL || s->busy == NULL || s->conns == NULL || s->url == NULL || pthread_mutex_init(&s->mu, NULL) != 0) {
+		if (s != NULL) {
+			free(s->busy);
+			free(s->conns);
+			free(s->url);
 		}
-		free(m);
+		free(s);
 		return -1;
 	}
-	memset(m->buckets, 0xff, buckets * sizeof(*m->buckets)); /* -1: empty */
-	m->cap = remember;
-	m->mask = buckets - 1;
-	p->memory = m;
+	s->n = callers;
+	s->connect_timeout_s = connect_timeout_s;
+	p->store = s;
 	p->slow_ms = slow_ms;
 	p->name = "simulator";
 	p->charge = payment_sim_charge;
@@ -168,14 +219,15 @@ int payment_simulator_init(payment_processor *p, int64_t limit_minor, int slow_m
 
 void payment_simulator_free(payment_processor *p)
 {
-	payment_sim_memory *m = p->memory;
-	if (m == NULL)
+	payment_sim_store *s = p->store;
+	if (s == NULL)
 		return;
-	for (int32_t i = 0; i < m->cap; i++)
-		free(m->entries[i].ref);
-	pthread_mutex_destroy(&m->mu);
-	free(m->buckets);
-	free(m->entries);
-	free(m);
-	p->memory = NULL;
+	for (int i = 0; i < s->n; i++)
+		pg_conn_free(s->conns[i]);
+	pthread_mutex_destroy(&s->mu);
+	free(s->busy);
+	free(s->conns);
+	free(s->url);
+	free(s);
+	p->store = NULL;
 }

@@ -17,17 +17,21 @@
  * longer be in flight, and only then is its lookup's answer final.
  *
  * The built-in simulator (API.md) approves everything except a token that
- * starts with "tok_decline" and an amount above its limit. It remembers the
- * references it charged (the last PAYMENT_SIM_REMEMBER of them, in this
- * process's memory): a charge of one it remembers answers the first
+ * starts with "tok_decline" and an amount above its limit. It keeps the
+ * references it charged as a processor does, durably and shared by every
+ * svc-payment replica: in svc-payment's database, in a table of its own
+ * that stands for the processor's records (processor_sim_charges,
+ * migration 004). A charge of a reference stored there answers the stored
  * outcome, its lookup answers that outcome, and the lookup of any other is
- * PAYMENT_UNKNOWN. So a restart of svc-payment forgets every charge, as a
- * processor that never had them; charging one again decides as the first
- * time did, the decision being deterministic. For tests it can also be
- * slow: with slow_ms > 0 it answers a charge or lookup of a token that
- * starts with "tok_slow" only after that long (a processor that keeps its
- * callers waiting up to their timeout), then as for any other token; a
- * charge is remembered when it answers, so one cut short by the process's
+ * PAYMENT_UNKNOWN; a restart of svc-payment, or another replica, forgets
+ * nothing. Before, it remembered them in the process's memory, so a charge
+ * made by a process since restarted (or by another replica) whose outcome
+ * was not recorded was looked up as unknown and charged again. The
+ * database unreachable is the processor unreachable (-1). For tests it can
+ * also be slow: with slow_ms > 0 it answers a charge or lookup of a token
+ * that starts with "tok_slow" only after that long (a processor that keeps
+ * its callers waiting up to their timeout), then as for any other token; a
+ * charge is stored when it answers, so one cut short by the process's
  * death never reached it.
  *
  * Threading: a processor's functions are called from many RPC workers at
@@ -59,13 +63,7 @@ typedef struct payment_charge {
  * charge never reached it (0: the outcome, -1: unreachable). */
 #define PAYMENT_UNKNOWN 1
 
-/* How many charged references the simulator remembers: some 6 MB with
- * svc-payment's own TXN-<uuid> references (10 MB with 100-character ones).
- * Far more than it is charged within PAYMENT_CLAIM_STALE_S, the age of the
- * youngest charge a lookup asks about, except under a load test. */
-#define PAYMENT_SIM_REMEMBER 65536
-
-typedef struct payment_sim_memory payment_sim_memory;
+typedef struct payment_sim_store payment_sim_store;
 
 typedef struct payment_outcome {
 	bool approved;
@@ -89,15 +87,42 @@ typedef struct payment_processor {
 	int (*refund)(const struct payment_processor *p, const payment_charge *c, payment_outcome *out);
 	int64_t limit_minor;          /* the simulator's: declines amounts above it */
 	int slow_ms;                  /* the simulator's: how long a "tok_slow" token waits; 0: not at all */
-	payment_sim_memory *memory;   /* the simulator's: the references it charged */
+	payment_sim_store *store;     /* the simulator's: its connections to the charges it made */
 } payment_processor;
 
-/* The simulator, declining amounts above limit_minor, taking slow_ms over a
- * "tok_slow" token (0: no slower than any other), and remembering the last
- * `remember` (> 0) references it charged. 0, or -1 out of memory (nothing
- * to free then). */
-int payment_simulator_init(payment_processor *p, int64_t limit_minor, int slow_ms, int remember);
-/* Frees what payment_simulator_init took. */
+/* The simulator, declining amounts above limit_minor and taking slow_ms
+ * over a "tok_slow" token (0: no slower than any other). It keeps its
+ * charges in the database at db_url (processor_sim_charges), through up to
+ * `callers` (> 0) connections of its own, opened when first needed (none
+ * here, so a database down now does not hold up the start): one for each
+ * thread that may call it at once, so that none waits on another's
+ * statement; a call that finds all in use answers unreachable. 0, or -1
+ * (out of memory, or callers out of range; nothing to free then). */
+int payment_simulator_init(payment_processor *p, int64_t limit_minor, int slow_ms, const char *db_url,
+    int connect_timeout_s, int callers);
+/* Frees what payment_simulator_init took, its connections included. No
+ * call may be in flight. */
 void payment_simulator_free(payment_processor *p);
+
+/* How long a statement on the simulator's database may take before the
+ * call answers unreachable: well within PAYMENT_CLAIM_STALE_S (above). */
+#define PAYMENT_SIM_DB_TIMEOUT_MS 3000
+
+/* ---- the simulator's decisions (pure; the unit tests call them) ---------- */
+
+/* What the simulator decides for a first charge, and stores (as this
+ * number: the values must not change, the table keeps them). */
+typedef enum payment_sim_decision {
+	PAYMENT_SIM_APPROVED = 0,
+	PAYMENT_SIM_DECLINED = 1,    /* a token starting with "tok_decline" */
+	PAYMENT_SIM_OVER_LIMIT = 2,  /* an amount above limit_minor */
+} payment_sim_decision;
+
+payment_sim_decision payment_sim_decide(int64_t limit_minor, const payment_charge *c);
+/* The outcome answered for decision d. */
+void payment_sim_outcome(payment_sim_decision d, payment_outcome *out);
+/* How long the simulator keeps a call of c waiting: slow_ms for a
+ * "tok_slow" token when slow_ms > 0, else 0. */
+int payment_sim_delay_ms(int slow_ms, const payment_charge *c);
 
 #endif

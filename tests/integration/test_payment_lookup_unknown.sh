@@ -11,6 +11,12 @@
 # failed), the sweep settles the payment with that outcome and charges
 # nothing again (svc-payment/payment_service.c, pay_settle).
 #
+# The same with svc-payment restarted between the charge and the sweep: the
+# processor (the simulator's table in svc-payment's database) still has the
+# charge, so the sweep looks it up and does not charge it again. Before, the
+# simulator forgot its charges with its process, and the sweep charged it
+# twice. Then payment_sim_live.c tests the simulator itself on that database.
+#
 # The processor calls are counted by comanda_payment_processor_calls_total
 # on svc-payment's /metrics: what is checked is how many charges reached
 # the processor for each payment.
@@ -119,5 +125,53 @@ check_eq "[known] its mark made 2 minutes old (abandoned)" "$pay" \
 check "[known] the sweep settles it with the processor's outcome: completed" wait_until 15 status_is "$pay" completed
 check_eq "[known] by a lookup, with no second charge" "$((charges + 1)) $((lookups + 1))" "$(calls charge) $(calls lookup)"
 check "[known] its order becomes paid" wait_until 10 order_is "$order" paid
+
+# ---- the same, with svc-payment restarted in between ---------------------------------------
+# The processor keeps its charges on its side, so a restart of svc-payment
+# (or another replica's sweep) still finds this one: the sweep settles it
+# with a lookup and charges nothing again. Before, the simulator kept them in
+# the process's memory: after the restart its lookup answered "never
+# charged", and the sweep charged the payment a second time.
+tok="tok_visa_restart_$RUN"
+read -r pay order <<<"$(cash_payment)"
+check "[restart] a pending payment" test -n "$pay"
+check "[restart] a trigger fails the write of its outcome" pg_pay_admin "
+    CREATE OR REPLACE FUNCTION lookup_test_fail() RETURNS trigger LANGUAGE plpgsql AS \$\$
+    BEGIN RAISE EXCEPTION 'lookup test: outcome not recorded'; END \$\$;
+    CREATE TRIGGER lookup_test_fail BEFORE UPDATE ON payments FOR EACH ROW
+    WHEN (NEW.payment_token = '$tok' AND NEW.status <> OLD.status)
+    EXECUTE FUNCTION lookup_test_fail()"
+charges=$(calls charge)
+check_eq "[restart] made a card payment never charged, created a minute ago" "$pay" \
+    "$(pg_pay_admin "UPDATE payments SET payment_method = 'credit_card', payment_token = '$tok', created_at = now() - interval '1 minute' WHERE id = $pay AND status = 'pending' RETURNING id")"
+check "[restart] the sweep charges it" wait_until 15 marked
+check "[restart] ... at the processor" wait_until 10 charged
+check_eq "[restart] its outcome could not be recorded: pending" pending "$(pg_pay_admin "SELECT status FROM payments WHERE id = $pay")"
+pg_pay_admin "DROP TRIGGER lookup_test_fail ON payments; DROP FUNCTION lookup_test_fail()" >/dev/null
+stack stop-svc svc-payment >/dev/null 2>&1
+stack start-svc svc-payment >/dev/null 2>&1
+metrics_up() { [[ $(http_status "http://127.0.0.1:$PAYMENT_ADMIN_PORT/metrics") == 200 ]]; }
+ready() { [[ $(http_status "$GATEWAY_URL/ready") == 200 ]]; }
+check "[restart] svc-payment restarted" wait_until 30 ready
+check "[restart] ... and its /metrics answers" wait_until 10 metrics_up
+# the counters start again from 0 with the new process
+charges=$(calls charge) lookups=$(calls lookup)
+check_eq "[restart] its mark made 2 minutes old (abandoned)" "$pay" \
+    "$(pg_pay_admin "UPDATE payments SET charge_started_at = now() - interval '2 minutes' WHERE id = $pay RETURNING id")"
+check "[restart] the sweep settles it with the processor's outcome: completed" wait_until 15 status_is "$pay" completed
+check_eq "[restart] by a lookup, with no second charge (one before: the restarted process charged it again)" \
+    "$charges $((lookups + 1))" "$(calls charge) $(calls lookup)"
+check_eq "[restart] the processor holds one charge of its reference" 1 \
+    "$(pg_pay_admin "SELECT count(*) FROM processor_sim_charges WHERE reference = (SELECT transaction_id FROM payments WHERE id = $pay)")"
+check "[restart] its order becomes paid" wait_until 10 order_is "$order" paid
+
+# The simulator on its own against svc-payment's database
+# (tests/integration/payment_sim_live.c, its own summary line): unknown
+# references, a second charge answering the first, a restarted simulator
+# and a second replica knowing the first one's charges, concurrent charges
+# of one reference agreeing.
+if live_build payment_sim_live; then
+    PG_LIVE_URL=$PAYMENT_DB_URL "$LIVE_BIN" 2>/dev/null
+fi
 
 finish
