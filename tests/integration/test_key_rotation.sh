@@ -156,6 +156,10 @@ stop "$USER_PID"
 check_not "svc-user-2 stops" kill -0 "$USER_PID"
 start_user JWT_SECRET="$NEW_KEY"
 check "...and starts again without JWT_SECRET_PREVIOUS" wait_until 30 user_ready
+# its admin port answering does not mean the rotation gateway has
+# reconnected (a call before that is a fast 503: seen once in CI)
+gw2_reaches_user() { TOKEN=$ROTATED_TOKEN http GET "$GW2/api/users/me"; [[ $HTTP_STATUS == 200 ]]; }
+check "...and the rotation gateway reaches it again" wait_until 10 gw2_reaches_user
 TOKEN='' http POST "$GW2/api/users" "$BODY" -H "Idempotency-Key: $RETRY_KEY"
 expect "...and refuses the same retry: 422 IDEMPOTENCY_KEY_REUSED (the previous key matched it)" 422 \
     '.reason == "IDEMPOTENCY_KEY_REUSED"'
