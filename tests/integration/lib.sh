@@ -254,6 +254,11 @@ pg_admin() { psql -XAtq -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$COMANDA_PG_PORT" -U
 pg_pay() { psql "$PAYMENT_DB_URL" -XAtq -v ON_ERROR_STOP=1 -c "$1" 2>&1; }
 pg_pay_admin() { pg_admin -d "${PAYMENT_DB_URL##*/}" -c "$1" 2>&1; }
 
+# payment_of ORDER_ID: the id of the order's first payment ("" while there
+# is none); has_payment ORDER_ID: whether it has one yet.
+payment_of() { pg_pay "SELECT id FROM payments WHERE order_id = '$1' ORDER BY id LIMIT 1"; }
+has_payment() { [[ -n $(payment_of "$1") ]]; }
+
 # The administrator the stack bootstraps (scripts/stack.sh), unless the
 # caller says otherwise.
 ADMIN_EMAIL=${ADMIN_EMAIL:-admin@comanda.local}

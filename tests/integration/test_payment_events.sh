@@ -33,9 +33,6 @@ cash_order() {
     TOKEN=$TADMIN api POST /api/orders '{"items":[{"product":"Events test","quantity":1,"price":5}],"payment_method":"cash"}'
     jq -r '.order._id // empty' <<<"$HTTP_BODY"
 }
-# payment_of ORDER: the id of the order's payment ("" while there is none).
-payment_of() { pg_pay "SELECT id FROM payments WHERE order_id = '$1' ORDER BY id LIMIT 1"; }
-has_payment() { [[ -n $(payment_of "$1") ]]; }
 
 # ---- a cancellation that meets a charge in flight holds nothing up ------------------------------
 

@@ -50,9 +50,6 @@ cash_order() {
     TOKEN=$TADMIN api POST /api/orders '{"items":[{"product":"Slow sweep test","quantity":1,"price":5}],"payment_method":"cash"}'
     jq -r '.order._id // empty' <<<"$HTTP_BODY"
 }
-# payment_of ORDER: the id of the order's payment ("" while there is none).
-payment_of() { pg_pay "SELECT id FROM payments WHERE order_id = '$1' ORDER BY id LIMIT 1"; }
-has_payment() { [[ -n $(payment_of "$1") ]]; }
 paid() {
     TOKEN=$TADMIN api GET "/api/orders/$1"
     [[ $(jq -r .order.status <<<"$HTTP_BODY") == paid ]]
