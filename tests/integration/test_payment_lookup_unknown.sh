@@ -100,26 +100,33 @@ TOKEN=$TADMIN api GET "/api/payments/$(pg_pay_admin "SELECT id FROM payments WHE
 expect "the declined one says why" 200 '.payment.failure_reason == "card declined"'
 
 # ---- the processor had the charge; its outcome was not recorded --------------------------
-# A trigger fails the write of this token's outcome, as a database that
-# failed after the charge: the payment stays pending with its charge mark.
-tok="tok_visa_known_$RUN"
-read -r pay order <<<"$(cash_payment)"
-check "[known] a pending payment" test -n "$pay"
-check "[known] a trigger fails the write of its outcome" pg_pay_admin "
-    CREATE OR REPLACE FUNCTION lookup_test_fail() RETURNS trigger LANGUAGE plpgsql AS \$\$
-    BEGIN RAISE EXCEPTION 'lookup test: outcome not recorded'; END \$\$;
-    CREATE TRIGGER lookup_test_fail BEFORE UPDATE ON payments FOR EACH ROW
-    WHEN (NEW.payment_token = '$tok' AND NEW.status <> OLD.status)
-    EXECUTE FUNCTION lookup_test_fail()"
-charges=$(calls charge) lookups=$(calls lookup)
-check_eq "[known] made a card payment never charged, created a minute ago" "$pay" \
-    "$(pg_pay_admin "UPDATE payments SET payment_method = 'credit_card', payment_token = '$tok', created_at = now() - interval '1 minute' WHERE id = $pay AND status = 'pending' RETURNING id")"
+# charged_unrecorded TAG TOKEN: a pending card payment that the sweep
+# charges at the processor while a trigger fails the write of its outcome
+# (TOKEN's only), as a database that failed after the charge: it stays
+# pending with its charge mark. Sets pay and order, and charges and
+# lookups (the processor calls before).
+charged_unrecorded() {
+    local tag=$1 tok=$2
+    read -r pay order <<<"$(cash_payment)"
+    check "[$tag] a pending payment" test -n "$pay"
+    check "[$tag] a trigger fails the write of its outcome" pg_pay_admin "
+        CREATE OR REPLACE FUNCTION lookup_test_fail() RETURNS trigger LANGUAGE plpgsql AS \$\$
+        BEGIN RAISE EXCEPTION 'lookup test: outcome not recorded'; END \$\$;
+        CREATE TRIGGER lookup_test_fail BEFORE UPDATE ON payments FOR EACH ROW
+        WHEN (NEW.payment_token = '$tok' AND NEW.status <> OLD.status)
+        EXECUTE FUNCTION lookup_test_fail()"
+    charges=$(calls charge) lookups=$(calls lookup)
+    check_eq "[$tag] made a card payment never charged, created a minute ago" "$pay" \
+        "$(pg_pay_admin "UPDATE payments SET payment_method = 'credit_card', payment_token = '$tok', created_at = now() - interval '1 minute' WHERE id = $pay AND status = 'pending' RETURNING id")"
+    check "[$tag] the sweep charges it" wait_until 15 marked
+    check "[$tag] ... at the processor" wait_until 10 charged
+    check_eq "[$tag] its outcome could not be recorded: pending" pending "$(pg_pay_admin "SELECT status FROM payments WHERE id = $pay")"
+    pg_pay_admin "DROP TRIGGER lookup_test_fail ON payments; DROP FUNCTION lookup_test_fail()" >/dev/null
+}
 marked() { [[ $(pg_pay_admin "SELECT charge_started_at IS NOT NULL FROM payments WHERE id = $pay") == t ]]; }
-check "[known] the sweep charges it" wait_until 15 marked
 charged() { (($(calls charge) > charges)); }
-check "[known] ... at the processor" wait_until 10 charged
-check_eq "[known] its outcome could not be recorded: pending" pending "$(pg_pay_admin "SELECT status FROM payments WHERE id = $pay")"
-pg_pay_admin "DROP TRIGGER lookup_test_fail ON payments; DROP FUNCTION lookup_test_fail()" >/dev/null
+
+charged_unrecorded known "tok_visa_known_$RUN"
 check_eq "[known] its mark made 2 minutes old (abandoned)" "$pay" \
     "$(pg_pay_admin "UPDATE payments SET charge_started_at = now() - interval '2 minutes' WHERE id = $pay RETURNING id")"
 check "[known] the sweep settles it with the processor's outcome: completed" wait_until 15 status_is "$pay" completed
@@ -132,22 +139,7 @@ check "[known] its order becomes paid" wait_until 10 order_is "$order" paid
 # with a lookup and charges nothing again. Before, the simulator kept them in
 # the process's memory: after the restart its lookup answered "never
 # charged", and the sweep charged the payment a second time.
-tok="tok_visa_restart_$RUN"
-read -r pay order <<<"$(cash_payment)"
-check "[restart] a pending payment" test -n "$pay"
-check "[restart] a trigger fails the write of its outcome" pg_pay_admin "
-    CREATE OR REPLACE FUNCTION lookup_test_fail() RETURNS trigger LANGUAGE plpgsql AS \$\$
-    BEGIN RAISE EXCEPTION 'lookup test: outcome not recorded'; END \$\$;
-    CREATE TRIGGER lookup_test_fail BEFORE UPDATE ON payments FOR EACH ROW
-    WHEN (NEW.payment_token = '$tok' AND NEW.status <> OLD.status)
-    EXECUTE FUNCTION lookup_test_fail()"
-charges=$(calls charge)
-check_eq "[restart] made a card payment never charged, created a minute ago" "$pay" \
-    "$(pg_pay_admin "UPDATE payments SET payment_method = 'credit_card', payment_token = '$tok', created_at = now() - interval '1 minute' WHERE id = $pay AND status = 'pending' RETURNING id")"
-check "[restart] the sweep charges it" wait_until 15 marked
-check "[restart] ... at the processor" wait_until 10 charged
-check_eq "[restart] its outcome could not be recorded: pending" pending "$(pg_pay_admin "SELECT status FROM payments WHERE id = $pay")"
-pg_pay_admin "DROP TRIGGER lookup_test_fail ON payments; DROP FUNCTION lookup_test_fail()" >/dev/null
+charged_unrecorded restart "tok_visa_restart_$RUN"
 stack stop-svc svc-payment >/dev/null 2>&1
 stack start-svc svc-payment >/dev/null 2>&1
 metrics_up() { [[ $(http_status "http://127.0.0.1:$PAYMENT_ADMIN_PORT/metrics") == 200 ]]; }
