@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 struct bgthread {
@@ -85,14 +86,7 @@ const atomic_bool *bgthread_stop_flag(bgthread *t)
 
 bool bgthread_wait(bgthread *t, int ms)
 {
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = clock_mono_timespec(clock_mono_us() + (int64_t)ms * 1000);
 	pthread_mutex_lock(&t->mu);
 	while (!t->kicked && !atomic_load(&t->stop)) {
 		if (pthread_cond_timedwait(&t->cv, &t->mu, &until) == ETIMEDOUT)

@@ -19,6 +19,11 @@ int64_t clock_mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+struct timespec clock_mono_timespec(int64_t mono_us)
+{
+	return (struct timespec){ .tv_sec = (time_t)(mono_us / 1000000), .tv_nsec = (long)(mono_us % 1000000) * 1000L };
+}
+
 /* 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the seconds whose text is
  * formatted by hand. Outside them the year has another width (or a sign),
  * and gmtime_r + snprintf write it as they always did. */

@@ -9,12 +9,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Unix time in milliseconds (UTC). */
 int64_t clock_wall_ms(void);
 
 /* Monotonic time in microseconds, for measuring and deadlines. */
 int64_t clock_mono_us(void);
+
+/* The clock_mono_us time mono_us as a CLOCK_MONOTONIC timespec, for the
+ * timed waits that take one (a condition variable set to that clock,
+ * pthread_mutex_clocklock). */
+struct timespec clock_mono_timespec(int64_t mono_us);
 
 /* Length of clock_rfc3339's text, "2026-01-16T10:30:00.000Z", for years
  * 0000-9999 (every wall-clock time this code will see). */

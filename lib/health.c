@@ -105,11 +105,7 @@ static void health_record(health_dep *d, bool up)
 static bool health_pause(health_dep *d)
 {
 	health *h = d->owner;
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_nsec += (long)HEALTH_PERIOD_MS * 1000000L;
-	until.tv_sec += until.tv_nsec / 1000000000L;
-	until.tv_nsec %= 1000000000L;
+	struct timespec until = clock_mono_timespec(clock_mono_us() + (int64_t)HEALTH_PERIOD_MS * 1000);
 	pthread_mutex_lock(&h->mu);
 	while (!h->stopping && !atomic_load(&d->hurry) && pthread_cond_timedwait(&h->cond, &h->mu, &until) == 0)
 		;

@@ -63,15 +63,20 @@ static bool order_batch_has(const bson_oid_t *oid)
 	return false;
 }
 
+/* m locked, without a deadline (until NULL) or by *until (CLOCK_MONOTONIC);
+ * 0, or not 0 when the deadline passed first. */
+static int order_mutex_lock(pthread_mutex_t *m, const struct timespec *until)
+{
+	return until == NULL ? pthread_mutex_lock(m) : pthread_mutex_clocklock(m, CLOCK_MONOTONIC, until);
+}
+
 /* The lock of oid's stripe, then until oid is not in the held set; with
  * until == NULL without a deadline, else by *until (CLOCK_MONOTONIC).
  * Returns 0 with the stripe locked, or -1 (timed out) without it. */
 static int order_lock_by(const bson_oid_t *oid, const struct timespec *until)
 {
 	pthread_mutex_t *m = order_stripe(oid);
-	if (until == NULL)
-		pthread_mutex_lock(m);
-	else if (pthread_mutex_clocklock(m, CLOCK_MONOTONIC, until) != 0)
+	if (order_mutex_lock(m, until) != 0)
 		return -1;
 	/* Checked under the stripe lock: order_lock_many publishes its set
 	 * before it waits for each of its stripes to be free, so either it
@@ -91,11 +96,7 @@ static int order_lock_by(const bson_oid_t *oid, const struct timespec *until)
 		/* released just as the wait timed out: not too late yet */
 		bool held = order_batch_has(oid);
 		pthread_mutex_unlock(&order_batch.mu);
-		if (held)
-			return -1;
-		if (until == NULL)
-			pthread_mutex_lock(m);
-		else if (pthread_mutex_clocklock(m, CLOCK_MONOTONIC, until) != 0)
+		if (held || order_mutex_lock(m, until) != 0)
 			return -1;
 	}
 	return 0;
@@ -112,10 +113,7 @@ int order_lock_until(const bson_oid_t *oid, int64_t deadline_us)
 	 * deadline already gone is refused here, before any wait */
 	if (clock_mono_us() >= deadline_us)
 		return -1;
-	struct timespec until = {
-		.tv_sec = (time_t)(deadline_us / 1000000),
-		.tv_nsec = (long)(deadline_us % 1000000) * 1000L,
-	};
+	struct timespec until = clock_mono_timespec(deadline_us);
 	return order_lock_by(oid, &until);
 }
 
