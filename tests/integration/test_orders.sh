@@ -50,6 +50,12 @@ CHANGES='[.order.history[].status] | reduce .[] as $s ([]; if length > 0 and .[-
 # INVALID_ARGUMENT envelope naming FIELD.
 names() { printf '(.error | startswith("%s ")) and ([.details[]?.field] | index("%s") != null)' "$1" "$1"; }
 bad() { printf '%s and %s' "$(err INVALID_ARGUMENT)" "$(names "$1")"; }
+# inactive STATUS: the 403 of a caller whose own account is STATUS (suspended,
+# deleted): the message says so, the reason tells it apart from a role's 403.
+inactive() {
+    printf '%s and .error == "Account is %s" and .reason == "ACCOUNT_INACTIVE" and (has("details") | not)' \
+        "$(err PERMISSION_DENIED)" "$1"
+}
 
 # one_item PRODUCT QUANTITY PRICE: an order body with one item (JSON values
 # given literally: one_item '"x"' 1.5 10).
@@ -511,11 +517,32 @@ TOKEN=$TSUS api POST /api/orders "$SBODY" -H "Idempotency-Key: $SKEY"
 check_eq "suspended: the retry with the same key is still replayed (201)" 201 "$HTTP_STATUS"
 check_eq "suspended: the replay has the first body" "$SFIRST" "$HTTP_BODY"
 check_eq "suspended: the replay says Idempotent-Replayed: true" true "$(http_header Idempotent-Replayed)"
+# A new order for themselves is about the caller's own account, not a field
+# the client got wrong: 403 with the account's status and a reason, no details.
 TOKEN=$TSUS api POST /api/orders "$SBODY" -H "Idempotency-Key: $SKEY-2"
-expect "suspended: a new order (another key) is refused" 400 "$(bad user_id)"
+expect "suspended: a new order (another key) -> 403 Account is suspended" 403 "$(inactive suspended)"
 TOKEN=$TSUS api POST /api/orders "$SBODY"
-expect "suspended: ... and so is one without a key" 400 "$(bad user_id)"
+expect "suspended: ... and one without a key -> 403" 403 "$(inactive suspended)"
+TOKEN=$TSUS api POST /api/orders "{\"user_id\":$ID_SUS,\"items\":$SEED_ITEMS}"
+expect "suspended: ... and one naming its own user_id -> 403" 403 "$(inactive suspended)"
+# An admin naming a suspended member: that member is the field at fault.
+TOKEN=$TADMIN api POST /api/orders "{\"user_id\":$ID_SUS,\"items\":$SEED_ITEMS}"
+expect "an admin ordering for a suspended user -> 400 naming user_id" 400 "$(bad user_id)"
 check_eq "suspended: no order was stored" "$SCOUNT" "$(order_count "$ID_SUS")"
+
+# The same for a deleted account (a soft delete: its token stays valid too).
+ID_DEL=$(signup "Orders Deleted" "orders.del.$RUN@example.com" "orders-pass-d")
+TDEL=$(token "orders.del.$RUN@example.com" orders-pass-d)
+TOKEN=$TDEL api POST /api/orders "$SBODY"
+expect "a customer about to be deleted orders" 201 '.order.status == "pending"'
+TOKEN=$TADMIN api DELETE "/api/users/$ID_DEL"
+expect "an admin deletes that customer" 200 '.user.status == "deleted"'
+DCOUNT=$(order_count "$ID_DEL")
+TOKEN=$TDEL api POST /api/orders "$SBODY" -H "Idempotency-Key: del-$RUN"
+expect "deleted: a new order -> 403 Account is deleted" 403 "$(inactive deleted)"
+TOKEN=$TADMIN api POST /api/orders "{\"user_id\":$ID_DEL,\"items\":$SEED_ITEMS}"
+expect "an admin ordering for a deleted user -> 400 naming user_id" 400 "$(bad user_id)"
+check_eq "deleted: no order was stored" "$DCOUNT" "$(order_count "$ID_DEL")"
 
 # ---- request ids -----------------------------------------------------------------------------------------
 
