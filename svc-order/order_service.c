@@ -157,6 +157,21 @@ static int order_load(rpc_ctx *ctx, mongoc_collection_t *coll, const bson_oid_t 
 	return COMANDA__CODE__OK;
 }
 
+/* The 403 of a caller whose own account may not order. Its access token is
+ * verified in the gateway alone, so it stays usable for a while after a
+ * suspension or deletion; the client sent no bad field then, and the message
+ * says what happened to the account (as the login's 401 does). */
+static int order_account_inactive(rpc_ctx *ctx, bool exists, Comanda__UserStatus status)
+{
+	const char *msg = "Account is not active";
+	if (exists && status == COMANDA__USER_STATUS__USER_SUSPENDED)
+		msg = "Account is suspended";
+	else if (exists && status == COMANDA__USER_STATUS__USER_DELETED)
+		msg = "Account is deleted";
+	rpc_ctx_reason(ctx, "ACCOUNT_INACTIVE");
+	return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "%s", msg);
+}
+
 /* Asks svc-user whether user_id may order, within the caller's deadline. */
 static int order_check_user(rpc_ctx *ctx, int64_t user_id)
 {
@@ -171,11 +186,17 @@ static int order_check_user(rpc_ctx *ctx, int64_t user_id)
 	Comanda__CheckUserReply *reply = NULL;
 	int code = user_service_check_user(order_cfg.users, &call, &req, &reply);
 	bool usable = code == COMANDA__CODE__OK && reply->exists && reply->status == COMANDA__USER_STATUS__USER_ACTIVE;
+	bool exists = code == COMANDA__CODE__OK && reply->exists;
+	Comanda__UserStatus status = exists ? reply->status : COMANDA__USER_STATUS__USER_STATUS_UNSPECIFIED;
 	rpc_call_release(&call);
 	if (code == COMANDA__CODE__UNAVAILABLE || code == COMANDA__CODE__DEADLINE_EXCEEDED)
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "user service unavailable");
 	if (code != COMANDA__CODE__OK)
 		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
+	/* The caller's own account (a customer always orders for themselves) is
+	 * not a field at fault; a member an admin named is. */
+	if (!usable && user_id == rpc_ctx_caller_id(ctx))
+		return order_account_inactive(ctx, exists, status);
 	if (!usable)
 		return order_invalid(ctx, "user_id", "must be an existing, active user");
 	return COMANDA__CODE__OK;
