@@ -161,6 +161,28 @@ TEST(gw_errors_reason_refines_the_status_and_is_shown)
 	free(resp.body);
 }
 
+/* svc-order's refusal of a caller whose own account is not active: the
+ * reason keeps 403 (it only tells this 403 from a role's) and is shown. */
+TEST(gw_errors_account_inactive_is_403_with_its_reason)
+{
+	CHECK_EQ_INT(gw_errors_http_status_reason(COMANDA__CODE__PERMISSION_DENIED, "ACCOUNT_INACTIVE"), 403);
+
+	httpd_request req;
+	req_init(&req);
+	httpd_response resp;
+	memset(&resp, 0, sizeof(resp));
+	rpc_status st;
+	memset(&st, 0, sizeof(st));
+	st.code = COMANDA__CODE__PERMISSION_DENIED;
+	snprintf(st.message, sizeof(st.message), "Account is suspended");
+	snprintf(st.reason, sizeof(st.reason), "ACCOUNT_INACTIVE");
+	gw_errors_respond(&resp, &req, &st);
+	CHECK_EQ_INT(resp.status, 403);
+	CHECK_STREQ(resp.body, "{\"success\":false,\"error\":\"Account is suspended\","
+	                       "\"code\":\"PERMISSION_DENIED\",\"request_id\":\"req-1\",\"reason\":\"ACCOUNT_INACTIVE\"}");
+	free(resp.body);
+}
+
 TEST(gw_errors_invalid_field_and_token_challenge)
 {
 	httpd_request req;
