@@ -1,6 +1,8 @@
 #include "payment_events.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +52,19 @@
  * included. A processor that takes longer is left to finish on the worker;
  * the pass ends there (the rest would wait on the same processor). */
 #define PAY_SWEEP_CALL_MS 5000
+/* A payment whose SettlePayment failed or timed out waits this long before
+ * the sweep asks again, doubled for each further failure in a row, up to
+ * PAY_SWEEP_BACKOFF_MAX_S (sweep_next_at, migration 005): the payments
+ * after it get their turns meanwhile, and it is still asked again. The
+ * first wait is as long as PAY_SWEEP_CALL_MS, so that a timed-out call's
+ * worker, which goes on waiting for the processor, is not joined at once by
+ * another for the same payment; the longest is PAYMENT_CLAIM_STALE_S, so
+ * that a processor back up is asked again within the time an abandoned
+ * charge waits anyway. */
+#define PAY_SWEEP_BACKOFF_S "5"
+#define PAY_SWEEP_BACKOFF_MAX_S "60"
+/* How long the sweep's write of a payment's turn may wait for the database. */
+#define PAY_SWEEP_WRITE_MS 3000
 
 /* Three threads, each with its own connections. The sweep is not run by the
  * relay: each payment it settles waits for the processor, which may hang up
@@ -231,22 +246,54 @@ static void pay_relay_main(bgthread *self, void *arg)
 
 /* ---- recovery sweep ------------------------------------------------------ */
 
+/* Records how payment `id`'s SettlePayment went, for the next sweeps: a
+ * failure (answered or timed out) pushes it back, doubling the wait with
+ * each failure in a row; an answer resets it. Best effort: if the write
+ * fails the payment keeps the turn it had, as before this existed. */
+static void pay_sweep_turn(pg_conn *db, int64_t id, bool failed)
+{
+	char ids[24];
+	snprintf(ids, sizeof(ids), "%" PRId64, id);
+	const char *params[] = { ids };
+	/* Its own deadline: the pass's may be spent on slow calls by now. */
+	pg_conn_set_deadline(db, clock_mono_us() + (int64_t)PAY_SWEEP_WRITE_MS * 1000);
+	/* sweep_failures on the right is the count before this failure: the
+	 * first waits PAY_SWEEP_BACKOFF_S (the exponent is bounded, so the
+	 * product cannot overflow an interval). */
+	int code;
+	if (failed)
+		code = pg_run(db, "UPDATE payments SET sweep_failures = sweep_failures + 1, sweep_next_at = now() + "
+		                  "least(interval '" PAY_SWEEP_BACKOFF_MAX_S " seconds', interval '" PAY_SWEEP_BACKOFF_S
+		                  " seconds' * power(2, least(sweep_failures, 16))) WHERE id = $1",
+		    1, params);
+	else
+		code = pg_run(db, "UPDATE payments SET sweep_failures = 0, sweep_next_at = NULL "
+		                  "WHERE id = $1 AND sweep_failures > 0", 1, params);
+	if (code != COMANDA__CODE__OK)
+		log_printf(LOG_WARN, "recovery sweep: payment %" PRId64 ": its next turn not recorded (%s)", id,
+		    rpc_code_name(code));
+}
+
 /* Asks the service to settle what processor calls left undone
  * (SettlePayment): a card payment still pending 5 s after it was created
  * whose charge was never attempted, or whose charge mark is abandoned; a
  * completed payment whose refund mark is abandoned. A mark younger than
  * PAYMENT_CLAIM_STALE_S belongs to a call that may still be in flight.
- * One payment at a time; stops between two when the thread is stopped. */
+ * A payment whose last call failed waits for its turn (sweep_next_at), and
+ * the ones that never failed come first, so that one the processor cannot
+ * settle does not hold up the others. One payment at a time; stops between
+ * two when the thread is stopped. */
 static void pay_sweep(bgthread *thread, pg_conn *db, rpc_client *self)
 {
 	pg_conn_set_deadline(db, clock_mono_us() + (int64_t)PAY_RELAY_PASS_MS * 1000);
 	PGresult *r = NULL;
-	int code = pg_exec(db, "SELECT id FROM payments WHERE (status = 'pending' "
+	int code = pg_exec(db, "SELECT id FROM payments WHERE ((status = 'pending' "
 	                       "AND payment_method IN ('credit_card', 'debit_card') "
 	                       "AND ((charge_started_at IS NULL AND created_at < now() - interval '5 seconds') "
 	                       "OR charge_started_at < " PAYMENT_CLAIM_STALE_BEFORE ")) "
-	                       "OR (status = 'completed' AND refund_started_at < " PAYMENT_CLAIM_STALE_BEFORE ") "
-	                       "ORDER BY id LIMIT 50", 0, NULL, &r);
+	                       "OR (status = 'completed' AND refund_started_at < " PAYMENT_CLAIM_STALE_BEFORE ")) "
+	                       "AND (sweep_next_at IS NULL OR sweep_next_at <= now()) "
+	                       "ORDER BY sweep_next_at NULLS FIRST, id LIMIT 50", 0, NULL, &r);
 	for (int i = 0; code == COMANDA__CODE__OK && i < PQntuples(r) && !bgthread_stopping(thread); i++) {
 		rpc_call call;
 		rpc_call_init(&call);
@@ -259,10 +306,12 @@ static void pay_sweep(bgthread *thread, pg_conn *db, rpc_client *self)
 		if (rc == COMANDA__CODE__OK)
 			log_printf(LOG_INFO, "recovery sweep settled payment %" PRId64, req.id);
 		rpc_call_release(&call);
+		pay_sweep_turn(db, req.id, rc != COMANDA__CODE__OK);
 		/* The processor (or the service) did not answer in time: each
 		 * further call would hold one more RPC worker on it. The next
-		 * sweep goes on; the payment in hand keeps its mark, so it is
-		 * not asked for again before the mark is abandoned. */
+		 * sweep goes on with the others: this payment waits for its
+		 * turn (pay_sweep_turn), or, if it was being charged, for its
+		 * new mark to be abandoned. */
 		if (rc == COMANDA__CODE__DEADLINE_EXCEEDED) {
 			log_printf(LOG_WARN, "recovery sweep: payment %" PRId64 " not settled within %d ms; the rest wait",
 			    req.id, PAY_SWEEP_CALL_MS);

@@ -149,4 +149,18 @@ const pg_migration payment_migrations[PAYMENT_MIGRATIONS_COUNT] = {
 	    "    charged_at timestamptz NOT NULL DEFAULT now()\n"
 	    ");\n"
 	},
+	{ 5, "sweep_backoff",
+	    "-- The recovery sweep's turns (svc-payment/payment_events.c, pay_sweep). A\n"
+	    "-- SettlePayment that fails or times out (a processor that keeps the lookup\n"
+	    "-- of one reference waiting past the sweep's deadline, or cannot be reached)\n"
+	    "-- pushes its payment back until sweep_next_at, sweep_failures calls in a\n"
+	    "-- row having failed (the wait doubles with each): before, such a payment\n"
+	    "-- stayed first in the sweep's order, each pass ended at it, and the\n"
+	    "-- payments after it were never settled. A call that answers resets both.\n"
+	    "-- They decide only when the sweep asks again, never whether a charge or a\n"
+	    "-- refund is abandoned (charge_started_at, refund_started_at).\n"
+	    "ALTER TABLE payments ADD COLUMN sweep_failures integer NOT NULL DEFAULT 0\n"
+	    "    CHECK (sweep_failures >= 0);\n"
+	    "ALTER TABLE payments ADD COLUMN sweep_next_at timestamptz;\n"
+	},
 };

@@ -5,7 +5,7 @@
 #include "pg.h"
 
 /* The schema migrations of svc-payment, in version order, for pg_migrate(). */
-#define PAYMENT_MIGRATIONS_COUNT 4
+#define PAYMENT_MIGRATIONS_COUNT 5
 extern const pg_migration payment_migrations[PAYMENT_MIGRATIONS_COUNT];
 
 #endif
