@@ -153,9 +153,10 @@ static int payment_sim_charge(const payment_processor *p, const payment_charge *
 	return 0;
 }
 
-static int payment_sim_lookup(const payment_processor *p, const payment_charge *c, payment_outcome *out)
+/* The decision stored for c's reference: 0 with *d set, PAYMENT_UNKNOWN
+ * when the simulator never charged it, -1 when unreachable. */
+static int sim_stored_decision(const payment_processor *p, const payment_charge *c, payment_sim_decision *d)
 {
-	payment_sim_wait(p, c);
 	const char *params[] = { c->reference };
 	int slot;
 	pg_conn *db = sim_take(p->store, &slot);
@@ -164,23 +165,46 @@ static int payment_sim_lookup(const payment_processor *p, const payment_charge *
 	PGresult *r = NULL;
 	int code = pg_exec(db, "SELECT decision FROM processor_sim_charges WHERE reference = $1", 1, params, &r);
 	bool none = code == COMANDA__CODE__OK && PQntuples(r) == 0;
-	int d = code == COMANDA__CODE__OK && !none ? sim_decision_of(r) : -1;
+	int stored = code == COMANDA__CODE__OK && !none ? sim_decision_of(r) : -1;
 	PQclear(r);
 	sim_put(p->store, slot);
 	if (none)
-		return PAYMENT_UNKNOWN; /* never charged: no outcome made up */
-	if (d < 0)
+		return PAYMENT_UNKNOWN;
+	if (stored < 0)
 		return -1;
-	payment_sim_outcome((payment_sim_decision)d, out);
+	*d = (payment_sim_decision)stored;
 	return 0;
 }
 
+static int payment_sim_lookup(const payment_processor *p, const payment_charge *c, payment_outcome *out)
+{
+	payment_sim_wait(p, c);
+	payment_sim_decision d;
+	int rc = sim_stored_decision(p, c, &d);
+	if (rc != 0)
+		return rc; /* never charged (no outcome made up), or unreachable */
+	payment_sim_outcome(d, out);
+	return 0;
+}
+
+/* A refund gives back the money of an approved charge. Asked for a
+ * reference it never charged, or one it declined, the simulator has no
+ * money to give back and says so, as a processor answers "no such charge";
+ * before, it approved every refund, and svc-payment recorded as refunded
+ * money that was never taken. No refund is stored: asked again, it answers
+ * from the charge the same way, and moves no money either way. */
 static int payment_sim_refund(const payment_processor *p, const payment_charge *c, payment_outcome *out)
 {
-	(void)p;
-	(void)c;
-	out->approved = true;
+	payment_sim_decision d;
+	int rc = sim_stored_decision(p, c, &d);
+	if (rc < 0)
+		return -1;
+	out->approved = rc == 0 && d == PAYMENT_SIM_APPROVED;
 	out->reason[0] = '\0';
+	if (!out->approved) {
+		snprintf(out->reason, sizeof(out->reason), "no such charge");
+		return PAYMENT_UNKNOWN;
+	}
 	return 0;
 }
 

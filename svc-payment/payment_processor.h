@@ -23,10 +23,12 @@
  * that stands for the processor's records (processor_sim_charges,
  * migration 004). A charge of a reference stored there answers the stored
  * outcome, its lookup answers that outcome, and the lookup of any other is
- * PAYMENT_UNKNOWN; a restart of svc-payment, or another replica, forgets
- * nothing. Before, it remembered them in the process's memory, so a charge
- * made by a process since restarted (or by another replica) whose outcome
- * was not recorded was looked up as unknown and charged again. The
+ * PAYMENT_UNKNOWN; a refund of a reference it charged and approved is
+ * approved, and of any other is PAYMENT_UNKNOWN (no money to give back);
+ * a restart of svc-payment, or another replica, forgets nothing. Before,
+ * it remembered them in the process's memory, so a charge made by a process
+ * since restarted (or by another replica) whose outcome was not recorded
+ * was looked up as unknown and charged again. The
  * database unreachable is the processor unreachable (-1). For tests it can
  * also be slow: with slow_ms > 0 it answers a charge or lookup of a token
  * that starts with "tok_slow" only after that long (a processor that keeps
@@ -60,7 +62,8 @@ typedef struct payment_charge {
 } payment_charge;
 
 /* lookup's answer when the processor has no charge of the reference: the
- * charge never reached it (0: the outcome, -1: unreachable). */
+ * charge never reached it (0: the outcome, -1: unreachable); refund's when
+ * it took no money under the reference. */
 #define PAYMENT_UNKNOWN 1
 
 typedef struct payment_sim_store payment_sim_store;
@@ -83,7 +86,9 @@ typedef struct payment_processor {
 	int (*lookup)(const struct payment_processor *p, const payment_charge *c, payment_outcome *out);
 	/* Refunds the charge of c->reference in full; asked again for the same
 	 * reference, answers the first refund's outcome without refunding
-	 * twice. 0, or -1 when unreachable. */
+	 * twice. 0 with *out filled; PAYMENT_UNKNOWN when the processor took no
+	 * money under that reference (it has no charge of it, or declined it:
+	 * "no such charge"), so nothing is refunded; -1 when unreachable. */
 	int (*refund)(const struct payment_processor *p, const payment_charge *c, payment_outcome *out);
 	int64_t limit_minor;          /* the simulator's: declines amounts above it */
 	int slow_ms;                  /* the simulator's: how long a "tok_slow" token waits; 0: not at all */

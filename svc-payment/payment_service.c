@@ -878,7 +878,25 @@ static int pay_do_refund(rpc_ctx *ctx, pg_conn *db, int64_t id, pay_refund_by by
 		payment_charge c = { p->transaction_id, p->amount_minor, p->currency, "" };
 		payment_outcome o;
 		metrics_add(pay_calls[PAY_CALL_REFUND], 1);
-		if (pay_cfg.processor->refund(pay_cfg.processor, &c, &o) != 0 || !o.approved) {
+		int rc = pay_cfg.processor->refund(pay_cfg.processor, &c, &o);
+		if (rc == PAYMENT_UNKNOWN) {
+			/* The processor took no money under this reference (an
+			 * admin completed the payment by hand, with no charge
+			 * made, or the processor lost it): nothing went back, so
+			 * the payment is not refunded; it stays completed, for a
+			 * person to settle by hand (API.md). A retry would get the
+			 * same answer: not 503, and the claim is released, so
+			 * nothing waits on it and the sweep does not ask again. An
+			 * order.cancelled meeting this is dead-lettered (409), where
+			 * an operator sees it (EVENTS.md). */
+			log_printf(LOG_ERROR, "payment %" PRId64 ": the processor has no charge of %s to refund; left completed",
+			    id, p->transaction_id);
+			pg_run(db, "UPDATE payments SET refund_started_at = NULL WHERE id = $1", 1, params);
+			rpc_ctx_reason(ctx, "NO_PROCESSOR_CHARGE");
+			return rpc_ctx_error(ctx, COMANDA__CODE__FAILED_PRECONDITION,
+			    "The payment processor has no charge of this payment: nothing was refunded");
+		}
+		if (rc != 0 || !o.approved) {
 			/* Not refunded: release the claim so it can be tried again. */
 			pg_run(db, "UPDATE payments SET refund_started_at = NULL WHERE id = $1", 1, params);
 			return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "payment processor unavailable");

@@ -9,7 +9,9 @@
  * another knows, one that replaces it after a restart or a second replica
  * beside it. Before, it kept them in the process's memory: the others
  * answered "unknown", and the sweep charged the payment a second time. Two
- * simulators charging one reference at once agree on one outcome.
+ * simulators charging one reference at once agree on one outcome. A refund
+ * is approved only for a reference charged and approved; of any other it is
+ * PAYMENT_UNKNOWN, "no such charge" (before, every refund was approved).
  *
  * Environment: PG_LIVE_URL (required), svc-payment's database (migration
  * 004 applied: the stack's svc-payment has started). Its rows are deleted
@@ -116,6 +118,23 @@ int main(void)
 	c = (payment_charge){ ref(r3, sizeof(r3), "never"), 100, "COP", "tok_visa" };
 	rc = b.lookup(&b, &c, &o);
 	check(rc == PAYMENT_UNKNOWN, "... and one never charged is still unknown", "got %d", rc);
+
+	/* refunds: only the money of an approved charge goes back */
+	o.approved = true;
+	rc = b.refund(&b, &c, &o);
+	check(rc == PAYMENT_UNKNOWN && !o.approved && strcmp(o.reason, "no such charge") == 0,
+	    "the refund of a reference never charged is refused: no such charge (it was approved)",
+	    "rc %d approved %d reason '%s'", rc, o.approved, o.reason);
+	rc = b.refund(&b, &d, &o);
+	check(rc == 0 && o.approved, "the refund of an approved charge is approved", "rc %d approved %d", rc, o.approved);
+	rc = b.refund(&b, &d, &o);
+	check(rc == 0 && o.approved, "... and asked again, approved again (the first refund's answer)", "rc %d approved %d",
+	    rc, o.approved);
+	payment_charge declined = { ref(r1, sizeof(r1), "declined"), 100, "COP", "" };
+	o.approved = true;
+	rc = b.refund(&b, &declined, &o);
+	check(rc == PAYMENT_UNKNOWN && !o.approved, "the refund of a declined charge is refused: no money was taken",
+	    "rc %d approved %d", rc, o.approved);
 
 	/* two replicas charge one reference at once, half with a declined card:
 	 * one outcome for all, whichever came first */

@@ -59,8 +59,10 @@ TEST(payment_simulator_is_slow_only_for_tok_slow_and_only_when_configured)
 /* Its database unreachable (nothing listens on port 1), the simulator is a
  * processor that cannot be reached: -1 for a charge and a lookup, which
  * the callers leave pending, never PAYMENT_UNKNOWN, which would have the
- * sweep charge it again. And it still waits first for a "tok_slow" token:
- * the wait stands for the processor's, before any answer. */
+ * sweep charge it again; -1 for a refund too, which is tried again, never
+ * PAYMENT_UNKNOWN, which would refuse it for good. And it still waits first
+ * for a "tok_slow" token: the wait stands for the processor's, before any
+ * answer. */
 TEST(payment_simulator_without_its_database_is_unreachable)
 {
 	payment_processor p;
@@ -73,8 +75,9 @@ TEST(payment_simulator_without_its_database_is_unreachable)
 	int64_t t0 = clock_mono_us();
 	CHECK_EQ_INT(p.lookup(&p, &c, &o), -1);
 	CHECK(clock_mono_us() - t0 >= 100000);
-	CHECK_EQ_INT(p.refund(&p, &c, &o), 0); /* refunds are not kept: as before */
-	CHECK(o.approved);
+	/* A refund asks whether the reference was charged, so it cannot be
+	 * made either (before, every refund was approved unasked). */
+	CHECK_EQ_INT(p.refund(&p, &c, &o), -1);
 	payment_simulator_free(&p);
 	CHECK(p.store == NULL);
 	CHECK_EQ_INT(payment_simulator_init(&p, 1, 0, "postgresql://127.0.0.1:1/none", 1, 0), -1);
