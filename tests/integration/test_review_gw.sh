@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# Integration: gateway request-path defects found in review, against a live
+# stack. Each section states what docs/API.md (or RFC 9110/9112) promises;
+# at the time of writing every section FAILS (see the commit message).
+#
+#   1. A small request with many query arguments (~1 KB of "a&a&...") is
+#      answered, in JSON, and never run without an answer: today
+#      libmicrohttpd's per-connection pool runs out (64 bytes per argument)
+#      and, in a window of a few argument counts, the handler runs (an order
+#      is created) while the response headers no longer fit, so the client
+#      gets an empty reply; above it, an HTML 431.
+#   2. "a path plus query over 8 KiB is 414 URI_TOO_LONG": the limit is
+#      applied to the percent-decoded text, so a 9 KB (or 24 KB) request
+#      target made of %XX escapes is served.
+#   3. "Login responses add the items "login" and "login-addr" to both
+#      headers": a login refused for its body (400) carries only "default".
+#   4. A 304 to If-None-Match must not carry Content-Length: 0 (RFC 9110
+#      8.6: only the length a 200 would have had).
+#   5. A request target in absolute form (RFC 9112 3.2.2: a server MUST
+#      accept it) is served, not 404.
+#   6. Message framing (RFC 9112 6.1, 6.3): two Content-Length fields with
+#      different values must be a 400 and the connection closed; a request
+#      with both Transfer-Encoding and Content-Length may be refused and the
+#      connection must be closed after it. Today the gateway frames by the
+#      first Content-Length (or by chunked) and keeps reading the connection,
+#      so the bytes a proxy in front counted as body are served as a second
+#      request (request smuggling).
+#   7. "Bodies over 1 MiB are 413": a chunked body over 16 MiB gets no
+#      answer at all (the connection is closed while it is being sent).
+#
+# Needs: the stack up (scripts/stack.sh up), curl, jq, python3. Every
+# section speaks from its own loopback address so that the rate limits of
+# one do not spill into another.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
+# shellcheck source=tests/integration/lib.sh
+source tests/integration/lib.sh
+
+RUN=$(date +%s)-$$
+PORT=${GATEWAY_URL##*:}
+
+# args N: N bare query arguments, "a&a&...&a"
+args() { python3 -c "import sys; print('&'.join(['a'] * int(sys.argv[1])))" "$1"; }
+
+# ==== 1. many query arguments ===================================================
+
+uid=$(signup "Review $RUN" "review-$RUN@example.com" correct-horse-1)
+check_match "setup: a customer signs up" '^[0-9]+$' "$uid"
+TOKEN=$(token "review-$RUN@example.com" correct-horse-1)
+ORDER='{"items":[{"product":"Book","quantity":1,"price":1}]}'
+
+orders_count() {
+    api GET /api/orders/stats '' --interface 127.0.0.61
+    jq -r '.stats.orders // "?"' <<<"$HTTP_BODY"
+}
+before=$(orders_count)
+silent=0 nonjson=0 created=0 seen=
+for n in $(seq 440 500); do
+    api POST "/api/orders?$(args "$n")" "$ORDER" --interface 127.0.0.61
+    if [[ $HTTP_STATUS == 000 ]]; then
+        silent=$((silent + 1)) seen+=" $n:none"
+    elif ! jq -e '.success | type == "boolean"' <<<"$HTTP_BODY" >/dev/null 2>&1; then
+        nonjson=$((nonjson + 1)) seen+=" $n:$HTTP_STATUS-not-JSON"
+    elif [[ $HTTP_STATUS == 201 ]]; then
+        created=$((created + 1))
+    fi
+    sleep 0.06 # stay under RATE_LIMIT_RPS
+done
+after=$(orders_count)
+check_eq "1: POST /api/orders with 440-500 bare query arguments (~1 KB URL) always gets an answer" \
+    0 "$silent"
+[[ -n $seen ]] && printf '     (argument count:outcome)%s\n' "$seen"
+check_eq "1: ... and that answer is JSON (no libmicrohttpd HTML 431 far below the documented limits)" 0 "$nonjson"
+check_eq "1: no order is created without a 201 answer (orders made = 201 answers)" \
+    "$created" "$((after - before))"
+
+# ==== 2. the URL limit counts the bytes sent =====================================
+
+esc=$(python3 -c "print('%41' * 3000)")
+TOKEN= api GET "/api/users?x=$esc" '' --interface 127.0.0.62
+check_eq "2: a 9 KB path+query of %XX escapes (3000 decoded bytes) is 414 URI_TOO_LONG" 414 "$HTTP_STATUS"
+check_json "2: ... in the JSON error envelope" "${HTTP_BODY:-null}" "$(err URI_TOO_LONG)"
+esc=$(python3 -c "print('%41' * 8000)")
+TOKEN= api GET "/health?x=$esc" '' --interface 127.0.0.62
+check_eq "2: a 24 KB request target of escapes is 414, not served" 414 "$HTTP_STATUS"
+
+# ==== 3. RateLimit items of the login route on every login answer ================
+
+TOKEN= api POST /api/auth/login '{"email":1,"password":"x"}' --interface 127.0.0.63
+check_eq "3: a login with a bad body is 400" 400 "$HTTP_STATUS"
+check_match "3: ... and its RateLimit-Policy has the login item" '"login";q=[0-9]+;w=[0-9]+' \
+    "$(http_header RateLimit-Policy)"
+check_match "3: ... and its RateLimit has the login-addr item" '"login-addr";r=[0-9]+;t=[0-9]+' \
+    "$(http_header RateLimit)"
+
+# ==== 4. 304 without a false Content-Length ======================================
+
+TOKEN= api GET / '' --interface 127.0.0.64
+len200=$(http_header Content-Length)
+etag=$(http_header ETag)
+check_eq "4: GET / is 200 with an ETag" "200 yes" "$HTTP_STATUS $([[ -n $etag ]] && echo yes)"
+TOKEN= api GET / '' --interface 127.0.0.64 -H "If-None-Match: $etag"
+check_eq "4: GET / with its ETag in If-None-Match is 304" 304 "$HTTP_STATUS"
+cl=$(http_header Content-Length)
+if [[ -z $cl || $cl == "$len200" ]]; then
+    pass "4: the 304 carries no Content-Length, or the 200's ($len200) (RFC 9110 8.6)"
+else
+    fail "4: the 304 carries no Content-Length, or the 200's ($len200) (RFC 9110 8.6)" "Content-Length: $cl"
+fi
+
+# ==== 5. absolute-form request target =============================================
+
+status=$(python3 - "$PORT" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+s.sendall(f"GET http://127.0.0.1:{port}/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+          "Connection: close\r\n\r\n".encode())
+data = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    data += b
+print(data.split(b"\r\n", 1)[0].decode(errors="replace"))
+PY
+)
+check_eq "5: GET http://host:port/health (absolute form) is served like GET /health" "HTTP/1.1 200 OK" "$status"
+
+# ==== 6. ambiguous framing is refused, not split into two requests ===============
+
+framing=$(python3 - "$PORT" <<'PY'
+import re, socket, sys
+port = int(sys.argv[1])
+def send(data):
+    s = socket.create_connection(("127.0.0.1", port), timeout=3)
+    s.sendall(data)
+    out = b""
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            out += b
+    except socket.timeout:
+        pass
+    s.close()
+    t = out.decode("latin1")
+    status = re.findall(r"^HTTP/1.1 (\d+)", t, re.M)
+    return ",".join(status) + (" smuggled-answered" if "X-Request-Id: review-smuggled" in t else "")
+inner = (b"GET /api/review-smuggled HTTP/1.1\r\nHost: x\r\nX-Request-Id: review-smuggled\r\n"
+         b"Connection: close\r\n\r\n")
+head = b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+body = b"{}" + inner
+dup = head + b"Content-Length: 2\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+chunks = b"2\r\n{}\r\n0\r\n\r\n"
+tecl = head + b"Transfer-Encoding: chunked\r\nContent-Length: %d\r\n\r\n" % (len(chunks) + len(inner)) + chunks + inner
+print(send(dup) + "|" + send(tecl))
+PY
+)
+check_eq "6: two Content-Length fields (2 and the real length) in one request: one 400, nothing served after it" \
+    "400" "${framing%%|*}"
+tecl=${framing#*|}
+check_match "6: Transfer-Encoding + Content-Length: the bytes after the chunked body are not served as a request" \
+    '^[0-9]{3}$' "$tecl"
+
+# ==== 7. a chunked body far over the limit still gets its 413 =====================
+
+big=$(mktemp)
+head -c $((17 * 1024 * 1024)) /dev/zero | tr '\0' ' ' >"$big"
+code=$(curl -s --interface 127.0.0.65 --max-time 30 -o /dev/null -w '%{http_code}' -X POST \
+    -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' --data-binary @"$big" \
+    "$GATEWAY_URL/api/users" 2>/dev/null)
+rm -f "$big"
+check_eq "7: a 17 MiB chunked body is answered 413 PAYLOAD_TOO_LARGE" 413 "$code"
+
+finish
