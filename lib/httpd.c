@@ -351,7 +351,10 @@ static enum MHD_Result httpd_reject(httpd *h, httpd_conn *c, struct MHD_Connecti
 	httpd_response resp;
 	memset(&resp, 0, sizeof(resp));
 	char msg[128];
-	snprintf(msg, sizeof(msg), "%s (limit %zu bytes)", what, limit);
+	if (limit > 0)
+		snprintf(msg, sizeof(msg), "%s (limit %zu bytes)", what, limit);
+	else
+		snprintf(msg, sizeof(msg), "%s", what);
 	httpd_respond_error(&resp, &c->req, status, code, msg);
 	if (h->decorate != NULL)
 		h->decorate(h->arg, &c->req, &resp);
@@ -361,6 +364,18 @@ static enum MHD_Result httpd_reject(httpd *h, httpd_conn *c, struct MHD_Connecti
 static enum MHD_Result httpd_reject_too_large(httpd *h, httpd_conn *c, struct MHD_Connection *conn)
 {
 	return httpd_reject(h, c, conn, 413, "PAYLOAD_TOO_LARGE", "Request body too large", h->max_body);
+}
+
+/* Sets *cls (the first Content-Length value) to NULL at a Content-Length
+ * field that differs from it. */
+static enum MHD_Result httpd_length_differs(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	const char **first = cls;
+	if (key == NULL || strcasecmp(key, "Content-Length") != 0 || strcmp(value != NULL ? value : "", *first) == 0)
+		return MHD_YES;
+	*first = NULL;
+	return MHD_NO;
 }
 
 /* Collects the last HTTPD_MAX_XFF_LINES X-Forwarded-For lines of a
@@ -504,8 +519,18 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, cons
 		if (httpd_tally_kind(conn, MHD_HEADER_KIND, 4) > h->max_header_bytes)
 			return httpd_reject(h, c, conn, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE", "Request header fields too large",
 			    h->max_header_bytes);
-		/* A declared length over the limit is refused before reading a byte. */
+		/* Framing a proxy in front may read otherwise (RFC 9112 6.1, 6.3: two
+		 * lengths, a length beside Transfer-Encoding) would serve the bytes
+		 * it counted as body as a request of their own: refused unread. */
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+		const char *same = cl;
+		if (cl != NULL)
+			MHD_get_connection_values(conn, MHD_HEADER_KIND, httpd_length_differs, &same);
+		if (cl != NULL &&
+		    (same == NULL || MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding") != NULL))
+			return httpd_reject(h, c, conn, 400, "INVALID_ARGUMENT", "Ambiguous request framing (Content-Length)",
+			    0);
+		/* A declared length over the limit is refused before reading a byte. */
 		if (cl != NULL) {
 			char *end = NULL;
 			errno = 0;
