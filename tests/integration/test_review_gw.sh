@@ -27,6 +27,9 @@
 #      request (request smuggling).
 #   7. "Bodies over 1 MiB are 413": a chunked body over 16 MiB gets no
 #      answer at all (the connection is closed while it is being sent).
+#   8. Rate limits: only GET /health, /status, /ready, /metrics are never
+#      limited, "unknown paths and wrong methods are charged too": a POST
+#      /health (405) is charged neither (no RateLimit headers, never 429).
 #
 # Needs: the stack up (scripts/stack.sh up), curl, jq, python3. Every
 # section speaks from its own loopback address so that the rate limits of
@@ -173,5 +176,15 @@ code=$(curl -s --interface 127.0.0.65 --max-time 30 -o /dev/null -w '%{http_code
     "$GATEWAY_URL/api/users" 2>/dev/null)
 rm -f "$big"
 check_eq "7: a 17 MiB chunked body is answered 413 PAYLOAD_TOO_LARGE" 413 "$code"
+
+# ==== 8. a wrong method on an exempt probe route is charged =======================
+
+TOKEN= api POST /health '' --interface 127.0.0.66
+check_eq "8: POST /health is 405" 405 "$HTTP_STATUS"
+check_match "8: ... charged like any wrong method (RateLimit header)" '^"default";r=[0-9]+;t=[0-9]+$' \
+    "$(http_header RateLimit)"
+codes=$(for _ in $(seq 1 130); do printf 'url = "%s/health"\nrequest = "POST"\noutput = "/dev/null"\n' "$GATEWAY_URL"; done |
+    curl -s --interface 127.0.0.66 -K - -w '%{http_code}\n' | sort | uniq -c | xargs)
+check_match "8: 130 POST /health from one address run out of the bucket (some 429)" '429' "$codes"
 
 finish
