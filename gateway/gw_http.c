@@ -56,7 +56,8 @@ static void gw_http_route(gw_app *app, const gw_route *table, size_t n, const ht
 	case GW_MATCH_METHOD_NOT_ALLOWED:
 		resp->route = g.route->pattern;
 		httpd_set_caller(resp, "anonymous");
-		if ((g.route->flags & GW_ROUTE_UNLIMITED) == 0 && !gw_ratelimit_request(app->limits, &g, resp))
+		/* charged even on an exempt route: only its own method is a probe */
+		if (!gw_ratelimit_request(app->limits, &g, resp))
 			return;
 		httpd_respond_error(resp, req, 405, "METHOD_NOT_ALLOWED", "Method not allowed");
 		httpd_add_header(resp, "Allow", allow);
