@@ -289,6 +289,15 @@ bool gw_ratelimit_login_begin(gw_ratelimit *rl, const gw_request *req, const cha
 	return false;
 }
 
+void gw_ratelimit_login_peek(gw_ratelimit *rl, const gw_request *req, const char *email, httpd_response *resp)
+{
+	if (!gw_rl_login_on(rl))
+		return;
+	char key1[GW_RL_KEY_MAX], key2[GW_RL_KEY_MAX];
+	size_t len2, len1 = gw_rl_login_keys(req, email, key1, key2, sizeof(key1), &len2);
+	gw_rl_login_headers(rl, resp, key1, len1, key2, len2, NULL, 0, clock_mono_us());
+}
+
 void gw_ratelimit_login_end(gw_ratelimit *rl, const gw_request *req, const char *email, int code,
     httpd_response *resp)
 {

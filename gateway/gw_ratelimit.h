@@ -76,6 +76,13 @@ bool gw_ratelimit_request(gw_ratelimit *rl, const gw_request *req, httpd_respons
  * False: resp holds the 429 and the attempt must not be made. */
 bool gw_ratelimit_login_begin(gw_ratelimit *rl, const gw_request *req, const char *email, httpd_response *resp);
 
+/* A login answered before any attempt is made (its body refused: 400,
+ * 415): adds the login items of (client, email) as they stand, taking
+ * nothing, so that every answer of the route carries them. email may be
+ * NULL when the body named none (then the (client, "") bucket, which no
+ * attempt ever charges, is reported: full). */
+void gw_ratelimit_login_peek(gw_ratelimit *rl, const gw_request *req, const char *email, httpd_response *resp);
+
 /* After the login's RPC (or after giving up before it): code is its
  * canonical code (COMANDA__CODE__*). Settles the reservation as above and
  * adds the login items to resp's RateLimit headers. */

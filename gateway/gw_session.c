@@ -37,13 +37,23 @@ static void gw_session_login_then(gw_app *app, const gw_request *req, httpd_resp
 void gw_session_login(gw_app *app, const gw_request *req, httpd_response *resp)
 {
 	json_object *body = NULL;
-	if (!json_parse_request(req->http, resp, &body))
+	if (!json_parse_request(req->http, resp, &body)) {
+		gw_ratelimit_login_peek(app->limits, req, NULL, resp);
 		return;
+	}
 	Comanda__LoginRequest rq;
 	gw_problem p;
-	if (!gw_user_login_request(body, &rq, &p))
+	if (!gw_user_login_request(body, &rq, &p)) {
 		gw_errors_respond_invalid(resp, req->http, p.field, p.issue);
-	else if (gw_ratelimit_login_begin(app->limits, req, rq.email, resp))
+		/* the bucket the attempt would have been charged in: the e-mail
+		 * sent, when it is a string at all */
+		json_object *email = NULL;
+		gw_ratelimit_login_peek(app->limits, req,
+		    json_object_object_get_ex(body, "email", &email) && json_object_is_type(email, json_type_string)
+		        ? json_object_get_string(email)
+		        : NULL,
+		    resp);
+	} else if (gw_ratelimit_login_begin(app->limits, req, rq.email, resp))
 		gw_call_async_then(app, req, resp, false, app->user, &user_service_login_method, &rq.base,
 		    gw_session_answer_tokens, gw_session_login_then, rq.email);
 	json_object_put(body);

@@ -249,11 +249,25 @@ TEST(gw_ratelimit_failed_logins_lock_out_one_email_per_address)
 	for (int i = 0; i < 3; i++)
 		CHECK_EQ_INT(login_status(&f, "cy@example.com", "typo"), 401);
 	CHECK_EQ_INT(login_status(&f, "cy@example.com", "typo"), 429);
-	/* a malformed body is no failed login */
+	/* a malformed body is no failed login, and its 400 carries the login
+	 * items too (of the e-mail it names, when it names one) */
 	r = testhttp_request(f.port, "POST", "/api/auth/login", "Content-Type: application/json\r\n",
 	    "{\"email\":\"dee@example.com\"}");
 	CHECK_EQ_INT(testhttp_status(r), 400);
+	CHECK_STREQ(testhttp_header(r, "RateLimit-Policy", v, sizeof(v)),
+	    "\"default\";q=1000;w=1, \"login\";q=3;w=600, \"login-addr\";q=100;w=600");
+	CHECK(strstr(testhttp_header(r, "RateLimit", v, sizeof(v)), "\"login\";r=3;t=0, \"login-addr\";r=") != NULL);
 	free(r);
+	r = testhttp_request(f.port, "POST", "/api/auth/login", "Content-Type: application/json\r\n",
+	    "{\"email\":\"ana@example.com\",\"password\":7}");
+	CHECK_EQ_INT(testhttp_status(r), 400);
+	CHECK(strstr(testhttp_header(r, "RateLimit", v, sizeof(v)), "\"login\";r=0;t=") != NULL);
+	free(r);
+	r = testhttp_request(f.port, "POST", "/api/auth/login", "Content-Type: application/json\r\n", "{\"email\":");
+	CHECK_EQ_INT(testhttp_status(r), 400);
+	CHECK(strstr(testhttp_header(r, "RateLimit", v, sizeof(v)), "\"login\";r=3;t=0") != NULL);
+	free(r);
+	CHECK_EQ_INT(login_status(&f, "dee@example.com", "typo"), 401); /* none of those was charged */
 	login_stop(&f);
 }
 
