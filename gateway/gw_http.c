@@ -8,6 +8,7 @@
 
 #include "gw_auth.h"
 #include "gw_cors.h"
+#include "gw_errors.h"
 #include "gw_metrics.h"
 #include "gw_ratelimit.h"
 
@@ -29,6 +30,9 @@ bool gw_http_is_json(const char *ct)
 	/* structured syntax suffix (RFC 6839): application/problem+json etc. */
 	return n > al + 5 && strncasecmp(ct + n - 5, "+json", 5) == 0;
 }
+
+/* The longest repeated query key an error names (gw_http_route). */
+#define GW_HTTP_KEY_NAMED_MAX 64
 
 static bool gw_http_has_body_method(const char *m)
 {
@@ -77,6 +81,13 @@ static void gw_http_route(gw_app *app, const gw_route *table, size_t n, const ht
 	    !gw_http_is_json(httpd_header(req, "Content-Type"))) {
 		httpd_respond_error(resp, req, 415, "UNSUPPORTED_MEDIA_TYPE",
 		    "Content-Type must be application/json");
+		return;
+	}
+	const char *twice = httpd_query_repeated(req);
+	if (twice != NULL) {
+		/* named when it reads as a name; a long key is the client's text */
+		gw_errors_respond_invalid(resp, req, strlen(twice) <= GW_HTTP_KEY_NAMED_MAX ? twice : "query",
+		    "must be given once");
 		return;
 	}
 	g.route->handler(app, &g, resp);

@@ -17,6 +17,8 @@
  *   6. a body on POST/PUT/PATCH whose Content-Type is not JSON
  *      (application/json or application/<x>+json, any parameters) ->
  *      415 UNSUPPORTED_MEDIA_TYPE; a missing Content-Type counts as not JSON;
+ *      a query parameter given twice (httpd_query_repeated) -> 400
+ *      INVALID_ARGUMENT naming it, "must be given once";
  *   7. the route's handler. A handler that needs a service starts its RPC
  *      with gw_call_async and returns: the connection is suspended, the
  *      HTTP thread serves other connections, and the answer is rendered on

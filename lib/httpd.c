@@ -184,6 +184,40 @@ const char *httpd_query(const httpd_request *req, const char *key)
 	return v != NULL ? v : "";
 }
 
+/* The query keys seen so far by httpd_query_repeated's walk. */
+typedef struct httpd_keys {
+	const char *key[HTTPD_QUERY_KEYS_CHECKED];
+	size_t n;
+	const char *repeated;
+} httpd_keys;
+
+static enum MHD_Result httpd_key_seen(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	(void)value;
+	httpd_keys *k = cls;
+	if (key == NULL)
+		return MHD_YES;
+	for (size_t i = 0; i < k->n; i++)
+		if (strcmp(k->key[i], key) == 0) {
+			k->repeated = key;
+			return MHD_NO;
+		}
+	if (k->n == HTTPD_QUERY_KEYS_CHECKED)
+		return MHD_NO;
+	k->key[k->n++] = key;
+	return MHD_YES;
+}
+
+const char *httpd_query_repeated(const httpd_request *req)
+{
+	if (req->conn == NULL)
+		return NULL;
+	httpd_keys k = { .n = 0, .repeated = NULL };
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, httpd_key_seen, &k);
+	return k.repeated;
+}
+
 /* ------------------------------------------------------------------------ */
 /* responses                                                                */
 /* ------------------------------------------------------------------------ */

@@ -154,6 +154,13 @@ const char *httpd_header(const httpd_request *req, const char *name);
  * a value ("?status" as "?status="). */
 const char *httpd_query(const httpd_request *req, const char *key);
 
+/* The first query-string key given more than once ("?limit=1&limit=abc"),
+ * NULL when none is: which of two values a reader takes is arbitrary, so
+ * the gateway refuses the request instead of choosing. Only the first
+ * HTTPD_QUERY_KEYS_CHECKED keys are compared (more than any route reads). */
+#define HTTPD_QUERY_KEYS_CHECKED 32
+const char *httpd_query_repeated(const httpd_request *req);
+
 /* Sets status and a copy of the JSON text as body. */
 void httpd_respond(httpd_response *resp, int status, const char *json, size_t len);
 

@@ -1,5 +1,5 @@
 /* gateway/gw_http: the shared request path (404, 405 + Allow, 401 for
- * non-public routes without a token, 415, handler) through a real lib/httpd server, plus
+ * non-public routes without a token, 415, a repeated query parameter, handler) through a real lib/httpd server, plus
  * the gateway's own table for /health, /metrics and unknown routes. */
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +114,18 @@ TEST(gw_http_dispatch_paths)
 	/* no body, no Content-Type needed */
 	r = testhttp_request(port, "POST", "/things", NULL, NULL);
 	CHECK_EQ_INT(testhttp_status(r), 200);
+	free(r);
+
+	/* a query parameter given twice: which value counts would be a guess */
+	r = testhttp_request(port, "GET", "/things/4?limit=1&cursor=x&limit=abc", NULL, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 400);
+	CHECK(strstr(testhttp_body(r), "\"details\":[{\"field\":\"limit\",\"issue\":\"must be given once\"}]") != NULL);
+	free(r);
+	r = testhttp_request(port, "GET", "/things/4?status&status=paid", NULL, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 400);
+	free(r);
+	r = testhttp_request(port, "GET", "/things/4?limit=1&Limit=2&cursor=", NULL, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 200); /* keys are case-sensitive: two keys */
 	free(r);
 	httpd_stop(h);
 }
