@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Integration: users/orders API defects found in review, against a live
+# stack. Each section states what docs/API.md promises; at the time of
+# writing every section FAILS (see the commit message).
+#
+#   1. POST /api/orders: items[i].product is "a string of 1-200 characters,
+#      not blank, no control characters": a TAB, or a C1 control character
+#      (U+0085 NEL, U+009B CSI), inside a product is stored (201) instead
+#      of 400 naming items[0].product (svc-order/order_validate.c lets TAB
+#      through on purpose and checks only bytes < 0x20 and 0x7f).
+#   2. Strict JSON input ("JSON means RFC 8259 exactly, in UTF-8"; a name is
+#      "stored and returned exactly"): an escaped lone surrogate ("\ud800")
+#      is silently turned into U+FFFD by json-c, so the user is created with
+#      another name than the one sent (201, "Ana\ufffd") instead of a 400
+#      (malformed JSON, I-JSON RFC 7493 2.1); gw_fields_string's "(no lone
+#      surrogates)" check never sees one. The same goes for every string
+#      member (product, password).
+#   3. Lengths are characters: payment_token "<= 128 characters" and
+#      transaction_id "1-100 characters" are measured in bytes
+#      (strlen in svc-order and svc-payment), so 100 two-byte characters
+#      are refused as "must be at most 128 characters" on POST /api/orders,
+#      and 60 two-byte characters as "must be at most 100 characters" on
+#      POST /api/payments.
+#   4. "Names are case-sensitive (limit and Limit are two parameters; only
+#      limit means anything)": ?Limit=abc is 400 naming limit, ?STATUS=paid
+#      filters, and ?Order=desc sorts the users list: libmicrohttpd's
+#      lookup (httpd_query) compares names without case.
+#
+# Needs: the stack up (scripts/stack.sh up), curl, jq, python3, psql.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
+# shellcheck source=tests/integration/lib.sh
+source tests/integration/lib.sh
+
+RUN=$(date +%s)-$$
+bad() { printf '%s and (.details | any(.field == "%s"))' "$(err INVALID_ARGUMENT)" "$1"; }
+
+TADMIN=$(token "$ADMIN_EMAIL" "$ADMIN_PASSWORD")
+check "admin logs in" test -n "$TADMIN"
+ID_A=$(signup "Review A" "rsvc-a-$RUN@example.com" correct-horse-1)
+TA=$(token "rsvc-a-$RUN@example.com" correct-horse-1)
+check "a customer signs up and logs in" test -n "$ID_A" -a -n "$TA"
+TOKEN=$TA
+
+order_count() {
+    TOKEN=$TA api GET /api/orders/stats
+    jq -r '.stats.orders // "?"' <<<"$HTTP_BODY"
+}
+
+# ==== 1. control characters in a product ========================================
+
+BEFORE=$(order_count)
+api POST /api/orders '{"items":[{"product":"Book\tSet","quantity":1,"price":1}]}'
+expect "1. a TAB inside a product -> 400 naming items[0].product" 400 "$(bad 'items[0].product')"
+api POST /api/orders '{"items":[{"product":"Book\u0085Set","quantity":1,"price":1}]}'
+expect "1. U+0085 (NEL, a C1 control) inside a product -> 400 naming items[0].product" 400 "$(bad 'items[0].product')"
+api POST /api/orders '{"items":[{"product":"Book\u009b31mSet","quantity":1,"price":1}]}'
+expect "1. U+009B (CSI, a C1 control) inside a product -> 400 naming items[0].product" 400 "$(bad 'items[0].product')"
+check_eq "1. no order with a control character was stored" "$BEFORE" "$(order_count)"
+
+# ==== 2. escaped lone surrogates ================================================
+
+# refused as the malformed JSON it is (I-JSON, RFC 7493 2.1), or naming the member
+refused() { printf '%s and ((.error | test("Malformed")) or (.details | any(.field == "%s")))' "$(err INVALID_ARGUMENT)" "$1"; }
+TOKEN='' api POST /api/users "{\"name\":\"Ana\\ud800\",\"email\":\"rsvc-s-$RUN@example.com\",\"password\":\"correct-horse-1\"}"
+if [[ $HTTP_STATUS == 201 ]]; then
+    fail "2. a name with an escaped lone surrogate is refused (400), not rewritten" \
+        "HTTP 201, stored name: $(jq -c .user.name <<<"$HTTP_BODY")"
+else
+    expect "2. a name with an escaped lone surrogate -> 400" 400 "$(refused name)"
+fi
+TOKEN='' api POST /api/users "{\"name\":\"Ana\",\"email\":\"rsvc-t-$RUN@example.com\",\"password\":\"correct-horse\\udfff\"}"
+expect "2. a password with an escaped lone (low) surrogate -> 400" 400 "$(refused password)"
+api POST /api/orders '{"items":[{"product":"Book\ud83d","quantity":1,"price":1}]}'
+expect "2. a product ending in a lone high surrogate -> 400" 400 "$(refused 'items[0].product')"
+api POST /api/orders '{"items":[{"product":"Book\ud83d\u0041","quantity":1,"price":1}]}'
+expect "2. a high surrogate followed by a non-surrogate escape -> 400" 400 "$(refused 'items[0].product')"
+# a proper pair is one character, kept exactly
+api POST /api/orders '{"items":[{"product":"Book \ud83d\udcda","quantity":1,"price":1}]}'
+expect "2. (a surrogate pair is fine: U+1F4DA stored exactly)" 201 '.order.items[0].product == "Book 📚"'
+
+# ==== 3. lengths in characters, not bytes =======================================
+
+TOK100=$(python3 -c 'print("tok_" + "é" * 96)')    # 100 characters, 196 bytes
+api POST /api/orders "{\"items\":[{\"product\":\"Book\",\"quantity\":1,\"price\":1}],\"payment_method\":\"credit_card\",\"payment_token\":\"$TOK100\"}"
+expect "3. a payment_token of 100 characters (196 bytes) is within '<= 128 characters'" 201 '.order.status == "pending"'
+ORDER_T=$(jq -r '.order._id // empty' <<<"$HTTP_BODY")
+order_paid() { TOKEN=$TA api GET "/api/orders/$ORDER_T"; [[ $(jq -r .order.status <<<"$HTTP_BODY") == paid ]]; }
+if [[ -n $ORDER_T ]]; then
+    check "3. ... and the saga charges it with that token: the order is paid" wait_until 15 order_paid
+else
+    fail "3. ... and the saga charges it with that token: the order is paid" "no order was created"
+fi
+
+# a cash order whose saga payment an admin fails, so that it can be paid again
+api POST /api/orders '{"items":[{"product":"Book","quantity":1,"price":3}]}'
+ORDER_P=$(jq -r '.order._id // empty' <<<"$HTTP_BODY")
+check "3. setup: a cash order" test -n "$ORDER_P"
+wait_until 15 has_payment "$ORDER_P"
+TOKEN=$TADMIN api PUT "/api/payments/$(payment_of "$ORDER_P")/status" '{"status":"failed"}'
+order_failed() { TOKEN=$TA api GET "/api/orders/$ORDER_P"; [[ $(jq -r .order.status <<<"$HTTP_BODY") == payment_failed ]]; }
+check "3. setup: its payment failed, the order is payment_failed" wait_until 15 order_failed
+TXN=$(python3 -c 'import sys; print("TX-" + sys.argv[1] + "-" + "é" * 50)' "$RUN")   # < 80 characters, > 100 bytes
+api POST /api/payments "{\"order_id\":\"$ORDER_P\",\"amount\":3,\"transaction_id\":\"$TXN\"}"
+expect "3. a transaction_id of < 80 characters (> 100 bytes) is within '1-100 characters'" 201 \
+    ".payment.transaction_id == \"$TXN\""
+
+# ==== 4. query parameter names are case-sensitive ===============================
+
+api GET '/api/orders?Limit=abc'
+expect "4. ?Limit=abc is not ?limit: ignored -> 200" 200 '.success == true'
+api GET '/api/orders?STATUS=no-such-status'
+expect "4. ?STATUS=... is not ?status: ignored -> 200" 200 '.success == true'
+TOKEN=$TADMIN api GET '/api/users?Order=sideways'
+expect "4. ?Order=... is not ?order: ignored -> 200" 200 '.success == true'
+TOKEN=$TADMIN api GET '/api/users?limit=2&Order=desc'
+expect "4. ?Order=desc does not sort the users newest first" 200 '.users[0].id < .users[1].id'
+
+finish
