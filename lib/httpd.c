@@ -171,17 +171,37 @@ const char *httpd_header(const httpd_request *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+/* httpd_query's walk: the first value of one key, compared exactly. */
+typedef struct httpd_query_find {
+	const char *key;
+	const char *value;
+	bool found;
+} httpd_query_find;
+
+static enum MHD_Result httpd_query_match(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	httpd_query_find *f = cls;
+	if (key == NULL || strcmp(key, f->key) != 0)
+		return MHD_YES;
+	f->value = value;
+	f->found = true;
+	return MHD_NO;
+}
+
 const char *httpd_query(const httpd_request *req, const char *key)
 {
 	if (req->conn == NULL)
 		return NULL;
-	/* MHD keeps "?status" (no '=') as a key with a NULL value, which
-	 * MHD_lookup_connection_value cannot tell from an absent key: the
-	 * handlers ignored such a parameter instead of refusing it as "". */
-	const char *v = NULL;
-	if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, key, strlen(key), &v, NULL) != MHD_YES)
+	/* Names are case-sensitive (API.md: "limit" and "Limit" are two
+	 * parameters), and MHD_lookup_connection_value compares them without
+	 * case: walk the arguments instead. MHD keeps "?status" (no '=') as a
+	 * key with a NULL value, which is given, as "". */
+	httpd_query_find f = { .key = key, .value = NULL, .found = false };
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, httpd_query_match, &f);
+	if (!f.found)
 		return NULL;
-	return v != NULL ? v : "";
+	return f.value != NULL ? f.value : "";
 }
 
 /* The query keys seen so far by httpd_query_repeated's walk. */

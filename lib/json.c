@@ -51,6 +51,22 @@ static bool json_is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
+/* The four hex digits of the escape \uXXXX at s[k] (a backslash) into *cp. */
+static bool json_scan_u4(const char *s, size_t len, size_t k, unsigned *cp)
+{
+	if (len - k < 6 || s[k + 1] != 'u')
+		return false;
+	unsigned v = 0;
+	for (size_t h = 2; h < 6; h++) {
+		char c = s[k + h];
+		if (!json_is_hex(c))
+			return false;
+		v = v * 16 + (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+	}
+	*cp = v;
+	return true;
+}
+
 /* The string starting at s[*i] == '"'; on success *i is past its closing
  * quote. A member name (key) may not contain \u0000: json-c cuts a name at
  * its first NUL, so "password\u0000x" would be stored as "password". Raw
@@ -76,16 +92,28 @@ static bool json_scan_string(const char *s, size_t len, size_t *i, bool key)
 		case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
 			k += 2;
 			break;
-		case 'u':
-			if (len - k < 6)
+		case 'u': {
+			unsigned cp = 0;
+			if (!json_scan_u4(s, len, k, &cp))
 				return false;
-			for (size_t h = 2; h < 6; h++)
-				if (!json_is_hex(s[k + h]))
+			if (key && cp == 0)
+				return false;
+			/* A surrogate must be a high one followed by a low one (one
+			 * character): json-c turns a lone one into U+FFFD, which
+			 * would store another text than the one sent (I-JSON, RFC
+			 * 7493 2.1, says MUST NOT). */
+			if (cp >= 0xDC00 && cp <= 0xDFFF)
+				return false;
+			if (cp >= 0xD800 && cp <= 0xDBFF) {
+				unsigned lo = 0;
+				if (len - k < 12 || s[k + 6] != '\\' || !json_scan_u4(s, len, k + 6, &lo) || lo < 0xDC00 ||
+				    lo > 0xDFFF)
 					return false;
-			if (key && memcmp(s + k + 2, "0000", 4) == 0)
-				return false;
+				k += 6;
+			}
 			k += 6;
 			break;
+		}
 		default:
 			return false;
 		}

@@ -280,7 +280,8 @@ static int order_create(rpc_ctx *ctx, const Comanda__CreateOrderRequest *req, Co
 	order_problem p;
 	if (!order_validate_create(req, &total, &p))
 		return order_invalid(ctx, p.field, p.issue);
-	if (strlen(req->payment_token) > ORDER_TOKEN_MAX)
+	/* characters, as API.md says (and as svc-payment's column counts them) */
+	if (utf8_count(req->payment_token, strlen(req->payment_token)) > ORDER_TOKEN_MAX)
 		return order_invalid(ctx, "payment_token", "must be at most 128 characters");
 
 	/* The request as it will be stored (user resolved), fingerprinted for

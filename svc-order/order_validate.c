@@ -55,15 +55,16 @@ Comanda__PaymentMethod order_method_parse(const char *name)
 	return COMANDA__PAYMENT_METHOD__PAYMENT_METHOD_UNSPECIFIED;
 }
 
-/* Code points of s, or -1 for invalid UTF-8 or a control character;
- * *blank: only spaces and tabs. */
+/* Code points of s, or -1 for invalid UTF-8 or a control character (C0,
+ * TAB included, DEL, and C1: U+0080..U+009F, UTF-8 C2 80..C2 9F);
+ * *blank: only spaces. */
 static long order_text_chars(const char *s, bool *blank)
 {
 	*blank = true;
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x20 ? *p != '\t' : *p == 0x7f)
+		if (*p < 0x20 || *p == 0x7f || (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
 			return -1;
-		if (*p != ' ' && *p != '\t')
+		if (*p != ' ')
 			*blank = false;
 	}
 	return utf8_count(s, strlen(s));

@@ -15,6 +15,7 @@
 #include "payment_events.h"
 #include "pg_idem.h"
 #include "svc.h"
+#include "utf8.h"
 #include "uuid.h"
 
 #define PAY_LIST_DEFAULT 50
@@ -434,7 +435,7 @@ static int pay_order_lock(pg_conn *db, const char *order_id)
 static int pay_insert(rpc_ctx *ctx, pg_conn *db, const pay_new *n, Comanda__Payment **out, bool *duplicate)
 {
 	*duplicate = false;
-	char txn[PAY_TXN_MAX + 8];
+	char txn[PAY_TXN_MAX * 4 + 8]; /* 100 characters of up to 4 bytes */
 	if (n->transaction_id && n->transaction_id[0])
 		snprintf(txn, sizeof(txn), "%s", n->transaction_id);
 	else {
@@ -557,9 +558,9 @@ static int pay_create(rpc_ctx *ctx, const Comanda__CreatePaymentRequest *req, Co
 		return pay_invalid(ctx, "order_id", "must be a 24-character hexadecimal order id");
 	if (req->amount_minor < 0)
 		return pay_invalid(ctx, "amount", "must not be negative");
-	if (strlen(req->transaction_id) > PAY_TXN_MAX)
+	if (utf8_count(req->transaction_id, strlen(req->transaction_id)) > PAY_TXN_MAX)
 		return pay_invalid(ctx, "transaction_id", "must be at most 100 characters");
-	if (strlen(req->payment_token) > PAY_TOKEN_MAX)
+	if (utf8_count(req->payment_token, strlen(req->payment_token)) > PAY_TOKEN_MAX)
 		return pay_invalid(ctx, "payment_token", "must be at most 128 characters");
 	pg_conn *db = svc_db(ctx);
 
@@ -937,7 +938,7 @@ static int pay_on_created(rpc_ctx *ctx, const char *event_id, const Comanda__Ord
 		.amount_minor = ev->total_minor,
 		.currency = ev->currency[0] ? ev->currency : "COP",
 		.method = ev->payment_method ? ev->payment_method : COMANDA__PAYMENT_METHOD__CASH,
-		.token = strlen(ev->payment_token) <= PAY_TOKEN_MAX ? ev->payment_token : "",
+		.token = utf8_count(ev->payment_token, strlen(ev->payment_token)) <= PAY_TOKEN_MAX ? ev->payment_token : "",
 		.event_id = event_id,
 	};
 	Comanda__Payment *p = NULL;

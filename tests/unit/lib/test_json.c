@@ -106,6 +106,21 @@ TEST(json_parse_refuses_nul_in_member_names)
 	json_object_put(o);
 }
 
+TEST(json_parse_refuses_lone_surrogate_escapes)
+{
+	/* json-c would turn each into U+FFFD: another text than the one sent */
+	MALFORMED("{\"a\":\"x\\ud800\"}");
+	MALFORMED("{\"a\":\"x\\udfff\"}");
+	MALFORMED("{\"a\":\"\\ud83d\\u0041\"}");
+	MALFORMED("{\"a\":\"\\ud83d\\ud83d\"}");
+	MALFORMED("{\"a\":\"\\ud83d\\n\"}");
+	MALFORMED("{\"a\\udc00\":1}");
+	json_object *o = NULL;
+	CHECK_EQ_INT(parse_str("{\"a\":\"\\ud83d\\udcda \\uD83D\\uDCDA\"}", &o), JSON_PARSE_OK);
+	CHECK_STREQ(json_object_get_string(json_object_object_get(o, "a")), "\xf0\x9f\x93\x9a \xf0\x9f\x93\x9a");
+	json_object_put(o);
+}
+
 TEST(json_parse_refuses_duplicate_member_names)
 {
 	MALFORMED("{\"password\":\"a\",\"password\":\"b\"}");

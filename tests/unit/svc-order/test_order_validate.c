@@ -79,6 +79,15 @@ TEST(order_validate_product_quantity_price)
 	CHECK(!order_validate_create(&f.req, &total, &p));
 	f.items[0].product = "Café ☕";
 	CHECK(order_validate_create(&f.req, &total, &p));
+	/* no control characters: TAB and the C1 ones (U+0085, U+009B) too */
+	char *controls[] = { "Book\tSet", "Book\xc2\x85Set", "Book\xc2\x9bSet", "Book\x7fSet" };
+	for (size_t i = 0; i < sizeof(controls) / sizeof(controls[0]); i++) {
+		f.items[0].product = controls[i];
+		CHECK(!order_validate_create(&f.req, &total, &p));
+		CHECK_STREQ(p.field, "items[0].product");
+	}
+	f.items[0].product = "Book \xc2\xa0Set"; /* U+00A0 is not a control character */
+	CHECK(order_validate_create(&f.req, &total, &p));
 	f.items[0].quantity = 0;
 	CHECK(!order_validate_create(&f.req, &total, &p));
 	CHECK_STREQ(p.field, "items[0].quantity");
