@@ -22,7 +22,8 @@
  * Oracles beyond the sanitizers:
  *   - json_parse_body accepts only valid UTF-8 (RFC 3629: no overlong
  *     forms, surrogates or code points above U+10FFFF), and only RFC 8259
- *     text (as a reference reader here judges it) whose member names are
+ *     text (as a reference reader here judges it; escaped surrogates only
+ *     in high-low pairs, as I-JSON asks) whose member names are
  *     free of \u0000 and unique in their object (the tree has as many
  *     members as the text has names);
  *   - a translator that refuses names a field: non-empty, valid UTF-8
@@ -181,8 +182,11 @@ static bool fuzz_ref_string(fuzz_ref *r, bool name)
 	if (!fuzz_ref_peek(r, '"'))
 		return false;
 	r->i++;
+	bool high = false; /* the last escape was a high surrogate: a low one must follow */
 	while (r->i < r->len) {
 		uint8_t c = r->p[r->i++];
+		if (high && (c != '\\' || !fuzz_ref_peek(r, 'u')))
+			return false;
 		if (c == '"')
 			return true;
 		if (c < 0x20)
@@ -208,6 +212,11 @@ static bool fuzz_ref_string(fuzz_ref *r, bool name)
 			}
 			if (name && v == 0)
 				r->nul_name = true;
+			/* I-JSON (RFC 7493 2.1): a surrogate only as a high-low pair */
+			bool is_low = v >= 0xDC00 && v <= 0xDFFF;
+			if (is_low != high)
+				return false;
+			high = v >= 0xD800 && v <= 0xDBFF;
 		} else if (strchr("\"\\/bfnrt", c) == NULL || c == '\0') {
 			return false;
 		}
