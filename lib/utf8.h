@@ -18,4 +18,19 @@ long utf8_count(const char *s, size_t n);
 /* utf8_count(s, n) >= 0. */
 bool utf8_valid(const char *s, size_t n);
 
+/* Judges s[0..n) as a text people read (a user's name, a product):
+ * returns its code points, or
+ *   UTF8_TEXT_INVALID  not strict UTF-8;
+ *   UTF8_TEXT_CONTROL  a control character: C0 (TAB and newlines
+ *                      included), DEL, or C1 (U+0080..U+009F, which some
+ *                      terminals act on, and which logs and the UI would
+ *                      carry);
+ * and sets *blank when it shows nothing: every code point is a space of
+ * Unicode's White_Space (U+00A0, U+3000...) or a zero-width character
+ * (U+200B, U+FEFF...), or there are none. One rule, so that a name and a
+ * product judge text the same way. */
+#define UTF8_TEXT_INVALID (-1)
+#define UTF8_TEXT_CONTROL (-2)
+long utf8_text(const char *s, size_t n, bool *blank);
+
 #endif

@@ -55,21 +55,6 @@ Comanda__PaymentMethod order_method_parse(const char *name)
 	return COMANDA__PAYMENT_METHOD__PAYMENT_METHOD_UNSPECIFIED;
 }
 
-/* Code points of s, or -1 for invalid UTF-8 or a control character (C0,
- * TAB included, DEL, and C1: U+0080..U+009F, UTF-8 C2 80..C2 9F);
- * *blank: only spaces. */
-static long order_text_chars(const char *s, bool *blank)
-{
-	*blank = true;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f || (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
-			return -1;
-		if (*p != ' ')
-			*blank = false;
-	}
-	return utf8_count(s, strlen(s));
-}
-
 static bool order_problem_at(order_problem *p, size_t item, const char *field, const char *issue)
 {
 	if (item == (size_t)-1)
@@ -90,7 +75,7 @@ bool order_validate_create(const Comanda__CreateOrderRequest *req, int64_t *tota
 	for (size_t i = 0; i < req->n_items; i++) {
 		const Comanda__OrderItem *it = req->items[i];
 		bool blank;
-		long chars = order_text_chars(it->product, &blank);
+		long chars = utf8_text(it->product, strlen(it->product), &blank);
 		if (chars < 0)
 			return order_problem_at(p, i, "product", "must be valid text without control characters");
 		if (chars == 0 || blank)

@@ -29,12 +29,14 @@ const char *user_validate_name(const char *name, char *out, size_t cap)
 		return "must be at most 100 characters";
 	memcpy(out, b, n);
 	out[n] = '\0';
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
-			return "must not contain control characters";
-	long chars = user_utf8_chars(out);
+	bool blank;
+	long chars = utf8_text(out, n, &blank);
+	if (chars == UTF8_TEXT_CONTROL)
+		return "must not contain control characters";
 	if (chars < 0)
 		return "must be valid UTF-8";
+	if (blank) /* only spaces that trimming does not take (U+00A0, U+3000...) */
+		return "must not be empty";
 	if (chars > USER_NAME_MAX_CHARS)
 		return "must be at most 100 characters";
 	return NULL;

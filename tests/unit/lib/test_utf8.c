@@ -28,3 +28,31 @@ TEST(utf8_refuses_what_json_c_lets_through)
 	CHECK_EQ_INT(U("\x80"), -1);              /* lone continuation */
 	CHECK(!utf8_valid("a\xFF", 2));
 }
+
+#define T(s, b) utf8_text(s, sizeof(s) - 1, b)
+
+TEST(utf8_text_refuses_controls_and_sees_blank)
+{
+	bool blank = false;
+	CHECK_EQ_INT(T("Café ☕", &blank), 6);
+	CHECK(!blank);
+	CHECK_EQ_INT(T("", &blank), 0);
+	CHECK(blank);
+	/* C0 (TAB and newlines too), DEL, C1: U+0085 (NEL), U+009B (CSI) */
+	const char *controls[] = { "a\tb", "a\nb", "a\x01", "a\x7f", "a\xc2\x85", "a\xc2\x9b", "\xc2\x80" };
+	for (size_t i = 0; i < sizeof(controls) / sizeof(controls[0]); i++)
+		CHECK_EQ_INT(utf8_text(controls[i], strlen(controls[i]), &blank), UTF8_TEXT_CONTROL);
+	CHECK_EQ_INT(T("a\xc2\xa0" "b", &blank), 3); /* U+00A0 is a space, not a control */
+	CHECK(!blank);
+	CHECK_EQ_INT(T("a\xc3\x28", &blank), UTF8_TEXT_INVALID);
+	/* shows nothing: spaces of White_Space and zero-width characters only */
+	const char *blanks[] = { "   ", "\xc2\xa0\xc2\xa0", "\xe3\x80\x80", "\xe2\x80\x8b", "\xef\xbb\xbf",
+		" \xe2\x80\xaf\xe2\x81\x9f\xe2\x80\x80" };
+	for (size_t i = 0; i < sizeof(blanks) / sizeof(blanks[0]); i++) {
+		blank = false;
+		CHECK(utf8_text(blanks[i], strlen(blanks[i]), &blank) > 0);
+		CHECK(blank);
+	}
+	CHECK_EQ_INT(T("\xe3\x80\x80x", &blank), 2);
+	CHECK(!blank);
+}

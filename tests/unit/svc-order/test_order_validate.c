@@ -88,6 +88,10 @@ TEST(order_validate_product_quantity_price)
 	}
 	f.items[0].product = "Book \xc2\xa0Set"; /* U+00A0 is not a control character */
 	CHECK(order_validate_create(&f.req, &total, &p));
+	f.items[0].product = "\xc2\xa0\xe3\x80\x80"; /* but a product of spaces like it shows nothing */
+	CHECK(!order_validate_create(&f.req, &total, &p));
+	CHECK_STREQ(p.issue, "must not be empty");
+	f.items[0].product = "Book";
 	f.items[0].quantity = 0;
 	CHECK(!order_validate_create(&f.req, &total, &p));
 	CHECK_STREQ(p.field, "items[0].quantity");

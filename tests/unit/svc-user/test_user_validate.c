@@ -25,6 +25,12 @@ TEST(user_name_is_trimmed_and_bounded)
 	wide[200] = '\0';
 	CHECK(user_validate_name(wide, out, sizeof(out)) == NULL);
 	CHECK(user_validate_name("bad\x01name", out, sizeof(out)) != NULL);
+	/* lib/utf8's rule for text: C1 controls refused, a name that shows
+	 * nothing is empty (trimming takes ASCII spaces only) */
+	CHECK_STREQ(user_validate_name("bad\xc2\x9bname", out, sizeof(out)), "must not contain control characters");
+	CHECK_STREQ(user_validate_name("in\tside", out, sizeof(out)), "must not contain control characters");
+	CHECK_STREQ(user_validate_name(" \xc2\xa0\xe3\x80\x80 ", out, sizeof(out)), "must not be empty");
+	CHECK(user_validate_name("Ana\xc2\xa0" "Mar\xc3\xad" "a", out, sizeof(out)) == NULL);
 	CHECK(user_validate_name("bad \xc3\x28 utf8", out, sizeof(out)) != NULL);
 	CHECK(user_validate_name("Robert'); DROP TABLE users;--", out, sizeof(out)) == NULL);
 }
