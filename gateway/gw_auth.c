@@ -118,6 +118,12 @@ bool gw_auth_authorize(gw_app *app, gw_request *req, httpd_response *resp)
 	if (cls == GW_AUTH_PUBLIC)
 		return true;
 
+	/* Two credentials: which one a proxy in front judged is unknown (RFC
+	 * 6750 3.1: invalid_request, 400). */
+	if (httpd_header_repeated(req->http, "Authorization")) {
+		gw_errors_respond_invalid(resp, req->http, "Authorization", "must be given once");
+		return false;
+	}
 	const char *token = NULL;
 	switch (gw_auth_bearer(httpd_header(req->http, "Authorization"), &token)) {
 	case GW_BEARER_NONE:

@@ -26,6 +26,10 @@ bool gw_call_idempotency_key_valid(const char *key)
 int gw_call_begin(rpc_call *call, const gw_request *req, httpd_response *resp, bool idempotent)
 {
 	const char *key = idempotent ? httpd_header(req->http, "Idempotency-Key") : NULL;
+	if (key != NULL && httpd_header_repeated(req->http, "Idempotency-Key")) {
+		gw_errors_respond_invalid(resp, req->http, "Idempotency-Key", "must be given once");
+		return COMANDA__CODE__INVALID_ARGUMENT;
+	}
 	if (key != NULL && !gw_call_idempotency_key_valid(key)) {
 		gw_errors_respond_invalid(resp, req->http, "Idempotency-Key", "must be 1-255 printable ASCII characters");
 		return COMANDA__CODE__INVALID_ARGUMENT;

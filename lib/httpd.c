@@ -171,6 +171,31 @@ const char *httpd_header(const httpd_request *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+/* httpd_header_repeated's walk: fields named `name`, without case. */
+typedef struct httpd_header_tally {
+	const char *name;
+	int n;
+} httpd_header_tally;
+
+static enum MHD_Result httpd_header_seen(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	(void)value;
+	httpd_header_tally *t = cls;
+	if (key != NULL && strcasecmp(key, t->name) == 0 && ++t->n > 1)
+		return MHD_NO;
+	return MHD_YES;
+}
+
+bool httpd_header_repeated(const httpd_request *req, const char *name)
+{
+	if (req->conn == NULL)
+		return false;
+	httpd_header_tally t = { .name = name, .n = 0 };
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, httpd_header_seen, &t);
+	return t.n > 1;
+}
+
 /* httpd_query's walk: the first value of one key, compared exactly. */
 typedef struct httpd_query_find {
 	const char *key;

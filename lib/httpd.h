@@ -147,8 +147,15 @@ void httpd_stop(httpd *h);
 httpd_response *httpd_defer(const httpd_request *req, httpd_response *resp);
 void httpd_resume(const httpd_request *req);
 
-/* A request header (case-insensitive), NULL when absent. */
+/* A request header (case-insensitive), NULL when absent; the first when the
+ * request has several (see httpd_header_repeated). */
 const char *httpd_header(const httpd_request *req, const char *name);
+
+/* True when the request has more than one field named `name` (without
+ * case). For the headers a handler acts on (Authorization,
+ * Idempotency-Key), two fields mean two answers, and a proxy in front may
+ * have acted on the other one: the gateway refuses them. */
+bool httpd_header_repeated(const httpd_request *req, const char *name);
 
 /* A query-string argument (decoded), NULL when absent; "" when given without
  * a value ("?status" as "?status="). */

@@ -305,6 +305,21 @@ TEST(gw_users_sign_up_carries_the_caller_and_the_key)
 	CHECK_BODY_HAS(r, "\"field\":\"Idempotency-Key\"");
 	CHECK_EQ_INT(rpc_calls(), 0);
 	free(r);
+	/* two keys: which one a proxy in front went by is unknown */
+	r = call(&f, "POST", "/api/users", NULL, "Idempotency-Key: k-a\r\nidempotency-key: k-b\r\n",
+	    "{\"name\":\"A\",\"email\":\"a@example.com\",\"password\":\"p\"}");
+	CHECK_EQ_INT(testhttp_status(r), 400);
+	CHECK_BODY_HAS(r, "\"details\":[{\"field\":\"Idempotency-Key\",\"issue\":\"must be given once\"}]");
+	CHECK_EQ_INT(rpc_calls(), 0);
+	free(r);
+	/* two Authorization fields: refused as such (RFC 6750 3.1), not judged one by one */
+	char two[1200];
+	snprintf(two, sizeof(two), "Authorization: %s\r\n", f.admin);
+	r = call(&f, "GET", "/api/users/5", f.admin, two, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 400);
+	CHECK_BODY_HAS(r, "\"details\":[{\"field\":\"Authorization\",\"issue\":\"must be given once\"}]");
+	CHECK_EQ_INT(rpc_calls(), 0);
+	free(r);
 
 	/* service errors keep their message and details */
 	r = call(&f, "POST", "/api/users", NULL, NULL, "{\"name\":\"D\",\"email\":\"dup@example.com\",\"password\":\"p\"}");
