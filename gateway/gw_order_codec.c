@@ -156,8 +156,14 @@ bool gw_order_create_request(json_object *body, Comanda__CreateOrderRequest *rq,
 	if (gw_fields_enum(body, "payment_method", gw_payment_methods.names, gw_payment_methods.values,
 	        gw_payment_methods.n, &method, p) == GW_FIELD_BAD)
 		return false;
-	if (gw_fields_string(body, "payment_token", &token, p) == GW_FIELD_BAD)
+	if ((f = gw_fields_string(body, "payment_token", &token, p)) == GW_FIELD_BAD)
 		return false;
+	/* "" would reach svc-order as "not given": with cash it was accepted as
+	 * if absent, with a card refused as missing */
+	if (f == GW_FIELD_OK && token[0] == '\0') {
+		gw_problem_set(p, "payment_token", "must not be empty");
+		return false;
+	}
 	/* items last: they are the only part that allocates */
 	if (!gw_order_items(items, rq, p))
 		return false;

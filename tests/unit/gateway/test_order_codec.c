@@ -191,6 +191,7 @@ TEST(gw_order_create_request_problems)
 		{ "{\"items\":[],\"payment_method\":\"CASH\"}", "payment_method",
 		    "must be one of: credit_card, debit_card, cash, bank_transfer" },
 		{ "{\"items\":[],\"payment_token\":7}", "payment_token", "must be a string" },
+		{ "{\"items\":[],\"payment_method\":\"cash\",\"payment_token\":\"\"}", "payment_token", "must not be empty" },
 		{ "{\"items\":[],\"status\":\"paid\"}", "status", "is not a known field" },
 		{ "{\"items\":[],\"_id\":\"65a000000000000000000000\"}", "_id", "is not a known field" },
 	};
