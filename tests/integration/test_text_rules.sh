@@ -1,30 +1,18 @@
 #!/usr/bin/env bash
-# Integration: users/orders API defects found in review, against a live
-# stack. Each section states what docs/API.md promises; at the time of
-# writing every section FAILS (see the commit message).
+# Integration: how the API judges text, against a live stack (each section
+# was a defect a review found; docs/API.md says what holds now):
 #
-#   1. POST /api/orders: items[i].product is "a string of 1-200 characters,
-#      not blank, no control characters": a TAB, or a C1 control character
-#      (U+0085 NEL, U+009B CSI), inside a product is stored (201) instead
-#      of 400 naming items[0].product (svc-order/order_validate.c lets TAB
-#      through on purpose and checks only bytes < 0x20 and 0x7f).
-#   2. Strict JSON input ("JSON means RFC 8259 exactly, in UTF-8"; a name is
-#      "stored and returned exactly"): an escaped lone surrogate ("\ud800")
-#      is silently turned into U+FFFD by json-c, so the user is created with
-#      another name than the one sent (201, "Ana\ufffd") instead of a 400
-#      (malformed JSON, I-JSON RFC 7493 2.1); gw_fields_string's "(no lone
-#      surrogates)" check never sees one. The same goes for every string
-#      member (product, password).
-#   3. Lengths are characters: payment_token "<= 128 characters" and
-#      transaction_id "1-100 characters" are measured in bytes
-#      (strlen in svc-order and svc-payment), so 100 two-byte characters
-#      are refused as "must be at most 128 characters" on POST /api/orders,
-#      and 60 two-byte characters as "must be at most 100 characters" on
-#      POST /api/payments.
-#   4. "Names are case-sensitive (limit and Limit are two parameters; only
-#      limit means anything)": ?Limit=abc is 400 naming limit, ?STATUS=paid
-#      filters, and ?Order=desc sorts the users list: libmicrohttpd's
-#      lookup (httpd_query) compares names without case.
+#   1. POST /api/orders: items[i].product has no control characters: a TAB
+#      or a C1 control character (U+0085 NEL, U+009B CSI) inside it is 400
+#      naming items[0].product, nothing stored (lib/utf8 utf8_text).
+#   2. Strict JSON input: an escaped lone surrogate ("\ud800") is malformed
+#      JSON (400), not turned into U+FFFD by json-c, so a name is stored as
+#      sent or not at all; the same for every string member (product,
+#      password).
+#   3. Lengths are characters: payment_token (<= 128) and transaction_id
+#      (1-100) count code points, not bytes (100 two-byte characters pass).
+#   4. Query parameter names are case-sensitive: ?Limit=abc, ?STATUS=paid
+#      and ?Order=desc are not limit, status and order.
 #
 # Needs: the stack up (scripts/stack.sh up), curl, jq, python3, psql.
 set -uo pipefail
