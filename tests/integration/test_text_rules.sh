@@ -13,6 +13,9 @@
 #      (1-100) count code points, not bytes (100 two-byte characters pass).
 #   4. Query parameter names are case-sensitive: ?Limit=abc, ?STATUS=paid
 #      and ?Order=desc are not limit, status and order.
+#   5. One rule for text (lib/utf8 utf8_text): a product or a name that
+#      shows nothing (U+00A0, U+3000, U+200B only) is empty; a C1 control is
+#      refused in a name as in a product.
 #
 # Needs: the stack up (scripts/stack.sh up), curl, jq, python3, psql.
 set -uo pipefail
@@ -103,5 +106,21 @@ TOKEN=$TADMIN api GET '/api/users?Order=sideways'
 expect "4. ?Order=... is not ?order: ignored -> 200" 200 '.success == true'
 TOKEN=$TADMIN api GET '/api/users?limit=2&Order=desc'
 expect "4. ?Order=desc does not sort the users newest first" 200 '.users[0].id < .users[1].id'
+
+# ==== 5. one rule for text: names as products ===================================
+
+BEFORE=$(order_count)
+api POST /api/orders '{"items":[{"product":"\u00a0\u3000\u200b","quantity":1,"price":1}]}'
+expect "5. a product of U+00A0, U+3000 and U+200B shows nothing -> 400 naming items[0].product" 400 \
+    "$(bad 'items[0].product') and (.details[0].issue == \"must not be empty\")"
+check_eq "5. ... and nothing was stored" "$BEFORE" "$(order_count)"
+TOKEN='' api POST /api/users "{\"name\":\" \\u00a0\\u3000 \",\"email\":\"rsvc-n-$RUN@example.com\",\"password\":\"correct-horse-1\"}"
+expect "5. a name of spaces that trimming keeps (U+00A0, U+3000) -> 400 'must not be empty'" 400 \
+    "$(bad name) and (.details[0].issue == \"must not be empty\")"
+TOKEN='' api POST /api/users "{\"name\":\"Ana\\u009b31m\",\"email\":\"rsvc-c-$RUN@example.com\",\"password\":\"correct-horse-1\"}"
+expect "5. a C1 control (U+009B) in a name -> 400 as in a product" 400 \
+    "$(bad name) and (.details[0].issue == \"must not contain control characters\")"
+TOKEN='' api POST /api/users "{\"name\":\"Ana\\u00a0Mar\\u00eda\",\"email\":\"rsvc-o-$RUN@example.com\",\"password\":\"correct-horse-1\"}"
+expect "5. (U+00A0 inside a name is text: 201, kept exactly)" 201 '.user.name == "Ana\u00a0María"'
 
 finish
