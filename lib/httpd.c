@@ -39,19 +39,33 @@
 #define HTTPD_DEFAULT_MAX_CONNECTIONS 1024
 #define HTTPD_DEFAULT_MAX_URL ((size_t)8 << 10)
 #define HTTPD_DEFAULT_MAX_HEADER_BYTES ((size_t)16 << 10)
-/* Per-connection memory pool for the request line, headers and read buffer.
- * It must hold a request at both limits with room to spare, or
- * libmicrohttpd would refuse it with its own non-JSON answer before our
- * JSON 414/431 could: the limits plus this much, and never less than the
- * minimum. The slack holds libmicrohttpd's record of each header field and
- * query argument (64 bytes each) and the response headers, built in the
- * same pool: at both default limits at once (32 KiB) that is about 120
- * fields and arguments together, several times what a browser sends; past
- * that libmicrohttpd refuses the request or closes the connection. No
- * bigger: libmicrohttpd zeroes the whole pool for every request on a
- * connection (with 64 KiB that memset was ~45% of the gateway's
- * instructions per request). */
-#define HTTPD_CONNECTION_MEMORY_SLACK ((size_t)8 << 10)
+/* Per-connection memory pool (libmicrohttpd 0.9.75). It holds, in this
+ * order of need: the request line and header block as received; a record
+ * of HTTPD_MHD_RECORD_BYTES for each query argument, header field and
+ * cookie; a copy of the Cookie field's value (to split it); and, once the
+ * handler has answered, the answer's status line and headers, built in
+ * whatever is left. If that last part does not fit, libmicrohttpd closes
+ * the connection after the handler ran (an order made, the client told
+ * nothing), so the pool is sized for a request at every limit at once plus
+ * the largest answer head httpd can send, and httpd_head_fits refuses
+ * whatever would still leave less (raw bytes the limits do not count:
+ * whitespace padding, a long absolute-form authority). Not bigger than
+ * that: libmicrohttpd zeroes the whole pool for every request on a
+ * connection (docs/PERFORMANCE.md, item 5). */
+/* sizeof(struct MHD_HTTP_Header), 7 words, rounded up to the pool's
+ * 16-byte alignment: 64 on a 64-bit build, an upper bound on others. */
+#define HTTPD_MHD_RECORD_BYTES ((size_t)64)
+#define HTTPD_POOL_ALIGN ((size_t)16)
+/* The largest answer head: status line, Date, Connection, Content-Type,
+ * X-Request-Id and Content-Length (512 bounds them together), and
+ * HTTPD_MAX_HEADERS headers of the largest name and value with ": " and
+ * CRLF. */
+#define HTTPD_ANSWER_RESERVE                                                                                          \
+	((size_t)512 + HTTPD_MAX_HEADERS * (sizeof(((httpd_response *)0)->headers[0].name) +                           \
+	                                       sizeof(((httpd_response *)0)->headers[0].value) + 4))
+/* The request line's framing (method, spaces, version, CRLFs), the blank
+ * line, alignment of the pool's blocks. */
+#define HTTPD_CONNECTION_MEMORY_SLACK ((size_t)1 << 10)
 #define HTTPD_CONNECTION_MEMORY_MIN ((size_t)32 << 10)
 /* X-Forwarded-For header lines looked at: the last ones, since a proxy
  * appends (to the last line, or as a line of its own, as HAProxy does) and
@@ -71,6 +85,7 @@ struct httpd {
 	size_t max_body;
 	size_t max_url;
 	size_t max_header_bytes;
+	size_t pool;                      /* MHD_OPTION_CONNECTION_MEMORY_LIMIT */
 	int max_json_depth;
 	netaddr_list *trusted;            /* NULL: the peer is the client */
 	metric *m_connections;            /* comanda_http_connections_open{server} */
@@ -423,15 +438,15 @@ static enum MHD_Result httpd_send(httpd *h, httpd_conn *c, struct MHD_Connection
 }
 
 /* Answers one of httpd's own errors ("Request body too large (limit N
- * bytes)") before the handler would run. */
+ * bytes)"; unit NULL: no limit named) before the handler would run. */
 static enum MHD_Result httpd_reject(httpd *h, httpd_conn *c, struct MHD_Connection *conn, int status,
-    const char *code, const char *what, size_t limit)
+    const char *code, const char *what, size_t limit, const char *unit)
 {
 	httpd_response resp;
 	memset(&resp, 0, sizeof(resp));
 	char msg[128];
-	if (limit > 0)
-		snprintf(msg, sizeof(msg), "%s (limit %zu bytes)", what, limit);
+	if (unit != NULL)
+		snprintf(msg, sizeof(msg), "%s (limit %zu%s%s)", what, limit, unit[0] != '\0' ? " " : "", unit);
 	else
 		snprintf(msg, sizeof(msg), "%s", what);
 	httpd_respond_error(&resp, &c->req, status, code, msg);
@@ -442,7 +457,35 @@ static enum MHD_Result httpd_reject(httpd *h, httpd_conn *c, struct MHD_Connecti
 
 static enum MHD_Result httpd_reject_too_large(httpd *h, httpd_conn *c, struct MHD_Connection *conn)
 {
-	return httpd_reject(h, c, conn, 413, "PAYLOAD_TOO_LARGE", "Request body too large", h->max_body);
+	return httpd_reject(h, c, conn, 413, "PAYLOAD_TOO_LARGE", "Request body too large", h->max_body, "bytes");
+}
+
+static size_t httpd_count(struct MHD_Connection *conn, enum MHD_ValueKind kind)
+{
+	int n = MHD_get_connection_values(conn, kind, NULL, NULL);
+	return n > 0 ? (size_t)n : 0;
+}
+
+static size_t httpd_align(size_t n)
+{
+	return (n + HTTPD_POOL_ALIGN - 1) / HTTPD_POOL_ALIGN * HTTPD_POOL_ALIGN;
+}
+
+/* True when what the request holds of the connection's pool leaves room
+ * for the largest answer head (see HTTPD_ANSWER_RESERVE): its
+ * head as received, a record per field, argument and cookie, the copy of
+ * the Cookie field, and a little for the alignment of those blocks. */
+static bool httpd_head_fits(const httpd *h, struct MHD_Connection *conn, size_t records)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	size_t head = ci != NULL ? ci->header_size : h->pool;
+	size_t cookie_len = 0;
+	if (MHD_lookup_connection_value_n(conn, MHD_HEADER_KIND, "Cookie", 6, NULL, &cookie_len) != MHD_YES)
+		cookie_len = 0;
+	else
+		cookie_len = httpd_align(cookie_len + 1);
+	size_t need = head + records * HTTPD_MHD_RECORD_BYTES + cookie_len + 4 * HTTPD_POOL_ALIGN + HTTPD_ANSWER_RESERVE;
+	return need <= h->pool;
 }
 
 /* Sets *cls (the first Content-Length value) to NULL at a Content-Length
@@ -524,6 +567,17 @@ static size_t httpd_tally_kind(struct MHD_Connection *conn, enum MHD_ValueKind k
 	return t.bytes;
 }
 
+/* The header fields as max_header_bytes counts them: names plus values
+ * plus 4 bytes each, and the first Cookie field's value once more, since
+ * libmicrohttpd keeps a copy of it in the same buffer to split it. */
+static size_t httpd_header_bytes(struct MHD_Connection *conn)
+{
+	size_t cookie_len = 0;
+	if (MHD_lookup_connection_value_n(conn, MHD_HEADER_KIND, "Cookie", 6, NULL, &cookie_len) != MHD_YES)
+		cookie_len = 0;
+	return httpd_tally_kind(conn, MHD_HEADER_KIND, 4) + cookie_len;
+}
+
 /* First call of a request: set up its state. Returns false when out of memory. */
 static httpd_conn *httpd_begin(httpd *h, struct MHD_Connection *conn, const char *url, const char *method)
 {
@@ -590,14 +644,27 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, cons
 			return MHD_NO;
 		*con_cls = c;
 		/* Answered before reading a byte of any body; MHD then closes the
-		 * connection instead of reading it. "?" and "&"/"=" between query
-		 * arguments count as one byte each. */
+		 * connection instead of reading it. First whether an answer will
+		 * fit at all: past that no handler may run, as its answer would
+		 * be lost (see HTTPD_ANSWER_RESERVE). */
+		size_t args = httpd_count(conn, MHD_GET_ARGUMENT_KIND);
+		size_t fields = httpd_count(conn, MHD_HEADER_KIND) + httpd_count(conn, MHD_COOKIE_KIND);
+		if (args > HTTPD_MAX_QUERY_ARGS)
+			return httpd_reject(h, c, conn, 414, "URI_TOO_LONG", "Too many query parameters", HTTPD_MAX_QUERY_ARGS,
+			    "");
+		if (fields > HTTPD_MAX_HEADER_FIELDS)
+			return httpd_reject(h, c, conn, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE",
+			    "Too many header fields (cookies included)", HTTPD_MAX_HEADER_FIELDS, "");
+		/* "?" and "&"/"=" between query arguments count as one byte each. */
 		size_t url_len = strlen(url) + httpd_tally_kind(conn, MHD_GET_ARGUMENT_KIND, 2);
 		if (url_len > h->max_url)
-			return httpd_reject(h, c, conn, 414, "URI_TOO_LONG", "Request URI too long", h->max_url);
-		if (httpd_tally_kind(conn, MHD_HEADER_KIND, 4) > h->max_header_bytes)
+			return httpd_reject(h, c, conn, 414, "URI_TOO_LONG", "Request URI too long", h->max_url, "bytes");
+		if (httpd_header_bytes(conn) > h->max_header_bytes)
 			return httpd_reject(h, c, conn, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE", "Request header fields too large",
-			    h->max_header_bytes);
+			    h->max_header_bytes, "bytes");
+		if (!httpd_head_fits(h, conn, args + fields))
+			return httpd_reject(h, c, conn, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE",
+			    "Request header too large for the server's buffer", 0, NULL);
 		/* Framing a proxy in front may read otherwise (RFC 9112 6.1, 6.3: two
 		 * lengths, a length beside Transfer-Encoding) would serve the bytes
 		 * it counted as body as a request of their own: refused unread. */
@@ -608,7 +675,7 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, cons
 		if (cl != NULL &&
 		    (same == NULL || MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding") != NULL))
 			return httpd_reject(h, c, conn, 400, "INVALID_ARGUMENT", "Ambiguous request framing (Content-Length)",
-			    0);
+			    0, NULL);
 		/* A declared length over the limit is refused before reading a byte. */
 		if (cl != NULL) {
 			char *end = NULL;
@@ -833,9 +900,12 @@ int httpd_start(httpd **out, const httpd_config *cfg)
 	if (maxconn < threads)
 		maxconn = threads;
 	unsigned per_ip = (unsigned)(cfg->max_connections_per_ip > 0 ? cfg->max_connections_per_ip : 0);
-	size_t pool = h->max_url + h->max_header_bytes + HTTPD_CONNECTION_MEMORY_SLACK;
+	size_t pool = h->max_url + h->max_header_bytes +
+	    (HTTPD_MAX_QUERY_ARGS + HTTPD_MAX_HEADER_FIELDS) * HTTPD_MHD_RECORD_BYTES + HTTPD_ANSWER_RESERVE +
+	    HTTPD_CONNECTION_MEMORY_SLACK;
 	if (pool < HTTPD_CONNECTION_MEMORY_MIN)
 		pool = HTTPD_CONNECTION_MEMORY_MIN;
+	h->pool = pool;
 
 	/* the logger goes first: MHD reports problems with later options */
 	h->daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, httpd_access, h,
@@ -861,9 +931,9 @@ int httpd_start(httpd **out, const httpd_config *cfg)
 	h->port = di != NULL ? (int)di->port : cfg->port;
 	log_printf(LOG_INFO,
 	    "httpd %s: listening on %s:%d (%u threads, %u connections, %u per address, idle timeout %u s, "
-	    "url %zu B, headers %zu B, body %zu B)",
+	    "url %zu B, headers %zu B, body %zu B, connection buffer %zu B)",
 	    h->name, cfg->bind != NULL ? cfg->bind : "(any)", h->port, threads, maxconn, per_ip, timeout, h->max_url,
-	    h->max_header_bytes, h->max_body);
+	    h->max_header_bytes, h->max_body, pool);
 	*out = h;
 	return 0;
 }

@@ -10,20 +10,36 @@
  *
  * The errors it answers itself use the API's envelope (httpd_respond_error),
  * checked in this order before the handler runs:
+ *   414 "URI_TOO_LONG" "Too many query parameters" over HTTPD_MAX_QUERY_ARGS
+ *       query arguments;
+ *   431 "REQUEST_HEADER_FIELDS_TOO_LARGE" "Too many header fields" over
+ *       HTTPD_MAX_HEADER_FIELDS header fields and cookies together;
  *   414 "URI_TOO_LONG" when the path plus the query arguments exceed
  *       max_url bytes (measured decoded, so never more than the raw text);
  *   431 "REQUEST_HEADER_FIELDS_TOO_LARGE" when the header fields (names plus
- *       values plus 4 bytes of framing each) exceed max_header_bytes;
+ *       values plus 4 bytes of framing each, and the Cookie field's value
+ *       once more) exceed max_header_bytes;
+ *   431 "REQUEST_HEADER_FIELDS_TOO_LARGE" when the request as received
+ *       (bytes the counts above do not see included: whitespace padding a
+ *       value) would leave less of the connection's buffer than the
+ *       largest answer needs - its handler's answer would be lost;
  *   413 "PAYLOAD_TOO_LARGE" for a body over max_body (a declared
  *       Content-Length over it is refused before any of the body is read and
  *       the connection is then closed; a chunked body is read up to the
  *       limit and the rest dropped);
  * and 500 "INTERNAL" when a handler leaves status 0 or sets one outside
  * 100..599. The per-connection buffer of libmicrohttpd is sized to hold a
- * request line and headers up to those limits plus 32 KiB; what does not
+ * request at all of those limits at once and the largest answer head
+ * (HTTPD_MAX_HEADERS headers of the longest name and value), so a request
+ * that passes them always gets its handler's answer. Input that does not
  * fit even there (or is not HTTP at all) gets libmicrohttpd's own short
  * non-JSON answer (414/431/400) and the connection is closed - the one
- * place a client can see something other than JSON.
+ * place a client can see something other than JSON; with several hundred
+ * query arguments or header fields, libmicrohttpd may not even answer and
+ * the connection is closed by the idle timeout. No handler runs in either
+ * case. (A client that pipelines requests leaves the next one's bytes in
+ * the same buffer; a request at the limits with more than about 1 KiB of
+ * them behind it may lose its answer, the connection then closed.)
  * Every response carries X-Request-Id and, unless the handler named another
  * content_type, Content-Type: application/json; charset=utf-8.
  *
@@ -56,6 +72,11 @@
 struct MHD_Connection;
 
 #define HTTPD_MAX_HEADERS 16
+/* Most query arguments a request may carry (414 above) and most header
+ * fields, cookies counted one each (431 above): several times what a real
+ * client sends, and what the connection's buffer is sized for. */
+#define HTTPD_MAX_QUERY_ARGS 100
+#define HTTPD_MAX_HEADER_FIELDS 100
 #define HTTPD_REQUEST_ID_MAX 64
 #define HTTPD_CALLER_MAX 48
 

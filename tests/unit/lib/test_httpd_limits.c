@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,10 +21,28 @@
 #include "test.h"
 #include "testhttp.h"
 
+static atomic_int handler_runs;
+
 static void limits_handler(void *arg, const httpd_request *req, httpd_response *resp)
 {
 	(void)arg;
+	atomic_fetch_add(&handler_runs, 1);
 	resp->route = "/limits";
+	if (strncmp(req->path, "/pp", 3) == 0) {
+		/* the largest answer head a handler can make: every header slot
+		 * with the longest name and value */
+		char name[48], value[256];
+		memset(value, 'v', sizeof(value) - 1);
+		value[sizeof(value) - 1] = '\0';
+		for (int i = 0; i < HTTPD_MAX_HEADERS; i++) {
+			memset(name, '0', sizeof(name) - 1);
+			name[sizeof(name) - 1] = '\0';
+			memcpy(name, "X-Fat-", 6);
+			name[6] = (char)('0' + i / 10);
+			name[7] = (char)('0' + i % 10);
+			httpd_add_header(resp, name, value);
+		}
+	}
 	if (strcmp(req->path, "/json") == 0) {
 		json_object *o = NULL;
 		if (!json_parse_request(req, resp, &o))
@@ -205,8 +224,11 @@ TEST(httpd_limits_default_pool_holds_a_request_at_both_limits)
 	if (h == NULL)
 		return;
 	int port = httpd_port(h);
-	/* arguments, fields: up to ~120 together fit (lib/httpd.c, the pool) */
-	static const size_t shapes[][2] = { { 0, 2 }, { 0, 64 }, { 16, 48 }, { 40, 32 } };
+	/* arguments, fields (plus Host and Connection): up to the caps on both,
+	 * and the handler's largest answer head still fits */
+	static const size_t shapes[][2] = { { 0, 2 }, { 0, 64 }, { 16, 48 }, { 40, 32 }, { HTTPD_MAX_QUERY_ARGS, 2 },
+		{ 0, HTTPD_MAX_HEADER_FIELDS - 2 }, { HTTPD_MAX_QUERY_ARGS, HTTPD_MAX_HEADER_FIELDS - 2 } };
+	char v[300];
 	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
 		size_t args = shapes[i][0], fields = shapes[i][1], len = 0;
 		char *raw = at_limits_request(8192, args, 16384, fields, &len);
@@ -214,6 +236,8 @@ TEST(httpd_limits_default_pool_holds_a_request_at_both_limits)
 		if (testhttp_status(r) != 200)
 			test_fail(__FILE__, __LINE__, "%zu arguments, %zu fields at both limits: %.200s", args, fields,
 			    r != NULL ? r : "(no answer)");
+		CHECK_EQ_INT(strlen(testhttp_header(r, "X-Fat-15000000000000000000000000000000000000000", v, sizeof(v))),
+		    255);
 		free(r);
 		free(raw);
 
@@ -233,6 +257,162 @@ TEST(httpd_limits_default_pool_holds_a_request_at_both_limits)
 		free(r);
 		free(raw);
 	}
+	httpd_stop(h);
+}
+
+/* A request made of " HTTP/1.1", Host, Connection: close, extra header
+ * lines, and the target (caller frees; *len is its length). */
+static char *raw_request(const char *target, const char *extra, size_t *len)
+{
+	size_t cap = strlen(target) + strlen(extra) + 128;
+	char *raw = malloc(cap);
+	if (raw == NULL)
+		return NULL;
+	int n = snprintf(raw, cap, "GET %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n%s\r\n", target, extra);
+	*len = n > 0 ? (size_t)n : 0;
+	return raw;
+}
+
+/* "/pp?a&a&...&a" with n bare arguments (caller frees). */
+static char *bare_args(size_t n)
+{
+	char *t = malloc(4 + 2 * n + 1);
+	if (t == NULL)
+		return NULL;
+	size_t k = (size_t)snprintf(t, 5, "/pp?");
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			t[k++] = '&';
+		t[k++] = 'a';
+	}
+	t[k] = '\0';
+	return t;
+}
+
+/* Many query arguments or header fields cost libmicrohttpd 64 bytes of the
+ * connection's buffer each: over the caps they are refused in JSON before
+ * the handler runs, and whatever the count no handler runs without its
+ * answer reaching the client. */
+TEST(httpd_limits_many_fields_never_run_without_an_answer)
+{
+	httpd_config c = { 0 };
+	httpd *h = limits_start(&c);
+	if (h == NULL)
+		return;
+	int port = httpd_port(h);
+	size_t len = 0;
+	char *t = bare_args(HTTPD_MAX_QUERY_ARGS), *raw = NULL, *r = NULL;
+	r = t != NULL ? testhttp_request(port, "GET", t, NULL, NULL) : NULL;
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	free(r);
+	free(t);
+	t = bare_args(HTTPD_MAX_QUERY_ARGS + 1);
+	r = t != NULL ? testhttp_request(port, "GET", t, "X-Request-Id: many-args\r\n", NULL) : NULL;
+	CHECK_EQ_INT(testhttp_status(r), 414);
+	CHECK_STREQ(testhttp_body(r), "{\"success\":false,\"error\":\"Too many query parameters (limit 100)\","
+	                              "\"code\":\"URI_TOO_LONG\",\"request_id\":\"many-args\"}");
+	free(r);
+	free(t);
+	/* the counts where libmicrohttpd's buffer used to run out: the handler
+	 * ran, its answer did not fit, the client got nothing */
+	int runs = atomic_load(&handler_runs);
+	for (size_t n = 440; n <= 520; n += 8) {
+		t = bare_args(n);
+		r = t != NULL ? testhttp_request(port, "GET", t, NULL, NULL) : NULL;
+		if (testhttp_status(r) != 414)
+			test_fail(__FILE__, __LINE__, "%zu arguments: %.200s", n, r != NULL ? r : "(no answer)");
+		free(r);
+		free(t);
+	}
+	CHECK_EQ_INT(atomic_load(&handler_runs), runs);
+
+	/* header fields, and cookies counted one each */
+	char extra[8192] = "";
+	size_t k = 0;
+	for (int i = 0; i < HTTPD_MAX_HEADER_FIELDS - 2; i++)
+		k += (size_t)snprintf(extra + k, sizeof(extra) - k, "X-F%03d: v\r\n", i);
+	raw = raw_request("/x", extra, &len);
+	r = raw != NULL ? testhttp_exchange(port, raw, len) : NULL;
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	free(r);
+	free(raw);
+	snprintf(extra + k, sizeof(extra) - k, "X-One-More: v\r\n");
+	raw = raw_request("/x", extra, &len);
+	r = raw != NULL ? testhttp_exchange(port, raw, len) : NULL;
+	CHECK_EQ_INT(testhttp_status(r), 431);
+	CHECK(r != NULL && strstr(testhttp_body(r), "\"error\":\"Too many header fields (cookies included) (limit 100)\","
+	                                          "\"code\":\"REQUEST_HEADER_FIELDS_TOO_LARGE\"") != NULL);
+	free(r);
+	free(raw);
+	k = (size_t)snprintf(extra, sizeof(extra), "Cookie: c0=v");
+	for (int i = 1; i < 98; i++)
+		k += (size_t)snprintf(extra + k, sizeof(extra) - k, "; c%d=v", i);
+	snprintf(extra + k, sizeof(extra) - k, "\r\n");
+	raw = raw_request("/x", extra, &len); /* 3 fields, 98 cookies */
+	r = raw != NULL ? testhttp_exchange(port, raw, len) : NULL;
+	CHECK_EQ_INT(testhttp_status(r), 431);
+	free(r);
+	free(raw);
+	CHECK_EQ_INT(atomic_load(&handler_runs), runs + 1);
+	httpd_stop(h);
+
+	/* Far more arguments than the buffer has records for: libmicrohttpd
+	 * refuses them itself, before httpd sees the request, and then neither
+	 * answers nor closes until the idle timeout (1 s here). Never the
+	 * handler. */
+	httpd_config quick = { .connection_timeout_s = 1 };
+	h = limits_start(&quick);
+	if (h == NULL)
+		return;
+	runs = atomic_load(&handler_runs);
+	for (size_t n = 1000; n <= 3000; n += 2000) {
+		t = bare_args(n);
+		r = t != NULL ? testhttp_request(httpd_port(h), "GET", t, NULL, NULL) : NULL;
+		int st = testhttp_status(r);
+		CHECK(st == 431 || st == -1);
+		free(r);
+		free(t);
+	}
+	CHECK_EQ_INT(atomic_load(&handler_runs), runs);
+	httpd_stop(h);
+}
+
+/* Bytes the counted limits do not see (whitespace around a value) still
+ * take the connection's buffer: a request that would leave too little for
+ * the answer is refused in JSON, unrun. */
+TEST(httpd_limits_padded_head_that_leaves_no_room_is_refused)
+{
+	httpd_config c = { 0 };
+	httpd *h = limits_start(&c);
+	if (h == NULL)
+		return;
+	int port = httpd_port(h);
+	size_t len = 0;
+	/* one more field below, "X-Pad:" then spaces, then "v": 11 bytes as
+	 * counted, which bring the fields to their limit */
+	char *raw = at_limits_request(8192, HTTPD_MAX_QUERY_ARGS, 16384 - 11, HTTPD_MAX_HEADER_FIELDS - 3, &len);
+	size_t pad = 3000;
+	char *big = raw != NULL ? malloc(len + pad + 32) : NULL;
+	if (big != NULL) {
+		memcpy(big, raw, len - 2); /* without the blank line */
+		size_t n = len - 2;
+		memcpy(big + n, "X-Pad:", 6);
+		n += 6;
+		memset(big + n, ' ', pad);
+		n += pad;
+		memcpy(big + n, "v\r\n\r\n", 5);
+		n += 5;
+		int runs = atomic_load(&handler_runs);
+		char *r = testhttp_exchange(port, big, n);
+		int st = testhttp_status(r);
+		CHECK_EQ_INT(st, 431);
+		CHECK(r != NULL && strstr(testhttp_body(r), "\"error\":\"Request header too large for the server's buffer\","
+		                                          "\"code\":\"REQUEST_HEADER_FIELDS_TOO_LARGE\"") != NULL);
+		CHECK_EQ_INT(atomic_load(&handler_runs), runs);
+		free(r);
+	}
+	free(big);
+	free(raw);
 	httpd_stop(h);
 }
 
