@@ -99,13 +99,15 @@ struct httpd {
 	atomic_int deferred;              /* httpd_defer calls whose httpd_resume has not returned */
 };
 
-/* One request's state, owned by MHD's con_cls slot until httpd_completed. */
+/* One request's state, made by httpd_access's first call, owned by MHD's
+ * con_cls slot until httpd_completed. */
 typedef struct httpd_conn {
 	httpd_request req;                /* first: httpd_defer and httpd_resume find the rest from it */
 	httpd *h;
 	char *body;                       /* malloc'd, NUL-terminated; NULL: none yet */
 	size_t len, cap;
 	uint64_t discarded;               /* body bytes dropped past max_body */
+	size_t target_len;                /* the request target's bytes as received */
 	bool too_large;
 	bool responded;
 	bool deferred;                    /* the handler answers later (httpd_defer) */
@@ -578,14 +580,44 @@ static size_t httpd_header_bytes(struct MHD_Connection *conn)
 	return httpd_tally_kind(conn, MHD_HEADER_KIND, 4) + cookie_len;
 }
 
-/* First call of a request: set up its state. Returns false when out of memory. */
-static httpd_conn *httpd_begin(httpd *h, struct MHD_Connection *conn, const char *url, const char *method)
+/* MHD's URI log callback, called once per request as soon as its request
+ * line is in, with the request target as received: before the query is
+ * split off and both are percent-decoded, so the only place that sees the
+ * bytes the client sent (max_url counts those: decoded, "%41" x 8000 would
+ * pass as 8000 bytes). Its length reaches httpd_access in con_cls itself,
+ * as an odd number (httpd_conn pointers are even): nothing may be
+ * allocated here, as libmicrohttpd 0.9.75 drops a request it failed to
+ * refuse itself (hundreds of query arguments) without calling
+ * httpd_completed. */
+static void *httpd_uri_received(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	(void)cls;
+	(void)conn;
+	size_t len = uri != NULL ? strlen(uri) : 0;
+	return (void *)(((uintptr_t)len << 1) | 1u);
+}
+
+/* The target length httpd_uri_received left in con_cls; false when con_cls
+ * holds something else (the request's httpd_conn, or nothing). */
+static bool httpd_target_len_of(void *con_cls, size_t *len)
+{
+	uintptr_t v = (uintptr_t)con_cls;
+	if ((v & 1u) == 0)
+		return false;
+	*len = (size_t)(v >> 1);
+	return true;
+}
+
+/* First call of a request: set up its state. Returns NULL when out of memory. */
+static httpd_conn *httpd_begin(httpd *h, struct MHD_Connection *conn, const char *url, const char *method,
+    size_t target_len)
 {
 	httpd_conn *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return NULL;
 	atomic_fetch_add(&h->active, 1);
 	c->h = h;
+	c->target_len = target_len;
 	c->req.method = method;
 	c->req.path = url;
 	c->req.body = "";
@@ -637,9 +669,12 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, cons
 	(void)version;
 	httpd *h = cls;
 	httpd_conn *c = *con_cls;
+	size_t target_len = 0;
 
-	if (c == NULL) {
-		c = httpd_begin(h, conn, url, method);
+	if (c == NULL || httpd_target_len_of(c, &target_len)) {
+		if (c == NULL) /* no URI log call (not expected): the decoded length, the least it can be */
+			target_len = strlen(url);
+		c = httpd_begin(h, conn, url, method, target_len);
 		if (c == NULL)
 			return MHD_NO;
 		*con_cls = c;
@@ -655,9 +690,7 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, cons
 		if (fields > HTTPD_MAX_HEADER_FIELDS)
 			return httpd_reject(h, c, conn, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE",
 			    "Too many header fields (cookies included)", HTTPD_MAX_HEADER_FIELDS, "");
-		/* "?" and "&"/"=" between query arguments count as one byte each. */
-		size_t url_len = strlen(url) + httpd_tally_kind(conn, MHD_GET_ARGUMENT_KIND, 2);
-		if (url_len > h->max_url)
+		if (c->target_len > h->max_url)
 			return httpd_reject(h, c, conn, 414, "URI_TOO_LONG", "Request URI too long", h->max_url, "bytes");
 		if (httpd_header_bytes(conn) > h->max_header_bytes)
 			return httpd_reject(h, c, conn, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE", "Request header fields too large",
@@ -759,8 +792,11 @@ static void httpd_completed(void *cls, struct MHD_Connection *conn, void **con_c
 	(void)toe;
 	httpd *h = cls;
 	httpd_conn *c = *con_cls;
-	if (c == NULL)
+	size_t target_len;
+	if (c == NULL || httpd_target_len_of(c, &target_len)) {
+		*con_cls = NULL; /* httpd_access never saw the request */
 		return;
+	}
 	free(c->body);
 	if (c->deferred && !c->responded)
 		free(c->later.body); /* the connection went away before the answer was sent */
@@ -919,6 +955,7 @@ int httpd_start(httpd **out, const httpd_config *cfg)
 	    MHD_OPTION_NOTIFY_COMPLETED, httpd_completed, h,
 	    MHD_OPTION_NOTIFY_CONNECTION, httpd_connection_event, h,
 	    MHD_OPTION_UNESCAPE_CALLBACK, httpd_unescape, h,
+	    MHD_OPTION_URI_LOG_CALLBACK, httpd_uri_received, h,
 	    MHD_OPTION_END);
 	if (h->daemon == NULL) {
 		log_printf(LOG_ERROR, "httpd %s: cannot listen on %s:%d", h->name,

@@ -14,8 +14,8 @@
  *       query arguments;
  *   431 "REQUEST_HEADER_FIELDS_TOO_LARGE" "Too many header fields" over
  *       HTTPD_MAX_HEADER_FIELDS header fields and cookies together;
- *   414 "URI_TOO_LONG" when the path plus the query arguments exceed
- *       max_url bytes (measured decoded, so never more than the raw text);
+ *   414 "URI_TOO_LONG" when the request target (path plus query) exceeds
+ *       max_url bytes as sent, before percent-decoding;
  *   431 "REQUEST_HEADER_FIELDS_TOO_LARGE" when the header fields (names plus
  *       values plus 4 bytes of framing each, and the Cookie field's value
  *       once more) exceed max_header_bytes;

@@ -109,6 +109,24 @@ TEST(httpd_limits_uri_and_headers_answer_json)
 	CHECK_EQ_INT(testhttp_status(r), 200);
 	free(r);
 	free(seg);
+	/* the bytes as sent count, not the decoded text: 66 escapes are 198
+	 * bytes (200 with "/x"), one more is over the limit */
+	size_t k = (size_t)snprintf(target, sizeof(target), "/x");
+	for (int i = 0; i < 66; i++)
+		k += (size_t)snprintf(target + k, sizeof(target) - k, "%%41");
+	r = testhttp_request(port, "GET", target, NULL, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	free(r);
+	snprintf(target + k, sizeof(target) - k, "%%41");
+	r = testhttp_request(port, "GET", target, NULL, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 414);
+	free(r);
+	k = (size_t)snprintf(target, sizeof(target), "/x?q=");
+	for (int i = 0; i < 70; i++)
+		k += (size_t)snprintf(target + k, sizeof(target) - k, "%%41");
+	r = testhttp_request(port, "GET", target, NULL, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 414);
+	free(r);
 
 	char *big = repeat('b', 1100), hdr[1200];
 	snprintf(hdr, sizeof(hdr), "X-Big: %s\r\n", big);
