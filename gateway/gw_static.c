@@ -221,12 +221,11 @@ void gw_static_get(gw_app *app, const gw_request *req, httpd_response *resp)
 	}
 
 	const char *type = gw_static_content_type(file);
-	if (gw_static_etag_matches(httpd_header(req->http, "If-None-Match"), f.etag)) {
-		free(f.data);
-		httpd_respond_owned(resp, 304, NULL, 0);
-	} else {
-		httpd_respond_owned(resp, 200, f.data, f.len);
-	}
+	/* A 304 keeps the file as its body: httpd never sends a 304's body but
+	 * announces its length, and RFC 9110 8.6 allows only the length the
+	 * 200 would have had (an empty body would say Content-Length: 0). */
+	bool unchanged = gw_static_etag_matches(httpd_header(req->http, "If-None-Match"), f.etag);
+	httpd_respond_owned(resp, unchanged ? 304 : 200, f.data, f.len);
 	resp->content_type = type;
 	httpd_add_header(resp, "ETag", f.etag);
 	httpd_add_header(resp, "Cache-Control", "no-cache");

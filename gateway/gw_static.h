@@ -25,7 +25,7 @@
  * an ETag (size and modification time) and "Cache-Control: no-cache": the
  * app has no build step, so its file names carry no version and a browser
  * must revalidate; an unchanged file then costs a bodiless 304
- * (If-None-Match). Also X-Content-Type-Options: nosniff, Referrer-Policy:
+ * (If-None-Match) whose Content-Length is the file's, as a 200's would be. Also X-Content-Type-Options: nosniff, Referrer-Policy:
  * no-referrer and, on HTML, a Content-Security-Policy allowing only this
  * origin's scripts, styles, images and API (no inline script, no framing).
  *

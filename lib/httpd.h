@@ -189,6 +189,12 @@ const char *httpd_query(const httpd_request *req, const char *key);
 #define HTTPD_QUERY_KEYS_CHECKED 32
 const char *httpd_query_repeated(const httpd_request *req);
 
+/* Bodies and lengths: httpd announces a body's length (Content-Length) on
+ * every answer, but sends no body on a 304 or in answer to HEAD (RFC 9110
+ * 6.4.1): answer those with the body the 200 to a GET would have had, so
+ * that the length is true (RFC 9110 8.6 allows a 304 no other; libmicrohttpd
+ * 0.9.75 cannot leave it out, and an empty body would claim 0). */
+
 /* Sets status and a copy of the JSON text as body. */
 void httpd_respond(httpd_response *resp, int status, const char *json, size_t len);
 

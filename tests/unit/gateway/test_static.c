@@ -201,12 +201,14 @@ TEST(gw_static_routes_over_http)
 	CHECK(etag[0] == '"');
 	free(r);
 
-	/* revalidation: the same ETag is a bodiless 304 */
+	/* revalidation: the same ETag is a bodiless 304, with the 200's
+	 * Content-Length or none (RFC 9110 8.6), never 0 */
 	char hdr[256];
 	snprintf(hdr, sizeof(hdr), "If-None-Match: %s\r\n", etag);
 	r = testhttp_request(port, "GET", "/", hdr, NULL);
 	CHECK_EQ_INT(testhttp_status(r), 304);
 	CHECK_STREQ(testhttp_body(r), "");
+	CHECK_STREQ(testhttp_header(r, "Content-Length", v, sizeof(v)), "31");
 	CHECK_STREQ(testhttp_header(r, "ETag", v, sizeof(v)), etag);
 	free(r);
 

@@ -21,6 +21,11 @@ static void test_handler(void *arg, const httpd_request *req, httpd_response *re
 	resp->route = "/test";
 	if (strcmp(req->path, "/nothing") == 0)
 		return; /* answers nothing: httpd must make it a JSON 500 */
+	if (strcmp(req->path, "/not-modified") == 0) {
+		/* the 200's body, never sent on a 304 but counted */
+		httpd_respond(resp, 304, "{\"a\":1}", 7);
+		return;
+	}
 	if (strcmp(req->path, "/text") == 0) {
 		resp->content_type = "text/plain; charset=utf-8";
 		httpd_respond(resp, 200, "hi", 2);
@@ -145,6 +150,13 @@ TEST(httpd_serves_and_echoes_request_id)
 	/* none given: generated */
 	r = get(port, "/echo", NULL);
 	CHECK_EQ_INT(strlen(testhttp_header(r, "X-Request-Id", v, sizeof(v))), 32);
+	free(r);
+
+	/* a 304 carries the length of the body it does not send */
+	r = get(port, "/not-modified", NULL);
+	CHECK_EQ_INT(testhttp_status(r), 304);
+	CHECK_STREQ(testhttp_header(r, "Content-Length", v, sizeof(v)), "7");
+	CHECK_STREQ(testhttp_body(r), "");
 	free(r);
 
 	r = get(port, "/text", NULL);
