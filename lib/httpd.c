@@ -580,6 +580,20 @@ static size_t httpd_header_bytes(struct MHD_Connection *conn)
 	return httpd_tally_kind(conn, MHD_HEADER_KIND, 4) + cookie_len;
 }
 
+size_t httpd_absolute_prefix_len(const char *target)
+{
+	size_t n;
+	if (strncasecmp(target, "http://", 7) == 0)
+		n = 7;
+	else if (strncasecmp(target, "https://", 8) == 0)
+		n = 8;
+	else
+		return 0;
+	/* the authority ends at the path, the query or (never sent, but not
+	 * part of it either) a fragment */
+	return n + strcspn(target + n, "/?#");
+}
+
 /* MHD's URI log callback, called once per request as soon as its request
  * line is in, with the request target as received: before the query is
  * split off and both are percent-decoded, so the only place that sees the
@@ -593,7 +607,8 @@ static void *httpd_uri_received(void *cls, const char *uri, struct MHD_Connectio
 {
 	(void)cls;
 	(void)conn;
-	size_t len = uri != NULL ? strlen(uri) : 0;
+	/* an absolute-form target's scheme and authority are not its URL */
+	size_t len = uri != NULL ? strlen(uri) - httpd_absolute_prefix_len(uri) : 0;
 	return (void *)(((uintptr_t)len << 1) | 1u);
 }
 
@@ -619,7 +634,11 @@ static httpd_conn *httpd_begin(httpd *h, struct MHD_Connection *conn, const char
 	c->h = h;
 	c->target_len = target_len;
 	c->req.method = method;
-	c->req.path = url;
+	/* The one place an absolute-form target becomes its path, before
+	 * anything routes on it or logs it: MHD's url is the decoded target
+	 * without its query (the query is parsed as for any other form). */
+	const char *path = url + httpd_absolute_prefix_len(url);
+	c->req.path = path[0] != '\0' ? path : "/";
 	c->req.body = "";
 	c->req.body_len = 0;
 	c->req.start_us = clock_mono_us();
@@ -673,7 +692,7 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, cons
 
 	if (c == NULL || httpd_target_len_of(c, &target_len)) {
 		if (c == NULL) /* no URI log call (not expected): the decoded length, the least it can be */
-			target_len = strlen(url);
+			target_len = strlen(url) - httpd_absolute_prefix_len(url);
 		c = httpd_begin(h, conn, url, method, target_len);
 		if (c == NULL)
 			return MHD_NO;

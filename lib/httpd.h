@@ -52,7 +52,12 @@
  * comanda_http_connections_open{server} counts open connections.
  *
  * The path and query arguments are percent-decoded, except that "%00" is
- * kept as those three characters (a NUL would cut them short unseen).
+ * kept as those three characters (a NUL would cut them short unseen). A
+ * request target in absolute form ("GET http://host:port/health", which
+ * RFC 9112 3.2.2 says a server MUST accept) is served as its path and
+ * query ("/health"; "/" when it has no path); its scheme and authority
+ * count toward no limit but the connection's buffer, and are otherwise
+ * ignored, as is the Host field (only one server is behind each port).
  *
  * The client: req->peer_addr is the connection's peer; req->client_addr the
  * client behind it when the peer is one of trusted_proxies (netaddr_client
@@ -215,6 +220,13 @@ void httpd_set_caller(httpd_response *resp, const char *caller);
 
 /* Adds a response header (ignored past HTTPD_MAX_HEADERS). */
 void httpd_add_header(httpd_response *resp, const char *name, const char *value);
+
+/* The length of the "scheme://authority" that starts an absolute-form
+ * request target ("http://h:8080/x?y" -> 13, RFC 9112 3.2.2): for the
+ * schemes http and https, in any case; 0 for any other target ("/x", "*",
+ * "ftp://h/x"). What follows it is the path ("/x"), the query ("?y", the
+ * path then being "/") or nothing. */
+size_t httpd_absolute_prefix_len(const char *target);
 
 /* True when s is a sane request id: 1..64 chars of [A-Za-z0-9._-]. */
 bool httpd_request_id_valid(const char *s);

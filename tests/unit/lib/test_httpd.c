@@ -103,6 +103,21 @@ TEST(httpd_request_id_rules)
 	CHECK_EQ_INT(strlen(small), 4);
 }
 
+TEST(httpd_absolute_prefix_rules)
+{
+	CHECK_EQ_INT(httpd_absolute_prefix_len("/x"), 0);
+	CHECK_EQ_INT(httpd_absolute_prefix_len("*"), 0);
+	CHECK_EQ_INT(httpd_absolute_prefix_len(""), 0);
+	CHECK_EQ_INT(httpd_absolute_prefix_len("ftp://h/x"), 0);
+	CHECK_EQ_INT(httpd_absolute_prefix_len("http:/x"), 0);
+	CHECK_EQ_INT(httpd_absolute_prefix_len("http://h:8080/x?y"), 13);
+	CHECK_EQ_INT(httpd_absolute_prefix_len("HTTPS://[::1]:443/x"), 17);
+	CHECK_EQ_INT(httpd_absolute_prefix_len("http://h?y"), 8);
+	CHECK_EQ_INT(httpd_absolute_prefix_len("http://h"), 8);
+	CHECK_EQ_INT(httpd_absolute_prefix_len("http://"), 7);
+	CHECK_EQ_INT(httpd_absolute_prefix_len("http://u@h/x"), 10);
+}
+
 TEST(httpd_response_helpers)
 {
 	httpd_request req;
@@ -150,6 +165,18 @@ TEST(httpd_serves_and_echoes_request_id)
 	/* none given: generated */
 	r = get(port, "/echo", NULL);
 	CHECK_EQ_INT(strlen(testhttp_header(r, "X-Request-Id", v, sizeof(v))), 32);
+	free(r);
+
+	/* absolute form (RFC 9112 3.2.2): served as its path and query */
+	r = get(port, "http://127.0.0.1:1/echo?q=abs", NULL);
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	CHECK(strstr(testhttp_body(r), "\"path\":\"/echo\",\"len\":0,\"q\":\"abs\"") != NULL);
+	free(r);
+	r = get(port, "HTTP://example.com", NULL);
+	CHECK(strstr(testhttp_body(r), "\"path\":\"/\"") != NULL);
+	free(r);
+	r = get(port, "http://example.com?q=1", NULL);
+	CHECK(strstr(testhttp_body(r), "\"path\":\"/\",\"len\":0,\"q\":\"1\"") != NULL);
 	free(r);
 
 	/* a 304 carries the length of the body it does not send */

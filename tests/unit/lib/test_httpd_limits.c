@@ -121,6 +121,13 @@ TEST(httpd_limits_uri_and_headers_answer_json)
 	r = testhttp_request(port, "GET", target, NULL, NULL);
 	CHECK_EQ_INT(testhttp_status(r), 414);
 	free(r);
+	/* an absolute-form target's scheme and authority do not count */
+	snprintf(target, sizeof(target), "http://a-rather-long-host-name.example:8080/x?q=%.190s",
+	    "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv"
+	    "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv");
+	r = testhttp_request(port, "GET", target, NULL, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	free(r);
 	k = (size_t)snprintf(target, sizeof(target), "/x?q=");
 	for (int i = 0; i < 70; i++)
 		k += (size_t)snprintf(target + k, sizeof(target) - k, "%%41");
