@@ -502,6 +502,22 @@ static enum MHD_Result httpd_length_differs(void *cls, enum MHD_ValueKind kind, 
 	return MHD_NO;
 }
 
+/* Counts the header fields named by *cls (a httpd_named). */
+typedef struct httpd_named {
+	const char *name;
+	size_t n;
+} httpd_named;
+
+static enum MHD_Result httpd_named_count(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	(void)value;
+	httpd_named *f = cls;
+	if (key != NULL && strcasecmp(key, f->name) == 0)
+		f->n++;
+	return MHD_YES;
+}
+
 /* Collects the last HTTPD_MAX_XFF_LINES X-Forwarded-For lines of a
  * request: a ring, put back in order by httpd_xff_lines. */
 typedef struct httpd_xff {
@@ -685,7 +701,6 @@ static bool httpd_take_chunk(httpd *h, httpd_conn *c, const char *data, size_t n
 static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
     const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
-	(void)version;
 	httpd *h = cls;
 	httpd_conn *c = *con_cls;
 	size_t target_len = 0;
@@ -717,6 +732,17 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, cons
 		if (!httpd_head_fits(h, conn, args + fields))
 			return httpd_reject(h, c, conn, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE",
 			    "Request header too large for the server's buffer", 0, NULL);
+		/* RFC 9112 3.2: a server MUST answer 400 to an HTTP/1.1 request
+		 * without Host and to any with more than one (libmicrohttpd checks
+		 * the first only in its strict mode, and answers it in HTML).
+		 * HTTP/1.0 had no Host; MHD refuses versions other than 1.x. */
+		httpd_named host = { "Host", 0 };
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, httpd_named_count, &host);
+		if (host.n > 1)
+			return httpd_reject(h, c, conn, 400, "INVALID_ARGUMENT", "More than one Host header field", 0, NULL);
+		if (host.n == 0 && strcmp(version, MHD_HTTP_VERSION_1_0) != 0)
+			return httpd_reject(h, c, conn, 400, "INVALID_ARGUMENT", "Host header field required (HTTP/1.1)", 0,
+			    NULL);
 		/* Framing a proxy in front may read otherwise (RFC 9112 6.1, 6.3: two
 		 * lengths, a length beside Transfer-Encoding) would serve the bytes
 		 * it counted as body as a request of their own: refused unread. */

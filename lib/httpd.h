@@ -23,6 +23,10 @@
  *       (bytes the counts above do not see included: whitespace padding a
  *       value) would leave less of the connection's buffer than the
  *       largest answer needs - its handler's answer would be lost;
+ *   400 "INVALID_ARGUMENT" for an HTTP/1.1 request without a Host field
+ *       or any request with more than one (RFC 9112 3.2; HTTP/1.0 needs
+ *       none), and for ambiguous framing (two differing Content-Length
+ *       fields, or Content-Length beside Transfer-Encoding), unread;
  *   413 "PAYLOAD_TOO_LARGE" for a body over max_body (a declared
  *       Content-Length over it is refused before any of the body is read and
  *       the connection is then closed; a chunked body is read up to the

@@ -202,4 +202,37 @@ codes=$(for _ in $(seq 1 130); do printf 'url = "%s/health"\nrequest = "POST"\no
     curl -s --interface 127.0.0.66 -K - -w '%{http_code}\n' | sort | uniq -c | xargs)
 check_match "8: 130 POST /health from one address run out of the bucket (some 429)" '429' "$codes"
 
+# ==== 9. an HTTP/1.1 request without Host is 400 ====================================
+
+hostless=$(python3 - "$PORT" <<'PY'
+import json, socket, sys
+port = int(sys.argv[1])
+def send(req):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(req)
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = head.split(b"\r\n", 1)[0].decode(errors="replace")
+    try:
+        code = json.loads(body).get("code", "")
+    except ValueError:
+        code = "not-JSON"
+    return f"{status} {code}"
+print(send(b"GET /health HTTP/1.1\r\nConnection: close\r\n\r\n"))
+print(send(b"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n"))
+print(send(b"GET /health HTTP/1.0\r\n\r\n"))
+PY
+)
+check_eq "9: GET /health HTTP/1.1 without Host is a JSON 400 (RFC 9112 3.2)" \
+    "HTTP/1.1 400 Bad Request INVALID_ARGUMENT" "$(sed -n 1p <<<"$hostless")"
+check_eq "9: ... and so is one with two Host fields" \
+    "HTTP/1.1 400 Bad Request INVALID_ARGUMENT" "$(sed -n 2p <<<"$hostless")"
+check_match "9: GET /health HTTP/1.0 without Host is still served" '^HTTP/1\.[01] 200 OK' "$(sed -n 3p <<<"$hostless")"
+
 finish

@@ -179,6 +179,23 @@ TEST(httpd_serves_and_echoes_request_id)
 	CHECK(strstr(testhttp_body(r), "\"path\":\"/\",\"len\":0,\"q\":\"1\"") != NULL);
 	free(r);
 
+	/* Host (RFC 9112 3.2): required of HTTP/1.1, at most one */
+	static const char no_host[] = "GET /echo HTTP/1.1\r\nConnection: close\r\nX-Request-Id: no-host\r\n\r\n";
+	r = testhttp_exchange(port, no_host, sizeof(no_host) - 1);
+	CHECK_EQ_INT(testhttp_status(r), 400);
+	CHECK_STREQ(testhttp_body(r), "{\"success\":false,\"error\":\"Host header field required (HTTP/1.1)\","
+	                              "\"code\":\"INVALID_ARGUMENT\",\"request_id\":\"no-host\"}");
+	free(r);
+	static const char two_hosts[] = "GET /echo HTTP/1.1\r\nHost: a\r\nhost: b\r\nConnection: close\r\n\r\n";
+	r = testhttp_exchange(port, two_hosts, sizeof(two_hosts) - 1);
+	CHECK_EQ_INT(testhttp_status(r), 400);
+	CHECK(strstr(testhttp_body(r), "\"error\":\"More than one Host header field\"") != NULL);
+	free(r);
+	static const char http10[] = "GET /echo HTTP/1.0\r\n\r\n";
+	r = testhttp_exchange(port, http10, sizeof(http10) - 1);
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	free(r);
+
 	/* a 304 carries the length of the body it does not send */
 	r = get(port, "/not-modified", NULL);
 	CHECK_EQ_INT(testhttp_status(r), 304);
