@@ -74,7 +74,10 @@
 #define HTTPD_MAX_XFF_LINES 8
 /* A chunked body past max_body is read and dropped so the client still gets
  * its JSON 413; past this many times max_body it is not worth reading and the
- * connection is closed instead. */
+ * connection is closed instead, unanswered: libmicrohttpd 0.9.75 accepts a
+ * response only before the body is read or after all of it
+ * (MHD_queue_response refuses one in between), so a 413 cannot be sent
+ * early to a client still sending. */
 #define HTTPD_DISCARD_FACTOR 16
 /* httpd_stop waits this long for requests in progress before closing. */
 #define HTTPD_DRAIN_MS 5000

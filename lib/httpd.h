@@ -29,8 +29,11 @@
  *       fields, or Content-Length beside Transfer-Encoding), unread;
  *   413 "PAYLOAD_TOO_LARGE" for a body over max_body (a declared
  *       Content-Length over it is refused before any of the body is read and
- *       the connection is then closed; a chunked body is read up to the
- *       limit and the rest dropped);
+ *       the connection is then closed; a chunked body is read to its end,
+ *       what is past the limit dropped, and then refused - but one longer
+ *       than 16 times max_body is not read to its end: the connection is
+ *       closed without an answer, since libmicrohttpd cannot send one
+ *       while a body is still coming in);
  * and 500 "INTERNAL" when a handler leaves status 0 or sets one outside
  * 100..599. The per-connection buffer of libmicrohttpd is sized to hold a
  * request at all of those limits at once and the largest answer head

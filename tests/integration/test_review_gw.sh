@@ -182,15 +182,46 @@ tecl=${framing#*|}
 check_match "6: Transfer-Encoding + Content-Length: the bytes after the chunked body are not served as a request" \
     '^[0-9]{3}$' "$tecl"
 
-# ==== 7. a chunked body far over the limit still gets its 413 =====================
+# ==== 7. chunked bodies over the limit ============================================
+# API.md: a chunked body over 1 MiB is read and dropped, and answered 413 at
+# its end; past 16 MiB the connection is closed without an answer
+# (libmicrohttpd 0.9.75 cannot send an answer while a body is coming in).
+# Nothing is stored either way. The bodies are a valid signup once the
+# spaces are dropped, so that a body served anyway would show as a user.
 
 big=$(mktemp)
-head -c $((17 * 1024 * 1024)) /dev/zero | tr '\0' ' ' >"$big"
-code=$(curl -s --interface 127.0.0.65 --max-time 30 -o /dev/null -w '%{http_code}' -X POST \
+body_of() { # body_of FILE EMAIL MiB
+    { printf '{"name":"Big","email":"%s","password":"correct-horse-1"' "$2"
+      head -c $(($3 * 1024 * 1024)) /dev/zero | tr '\0' ' '
+      printf '}'; } >"$1"
+}
+body_of "$big" "big2-$RUN@example.com" 2
+out=$(curl -s --interface 127.0.0.65 --max-time 30 -w '\n%{http_code}' -X POST \
     -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' --data-binary @"$big" \
     "$GATEWAY_URL/api/users" 2>/dev/null)
+check_eq "7: a 2 MiB chunked body is answered 413 at its end" 413 "${out##*$'\n'}"
+check_json "7: ... in the JSON error envelope" "${out%$'\n'*}" "$(err PAYLOAD_TOO_LARGE)"
+body_of "$big" "big17-$RUN@example.com" 17
+rc=0
+res=$(curl -s --interface 127.0.0.65 --max-time 30 -o /dev/null -w '%{http_code} %{size_upload}' -X POST \
+    -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' --data-binary @"$big" \
+    "$GATEWAY_URL/api/users" 2>/dev/null) || rc=$?
 rm -f "$big"
-check_eq "7: a 17 MiB chunked body is answered 413 PAYLOAD_TOO_LARGE" 413 "$code"
+code=${res%% *} sent=${res##* }
+# curl: 52 empty reply, 55 send failure, 56 receive failure (reset);
+# "100" is the 100 Continue it asked for, the last answer it saw
+if [[ $code == 413 ]] || { [[ $code == 000 || $code == 100 ]] && ((rc == 52 || rc == 55 || rc == 56)) &&
+    ((sent >= 16 * 1024 * 1024)); }; then
+    pass "7: a 17 MiB chunked body: a 413, or the connection closed after 16 MiB ($code, curl exit $rc, $sent bytes sent)"
+else
+    fail "7: a 17 MiB chunked body: a 413, or the connection closed after 16 MiB" \
+        "http code $code, curl exit $rc, $sent bytes sent"
+fi
+for n in 2 17; do
+    TOKEN= api POST /api/auth/login "{\"email\":\"big$n-$RUN@example.com\",\"password\":\"correct-horse-1\"}" \
+        --interface 127.0.0.65
+    check_eq "7: ... nothing stored from the $n MiB body (its signup cannot log in)" 401 "$HTTP_STATUS"
+done
 
 # ==== 8. a wrong method on an exempt probe route is charged =======================
 

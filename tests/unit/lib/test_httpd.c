@@ -304,6 +304,28 @@ TEST(httpd_body_and_limit)
 	CHECK_EQ_INT(testhttp_status(r), 413);
 	free(r);
 
+	/* chunked, far over: read no further than 16 times the limit, then the
+	 * connection is closed unanswered (no handler runs) */
+	size_t cap = 64 * 1024, m = 0;
+	char *flood = malloc(cap);
+	if (flood != NULL) {
+		m = (size_t)snprintf(flood, cap,
+		    "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n");
+		for (int i = 0; i < 40; i++) { /* 40 x 1 KiB */
+			m += (size_t)snprintf(flood + m, cap - m, "400\r\n");
+			memset(flood + m, 'z', 0x400);
+			m += 0x400;
+			m += (size_t)snprintf(flood + m, cap - m, "\r\n");
+		}
+		m += (size_t)snprintf(flood + m, cap - m, "0\r\n\r\n");
+		before = atomic_load(&observed_count);
+		r = testhttp_exchange(port, flood, m);
+		CHECK(r == NULL || r[0] == '\0');
+		CHECK_EQ_INT(atomic_load(&observed_count), before);
+		free(r);
+		free(flood);
+	}
+
 	/* chunked within the limit */
 	n = snprintf(raw, sizeof(raw),
 	    "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\n");
