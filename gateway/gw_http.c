@@ -47,7 +47,12 @@ static void gw_http_route(gw_app *app, const gw_route *table, size_t n, const ht
 	memset(&g, 0, sizeof(g));
 	g.http = req;
 	char allow[128];
-	switch (gw_route_match(table, n, req->method, req->path, &g.route, &g.params, allow, sizeof(allow))) {
+	/* an encoded '/' is data inside a segment, and no route has a segment
+	 * that holds one: the path matches nothing (lib/httpd.h) */
+	gw_match_result m = req->path_encoded_slash ? GW_MATCH_NOT_FOUND
+	                                     : gw_route_match(table, n, req->method, req->path, &g.route, &g.params,
+	                                           allow, sizeof(allow));
+	switch (m) {
 	case GW_MATCH_NOT_FOUND:
 		/* no route label: unknown paths must not create metric series */
 		resp->route = NULL;
@@ -100,8 +105,9 @@ static void gw_http_preflight(gw_app *app, const gw_route *table, size_t n, cons
 	const gw_route *route = NULL;
 	gw_params params;
 	char allow[128];
-	if (gw_route_match(table, n, req->method, req->path, &route, &params, allow, sizeof(allow)) ==
-	    GW_MATCH_NOT_FOUND) {
+	if (req->path_encoded_slash ||
+	    gw_route_match(table, n, req->method, req->path, &route, &params, allow, sizeof(allow)) ==
+	        GW_MATCH_NOT_FOUND) {
 		resp->route = NULL;
 		httpd_respond_error(resp, req, 404, "NOT_FOUND", "Route not found");
 		return;

@@ -251,7 +251,7 @@ const char *httpd_query(const httpd_request *req, const char *key)
 
 /* The query keys seen so far by httpd_query_repeated's walk. */
 typedef struct httpd_keys {
-	const char *key[HTTPD_QUERY_KEYS_CHECKED];
+	const char *key[HTTPD_MAX_QUERY_ARGS];
 	size_t n;
 	const char *repeated;
 } httpd_keys;
@@ -268,8 +268,8 @@ static enum MHD_Result httpd_key_seen(void *cls, enum MHD_ValueKind kind, const 
 			k->repeated = key;
 			return MHD_NO;
 		}
-	if (k->n == HTTPD_QUERY_KEYS_CHECKED)
-		return MHD_NO;
+	if (k->n == HTTPD_MAX_QUERY_ARGS)
+		return MHD_NO; /* refused before any handler runs (httpd_access) */
 	k->key[k->n++] = key;
 	return MHD_YES;
 }
@@ -626,25 +626,39 @@ static void *httpd_uri_received(void *cls, const char *uri, struct MHD_Connectio
 {
 	(void)cls;
 	(void)conn;
+	if (uri == NULL)
+		return (void *)(uintptr_t)1u;
 	/* an absolute-form target's scheme and authority are not its URL */
-	size_t len = uri != NULL ? strlen(uri) - httpd_absolute_prefix_len(uri) : 0;
-	return (void *)(((uintptr_t)len << 1) | 1u);
+	const char *target = uri + httpd_absolute_prefix_len(uri);
+	size_t len = strlen(target);
+	/* "%2F" in the path is a '/' that is data (RFC 3986 2.2), which
+	 * decoding would turn into a separator: "/api%2Fusers/me" would be
+	 * routed as "/api/users/me", past whatever a proxy in front decided
+	 * about the path as sent. The decoded path cannot tell, so it is noted
+	 * here (bit 1). */
+	size_t path_len = strcspn(target, "?#");
+	bool slash = false;
+	for (size_t i = 0; i + 2 < path_len && !slash; i++)
+		slash = target[i] == '%' && target[i + 1] == '2' && (target[i + 2] == 'f' || target[i + 2] == 'F');
+	return (void *)(((uintptr_t)len << 2) | ((uintptr_t)slash << 1) | 1u);
 }
 
-/* The target length httpd_uri_received left in con_cls; false when con_cls
- * holds something else (the request's httpd_conn, or nothing). */
-static bool httpd_target_len_of(void *con_cls, size_t *len)
+/* What httpd_uri_received left in con_cls: the target's length, and whether
+ * its path held an encoded '/'; false when con_cls holds something else
+ * (the request's httpd_conn, or nothing). */
+static bool httpd_target_len_of(void *con_cls, size_t *len, bool *encoded_slash)
 {
 	uintptr_t v = (uintptr_t)con_cls;
 	if ((v & 1u) == 0)
 		return false;
-	*len = (size_t)(v >> 1);
+	*len = (size_t)(v >> 2);
+	*encoded_slash = (v & 2u) != 0;
 	return true;
 }
 
 /* First call of a request: set up its state. Returns NULL when out of memory. */
 static httpd_conn *httpd_begin(httpd *h, struct MHD_Connection *conn, const char *url, const char *method,
-    size_t target_len)
+    size_t target_len, bool encoded_slash)
 {
 	httpd_conn *c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -658,6 +672,7 @@ static httpd_conn *httpd_begin(httpd *h, struct MHD_Connection *conn, const char
 	 * without its query (the query is parsed as for any other form). */
 	const char *path = url + httpd_absolute_prefix_len(url);
 	c->req.path = path[0] != '\0' ? path : "/";
+	c->req.path_encoded_slash = encoded_slash;
 	c->req.body = "";
 	c->req.body_len = 0;
 	c->req.start_us = clock_mono_us();
@@ -707,11 +722,12 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, cons
 	httpd *h = cls;
 	httpd_conn *c = *con_cls;
 	size_t target_len = 0;
+	bool encoded_slash = false;
 
-	if (c == NULL || httpd_target_len_of(c, &target_len)) {
+	if (c == NULL || httpd_target_len_of(c, &target_len, &encoded_slash)) {
 		if (c == NULL) /* no URI log call (not expected): the decoded length, the least it can be */
 			target_len = strlen(url) - httpd_absolute_prefix_len(url);
-		c = httpd_begin(h, conn, url, method, target_len);
+		c = httpd_begin(h, conn, url, method, target_len, encoded_slash);
 		if (c == NULL)
 			return MHD_NO;
 		*con_cls = c;
@@ -841,7 +857,8 @@ static void httpd_completed(void *cls, struct MHD_Connection *conn, void **con_c
 	httpd *h = cls;
 	httpd_conn *c = *con_cls;
 	size_t target_len;
-	if (c == NULL || httpd_target_len_of(c, &target_len)) {
+	bool encoded_slash;
+	if (c == NULL || httpd_target_len_of(c, &target_len, &encoded_slash)) {
 		*con_cls = NULL; /* httpd_access never saw the request */
 		return;
 	}

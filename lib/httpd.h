@@ -60,6 +60,9 @@
  *
  * The path and query arguments are percent-decoded, except that "%00" is
  * kept as those three characters (a NUL would cut them short unseen). A
+ * path whose target held "%2F" sets req->path_encoded_slash: decoded, that
+ * '/' reads as a separator, and a router must not match it as one (the
+ * gateway answers 404: no route has a segment holding a '/'). A
  * request target in absolute form ("GET http://host:port/health", which
  * RFC 9112 3.2.2 says a server MUST accept) is served as its path and
  * query ("/health"; "/" when it has no path); its scheme and authority
@@ -97,6 +100,7 @@ typedef struct httpd httpd;
 typedef struct httpd_request {
 	const char *method;               /* "GET" */
 	const char *path;                 /* "/api/users/7", without the query */
+	bool path_encoded_slash;          /* the path as sent held "%2F": a '/' that is data, not a separator */
 	const char *body;                 /* NUL-terminated; "" when none */
 	size_t body_len;
 	const char *client_addr;          /* "127.0.0.1": the client (see trusted_proxies) */
@@ -196,9 +200,8 @@ const char *httpd_query(const httpd_request *req, const char *key);
 
 /* The first query-string key given more than once ("?limit=1&limit=abc"),
  * NULL when none is: which of two values a reader takes is arbitrary, so
- * the gateway refuses the request instead of choosing. Only the first
- * HTTPD_QUERY_KEYS_CHECKED keys are compared (more than any route reads). */
-#define HTTPD_QUERY_KEYS_CHECKED 32
+ * the gateway refuses the request instead of choosing. Every key is
+ * compared (a request has at most HTTPD_MAX_QUERY_ARGS). */
 const char *httpd_query_repeated(const httpd_request *req);
 
 /* Bodies and lengths: httpd announces a body's length (Content-Length) on

@@ -73,6 +73,21 @@ TEST(gw_http_dispatch_paths)
 	CHECK_STREQ(testhttp_body(r), "{\"id\":\"42\",\"len\":0}");
 	free(r);
 
+	/* an encoded '/' is data, not a separator: /things%2F42 is not /things/42 */
+	r = testhttp_request(port, "GET", "/things%2F42", NULL, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 404);
+	free(r);
+	r = testhttp_request(port, "GET", "/things/4%2f2", NULL, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 404);
+	free(r);
+	r = testhttp_request(port, "GET", "/things/42?cursor=a%2Fb", NULL, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 200); /* in the query it is just a '/' */
+	free(r);
+	r = testhttp_request(port, "GET", "/things/%34%32", NULL, NULL);
+	CHECK_EQ_INT(testhttp_status(r), 200); /* other escapes decode as before */
+	CHECK_STREQ(testhttp_body(r), "{\"id\":\"42\",\"len\":0}");
+	free(r);
+
 	r = testhttp_request(port, "GET", "/nothing/here", "X-Request-Id: abc\r\n", NULL);
 	CHECK_EQ_INT(testhttp_status(r), 404);
 	CHECK_STREQ(testhttp_body(r),
