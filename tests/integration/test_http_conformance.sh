@@ -12,9 +12,8 @@
 #   2. The 8 KiB path+query limit counts the target as sent: 9 KB and 24 KB
 #      of %XX escapes are a JSON 414 URI_TOO_LONG.
 #   3. "Login responses add the items "login" and "login-addr" to both
-#      headers", a login refused for its body (400) included. (Its fix
-#      belongs to gateway/gw_session.c and gw_ratelimit.c, outside the HTTP
-#      layer; this section fails until it lands.)
+#      headers", a login refused for its body (400) included
+#      (gw_ratelimit_login_peek).
 #   4. A 304 to If-None-Match carries no Content-Length or the 200's, never
 #      0 (RFC 9110 8.6).
 #   5. An absolute-form request target (GET http://host:port/health, RFC
@@ -33,6 +32,10 @@
 #      empty).
 #   9. An HTTP/1.1 request without Host, or any with two, is a JSON 400
 #      (RFC 9112 3.2); HTTP/1.0 without Host is served.
+#  10. One value where one is meant: a query parameter given twice is 400
+#      naming it; so are two Authorization or two Idempotency-Key fields;
+#      nothing is stored.
+#  11. An encoded slash is data: /api%2Fusers/me is 404, not /api/users/me.
 #
 # Needs: the stack up (scripts/stack.sh up), curl, jq, python3. Every
 # section speaks from its own loopback address so that the rate limits of
@@ -45,8 +48,9 @@ source tests/integration/lib.sh
 RUN=$(date +%s)-$$
 PORT=${GATEWAY_URL##*:}
 
-# args N: N bare query arguments, "a&a&...&a"
-args() { python3 -c "import sys; print('&'.join(['a'] * int(sys.argv[1])))" "$1"; }
+# args N: N bare query arguments of distinct names, "a0&a1&...": a name
+# given twice would be refused for that alone (section 10)
+args() { python3 -c "import sys; print('&'.join('a%d' % i for i in range(int(sys.argv[1]))))" "$1"; }
 
 # ==== 1. many query arguments ===================================================
 
@@ -268,5 +272,30 @@ check_eq "9: GET /health HTTP/1.1 without Host is a JSON 400 (RFC 9112 3.2)" \
 check_eq "9: ... and so is one with two Host fields" \
     "HTTP/1.1 400 Bad Request INVALID_ARGUMENT" "$(sed -n 2p <<<"$hostless")"
 check_match "9: GET /health HTTP/1.0 without Host is still served" '^HTTP/1\.[01] 200 OK' "$(sed -n 3p <<<"$hostless")"
+
+# ==== 10. one value where one is meant ==============================================
+
+once() { printf '%s and (.details == [{"field": "%s", "issue": "must be given once"}])' "$(err INVALID_ARGUMENT)" "$1"; }
+api GET '/api/orders?limit=1&limit=abc' '' --interface 127.0.0.70
+expect "10: ?limit=1&limit=abc is 400 naming limit" 400 "$(once limit)"
+api GET '/api/orders?status=pending&limit=2&status=paid' '' --interface 127.0.0.70
+expect "10: a repeated status, other parameters between, is 400 naming status" 400 "$(once status)"
+api GET '/api/orders?limit=1&Limit=abc' '' --interface 127.0.0.70
+expect "10: (limit and Limit are two parameters: 200)" 200 '.success == true'
+before=$(orders_count)
+api POST /api/orders "$ORDER" --interface 127.0.0.70 -H "Idempotency-Key: a-$RUN" -H "Idempotency-Key: b-$RUN"
+expect "10: two Idempotency-Key fields are 400 naming Idempotency-Key" 400 "$(once Idempotency-Key)"
+api POST /api/orders "$ORDER" --interface 127.0.0.70 -H "Authorization: Bearer $TOKEN"
+expect "10: two Authorization fields are 400 naming Authorization" 400 "$(once Authorization)"
+check_eq "10: ... and neither stored an order" "$before" "$(orders_count)"
+
+# ==== 11. an encoded slash is data ===================================================
+
+api GET '/api%2Fusers/me' '' --interface 127.0.0.71
+expect "11: /api%2Fusers/me is 404, not /api/users/me" 404 "$(err NOT_FOUND)"
+api GET '/api/users%2fme' '' --interface 127.0.0.71
+expect "11: /api/users%2fme is 404 too" 404 "$(err NOT_FOUND)"
+api GET '/api/users/m%65' '' --interface 127.0.0.71
+expect "11: (other escapes decode: /api/users/m%65 is /api/users/me)" 200 '.user.id == '"$uid"
 
 finish
