@@ -259,6 +259,19 @@ pg_pay_admin() { pg_admin -d "${PAYMENT_DB_URL##*/}" -c "$1" 2>&1; }
 payment_of() { pg_pay "SELECT id FROM payments WHERE order_id = '$1' ORDER BY id LIMIT 1"; }
 has_payment() { [[ -n $(payment_of "$1") ]]; }
 
+# no_card_pending: no card payment is pending, so the sweep's processor
+# calls from here on are the caller's (wait for it before counting them).
+no_card_pending() {
+    [[ $(pg_pay_admin "SELECT count(*) FROM payments WHERE status = 'pending' AND payment_method IN ('credit_card', 'debit_card')") == 0 ]]
+}
+
+# processor_calls KIND: how many calls of that kind (charge, lookup, refund)
+# svc-payment has made to its payment processor (its /metrics).
+processor_calls() {
+    curl -s --max-time 5 "http://127.0.0.1:$PAYMENT_ADMIN_PORT/metrics" |
+        awk -v m="comanda_payment_processor_calls_total{call=\"$1\"}" '$1 == m { print $2; f = 1 } END { if (!f) print 0 }'
+}
+
 # The administrator the stack bootstraps (scripts/stack.sh), unless the
 # caller says otherwise.
 ADMIN_EMAIL=${ADMIN_EMAIL:-admin@comanda.local}

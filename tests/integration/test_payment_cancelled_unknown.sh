@@ -21,14 +21,7 @@ RUN=$(date +%s%N | tail -c 10)$RANDOM
 TADMIN=$(token "$ADMIN_EMAIL" "$ADMIN_PASSWORD")
 check "admin logs in" test -n "$TADMIN"
 
-calls() {
-    curl -s --max-time 5 "http://127.0.0.1:$PAYMENT_ADMIN_PORT/metrics" |
-        awk -v m="comanda_payment_processor_calls_total{call=\"$1\"}" '$1 == m { print $2; f = 1 } END { if (!f) print 0 }'
-}
-others_settled() {
-    [[ $(pg_pay_admin "SELECT count(*) FROM payments WHERE status = 'pending' AND payment_method IN ('credit_card', 'debit_card')") == 0 ]]
-}
-check "no other card payment is pending (the sweep's calls are this script's)" wait_until 20 others_settled
+check "no other card payment is pending (the sweep's calls are this script's)" wait_until 20 no_card_pending
 
 TOKEN=$TADMIN api POST /api/orders '{"items":[{"product":"Cancelled lookup test","quantity":1,"price":9.5}],"payment_method":"cash"}'
 order=$(jq -r '.order._id // empty' <<<"$HTTP_BODY")
@@ -40,7 +33,7 @@ tok="tok_visa_cancelled_$RUN"
 # marked 50 s ago: the charge "may be in flight", so the sweep leaves it for now
 check_eq "a card payment whose charge was marked 50 s ago, never made" "$pay" \
     "$(pg_pay_admin "UPDATE payments SET payment_method = 'credit_card', payment_token = '$tok', charge_started_at = now() - interval '50 seconds', created_at = now() - interval '2 minutes' WHERE id = $pay AND status = 'pending' RETURNING id")"
-charges=$(calls charge) lookups=$(calls lookup) refunds=$(calls refund)
+charges=$(processor_calls charge) lookups=$(processor_calls lookup) refunds=$(processor_calls refund)
 TOKEN=$TADMIN api PUT "/api/orders/$order/status" '{"status":"cancelled"}'
 expect "the order is cancelled" 200 '.order.status == "cancelled"'
 tomb() { [[ -n $(pg_pay_admin "SELECT 1 FROM cancelled_orders WHERE order_id = '$order'") ]]; }
@@ -52,8 +45,8 @@ check_eq "its charge mark made 2 minutes old (abandoned)" "$pay" \
 settled() { [[ $(pg_pay_admin "SELECT status FROM payments WHERE id = $pay") != pending ]]; }
 check "the sweep settles it" wait_until 15 settled
 sleep 3 # a refund, if it was charged, has had the time to come
-check_eq "no card of a cancelled order is charged (charge calls)" 0 $(($(calls charge) - charges))
-check_eq "... and nothing to refund (refund calls)" 0 $(($(calls refund) - refunds))
+check_eq "no card of a cancelled order is charged (charge calls)" 0 $(($(processor_calls charge) - charges))
+check_eq "... and nothing to refund (refund calls)" 0 $(($(processor_calls refund) - refunds))
 check_eq "the payment failed: order cancelled" "failed|order cancelled" \
     "$(pg_pay_admin "SELECT status || '|' || coalesce(failure_reason, '') FROM payments WHERE id = $pay")"
 TOKEN=$TADMIN api GET "/api/orders/$order"

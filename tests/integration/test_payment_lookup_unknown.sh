@@ -39,11 +39,6 @@ trap cleanup EXIT
 TADMIN=$(token "$ADMIN_EMAIL" "$ADMIN_PASSWORD")
 check "admin logs in" test -n "$TADMIN"
 
-# calls KIND: the processor calls of that kind svc-payment has made.
-calls() {
-    curl -s --max-time 5 "http://127.0.0.1:$PAYMENT_ADMIN_PORT/metrics" |
-        awk -v m="comanda_payment_processor_calls_total{call=\"$1\"}" '$1 == m { print $2; f = 1 } END { if (!f) print 0 }'
-}
 # cash_payment: a cash order (its payment waits for an admin); prints the
 # id of that payment, once the order.created event has made it.
 cash_payment() {
@@ -64,10 +59,7 @@ order_is() {
     [[ $(jq -r .order.status <<<"$HTTP_BODY") == "$2" ]]
 }
 # nothing else for the sweep: the counts below are this script's payments'
-others_settled() {
-    [[ $(pg_pay_admin "SELECT count(*) FROM payments WHERE status = 'pending' AND payment_method IN ('credit_card', 'debit_card')") == 0 ]]
-}
-check "no other card payment is pending (the sweep's calls are this script's)" wait_until 20 others_settled
+check "no other card payment is pending (the sweep's calls are this script's)" wait_until 20 no_card_pending
 
 # ---- the processor never had the charge -----------------------------------------------
 # unknown_case TOKEN STATUS ORDER_STATUS: a pending card payment whose charge
@@ -78,13 +70,13 @@ unknown_case() {
     local tok=$1 want=$2 want_order=$3 pay order charges lookups
     read -r pay order <<<"$(cash_payment)"
     check "[$tok] a pending payment" test -n "$pay"
-    charges=$(calls charge) lookups=$(calls lookup)
+    charges=$(processor_calls charge) lookups=$(processor_calls lookup)
     check_eq "[$tok] made a card payment whose charge was marked 2 min ago, never made" "$pay" \
         "$(pg_pay_admin "UPDATE payments SET payment_method = 'credit_card', payment_token = '$tok', charge_started_at = now() - interval '2 minutes', created_at = now() - interval '2 minutes' WHERE id = $pay AND status = 'pending' RETURNING id")"
     check "[$tok] the sweep settles it: $want" wait_until 15 status_is "$pay" "$want"
-    check_eq "[$tok] it asked the processor for the charge (one lookup)" 1 $(($(calls lookup) - lookups))
+    check_eq "[$tok] it asked the processor for the charge (one lookup)" 1 $(($(processor_calls lookup) - lookups))
     check_eq "[$tok] the processor had none: the sweep charged it, once (it made it up before: no charge)" 1 \
-        $(($(calls charge) - charges))
+        $(($(processor_calls charge) - charges))
     TOKEN=$TADMIN api GET "/api/payments/$pay/audit"
     check_json "[$tok] audit: created, then $want by the sweep" "$HTTP_BODY" \
         "[.entries[].to_status] == [\"pending\",\"$want\"] and .entries[1].request_id == \"recovery-sweep\""
@@ -92,7 +84,7 @@ unknown_case() {
         "$(pg_pay_admin "SELECT charge_started_at > now() - interval '1 minute' FROM payments WHERE id = $pay")"
     check "[$tok] its order becomes $want_order" wait_until 10 order_is "$order" "$want_order"
     sleep 3 # a sweep or two later
-    check_eq "[$tok] no further processor call for it" "$((charges + 1)) $((lookups + 1))" "$(calls charge) $(calls lookup)"
+    check_eq "[$tok] no further processor call for it" "$((charges + 1)) $((lookups + 1))" "$(processor_calls charge) $(processor_calls lookup)"
 }
 unknown_case "tok_visa_lookup_$RUN" completed paid
 unknown_case "tok_decline_lookup_$RUN" failed payment_failed
@@ -115,7 +107,7 @@ charged_unrecorded() {
         CREATE TRIGGER lookup_test_fail BEFORE UPDATE ON payments FOR EACH ROW
         WHEN (NEW.payment_token = '$tok' AND NEW.status <> OLD.status)
         EXECUTE FUNCTION lookup_test_fail()"
-    charges=$(calls charge) lookups=$(calls lookup)
+    charges=$(processor_calls charge) lookups=$(processor_calls lookup)
     check_eq "[$tag] made a card payment never charged, created a minute ago" "$pay" \
         "$(pg_pay_admin "UPDATE payments SET payment_method = 'credit_card', payment_token = '$tok', created_at = now() - interval '1 minute' WHERE id = $pay AND status = 'pending' RETURNING id")"
     check "[$tag] the sweep charges it" wait_until 15 marked
@@ -124,13 +116,13 @@ charged_unrecorded() {
     pg_pay_admin "DROP TRIGGER lookup_test_fail ON payments; DROP FUNCTION lookup_test_fail()" >/dev/null
 }
 marked() { [[ $(pg_pay_admin "SELECT charge_started_at IS NOT NULL FROM payments WHERE id = $pay") == t ]]; }
-charged() { (($(calls charge) > charges)); }
+charged() { (($(processor_calls charge) > charges)); }
 
 charged_unrecorded known "tok_visa_known_$RUN"
 check_eq "[known] its mark made 2 minutes old (abandoned)" "$pay" \
     "$(pg_pay_admin "UPDATE payments SET charge_started_at = now() - interval '2 minutes' WHERE id = $pay RETURNING id")"
 check "[known] the sweep settles it with the processor's outcome: completed" wait_until 15 status_is "$pay" completed
-check_eq "[known] by a lookup, with no second charge" "$((charges + 1)) $((lookups + 1))" "$(calls charge) $(calls lookup)"
+check_eq "[known] by a lookup, with no second charge" "$((charges + 1)) $((lookups + 1))" "$(processor_calls charge) $(processor_calls lookup)"
 check "[known] its order becomes paid" wait_until 10 order_is "$order" paid
 
 # ---- the same, with svc-payment restarted in between ---------------------------------------
@@ -147,12 +139,12 @@ ready() { [[ $(http_status "$GATEWAY_URL/ready") == 200 ]]; }
 check "[restart] svc-payment restarted" wait_until 30 ready
 check "[restart] ... and its /metrics answers" wait_until 10 metrics_up
 # the counters start again from 0 with the new process
-charges=$(calls charge) lookups=$(calls lookup)
+charges=$(processor_calls charge) lookups=$(processor_calls lookup)
 check_eq "[restart] its mark made 2 minutes old (abandoned)" "$pay" \
     "$(pg_pay_admin "UPDATE payments SET charge_started_at = now() - interval '2 minutes' WHERE id = $pay RETURNING id")"
 check "[restart] the sweep settles it with the processor's outcome: completed" wait_until 15 status_is "$pay" completed
 check_eq "[restart] by a lookup, with no second charge (one before: the restarted process charged it again)" \
-    "$charges $((lookups + 1))" "$(calls charge) $(calls lookup)"
+    "$charges $((lookups + 1))" "$(processor_calls charge) $(processor_calls lookup)"
 check_eq "[restart] the processor holds one charge of its reference" 1 \
     "$(pg_pay_admin "SELECT count(*) FROM processor_sim_charges WHERE reference = (SELECT transaction_id FROM payments WHERE id = $pay)")"
 check "[restart] its order becomes paid" wait_until 10 order_is "$order" paid

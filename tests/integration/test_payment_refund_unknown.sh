@@ -26,11 +26,6 @@ RUN=$(date +%s%N | tail -c 10)$RANDOM
 TADMIN=$(token "$ADMIN_EMAIL" "$ADMIN_PASSWORD")
 check "admin logs in" test -n "$TADMIN"
 
-# calls KIND: the processor calls of that kind svc-payment has made.
-calls() {
-    curl -s --max-time 5 "http://127.0.0.1:$PAYMENT_ADMIN_PORT/metrics" |
-        awk -v m="comanda_payment_processor_calls_total{call=\"$1\"}" '$1 == m { print $2; f = 1 } END { if (!f) print 0 }'
-}
 status_of() { pg_pay_admin "SELECT status FROM payments WHERE id = $1"; }
 status_is() { [[ $(status_of "$1") == "$2" ]]; }
 order_is() {
@@ -55,11 +50,11 @@ check_eq "made a card payment (its token never charged)" "$PAY" \
     "$(pg_pay_admin "UPDATE payments SET payment_method = 'credit_card', payment_token = 'tok_visa_norefund_$RUN' WHERE id = $PAY AND status = 'completed' RETURNING id")"
 check_eq "the processor has no charge of its reference" 0 "$(sim_charges "$PAY")"
 
-refunds=$(calls refund)
+refunds=$(processor_calls refund)
 TOKEN=$TADMIN api POST "/api/payments/$PAY/refund" '' -H "X-Request-Id: refund-unknown-$RUN"
 expect "its refund is refused: 409 NO_PROCESSOR_CHARGE (before: 200 refunded)" 409 \
     "$(err FAILED_PRECONDITION) and .reason == \"NO_PROCESSOR_CHARGE\""
-check_eq "the processor was asked, once" 1 $(($(calls refund) - refunds))
+check_eq "the processor was asked, once" 1 $(($(processor_calls refund) - refunds))
 check_eq "the payment is not refunded: it stays completed" completed "$(status_of "$PAY")"
 check_eq "... with no refund mark left (nothing for the sweep)" t \
     "$(pg_pay_admin "SELECT refund_started_at IS NULL FROM payments WHERE id = $PAY")"
@@ -68,7 +63,7 @@ check_json "audit: created, completed; no refund" "$HTTP_BODY" '[.entries[].to_s
 check_eq "no payment.refunded in the outbox" 0 \
     "$(pg_pay_admin "SELECT count(*) FROM outbox WHERE event_type = 'payment.refunded' AND correlation_id = '$ORDER'")"
 sleep 3 # a sweep or two later
-check_eq "the sweep asks for no refund of it" 1 $(($(calls refund) - refunds))
+check_eq "the sweep asks for no refund of it" 1 $(($(processor_calls refund) - refunds))
 check_eq "still completed" completed "$(status_of "$PAY")"
 check "its order stays paid" order_is "$ORDER" paid
 TOKEN=$TADMIN api POST "/api/payments/$PAY/refund"
@@ -86,9 +81,9 @@ PAY2=$(payment_of "$ORDER2")
 check "charged at the processor: completed" wait_until 10 status_is "$PAY2" completed
 check_eq "the processor has its charge" 1 "$(sim_charges "$PAY2")"
 check "its order becomes paid" wait_until 10 order_is "$ORDER2" paid
-refunds=$(calls refund)
+refunds=$(processor_calls refund)
 TOKEN=$TADMIN api POST "/api/payments/$PAY2/refund"
 expect "its refund -> 200 refunded" 200 '.payment.status == "refunded"'
-check_eq "one processor refund" 1 $(($(calls refund) - refunds))
+check_eq "one processor refund" 1 $(($(processor_calls refund) - refunds))
 check "its order is cancelled (payment refunded)" wait_until 10 order_is "$ORDER2" cancelled
 finish

@@ -45,15 +45,7 @@ restore() {
 }
 trap restore EXIT
 
-# calls KIND: the processor calls of that kind svc-payment has made.
-calls() {
-    curl -s --max-time 5 "http://127.0.0.1:$PAYMENT_ADMIN_PORT/metrics" |
-        awk -v m="comanda_payment_processor_calls_total{call=\"$1\"}" '$1 == m { print $2; f = 1 } END { if (!f) print 0 }'
-}
-others_settled() {
-    [[ $(pg_pay_admin "SELECT count(*) FROM payments WHERE status = 'pending' AND payment_method IN ('credit_card', 'debit_card')") == 0 ]]
-}
-check "no other card payment is pending (the sweep's calls are this script's)" wait_until 20 others_settled
+check "no other card payment is pending (the sweep's calls are this script's)" wait_until 20 no_card_pending
 
 stack stop-svc svc-payment >/dev/null 2>&1
 PAYMENT_SIM_SLOW_MS=7000 stack start-svc svc-payment >/dev/null 2>&1
@@ -83,21 +75,21 @@ check "a second order with its payment" wait_until 10 has_payment "$O2"
 NEXT=$(payment_of "$O2")
 check "the first payment comes first in id order" test "${STUCK:-0}" -lt "${NEXT:-0}"
 
-lookups=$(calls lookup) charges=$(calls charge)
+lookups=$(processor_calls lookup) charges=$(processor_calls charge)
 # One transaction, so the sweep sees both at once: the stuck one first.
 out=$(pg_pay_admin "UPDATE payments SET payment_method = 'credit_card', payment_token = CASE id WHEN $STUCK THEN 'tok_slow_stuck_$RUN' ELSE 'tok_visa_next_$RUN' END, charge_started_at = CASE id WHEN $STUCK THEN now() - interval '2 minutes' END, created_at = now() - interval '2 minutes' WHERE id IN ($STUCK, $NEXT) AND status = 'pending' RETURNING id" | wc -l)
 check_eq "two card payments needing the sweep: a slow lookup first, a charge never made second" 2 "$out"
 
-looked_up() { (($(calls lookup) > lookups)); }
+looked_up() { (($(processor_calls lookup) > lookups)); }
 check "the sweep looks the first one up (it times out after 5 s)" wait_until 10 looked_up
 check "the second one is still charged by the sweep: completed (before: never, every pass ended at the first)" \
     wait_until 25 status_is "$NEXT" completed
-check_eq "... by one charge" 1 $(($(calls charge) - charges))
+check_eq "... by one charge" 1 $(($(processor_calls charge) - charges))
 check "its order becomes paid" wait_until 10 order_is "$O2" paid
 check_eq "the first is still pending (its lookup never answers in time)" pending "$(status_of "$STUCK")"
-looked_again() { (($(calls lookup) >= lookups + 2)); }
+looked_again() { (($(processor_calls lookup) >= lookups + 2)); }
 check "the first is still looked up again later" wait_until 30 looked_again
-check_eq "... and never charged (the one charge is the second's)" 1 $(($(calls charge) - charges))
+check_eq "... and never charged (the one charge is the second's)" 1 $(($(processor_calls charge) - charges))
 
 # The processor answers again: the first payment is settled in its turn (a
 # lookup that finds no charge, then a charge under the same reference).

@@ -295,26 +295,21 @@ TOKEN=$TA api POST "/api/payments/$PAY_X/refund"
 expect "a customer asking for a refund -> 403" 403 "$(err PERMISSION_DENIED)"
 TOKEN=$TADMIN api POST "/api/payments/$PAY_X/refund" '{"reason":"x"}'
 expect "a refund body with members -> 400 naming it" 400 "$(bad reason)"
-# processor_refunds: the refunds svc-payment has asked the processor for.
-processor_refunds() {
-    curl -s --max-time 5 "http://127.0.0.1:$PAYMENT_ADMIN_PORT/metrics" |
-        awk '$1 == "comanda_payment_processor_calls_total{call=\"refund\"}" { print $2; f = 1 } END { if (!f) print 0 }'
-}
-REFUNDS_BEFORE=$(processor_refunds)
+REFUNDS_BEFORE=$(processor_calls refund)
 TOKEN=$TADMIN api POST "/api/payments/$PAY_X/refund" '' -H "X-Request-Id: pay-refund-$RUN"
 expect "refund of a completed payment -> 200 Payment refunded successfully, status refunded" 200 \
     ".success == true and .message == \"Payment refunded successfully\" and .payment.id == $PAY_X and .payment.status == \"refunded\""
 # A cash payment was settled by an admin, outside any processor: its refund
 # is recorded without one. Before, the card processor was asked to refund a
 # reference it never charged.
-check_eq "the cash payment's refund did not go to the card processor" "$REFUNDS_BEFORE" "$(processor_refunds)"
+check_eq "the cash payment's refund did not go to the card processor" "$REFUNDS_BEFORE" "$(processor_calls refund)"
 TOKEN=$TADMIN api POST "/api/payments/$PAY_X/refund"
 expect "a second refund -> 409" 409 "$(err FAILED_PRECONDITION)"
 settle "$PAY_X" completed
 expect "refunded -> completed -> 409" 409 "$(err FAILED_PRECONDITION)"
 TOKEN=$TADMIN api POST "/api/payments/$PAY_CARD/refund" '{}'
 expect "refund with an empty object body -> 200" 200 '.payment.status == "refunded"'
-check_eq "a card payment's refund did: one processor refund" "$((REFUNDS_BEFORE + 1))" "$(processor_refunds)"
+check_eq "a card payment's refund did: one processor refund" "$((REFUNDS_BEFORE + 1))" "$(processor_calls refund)"
 TOKEN=$TADMIN api POST /api/payments/999999999999/refund
 expect "refund of a missing payment -> 404" 404 "$(err NOT_FOUND)"
 
