@@ -16,7 +16,8 @@
  *   5. the 401/403 of step 3, if any;
  *   6. a body on POST/PUT/PATCH whose Content-Type is not JSON
  *      (application/json or application/<x>+json, any parameters) ->
- *      415 UNSUPPORTED_MEDIA_TYPE; a missing Content-Type counts as not JSON;
+ *      415 UNSUPPORTED_MEDIA_TYPE; a missing Content-Type counts as not JSON
+ *      (a body of white space alone is no body and needs none);
  *      a query parameter given twice (httpd_query_repeated) -> 400
  *      INVALID_ARGUMENT naming it, "must be given once";
  *   7. the route's handler. A handler that needs a service starts its RPC

@@ -126,9 +126,15 @@ TEST(gw_http_dispatch_paths)
 	r = testhttp_request(port, "PUT", "/things/3", "Content-Type: application/x-www-form-urlencoded\r\n", "a=1");
 	CHECK_EQ_INT(testhttp_status(r), 415);
 	free(r);
-	/* no body, no Content-Type needed */
+	/* no body, no Content-Type needed; white space alone is no body */
 	r = testhttp_request(port, "POST", "/things", NULL, NULL);
 	CHECK_EQ_INT(testhttp_status(r), 200);
+	free(r);
+	r = testhttp_request(port, "POST", "/things", NULL, " \r\n\t");
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	free(r);
+	r = testhttp_request(port, "POST", "/things", NULL, " x");
+	CHECK_EQ_INT(testhttp_status(r), 415);
 	free(r);
 
 	/* a query parameter given twice: which value counts would be a guess */
