@@ -120,8 +120,10 @@ place() {
     cash) method=cash token="" ;;
     esac
     local price=$((i % 7 + 1)).$((i % 10))5
+    # cash takes no token at all ("" is refused like any empty string)
+    local tok_member=${token:+,\"payment_token\":\"$token\"}
     out=$(retry POST /api/orders "$CUST" \
-        "{\"items\":[{\"product\":\"Chaos $i\",\"quantity\":$((i % 3 + 1)),\"price\":$price}],\"payment_method\":\"$method\",\"payment_token\":\"$token\"}" \
+        "{\"items\":[{\"product\":\"Chaos $i\",\"quantity\":$((i % 3 + 1)),\"price\":$price}],\"payment_method\":\"$method\"$tok_member}" \
         "chaos-$RUN-$i")
     st=${out%% *} body=${out#* }
     if [[ $st != 201 ]]; then
