@@ -815,7 +815,11 @@ static int pay_update_status(rpc_ctx *ctx, const Comanda__UpdatePaymentStatusReq
 		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Admin role required");
 	if (req->status != COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED && req->status != COMANDA__PAYMENT_STATUS__PAYMENT_FAILED)
 		return pay_invalid(ctx, "status", "must be completed or failed");
-	if (strlen(req->reason) > PAYMENT_REASON_MAX)
+	/* characters, as API.md says (strlen counted bytes: 100 "é" were refused) */
+	long reason_chars = utf8_count(req->reason, strlen(req->reason));
+	if (reason_chars < 0)
+		return pay_invalid(ctx, "reason", "must be valid UTF-8");
+	if (reason_chars > PAYMENT_REASON_MAX)
 		return pay_invalid(ctx, "reason", "must be at most 160 characters");
 	pg_conn *db = svc_db(ctx);
 	const char *reason = req->status == COMANDA__PAYMENT_STATUS__PAYMENT_FAILED
