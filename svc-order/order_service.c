@@ -938,6 +938,15 @@ static int order_apply_payment(rpc_ctx *ctx, const Comanda__ApplyPaymentResultRe
 			reply->replayed = 1;
 			break;
 		}
+		if (req->result == COMANDA__APPLY_PAYMENT_RESULT_REQUEST__RESULT__REFUNDED &&
+		    order_refund_before_completion(o->status)) {
+			/* its payment.completed is still on its way: applied after
+			 * this, it would make the order paid with its money given
+			 * back. Retried (ABORTED: the consumer nacks it, requeued). */
+			code = rpc_ctx_error(ctx, COMANDA__CODE__ABORTED,
+			    "payment.refunded arrived before its payment.completed; retry");
+			break;
+		}
 		order_effect e = order_payment_effect(o->status, req->result, req->reason);
 		Comanda__OrderCancelled ev = COMANDA__ORDER_CANCELLED__INIT;
 		ev.order_id = o->id;

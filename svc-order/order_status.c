@@ -66,6 +66,11 @@ size_t order_status_next(Comanda__OrderStatus from, order_actor actor, Comanda__
 	return n;
 }
 
+bool order_refund_before_completion(Comanda__OrderStatus from)
+{
+	return from == COMANDA__ORDER_STATUS__ORDER_PENDING || from == COMANDA__ORDER_STATUS__ORDER_PAYMENT_FAILED;
+}
+
 const char *order_status_name(Comanda__OrderStatus s)
 {
 	for (size_t i = 0; i < ORDER_N(order_names); i++)

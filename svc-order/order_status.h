@@ -19,6 +19,7 @@
 #ifndef COMANDA_ORDER_STATUS_H
 #define COMANDA_ORDER_STATUS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "comanda/order.pb-c.h"
@@ -43,6 +44,15 @@ order_verdict order_status_check(Comanda__OrderStatus from, Comanda__OrderStatus
 /* The statuses `actor` may move an order in `from` to, in table order, into
  * out (cap entries); returns how many. */
 size_t order_status_next(Comanda__OrderStatus from, order_actor actor, Comanda__OrderStatus *out, size_t cap);
+
+/* Is a payment.refunded early for an order in `from`? A refund is of a
+ * completed payment, and a completion moves a pending or payment_failed
+ * order to paid, so an order still in one of those has not seen its
+ * payment's payment.completed yet (a requeue, or two consumers, delivered
+ * the refund first). Applied now, the refund would change nothing and the
+ * late completion would make the order paid with its money given back:
+ * the refund waits for it instead (retried). */
+bool order_refund_before_completion(Comanda__OrderStatus from);
 
 /* "pending", "paid", "payment_failed", "cancelled", "shipped", "delivered";
  * "unknown" otherwise. */

@@ -82,3 +82,16 @@ TEST(order_status_names_round_trip)
 	CHECK_EQ_INT(order_status_parse("Shipped"), COMANDA__ORDER_STATUS__ORDER_STATUS_UNSPECIFIED);
 	CHECK_EQ_INT(order_status_parse(""), COMANDA__ORDER_STATUS__ORDER_STATUS_UNSPECIFIED);
 }
+
+TEST(order_status_refund_before_completion)
+{
+	/* a refund of a completed payment finds its order paid (or past it)
+	 * once the completion was applied: pending or payment_failed means
+	 * the completion has not arrived yet */
+	CHECK(order_refund_before_completion(S(PENDING)));
+	CHECK(order_refund_before_completion(S(PAYMENT_FAILED)));
+	CHECK(!order_refund_before_completion(S(PAID)));
+	CHECK(!order_refund_before_completion(S(CANCELLED)));
+	CHECK(!order_refund_before_completion(S(SHIPPED)));
+	CHECK(!order_refund_before_completion(S(DELIVERED)));
+}
