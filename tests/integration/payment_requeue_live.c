@@ -2,7 +2,7 @@
  * payment_requeue_live: takes one order's events off svc-order's queue and
  * publishes them again in the reverse order, as a requeue (a nack after a
  * transient failure) or two svc-order replicas can deliver them, for
- * test_review_pay.sh. svc-order must be stopped meanwhile.
+ * test_payment_order_events.sh. svc-order must be stopped meanwhile.
  *
  *   payment_requeue_live ORDER_ID N
  *

@@ -1,20 +1,17 @@
 #!/usr/bin/env bash
-# Integration: defects found reviewing the payments API and its interplay
-# with orders (docs/API.md "Payments", docs/EVENTS.md). Each section FAILS
-# TODAY (before its fix):
-#   1. PUT /api/payments/{id}/status counts `reason` in bytes: a reason of
-#      100 characters "é" (200 bytes) is refused "must be at most 160
-#      characters" although API.md says "reason (≤ 160 characters)".
+# Integration: a payment's status reason, and the order a payment's events
+# reach svc-order in (docs/API.md "Payments", docs/EVENTS.md). Each section
+# was a defect a review found:
+#   1. PUT /api/payments/{id}/status counts `reason` in characters: 100
+#      characters "é" (200 bytes) are within "reason (≤ 160 characters)".
 #   2. A payment.refunded that reaches svc-order before its
 #      payment.completed (a requeue, or two svc-order replicas, as
-#      EVENTS.md says can happen) is dropped on the pending order ("payment
-#      refunded; order unchanged", its id recorded as applied); the late
-#      payment.completed then makes the order `paid`: a paid order whose
-#      only payment is `refunded`, which an admin can still ship. Seen
-#      without any injection with two svc-order replicas (1 order in 12 of
-#      complete-then-refund); made deterministic here by taking the two
-#      events off svc-order's queue while it is stopped and publishing
-#      them again in the reverse order (payment_requeue_live.c).
+#      EVENTS.md says can happen) waits for it (retried) instead of being
+#      dropped on the pending order, after which the late completion made
+#      the order `paid` with its only payment `refunded`, and shippable.
+#      Made deterministic by taking the two events off svc-order's queue
+#      while it is stopped and publishing them again in the reverse order
+#      (payment_requeue_live.c); the order ends cancelled.
 #
 # Needs the stack up (scripts/stack.sh up), curl, jq, psql.
 set -uo pipefail
