@@ -1,9 +1,13 @@
 /* lib/log: the bytes of a line, and a line that would be too long is still
  * one valid JSON object. */
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -106,4 +110,41 @@ TEST(log_long_value_is_cut_at_a_whole_escape)
 		/* one more pair would not have fit */
 		CHECK(l.len + 2 > LOG_LINE_MAX - 2 - 1);
 	}
+}
+
+/* LOG_LEVEL is read by log_init: an unknown level stops the program (exit
+ * 2), as every other malformed setting does (lib/cfg.h), instead of being
+ * ignored for "info". */
+static void log_child_exit(int status, void *arg)
+{
+	(void)arg;
+	_exit(status);
+}
+
+static int log_level_exit_status(const char *value)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		on_exit(log_child_exit, NULL);
+		setenv("LOG_LEVEL", value, 1);
+		int fd = open("/dev/null", O_WRONLY);
+		if (fd >= 0)
+			dup2(fd, 2);  /* the refusal's log line */
+		log_init("test");
+		_exit(0);
+	}
+	int status = -1;
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(log_init_refuses_an_unknown_level)
+{
+	CHECK_EQ_INT(log_level_exit_status("debug"), 0);
+	CHECK_EQ_INT(log_level_exit_status("WARN"), 0);
+	CHECK_EQ_INT(log_level_exit_status("error"), 0);
+	CHECK_EQ_INT(log_level_exit_status("verbose"), 2);
+	CHECK_EQ_INT(log_level_exit_status("warning"), 2);
+	CHECK_EQ_INT(log_level_exit_status("inf"), 2);
 }

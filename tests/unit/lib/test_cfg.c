@@ -1,0 +1,50 @@
+/* lib/cfg: a value the program cannot use stops it at start (exit 2, the
+ * variable named in the log), never a silent fallback to another value. */
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "test.h"
+
+/* In the child, ends the process with its exit status before the leak check
+ * that runs at exit (the child inherits the parent's heap; see test_rpc.c). */
+static void cfg_child_exit(int status, void *arg)
+{
+	(void)arg;
+	_exit(status);
+}
+
+/* The exit status of a child that sets COMANDA_ENV=value and asks whether
+ * this is production: 0 when it was answered, 2 when the value was refused. */
+static int cfg_env_exit_status(const char *value)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		on_exit(cfg_child_exit, NULL);
+		setenv("COMANDA_ENV", value, 1);
+		(void)cfg_production();
+		_exit(0);
+	}
+	int status = -1;
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(cfg_production_accepts_the_two_documented_values)
+{
+	CHECK_EQ_INT(cfg_env_exit_status("production"), 0);
+	CHECK_EQ_INT(cfg_env_exit_status("development"), 0);
+}
+
+/* COMANDA_ENV=prod (or Production, or production with a stray space) used
+ * to be taken for development: the program started with the public
+ * development JWT key and admin password, a warning its only trace. */
+TEST(cfg_production_refuses_an_unknown_comanda_env)
+{
+	CHECK_EQ_INT(cfg_env_exit_status("prod"), 2);
+	CHECK_EQ_INT(cfg_env_exit_status("Production"), 2);
+	CHECK_EQ_INT(cfg_env_exit_status("production "), 2);
+	CHECK_EQ_INT(cfg_env_exit_status("staging"), 2);
+}
