@@ -55,7 +55,15 @@ long long cfg_int(const char *name, long long min, long long max)
 
 bool cfg_production(void)
 {
-	return strcmp(cfg_str("COMANDA_ENV"), "production") == 0;
+	const char *env = cfg_str("COMANDA_ENV");
+	if (strcmp(env, "production") == 0)
+		return true;
+	if (strcmp(env, "development") == 0)
+		return false;
+	/* "prod" taken for development would run with the public development
+	 * secrets: a typo must stop the program, not disarm its checks. */
+	log_printf(LOG_ERROR, "configuration COMANDA_ENV=\"%s\" is neither \"production\" nor \"development\"", env);
+	exit(2);
 }
 
 const char *cfg_secret(const char *name, const char *dev_default)

@@ -19,7 +19,8 @@ const char *cfg_str(const char *name);
  * value logs the problem and exits the process with status 2. */
 long long cfg_int(const char *name, long long min, long long max);
 
-/* True when COMANDA_ENV is "production". */
+/* True when COMANDA_ENV is "production", false when "development"; any other
+ * value logs the problem and exits the process with status 2. */
 bool cfg_production(void);
 
 /* A secret: the environment's value; when unset, in production logs and exits

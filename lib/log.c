@@ -19,11 +19,16 @@ void log_init(const char *service)
 	log_service = service;
 	log_service_len = strlen(service);
 	const char *lv = getenv("LOG_LEVEL");
-	if (lv == NULL)
+	if (lv == NULL || lv[0] == '\0')
 		return;
 	for (int i = 0; i < 4; i++)
-		if (strcasecmp(lv, log_level_names[i]) == 0)
+		if (strcasecmp(lv, log_level_names[i]) == 0) {
 			log_level = i;
+			return;
+		}
+	/* as cfg_int does with a malformed number: never run at another level */
+	log_printf(LOG_ERROR, "configuration LOG_LEVEL=\"%s\" is not debug, info, warn or error", lv);
+	exit(2);
 }
 
 bool log_enabled(int level)

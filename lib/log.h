@@ -28,7 +28,8 @@ typedef struct log_line {
 	char buf[LOG_LINE_MAX];
 } log_line;
 
-/* Names the program in every line ("svc-user") and reads LOG_LEVEL. */
+/* Names the program in every line ("svc-user") and reads LOG_LEVEL; an
+ * unknown level logs the problem and exits the process with status 2. */
 void log_init(const char *service);
 
 /* True when lines of this level are written. */
