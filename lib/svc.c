@@ -294,6 +294,9 @@ static int svc_status_counters(svc *s, json_object *o)
 	until.tv_nsec %= 1000000000L;
 	if (pthread_mutex_timedlock(&s->status_mu, &until) != 0)
 		return -1;
+	/* Bounded as the probe's statements are: a database that froze before
+	 * its probe noticed must not hold /status (and this thread) for ever. */
+	pg_conn_set_deadline(s->status_db, clock_mono_us() + (int64_t)PG_PROBE_TIMEOUT_MS * 1000);
 	int rc = s->def->status(s, s->status_db, o);
 	svc_status_dead_letters(s, o);
 	pthread_mutex_unlock(&s->status_mu);
