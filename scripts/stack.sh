@@ -542,6 +542,15 @@ stop_rabbitmq() {
 
 # ---- the programs ---------------------------------------------------------------
 
+# True when TCP port $2 is listened on by component $1's own process (not by
+# whatever else holds it: a program that could not bind has exited).
+program_listening() {
+    local pid out
+    pid=$(component_pid "$1") || return 1
+    out=$(ss -Hltnp "sport = :$2" 2>/dev/null) || return 1
+    [[ $out == *"pid=$pid,"* ]]
+}
+
 # The port a program listens on once it is up (for start-svc).
 program_port() {
     case $1 in
@@ -612,7 +621,7 @@ start_component() {
     *)
         start_program "$name"
         if [[ $wait == wait ]]; then
-            wait_for "$name" "${COMANDA_UP_TIMEOUT:-60}" port_open "$(program_port "$name")" ||
+            wait_for "$name" "${COMANDA_UP_TIMEOUT:-60}" program_listening "$name" "$(program_port "$name")" ||
                 { log_tail "$name"; die "$name did not start listening on port $(program_port "$name")"; }
         fi
         ;;
