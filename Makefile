@@ -195,13 +195,20 @@ check-gen:
 deps:
 	scripts/deps.sh
 
-up: all
+# up and run install what is missing first (as make test does), so that one
+# command runs the system on a fresh Debian machine; the build runs in a new
+# make, which sees the libraries just installed.
+up:
+	@scripts/deps.sh --check >/dev/null 2>&1 || scripts/deps.sh
+	$(MAKE) all
 	scripts/stack.sh up
 
 down:
 	scripts/stack.sh down
 
-run: all
+run:
+	@scripts/deps.sh --check >/dev/null 2>&1 || scripts/deps.sh
+	$(MAKE) all
 	scripts/stack.sh run
 
 unit: $(BUILD)/tests/unit
