@@ -29,6 +29,10 @@ struct svc {
 	int workers;
 	int connect_timeout_s;
 	const char *db_url;
+	const char *rpc_url;         /* def->rpc_listen_var */
+	const char *admin_bind;      /* ADMIN_BIND */
+	int admin_port;              /* def->admin_port_var */
+	const char *amqp_url;        /* AMQP_URL */
 	bool log_requests;
 	/* resources */
 	health *health;
@@ -265,7 +269,7 @@ static void svc_status_dead_letters(svc *s, json_object *o)
 	int64_t n = -1;
 	if (!svc_dep_down(s, "broker")) {
 		if (s->status_bus == NULL)
-			s->status_bus = bus_new(cfg_str("AMQP_URL"), 1000, s->def->program);
+			s->status_bus = bus_new(s->amqp_url, 1000, s->def->program);
 		/* a connection broken since the last /status is reopened by the
 		 * next call: one more try */
 		for (int attempt = 0; attempt < 2 && n < 0 && s->status_bus != NULL; attempt++)
@@ -392,14 +396,25 @@ static int svc_migrate(svc *s)
 static int svc_setup(svc *s)
 {
 	const svc_def *def = s->def;
+	/* Every setting is read before anything connects, so that a bad value
+	 * stops the program at once (exit 2, naming it) whether or not its
+	 * database and broker are up: read after the migrations, it waited
+	 * unnamed for as long as the database was down. */
 	s->workers = (int)cfg_int("RPC_WORKERS", 1, 256);
 	s->connect_timeout_s = (int)cfg_int("DB_CONNECT_TIMEOUT_S", 1, 60);
 	s->log_requests = cfg_int("LOG_REQUESTS", 0, 1) == 1;
+	s->rpc_url = cfg_str(def->rpc_listen_var);
+	s->admin_bind = cfg_str("ADMIN_BIND");
+	s->admin_port = (int)cfg_int(def->admin_port_var, 0, 65535);
+	s->amqp_url = cfg_str("AMQP_URL");
+	if (def->db_url_var != NULL)
+		s->db_url = cfg_str(def->db_url_var);
+	if (def->configure != NULL && def->configure(s) != 0)
+		return 2;
 	s->health = health_new(def->service, COMANDA_VERSION);
 	if (s->health == NULL)
 		return 1;
 	if (def->db_url_var != NULL) {
-		s->db_url = cfg_str(def->db_url_var);
 		if (svc_migrate(s) != 0)
 			return s->stopping ? 0 : 1;
 		s->probe_db = pg_conn_new(s->db_url, s->connect_timeout_s, def->program);
@@ -411,7 +426,7 @@ static int svc_setup(svc *s)
 	if (def->init != NULL && def->init(s) != 0)
 		return s->stopping ? 0 : 1;
 	/* The broker round trip must fit in the probe's staleness limit. */
-	s->bus = bus_new(cfg_str("AMQP_URL"), 1000, def->program);
+	s->bus = bus_new(s->amqp_url, 1000, def->program);
 	if (s->bus == NULL)
 		return 2;
 	health_add(s->health, "broker", bus_probe, s->bus);
@@ -423,7 +438,7 @@ static int svc_serve(svc *s)
 	const svc_def *def = s->def;
 	snprintf(s->self_url, sizeof(s->self_url), "inproc://%s", def->program);
 	rpc_server_config rc = {
-		.url = cfg_str(def->rpc_listen_var),
+		.url = s->rpc_url,
 		.extra_url = s->self_url,
 		.workers = s->workers,
 		.name = def->service,
@@ -445,8 +460,8 @@ static int svc_serve(svc *s)
 	snprintf(name, sizeof(name), "%s admin", def->program);
 	httpd_config hc = {
 		.name = name,
-		.bind = cfg_str("ADMIN_BIND"),
-		.port = (int)cfg_int(def->admin_port_var, 0, 65535),
+		.bind = s->admin_bind,
+		.port = s->admin_port,
 		.threads = 2,
 		.log_requests = s->log_requests,
 		.handler = svc_admin,

@@ -47,6 +47,13 @@ typedef struct svc_def {
 
 	/* Other resources (svc-order's MongoDB). Each hook may be NULL. */
 
+	/* On the main thread, first of all, with svc's own settings read:
+	 * reads and checks the program's settings (cfg_*), connecting to
+	 * nothing, so that a bad value stops the program at once even while
+	 * its dependencies are down. Returns 0, or -1 to exit with status 2
+	 * (a configuration error, after logging it naming the variable). */
+	int (*configure)(svc *s);
+
 	/* On the main thread, after the migrations and before serving: opens
 	 * what the service needs (keep it with svc_set_state) and registers
 	 * its probes with health_add(svc_health(s), ...). May wait for a

@@ -23,22 +23,38 @@ static rpc_client *payment_orders;
 /* Idempotency fingerprints are keyed so a stored one reveals nothing. */
 static const char payment_fingerprint_key[] = "comanda-payment-fingerprint";
 
+/* Read by payment_configure. */
+static struct {
+	int64_t sim_limit_minor;
+	int sim_slow_ms;
+	int max_failed;
+	rpc_client_config orders;
+} payment_settings;
+
+static int payment_configure(svc *s)
+{
+	(void)s;
+	/* PAYMENT_SIM_LIMIT is in major units; the simulator compares minor. */
+	payment_settings.sim_limit_minor = cfg_int("PAYMENT_SIM_LIMIT", 0, 90000000000000LL) * 100;
+	payment_settings.sim_slow_ms = (int)cfg_int("PAYMENT_SIM_SLOW_MS", 0, 30000);
+	payment_settings.max_failed = (int)cfg_int("PAYMENT_MAX_FAILED", 0, 1000000);
+	rpc_client_config_from_cfg(&payment_settings.orders, "ORDER_RPC_URL");
+	return 0;
+}
+
 static int payment_init(svc *s)
 {
 	if (sodium_init() < 0)
 		return -1;
-	/* PAYMENT_SIM_LIMIT is in major units; the simulator compares minor.
-	 * It keeps its charges in this service's database, so that a restart or
-	 * another replica knows them (payment_processor.h), with a connection
-	 * for each RPC worker: only the workers call it. */
-	if (payment_simulator_init(&payment_sim, cfg_int("PAYMENT_SIM_LIMIT", 0, 90000000000000LL) * 100,
-	        (int)cfg_int("PAYMENT_SIM_SLOW_MS", 0, 30000), cfg_str("PAYMENT_DB_URL"), svc_connect_timeout_s(s),
-	        svc_workers(s)) != 0) {
+	/* The simulator keeps its charges in this service's database, so that
+	 * a restart or another replica knows them (payment_processor.h), with a
+	 * connection for each RPC worker: only the workers call it. */
+	if (payment_simulator_init(&payment_sim, payment_settings.sim_limit_minor, payment_settings.sim_slow_ms,
+	        cfg_str("PAYMENT_DB_URL"), svc_connect_timeout_s(s), svc_workers(s)) != 0) {
 		log_printf(LOG_ERROR, "payment simulator: out of memory");
 		return -1;
 	}
-	rpc_client_config oc;
-	rpc_client_config_from_cfg(&oc, "ORDER_RPC_URL");
+	rpc_client_config oc = payment_settings.orders;
 	int timeout_ms = oc.default_timeout_ms;
 	if (rpc_client_open(&payment_orders, &oc) != COMANDA__CODE__OK) {
 		log_printf(LOG_ERROR, "ORDER_RPC_URL is not usable: %s", oc.urls);
@@ -50,7 +66,7 @@ static int payment_init(svc *s)
 		.processor = &payment_sim,
 		.hash_key = (const uint8_t *)payment_fingerprint_key,
 		.hash_key_len = sizeof(payment_fingerprint_key) - 1,
-		.max_failed = (int)cfg_int("PAYMENT_MAX_FAILED", 0, 1000000),
+		.max_failed = payment_settings.max_failed,
 	};
 	payment_service_configure(&pc);
 	return 0;
@@ -116,6 +132,7 @@ static const svc_def payment_svc = {
 	.db_url_var = "PAYMENT_DB_URL",
 	.migrations = payment_migrations,
 	.n_migrations = PAYMENT_MIGRATIONS_COUNT,
+	.configure = payment_configure,
 	.init = payment_init,
 	.fini = payment_fini,
 	.start = payment_events_start,

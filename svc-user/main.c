@@ -27,13 +27,16 @@ static int user_status(svc *s, pg_conn *db, json_object *obj)
 	return code == COMANDA__CODE__OK ? 0 : -1;
 }
 
-/* Reads the secrets and token lifetimes, then makes sure an admin exists. */
-static int user_init(svc *s)
+/* Read by user_configure: the bootstrap admin's e-mail and password, and
+ * how many password hashes may run at once. */
+static const char *user_admin_email;
+static const char *user_admin_password;
+static int user_hash_concurrency;
+
+/* Reads the secrets, the token lifetimes and the bootstrap admin. */
+static int user_configure(svc *s)
 {
-	if (user_password_init((int)cfg_int("PASSWORD_HASH_CONCURRENCY", 1, 64)) != 0) {
-		log_printf(LOG_ERROR, "libsodium failed to initialise");
-		return -1;
-	}
+	(void)s;
 	jwt_keys keys;
 	if (jwt_keys_from_cfg("svc-user", &keys) != 0)
 		return -1;
@@ -46,9 +49,21 @@ static int user_init(svc *s)
 		.refresh_retry_grace_s = (int)cfg_int("REFRESH_RETRY_GRACE_S", 0, 900),
 	};
 	user_service_configure(&cfg);
+	user_admin_email = cfg_str("ADMIN_EMAIL");
+	user_admin_password = cfg_secret("ADMIN_PASSWORD", "admin-change-me");
+	user_hash_concurrency = (int)cfg_int("PASSWORD_HASH_CONCURRENCY", 1, 64);
+	return 0;
+}
 
-	const char *email = cfg_str("ADMIN_EMAIL");
-	const char *password = cfg_secret("ADMIN_PASSWORD", "admin-change-me");
+/* Sets up password hashing, then makes sure an admin exists. */
+static int user_init(svc *s)
+{
+	if (user_password_init(user_hash_concurrency) != 0) {
+		log_printf(LOG_ERROR, "libsodium failed to initialise");
+		return -1;
+	}
+	const char *email = user_admin_email;
+	const char *password = user_admin_password;
 	pg_conn *db = pg_conn_new(cfg_str("USER_DB_URL"), svc_connect_timeout_s(s), "svc-user");
 	if (db == NULL)
 		return -1;
@@ -75,6 +90,7 @@ static const svc_def user_svc = {
 	.db_url_var = "USER_DB_URL",
 	.migrations = user_migrations,
 	.n_migrations = USER_MIGRATIONS_COUNT,
+	.configure = user_configure,
 	.init = user_init,
 	.status = user_status,
 };

@@ -1,22 +1,20 @@
 #!/usr/bin/env bash
-# Integration: operability defects found in review. Each section FAILS TODAY
-# (before its fix):
+# Integration: operability, each section a defect a review found:
 #
-#   1. GET /status on a service's admin port hangs for as long as its
-#      PostgreSQL is frozen (SIGSTOP: takes connections, never answers) when
-#      it comes before the probe has seen the freeze: the status hook's
-#      statements run on a connection with no deadline (lib/svc.c,
-#      status_db). Expected: an answer (503 "degraded") within the probe's
-#      3 s (PG_PROBE_TIMEOUT_MS), like every other statement.
-#   2. A service with a malformed setting read after the migrations
-#      (JWT_SECRET too short, USER_ADMIN_PORT=abc) does not refuse to start
-#      while its database is unreachable: it logs "waiting for the database"
-#      for ever and names no variable. Expected: exit 2 naming the variable
-#      at once, as RPC_WORKERS=abc does.
+#   1. GET /status on a service's admin port answers within the probe's
+#      3 s (PG_PROBE_TIMEOUT_MS) while its PostgreSQL is frozen (SIGSTOP),
+#      even before the probe has seen the freeze: 503 "degraded", then 200
+#      once it thaws.
+#   2. A malformed setting (JWT_SECRET too short, USER_ADMIN_PORT=abc,
+#      JWT_TTL_S out of range) stops svc-user at once with exit 2 and an
+#      error naming the variable, while its database is unreachable: every
+#      setting is read before anything connects (svc_def.configure).
 #   3. `scripts/stack.sh start-svc gateway` while another process holds the
-#      gateway's port: the gateway exits ("cannot listen"), yet start-svc
-#      exits 0 and says nothing, because it only checks that *something*
-#      listens on the port. Expected: non-zero, pointing at the log.
+#      gateway's port fails and points at the gateway's log: it waits for
+#      the program itself to listen, not for anything on the port.
+#
+# Needs the stack up (scripts/stack.sh up); freezes PostgreSQL for a few
+# seconds and restarts the gateway, and leaves the stack up.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$IT_REPO" || exit 1
