@@ -20,6 +20,11 @@
 
 #define PAY_LIST_DEFAULT 50
 #define PAY_LIST_MAX 200
+/* The key of a payments cursor: a users cursor is a number with no key
+ * (or "desc") too, and without one each list took the other's cursors as
+ * its own positions instead of refusing them (API.md: a cursor the API did
+ * not make for this list is 400). */
+#define PAY_CURSOR_TAG "pay"
 #define PAY_TOKEN_MAX 128
 #define PAY_TXN_MAX 100
 
@@ -690,7 +695,7 @@ static int pay_list(rpc_ctx *ctx, const Comanda__ListPaymentsRequest *req, Coman
 	int64_t before = INT64_MAX;
 	if (req->cursor[0]) {
 		char k[CURSOR_KEY_MAX];
-		if (cursor_decode(req->cursor, &before, k, sizeof(k)) != 0 || k[0] || before <= 0)
+		if (cursor_decode(req->cursor, &before, k, sizeof(k)) != 0 || strcmp(k, PAY_CURSOR_TAG) != 0 || before <= 0)
 			return pay_invalid(ctx, "cursor", "is not a cursor this API returned");
 	}
 	char befores[24], limits[16], uid[24];
@@ -722,7 +727,7 @@ static int pay_list(rpc_ctx *ctx, const Comanda__ListPaymentsRequest *req, Coman
 		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
 	if ((size_t)rows > n) {
 		char *next = rpc_ctx_alloc(ctx, CURSOR_MAX);
-		if (next && cursor_encode(next, CURSOR_MAX, reply->payments[n - 1]->id, NULL) == 0)
+		if (next && cursor_encode(next, CURSOR_MAX, reply->payments[n - 1]->id, PAY_CURSOR_TAG) == 0)
 			reply->next_cursor = next;
 	}
 	return COMANDA__CODE__OK;

@@ -408,6 +408,16 @@ for q in status=paid status= status order_id=xyz order_id=${ORDER_D^^} order_id 
     TOKEN=$TA api GET "/api/payments?$q"
     expect "GET /api/payments?$q -> 400 naming ${q%%=*}" 400 "$(bad "${q%%=*}")"
 done
+# each list's cursors are its own: a users cursor is no position among
+# payments, and a payments cursor none among users
+TOKEN=$TADMIN api GET "/api/users?limit=1"
+USERS_CURSOR=$(jq -r '.next_cursor // empty' <<<"$HTTP_BODY")
+TOKEN=$TADMIN api GET "/api/payments?cursor=$USERS_CURSOR"
+expect "a users cursor on /api/payments -> 400 naming cursor" 400 "$(bad cursor)"
+TOKEN=$TA api GET "/api/payments?limit=1"
+PAY_CURSOR=$(jq -r '.next_cursor // empty' <<<"$HTTP_BODY")
+TOKEN=$TADMIN api GET "/api/users?cursor=$PAY_CURSOR"
+expect "a payments cursor on /api/users -> 400 naming cursor" 400 "$(bad cursor)"
 
 # ---- idempotent creation -----------------------------------------------------------------------------------
 
