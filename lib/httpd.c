@@ -191,29 +191,45 @@ const char *httpd_header(const httpd_request *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
-/* httpd_header_repeated's walk: fields named `name`, without case. */
-typedef struct httpd_header_tally {
+/* httpd_field_count's walk: header fields named `name`, without case. */
+typedef struct httpd_named {
 	const char *name;
-	int n;
-} httpd_header_tally;
+	size_t n;
+} httpd_named;
 
-static enum MHD_Result httpd_header_seen(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static enum MHD_Result httpd_named_count(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
 	(void)kind;
 	(void)value;
-	httpd_header_tally *t = cls;
-	if (key != NULL && strcasecmp(key, t->name) == 0 && ++t->n > 1)
-		return MHD_NO;
+	httpd_named *f = cls;
+	if (key != NULL && strcasecmp(key, f->name) == 0 && ++f->n == 2)
+		return MHD_NO; /* "more than one" is all any caller asks */
 	return MHD_YES;
+}
+
+/* How many header fields are named `name`: 0, 1, or 2 for two or more. */
+static size_t httpd_field_count(struct MHD_Connection *conn, const char *name)
+{
+	httpd_named f = { name, 0 };
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, httpd_named_count, &f);
+	return f.n;
+}
+
+/* Whether the request has a Cookie field, and the length of the first
+ * one's value in *len (0 when none): libmicrohttpd keeps a copy of it in
+ * the connection's pool to split it. */
+static bool httpd_cookie_len(struct MHD_Connection *conn, size_t *len)
+{
+	*len = 0;
+	if (MHD_lookup_connection_value_n(conn, MHD_HEADER_KIND, "Cookie", 6, NULL, len) == MHD_YES)
+		return true;
+	*len = 0;
+	return false;
 }
 
 bool httpd_header_repeated(const httpd_request *req, const char *name)
 {
-	if (req->conn == NULL)
-		return false;
-	httpd_header_tally t = { .name = name, .n = 0 };
-	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, httpd_header_seen, &t);
-	return t.n > 1;
+	return req->conn != NULL && httpd_field_count(req->conn, name) > 1;
 }
 
 /* httpd_query's walk: the first value of one key, compared exactly. */
@@ -484,10 +500,8 @@ static bool httpd_head_fits(const httpd *h, struct MHD_Connection *conn, size_t 
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
 	size_t head = ci != NULL ? ci->header_size : h->pool;
-	size_t cookie_len = 0;
-	if (MHD_lookup_connection_value_n(conn, MHD_HEADER_KIND, "Cookie", 6, NULL, &cookie_len) != MHD_YES)
-		cookie_len = 0;
-	else
+	size_t cookie_len;
+	if (httpd_cookie_len(conn, &cookie_len))
 		cookie_len = httpd_align(cookie_len + 1);
 	size_t need = head + records * HTTPD_MHD_RECORD_BYTES + cookie_len + 4 * HTTPD_POOL_ALIGN + HTTPD_ANSWER_RESERVE;
 	return need <= h->pool;
@@ -503,22 +517,6 @@ static enum MHD_Result httpd_length_differs(void *cls, enum MHD_ValueKind kind, 
 		return MHD_YES;
 	*first = NULL;
 	return MHD_NO;
-}
-
-/* Counts the header fields named by *cls (a httpd_named). */
-typedef struct httpd_named {
-	const char *name;
-	size_t n;
-} httpd_named;
-
-static enum MHD_Result httpd_named_count(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-	(void)kind;
-	(void)value;
-	httpd_named *f = cls;
-	if (key != NULL && strcasecmp(key, f->name) == 0)
-		f->n++;
-	return MHD_YES;
 }
 
 /* Collects the last HTTPD_MAX_XFF_LINES X-Forwarded-For lines of a
@@ -593,9 +591,8 @@ static size_t httpd_tally_kind(struct MHD_Connection *conn, enum MHD_ValueKind k
  * libmicrohttpd keeps a copy of it in the same buffer to split it. */
 static size_t httpd_header_bytes(struct MHD_Connection *conn)
 {
-	size_t cookie_len = 0;
-	if (MHD_lookup_connection_value_n(conn, MHD_HEADER_KIND, "Cookie", 6, NULL, &cookie_len) != MHD_YES)
-		cookie_len = 0;
+	size_t cookie_len;
+	httpd_cookie_len(conn, &cookie_len);
 	return httpd_tally_kind(conn, MHD_HEADER_KIND, 4) + cookie_len;
 }
 
@@ -755,11 +752,10 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, cons
 		 * without Host and to any with more than one (libmicrohttpd checks
 		 * the first only in its strict mode, and answers it in HTML).
 		 * HTTP/1.0 had no Host; MHD refuses versions other than 1.x. */
-		httpd_named host = { "Host", 0 };
-		MHD_get_connection_values(conn, MHD_HEADER_KIND, httpd_named_count, &host);
-		if (host.n > 1)
+		size_t hosts = httpd_field_count(conn, "Host");
+		if (hosts > 1)
 			return httpd_reject(h, c, conn, 400, "INVALID_ARGUMENT", "More than one Host header field", 0, NULL);
-		if (host.n == 0 && strcmp(version, MHD_HTTP_VERSION_1_0) != 0)
+		if (hosts == 0 && strcmp(version, MHD_HTTP_VERSION_1_0) != 0)
 			return httpd_reject(h, c, conn, 400, "INVALID_ARGUMENT", "Host header field required (HTTP/1.1)", 0,
 			    NULL);
 		/* Framing a proxy in front may read otherwise (RFC 9112 6.1, 6.3: two
