@@ -1,5 +1,7 @@
 #include "utf8.h"
 
+#include <string.h>
+
 /* The code point at *pp (before end), advancing *pp past it; -1 when the
  * bytes there are not strict UTF-8. */
 static long utf8_next(const unsigned char **pp, const unsigned char *end)
@@ -49,6 +51,11 @@ long utf8_count(const char *s, size_t n)
 		count++;
 	}
 	return count;
+}
+
+long utf8_chars(const char *s)
+{
+	return utf8_count(s, strlen(s));
 }
 
 bool utf8_valid(const char *s, size_t n)

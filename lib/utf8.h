@@ -15,6 +15,10 @@
  * strlen). */
 long utf8_count(const char *s, size_t n);
 
+/* utf8_count of a C string: its code points, or -1 when it is not valid
+ * UTF-8 (the length limits of API.md count characters, not bytes). */
+long utf8_chars(const char *s);
+
 /* utf8_count(s, n) >= 0. */
 bool utf8_valid(const char *s, size_t n);
 

@@ -281,7 +281,7 @@ static int order_create(rpc_ctx *ctx, const Comanda__CreateOrderRequest *req, Co
 	if (!order_validate_create(req, &total, &p))
 		return order_invalid(ctx, p.field, p.issue);
 	/* characters, as API.md says (and as svc-payment's column counts them) */
-	if (utf8_count(req->payment_token, strlen(req->payment_token)) > ORDER_TOKEN_MAX)
+	if (utf8_chars(req->payment_token) > ORDER_TOKEN_MAX)
 		return order_invalid(ctx, "payment_token", "must be at most 128 characters");
 
 	/* The request as it will be stored (user resolved), fingerprinted for
@@ -788,7 +788,7 @@ static int order_update_status(rpc_ctx *ctx, const Comanda__UpdateOrderStatusReq
 	if (req->status == COMANDA__ORDER_STATUS__ORDER_STATUS_UNSPECIFIED ||
 	    strcmp(order_status_name(req->status), "unknown") == 0)
 		return order_invalid(ctx, "status", "must be one of pending, paid, payment_failed, cancelled, shipped, delivered");
-	long reason_chars = utf8_count(req->reason, strlen(req->reason));
+	long reason_chars = utf8_chars(req->reason);
 	if (reason_chars < 0)
 		return order_invalid(ctx, "reason", "must be valid UTF-8");
 	if (reason_chars > 500)

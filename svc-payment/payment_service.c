@@ -563,9 +563,9 @@ static int pay_create(rpc_ctx *ctx, const Comanda__CreatePaymentRequest *req, Co
 		return pay_invalid(ctx, "order_id", "must be a 24-character hexadecimal order id");
 	if (req->amount_minor < 0)
 		return pay_invalid(ctx, "amount", "must not be negative");
-	if (utf8_count(req->transaction_id, strlen(req->transaction_id)) > PAY_TXN_MAX)
+	if (utf8_chars(req->transaction_id) > PAY_TXN_MAX)
 		return pay_invalid(ctx, "transaction_id", "must be at most 100 characters");
-	if (utf8_count(req->payment_token, strlen(req->payment_token)) > PAY_TOKEN_MAX)
+	if (utf8_chars(req->payment_token) > PAY_TOKEN_MAX)
 		return pay_invalid(ctx, "payment_token", "must be at most 128 characters");
 	pg_conn *db = svc_db(ctx);
 
@@ -821,7 +821,7 @@ static int pay_update_status(rpc_ctx *ctx, const Comanda__UpdatePaymentStatusReq
 	if (req->status != COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED && req->status != COMANDA__PAYMENT_STATUS__PAYMENT_FAILED)
 		return pay_invalid(ctx, "status", "must be completed or failed");
 	/* characters, as API.md says (strlen counted bytes: 100 "é" were refused) */
-	long reason_chars = utf8_count(req->reason, strlen(req->reason));
+	long reason_chars = utf8_chars(req->reason);
 	if (reason_chars < 0)
 		return pay_invalid(ctx, "reason", "must be valid UTF-8");
 	if (reason_chars > PAYMENT_REASON_MAX)
@@ -947,7 +947,7 @@ static int pay_on_created(rpc_ctx *ctx, const char *event_id, const Comanda__Ord
 		.amount_minor = ev->total_minor,
 		.currency = ev->currency[0] ? ev->currency : "COP",
 		.method = ev->payment_method ? ev->payment_method : COMANDA__PAYMENT_METHOD__CASH,
-		.token = utf8_count(ev->payment_token, strlen(ev->payment_token)) <= PAY_TOKEN_MAX ? ev->payment_token : "",
+		.token = utf8_chars(ev->payment_token) <= PAY_TOKEN_MAX ? ev->payment_token : "",
 		.event_id = event_id,
 	};
 	Comanda__Payment *p = NULL;

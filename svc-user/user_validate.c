@@ -5,11 +5,6 @@
 #include <stdbool.h>
 #include <string.h>
 
-long user_utf8_chars(const char *s)
-{
-	return utf8_count(s, strlen(s));
-}
-
 static bool user_is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
@@ -97,7 +92,7 @@ const char *user_validate_email(const char *email, char *out, size_t cap)
 
 const char *user_validate_password(const char *password)
 {
-	long chars = user_utf8_chars(password);
+	long chars = utf8_chars(password);
 	if (chars < 0)
 		return "must be valid UTF-8";
 	if (chars < USER_PASSWORD_MIN_CHARS)

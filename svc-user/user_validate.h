@@ -25,7 +25,4 @@ const char *user_validate_email(const char *email, char *out, size_t cap);
 /* 8..128 characters of valid UTF-8. */
 const char *user_validate_password(const char *password);
 
-/* Number of code points in s, or -1 when s is not valid UTF-8. */
-long user_utf8_chars(const char *s);
-
 #endif

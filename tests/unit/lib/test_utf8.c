@@ -14,6 +14,8 @@ TEST(utf8_counts_code_points)
 	CHECK_EQ_INT(U("☕"), 1);
 	CHECK_EQ_INT(U("\xF0\x9F\x98\x80"), 1); /* U+1F600 */
 	CHECK_EQ_INT(U("\xF4\x8F\xBF\xBF"), 1); /* U+10FFFF */
+	CHECK_EQ_INT(utf8_chars("Ana María"), 9); /* a C string */
+	CHECK_EQ_INT(utf8_chars("a\xFF"), -1);
 }
 
 TEST(utf8_refuses_what_json_c_lets_through)
