@@ -185,9 +185,9 @@ static int order_check_user(rpc_ctx *ctx, int64_t user_id)
 	req.id = user_id;
 	Comanda__CheckUserReply *reply = NULL;
 	int code = user_service_check_user(order_cfg.users, &call, &req, &reply);
-	bool usable = code == COMANDA__CODE__OK && reply->exists && reply->status == COMANDA__USER_STATUS__USER_ACTIVE;
 	bool exists = code == COMANDA__CODE__OK && reply->exists;
 	Comanda__UserStatus status = exists ? reply->status : COMANDA__USER_STATUS__USER_STATUS_UNSPECIFIED;
+	bool usable = status == COMANDA__USER_STATUS__USER_ACTIVE;
 	rpc_call_release(&call);
 	if (code == COMANDA__CODE__UNAVAILABLE || code == COMANDA__CODE__DEADLINE_EXCEEDED)
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "user service unavailable");

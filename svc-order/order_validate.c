@@ -78,7 +78,7 @@ bool order_validate_create(const Comanda__CreateOrderRequest *req, int64_t *tota
 		long chars = utf8_text(it->product, strlen(it->product), &blank);
 		if (chars < 0)
 			return order_problem_at(p, i, "product", "must be valid text without control characters");
-		if (chars == 0 || blank)
+		if (blank) /* none at all included */
 			return order_problem_at(p, i, "product", "must not be empty");
 		if (chars > ORDER_PRODUCT_MAX_CHARS)
 			return order_problem_at(p, i, "product", "must be at most 200 characters");
