@@ -136,17 +136,12 @@ fi
 # ==== 5. absolute-form request target =============================================
 
 status=$(python3 - "$PORT" <<'PY'
-import socket, sys
+import sys
+sys.path.insert(0, "tests/integration")
+from rawhttp import exchange
 port = int(sys.argv[1])
-s = socket.create_connection(("127.0.0.1", port), timeout=5)
-s.sendall(f"GET http://127.0.0.1:{port}/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-          "Connection: close\r\n\r\n".encode())
-data = b""
-while True:
-    b = s.recv(65536)
-    if not b:
-        break
-    data += b
+data = exchange(port, f"GET http://127.0.0.1:{port}/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                "Connection: close\r\n\r\n".encode())
 print(data.split(b"\r\n", 1)[0].decode(errors="replace"))
 PY
 )
@@ -155,22 +150,12 @@ check_eq "5: GET http://host:port/health (absolute form) is served like GET /hea
 # ==== 6. ambiguous framing is refused, not split into two requests ===============
 
 framing=$(python3 - "$PORT" <<'PY'
-import re, socket, sys
+import re, sys
+sys.path.insert(0, "tests/integration")
+from rawhttp import exchange
 port = int(sys.argv[1])
 def send(data):
-    s = socket.create_connection(("127.0.0.1", port), timeout=3)
-    s.sendall(data)
-    out = b""
-    try:
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            out += b
-    except socket.timeout:
-        pass
-    s.close()
-    t = out.decode("latin1")
+    t = exchange(port, data, timeout=3, timeout_ends=True).decode("latin1")
     status = re.findall(r"^HTTP/1.1 (\d+)", t, re.M)
     return ",".join(status) + (" smuggled-answered" if "X-Request-Id: review-smuggled" in t else "")
 inner = (b"GET /api/review-smuggled HTTP/1.1\r\nHost: x\r\nX-Request-Id: review-smuggled\r\n"
@@ -243,19 +228,12 @@ check_match "8: 130 POST /health from one address run out of the bucket (some 42
 # ==== 9. an HTTP/1.1 request without Host is 400 ====================================
 
 hostless=$(python3 - "$PORT" <<'PY'
-import json, socket, sys
+import json, sys
+sys.path.insert(0, "tests/integration")
+from rawhttp import exchange
 port = int(sys.argv[1])
 def send(req):
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.sendall(req)
-    data = b""
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        data += b
-    s.close()
-    head, _, body = data.partition(b"\r\n\r\n")
+    head, _, body = exchange(port, req).partition(b"\r\n\r\n")
     status = head.split(b"\r\n", 1)[0].decode(errors="replace")
     try:
         code = json.loads(body).get("code", "")

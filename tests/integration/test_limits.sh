@@ -291,6 +291,8 @@ check_eq "cors: a 413 to another origin has no CORS header" "413 " "$HTTP_STATUS
 # ---- B5. slow clients ----
 python3 - "$PORT2" "$L_IDLE" >"$TMP/slow.out" 2>&1 <<'PY'
 import socket, sys, threading, time, urllib.request
+sys.path.insert(0, "tests/integration")
+from rawhttp import exchange
 port, idle = int(sys.argv[1]), int(sys.argv[2])
 request = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
 dropped, kept = [], []
@@ -323,18 +325,9 @@ for t in threads:
     t.start()
 time.sleep(0.5)
 worst, served = 0.0, 0
-src = ("127.0.0.31", 0)
 while any(t.is_alive() for t in threads):
     t0 = time.monotonic()
-    c = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=src)
-    c.sendall(request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
-    data = b""
-    while True:
-        d = c.recv(4096)
-        if not d:
-            break
-        data += d
-    c.close()
+    data = exchange(port, request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"), source="127.0.0.31")
     if data.startswith(b"HTTP/1.1 200"):
         served += 1
     worst = max(worst, time.monotonic() - t0)
@@ -363,7 +356,9 @@ rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$PID2/status"; }
 # "status:count ...".
 sweep() {
     python3 - "$PORT2" "$1" "$2" "$3" <<'PY'
-import socket, sys, threading
+import sys, threading
+sys.path.insert(0, "tests/integration")
+from rawhttp import exchange
 port, first, n, same = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
 req = b"GET /api/no-such-route HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 counts = {}
@@ -375,15 +370,7 @@ def worker(k, step):
         src = "127.%d.%d.%d" % ((a >> 16) & 255, (a >> 8) & 255, a & 255)
         if not same and (a & 255) in (0, 255):   # keep clear of .0 and .255
             src = "127.250.%d.%d" % ((a >> 8) & 255, 1 + (a & 127))
-        c = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(src, 0))
-        c.sendall(req)
-        data = b""
-        while True:
-            d = c.recv(4096)
-            if not d:
-                break
-            data += d
-        c.close()
+        data = exchange(port, req, timeout=10, source=src)
         code = data[9:12].decode() if len(data) >= 12 else "000"
         with lock:
             counts[code] = counts.get(code, 0) + 1
