@@ -287,6 +287,10 @@ static int pay_outbox(rpc_ctx *ctx, pg_conn *db, const Comanda__Payment *p)
 		ev.payment_id = p->id;
 		ev.order_id = p->order_id;
 		ev.amount_minor = p->amount_minor;
+		/* the refund's own time (updated_at of this transition, as its
+		 * payment shows it), which svc-order shows as the order's
+		 * refunded_at: not when the event happens to be applied */
+		ev.refunded_at_ms = p->updated_at_ms;
 		type = "payment.refunded";
 		len = comanda__payment_refunded__get_packed_size(&ev);
 		if ((buf = arena_alloc(mem, len)) == NULL)

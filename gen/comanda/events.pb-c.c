@@ -579,7 +579,7 @@ const ProtobufCMessageDescriptor comanda__payment_failed__descriptor =
   (ProtobufCMessageInit) comanda__payment_failed__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor comanda__payment_refunded__field_descriptors[3] =
+static const ProtobufCFieldDescriptor comanda__payment_refunded__field_descriptors[4] =
 {
   {
     "payment_id",
@@ -617,16 +617,29 @@ static const ProtobufCFieldDescriptor comanda__payment_refunded__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "refunded_at_ms",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Comanda__PaymentRefunded, refunded_at_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned comanda__payment_refunded__field_indices_by_name[] = {
   2,   /* field[2] = amount_minor */
   1,   /* field[1] = order_id */
   0,   /* field[0] = payment_id */
+  3,   /* field[3] = refunded_at_ms */
 };
 static const ProtobufCIntRange comanda__payment_refunded__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor comanda__payment_refunded__descriptor =
 {
@@ -636,7 +649,7 @@ const ProtobufCMessageDescriptor comanda__payment_refunded__descriptor =
   "Comanda__PaymentRefunded",
   "comanda",
   sizeof(Comanda__PaymentRefunded),
-  3,
+  4,
   comanda__payment_refunded__field_descriptors,
   comanda__payment_refunded__field_indices_by_name,
   1,  comanda__payment_refunded__number_ranges,

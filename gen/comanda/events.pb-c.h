@@ -92,10 +92,14 @@ struct  Comanda__PaymentRefunded
   int64_t payment_id;
   char *order_id;
   int64_t amount_minor;
+  /*
+   * when the refund was recorded (0: from a publisher older than this field)
+   */
+  int64_t refunded_at_ms;
 };
 #define COMANDA__PAYMENT_REFUNDED__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&comanda__payment_refunded__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0 }
+    , 0, (char *)protobuf_c_empty_string, 0, 0 }
 
 
 /* Comanda__OrderCreated methods */
