@@ -249,6 +249,12 @@ json_object *gw_order_json(const Comanda__Order *o)
 		gw_out_put(j, "failure_reason", json_object_new_string(o->failure_reason), &ok);
 	gw_out_put(j, "created_at", json_timestamp_new(o->created_at_ms), &ok);
 	gw_out_put(j, "updated_at", json_timestamp_new(o->updated_at_ms), &ok);
+	/* always there, null until a refund, as payment_id until a payment: a
+	 * fact that may come later, and stays, unlike failure_reason */
+	if (o->refunded_at_ms > 0)
+		gw_out_put(j, "refunded_at", json_timestamp_new(o->refunded_at_ms), &ok);
+	else
+		gw_out_put_null(j, "refunded_at", &ok);
 	json_object *history = gw_out_array(o->n_history);
 	for (size_t i = 0; i < o->n_history; i++)
 		gw_out_append(history, gw_order_change_json(o->history[i]), &ok);

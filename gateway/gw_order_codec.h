@@ -15,7 +15,7 @@
  *   {"_id","user_id","items":[{"product","quantity","price"}],"total",
  *    "currency","status","payment_method","payment_id"|null,
  *    "failure_reason" (only when set),"created_at","updated_at",
- *    "history":[{"status","at","reason"}]}
+ *    "refunded_at"|null,"history":[{"status","at","reason"}]}
  * with RFC 3339 UTC millisecond timestamps. Builders return a new object
  * the caller puts, or NULL when out of memory (nothing leaks then).
  *
@@ -78,8 +78,9 @@ json_object *gw_order_list_json(const Comanda__ListOrdersReply *r);
 
 /* {"success":true,"stats":{"orders":N,"by_status":{"pending":n,...every
  * status},"received":[{"currency","total"},...]}}: received is the
- * money of orders paid, shipped or delivered, per currency, in the reply's
- * order (largest first). NULL when out of memory. */
+ * money of orders paid, shipped or delivered and not refunded, per
+ * currency, in the reply's order (largest first). NULL when out of
+ * memory. */
 json_object *gw_order_stats_json(const Comanda__OrderStats *s);
 
 #endif

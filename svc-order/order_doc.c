@@ -130,6 +130,8 @@ bool order_from_doc(rpc_ctx *ctx, const bson_t *doc, Comanda__Order *o)
 			o->created_at_ms = order_iter_time(&it);
 		} else if (strcmp(k, "updated_at") == 0) {
 			o->updated_at_ms = order_iter_time(&it);
+		} else if (strcmp(k, "refunded_at") == 0) {
+			o->refunded_at_ms = order_iter_time(&it);
 		} else if (strcmp(k, "history") == 0 && BSON_ITER_HOLDS_ARRAY(&it)) {
 			if (!order_read_history(ctx, &it, o))
 				return false;

@@ -6,6 +6,9 @@
  *   _id ObjectId, user_id int64, items [{product, quantity int32,
  *   price_minor int64}], total_minor int64, currency, status, payment_method,
  *   payment_id int64, failure_reason, created_at / updated_at (date),
+ *   refunded_at (date; absent until a payment.refunded is applied: the
+ *   order's money went back, so it is not received money, whatever the
+ *   status; set once, never cleared),
  *   history [{status, at (date), reason, cause}],
  *   idempotency_key (the client's, or "auto:<_id>"), request_hash (binary),
  *   reply (binary: the packed OrderReply of the creation, for replays),

@@ -428,6 +428,7 @@ static bus_outcome order_on_message(const bus_message *m, int delivery, void *ar
 	           (refunded = comanda__payment_refunded__unpack(NULL, m->len, m->body))) {
 		req.order_id = refunded->order_id;
 		req.payment_id = refunded->payment_id;
+		req.refunded_at_ms = refunded->refunded_at_ms;
 		req.result = COMANDA__APPLY_PAYMENT_RESULT_REQUEST__RESULT__REFUNDED;
 	}
 	bus_outcome v = BUS_REJECT;

@@ -544,8 +544,13 @@ static int order_stats_group(order_stats *s, const bson_t *doc, bool received)
 	return received ? order_stats_add_received(s, key, t) : order_stats_add_status(s, key, n);
 }
 
-/* [{$match: {user_id?, status in received?}}, {$group: {_id: "$status",
- * n: {$sum: 1}}} or {$group: {_id: "$currency", t: {$sum: "$total_minor"}}}].
+/* [{$match: {user_id?, status in received?, refunded_at absent?}},
+ * {$group: {_id: "$status", n: {$sum: 1}}} or {$group: {_id: "$currency",
+ * t: {$sum: "$total_minor"}}}]. The received money leaves out a shipped or
+ * delivered order whose payment was refunded (it keeps its status, so it
+ * stays in the count by status): the mark is a field that only refunded
+ * orders have, hence {$exists: false}, which FerretDB v1 supports in
+ * $match (test_payment_order_events.sh runs it there).
  * Two pipelines of one accumulator each, not one grouped by {status,
  * currency} with both: FerretDB 1.24 answers 0 for every accumulator after
  * the first of a $group (checked with pymongo against the local stack). */
@@ -566,6 +571,10 @@ static void order_stats_pipeline(bson_t *pipeline, int64_t user_id, bool receive
 		BSON_APPEND_UTF8(&in, "2", order_status_name(COMANDA__ORDER_STATUS__ORDER_DELIVERED));
 		bson_append_array_end(&st, &in);
 		bson_append_document_end(&m, &st);
+		bson_t ex;
+		BSON_APPEND_DOCUMENT_BEGIN(&m, "refunded_at", &ex);
+		BSON_APPEND_BOOL(&ex, "$exists", false);
+		bson_append_document_end(&m, &ex);
 	}
 	bson_append_document_end(&match, &m);
 	bson_append_document_end(&stages, &match);
@@ -666,16 +675,19 @@ static int order_get_stats(rpc_ctx *ctx, const Comanda__OrderStatsRequest *req, 
 /* ---- status changes -------------------------------------------------------- */
 
 /* One compare-and-set: moves order `o` (read in status o->status) to `to`,
- * with a history entry and, when given, an outbox event and an applied event
- * id, all in one write. `to` == o->status changes no status and adds no
- * history entry (history lists status changes only): it records the event
- * id and the outbox event, if any. Returns OK with *won false when the order had
- * changed meanwhile (or the event was applied already), DEADLINE_EXCEEDED
- * (nothing written) when the order's lock was not had before the caller's
- * deadline, or the database's failure (status set). */
+ * with a history entry and, when given, an outbox event, an applied event
+ * id and the refund mark (refunded_at > 0: the order's refunded_at, set
+ * only on an order that has none yet), all in one write. `to` == o->status
+ * changes no status and adds no history entry (history lists status changes
+ * only): it records the event id, the outbox event and the mark, if any.
+ * updated_at moves with the status or the mark (what the order shows).
+ * Returns OK with *won false when the order had changed meanwhile (or the
+ * event was applied already, or the order was marked already),
+ * DEADLINE_EXCEEDED (nothing written) when the order's lock was not had
+ * before the caller's deadline, or the database's failure (status set). */
 static int order_cas(rpc_ctx *ctx, mongoc_collection_t *coll, const bson_oid_t *oid, const Comanda__Order *o,
     Comanda__OrderStatus to, const char *reason, const char *cause, int64_t payment_id, const char *failure,
-    const char *event_id, const char *out_type, const ProtobufCMessage *out_body, bool *won)
+    const char *event_id, const char *out_type, const ProtobufCMessage *out_body, int64_t refunded_at, bool *won)
 {
 	*won = false;
 	int64_t now = clock_wall_ms();
@@ -687,11 +699,21 @@ static int order_cas(rpc_ctx *ctx, mongoc_collection_t *coll, const bson_oid_t *
 		BSON_APPEND_UTF8(&ne, "$ne", event_id);
 		bson_append_document_end(&filter, &ne);
 	}
+	if (refunded_at > 0) {
+		/* the first refund's time stays: a second payment.refunded of the
+		 * order (another event id) finds it marked and loses the race */
+		bson_t ex;
+		BSON_APPEND_DOCUMENT_BEGIN(&filter, "refunded_at", &ex);
+		BSON_APPEND_BOOL(&ex, "$exists", false);
+		bson_append_document_end(&filter, &ex);
+	}
 	bool moves = to != o->status;
 	BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
 	BSON_APPEND_UTF8(&set, "status", order_status_name(to));
-	if (moves)
+	if (moves || refunded_at > 0)
 		BSON_APPEND_DATE_TIME(&set, "updated_at", now);
+	if (refunded_at > 0)
+		BSON_APPEND_DATE_TIME(&set, "refunded_at", refunded_at);
 	if (payment_id > 0)
 		BSON_APPEND_INT64(&set, "payment_id", payment_id);
 	if (failure != NULL)
@@ -831,7 +853,7 @@ static int order_update_status(rpc_ctx *ctx, const Comanda__UpdateOrderStatusReq
 		                                                  : "changed by the customer";
 		bool won;
 		code = order_cas(ctx, coll, &oid, o, req->status, reason, rpc_ctx_request_id(ctx), 0, NULL, NULL,
-		    cancel ? "order.cancelled" : NULL, cancel ? &ev.base : NULL, &won);
+		    cancel ? "order.cancelled" : NULL, cancel ? &ev.base : NULL, 0, &won);
 		if (code != COMANDA__CODE__OK)
 			break;
 		if (won) {
@@ -853,7 +875,9 @@ static int order_update_status(rpc_ctx *ctx, const Comanda__UpdateOrderStatusReq
  * makes the payment side refund it. A refund (an admin's, since a
  * cancellation's finds the order cancelled already) cancels a paid order:
  * its money went back, so it must not ship or count as received. A shipped
- * or delivered order keeps its status: its goods have left. */
+ * or delivered order keeps its status: its goods have left. (Every refund
+ * also marks the order refunded_at, which order_apply_payment writes: that
+ * is what keeps a shipped or delivered order's money out of the stats.) */
 typedef struct order_effect {
 	Comanda__OrderStatus to;
 	const char *note;
@@ -889,7 +913,7 @@ static order_effect order_payment_effect(Comanda__OrderStatus from, Comanda__App
 			e.to = COMANDA__ORDER_STATUS__ORDER_CANCELLED;
 			e.note = "payment refunded";
 		} else {
-			e.note = "payment refunded; order unchanged";
+			e.note = "payment refunded; status unchanged";
 		}
 		break;
 	}
@@ -956,12 +980,20 @@ static int order_apply_payment(rpc_ctx *ctx, const Comanda__ApplyPaymentResultRe
 		bool moves = e.to != o->status;
 		if (!moves)
 			log_printf(LOG_INFO, "order %s, event %s: %s", o->id, req->event_id, e.note);
+		/* A refund marks the order whatever its status (cancelled now, or
+		 * already, or shipped or delivered): its money went back, so it is
+		 * no longer received money. The refund's time is the event's; an
+		 * event without one (an older svc-payment) is dated when applied.
+		 * An order marked already keeps its first mark. */
+		int64_t refunded_at = 0;
+		if (req->result == COMANDA__APPLY_PAYMENT_RESULT_REQUEST__RESULT__REFUNDED && o->refunded_at_ms <= 0)
+			refunded_at = req->refunded_at_ms > 0 ? req->refunded_at_ms : clock_wall_ms();
 		bool won;
 		/* payment_id names the payment that settled the order: not a failed one */
 		code = order_cas(ctx, coll, &oid, o, e.to, e.note, req->event_id,
 		    e.to == COMANDA__ORDER_STATUS__ORDER_PAID ? req->payment_id : 0,
 		    !moves ? NULL : e.to == COMANDA__ORDER_STATUS__ORDER_PAYMENT_FAILED ? e.note : "", req->event_id,
-		    e.refund ? "order.cancelled" : NULL, e.refund ? &ev.base : NULL, &won);
+		    e.refund ? "order.cancelled" : NULL, e.refund ? &ev.base : NULL, refunded_at, &won);
 		if (code != COMANDA__CODE__OK)
 			break;
 		if (won) {

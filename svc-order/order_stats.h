@@ -1,7 +1,9 @@
 /*
  * order_stats: the counts behind GET /api/orders/stats. The database groups
  * the orders twice: by status (the counts), and those whose money was
- * received (paid, shipped, delivered) by currency (the sum of their totals).
+ * received (paid, shipped, delivered, and not refunded: a shipped or
+ * delivered order keeps its status after a refund, order_service.c) by
+ * currency (the sum of their totals).
  * This adds the groups up into what the API answers: orders in all, per
  * status with zeros included, and the received money per currency.
  *

@@ -745,7 +745,7 @@ const ProtobufCMessageDescriptor comanda__status_change__descriptor =
   (ProtobufCMessageInit) comanda__status_change__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor comanda__order__field_descriptors[12] =
+static const ProtobufCFieldDescriptor comanda__order__field_descriptors[13] =
 {
   {
     "id",
@@ -891,6 +891,18 @@ static const ProtobufCFieldDescriptor comanda__order__field_descriptors[12] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "refunded_at_ms",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Comanda__Order, refunded_at_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned comanda__order__field_indices_by_name[] = {
   8,   /* field[8] = created_at_ms */
@@ -901,6 +913,7 @@ static const unsigned comanda__order__field_indices_by_name[] = {
   2,   /* field[2] = items */
   7,   /* field[7] = payment_id */
   6,   /* field[6] = payment_method */
+  12,   /* field[12] = refunded_at_ms */
   5,   /* field[5] = status */
   3,   /* field[3] = total_minor */
   9,   /* field[9] = updated_at_ms */
@@ -909,7 +922,7 @@ static const unsigned comanda__order__field_indices_by_name[] = {
 static const ProtobufCIntRange comanda__order__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 12 }
+  { 0, 13 }
 };
 const ProtobufCMessageDescriptor comanda__order__descriptor =
 {
@@ -919,7 +932,7 @@ const ProtobufCMessageDescriptor comanda__order__descriptor =
   "Comanda__Order",
   "comanda",
   sizeof(Comanda__Order),
-  12,
+  13,
   comanda__order__field_descriptors,
   comanda__order__field_indices_by_name,
   1,  comanda__order__number_ranges,
@@ -1355,7 +1368,7 @@ const ProtobufCEnumDescriptor comanda__apply_payment_result_request__result__des
   comanda__apply_payment_result_request__result__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCFieldDescriptor comanda__apply_payment_result_request__field_descriptors[5] =
+static const ProtobufCFieldDescriptor comanda__apply_payment_result_request__field_descriptors[6] =
 {
   {
     "order_id",
@@ -1417,18 +1430,31 @@ static const ProtobufCFieldDescriptor comanda__apply_payment_result_request__fie
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "refunded_at_ms",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Comanda__ApplyPaymentResultRequest, refunded_at_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned comanda__apply_payment_result_request__field_indices_by_name[] = {
   1,   /* field[1] = event_id */
   0,   /* field[0] = order_id */
   2,   /* field[2] = payment_id */
   4,   /* field[4] = reason */
+  5,   /* field[5] = refunded_at_ms */
   3,   /* field[3] = result */
 };
 static const ProtobufCIntRange comanda__apply_payment_result_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor comanda__apply_payment_result_request__descriptor =
 {
@@ -1438,7 +1464,7 @@ const ProtobufCMessageDescriptor comanda__apply_payment_result_request__descript
   "Comanda__ApplyPaymentResultRequest",
   "comanda",
   sizeof(Comanda__ApplyPaymentResultRequest),
-  5,
+  6,
   comanda__apply_payment_result_request__field_descriptors,
   comanda__apply_payment_result_request__field_indices_by_name,
   1,  comanda__apply_payment_result_request__number_ranges,

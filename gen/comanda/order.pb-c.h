@@ -113,10 +113,14 @@ struct  Comanda__Order
   size_t n_history;
   Comanda__StatusChange **history;
   char *failure_reason;
+  /*
+   * 0: its payment was not refunded
+   */
+  int64_t refunded_at_ms;
 };
 #define COMANDA__ORDER__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&comanda__order__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0, (char *)protobuf_c_empty_string, COMANDA__ORDER_STATUS__ORDER_STATUS_UNSPECIFIED, COMANDA__PAYMENT_METHOD__PAYMENT_METHOD_UNSPECIFIED, 0, 0, 0, 0,NULL, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0, (char *)protobuf_c_empty_string, COMANDA__ORDER_STATUS__ORDER_STATUS_UNSPECIFIED, COMANDA__PAYMENT_METHOD__PAYMENT_METHOD_UNSPECIFIED, 0, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Comanda__CreateOrderRequest
@@ -223,10 +227,14 @@ struct  Comanda__ApplyPaymentResultRequest
   int64_t payment_id;
   Comanda__ApplyPaymentResultRequest__Result result;
   char *reason;
+  /*
+   * REFUNDED: when the payment was refunded (0: not said)
+   */
+  int64_t refunded_at_ms;
 };
 #define COMANDA__APPLY_PAYMENT_RESULT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&comanda__apply_payment_result_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, COMANDA__APPLY_PAYMENT_RESULT_REQUEST__RESULT__RESULT_UNSPECIFIED, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, COMANDA__APPLY_PAYMENT_RESULT_REQUEST__RESULT__RESULT_UNSPECIFIED, (char *)protobuf_c_empty_string, 0 }
 
 
 /*
@@ -296,8 +304,8 @@ struct  Comanda__OrderStats
   size_t n_by_status;
   Comanda__OrderStats__StatusCount **by_status;
   /*
-   * Orders paid, shipped or delivered (money received), per currency,
-   * largest total first.
+   * Orders paid, shipped or delivered whose payment was not refunded
+   * (money received), per currency, largest total first.
    */
   size_t n_paid;
   Comanda__OrderStats__CurrencyTotal **paid;

@@ -36,7 +36,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 RUN=$(date +%s%N | tail -c 10)$RANDOM   # makes this run's e-mails unique
 RFC3339='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$'
-ORDER_KEYS='["_id","created_at","currency","history","items","payment_id","payment_method","status","total","updated_at","user_id"]'
+ORDER_KEYS='["_id","created_at","currency","history","items","payment_id","payment_method","refunded_at","status","total","updated_at","user_id"]'
 SEED_ITEMS='[{"product":"Laptop Dell Inspiron","quantity":1,"price":3500000},{"product":"Mouse Logitech","quantity":2,"price":80000}]'
 MISSING_ID=000000000000000000000000
 # The status changes in an order's history: consecutive entries of the same
@@ -106,8 +106,8 @@ TOKEN=$TADMIN api POST /api/orders "$SEED_BODY"
 expect "seed example as admin for user 1 -> 201 Order created successfully" 201 \
     '.success == true and .message == "Order created successfully" and .order.user_id == 1'
 check_json "order has exactly the API's members" "$HTTP_BODY" "(.order | keys) == $ORDER_KEYS"
-check_json "seed order: items, total 3660000, COP, pending, cash, no payment yet" "$HTTP_BODY" \
-    ".order.items == $SEED_ITEMS and .order.total == 3660000 and .order.currency == \"COP\" and .order.status == \"pending\" and .order.payment_method == \"cash\" and .order.payment_id == null"
+check_json "seed order: items, total 3660000, COP, pending, cash, no payment or refund yet" "$HTTP_BODY" \
+    ".order.items == $SEED_ITEMS and .order.total == 3660000 and .order.currency == \"COP\" and .order.status == \"pending\" and .order.payment_method == \"cash\" and .order.payment_id == null and .order.refunded_at == null"
 check_json "order id is a 24-hex ObjectId" "$HTTP_BODY" '.order._id | test("^[0-9a-f]{24}$")'
 check_json "order timestamps are RFC 3339 UTC with milliseconds" "$HTTP_BODY" \
     "(.order.created_at | test(\"$RFC3339\")) and (.order.updated_at | test(\"$RFC3339\"))"
@@ -435,14 +435,15 @@ walk_stats() {
         TOKEN=$TADMIN api GET "/api/orders?user_id=$1&limit=200${cursor:+&cursor=$cursor}"
         [[ $HTTP_STATUS == 200 ]] || { echo "error $HTTP_STATUS"; return; }
         page=$HTTP_BODY
-        all=$(jq -c --argjson a "$all" '$a + [.orders[] | {status, currency, total}]' <<<"$page")
+        all=$(jq -c --argjson a "$all" '$a + [.orders[] | {status, currency, total, refunded_at}]' <<<"$page")
         cursor=$(jq -r '.next_cursor // empty' <<<"$page")
         [[ -n $cursor ]] || break
     done
     jq -c '{orders: length,
             by_status: (reduce .[] as $o ({"pending":0,"paid":0,"payment_failed":0,"cancelled":0,"shipped":0,"delivered":0};
                         .[$o.status] += 1)),
-            received: ([.[] | select(.status == "paid" or .status == "shipped" or .status == "delivered")]
+            received: ([.[] | select((.status == "paid" or .status == "shipped" or .status == "delivered")
+                                     and .refunded_at == null)]
                        | group_by(.currency)
                        | map({currency: .[0].currency, total: (map(.total * 100 | round) | add)})
                        | sort_by(-.total, .currency)

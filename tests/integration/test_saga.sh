@@ -6,6 +6,8 @@
 #   - a cash order waits (pending) until an admin completes its payment;
 #   - cancelling a paid order refunds its payment, with a ledger entry for
 #     each step and the refund noted in the order's history;
+#   - every order whose payment is refunded shows it (refunded_at), whether
+#     the refund cancelled it, found it cancelled or found it delivered;
 #   - an admin ships and delivers a paid order;
 #   - every service's /status reports an empty dead-letter queue.
 # The time a card order takes to become paid is printed, not asserted
@@ -37,6 +39,9 @@ wait_status() {
     now=$(date +%s%N)
     printf '%d.%03d' $(((now - start) / 1000000000)) $((((now - start) / 1000000) % 1000))
 }
+
+# shows_refund ID: svc-order has applied the order's payment.refunded.
+shows_refund() { [[ $(order_field "$1" .order.refunded_at) != null ]]; }
 
 new_order() { # METHOD [TOKEN] -> order id (cash takes no token)
     TOKEN=$CUST api POST /api/orders \
@@ -124,10 +129,10 @@ check_eq "its payment is refunded" 1 "$refunded"
 TOKEN=$ADMIN api GET "/api/payments/$PAY/audit"
 expect "the ledger has created, completed, refunded" 200 '[.entries[].action] == ["created","completed","refunded"]'
 check_json "the refund names its cause" "$HTTP_BODY" '.entries[2].event_id | type == "string"'
-sleep 1   # its payment.refunded reaches svc-order
+check "its payment.refunded reaches svc-order: the order shows refunded_at" wait_until "$WAIT" shows_refund "$CARD"
 TOKEN=$CUST api GET "/api/orders/$CARD"
 check_json "the refund of a cancelled order changes no status: no history entry" "$HTTP_BODY" \
-    '[.order.history[].status] == ["pending","paid","cancelled"]'
+    '[.order.history[].status] == ["pending","paid","cancelled"] and .order.refunded_at != null'
 
 # ---- an admin's refund of a paid order cancels it ------------------------------------
 
@@ -142,8 +147,9 @@ if wait_status "$REF" paid >/dev/null; then
         fail "the refunded order becomes cancelled: it must not ship" "still $(order_field "$REF" .order.status)"
     fi
     TOKEN=$CUST api GET "/api/orders/$REF"
-    check_json "its last history entry says why" "$HTTP_BODY" \
-        '[.order.history[].status] == ["pending","paid","cancelled"] and .order.history[2].reason == "payment refunded"'
+    check_json "its last history entry says why, and it shows the refund's time" "$HTTP_BODY" \
+        '[.order.history[].status] == ["pending","paid","cancelled"] and .order.history[2].reason == "payment refunded"
+         and .order.refunded_at != null'
     TOKEN=$ADMIN api PUT "/api/orders/$REF/status" '{"status":"shipped"}'
     expect "shipping it is refused" 409 "$(err FAILED_PRECONDITION)"
 else
@@ -160,10 +166,11 @@ if wait_status "$SHIP" paid >/dev/null; then
     expect "admin delivers it" 200 '.order.status == "delivered"'
     TOKEN=$ADMIN api POST "/api/payments/$(order_field "$SHIP" .order.payment_id)/refund"
     expect "admin refunds a delivered order's payment" 200 '.payment.status == "refunded"'
-    sleep 1   # its payment.refunded reaches svc-order
+    check "its payment.refunded reaches svc-order" wait_until "$WAIT" shows_refund "$SHIP"
     TOKEN=$CUST api GET "/api/orders/$SHIP"
-    check_json "a delivered order keeps its status after a refund: its goods have left" "$HTTP_BODY" \
-        '.order.status == "delivered" and [.order.history[].status] == ["pending","paid","shipped","delivered"]'
+    check_json "a delivered order keeps its status after a refund (its goods have left) and shows the refund" \
+        "$HTTP_BODY" '.order.status == "delivered" and [.order.history[].status] == ["pending","paid","shipped","delivered"]
+                      and .order.refunded_at != null'
 else
     fail "debit order becomes paid" "still $(order_field "$SHIP" .order.status)"
 fi

@@ -325,7 +325,7 @@ TEST(gw_order_json_renders_the_api_shape)
 	               "{\"product\":\"Mouse Logitech\",\"quantity\":2,\"price\":80000}],"
 	               "\"total\":3660000,\"currency\":\"COP\",\"status\":\"pending\",\"payment_method\":\"cash\","
 	               "\"payment_id\":null,\"created_at\":\"2026-01-16T10:30:00.000Z\","
-	               "\"updated_at\":\"2026-01-16T10:30:00.123Z\","
+	               "\"updated_at\":\"2026-01-16T10:30:00.123Z\",\"refunded_at\":null,"
 	               "\"history\":[{\"status\":\"pending\",\"at\":\"2026-01-16T10:30:00.000Z\",\"reason\":\"order created\"}]}}");
 	free(j);
 
@@ -351,6 +351,17 @@ TEST(gw_order_json_renders_the_api_shape)
 	CHECK(strstr(j, "{\"status\":\"payment_failed\",\"at\":\"2026-01-16T10:30:01.000Z\",\"reason\":\"card declined\"}]")
 	      != NULL);
 	CHECK(strstr(j, "req-1") == NULL); /* the cause stays internal */
+	CHECK(strstr(j, "\"refunded_at\":null,") != NULL);
+	free(j);
+
+	/* a refund of a shipped order: its time, the status kept */
+	s.o.status = COMANDA__ORDER_STATUS__ORDER_SHIPPED;
+	s.o.failure_reason = "";
+	s.o.refunded_at_ms = 1768559402500;
+	j = dump(gw_order_reply_json(NULL, &s.o));
+	CHECK(strstr(j, "\"status\":\"shipped\",") != NULL);
+	CHECK(strstr(j, "\"updated_at\":\"2026-01-16T10:30:00.123Z\",\"refunded_at\":\"2026-01-16T10:30:02.500Z\","
+	                "\"history\":[") != NULL);
 	free(j);
 }
 
