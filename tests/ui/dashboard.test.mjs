@@ -179,6 +179,9 @@ describe('a customer: sign up, log in, order, pay, cancel, refund, log out', () 
     await page.locator('#order-status[data-status="cancelled"]').waitFor();
     await page.locator('.payment-status[data-status="refunded"]').waitFor({ timeout: 15000 });
     assert.match(await page.locator('.timeline').textContent(), /changed my mind/);
+    // the order's refunded_at, once svc-order has the refund's event
+    await page.locator('.notice-refund').waitFor({ timeout: 15000 });
+    assert.match(await page.locator('.notice-refund').textContent(), /^Payment refunded /);
   });
 
   step('the dashboard shows it under its status, with counts', async () => {

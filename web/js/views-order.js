@@ -81,6 +81,10 @@ export async function orderView({ main, params, isCurrent }) {
         h('p', { class: 'order-status' }, 'Status: ', pill(order.status, { id: 'order-status', dataset: { status: order.status } })),
         actions.length ? h('div', { class: 'actions' }, actions) : null),
       order.failure_reason ? h('p', { class: 'notice notice-error' }, `Payment failed: ${order.failure_reason}`) : null,
+      // A refund leaves a shipped or delivered order in its status: this is
+      // what says its money went back (and why it is not in the total value).
+      order.refunded_at ? h('p', { class: 'notice notice-refund' }, 'Payment refunded ', time(order.refunded_at),
+        order.status === 'cancelled' ? '.' : ': this order no longer counts as received money.') : null,
       h('div', { class: 'order-grid' },
         h('section', { class: 'panel', 'aria-labelledby': 'summary-h' },
           h('h2', { id: 'summary-h' }, 'Summary'),
@@ -92,7 +96,8 @@ export async function orderView({ main, params, isCurrent }) {
             h('dt', {}, 'Total'), h('dd', { class: 'strong' }, money(order.total, order.currency)),
             h('dt', {}, 'Payment method'), h('dd', {}, methodLabel(order.payment_method)),
             h('dt', {}, 'Created'), h('dd', {}, time(order.created_at)),
-            h('dt', {}, 'Updated'), h('dd', {}, time(order.updated_at)))),
+            h('dt', {}, 'Updated'), h('dd', {}, time(order.updated_at)),
+            order.refunded_at ? [h('dt', {}, 'Refunded'), h('dd', {}, time(order.refunded_at))] : null)),
         h('section', { class: 'panel', 'aria-labelledby': 'items-h' },
           h('h2', { id: 'items-h' }, 'Items'),
           h('table', { class: 'table items' },

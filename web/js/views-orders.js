@@ -18,7 +18,8 @@ const SLOW_EVERY = 5;       // stats and health: every 5th poll (10 s) unless so
 /**
  * GET /api/orders/stats: the counts of every order the caller may list (the
  * database counts them, however many there are) and the value of the paid,
- * shipped and delivered ones per currency.
+ * shipped and delivered ones per currency (`received`: without those whose
+ * payment was refunded, which the Paid card, a count by status, includes).
  */
 async function loadStats() {
   const r = await api.orderStats();
@@ -52,7 +53,7 @@ function statCards(s) {
       s.value.length
         ? s.value.map(([cur, total]) => h('p', { class: 'card-value card-money' }, money(total, cur)))
         : h('p', { class: 'card-value' }, '0'),
-      h('p', { class: 'card-note' }, 'of paid orders')),
+      h('p', { class: 'card-note' }, 'of paid orders, less refunds')),
   ];
 }
 
