@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 
@@ -66,11 +67,30 @@ bool cfg_production(void)
 	exit(2);
 }
 
+bool cfg_placeholder(const char *value)
+{
+	static const char marker[] = "change-me";
+	const size_t n = sizeof(marker) - 1;
+	for (const char *p = value; *p != '\0'; p++) {
+		if (strncasecmp(p, marker, n) == 0)
+			return true;
+	}
+	return false;
+}
+
 const char *cfg_secret(const char *name, const char *dev_default)
 {
 	const char *v = cfg_str(name);
-	if (v[0] != '\0')
+	if (v[0] != '\0') {
+		/* Applied as shipped, deploy/k8s/secret.yaml would run production
+		 * with a JWT key and an admin password anyone can read there. */
+		if (cfg_production() && cfg_placeholder(v)) {
+			log_printf(LOG_ERROR, "%s still holds a placeholder (CHANGE-ME): set a secret of your own when COMANDA_ENV=production",
+			    name);
+			exit(2);
+		}
 		return v;
+	}
 	if (cfg_production()) {
 		log_printf(LOG_ERROR, "%s must be set when COMANDA_ENV=production", name);
 		exit(2);

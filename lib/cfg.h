@@ -24,8 +24,16 @@ long long cfg_int(const char *name, long long min, long long max);
 bool cfg_production(void);
 
 /* A secret: the environment's value; when unset, in production logs and exits
- * with status 2, otherwise returns dev_default (and logs a warning once). */
+ * with status 2, otherwise returns dev_default (and logs a warning once). In
+ * production a value that is still a placeholder (cfg_placeholder) logs and
+ * exits with status 2 as well. */
 const char *cfg_secret(const char *name, const char *dev_default);
+
+/* True when value still holds the placeholder the repository's deployment
+ * files and development defaults carry: "change-me" in any case
+ * (deploy/k8s/secret.yaml's CHANGE-ME, the development admin-change-me).
+ * Such a value is public, whatever its length. Pure; any thread. */
+bool cfg_placeholder(const char *value);
 
 /* Writes the markdown configuration table (the README's) to stdout. */
 void cfg_print_markdown(void);

@@ -21,6 +21,12 @@ int jwt_keys_from_cfg(const char *program, jwt_keys *out)
 		log_printf(LOG_ERROR, "%s: JWT_SECRET_PREVIOUS %s", program, problem);
 		return -1;
 	}
+	/* Read with cfg_str (empty is no rotation, not a missing secret), so
+	 * cfg_secret's placeholder rule is applied here. */
+	if (previous[0] != '\0' && cfg_production() && cfg_placeholder(previous)) {
+		log_printf(LOG_ERROR, "%s: JWT_SECRET_PREVIOUS still holds a placeholder (CHANGE-ME)", program);
+		return -1;
+	}
 	out->key = (const uint8_t *)key;
 	out->key_len = strlen(key);
 	if (previous[0] != '\0') {

@@ -21,7 +21,9 @@
 #     offline, for the Kubernetes versions scripts/deps.sh fetched), its
 #     kustomize output too, plus structural rules (probes, resources,
 #     non-root, HPAs, selectors, secret references, placeholders only: an
-#     optional secret, JWT_SECRET_PREVIOUS, may be empty).
+#     optional secret, JWT_SECRET_PREVIOUS, may be empty); and that the
+#     placeholder Secret, applied as shipped, stops the gateway and svc-user
+#     (built above) at start in production.
 #
 # Needs: docker-compose, Debian's python3 with yaml and docker (dependencies of
 # docker-compose), kubeconform and the schemas (scripts/deps.sh installs all),
@@ -647,6 +649,54 @@ check "kubeconform rejects a broken manifest (unknown field, wrong type, unknown
 check "deploy/k8s follows the rules (probes, resources, non-root, HPAs, selectors, secrets, lib/cfg.def names)" \
     pycheck k8s_rules
 check "the kustomizations list every manifest and only existing ones" pycheck kustomization_files
+
+# The placeholder Secret, applied as shipped (kubectl apply -k deploy/k8s
+# lists it), must not run: its JWT key (36 bytes, long enough) and admin
+# password are public. Each program gets the ConfigMap and the Secret values
+# it is given in its Deployment, with ports of this machine; it must stop
+# at start (exit 2) naming the placeholder, before connecting anywhere.
+placeholder_env() { # placeholder_env PROGRAM [KEY=VALUE to replace a Secret value]
+    "$PY" - "$@" <<'PYEOF'
+import sys, yaml
+docs = [d for f in ("configmap.yaml", "secret.yaml", sys.argv[1] + ".yaml")
+        for d in yaml.safe_load_all(open("deploy/k8s/" + f)) if d]
+conf = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+secret = next(d for d in docs if d["kind"] == "Secret")["stringData"]
+secret.update(kv.split("=", 1) for kv in sys.argv[2:])
+pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+env = dict(conf)
+for e in pod["containers"][0].get("env") or []:
+    env[e["name"]] = secret[e["valueFrom"]["secretKeyRef"]["key"]]
+sys.stdout.write("".join(f"{k}={v}\0" for k, v in env.items()))
+PYEOF
+}
+placeholder_run() { # placeholder_run PROGRAM [KEY=VALUE]: "exit <rc>" and its error lines
+    local -a vars ports
+    local rc
+    mapfile -d '' vars < <(placeholder_env "$@")
+    ((${#vars[@]})) || { echo "no environment"; return; }
+    read -r -a ports <<<"$(free_ports 3)"
+    env -i PATH="$PATH" "${vars[@]}" GATEWAY_BIND=127.0.0.1 GATEWAY_PORT="${ports[0]}" ADMIN_BIND=127.0.0.1 \
+        USER_ADMIN_PORT="${ports[1]}" USER_RPC_LISTEN="tcp://127.0.0.1:${ports[2]}" \
+        timeout 10 "$OUT_DIR/bin/$1" >"$TMP/placeholder.log" 2>&1
+    rc=$?
+    echo "exit $rc $(grep '"level":"error"' "$TMP/placeholder.log" | head -n 2)"
+}
+if [[ -x $OUT_DIR/bin/gateway && -x $OUT_DIR/bin/svc-user ]]; then
+    check_match "secret.yaml as shipped stops the gateway (exit 2, JWT_SECRET a placeholder)" \
+        '^exit 2 .*JWT_SECRET still holds a placeholder' "$(placeholder_run gateway)"
+    check_match "secret.yaml as shipped stops svc-user (exit 2, JWT_SECRET a placeholder)" \
+        '^exit 2 .*JWT_SECRET still holds a placeholder' "$(placeholder_run svc-user)"
+    check_match "... and with a real JWT_SECRET, still stops svc-user (exit 2, ADMIN_PASSWORD a placeholder)" \
+        '^exit 2 .*ADMIN_PASSWORD still holds a placeholder' \
+        "$(placeholder_run svc-user JWT_SECRET="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')")"
+    check_match "... and a placeholder JWT_SECRET_PREVIOUS stops the gateway too (exit 2)" \
+        '^exit 2 .*JWT_SECRET_PREVIOUS still holds a placeholder' \
+        "$(placeholder_run gateway JWT_SECRET="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" \
+            JWT_SECRET_PREVIOUS=CHANGE-ME-to-32-or-more-random-bytes)"
+else
+    skip "secret.yaml's placeholders stop the programs" "the build failed"
+fi
 
 if command -v kubectl >/dev/null 2>&1; then
     for k in deploy/k8s deploy/k8s/dev-databases; do

@@ -48,3 +48,46 @@ TEST(cfg_production_refuses_an_unknown_comanda_env)
 	CHECK_EQ_INT(cfg_env_exit_status("production "), 2);
 	CHECK_EQ_INT(cfg_env_exit_status("staging"), 2);
 }
+
+/* The exit status of a child that reads secret ADMIN_PASSWORD = value under
+ * COMANDA_ENV = env: 0 when the value was taken, 2 when it was refused. */
+static int cfg_secret_exit_status(const char *env, const char *value)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		on_exit(cfg_child_exit, NULL);
+		setenv("COMANDA_ENV", env, 1);
+		setenv("ADMIN_PASSWORD", value, 1);
+		(void)cfg_secret("ADMIN_PASSWORD", "admin-change-me");
+		_exit(0);
+	}
+	int status = -1;
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(cfg_placeholder_finds_change_me_in_any_case)
+{
+	CHECK(cfg_placeholder("CHANGE-ME"));
+	CHECK(cfg_placeholder("CHANGE-ME-to-32-or-more-random-bytes"));
+	CHECK(cfg_placeholder("admin-change-me"));
+	CHECK(cfg_placeholder("xChange-Me"));
+	CHECK(!cfg_placeholder(""));
+	CHECK(!cfg_placeholder("change-m"));
+	CHECK(!cfg_placeholder("changeme"));
+	CHECK(!cfg_placeholder("5f0c2a9e1b7d4c3a8e6f0b2d9c1a7e4f"));
+}
+
+/* deploy/k8s/secret.yaml's placeholders (a 36-byte JWT key, which passed
+ * the length rule) and the development admin password ran a production
+ * program: secrets anyone could read in the repository. */
+TEST(cfg_secret_refuses_a_placeholder_in_production)
+{
+	CHECK_EQ_INT(cfg_secret_exit_status("production", "CHANGE-ME"), 2);
+	CHECK_EQ_INT(cfg_secret_exit_status("production", "CHANGE-ME-to-32-or-more-random-bytes"), 2);
+	CHECK_EQ_INT(cfg_secret_exit_status("production", "admin-change-me"), 2);
+	CHECK_EQ_INT(cfg_secret_exit_status("production", "a-secret-of-our-own"), 0);
+	/* development: the stack's own defaults are placeholders, and fine */
+	CHECK_EQ_INT(cfg_secret_exit_status("development", "admin-change-me"), 0);
+}

@@ -308,3 +308,18 @@ TEST(jwt_keys_from_cfg_refuses_a_weak_key_or_previous_key)
 	CHECK_EQ_INT(keys_from("the-current-key-0123456789abcdef01", "short", &k), -1);
 	CHECK(k.key == NULL && k.previous == NULL);
 }
+
+/* A previous key still holding deploy/k8s/secret.yaml's placeholder is
+ * refused in production like JWT_SECRET itself (cfg_secret); in
+ * development, where no secret is checked, it is taken. */
+TEST(jwt_keys_from_cfg_refuses_a_placeholder_previous_key_in_production)
+{
+	const char *now = "the-current-key-0123456789abcdef01", *placeholder = "CHANGE-ME-to-32-or-more-random-bytes";
+	jwt_keys k;
+	setenv("COMANDA_ENV", "production", 1);
+	CHECK_EQ_INT(keys_from(now, placeholder, &k), -1);
+	CHECK(k.key == NULL && k.previous == NULL);
+	CHECK_EQ_INT(keys_from(now, "the-previous-key-0123456789abcdef0", &k), 0);
+	unsetenv("COMANDA_ENV");
+	CHECK_EQ_INT(keys_from(now, placeholder, &k), 0);
+}
