@@ -1,8 +1,9 @@
 // Customers' names for admins' views. Orders carry only user_id: a view
 // asks for the customers it shows (GET /api/users/{id}, at most one page's
 // worth at once) and each answer is kept for a minute, so polls cost nothing
-// while it is fresh. A lookup that fails (a deleted user, the service down)
-// shows as "#id" and is tried again after five seconds. Looking up only
+// while it is fresh (a deleted user's too: admins still see deleted users).
+// A lookup that fails (the service down, a rate limit) shows as "#id" and
+// is tried again after five seconds. Looking up only
 // what is shown keeps this right on a system with any number of users.
 import * as api from './api.js';
 
