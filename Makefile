@@ -160,7 +160,10 @@ $(BUILD)/tests/unit: $(TEST_OBJ) $(ALL_MOD_OBJ) $(LIBCOMANDA)
 # against the MongoDB-wire server, and its outbox backlogs
 # (test_relay_replicas.sh); payment_sim_live, svc-payment's processor
 # simulator and the charges it keeps in PostgreSQL
-# (test_payment_lookup_unknown.sh).
+# (test_payment_lookup_unknown.sh); payment_requeue_live, svc-order's events
+# delivered out of order (test_payment_order_events.sh); dead_letter_live,
+# one order's dead letters taken off comanda.dead-letter
+# (test_payment_cancel_dead_letter.sh).
 LIVE_PROGS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/*_live.c))
 $(BUILD)/tests/order_relay_live: $(OBJ)/svc-order/order_relay_lock.o
 $(BUILD)/tests/payment_sim_live: $(OBJ)/svc-payment/payment_processor.o

@@ -28,7 +28,6 @@
 #include <unistd.h>
 
 #include <amqp.h>
-#include <amqp_tcp_socket.h>
 
 #include "bus.h"
 #include "live.h"
@@ -215,39 +214,18 @@ static int consumer_stop(consumer *c, int64_t *stop_ms)
 
 typedef struct raw {
 	amqp_connection_state_t c;
-	char *url_buf;
 } raw;
 
 static int raw_open(raw *r)
 {
-	struct amqp_connection_info ci;
-	memset(r, 0, sizeof(*r));
-	r->url_buf = strdup(live_url);
-	if (r->url_buf == NULL || amqp_parse_url(r->url_buf, &ci) != AMQP_STATUS_OK)
-		return -1;
-	r->c = amqp_new_connection();
-	amqp_socket_t *s = amqp_tcp_socket_new(r->c);
-	struct timeval tv = { 5, 0 };
-	if (s == NULL || amqp_socket_open_noblock(s, ci.host, ci.port, &tv) != AMQP_STATUS_OK)
-		return -1;
-	amqp_set_rpc_timeout(r->c, &tv);
-	amqp_rpc_reply_t rep = amqp_login(r->c, ci.vhost[0] != '\0' ? ci.vhost : "/", 0, AMQP_DEFAULT_FRAME_SIZE,
-	    0, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
-	if (rep.reply_type != AMQP_RESPONSE_NORMAL)
-		return -1;
-	amqp_channel_open(r->c, 1);
-	return amqp_get_rpc_reply(r->c).reply_type == AMQP_RESPONSE_NORMAL ? 0 : -1;
+	r->c = live_amqp_open(live_url);
+	return r->c != NULL ? 0 : -1;
 }
 
 static void raw_close(raw *r)
 {
-	if (r->c != NULL) {
-		amqp_channel_close(r->c, 1, AMQP_REPLY_SUCCESS);
-		amqp_connection_close(r->c, AMQP_REPLY_SUCCESS);
-		amqp_destroy_connection(r->c);
-	}
-	free(r->url_buf);
-	memset(r, 0, sizeof(*r));
+	live_amqp_close(r->c);
+	r->c = NULL;
 }
 
 static bool raw_ok(raw *r)

@@ -2,6 +2,10 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <amqp_tcp_socket.h>
 
 static int live_passed, live_failed, live_skipped;
 
@@ -37,4 +41,43 @@ int live_finish(const char *program)
 	else
 		printf("%s: %d passed, %d failed\n", program, live_passed, live_failed);
 	return live_failed == 0 ? 0 : 1;
+}
+
+amqp_connection_state_t live_amqp_open(const char *url)
+{
+	struct amqp_connection_info ci;
+	char *buf = url != NULL ? strdup(url) : NULL; /* ci points into it until the login */
+	if (buf == NULL || amqp_parse_url(buf, &ci) != AMQP_STATUS_OK) {
+		free(buf);
+		return NULL;
+	}
+	amqp_connection_state_t c = amqp_new_connection();
+	amqp_socket_t *s = c != NULL ? amqp_tcp_socket_new(c) : NULL;
+	struct timeval tv = { 5, 0 };
+	bool ok = s != NULL && amqp_socket_open_noblock(s, ci.host, ci.port, &tv) == AMQP_STATUS_OK;
+	if (ok) {
+		amqp_set_rpc_timeout(c, &tv);
+		ok = amqp_login(c, ci.vhost[0] != '\0' ? ci.vhost : "/", 0, AMQP_DEFAULT_FRAME_SIZE, 0,
+		         AMQP_SASL_METHOD_PLAIN, ci.user, ci.password)
+		         .reply_type == AMQP_RESPONSE_NORMAL;
+	}
+	if (ok) {
+		amqp_channel_open(c, 1);
+		ok = amqp_get_rpc_reply(c).reply_type == AMQP_RESPONSE_NORMAL;
+	}
+	free(buf);
+	if (!ok && c != NULL) {
+		amqp_destroy_connection(c);
+		c = NULL;
+	}
+	return c;
+}
+
+void live_amqp_close(amqp_connection_state_t c)
+{
+	if (c == NULL)
+		return;
+	amqp_channel_close(c, 1, AMQP_REPLY_SUCCESS);
+	amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+	amqp_destroy_connection(c);
 }
