@@ -362,6 +362,11 @@ static bus_outcome pay_on_message(const bus_message *m, int delivery, void *arg)
 	}
 	if ((created == NULL && cancelled == NULL) || req.event_id[0] == '\0') {
 		log_printf(LOG_WARN, "dead-lettering an undecodable %s message", m->type ? m->type : "(untyped)");
+		/* one that decoded but has no event id is freed too */
+		if (created)
+			comanda__order_created__free_unpacked(created, NULL);
+		if (cancelled)
+			comanda__order_cancelled__free_unpacked(cancelled, NULL);
 		return BUS_REJECT;
 	}
 	rpc_call call;
