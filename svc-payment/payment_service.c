@@ -361,15 +361,19 @@ static int pay_transition(rpc_ctx *ctx, pg_conn *db, int64_t id, Comanda__Paymen
  * had it (PAYMENT_UNKNOWN), the same charge again: its mark is taken over
  * only while it is still abandoned, so one replica's sweep charges it, and
  * its new mark is a new attempt, which may be in flight for
- * PAYMENT_CLAIM_STALE_S in turn. */
+ * PAYMENT_CLAIM_STALE_S in turn. Neither is claimed once svc-payment has
+ * its order's order.cancelled (cancelled_orders): no card of a cancelled
+ * order is charged. The payment is then left pending without a mark, which
+ * that event's handler fails, or the sweep (pay_settle). */
 typedef enum pay_charge_by { PAY_CHARGE_FIRST, PAY_CHARGE_UNKNOWN } pay_charge_by;
 
-#define PAY_CHARGE_CLAIM_SQL(cond) \
-	"UPDATE payments SET charge_started_at = now() WHERE id = $1 AND status = 'pending' AND " cond " RETURNING 1"
+#define PAY_NOT_CANCELLED "NOT EXISTS (SELECT 1 FROM cancelled_orders c WHERE c.order_id = payments.order_id)"
+#define PAY_CHARGE_CLAIM_SQL(cond)                                                                          \
+	"UPDATE payments SET charge_started_at = now() WHERE id = $1 AND status = 'pending' AND " cond \
+	" AND " PAY_NOT_CANCELLED " RETURNING 1"
 static const char *const pay_charge_claim_sql[] = {
 	[PAY_CHARGE_FIRST] = PAY_CHARGE_CLAIM_SQL("charge_started_at IS NULL"),
-	[PAY_CHARGE_UNKNOWN] = PAY_CHARGE_CLAIM_SQL("charge_started_at < " PAYMENT_CLAIM_STALE_BEFORE
-	    " AND NOT EXISTS (SELECT 1 FROM cancelled_orders c WHERE c.order_id = payments.order_id)"),
+	[PAY_CHARGE_UNKNOWN] = PAY_CHARGE_CLAIM_SQL("charge_started_at < " PAYMENT_CLAIM_STALE_BEFORE),
 };
 
 /* Charges a pending card payment once and records the outcome. Only the
@@ -388,7 +392,7 @@ static int pay_charge(rpc_ctx *ctx, pg_conn *db, Comanda__Payment **p, const cha
 	if (code != COMANDA__CODE__OK)
 		return code;
 	if (!mine)
-		return COMANDA__CODE__OK; /* charged (or being charged) by someone else */
+		return COMANDA__CODE__OK; /* charged (or being charged) by someone else, or its order cancelled */
 	/* The same reference either way: the processor's idempotency key, so
 	 * that a first call that reaches it after all is not a second charge. */
 	payment_charge c = { (*p)->transaction_id, (*p)->amount_minor, (*p)->currency, token };
@@ -1079,13 +1083,49 @@ static int pay_handle_event(rpc_ctx *ctx, const Comanda__HandleOrderEventRequest
 	}
 }
 
+/* Whether svc-payment has the order.cancelled of order_id (cancelled_orders):
+ * OK with *cancelled set, or the database's failure. */
+static int pay_order_cancelled(pg_conn *db, const char *order_id, bool *cancelled)
+{
+	const char *params[] = { order_id };
+	PGresult *r = NULL;
+	int code = pg_exec(db, "SELECT 1 FROM cancelled_orders WHERE order_id = $1", 1, params, &r);
+	*cancelled = code == COMANDA__CODE__OK && PQntuples(r) == 1;
+	PQclear(r);
+	return code;
+}
+
+/* The sweep's answer for pending card payment p whose order is cancelled
+ * and which nothing charged: it fails ("order cancelled"), as the
+ * order.cancelled would have made it, provided its charge mark is still as
+ * `guard` requires (none made, or an abandoned one). ABORTED when it no
+ * longer is (a charge started meanwhile: its outcome decides). */
+static int pay_fail_cancelled(rpc_ctx *ctx, pg_conn *db, const Comanda__Payment *p, pay_guard guard,
+    Comanda__PaymentReply *reply)
+{
+	bool moved;
+	Comanda__Payment *after = NULL;
+	int code = pay_transition(ctx, db, p->id, COMANDA__PAYMENT_STATUS__PAYMENT_PENDING,
+	    COMANDA__PAYMENT_STATUS__PAYMENT_FAILED, guard, "order cancelled", NULL, &after, &moved);
+	if (code != COMANDA__CODE__OK)
+		return pay_db_error(ctx, code);
+	if (!moved)
+		return rpc_ctx_error(ctx, COMANDA__CODE__ABORTED, guard == PAY_GUARD_CHARGE_STALE
+		        ? "The payment's charge is not abandoned, or it changed"
+		        : "The payment's charge started, or it changed");
+	log_printf(LOG_INFO, "payment %" PRId64 ": its order %s is cancelled; failed, not charged", p->id, p->order_id);
+	reply->payment = after;
+	return COMANDA__CODE__OK;
+}
+
 /* Settles what a processor call left undone (the recovery sweep's method):
  * a card payment left pending is charged if its charge was never attempted,
  * or, once an attempt is abandoned, settled with the outcome the processor
  * gives for it, never charged twice: if the processor has no charge of that
  * reference, the attempt never reached it and it is charged now, under the
- * same reference; a refund claimed and abandoned is asked for again
- * (payment_processor.h). Anything else is answered as it is. */
+ * same reference; either way, one whose order svc-payment knows cancelled
+ * fails instead of being charged. A refund claimed and abandoned is asked
+ * for again (payment_processor.h). Anything else is answered as it is. */
 static int pay_settle(rpc_ctx *ctx, const Comanda__GetPaymentRequest *req, Comanda__PaymentReply *reply)
 {
 	if (rpc_ctx_caller_role(ctx) != COMANDA__ROLE__ROLE_SERVICE)
@@ -1109,39 +1149,33 @@ static int pay_settle(rpc_ctx *ctx, const Comanda__GetPaymentRequest *req, Coman
 		reply->payment = p;
 		return COMANDA__CODE__OK;
 	}
+	bool cancelled = false;
 	if (!marks.charging) {
-		code = pay_charge(ctx, db, &p, token, PAY_CHARGE_FIRST);
+		/* Never attempted (its process died between the insert and the
+		 * charge). Its order may have been cancelled since: that
+		 * order.cancelled fails the payment, but the sweep, which needs
+		 * no broker, may meet it first (after an outage, or a crash
+		 * between that event's record and its effect). Charged, the
+		 * card of a cancelled order would be refunded later. */
+		code = pay_order_cancelled(db, p->order_id, &cancelled);
+		if (code == COMANDA__CODE__OK && cancelled)
+			return pay_fail_cancelled(ctx, db, p, PAY_GUARD_NOT_CHARGING, reply);
+		if (code == COMANDA__CODE__OK)
+			code = pay_charge(ctx, db, &p, token, PAY_CHARGE_FIRST);
 	} else {
 		payment_charge c = { p->transaction_id, p->amount_minor, p->currency, token };
 		payment_outcome o;
 		metrics_add(pay_calls[PAY_CALL_LOOKUP], 1);
 		int found = pay_cfg.processor->lookup(pay_cfg.processor, &c, &o);
-		PGresult *r = NULL;
-		const char *po[] = { p->order_id };
-		bool cancelled = false;
-		if (found == PAYMENT_UNKNOWN) {
-			code = pg_exec(db, "SELECT 1 FROM cancelled_orders WHERE order_id = $1", 1, po, &r);
-			cancelled = code == COMANDA__CODE__OK && PQntuples(r) == 1;
-			PQclear(r);
-			if (code != COMANDA__CODE__OK)
-				return pay_db_error(ctx, code);
-		}
+		if (found == PAYMENT_UNKNOWN && (code = pay_order_cancelled(db, p->order_id, &cancelled)) != COMANDA__CODE__OK)
+			return pay_db_error(ctx, code);
 		if (found == PAYMENT_UNKNOWN && cancelled) {
 			/* Never charged, and its order was cancelled meanwhile (its
 			 * order.cancelled found the charge "in flight" and left the
 			 * payment to its outcome): the outcome is that nothing was
 			 * charged. Charging now would take a cancelled order's money,
 			 * to be refunded through svc-order's answer to it. */
-			bool moved;
-			Comanda__Payment *after = NULL;
-			code = pay_transition(ctx, db, p->id, COMANDA__PAYMENT_STATUS__PAYMENT_PENDING,
-			    COMANDA__PAYMENT_STATUS__PAYMENT_FAILED, PAY_GUARD_CHARGE_STALE, "order cancelled", NULL, &after,
-			    &moved);
-			if (code == COMANDA__CODE__OK && !moved)
-				return rpc_ctx_error(ctx, COMANDA__CODE__ABORTED,
-				    "The payment's charge is not abandoned, or it changed");
-			if (code == COMANDA__CODE__OK)
-				p = after;
+			return pay_fail_cancelled(ctx, db, p, PAY_GUARD_CHARGE_STALE, reply);
 		} else if (found == PAYMENT_UNKNOWN) {
 			/* The attempt never reached the processor. Taken for final
 			 * only once the attempt is abandoned (the claim's condition):
