@@ -1308,6 +1308,23 @@ void rpc_ctx_detail(rpc_ctx *ctx, const char *field, const char *issue)
 	rpc_status_detail(&ctx->status, field, issue);
 }
 
+bool rpc_ctx_is_admin(const rpc_ctx *ctx)
+{
+	return rpc_ctx_caller_role(ctx) == COMANDA__ROLE__ROLE_ADMIN;
+}
+
+bool rpc_ctx_signed_in(const rpc_ctx *ctx)
+{
+	int role = rpc_ctx_caller_role(ctx);
+	return (role == COMANDA__ROLE__ROLE_CUSTOMER || role == COMANDA__ROLE__ROLE_ADMIN) && rpc_ctx_caller_id(ctx) > 0;
+}
+
+int rpc_ctx_invalid(rpc_ctx *ctx, const char *field, const char *issue)
+{
+	rpc_ctx_detail(ctx, field, issue);
+	return rpc_ctx_error(ctx, COMANDA__CODE__INVALID_ARGUMENT, "%s %s", field, issue);
+}
+
 void rpc_ctx_reason(rpc_ctx *ctx, const char *reason)
 {
 	snprintf(ctx->status.reason, sizeof(ctx->status.reason), "%s", reason);

@@ -270,6 +270,11 @@ int64_t rpc_ctx_caller_id(const rpc_ctx *ctx);
 int rpc_ctx_caller_role(const rpc_ctx *ctx);
 const char *rpc_ctx_idempotency_key(const rpc_ctx *ctx); /* "" when none */
 const char *rpc_ctx_client(const rpc_ctx *ctx);          /* RpcRequest.client; "" when none */
+/* The caller is an admin (RpcRequest's role). */
+bool rpc_ctx_is_admin(const rpc_ctx *ctx);
+/* The caller is a person who signed in: a customer or an admin, with an id
+ * (not a service, not anonymous). */
+bool rpc_ctx_signed_in(const rpc_ctx *ctx);
 /* Milliseconds left before the caller's deadline (<= 0: passed). */
 int64_t rpc_ctx_remaining_ms(const rpc_ctx *ctx);
 /* The caller's deadline itself (clock_mono_us): the same value for the
@@ -289,6 +294,11 @@ int rpc_ctx_error(rpc_ctx *ctx, int code, const char *fmt, ...) __attribute__((f
 
 /* Adds a field detail to the reply status (kept when the code is not OK). */
 void rpc_ctx_detail(rpc_ctx *ctx, const char *field, const char *issue);
+
+/* The one field problem of a request: sets INVALID_ARGUMENT with the message
+ * "<field> <issue>" and the detail (field, issue), and returns the code, so
+ * a handler can `return rpc_ctx_invalid(ctx, "email", "is required");`. */
+int rpc_ctx_invalid(rpc_ctx *ctx, const char *field, const char *issue);
 
 /* Sets the reply's machine-readable reason (kept when the code is not OK). */
 void rpc_ctx_reason(rpc_ctx *ctx, const char *reason);

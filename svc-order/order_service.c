@@ -39,26 +39,9 @@ void order_service_configure(const order_service_config *cfg)
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static bool order_is_admin(const rpc_ctx *ctx)
-{
-	return rpc_ctx_caller_role(ctx) == COMANDA__ROLE__ROLE_ADMIN;
-}
-
 static bool order_is_service(const rpc_ctx *ctx)
 {
 	return rpc_ctx_caller_role(ctx) == COMANDA__ROLE__ROLE_SERVICE;
-}
-
-static bool order_signed_in(const rpc_ctx *ctx)
-{
-	int role = rpc_ctx_caller_role(ctx);
-	return (role == COMANDA__ROLE__ROLE_CUSTOMER || role == COMANDA__ROLE__ROLE_ADMIN) && rpc_ctx_caller_id(ctx) > 0;
-}
-
-static int order_invalid(rpc_ctx *ctx, const char *field, const char *issue)
-{
-	rpc_ctx_detail(ctx, field, issue);
-	return rpc_ctx_error(ctx, COMANDA__CODE__INVALID_ARGUMENT, "%s %s", field, issue);
 }
 
 static int order_not_found(rpc_ctx *ctx)
@@ -148,7 +131,7 @@ static int order_load(rpc_ctx *ctx, mongoc_collection_t *coll, const bson_oid_t 
 			bson_destroy(raw);
 		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
 	}
-	bool visible = order_is_admin(ctx) || order_is_service(ctx) || o->user_id == rpc_ctx_caller_id(ctx);
+	bool visible = rpc_ctx_is_admin(ctx) || order_is_service(ctx) || o->user_id == rpc_ctx_caller_id(ctx);
 	if (!visible) {
 		if (raw != NULL)
 			bson_destroy(raw);
@@ -198,7 +181,7 @@ static int order_check_user(rpc_ctx *ctx, int64_t user_id)
 	if (!usable && user_id == rpc_ctx_caller_id(ctx))
 		return order_account_inactive(ctx, exists, status);
 	if (!usable)
-		return order_invalid(ctx, "user_id", "must be an existing, active user");
+		return rpc_ctx_invalid(ctx, "user_id", "must be an existing, active user");
 	return COMANDA__CODE__OK;
 }
 
@@ -269,20 +252,20 @@ static int order_replay(rpc_ctx *ctx, mongoc_collection_t *coll, int64_t user_id
 
 static int order_create(rpc_ctx *ctx, const Comanda__CreateOrderRequest *req, Comanda__OrderReply *reply)
 {
-	if (!order_signed_in(ctx))
+	if (!rpc_ctx_signed_in(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
 	int64_t user_id = req->user_id ? req->user_id : rpc_ctx_caller_id(ctx);
-	if (!order_is_admin(ctx) && user_id != rpc_ctx_caller_id(ctx))
+	if (!rpc_ctx_is_admin(ctx) && user_id != rpc_ctx_caller_id(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Customers can only order for themselves");
 	if (user_id <= 0)
-		return order_invalid(ctx, "user_id", "must be a positive integer");
+		return rpc_ctx_invalid(ctx, "user_id", "must be a positive integer");
 	int64_t total = 0;
 	order_problem p;
 	if (!order_validate_create(req, &total, &p))
-		return order_invalid(ctx, p.field, p.issue);
+		return rpc_ctx_invalid(ctx, p.field, p.issue);
 	/* characters, as API.md says (and as svc-payment's column counts them) */
 	if (utf8_chars(req->payment_token) > ORDER_TOKEN_MAX)
-		return order_invalid(ctx, "payment_token", "must be at most 128 characters");
+		return rpc_ctx_invalid(ctx, "payment_token", "must be at most 128 characters");
 
 	/* The request as it will be stored (user resolved), fingerprinted for
 	 * Idempotency-Key replays. */
@@ -388,11 +371,11 @@ static int order_create(rpc_ctx *ctx, const Comanda__CreateOrderRequest *req, Co
 
 static int order_get(rpc_ctx *ctx, const Comanda__GetOrderRequest *req, Comanda__OrderReply *reply)
 {
-	if (!order_signed_in(ctx) && !order_is_service(ctx))
+	if (!rpc_ctx_signed_in(ctx) && !order_is_service(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
 	bson_oid_t oid;
 	if (!order_parse_id(req->id, &oid))
-		return order_invalid(ctx, "id", "must be a 24-character hexadecimal order id");
+		return rpc_ctx_invalid(ctx, "id", "must be a 24-character hexadecimal order id");
 	mongoc_collection_t *coll = order_coll(ctx);
 	if (coll == NULL)
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "order database unavailable");
@@ -422,19 +405,19 @@ static int order_summary(rpc_ctx *ctx, const Comanda__GetOrderRequest *req, Coma
 
 static int order_list(rpc_ctx *ctx, const Comanda__ListOrdersRequest *req, Comanda__ListOrdersReply *reply)
 {
-	if (!order_signed_in(ctx))
+	if (!rpc_ctx_signed_in(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
 	uint32_t limit = req->limit ? req->limit : ORDER_LIST_DEFAULT;
 	if (limit > ORDER_LIST_MAX)
-		return order_invalid(ctx, "limit", "must be between 1 and 200");
+		return rpc_ctx_invalid(ctx, "limit", "must be between 1 and 200");
 	/* Customers list their own orders, whatever user_id they name. */
-	int64_t user_id = order_is_admin(ctx) ? req->user_id : rpc_ctx_caller_id(ctx);
+	int64_t user_id = rpc_ctx_is_admin(ctx) ? req->user_id : rpc_ctx_caller_id(ctx);
 	int64_t after_ms = 0;
 	char after_id[CURSOR_KEY_MAX] = "";
 	bson_oid_t after_oid;
 	if (req->cursor[0] != '\0' &&
 	    (cursor_decode(req->cursor, &after_ms, after_id, sizeof(after_id)) != 0 || !order_parse_id(after_id, &after_oid)))
-		return order_invalid(ctx, "cursor", "is not a cursor this API returned");
+		return rpc_ctx_invalid(ctx, "cursor", "is not a cursor this API returned");
 
 	/* Newest first by (created_at, _id): an order created while a client
 	 * pages sorts before its cursor, so no page skips or repeats one. */
@@ -649,12 +632,12 @@ static int order_stats_reply(rpc_ctx *ctx, const order_stats *s, Comanda__OrderS
  * moment apart. */
 static int order_get_stats(rpc_ctx *ctx, const Comanda__OrderStatsRequest *req, Comanda__OrderStats *reply)
 {
-	if (!order_signed_in(ctx))
+	if (!rpc_ctx_signed_in(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
 	if (req->user_id < 0)
-		return order_invalid(ctx, "user_id", "must be a positive integer");
+		return rpc_ctx_invalid(ctx, "user_id", "must be a positive integer");
 	/* customers count their own orders, whatever user_id they name */
-	int64_t user_id = order_is_admin(ctx) ? req->user_id : rpc_ctx_caller_id(ctx);
+	int64_t user_id = rpc_ctx_is_admin(ctx) ? req->user_id : rpc_ctx_caller_id(ctx);
 	order_stats *s = rpc_ctx_alloc(ctx, sizeof(*s));
 	if (s == NULL)
 		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
@@ -802,20 +785,20 @@ static void order_detail_next(rpc_ctx *ctx, Comanda__OrderStatus from, order_act
 
 static int order_update_status(rpc_ctx *ctx, const Comanda__UpdateOrderStatusRequest *req, Comanda__OrderReply *reply)
 {
-	if (!order_signed_in(ctx))
+	if (!rpc_ctx_signed_in(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
 	bson_oid_t oid;
 	if (!order_parse_id(req->id, &oid))
-		return order_invalid(ctx, "id", "must be a 24-character hexadecimal order id");
+		return rpc_ctx_invalid(ctx, "id", "must be a 24-character hexadecimal order id");
 	if (req->status == COMANDA__ORDER_STATUS__ORDER_STATUS_UNSPECIFIED ||
 	    strcmp(order_status_name(req->status), "unknown") == 0)
-		return order_invalid(ctx, "status", "must be one of pending, paid, payment_failed, cancelled, shipped, delivered");
+		return rpc_ctx_invalid(ctx, "status", "must be one of pending, paid, payment_failed, cancelled, shipped, delivered");
 	long reason_chars = utf8_chars(req->reason);
 	if (reason_chars < 0)
-		return order_invalid(ctx, "reason", "must be valid UTF-8");
+		return rpc_ctx_invalid(ctx, "reason", "must be valid UTF-8");
 	if (reason_chars > 500)
-		return order_invalid(ctx, "reason", "must be at most 500 characters");
-	order_actor actor = order_is_admin(ctx) ? ORDER_ACTOR_ADMIN : ORDER_ACTOR_OWNER;
+		return rpc_ctx_invalid(ctx, "reason", "must be at most 500 characters");
+	order_actor actor = rpc_ctx_is_admin(ctx) ? ORDER_ACTOR_ADMIN : ORDER_ACTOR_OWNER;
 	mongoc_collection_t *coll = order_coll(ctx);
 	if (coll == NULL)
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "order database unavailable");
@@ -925,17 +908,17 @@ static order_effect order_payment_effect(Comanda__OrderStatus from, Comanda__App
  * answered with the order as it stands. */
 static int order_apply_payment(rpc_ctx *ctx, const Comanda__ApplyPaymentResultRequest *req, Comanda__OrderReply *reply)
 {
-	if (!order_is_service(ctx) && !order_is_admin(ctx))
+	if (!order_is_service(ctx) && !rpc_ctx_is_admin(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Internal method");
 	bson_oid_t oid;
 	if (!order_parse_id(req->order_id, &oid))
-		return order_invalid(ctx, "order_id", "must be a 24-character hexadecimal order id");
+		return rpc_ctx_invalid(ctx, "order_id", "must be a 24-character hexadecimal order id");
 	if (req->event_id[0] == '\0' || strlen(req->event_id) > 64)
-		return order_invalid(ctx, "event_id", "is required");
+		return rpc_ctx_invalid(ctx, "event_id", "is required");
 	if (req->result != COMANDA__APPLY_PAYMENT_RESULT_REQUEST__RESULT__COMPLETED &&
 	    req->result != COMANDA__APPLY_PAYMENT_RESULT_REQUEST__RESULT__FAILED &&
 	    req->result != COMANDA__APPLY_PAYMENT_RESULT_REQUEST__RESULT__REFUNDED)
-		return order_invalid(ctx, "result", "must be completed, failed or refunded");
+		return rpc_ctx_invalid(ctx, "result", "must be completed, failed or refunded");
 	mongoc_collection_t *coll = order_coll(ctx);
 	if (coll == NULL)
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "order database unavailable");

@@ -135,23 +135,6 @@ static bool pay_is_card(Comanda__PaymentMethod m)
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static bool pay_is_admin(const rpc_ctx *ctx)
-{
-	return rpc_ctx_caller_role(ctx) == COMANDA__ROLE__ROLE_ADMIN;
-}
-
-static bool pay_signed_in(const rpc_ctx *ctx)
-{
-	int role = rpc_ctx_caller_role(ctx);
-	return (role == COMANDA__ROLE__ROLE_CUSTOMER || role == COMANDA__ROLE__ROLE_ADMIN) && rpc_ctx_caller_id(ctx) > 0;
-}
-
-static int pay_invalid(rpc_ctx *ctx, const char *field, const char *issue)
-{
-	rpc_ctx_detail(ctx, field, issue);
-	return rpc_ctx_error(ctx, COMANDA__CODE__INVALID_ARGUMENT, "%s %s", field, issue);
-}
-
 static int pay_not_found(rpc_ctx *ctx)
 {
 	return rpc_ctx_error(ctx, COMANDA__CODE__NOT_FOUND, "Payment not found");
@@ -557,7 +540,7 @@ static int pay_order_summary(rpc_ctx *ctx, const char *order_id, rpc_call *call,
 	if (code == COMANDA__CODE__UNAVAILABLE || code == COMANDA__CODE__DEADLINE_EXCEEDED)
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "order service unavailable");
 	if (code == COMANDA__CODE__NOT_FOUND)
-		return pay_invalid(ctx, "order_id", "must name an existing order of yours");
+		return rpc_ctx_invalid(ctx, "order_id", "must name an existing order of yours");
 	if (code != COMANDA__CODE__OK)
 		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
 	return COMANDA__CODE__OK;
@@ -565,16 +548,16 @@ static int pay_order_summary(rpc_ctx *ctx, const char *order_id, rpc_call *call,
 
 static int pay_create(rpc_ctx *ctx, const Comanda__CreatePaymentRequest *req, Comanda__PaymentReply *reply)
 {
-	if (!pay_signed_in(ctx))
+	if (!rpc_ctx_signed_in(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
 	if (!objectid_hex_valid(req->order_id))
-		return pay_invalid(ctx, "order_id", "must be a 24-character hexadecimal order id");
+		return rpc_ctx_invalid(ctx, "order_id", "must be a 24-character hexadecimal order id");
 	if (req->amount_minor < 0)
-		return pay_invalid(ctx, "amount", "must not be negative");
+		return rpc_ctx_invalid(ctx, "amount", "must not be negative");
 	if (utf8_chars(req->transaction_id) > PAY_TXN_MAX)
-		return pay_invalid(ctx, "transaction_id", "must be at most 100 characters");
+		return rpc_ctx_invalid(ctx, "transaction_id", "must be at most 100 characters");
 	if (utf8_chars(req->payment_token) > PAY_TOKEN_MAX)
-		return pay_invalid(ctx, "payment_token", "must be at most 128 characters");
+		return rpc_ctx_invalid(ctx, "payment_token", "must be at most 128 characters");
 	pg_conn *db = svc_db(ctx);
 
 	/* Idempotency-Key: claimed before the order is even read, so two
@@ -630,7 +613,7 @@ static int pay_create(rpc_ctx *ctx, const Comanda__CreatePaymentRequest *req, Co
 		code = rpc_ctx_error(ctx, COMANDA__CODE__FAILED_PRECONDITION,
 		    "Only a pending or payment_failed order can be paid");
 	if (code == COMANDA__CODE__OK && req->amount_minor != order->total_minor)
-		code = pay_invalid(ctx, "amount", "must equal the order total");
+		code = rpc_ctx_invalid(ctx, "amount", "must equal the order total");
 	pay_new n = { 0 };
 	if (code == COMANDA__CODE__OK) {
 		n.order_id = req->order_id;
@@ -647,9 +630,9 @@ static int pay_create(rpc_ctx *ctx, const Comanda__CreatePaymentRequest *req, Co
 		n.idem_key = key;
 		/* as for orders: a card needs a token to charge, other methods take none */
 		if (pay_is_card(n.method) && n.token[0] == '\0')
-			code = pay_invalid(ctx, "payment_token", "is required for card payments");
+			code = rpc_ctx_invalid(ctx, "payment_token", "is required for card payments");
 		else if (!pay_is_card(n.method) && n.token[0] != '\0')
-			code = pay_invalid(ctx, "payment_token", "is only accepted with a card payment_method");
+			code = rpc_ctx_invalid(ctx, "payment_token", "is only accepted with a card payment_method");
 	}
 	rpc_call_release(&call);
 	Comanda__Payment *p = NULL;
@@ -678,11 +661,11 @@ static int pay_create(rpc_ctx *ctx, const Comanda__CreatePaymentRequest *req, Co
 
 static int pay_get(rpc_ctx *ctx, const Comanda__GetPaymentRequest *req, Comanda__PaymentReply *reply)
 {
-	if (!pay_signed_in(ctx))
+	if (!rpc_ctx_signed_in(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
 	Comanda__Payment *p = NULL;
 	int code = pay_load(ctx, svc_db(ctx), req->id, false, &p, NULL, NULL);
-	if (code == COMANDA__CODE__NOT_FOUND || (code == COMANDA__CODE__OK && !pay_is_admin(ctx) &&
+	if (code == COMANDA__CODE__NOT_FOUND || (code == COMANDA__CODE__OK && !rpc_ctx_is_admin(ctx) &&
 	                                            p->user_id != rpc_ctx_caller_id(ctx)))
 		return pay_not_found(ctx);
 	if (code != COMANDA__CODE__OK)
@@ -693,25 +676,25 @@ static int pay_get(rpc_ctx *ctx, const Comanda__GetPaymentRequest *req, Comanda_
 
 static int pay_list(rpc_ctx *ctx, const Comanda__ListPaymentsRequest *req, Comanda__ListPaymentsReply *reply)
 {
-	if (!pay_signed_in(ctx))
+	if (!rpc_ctx_signed_in(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
 	uint32_t limit = req->limit ? req->limit : PAY_LIST_DEFAULT;
 	if (limit > PAY_LIST_MAX)
-		return pay_invalid(ctx, "limit", "must be between 1 and 200");
+		return rpc_ctx_invalid(ctx, "limit", "must be between 1 and 200");
 	if (req->order_id[0] && !objectid_hex_valid(req->order_id))
-		return pay_invalid(ctx, "order_id", "must be a 24-character hexadecimal order id");
+		return rpc_ctx_invalid(ctx, "order_id", "must be a 24-character hexadecimal order id");
 	int64_t before = INT64_MAX;
 	if (req->cursor[0]) {
 		char k[CURSOR_KEY_MAX];
 		if (cursor_decode(req->cursor, &before, k, sizeof(k)) != 0 || strcmp(k, PAY_CURSOR_TAG) != 0 || before <= 0)
-			return pay_invalid(ctx, "cursor", "is not a cursor this API returned");
+			return rpc_ctx_invalid(ctx, "cursor", "is not a cursor this API returned");
 	}
 	char befores[24], limits[16], uid[24];
 	pay_int(befores, sizeof(befores), before);
 	pay_int(limits, sizeof(limits), (int64_t)limit + 1);
 	pay_int(uid, sizeof(uid), rpc_ctx_caller_id(ctx));
 	const char *params[] = {
-		befores, limits, pay_is_admin(ctx) ? NULL : uid, req->order_id[0] ? req->order_id : NULL,
+		befores, limits, rpc_ctx_is_admin(ctx) ? NULL : uid, req->order_id[0] ? req->order_id : NULL,
 		req->status != COMANDA__PAYMENT_STATUS__PAYMENT_STATUS_UNSPECIFIED ? pay_status_name(req->status) : NULL,
 	};
 	/* Newest first by id (ids only grow), so new payments never shift a page. */
@@ -743,9 +726,9 @@ static int pay_list(rpc_ctx *ctx, const Comanda__ListPaymentsRequest *req, Coman
 
 static int pay_get_audit(rpc_ctx *ctx, const Comanda__GetAuditRequest *req, Comanda__GetAuditReply *reply)
 {
-	if (!pay_signed_in(ctx))
+	if (!rpc_ctx_signed_in(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
-	if (!pay_is_admin(ctx))
+	if (!rpc_ctx_is_admin(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Admin role required");
 	char ids[24];
 	pay_int(ids, sizeof(ids), req->id);
@@ -822,18 +805,18 @@ static int pay_refused(rpc_ctx *ctx, pg_conn *db, int64_t id, Comanda__PaymentSt
 
 static int pay_update_status(rpc_ctx *ctx, const Comanda__UpdatePaymentStatusRequest *req, Comanda__PaymentReply *reply)
 {
-	if (!pay_signed_in(ctx))
+	if (!rpc_ctx_signed_in(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
-	if (!pay_is_admin(ctx))
+	if (!rpc_ctx_is_admin(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Admin role required");
 	if (req->status != COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED && req->status != COMANDA__PAYMENT_STATUS__PAYMENT_FAILED)
-		return pay_invalid(ctx, "status", "must be completed or failed");
+		return rpc_ctx_invalid(ctx, "status", "must be completed or failed");
 	/* characters, as API.md says (strlen counted bytes: 100 "é" were refused) */
 	long reason_chars = utf8_chars(req->reason);
 	if (reason_chars < 0)
-		return pay_invalid(ctx, "reason", "must be valid UTF-8");
+		return rpc_ctx_invalid(ctx, "reason", "must be valid UTF-8");
 	if (reason_chars > PAYMENT_REASON_MAX)
-		return pay_invalid(ctx, "reason", "must be at most 160 characters");
+		return rpc_ctx_invalid(ctx, "reason", "must be at most 160 characters");
 	pg_conn *db = svc_db(ctx);
 	const char *reason = req->status == COMANDA__PAYMENT_STATUS__PAYMENT_FAILED
 	    ? (req->reason[0] ? req->reason : "marked failed by an admin")
@@ -930,9 +913,9 @@ static int pay_do_refund(rpc_ctx *ctx, pg_conn *db, int64_t id, pay_refund_by by
 
 static int pay_refund(rpc_ctx *ctx, const Comanda__RefundPaymentRequest *req, Comanda__PaymentReply *reply)
 {
-	if (!pay_signed_in(ctx))
+	if (!rpc_ctx_signed_in(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
-	if (!pay_is_admin(ctx))
+	if (!rpc_ctx_is_admin(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Admin role required");
 	Comanda__Payment *p = NULL;
 	int code = pay_do_refund(ctx, svc_db(ctx), req->id, PAY_REFUND_REQUEST, NULL, &p);

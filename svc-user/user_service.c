@@ -32,18 +32,6 @@ void user_service_configure(const user_service_config *cfg)
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static bool user_is_admin(const rpc_ctx *ctx)
-{
-	return rpc_ctx_caller_role(ctx) == COMANDA__ROLE__ROLE_ADMIN;
-}
-
-static bool user_is_signed_in(const rpc_ctx *ctx)
-{
-	int role = rpc_ctx_caller_role(ctx);
-	return (role == COMANDA__ROLE__ROLE_CUSTOMER || role == COMANDA__ROLE__ROLE_ADMIN) &&
-	    rpc_ctx_caller_id(ctx) > 0;
-}
-
 static void user_int(char *buf, size_t cap, int64_t v)
 {
 	snprintf(buf, cap, "%" PRId64, v);
@@ -54,13 +42,6 @@ static int user_rollback(pg_conn *db, int code)
 {
 	pg_run(db, "ROLLBACK", 0, NULL);
 	return code;
-}
-
-/* The one field problem of a request, as message and detail. */
-static int user_invalid(rpc_ctx *ctx, const char *field, const char *issue)
-{
-	rpc_ctx_detail(ctx, field, issue);
-	return rpc_ctx_error(ctx, COMANDA__CODE__INVALID_ARGUMENT, "%s %s", field, issue);
 }
 
 static int user_not_found(rpc_ctx *ctx)
@@ -169,21 +150,21 @@ static int user_pw_failed(rpc_ctx *ctx, int rc)
 
 static int user_create(rpc_ctx *ctx, const Comanda__CreateUserRequest *req, Comanda__UserReply *reply)
 {
-	bool admin = user_is_admin(ctx);
+	bool admin = rpc_ctx_is_admin(ctx);
 	char name[512], email[USER_EMAIL_MAX + 1];
 	const char *issue;
 	if ((issue = user_validate_name(req->name, name, sizeof(name))) != NULL)
-		return user_invalid(ctx, "name", issue);
+		return rpc_ctx_invalid(ctx, "name", issue);
 	if ((issue = user_validate_email(req->email, email, sizeof(email))) != NULL)
-		return user_invalid(ctx, "email", issue);
+		return rpc_ctx_invalid(ctx, "email", issue);
 	bool has_password = req->password[0] != '\0';
 	if (!has_password && !admin)
-		return user_invalid(ctx, "password", "is required");
+		return rpc_ctx_invalid(ctx, "password", "is required");
 	if (has_password && (issue = user_validate_password(req->password)) != NULL)
-		return user_invalid(ctx, "password", issue);
+		return rpc_ctx_invalid(ctx, "password", issue);
 	Comanda__Role role = req->role == COMANDA__ROLE__ROLE_ANONYMOUS ? COMANDA__ROLE__ROLE_CUSTOMER : req->role;
 	if (role != COMANDA__ROLE__ROLE_CUSTOMER && role != COMANDA__ROLE__ROLE_ADMIN)
-		return user_invalid(ctx, "role", "must be customer or admin");
+		return rpc_ctx_invalid(ctx, "role", "must be customer or admin");
 	if (role == COMANDA__ROLE__ROLE_ADMIN && !admin)
 		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Only admins can create admins");
 
@@ -236,10 +217,10 @@ static int user_create(rpc_ctx *ctx, const Comanda__CreateUserRequest *req, Coma
  * themselves; anything else is NOT_FOUND. Returns -1 to go on. */
 static int user_target(rpc_ctx *ctx, int64_t requested, int64_t *id)
 {
-	if (!user_is_signed_in(ctx))
+	if (!rpc_ctx_signed_in(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
 	*id = requested != 0 ? requested : rpc_ctx_caller_id(ctx);
-	if (*id < 0 || (!user_is_admin(ctx) && *id != rpc_ctx_caller_id(ctx)))
+	if (*id < 0 || (!rpc_ctx_is_admin(ctx) && *id != rpc_ctx_caller_id(ctx)))
 		return user_not_found(ctx);
 	return -1;
 }
@@ -267,13 +248,13 @@ static int user_get(rpc_ctx *ctx, const Comanda__GetUserRequest *req, Comanda__U
 
 static int user_list(rpc_ctx *ctx, const Comanda__ListUsersRequest *req, Comanda__ListUsersReply *reply)
 {
-	if (!user_is_signed_in(ctx))
+	if (!rpc_ctx_signed_in(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
-	if (!user_is_admin(ctx))
+	if (!rpc_ctx_is_admin(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Admin role required");
 	uint32_t limit = req->limit ? req->limit : USER_LIST_DEFAULT;
 	if (limit > USER_LIST_MAX)
-		return user_invalid(ctx, "limit", "must be between 1 and 200");
+		return rpc_ctx_invalid(ctx, "limit", "must be between 1 and 200");
 	/* A cursor is the last id of its page, tagged with its order ("" or
 	 * "desc"), so a cursor of one order is refused in the other. */
 	const char *tag = req->newest_first ? USER_LIST_DESC_TAG : "";
@@ -281,7 +262,7 @@ static int user_list(rpc_ctx *ctx, const Comanda__ListUsersRequest *req, Comanda
 	if (req->cursor[0] != '\0') {
 		char key[CURSOR_KEY_MAX];
 		if (cursor_decode(req->cursor, &from, key, sizeof(key)) != 0 || strcmp(key, tag) != 0 || from < 0)
-			return user_invalid(ctx, "cursor", "is not a cursor this API returned");
+			return rpc_ctx_invalid(ctx, "cursor", "is not a cursor this API returned");
 	}
 	char froms[24], limits[16];
 	user_int(froms, sizeof(froms), from);
@@ -488,7 +469,7 @@ static int user_refresh_find_successor(rpc_ctx *ctx, pg_conn *db, const char *fa
 static int user_refresh(rpc_ctx *ctx, const Comanda__RefreshRequest *req, Comanda__TokenPair *reply)
 {
 	if (req->refresh_token[0] == '\0' || strlen(req->refresh_token) > 256)
-		return user_invalid(ctx, "refresh_token", "is required");
+		return rpc_ctx_invalid(ctx, "refresh_token", "is required");
 	pg_conn *db = svc_db(ctx);
 	const char *hash = user_refresh_hash(ctx, req->refresh_token);
 	if (hash == NULL)
@@ -632,7 +613,7 @@ static int user_refresh(rpc_ctx *ctx, const Comanda__RefreshRequest *req, Comand
 static int user_logout(rpc_ctx *ctx, const Comanda__LogoutRequest *req, Comanda__LogoutReply *reply)
 {
 	(void)reply;
-	if (!user_is_signed_in(ctx))
+	if (!rpc_ctx_signed_in(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
 	char sid[24], uid[24];
 	user_int(sid, sizeof(sid), req->session_id);
@@ -670,7 +651,7 @@ static int user_update(rpc_ctx *ctx, const Comanda__UpdateUserRequest *req, Coma
 	int early = user_target(ctx, req->id, &id);
 	if (early >= 0)
 		return early;
-	bool admin = user_is_admin(ctx);
+	bool admin = rpc_ctx_is_admin(ctx);
 	bool self = id == rpc_ctx_caller_id(ctx);
 	unsigned set = 0;
 	for (size_t i = 0; i < req->n_update_mask; i++) {
@@ -684,7 +665,7 @@ static int user_update(rpc_ctx *ctx, const Comanda__UpdateUserRequest *req, Coma
 		else if (strcmp(f, "role") == 0)
 			set |= USER_SET_ROLE;
 		else
-			return user_invalid(ctx, f, "cannot be changed");
+			return rpc_ctx_invalid(ctx, f, "cannot be changed");
 	}
 	if (set == 0)
 		return rpc_ctx_error(ctx, COMANDA__CODE__INVALID_ARGUMENT, "Nothing to update");
@@ -694,19 +675,19 @@ static int user_update(rpc_ctx *ctx, const Comanda__UpdateUserRequest *req, Coma
 	char name[512];
 	const char *issue;
 	if ((set & USER_SET_NAME) && (issue = user_validate_name(req->name, name, sizeof(name))) != NULL)
-		return user_invalid(ctx, "name", issue);
+		return rpc_ctx_invalid(ctx, "name", issue);
 	if ((set & USER_SET_PASSWORD) && (issue = user_validate_password(req->password)) != NULL)
-		return user_invalid(ctx, "password", issue);
+		return rpc_ctx_invalid(ctx, "password", issue);
 	if ((set & USER_SET_STATUS) && req->status != COMANDA__USER_STATUS__USER_ACTIVE &&
 	    req->status != COMANDA__USER_STATUS__USER_SUSPENDED)
-		return user_invalid(ctx, "status", "must be active or suspended");
+		return rpc_ctx_invalid(ctx, "status", "must be active or suspended");
 	if ((set & USER_SET_ROLE) && req->role != COMANDA__ROLE__ROLE_CUSTOMER && req->role != COMANDA__ROLE__ROLE_ADMIN)
-		return user_invalid(ctx, "role", "must be customer or admin");
+		return rpc_ctx_invalid(ctx, "role", "must be customer or admin");
 	/* Changing one's own password proves knowledge of the current one;
 	 * an admin setting another user's password does not need it. */
 	bool need_current = (set & USER_SET_PASSWORD) && self;
 	if (need_current && req->current_password[0] == '\0')
-		return user_invalid(ctx, "current_password", "is required to change the password");
+		return rpc_ctx_invalid(ctx, "current_password", "is required to change the password");
 	char hash[USER_PASSWORD_HASH_MAX];
 	int hashed = (set & USER_SET_PASSWORD) ? user_password_hash(req->password, hash, user_pw_wait_ms(ctx))
 	                                       : USER_PASSWORD_OK;
@@ -741,7 +722,7 @@ static int user_update(rpc_ctx *ctx, const Comanda__UpdateUserRequest *req, Coma
 	}
 	if (checked != USER_PASSWORD_OK) {
 		user_rollback(db, code);
-		return user_invalid(ctx, "current_password", "is incorrect");
+		return rpc_ctx_invalid(ctx, "current_password", "is incorrect");
 	}
 	const char *params[] = {
 		ids,
@@ -768,9 +749,9 @@ static int user_update(rpc_ctx *ctx, const Comanda__UpdateUserRequest *req, Coma
 
 static int user_delete(rpc_ctx *ctx, const Comanda__DeleteUserRequest *req, Comanda__UserReply *reply)
 {
-	if (!user_is_signed_in(ctx))
+	if (!rpc_ctx_signed_in(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
-	if (!user_is_admin(ctx))
+	if (!rpc_ctx_is_admin(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Admin role required");
 	pg_conn *db = svc_db(ctx);
 	char ids[24];
