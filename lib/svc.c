@@ -80,6 +80,17 @@ pg_conn *svc_db(rpc_ctx *ctx)
 	return w->db;
 }
 
+int svc_db_error(rpc_ctx *ctx, int code, const char *db)
+{
+	if (code == COMANDA__CODE__UNAVAILABLE)
+		return rpc_ctx_error(ctx, code, "%s unavailable", db);
+	if (code == COMANDA__CODE__ABORTED)
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "concurrent change in the %s; retry", db);
+	if (code == COMANDA__CODE__DEADLINE_EXCEEDED)
+		return rpc_ctx_error(ctx, code, "%s timed out", db);
+	return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
+}
+
 bool svc_failing(rpc_ctx *ctx, const char *name)
 {
 	svc_slot *w = rpc_ctx_worker(ctx);

@@ -101,6 +101,17 @@ int svc_main(const svc_def *def);
  * UNAVAILABLE at once then, and its next probe is hurried (health_hurry). */
 pg_conn *svc_db(rpc_ctx *ctx);
 
+/* The answer to a statement on svc_db's connection that failed with `code`
+ * (pg_exec's), for the database called `db` in messages ("user database"),
+ * returned for `return svc_db_error(ctx, code, "user database");`:
+ * UNAVAILABLE "<db> unavailable"; a deadlock or serialization failure
+ * (ABORTED: the whole transaction was rolled back, so the same request can
+ * simply be sent again, which a 503 tells any client where a 500 says it
+ * would fail again) UNAVAILABLE "concurrent change in the <db>; retry";
+ * DEADLINE_EXCEEDED "<db> timed out"; anything else INTERNAL "internal
+ * error" (the statement's own error is in pg's log line). */
+int svc_db_error(rpc_ctx *ctx, int code, const char *db);
+
 /* Time kept from the caller's deadline for the reply's way back. */
 #define SVC_REPLY_MARGIN_MS 100
 

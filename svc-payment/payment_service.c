@@ -18,6 +18,8 @@
 #include "utf8.h"
 #include "uuid.h"
 
+/* What failure messages call this service's database (svc_db_error). */
+#define PAY_DB "payment database"
 #define PAY_LIST_DEFAULT 50
 #define PAY_LIST_MAX 200
 /* The key of a payments cursor: a users cursor is a number with no key
@@ -138,15 +140,6 @@ static bool pay_is_card(Comanda__PaymentMethod m)
 static int pay_not_found(rpc_ctx *ctx)
 {
 	return rpc_ctx_error(ctx, COMANDA__CODE__NOT_FOUND, "Payment not found");
-}
-
-static int pay_db_error(rpc_ctx *ctx, int code)
-{
-	if (code == COMANDA__CODE__UNAVAILABLE)
-		return rpc_ctx_error(ctx, code, "payment database unavailable");
-	if (code == COMANDA__CODE__DEADLINE_EXCEEDED)
-		return rpc_ctx_error(ctx, code, "payment database timed out");
-	return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
 }
 
 static int pay_rollback(pg_conn *db, int code)
@@ -443,7 +436,7 @@ static int pay_insert(rpc_ctx *ctx, pg_conn *db, const pay_new *n, Comanda__Paym
 	if (code == COMANDA__CODE__OK)
 		code = pay_order_lock(db, n->order_id);
 	if (code != COMANDA__CODE__OK)
-		return pay_db_error(ctx, pay_rollback(db, code));
+		return svc_db_error(ctx, pay_rollback(db, code), PAY_DB);
 	PGresult *r = NULL;
 	const char *po[] = { n->order_id };
 	code = pg_exec(db, "SELECT 1 FROM cancelled_orders WHERE order_id = $1", 1, po, &r);
@@ -451,7 +444,7 @@ static int pay_insert(rpc_ctx *ctx, pg_conn *db, const pay_new *n, Comanda__Paym
 	PQclear(r);
 	r = NULL;
 	if (code != COMANDA__CODE__OK)
-		return pay_db_error(ctx, pay_rollback(db, code));
+		return svc_db_error(ctx, pay_rollback(db, code), PAY_DB);
 	if (cancelled && n->event_id == NULL) {
 		pay_rollback(db, COMANDA__CODE__OK);
 		return rpc_ctx_error(ctx, COMANDA__CODE__FAILED_PRECONDITION,
@@ -465,7 +458,7 @@ static int pay_insert(rpc_ctx *ctx, pg_conn *db, const pay_new *n, Comanda__Paym
 		PQclear(r);
 		r = NULL;
 		if (code != COMANDA__CODE__OK)
-			return pay_db_error(ctx, pay_rollback(db, code));
+			return svc_db_error(ctx, pay_rollback(db, code), PAY_DB);
 		if (failed >= pay_cfg.max_failed) {
 			pay_rollback(db, COMANDA__CODE__OK);
 			rpc_ctx_reason(ctx, "TOO_MANY_FAILED_PAYMENTS");
@@ -480,14 +473,14 @@ static int pay_insert(rpc_ctx *ctx, pg_conn *db, const pay_new *n, Comanda__Paym
 		*duplicate = code == COMANDA__CODE__OK && PQntuples(r) == 0;
 		PQclear(r);
 		if (code != COMANDA__CODE__OK)
-			return pay_db_error(ctx, pay_rollback(db, code));
+			return svc_db_error(ctx, pay_rollback(db, code), PAY_DB);
 		if (*duplicate)
 			return pay_rollback(db, COMANDA__CODE__OK);
 		if (cancelled) {
 			/* the event is consumed (its row commits), and creates nothing */
 			*duplicate = true;
 			code = pg_run(db, "COMMIT", 0, NULL);
-			return code == COMANDA__CODE__OK ? COMANDA__CODE__OK : pay_db_error(ctx, pay_rollback(db, code));
+			return code == COMANDA__CODE__OK ? COMANDA__CODE__OK : svc_db_error(ctx, pay_rollback(db, code), PAY_DB);
 		}
 	}
 	char uid[24], amount[24];
@@ -520,7 +513,7 @@ static int pay_insert(rpc_ctx *ctx, pg_conn *db, const pay_new *n, Comanda__Paym
 	if (code == COMANDA__CODE__OK)
 		code = pg_run(db, "COMMIT", 0, NULL);
 	if (code != COMANDA__CODE__OK)
-		return pay_db_error(ctx, pay_rollback(db, code));
+		return svc_db_error(ctx, pay_rollback(db, code), PAY_DB);
 	return COMANDA__CODE__OK;
 }
 
@@ -573,7 +566,7 @@ static int pay_create(rpc_ctx *ctx, const Comanda__CreatePaymentRequest *req, Co
 		/* the fingerprint key is a constant: never rotated, no previous one */
 		int code = pg_idem_begin(db, caller, key, hash, NULL, rpc_ctx_arena(ctx), &state, &stored);
 		if (code != COMANDA__CODE__OK)
-			return pay_db_error(ctx, code);
+			return svc_db_error(ctx, code, PAY_DB);
 		if (state == PG_IDEM_IN_PROGRESS) {
 			rpc_ctx_reason(ctx, "IDEMPOTENCY_KEY_IN_USE");
 			return rpc_ctx_error(ctx, COMANDA__CODE__ABORTED, "A request with this Idempotency-Key is still in progress");
@@ -597,7 +590,7 @@ static int pay_create(rpc_ctx *ctx, const Comanda__CreatePaymentRequest *req, Co
 				Comanda__Payment *now = NULL;
 				code = pay_load(ctx, db, old->payment->id, false, &now, NULL, NULL);
 				if (code != COMANDA__CODE__OK && code != COMANDA__CODE__NOT_FOUND)
-					return pay_db_error(ctx, code);
+					return svc_db_error(ctx, code, PAY_DB);
 				if (code == COMANDA__CODE__OK)
 					reply->payment = now;
 			}
@@ -647,7 +640,7 @@ static int pay_create(rpc_ctx *ctx, const Comanda__CreatePaymentRequest *req, Co
 	}
 	/* From here the key's record holds the payment: a retry replays it. */
 	if (pay_is_card(n.method) && (code = pay_charge(ctx, db, &p, n.token, PAY_CHARGE_FIRST)) != COMANDA__CODE__OK)
-		return pay_db_error(ctx, code);
+		return svc_db_error(ctx, code, PAY_DB);
 	reply->payment = p;
 	/* The charge's outcome, for an exact replay; if this write fails, a
 	 * replay reads the payment row instead. */
@@ -669,7 +662,7 @@ static int pay_get(rpc_ctx *ctx, const Comanda__GetPaymentRequest *req, Comanda_
 	                                            p->user_id != rpc_ctx_caller_id(ctx)))
 		return pay_not_found(ctx);
 	if (code != COMANDA__CODE__OK)
-		return pay_db_error(ctx, code);
+		return svc_db_error(ctx, code, PAY_DB);
 	reply->payment = p;
 	return COMANDA__CODE__OK;
 }
@@ -705,7 +698,7 @@ static int pay_list(rpc_ctx *ctx, const Comanda__ListPaymentsRequest *req, Coman
 	    5, params, &r);
 	if (code != COMANDA__CODE__OK) {
 		PQclear(r);
-		return pay_db_error(ctx, code);
+		return svc_db_error(ctx, code, PAY_DB);
 	}
 	int rows = PQntuples(r);
 	size_t n = rows > (int)limit ? limit : (size_t)rows;
@@ -742,7 +735,7 @@ static int pay_get_audit(rpc_ctx *ctx, const Comanda__GetAuditRequest *req, Coma
 	    1, params, &r);
 	if (code != COMANDA__CODE__OK) {
 		PQclear(r);
-		return pay_db_error(ctx, code);
+		return svc_db_error(ctx, code, PAY_DB);
 	}
 	int rows = PQntuples(r);
 	if (rows == 0 || PQgetvalue(r, 0, 8)[0] != 't') {
@@ -786,7 +779,7 @@ static int pay_refused(rpc_ctx *ctx, pg_conn *db, int64_t id, Comanda__PaymentSt
 	if (code == COMANDA__CODE__NOT_FOUND)
 		return pay_not_found(ctx);
 	if (code != COMANDA__CODE__OK)
-		return pay_db_error(ctx, code);
+		return svc_db_error(ctx, code, PAY_DB);
 	if (now->status == COMANDA__PAYMENT_STATUS__PAYMENT_PENDING && marks.charging)
 		return rpc_ctx_error(ctx, COMANDA__CODE__ABORTED,
 		    "The payment's charge is in flight: its outcome decides; retry once it has one");
@@ -827,7 +820,7 @@ static int pay_update_status(rpc_ctx *ctx, const Comanda__UpdatePaymentStatusReq
 	int code = pay_transition(ctx, db, req->id, COMANDA__PAYMENT_STATUS__PAYMENT_PENDING, req->status,
 	    PAY_GUARD_NOT_CHARGING, reason, NULL, &p, &moved);
 	if (code != COMANDA__CODE__OK)
-		return pay_db_error(ctx, code);
+		return svc_db_error(ctx, code, PAY_DB);
 	if (!moved)
 		return pay_refused(ctx, db, req->id, req->status);
 	reply->payment = p;
@@ -865,7 +858,7 @@ static int pay_do_refund(rpc_ctx *ctx, pg_conn *db, int64_t id, pay_refund_by by
 	Comanda__Payment *p = mine ? pay_from_row(ctx, r, 0) : NULL;
 	PQclear(r);
 	if (code != COMANDA__CODE__OK)
-		return pay_db_error(ctx, code);
+		return svc_db_error(ctx, code, PAY_DB);
 	if (!mine)
 		return pay_refused(ctx, db, id, COMANDA__PAYMENT_STATUS__PAYMENT_REFUNDED);
 	if (p == NULL)
@@ -907,7 +900,7 @@ static int pay_do_refund(rpc_ctx *ctx, pg_conn *db, int64_t id, pay_refund_by by
 	code = pay_transition(ctx, db, id, COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED, COMANDA__PAYMENT_STATUS__PAYMENT_REFUNDED,
 	    PAY_GUARD_NONE, NULL, event_id, out, &moved);
 	if (code != COMANDA__CODE__OK)
-		return pay_db_error(ctx, code);
+		return svc_db_error(ctx, code, PAY_DB);
 	return moved ? COMANDA__CODE__OK : pay_refused(ctx, db, id, COMANDA__PAYMENT_STATUS__PAYMENT_REFUNDED);
 }
 
@@ -955,7 +948,7 @@ static int pay_on_created(rpc_ctx *ctx, const char *event_id, const Comanda__Ord
 	if (pay_is_card(n.method))
 		code = pay_charge(ctx, db, &p, n.token, PAY_CHARGE_FIRST);
 	if (code != COMANDA__CODE__OK)
-		return pay_db_error(ctx, code);
+		return svc_db_error(ctx, code, PAY_DB);
 	reply->payment = p;
 	return COMANDA__CODE__OK;
 }
@@ -1004,13 +997,13 @@ static int pay_on_cancelled(rpc_ctx *ctx, const char *event_id, const Comanda__O
 	if (code == COMANDA__CODE__OK)
 		code = pg_run(db, "COMMIT", 0, NULL);
 	if (code != COMANDA__CODE__OK)
-		return pay_db_error(ctx, pay_rollback(db, code));
+		return svc_db_error(ctx, pay_rollback(db, code), PAY_DB);
 	PGresult *r = NULL;
 	code = pg_exec(db, "SELECT id, status, charge_started_at IS NOT NULL FROM payments "
 	                       "WHERE order_id = $1 AND status IN ('pending', 'completed')", 1, params, &r);
 	if (code != COMANDA__CODE__OK) {
 		PQclear(r);
-		return pay_db_error(ctx, code);
+		return svc_db_error(ctx, code, PAY_DB);
 	}
 	if (PQntuples(r) == 0) {
 		PQclear(r);
@@ -1044,7 +1037,7 @@ static int pay_on_cancelled(rpc_ctx *ctx, const char *event_id, const Comanda__O
 		if (code == COMANDA__CODE__OK && !moved)
 			return rpc_ctx_error(ctx, COMANDA__CODE__ABORTED, "payment changed concurrently; retry");
 		if (code != COMANDA__CODE__OK)
-			code = pay_db_error(ctx, code);
+			code = svc_db_error(ctx, code, PAY_DB);
 	}
 	if (code == COMANDA__CODE__OK)
 		reply->payment = p;
@@ -1091,7 +1084,7 @@ static int pay_fail_cancelled(rpc_ctx *ctx, pg_conn *db, const Comanda__Payment 
 	int code = pay_transition(ctx, db, p->id, COMANDA__PAYMENT_STATUS__PAYMENT_PENDING,
 	    COMANDA__PAYMENT_STATUS__PAYMENT_FAILED, guard, "order cancelled", NULL, &after, &moved);
 	if (code != COMANDA__CODE__OK)
-		return pay_db_error(ctx, code);
+		return svc_db_error(ctx, code, PAY_DB);
 	if (!moved)
 		return rpc_ctx_error(ctx, COMANDA__CODE__ABORTED, guard == PAY_GUARD_CHARGE_STALE
 		        ? "The payment's charge is not abandoned, or it changed"
@@ -1121,7 +1114,7 @@ static int pay_settle(rpc_ctx *ctx, const Comanda__GetPaymentRequest *req, Coman
 	if (code == COMANDA__CODE__NOT_FOUND)
 		return pay_not_found(ctx);
 	if (code != COMANDA__CODE__OK)
-		return pay_db_error(ctx, code);
+		return svc_db_error(ctx, code, PAY_DB);
 	if (p->status == COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED && marks.refunding) {
 		code = pay_do_refund(ctx, db, p->id, PAY_REFUND_ABANDONED, NULL, &p);
 		if (code == COMANDA__CODE__OK)
@@ -1151,7 +1144,7 @@ static int pay_settle(rpc_ctx *ctx, const Comanda__GetPaymentRequest *req, Coman
 		metrics_add(pay_calls[PAY_CALL_LOOKUP], 1);
 		int found = pay_cfg.processor->lookup(pay_cfg.processor, &c, &o);
 		if (found == PAYMENT_UNKNOWN && (code = pay_order_cancelled(db, p->order_id, &cancelled)) != COMANDA__CODE__OK)
-			return pay_db_error(ctx, code);
+			return svc_db_error(ctx, code, PAY_DB);
 		if (found == PAYMENT_UNKNOWN && cancelled) {
 			/* Never charged, and its order was cancelled meanwhile (its
 			 * order.cancelled found the charge "in flight" and left the
@@ -1187,7 +1180,7 @@ static int pay_settle(rpc_ctx *ctx, const Comanda__GetPaymentRequest *req, Coman
 		}
 	}
 	if (code != COMANDA__CODE__OK)
-		return pay_db_error(ctx, code);
+		return svc_db_error(ctx, code, PAY_DB);
 	reply->payment = p;
 	return COMANDA__CODE__OK;
 }

@@ -19,6 +19,8 @@
 #include "user_store.h"
 #include "user_validate.h"
 
+/* What failure messages call this service's database (svc_db_error). */
+#define USER_DB "user database"
 #define USER_LIST_DEFAULT 50
 #define USER_LIST_MAX 200
 #define USER_LIST_DESC_TAG "desc"  /* the key of a newest-first cursor */
@@ -47,20 +49,6 @@ static int user_rollback(pg_conn *db, int code)
 static int user_not_found(rpc_ctx *ctx)
 {
 	return rpc_ctx_error(ctx, COMANDA__CODE__NOT_FOUND, "User not found");
-}
-
-static int user_db_error(rpc_ctx *ctx, int code)
-{
-	if (code == COMANDA__CODE__UNAVAILABLE)
-		return rpc_ctx_error(ctx, code, "user database unavailable");
-	/* A deadlock or serialization failure (40P01, 40001) rolled the whole
-	 * transaction back: the same request can simply be sent again, which a
-	 * 503 tells any client, where a 500 says it would fail again. */
-	if (code == COMANDA__CODE__ABORTED)
-		return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "concurrent change in the user database; retry");
-	if (code == COMANDA__CODE__DEADLINE_EXCEEDED)
-		return rpc_ctx_error(ctx, code, "user database timed out");
-	return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
 }
 
 /* ---- idempotency -------------------------------------------------------- */
@@ -103,7 +91,7 @@ static int user_idem_start(rpc_ctx *ctx, pg_conn *db, const ProtobufCMessage *re
 	int code = pg_idem_begin(db, st->caller, st->key, hash, rotating ? hash_previous : NULL, rpc_ctx_arena(ctx),
 	    &state, &stored);
 	if (code != COMANDA__CODE__OK)
-		return user_db_error(ctx, code);
+		return svc_db_error(ctx, code, USER_DB);
 	switch (state) {
 	case PG_IDEM_NEW:
 		st->on = true;
@@ -179,7 +167,7 @@ static int user_create(rpc_ctx *ctx, const Comanda__CreateUserRequest *req, Coma
 	pg_conn *db = svc_db(ctx);
 	int code = pg_run(db, "BEGIN", 0, NULL);
 	if (code != COMANDA__CODE__OK)
-		return user_db_error(ctx, code);
+		return svc_db_error(ctx, code, USER_DB);
 	user_idem idem;
 	int early = user_idem_start(ctx, db, &req->base, &reply->base, &reply->replayed, &idem);
 	if (early >= 0)
@@ -206,7 +194,7 @@ static int user_create(rpc_ctx *ctx, const Comanda__CreateUserRequest *req, Coma
 			rpc_ctx_detail(ctx, "email", "already exists");
 			return rpc_ctx_error(ctx, code, "Email already exists");
 		}
-		return user_db_error(ctx, code);
+		return svc_db_error(ctx, code, USER_DB);
 	}
 	return COMANDA__CODE__OK;
 }
@@ -243,7 +231,7 @@ static int user_get(rpc_ctx *ctx, const Comanda__GetUserRequest *req, Comanda__U
 	PQclear(r);
 	if (code == COMANDA__CODE__NOT_FOUND)
 		return user_not_found(ctx);
-	return code == COMANDA__CODE__OK ? code : user_db_error(ctx, code);
+	return code == COMANDA__CODE__OK ? code : svc_db_error(ctx, code, USER_DB);
 }
 
 static int user_list(rpc_ctx *ctx, const Comanda__ListUsersRequest *req, Comanda__ListUsersReply *reply)
@@ -275,7 +263,7 @@ static int user_list(rpc_ctx *ctx, const Comanda__ListUsersRequest *req, Comanda
 	    2, params, &r);
 	if (code != COMANDA__CODE__OK) {
 		PQclear(r);
-		return user_db_error(ctx, code);
+		return svc_db_error(ctx, code, USER_DB);
 	}
 	int rows = PQntuples(r);
 	size_t n = rows > (int)limit ? limit : (size_t)rows;
@@ -313,7 +301,7 @@ static int user_check(rpc_ctx *ctx, const Comanda__CheckUserRequest *req, Comand
 		reply->role = user_role_parse(PQgetvalue(r, 0, 1));
 	}
 	PQclear(r);
-	return code == COMANDA__CODE__OK ? code : user_db_error(ctx, code);
+	return code == COMANDA__CODE__OK ? code : svc_db_error(ctx, code, USER_DB);
 }
 
 /* ---- sessions and tokens ------------------------------------------------- */
@@ -379,7 +367,7 @@ static int user_login(rpc_ctx *ctx, const Comanda__LoginRequest *req, Comanda__T
 		code = pg_exec(db, "SELECT " USER_COLS ", password_hash FROM users WHERE lower(email) = $1", 1, params, &r);
 		if (code != COMANDA__CODE__OK) {
 			PQclear(r);
-			return user_db_error(ctx, code);
+			return svc_db_error(ctx, code, USER_DB);
 		}
 		if (PQntuples(r) == 1 && !PQgetisnull(r, 0, USER_NCOLS))
 			hash = PQgetvalue(r, 0, USER_NCOLS);
@@ -416,7 +404,7 @@ static int user_login(rpc_ctx *ctx, const Comanda__LoginRequest *req, Comanda__T
 	int64_t sid = code == COMANDA__CODE__OK ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
 	PQclear(r);
 	if (code != COMANDA__CODE__OK)
-		return user_db_error(ctx, code);
+		return svc_db_error(ctx, code, USER_DB);
 	reply->refresh_token = token;
 	reply->user = u;
 	return user_sign_access(ctx, u, sid, reply);
@@ -476,7 +464,7 @@ static int user_refresh(rpc_ctx *ctx, const Comanda__RefreshRequest *req, Comand
 		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "out of memory");
 	int code = pg_run(db, "BEGIN", 0, NULL);
 	if (code != COMANDA__CODE__OK)
-		return user_db_error(ctx, code);
+		return svc_db_error(ctx, code, USER_DB);
 	/* Locks, in the order of every transaction that changes a user's
 	 * sessions (logout, PATCH, DELETE too): the user's row, then the session's
 	 * root row (family_id = id). The root lock serialises the refreshes,
@@ -497,7 +485,7 @@ static int user_refresh(rpc_ctx *ctx, const Comanda__RefreshRequest *req, Comand
 	    1, params, &r);
 	if (code != COMANDA__CODE__OK) {
 		PQclear(r);
-		return user_db_error(ctx, user_rollback(db, code));
+		return svc_db_error(ctx, user_rollback(db, code), USER_DB);
 	}
 	if (PQntuples(r) != 1) {
 		PQclear(r);
@@ -528,7 +516,7 @@ static int user_refresh(rpc_ctx *ctx, const Comanda__RefreshRequest *req, Comand
 		    2, ps, &r);
 	if (code != COMANDA__CODE__OK || PQntuples(r) != 1) {  /* sessions are never deleted: not 0 rows */
 		PQclear(r);
-		return user_db_error(ctx, user_rollback(db, code == COMANDA__CODE__OK ? COMANDA__CODE__INTERNAL : code));
+		return svc_db_error(ctx, user_rollback(db, code == COMANDA__CODE__OK ? COMANDA__CODE__INTERNAL : code), USER_DB);
 	}
 	snprintf(sess_id, sizeof(sess_id), "%s", PQgetvalue(r, 0, 0));
 	snprintf(rotation, sizeof(rotation), "%d", atoi(PQgetvalue(r, 0, 1)) + 1);
@@ -546,7 +534,7 @@ static int user_refresh(rpc_ctx *ctx, const Comanda__RefreshRequest *req, Comand
 	if (!st.revoked && st.replaced && st.within_grace) {
 		code = user_refresh_find_successor(ctx, db, family, rotation, req->refresh_token, &st, &token);
 		if (code != COMANDA__CODE__OK)
-			return user_db_error(ctx, user_rollback(db, code));
+			return svc_db_error(ctx, user_rollback(db, code), USER_DB);
 	}
 	const char *refusal = NULL;
 	switch (user_refresh_decide(&st)) {
@@ -572,7 +560,7 @@ static int user_refresh(rpc_ctx *ctx, const Comanda__RefreshRequest *req, Comand
 		 * nothing changes (the locks are let go). */
 		code = pg_run(db, "COMMIT", 0, NULL);
 		if (code != COMANDA__CODE__OK)
-			return user_db_error(ctx, user_rollback(db, code));
+			return svc_db_error(ctx, user_rollback(db, code), USER_DB);
 		log_printf(LOG_INFO, "refresh retried: session %s of user %" PRId64 " answered again with rotation %s",
 		    family, u->id, rotation);
 		reply->refresh_token = token;
@@ -585,7 +573,7 @@ static int user_refresh(rpc_ctx *ctx, const Comanda__RefreshRequest *req, Comand
 		if (code == COMANDA__CODE__OK)
 			code = pg_run(db, "COMMIT", 0, NULL);
 		if (code != COMANDA__CODE__OK)
-			return user_db_error(ctx, user_rollback(db, code));
+			return svc_db_error(ctx, user_rollback(db, code), USER_DB);
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "%s", refusal);
 	}
 	const char *token_hash;
@@ -604,7 +592,7 @@ static int user_refresh(rpc_ctx *ctx, const Comanda__RefreshRequest *req, Comand
 	if (code == COMANDA__CODE__OK)
 		code = pg_run(db, "COMMIT", 0, NULL);
 	if (code != COMANDA__CODE__OK)
-		return user_db_error(ctx, user_rollback(db, code));
+		return svc_db_error(ctx, user_rollback(db, code), USER_DB);
 	reply->refresh_token = token;
 	reply->user = u;
 	return user_sign_access(ctx, u, strtoll(family, NULL, 10), reply);
@@ -622,7 +610,7 @@ static int user_logout(rpc_ctx *ctx, const Comanda__LogoutRequest *req, Comanda_
 	pg_conn *db = svc_db(ctx);
 	int code = pg_run(db, "BEGIN", 0, NULL);
 	if (code != COMANDA__CODE__OK)
-		return user_db_error(ctx, code);
+		return svc_db_error(ctx, code, USER_DB);
 	/* The locks of a refresh, in its order (see user_refresh): the user's
 	 * row, then the session's root row. Once they are held, a refresh of
 	 * this session that was under way has committed its new row, which the
@@ -638,7 +626,7 @@ static int user_logout(rpc_ctx *ctx, const Comanda__LogoutRequest *req, Comanda_
 		                  "WHERE family_id = $1 AND user_id = $2 AND revoked_at IS NULL", 2, params);
 	if (code == COMANDA__CODE__OK)
 		code = pg_run(db, "COMMIT", 0, NULL);
-	return code == COMANDA__CODE__OK ? code : user_db_error(ctx, user_rollback(db, code));
+	return code == COMANDA__CODE__OK ? code : svc_db_error(ctx, user_rollback(db, code), USER_DB);
 }
 
 /* ---- UpdateUser / DeleteUser --------------------------------------------- */
@@ -699,13 +687,13 @@ static int user_update(rpc_ctx *ctx, const Comanda__UpdateUserRequest *req, Coma
 	user_int(ids, sizeof(ids), id);
 	int code = pg_run(db, "BEGIN", 0, NULL);
 	if (code != COMANDA__CODE__OK)
-		return user_db_error(ctx, code);
+		return svc_db_error(ctx, code, USER_DB);
 	PGresult *r = NULL;
 	const char *p1[] = { ids };
 	code = pg_exec(db, "SELECT password_hash FROM users WHERE id = $1 AND status <> 'deleted' FOR UPDATE", 1, p1, &r);
 	if (code != COMANDA__CODE__OK) {
 		PQclear(r);
-		return user_db_error(ctx, user_rollback(db, code));
+		return svc_db_error(ctx, user_rollback(db, code), USER_DB);
 	}
 	if (PQntuples(r) != 1) {
 		PQclear(r);
@@ -743,7 +731,7 @@ static int user_update(rpc_ctx *ctx, const Comanda__UpdateUserRequest *req, Coma
 	if (code == COMANDA__CODE__OK)
 		code = pg_run(db, "COMMIT", 0, NULL);
 	if (code != COMANDA__CODE__OK)
-		return user_db_error(ctx, user_rollback(db, code));
+		return svc_db_error(ctx, user_rollback(db, code), USER_DB);
 	return COMANDA__CODE__OK;
 }
 
@@ -758,7 +746,7 @@ static int user_delete(rpc_ctx *ctx, const Comanda__DeleteUserRequest *req, Coma
 	user_int(ids, sizeof(ids), req->id);
 	int code = pg_run(db, "BEGIN", 0, NULL);
 	if (code != COMANDA__CODE__OK)
-		return user_db_error(ctx, code);
+		return svc_db_error(ctx, code, USER_DB);
 	const char *params[] = { ids };
 	PGresult *r = NULL;
 	code = pg_exec(db, "UPDATE users SET status = 'deleted', updated_at = CASE WHEN status = 'deleted' "
@@ -772,7 +760,7 @@ static int user_delete(rpc_ctx *ctx, const Comanda__DeleteUserRequest *req, Coma
 	if (code == COMANDA__CODE__OK)
 		code = pg_run(db, found ? "COMMIT" : "ROLLBACK", 0, NULL);
 	if (code != COMANDA__CODE__OK)
-		return user_db_error(ctx, user_rollback(db, code));
+		return svc_db_error(ctx, user_rollback(db, code), USER_DB);
 	return found ? COMANDA__CODE__OK : user_not_found(ctx);
 }
 
