@@ -305,6 +305,31 @@ live_build() {
     LIVE_BIN=$IT_REPO/$LIVE_BIN
 }
 
+# live_run ARGS...: runs $LIVE_BIN ARGS (after live_build): its "ok"/"FAIL"
+# lines and its own summary line go to stdout as they come (scripts/test.sh
+# counts that line), its stderr (log lines, a sanitizer's report) is kept
+# aside. A program that ends without its summary line (a crash, a missing
+# setting: its checks never ran) or exits non-zero with none of its checks
+# failed (a leak reported at exit) is one failed check here, with the tail
+# of its stderr: either would otherwise pass unseen. Returns its exit status.
+live_run() {
+    local name rc out err summary
+    name=$(basename "$LIVE_BIN")
+    out=$(mktemp) err=$(mktemp)
+    "$LIVE_BIN" "$@" 2>"$err" | tee "$out"
+    rc=${PIPESTATUS[0]}
+    summary=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed" "$out" | tail -n1)
+    if [[ -z $summary ]]; then
+        fail "$name runs to its summary line" "exit $rc, no \"$name: N passed, M failed\" line; its stderr ends:" \
+            "$(tail -n 15 "$err" | sed 's/^/| /')"
+    elif ((rc != 0)) && [[ $summary =~ \ 0\ failed ]]; then
+        fail "$name exits 0 when none of its checks failed" "exit $rc after \"$summary\"; its stderr ends:" \
+            "$(tail -n 15 "$err" | sed 's/^/| /')"
+    fi
+    rm -f "$out" "$err"
+    return "$rc"
+}
+
 # finish: the closing line "<script>: N passed, M failed[, K skipped]";
 # returns 1 when a check failed (use as the script's last command).
 finish() {

@@ -155,7 +155,7 @@ check "[restart] its order becomes paid" wait_until 10 order_is "$order" paid
 # and a second replica knowing the first one's charges, concurrent charges
 # of one reference agreeing.
 if live_build payment_sim_live; then
-    PG_LIVE_URL=$PAYMENT_DB_URL "$LIVE_BIN" 2>/dev/null
+    PG_LIVE_URL=$PAYMENT_DB_URL live_run
 fi
 
 finish

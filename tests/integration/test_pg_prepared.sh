@@ -160,7 +160,7 @@ check_json "the last rename is stored" "$HTTP_BODY" ".user.name == \"Prepared $R
 # summary line): a statement held past the deadline, a transaction whose
 # caller ran out of time, a new caller after a transaction left open.
 if live_build pg_live; then
-    PG_LIVE_URL=$USER_DB_URL "$LIVE_BIN" 2>/dev/null
+    PG_LIVE_URL=$USER_DB_URL live_run
 fi
 
 finish

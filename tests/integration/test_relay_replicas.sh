@@ -110,7 +110,7 @@ check "the stack's svc-payment is back" wait_until 30 healthy "$ADMIN1"
 # a relay takes it over and the backlog drains.
 live_build order_relay_live || { finish; exit 1; }
 tool=$LIVE_BIN
-"$tool" 2>/dev/null
+live_run
 
 OLOG=$COMANDA_RUN_DIR/logs/svc-order-2.log
 read -r ORPC2 OADMIN2 < <(free_ports 2)
