@@ -266,10 +266,23 @@ no_card_pending() {
 }
 
 # processor_calls KIND: how many calls of that kind (charge, lookup, refund)
-# svc-payment has made to its payment processor (its /metrics).
+# svc-payment has made to its payment processor (its /metrics); "none" when
+# /metrics did not answer or has no such series (svc-payment registers all
+# three at 0, so that is never a count). processor_calls_since KIND BEFORE:
+# the calls since the count was BEFORE, or "unread (BEFORE -> NOW)" when
+# either is not a count: two failed reads are no "0 calls".
 processor_calls() {
     curl -s --max-time 5 "http://127.0.0.1:$PAYMENT_ADMIN_PORT/metrics" |
-        awk -v m="comanda_payment_processor_calls_total{call=\"$1\"}" '$1 == m { print $2; f = 1 } END { if (!f) print 0 }'
+        awk -v m="comanda_payment_processor_calls_total{call=\"$1\"}" '$1 == m { print $2; f = 1 } END { if (!f) print "none" }'
+}
+processor_calls_since() {
+    local now
+    now=$(processor_calls "$1")
+    if [[ $now =~ ^[0-9]+$ && $2 =~ ^[0-9]+$ ]]; then
+        echo $((now - $2))
+    else
+        echo "unread ($2 -> $now)"
+    fi
 }
 
 # The administrator the stack bootstraps (scripts/stack.sh), unless the
