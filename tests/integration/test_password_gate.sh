@@ -26,11 +26,14 @@ signups() {
     wait
 }
 
+# refused: svc-user's comanda_password_hash_refused_total; "unread" when its
+# /metrics does not answer with it (registered at 0 on start, so never
+# absent): a failed read is not "none refused".
 refused() {
     http GET "http://127.0.0.1:$USER_ADMIN_PORT/metrics"
     local v
     v=$(printf '%s\n' "$HTTP_BODY" | awk '$1 == "comanda_password_hash_refused_total" {print $2}')
-    echo "${v:-0}"
+    echo "${v:-unread}"
 }
 
 ready() { [[ $(http_status "$GATEWAY_URL/ready") == 200 ]]; }
