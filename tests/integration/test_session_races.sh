@@ -48,6 +48,23 @@ bg() {
 
 refresh_body() { jq -nc --arg r "$1" '{refresh_token:$r}'; }
 
+# handed_out_is_dead NAME RACER: the refresh token that RACER's refresh
+# handed out gets 401 now. A racer that answered 401 handed out none, so
+# there is nothing to present: skip, saying so (presenting a made-up token
+# instead would pass whatever happened).
+handed_out_is_dead() {
+    local status token
+    status=$(cat "$OUT/$2.status") token=$(jq -r '.refresh_token // empty' "$OUT/$2.json" 2>/dev/null)
+    if [[ -n $token ]]; then
+        TOKEN='' api POST /api/auth/refresh "$(refresh_body "$token")"
+        expect "$1" 401 "$(err UNAUTHENTICATED)"
+    elif [[ $status == 200 ]]; then
+        fail "$1" "the refresh answered 200 without a refresh token"
+    else
+        skip "$1" "the refresh answered $status: it handed out no refresh token"
+    fi
+}
+
 # new_user NAME: signs up and logs in; sets UID_, FAM (the session's id),
 # T (access token) and R0 (refresh token).
 new_user() {
@@ -72,9 +89,7 @@ check_eq "logout racing a refresh answers 200" 200 "$(cat "$OUT/logout.status")"
 check_match "...and the refresh answers 200 or 401" '^(200|401)$' "$(cat "$OUT/refresh.status")"
 check_eq "...and afterwards every row of the session is revoked" 0 \
     "$(q "SELECT count(*) FROM sessions WHERE family_id = $FAM AND revoked_at IS NULL")"
-R1=$(jq -r '.refresh_token // empty' "$OUT/refresh.json")
-TOKEN='' api POST /api/auth/refresh "$(refresh_body "${R1:-none}")"
-expect "...and the refresh token that refresh returned gets 401" 401 "$(err UNAUTHENTICATED)"
+handed_out_is_dead "...and the refresh token that refresh returned gets 401" refresh
 
 # ---- reuse racing the thief's refresh -----------------------------------------------------
 
@@ -101,9 +116,7 @@ check_eq "a reused refresh token racing the thief's refresh answers 401" 401 "$(
 check_match "...and the thief's refresh answers 200 or 401" '^(200|401)$' "$(cat "$OUT/thief.status")"
 check_eq "...and afterwards every row of the session is revoked" 0 \
     "$(q "SELECT count(*) FROM sessions WHERE family_id = $FAM AND revoked_at IS NULL")"
-R4=$(jq -r '.refresh_token // empty' "$OUT/thief.json")
-TOKEN='' api POST /api/auth/refresh "$(refresh_body "${R4:-none}")"
-expect "...and the thief's new refresh token gets 401" 401 "$(err UNAUTHENTICATED)"
+handed_out_is_dead "...and the thief's new refresh token gets 401" thief
 
 # ---- password change racing a refresh -----------------------------------------------------
 
@@ -122,9 +135,7 @@ check_match "a refresh racing a password change answers 200 or 401 (not 500)" '^
 check_eq "...and the password change answers 200" 200 "$(cat "$OUT/patch.status")"
 check_eq "...and afterwards every session of the user is revoked" 0 \
     "$(q "SELECT count(*) FROM sessions WHERE user_id = $UID_ AND revoked_at IS NULL")"
-R1=$(jq -r '.refresh_token // empty' "$OUT/refresh.json")
-TOKEN='' api POST /api/auth/refresh "$(refresh_body "${R1:-none}")"
-expect "...and the refresh token that refresh returned gets 401" 401 "$(err UNAUTHENTICATED)"
+handed_out_is_dead "...and the refresh token that refresh returned gets 401" refresh
 
 # ---- a deadlock is retryable --------------------------------------------------------------
 
