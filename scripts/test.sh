@@ -5,8 +5,10 @@
 # `make run`), runs every executable tests/integration/*.sh against it, stops
 # it, and looks for sanitizer reports in the programs' logs.
 #
-# Every step's "N passed, M failed" line is added up; the very last line is
-# the total, "N passed, M failed". Exit status: 0 only when nothing failed
+# Every step's "N passed, M failed[, K skipped]" line is added up; the very
+# last line is the total, "N passed, M failed" and ", K skipped" when a check
+# was skipped (a skip is neither, and must not vanish from the total). Exit
+# status: 0 only when nothing failed
 # (a step that fails without a count of its own counts as one failure).
 #
 # Full outputs: .run/test-output/<step>.log; the stack's logs: .run/test/logs/.
@@ -44,19 +46,21 @@ fi
 
 PASSED=0
 FAILED=0
+SKIPPED=0
 STEP_FAILURES=()
 FAILED_STEP_LOGS=()
 
 # Adds up the "N passed, M failed" lines of file $1 (an optional "word: "
 # before, ", K skipped" after); sets COUNTED_FAILURES to the failures it saw.
 count() {
-    local line n_pass n_fail counted=0
-    local re='^([A-Za-z0-9_.-]+: )?([0-9]+) passed, ([0-9]+) failed(, [0-9]+ skipped)?[[:space:]]*$'
+    local line n_pass n_fail n_skip counted=0
+    local re='^([A-Za-z0-9_.-]+: )?([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?[[:space:]]*$'
     while IFS= read -r line; do
         if [[ $line =~ $re ]]; then
-            n_pass=${BASH_REMATCH[2]} n_fail=${BASH_REMATCH[3]}
+            n_pass=${BASH_REMATCH[2]} n_fail=${BASH_REMATCH[3]} n_skip=${BASH_REMATCH[5]:-0}
             PASSED=$((PASSED + n_pass))
             FAILED=$((FAILED + n_fail))
+            SKIPPED=$((SKIPPED + n_skip))
             counted=$((counted + n_fail))
         fi
     done <"$1"
@@ -109,7 +113,11 @@ finish() {
     if ((rc != 0 || ${#STEP_FAILURES[@]} > 0)) && ((FAILED == 0)); then
         FAILED=1
     fi
-    printf '%s passed, %s failed\n' "$PASSED" "$FAILED"
+    if ((SKIPPED)); then
+        printf '%s passed, %s failed, %s skipped\n' "$PASSED" "$FAILED" "$SKIPPED"
+    else
+        printf '%s passed, %s failed\n' "$PASSED" "$FAILED"
+    fi
     ((FAILED == 0)) && exit 0
     exit 1
 }
