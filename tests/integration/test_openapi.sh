@@ -25,8 +25,9 @@
 #
 # Output: schemathesis's reports indented, then one line per operation and
 # role ("ok   [admin] POST /api/users", or "FAIL ..." with the failing check
-# and a curl to reproduce it), and last "openapi: N passed, M failed" (a
-# setup failure counts as one failure). Artifacts in $COMANDA_RUN_DIR/openapi/
+# and a curl to reproduce it), and last "openapi: N passed, M failed[, K
+# skipped]" (a setup failure counts as one failure). Artifacts in
+# $COMANDA_RUN_DIR/openapi/
 # (or .run/openapi/): <role>.junit.xml, <role>.cassette.yaml (every request
 # and response), <role>.schemathesis.log.
 #
@@ -267,7 +268,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 out = sys.argv[1]
-passed = failed = 0
+passed = failed = skipped = 0
 for arg in sys.argv[2:]:
     role, rc = arg.split(":")
     path = os.path.join(out, f"{role}.junit.xml")
@@ -280,6 +281,7 @@ for arg in sys.argv[2:]:
         name = f"[{role}] {case.get('name', '?')}"
         bad = case.findall("failure") + case.findall("error")
         if case.find("skipped") is not None and not bad:
+            skipped += 1
             print(f"skip {name}")
             continue
         if bad:
@@ -293,9 +295,12 @@ for arg in sys.argv[2:]:
         else:
             passed += 1
             print(f"ok   {name}")
-    if int(rc) not in (0, 1) and seen_bad == 0:
-        failed += 1  # schemathesis itself failed (time limit, crash): not a clean pass
-        print(f"FAIL [{role}] schemathesis exited {rc} (time limit or internal error)")
-print(f"openapi: {passed} passed, {failed} failed")
+    if int(rc) != 0 and seen_bad == 0:
+        # schemathesis itself failed (time limit, crash), or found failures
+        # its report does not name (exit 1): not a clean pass either way
+        failed += 1
+        why = "failures its JUnit report does not name" if int(rc) == 1 else "time limit or internal error"
+        print(f"FAIL [{role}] schemathesis exited {rc} ({why}); see {role}.schemathesis.log")
+print(f"openapi: {passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
 sys.exit(1 if failed else 0)
 PYEOF
