@@ -275,13 +275,17 @@ processor_calls() {
     curl -s --max-time 5 "http://127.0.0.1:$PAYMENT_ADMIN_PORT/metrics" |
         awk -v m="comanda_payment_processor_calls_total{call=\"$1\"}" '$1 == m { print $2; f = 1 } END { if (!f) print "none" }'
 }
-processor_calls_since() {
-    local now
-    now=$(processor_calls "$1")
-    if [[ $now =~ ^[0-9]+$ && $2 =~ ^[0-9]+$ ]]; then
-        echo $((now - $2))
+processor_calls_since() { delta "$2" "$(processor_calls "$1")"; }
+
+# delta BEFORE NOW: NOW - BEFORE when both are counts, else "unread (BEFORE
+# -> NOW)": a check that a count did not change (check_eq NAME 0 "$(delta
+# ...)") must not pass on two reads that failed the same way ("error 503"
+# twice, "?" twice), nor vanish in a bash arithmetic error.
+delta() {
+    if [[ $1 =~ ^-?[0-9]+$ && $2 =~ ^-?[0-9]+$ ]]; then
+        echo $(($2 - $1))
     else
-        echo "unread ($2 -> $now)"
+        echo "unread ($1 -> $2)"
     fi
 }
 
