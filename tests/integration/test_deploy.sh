@@ -492,6 +492,8 @@ dc "$TMP/env" config >"$TMP/compose.resolved.yaml" 2>"$TMP/compose.err"
 export COMPOSE_RESOLVED=$TMP/compose.resolved.yaml
 
 refused=0 not_refused=()
+# (a compose.yaml with no ${VAR:?} left would pass "0 of 0": a failure too)
+[[ -n $REQUIRED ]] || not_refused+=("(compose.yaml requires no variable)")
 for var in $REQUIRED; do
     sed "s/^$var=.*/$var=/" "$TMP/env" >"$TMP/env.missing"
     if dc "$TMP/env.missing" config -q >"$TMP/out" 2>&1 || ! grep -q "$var" "$TMP/out"; then
