@@ -71,7 +71,7 @@ TEST_SRC := $(sort $(wildcard tests/unit/*.c tests/unit/*/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(OBJ)/%.o)
 ALL_MOD_OBJ := $(foreach p,$(PROGRAMS),$($(p)_MOD_OBJ))
 
-.PHONY: all help config-doc gen openapi check-gen deps up down run test unit integration clean fuzz fuzz-smoke fuzz-build bench soak
+.PHONY: all help config-doc gen openapi check-gen deps up down run test unit integration live clean fuzz fuzz-smoke fuzz-build bench soak
 all: $(BINS)
 
 help:
@@ -153,18 +153,14 @@ $(BUILD)/tests/unit: $(TEST_OBJ) $(ALL_MOD_OBJ) $(LIBCOMANDA)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# The C programs the integration scripts drive against the stack's servers
-# (tests/integration/*_live.c, reporting through live.c): bus_live, lib/bus
-# against RabbitMQ (test_bus.sh); pg_live, lib/pg's deadlines against
-# PostgreSQL (test_pg_prepared.sh); order_relay_live, svc-order's relay lock
-# against the MongoDB-wire server, and its outbox backlogs
-# (test_relay_replicas.sh); payment_sim_live, svc-payment's processor
-# simulator and the charges it keeps in PostgreSQL
-# (test_payment_lookup_unknown.sh); payment_requeue_live, svc-order's events
-# delivered out of order (test_payment_order_events.sh); dead_letter_live,
-# one order's dead letters taken off comanda.dead-letter
-# (test_payment_cancel_dead_letter.sh).
+# The C programs the integration scripts drive against the stack's servers:
+# every tests/integration/*_live.c, each linked with live.c (how it reports)
+# and libcomanda, plus the objects named below for the ones that need a
+# service's code; `make live` builds them all. Each one's header says what it
+# checks and which script runs it (each script builds its own through
+# lib.sh's live_build).
 LIVE_PROGS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/*_live.c))
+live: $(LIVE_PROGS)
 $(BUILD)/tests/order_relay_live: $(OBJ)/svc-order/order_relay_lock.o
 $(BUILD)/tests/payment_sim_live: $(OBJ)/svc-payment/payment_processor.o
 $(LIVE_PROGS): $(BUILD)/tests/%: $(OBJ)/tests/integration/%.o $(OBJ)/tests/integration/live.o $(LIBCOMANDA)

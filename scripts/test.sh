@@ -147,10 +147,11 @@ sanitizer_reports() {
 
 step deps bash -c 'scripts/deps.sh --check 2>/dev/null || scripts/deps.sh'
 step check-gen make --no-print-directory check-gen
-# The benchmark's own programs too, so that a change that breaks them shows
-# here and not at the next `make bench`.
-QUIET=1 step build make --no-print-directory -j"$JOBS" SAN=1 all build/san/tests/unit build/san/tests/bus_live \
-    build/san/tests/order_relay_live build/san/tests/pg_live build/san/tests/payment_sim_live build/san/bench/rpc_bench \
+# Every C program of the integration scripts (make live: all of
+# tests/integration/*_live.c) and the benchmark's own programs too, so that a
+# change that breaks them shows here and not in the middle of the suite or
+# at the next `make bench`.
+QUIET=1 step build make --no-print-directory -j"$JOBS" SAN=1 all build/san/tests/unit live build/san/bench/rpc_bench \
     build/san/bench/rpc_echo_server build/san/bench/nng_floor
 # A hang (a close race inside NNG was one) fails the step after 10 minutes
 # instead of holding CI to its own limit; the whole suite takes ~4.
