@@ -191,6 +191,18 @@ int bus_publish_each(bus *b, const bus_message *msgs, size_t n, bool *acked);
  * invalid arguments. */
 int bus_consume(bus *b, const char *queue, int prefetch, bus_handler fn, void *arg, const atomic_bool *stop);
 
+/* A publisher's and a consumer's series in /metrics, created at 0; without
+ * this each one appears with the first event it counts, and an alert on
+ * rate() or increase() of a series that is not there yet never fires
+ * (docs/OPERATIONS.md). bus_metrics_publisher: comanda_events_publish_failures_total,
+ * and comanda_events_published_total of each of types[0..n);
+ * bus_metrics_consumer: comanda_events_consumed_total of each of
+ * types[0..n) with each outcome (ack, retry, reject, wait). Labels as when
+ * counted (an invalid type is "invalid"). Idempotent; any thread; needs no
+ * handle. */
+void bus_metrics_publisher(const char *const *types, size_t n);
+void bus_metrics_consumer(const char *const *types, size_t n);
+
 /* The number of ready messages in `queue` (a passive declare: creates
  * nothing), e.g. BUS_DLQ for the dead-letter count in /status and /metrics.
  * -1 when the queue does not exist or the broker cannot be reached. */

@@ -80,13 +80,28 @@ static int bus_decode(const amqp_envelope_t *env, bus_decoded *d)
 	return 0;
 }
 
+static const char *const bus_outcome_names[] = {
+	[BUS_ACK] = "ack", [BUS_RETRY] = "retry", [BUS_REJECT] = "reject", [BUS_WAIT] = "wait",
+};
+#define BUS_OUTCOMES (sizeof(bus_outcome_names) / sizeof(bus_outcome_names[0]))
+
+static metric *bus_consumed_series(const char *type, bus_outcome o)
+{
+	char labels[160];
+	snprintf(labels, sizeof(labels), "type=\"%s\",outcome=\"%s\"", bus_type_label(type), bus_outcome_names[o]);
+	return metrics_counter("comanda_events_consumed_total", "Events handled by consumers, by type and outcome", labels);
+}
+
+void bus_metrics_consumer(const char *const *types, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t o = 0; o < BUS_OUTCOMES; o++)
+			(void)bus_consumed_series(types[i], (bus_outcome)o);
+}
+
 static void bus_count_outcome(const char *type, bus_outcome o)
 {
-	static const char *const names[] = { "ack", "retry", "reject", "wait" };
-	char labels[160];
-	snprintf(labels, sizeof(labels), "type=\"%s\",outcome=\"%s\"", bus_type_label(type), names[o]);
-	metrics_add(metrics_counter("comanda_events_consumed_total",
-	                "Events handled by consumers, by type and outcome", labels), 1);
+	metrics_add(bus_consumed_series(type, o), 1);
 }
 
 /* Runs the handler on one delivery and settles it. -1 when the connection

@@ -134,21 +134,38 @@ static int bus_prepare(bus *b)
 	return 0;
 }
 
+/* The series of a publisher's metrics. */
+static metric *bus_published_series(const char *type)
+{
+	char labels[128];
+	snprintf(labels, sizeof(labels), "type=\"%s\"", bus_type_label(type));
+	return metrics_counter("comanda_events_published_total", "Events the broker confirmed, by type", labels);
+}
+
+static metric *bus_failures_series(void)
+{
+	return metrics_counter("comanda_events_publish_failures_total",
+	    "Events handed to bus_publish that the broker did not confirm", NULL);
+}
+
+void bus_metrics_publisher(const char *const *types, size_t n)
+{
+	(void)bus_failures_series();
+	for (size_t i = 0; i < n; i++)
+		(void)bus_published_series(types[i]);
+}
+
 /* The metrics of one message the broker acked. */
 static void bus_count_ok(const bus_message *m)
 {
-	char labels[128];
-	snprintf(labels, sizeof(labels), "type=\"%s\"", bus_type_label(m->type));
-	metrics_add(metrics_counter("comanda_events_published_total", "Events the broker confirmed, by type", labels), 1);
+	metrics_add(bus_published_series(m->type), 1);
 }
 
 /* The metrics of `failed` messages the broker did not ack. */
 static void bus_count_failed(size_t failed)
 {
 	if (failed > 0)
-		metrics_add(metrics_counter("comanda_events_publish_failures_total",
-		                "Events handed to bus_publish that the broker did not confirm", NULL),
-		    failed);
+		metrics_add(bus_failures_series(), failed);
 }
 
 static int bus_send(bus *b, const bus_message *m)

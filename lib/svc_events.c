@@ -37,6 +37,16 @@ int svc_events_declare_all(bus *b)
 	return rc;
 }
 
+void svc_events_metrics(const char *consumed, const char *published_to)
+{
+	const svc_events_topic *in = consumed != NULL ? svc_events_topic_of(consumed) : NULL;
+	const svc_events_topic *out = published_to != NULL ? svc_events_topic_of(published_to) : NULL;
+	if (in != NULL)
+		bus_metrics_consumer(in->keys, in->n_keys);
+	if (out != NULL)
+		bus_metrics_publisher(out->keys, out->n_keys);
+}
+
 bus_outcome svc_events_outcome(int code)
 {
 	switch (code) {

@@ -49,6 +49,16 @@ const svc_events_topic *svc_events_topic_of(const char *queue);
  * be declared now (logged; the next connection of b declares it). */
 int svc_events_declare_all(bus *b);
 
+/* Creates a service's event series in /metrics at 0 (bus_metrics_publisher,
+ * bus_metrics_consumer), so that they are exported, and alerts on them work,
+ * before its first event: comanda_events_consumed_total of the types bound
+ * to `consumed` (its own queue), comanda_events_published_total of the types
+ * bound to `published_to` (the queue of the service its events are for: the
+ * saga has one consumer per event type) and
+ * comanda_events_publish_failures_total. Either may be NULL (nothing of that
+ * side). Call before the admin port serves (svc_def.init). Any thread. */
+void svc_events_metrics(const char *consumed, const char *published_to);
+
 typedef struct svc_events_queue {
 	const char *amqp_url;
 	const char *self_url;          /* svc_self_url(): the service's inproc address */

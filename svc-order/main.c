@@ -12,6 +12,7 @@
 #include "order_events.h"
 #include "order_service.h"
 #include "svc.h"
+#include "svc_events.h"
 
 /* Orders hold no secrets, so their idempotency fingerprints need no secret
  * key; a fixed one keeps them apart from other services' fingerprints. */
@@ -19,10 +20,14 @@ static const char order_fingerprint_key[] = "comanda-order-fingerprint";
 
 static rpc_client *order_users;
 
-/* Opens the pool (one client per worker), creates the indexes (waiting for
- * the server if it is not up yet) and registers the "database" probe. */
+/* Creates its event series, opens the pool (one client per worker), creates
+ * the indexes (waiting for the server if it is not up yet) and registers the
+ * "database" probe. */
 static int order_init(svc *s)
 {
+	/* Its event series at 0 before the admin port serves /metrics: the
+	 * payment.* it consumes, the order.* it publishes to svc-payment. */
+	svc_events_metrics(SVC_EVENTS_ORDER_QUEUE, SVC_EVENTS_PAYMENT_QUEUE);
 	/* RPC_TIMEOUT_MS, read the one way: svc-order's calls to svc-user
 	 * and, the same in every program, the deadline its own callers give. */
 	rpc_client_config uc;

@@ -16,6 +16,7 @@
 #include "payment_processor.h"
 #include "payment_service.h"
 #include "svc.h"
+#include "svc_events.h"
 
 static payment_processor payment_sim;
 static rpc_client *payment_orders;
@@ -44,6 +45,9 @@ static int payment_configure(svc *s)
 
 static int payment_init(svc *s)
 {
+	/* Its event series at 0 before the admin port serves /metrics: the
+	 * order.* it consumes, the payment.* it publishes to svc-order. */
+	svc_events_metrics(SVC_EVENTS_PAYMENT_QUEUE, SVC_EVENTS_ORDER_QUEUE);
 	if (sodium_init() < 0)
 		return -1;
 	/* The simulator keeps its charges in this service's database, so that

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Integration: every service's admin port (/health, /status, /metrics, 404),
-# a database outage: PostgreSQL killed -> svc-user /health answers 503
-# naming "database" within 2 s, from its cache (at once); PostgreSQL back ->
-# every service healthy again; and CPU pinning (USER_CPUS, GATEWAY_CPUS):
+# Integration: every service's admin port (/health, /status, /metrics, 404);
+# the event series in /metrics of a fresh svc-order and svc-payment, every
+# one there at start-up (failures at 0); a database outage: PostgreSQL
+# killed -> svc-user /health answers 503 naming "database" within 2 s, from
+# its cache (at once); PostgreSQL back -> every service healthy again; and
+# CPU pinning (USER_CPUS, GATEWAY_CPUS):
 # every thread of the restarted program on the CPU asked for, requests
 # served, a bad list or a CPU the machine lacks refused at start (exit 2);
 # the gateway reaching svc-user through a host name, looked up or not.
@@ -57,6 +59,42 @@ for svc in user-service order-service payment-service; do
     check_json "$svc 404 is the JSON error envelope" "$HTTP_BODY" '.success == false and .code == "NOT_FOUND"'
     http POST "$base/health"
     check_eq "$svc POST /health is 405" 405 "$HTTP_STATUS"
+done
+
+# ---- the event series, exported from start-up ----------------------------------
+# Each series of the event pipeline that an operator alerts on is in /metrics
+# from the start, at 0, for every label known in advance (docs/OPERATIONS.md):
+# a series that appears only with its first event makes rate() and increase()
+# miss that event, and an alert on a series that is not there never fires.
+# Checked on a fresh process of each service that publishes and consumes,
+# scraped as soon as it is healthy; the two gauges are computed at each
+# scrape.
+declare -A CONSUMES=([order-service]="payment.completed payment.failed payment.refunded"
+    [payment-service]="order.created order.cancelled")
+declare -A PUBLISHES=([order-service]="order.created order.cancelled"
+    [payment-service]="payment.completed payment.failed payment.refunded")
+for svc in order-service payment-service; do
+    prog=svc-${svc%-service}
+    stack stop-svc "$prog" >/dev/null 2>&1
+    stack start-svc "$prog" >/dev/null 2>&1
+    # the gauges need their dependencies seen up: the probes' first round
+    wait_status "http://127.0.0.1:${PORT[$svc]}/health" 200 5000
+    metrics=$(curl -s --max-time 5 "http://127.0.0.1:${PORT[$svc]}/metrics")
+    missing=()
+    series=(comanda_events_publish_failures_total comanda_outbox_backlog comanda_dead_letters)
+    for t in ${PUBLISHES[$svc]}; do series+=("comanda_events_published_total{type=\"$t\"}"); done
+    for t in ${CONSUMES[$svc]}; do
+        for o in ack retry reject wait; do
+            series+=("comanda_events_consumed_total{type=\"$t\",outcome=\"$o\"}")
+        done
+    done
+    for m in "${series[@]}"; do
+        awk -v m="$m" '$1 == m { found = 1 } END { exit !found }' <<<"$metrics" || missing+=("$m")
+    done
+    check_eq "$svc /metrics at start-up: all ${#series[@]} event series (failures, published and consumed by type, backlog, dead letters)" \
+        "" "${missing[*]}"
+    check_match "$svc /metrics at start-up: no publish failure" \
+        '^comanda_events_publish_failures_total 0$' "$(grep '^comanda_events_publish_failures_total ' <<<"$metrics")"
 done
 
 # ---- PostgreSQL down, then back -------------------------------------------------
