@@ -451,6 +451,24 @@ def k8s_rules():
     if bad:
         fail("\n".join(bad))
 
+def k8s_probe_verdicts():
+    """Each service's startup, readiness and liveness probe run as the kubelet
+    runs an exec probe (the argv, no shell of ours), with the comanda-probe
+    found first on PATH exiting with each status 0..4 in turn (PROBE_RC).
+    Prints "<service> <probe>: <the statuses it passed on>", one line each."""
+    deps = by_kind(k8s_docs(), "Deployment")
+    for name in sorted(RPC_PORT):
+        c = deps[name]["spec"]["template"]["spec"]["containers"][0]
+        for p in ("startupProbe", "readinessProbe", "livenessProbe"):
+            argv = (c.get(p) or {}).get("exec", {}).get("command")
+            if not argv:
+                print(f"{name} {p}: no exec command")
+                continue
+            passed = [str(rc) for rc in range(5)
+                      if subprocess.run(argv, env=dict(os.environ, PROBE_RC=str(rc)), timeout=10,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0]
+            print(f"{name} {p}: {' '.join(passed) or 'none'}")
+
 def kustomization_files():
     bad = []
     for k in glob.glob("deploy/k8s/**/kustomization.yaml", recursive=True):
@@ -650,6 +668,24 @@ check "kubeconform rejects a broken manifest (unknown field, wrong type, unknown
 
 check "deploy/k8s follows the rules (probes, resources, non-root, HPAs, selectors, secrets, lib/cfg.def names)" \
     pycheck k8s_rules
+
+# What each service's probes make of each exit status of comanda-probe
+# (tools/probe.c: 0 SERVING, 1 usage, 2 no connection, 3 the Health RPC
+# failed, 4 NOT_SERVING): startup and readiness pass on SERVING only; liveness
+# also on NOT_SERVING, so a database outage makes pods unready without
+# restarting them all (deploy/k8s/README.md, docs/SCALING.md). A stand-in
+# comanda-probe gives each status, which a real one gives only with a
+# service in that state: test_services.sh checks the real NOT_SERVING (exit 4)
+# against svc-user's liveness command during its PostgreSQL outage.
+mkdir -p "$TMP/probe-bin"
+printf '#!/bin/sh\nexit "$PROBE_RC"\n' >"$TMP/probe-bin/comanda-probe"
+chmod +x "$TMP/probe-bin/comanda-probe"
+verdicts_want=""
+for svc in svc-order svc-payment svc-user; do
+    verdicts_want+="$svc startupProbe: 0"$'\n'"$svc readinessProbe: 0"$'\n'"$svc livenessProbe: 0 4"$'\n'
+done
+check_eq "k8s service probes: startup and readiness pass on exit 0 only, liveness on 0 and 4 (NOT_SERVING)" \
+    "${verdicts_want%$'\n'}" "$(PATH="$TMP/probe-bin:$PATH" pycheck k8s_probe_verdicts 2>&1)"
 check "the kustomizations list every manifest and only existing ones" pycheck kustomization_files
 
 # The placeholder Secret, applied as shipped (kubectl apply -k deploy/k8s

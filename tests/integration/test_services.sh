@@ -3,8 +3,9 @@
 # the event series in /metrics of a fresh svc-order and svc-payment, every
 # one there at start-up (failures at 0); a database outage: PostgreSQL
 # killed -> svc-user /health answers 503 naming "database" within 2 s, from
-# its cache (at once); PostgreSQL back -> every service healthy again; and
-# CPU pinning (USER_CPUS, GATEWAY_CPUS):
+# its cache (at once), and its probe program and Kubernetes probes see
+# NOT_SERVING (liveness passes, readiness fails); PostgreSQL back -> every
+# service healthy again; and CPU pinning (USER_CPUS, GATEWAY_CPUS):
 # every thread of the restarted program on the CPU asked for, requests
 # served, a bad list or a CPU the machine lacks refused at start (exit 2);
 # the gateway reaching svc-user through a host name, looked up or not.
@@ -117,6 +118,32 @@ http GET "$user/status"
 check_eq "svc-user /status is 503 while down" 503 "$HTTP_STATUS"
 check_json "svc-user /status says degraded" "$HTTP_BODY" \
     '.status == "degraded" and (.down | index("database") != null) and (has("total_users") | not)'
+# comanda-probe, the services' Kubernetes probe, says NOT_SERVING (exit 4)
+# and what is down; the liveness command of deploy/k8s/svc-user.yaml passes on
+# it (a database outage must not restart every replica), its readiness
+# command does not (deploy/k8s/README.md). Both are run as the kubelet runs
+# them, with the stack's address for the pod's.
+probe_rc=0
+probe_out=$("$COMANDA_BIN_DIR/comanda-probe" -t 2000 "$USER_RPC_URL" 2>&1) || probe_rc=$?
+check_eq "svc-user down: comanda-probe exits 4 (NOT_SERVING)" 4 "$probe_rc"
+check "svc-user down: comanda-probe names the database" grep -q database <<<"$probe_out"
+# k8s_probe_rc livenessProbe|readinessProbe: the exit status of svc-user's
+# probe command ("none" when the manifest has none)
+k8s_probe_rc() {
+    local -a argv
+    mapfile -d '' argv < <(/usr/bin/python3 - "$IT_REPO/deploy/k8s/svc-user.yaml" "$1" "$USER_RPC_URL" <<'PY'
+import sys, yaml
+d = next(x for x in yaml.safe_load_all(open(sys.argv[1])) if x and x["kind"] == "Deployment")
+argv = d["spec"]["template"]["spec"]["containers"][0].get(sys.argv[2], {}).get("exec", {}).get("command", [])
+sys.stdout.write("".join(a.replace("tcp://127.0.0.1:6001", sys.argv[3]) + "\0" for a in argv))
+PY
+    )
+    ((${#argv[@]})) || { echo none; return; }
+    PATH="$COMANDA_BIN_DIR:$PATH" "${argv[@]}" >/dev/null 2>&1
+    echo $?
+}
+check_eq "svc-user down: its k8s livenessProbe passes (no restart for a database outage)" 0 "$(k8s_probe_rc livenessProbe)"
+check_match "svc-user down: its k8s readinessProbe fails (out of the Service)" '^[1-9][0-9]*$' "$(k8s_probe_rc readinessProbe)"
 
 stack start-svc postgres >/dev/null 2>&1
 trap - EXIT
