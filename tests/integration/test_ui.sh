@@ -6,7 +6,9 @@
 # here with `npm ci` when node_modules does not hold that version). The
 # stories: sign up, log in, a card order turning paid, cancel and refund,
 # live updates, paging, token refresh (on a 401 and before expiry), log out;
-# an admin's health panel, users, shipping, cash payments, paying again.
+# an admin's health panel, users, shipping, cash payments, paying again;
+# paying again after a lost answer and a re-render (one Idempotency-Key per
+# attempt, watched on the wire).
 #
 # Needs the stack up (scripts/stack.sh up) serving the UI (the gateway's
 # WEB_ROOT, default "web" relative to where it was started: stack.sh run from

@@ -491,3 +491,106 @@ describe('an admin: health, users, shipping, cash and failed payments', () => {
     assert.deepEqual(page.problems, []);
   });
 });
+
+describe('paying again: one Idempotency-Key per attempt, across re-renders', () => {
+  const step = story();
+  let page;
+  let customer;
+  let order;
+  const posts = [];      // each POST /api/payments the page sent: {key, body}
+  let loseAnswers = 0;   // how many of the next answers to drop after the server made them
+
+  before(async () => {
+    customer = await apiCustomer('payagain', 'Pat Again');
+    order = await apiOrder(customer.token, {
+      items: [{ product: 'Desk lamp', quantity: 1, price: 99000 }], payment_method: 'credit_card', payment_token: 'tok_decline',
+    });
+    await apiWaitStatus(customer.token, order._id, 'payment_failed');
+    page = await newPage(browser);
+    // What reaches the server is watched on the wire: the app exposes nothing
+    // for the test. A lost answer: the request goes through and the server
+    // acts on it, but its answer never reaches the page (a dropped connection).
+    await page.route((url) => url.pathname === '/api/payments', async (route) => {
+      const req = route.request();
+      if (req.method() !== 'POST') { await route.fallback(); return; }
+      posts.push({ key: req.headers()['idempotency-key'], body: req.postData() });
+      if (loseAnswers > 0) {
+        loseAnswers--;
+        await route.fetch();
+        await route.abort('connectionreset');
+        return;
+      }
+      await route.fallback();
+    });
+  });
+  after(async () => { if (page) await page.context().close(); });
+
+  const payments = async () =>
+    (await api('GET', `/api/payments?order_id=${order._id}&limit=50`, { token: customer.token })).body.payments;
+  const isPost = (r) => new URL(r.url()).pathname === '/api/payments' && r.request().method() === 'POST';
+  // Types the card token into the "pay again" form on screen and submits it,
+  // in one go: the 2 s poll may draw the page anew at any moment while the
+  // events of the last payment arrive, and a new form starts empty. Once
+  // the form is idle: a submit while the last one is still busy is ignored.
+  const payAgain = async (tokenText) => {
+    await page.locator('form.pay-again button[type="submit"]:not([aria-busy="true"])').waitFor();
+    await page.evaluate((t) => {
+      const form = document.querySelector('form.pay-again');
+      form.querySelector('input[name="payment_token"]').value = t;
+      form.requestSubmit();
+    }, tokenText);
+  };
+
+  step('a submit whose answer is lost and the one after a re-render make one payment, with one key', async () => {
+    await uiLogin(page, customer.email, customer.password);
+    await page.goto(`${BASE}/#/orders/${order._id}`);
+    await page.locator('#order-status[data-status="payment_failed"]').waitFor();
+    await page.locator('form.pay-again').waitFor();
+    const first = await page.locator('form.pay-again').elementHandle();
+    const shown = await page.locator('.payment').count();
+    loseAnswers = 1;
+    await payAgain('tok_decline');
+    await page.locator('form.pay-again .form-summary').getByText(/Cannot reach the server/).waitFor();
+    // the server made the (declined) payment: the poll shows it and draws
+    // the page again, with a new form
+    await page.locator('.payment').nth(shown).waitFor({ timeout: 15000 });
+    await eventually(async () => !(await first.evaluate((f) => f.isConnected)), { what: 'the form drawn anew' });
+    const made = (await payments()).length;
+    assert.equal(made, shown + 1);
+    // the user sends it again, the same
+    const replay = page.waitForResponse(isPost);
+    await payAgain('tok_decline');
+    const r = await replay;
+    assert.equal(r.status(), 201);
+    assert.equal(posts.length, 2);
+    assert.equal(posts[1].body, posts[0].body);
+    assert.ok(posts[0].key, 'the first submit sent an Idempotency-Key');
+    assert.equal(posts[1].key, posts[0].key, 'the submit after the re-render sent the same key');
+    assert.equal(r.headers()['idempotent-replayed'], 'true');
+    assert.equal((await payments()).length, made, 'no second payment');
+  });
+
+  step('once an answer came, the next submit is a new attempt with a new key, also with the same content', async () => {
+    const before = (await payments()).length;
+    // the same card again: declined again, as a new payment, not the replay
+    const again = page.waitForResponse(isPost);
+    await payAgain('tok_decline');
+    const r = await again;
+    assert.equal(r.status(), 201);
+    assert.equal(r.headers()['idempotent-replayed'], undefined);
+    assert.equal(posts.length, 3);
+    assert.equal(posts[2].body, posts[0].body);
+    assert.notEqual(posts[2].key, posts[0].key);
+    assert.equal((await payments()).length, before + 1);
+    // and another card settles it
+    await page.locator('.payment').nth(before).waitFor({ timeout: 15000 });
+    const paid = page.waitForResponse(isPost);
+    await payAgain('tok_visa');
+    assert.equal((await paid).status(), 201);
+    await page.locator('#order-status[data-status="paid"]').waitFor({ timeout: 15000 });
+    assert.equal(posts.length, 4);
+    assert.ok(posts[3].key && !posts.slice(0, 3).some((p) => p.key === posts[3].key));
+    assert.equal((await payments()).length, before + 2);
+    assert.deepEqual(page.problems, []);
+  });
+});

@@ -11,6 +11,27 @@ import * as session from './session.js';
 
 const CANCELLABLE = new Set(['pending', 'payment_failed', 'paid']);
 
+// Each order's payment attempt in progress: order id → {text, key}, the
+// content submitted and its Idempotency-Key. Kept here, not in the "pay
+// again" form: every re-render of the page (the 2 s poll, once anything
+// changed) makes that form anew, and a submit whose answer was lost and the
+// one sent again after a re-render must be one attempt, one payment. An
+// answer ends the attempt, so the next submit is a new one with a new key,
+// also with the same content (a declined card may be tried again).
+const payAttempts = new Map();
+
+/**
+ * True when an error answer settles a request: sending it again with the
+ * same key could only get that answer back. No answer (status 0), 408, 429,
+ * a 5xx (the payment may exist: API.md) or the first request still in
+ * flight (409 IDEMPOTENCY_KEY_IN_USE) leave the outcome open: a retry keeps
+ * the key.
+ */
+function settles(e) {
+  return e.status >= 400 && e.status < 500 && e.status !== 408 && e.status !== 429
+    && e.reason !== 'IDEMPOTENCY_KEY_IN_USE';
+}
+
 /** The order, its payments and, for admins, its customer's name (null when unknown). */
 async function load(id, admin) {
   const [o, p] = await Promise.all([api.getOrder(id), api.listPayments({ order_id: id, limit: 50 })]);
@@ -164,23 +185,28 @@ export async function orderView({ main, params, isCurrent }) {
     const showToken = () => { token.wrap.hidden = !CARD_METHODS.has(method.input.value); };
     method.input.addEventListener('change', showToken);
     showToken();
-    let last = '';
-    let key = '';
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       clearFormErrors(form);
       const b = { order_id: order._id, amount: moneyLiteral(String(order.total)), payment_method: method.input.value };
       if (CARD_METHODS.has(b.payment_method) && token.input.value.trim()) b.payment_token = token.input.value.trim();
       const text = JSON.stringify({ ...b, amount: String(order.total) });
-      if (text !== last) { last = text; key = newKey(); }
       await busy(submit, async () => {
+        let attempt = payAttempts.get(order._id);
+        if (!attempt || attempt.text !== text) {
+          attempt = { text, key: newKey() };
+          payAttempts.set(order._id, attempt);
+        }
+        const answered = () => { if (payAttempts.get(order._id) === attempt) payAttempts.delete(order._id); };
         try {
-          const r = await api.createPayment(b, key);
+          const r = await api.createPayment(b, attempt.key);
+          answered();
           announce(r.payment.status === 'failed' ? `The payment failed: ${r.payment.failure_reason}`
             : `Payment #${r.payment.id} ${statusLabel(r.payment.status).toLowerCase()}.`,
           r.payment.status === 'failed' ? 'error' : 'success');
           await refresh(false);
         } catch (e) {
+          if (settles(e)) answered();
           showApiErrors(form, e);
         }
       });
