@@ -85,6 +85,20 @@ gw_field gw_fields_string(json_object *obj, const char *name, const char **out, 
 	return GW_FIELD_OK;
 }
 
+gw_field gw_fields_bool(json_object *obj, const char *name, bool *out, gw_problem *p)
+{
+	json_object *v = NULL;
+	*out = false;
+	if (!json_object_object_get_ex(obj, name, &v))
+		return GW_FIELD_ABSENT;
+	if (v == NULL || !json_object_is_type(v, json_type_boolean)) {
+		gw_problem_set(p, name, "must be true or false");
+		return GW_FIELD_BAD;
+	}
+	*out = json_object_get_boolean(v) != 0;
+	return GW_FIELD_OK;
+}
+
 bool gw_fields_string_required(json_object *obj, const char *name, const char **out, gw_problem *p)
 {
 	gw_field f = gw_fields_string(obj, name, out, p);

@@ -87,6 +87,9 @@ gw_field gw_fields_enum(json_object *obj, const char *name, const char *const na
  * them. */
 gw_field gw_fields_int64(json_object *obj, const char *name, int64_t *out, gw_problem *p);
 
+/* obj[name] as a JSON true or false ("must be true or false" otherwise). */
+gw_field gw_fields_bool(json_object *obj, const char *name, bool *out, gw_problem *p);
+
 /* Member name as money (lib/json: a JSON number in major units with at most
  * 2 decimals, judged on its literal text, never through a double) into
  * *minor units. Refused: non-numbers (strings, null, NaN, Infinity),

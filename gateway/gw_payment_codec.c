@@ -88,10 +88,16 @@ bool gw_payment_status_request(json_object *body, int64_t id, Comanda__UpdatePay
 
 bool gw_payment_refund_request(json_object *body, int64_t id, Comanda__RefundPaymentRequest *rq, gw_problem *p)
 {
-	static const char *const known[] = { NULL };
+	static const char *const known[] = { "by_hand", NULL };
 	comanda__refund_payment_request__init(rq);
 	rq->id = id;
-	return body == NULL || gw_fields_known(body, known, p);
+	if (body == NULL)
+		return true;
+	bool by_hand;
+	if (!gw_fields_known(body, known, p) || gw_fields_bool(body, "by_hand", &by_hand, p) == GW_FIELD_BAD)
+		return false;
+	rq->by_hand = by_hand;
+	return true;
 }
 
 /* ---- responses ----------------------------------------------------------- */

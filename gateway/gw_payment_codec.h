@@ -53,9 +53,10 @@ bool gw_payment_create_request(json_object *body, Comanda__CreatePaymentRequest 
  * (svc-payment keeps it as the failure reason of a failed payment). */
 bool gw_payment_status_request(json_object *body, int64_t id, Comanda__UpdatePaymentStatusRequest *rq, gw_problem *p);
 
-/* POST /api/payments/{id}/refund: no body, or {} -> *rq (initialised here,
- * rq->id = id). body NULL means none was sent. Any member is refused: the
- * service keeps no refund reason yet, so accepting one would drop it. */
+/* POST /api/payments/{id}/refund: no body, {}, or {"by_hand": true|false}
+ * -> *rq (initialised here, rq->id = id). body NULL means none was sent.
+ * Any other member is refused: the service keeps no refund reason yet, so
+ * accepting one would drop it. */
 bool gw_payment_refund_request(json_object *body, int64_t id, Comanda__RefundPaymentRequest *rq, gw_problem *p);
 
 /* ---- responses ----------------------------------------------------------- */

@@ -32,8 +32,9 @@ void payment_events_kick(void);
 /* Stops them (each finishes the event in hand). */
 void payment_events_stop(svc *s);
 
-/* Adds "outbox_backlog" to /status (and its gauge).
- * Returns 0, or -1 when they cannot be read now. */
+/* Adds "outbox_backlog" and "refunds_owed" to /status (and their gauges,
+ * comanda_outbox_backlog and comanda_payments_refund_owed). Returns 0, or
+ * -1 when they cannot be read now. Under svc's status lock (one caller). */
 int payment_events_status(pg_conn *db, json_object *obj);
 
 #endif

@@ -841,12 +841,38 @@ static const char *const pay_refund_claim_sql[] = {
 	[PAY_REFUND_ABANDONED] = PAY_REFUND_CLAIM_SQL("refund_started_at < " PAYMENT_CLAIM_STALE_BEFORE),
 };
 
+/* Whether a card payment's refund may be recorded as made by hand: OK when
+ * the processor holds no approved charge of it (it never had the
+ * reference, or declined it: the money came in some other way, as when an
+ * admin completed the payment by hand), FAILED_PRECONDITION with reason
+ * PROCESSOR_CHARGE when it does (that money goes back through the
+ * processor, or it would be returned twice), UNAVAILABLE when it cannot be
+ * asked. Never charges or refunds. */
+static int pay_by_hand_allowed(rpc_ctx *ctx, const Comanda__Payment *p)
+{
+	payment_charge c = { p->transaction_id, p->amount_minor, p->currency, "" };
+	payment_outcome o;
+	metrics_add(pay_calls[PAY_CALL_LOOKUP], 1);
+	int found = pay_cfg.processor->lookup(pay_cfg.processor, &c, &o);
+	if (found == 0 && o.approved) {
+		rpc_ctx_reason(ctx, "PROCESSOR_CHARGE");
+		return rpc_ctx_error(ctx, COMANDA__CODE__FAILED_PRECONDITION,
+		    "The payment processor holds a charge of this payment: refund it through the processor");
+	}
+	if (found != 0 && found != PAYMENT_UNKNOWN)
+		return rpc_ctx_error(ctx, COMANDA__CODE__UNAVAILABLE, "payment processor unavailable");
+	return COMANDA__CODE__OK;
+}
+
 /* Refunds a completed payment: claims the refund, asks the processor (a
  * card payment's only), then records completed -> refunded. event_id: the order.cancelled causing it.
+ * by_hand: an admin returned the money outside the processor; the refund is
+ * only recorded, once the processor says it holds no approved charge of the
+ * payment (pay_by_hand_allowed).
  * A claim whose outcome could not be recorded stays, so no second request
  * refunds meanwhile (503 "in progress"); once abandoned, the next request
  * or the sweep asks the processor again, which answers from the first. */
-static int pay_do_refund(rpc_ctx *ctx, pg_conn *db, int64_t id, pay_refund_by by, const char *event_id,
+static int pay_do_refund(rpc_ctx *ctx, pg_conn *db, int64_t id, pay_refund_by by, bool by_hand, const char *event_id,
     Comanda__Payment **out)
 {
 	char ids[24];
@@ -868,7 +894,13 @@ static int pay_do_refund(rpc_ctx *ctx, pg_conn *db, int64_t id, pay_refund_by by
 	 * arrive (API.md), and it goes back the way it came, by hand: the
 	 * processor never charged that reference, so it is not asked to refund
 	 * it, and the refund is only recorded. */
-	if (pay_is_card(p->payment_method)) {
+	if (pay_is_card(p->payment_method) && by_hand) {
+		code = pay_by_hand_allowed(ctx, p);
+		if (code != COMANDA__CODE__OK) {
+			pg_run(db, "UPDATE payments SET refund_started_at = NULL WHERE id = $1", 1, params);
+			return code;
+		}
+	} else if (pay_is_card(p->payment_method)) {
 		payment_charge c = { p->transaction_id, p->amount_minor, p->currency, "" };
 		payment_outcome o;
 		metrics_add(pay_calls[PAY_CALL_REFUND], 1);
@@ -911,7 +943,7 @@ static int pay_refund(rpc_ctx *ctx, const Comanda__RefundPaymentRequest *req, Co
 	if (!rpc_ctx_is_admin(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Admin role required");
 	Comanda__Payment *p = NULL;
-	int code = pay_do_refund(ctx, svc_db(ctx), req->id, PAY_REFUND_REQUEST, NULL, &p);
+	int code = pay_do_refund(ctx, svc_db(ctx), req->id, PAY_REFUND_REQUEST, req->by_hand, NULL, &p);
 	if (code == COMANDA__CODE__OK)
 		reply->payment = p;
 	return code;
@@ -1016,7 +1048,7 @@ static int pay_on_cancelled(rpc_ctx *ctx, const char *event_id, const Comanda__O
 	PQclear(r);
 	Comanda__Payment *p = NULL;
 	if (completed) {
-		code = pay_do_refund(ctx, db, id, PAY_REFUND_REQUEST, event_id, &p);
+		code = pay_do_refund(ctx, db, id, PAY_REFUND_REQUEST, false, event_id, &p);
 		if (code != COMANDA__CODE__OK)
 			return pay_cancel_refund_settled(ctx, db, id, code, reply);
 	} else if (charging) {
@@ -1116,7 +1148,7 @@ static int pay_settle(rpc_ctx *ctx, const Comanda__GetPaymentRequest *req, Coman
 	if (code != COMANDA__CODE__OK)
 		return svc_db_error(ctx, code, PAY_DB);
 	if (p->status == COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED && marks.refunding) {
-		code = pay_do_refund(ctx, db, p->id, PAY_REFUND_ABANDONED, NULL, &p);
+		code = pay_do_refund(ctx, db, p->id, PAY_REFUND_ABANDONED, false, NULL, &p);
 		if (code == COMANDA__CODE__OK)
 			reply->payment = p;
 		return code;

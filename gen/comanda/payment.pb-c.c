@@ -1131,7 +1131,7 @@ const ProtobufCMessageDescriptor comanda__update_payment_status_request__descrip
   (ProtobufCMessageInit) comanda__update_payment_status_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor comanda__refund_payment_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor comanda__refund_payment_request__field_descriptors[3] =
 {
   {
     "id",
@@ -1157,15 +1157,28 @@ static const ProtobufCFieldDescriptor comanda__refund_payment_request__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "by_hand",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Comanda__RefundPaymentRequest, by_hand),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned comanda__refund_payment_request__field_indices_by_name[] = {
+  2,   /* field[2] = by_hand */
   0,   /* field[0] = id */
   1,   /* field[1] = reason */
 };
 static const ProtobufCIntRange comanda__refund_payment_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor comanda__refund_payment_request__descriptor =
 {
@@ -1175,7 +1188,7 @@ const ProtobufCMessageDescriptor comanda__refund_payment_request__descriptor =
   "Comanda__RefundPaymentRequest",
   "comanda",
   sizeof(Comanda__RefundPaymentRequest),
-  2,
+  3,
   comanda__refund_payment_request__field_descriptors,
   comanda__refund_payment_request__field_indices_by_name,
   1,  comanda__refund_payment_request__number_ranges,

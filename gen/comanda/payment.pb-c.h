@@ -154,10 +154,16 @@ struct  Comanda__RefundPaymentRequest
   ProtobufCMessage base;
   int64_t id;
   char *reason;
+  /*
+   * The money went back outside the processor (an admin returned it by
+   * hand): record the refund without asking the processor for one. A card
+   * payment the processor holds an approved charge of is refused.
+   */
+  protobuf_c_boolean by_hand;
 };
 #define COMANDA__REFUND_PAYMENT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&comanda__refund_payment_request__descriptor) \
-    , 0, (char *)protobuf_c_empty_string }
+    , 0, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Comanda__AuditEntry

@@ -14,6 +14,13 @@
 # an admin completes it by hand. test_payment_refund_unknown.sh covers the
 # admin's own refund of such a payment.
 #
+# A minute on, svc-payment counts the payment in comanda_payments_refund_owed
+# (money to return by hand, whatever the path), and the admin records the
+# money returned by hand (POST /api/payments/{id}/refund {"by_hand": true}):
+# the payment is refunded without a processor refund, the count drops, the
+# order shows refunded_at. by_hand is refused for a payment the processor
+# holds a charge of (409 PROCESSOR_CHARGE): that money goes back through it.
+#
 # It leaves comanda.dead-letter as it found it: the dead letter it caused is
 # taken off again (tests/integration/dead_letter_live.c), since test_saga.sh
 # and the chaos test require the queue empty. The order and its payment stay
@@ -106,6 +113,58 @@ expect "the order stays cancelled" 200 \
 sleep 3 # a sweep or two later
 check_eq "the sweep asks for no refund of it" 1 $(($(processor_calls refund) - refunds))
 check_eq "the payment is still completed" completed "$(status_of "$PAY")"
+
+# ---- comanda_payments_refund_owed counts it, a minute on --------------------------------------
+# A completed payment of a cancelled order that nothing will refund is
+# money to return by hand: svc-payment counts it once both are a minute
+# old (a refund or a late completion may be on its way before that). The
+# minute is made by hand here.
+refund_owed() {
+    curl -s --max-time 5 "http://127.0.0.1:$PAYMENT_ADMIN_PORT/metrics" |
+        awk '$1 == "comanda_payments_refund_owed" { print $2; f = 1 } END { if (!f) print "none" }'
+}
+OWED0=$(refund_owed)
+check_match "svc-payment's /metrics has comanda_payments_refund_owed" '^[0-9]+$' "$OWED0"
+pg_pay_admin "UPDATE cancelled_orders SET cancelled_at = cancelled_at - interval '2 minutes' WHERE order_id = '$ORDER';
+              UPDATE payments SET updated_at = updated_at - interval '2 minutes' WHERE id = $PAY" >/dev/null
+check_eq "a minute after the cancellation it counts this payment" "$((${OWED0//[^0-9]/0} + 1))" "$(refund_owed)"
+check_eq "... as /status's refunds_owed does" "$(refund_owed)" \
+    "$(curl -s --max-time 5 "http://127.0.0.1:$PAYMENT_ADMIN_PORT/status" | jq -r '.refunds_owed')"
+
+# ---- the admin records the money returned by hand ---------------------------------------------
+lookups=$(processor_calls lookup)
+refunds=$(processor_calls refund)
+TOKEN=$TADMIN api POST "/api/payments/$PAY/refund" '{"by_hand":"yes"}'
+expect "by_hand must be a boolean" 400 "$(err INVALID_ARGUMENT) and (.error | test(\"by_hand\"))"
+TOKEN=$TADMIN api POST "/api/payments/$PAY/refund" '{"by_hand":true}'
+expect "a refund made by hand is recorded: refunded" 200 '.payment.status == "refunded"'
+check_eq "... after asking the processor whether it holds the charge (one lookup)" 1 \
+    "$(processor_calls_since lookup "$lookups")"
+check_eq "... and asking it for no refund" 0 "$(processor_calls_since refund "$refunds")"
+TOKEN=$TADMIN api GET "/api/payments/$PAY/audit"
+check_json "audit: created, completed, refunded by the admin" "$HTTP_BODY" \
+    '[.entries[].to_status] == ["pending","completed","refunded"] and (.entries[2].actor | startswith("admin:"))'
+check_eq "comanda_payments_refund_owed no longer counts it" "$OWED0" "$(refund_owed)"
+order_refunded() {
+    TOKEN=$TADMIN api GET "/api/orders/$1"
+    [[ $(jq -r '.order.refunded_at | type' <<<"$HTTP_BODY") == string ]]
+}
+check "the order shows refunded_at (payment.refunded applied)" wait_until 10 order_refunded "$ORDER"
+
+# A card payment the processor charged goes back through the processor only.
+TOKEN=$TADMIN api POST /api/orders \
+    '{"items":[{"product":"Dead letter test, charged","quantity":1,"price":4.50}],"payment_method":"credit_card","payment_token":"tok_visa"}'
+expect "a card order, charged" 201
+CHARGED=$(jq -r '.order._id // empty' <<<"$HTTP_BODY")
+check "... paid" wait_until 10 order_is "$CHARGED" paid
+CPAY=$(payment_of "$CHARGED")
+TOKEN=$TADMIN api POST "/api/payments/$CPAY/refund" '{"by_hand":true}'
+expect "by hand, a payment the processor holds a charge of -> 409 PROCESSOR_CHARGE" 409 \
+    "$(err FAILED_PRECONDITION) and .reason == \"PROCESSOR_CHARGE\""
+check_eq "... it stays completed, with no refund mark" "completed true" \
+    "$(pg_pay_admin "SELECT status || ' ' || (refund_started_at IS NULL) FROM payments WHERE id = $CPAY")"
+TOKEN=$TADMIN api POST "/api/payments/$CPAY/refund" '{"by_hand":false}'
+expect "through the processor (by_hand false, as no body): refunded" 200 '.payment.status == "refunded"'
 
 # ---- the dead letter is exactly that event; taken off again -----------------------------------
 EVENT=$(pg_pay_admin "SELECT event_id FROM cancelled_orders WHERE order_id = '$ORDER'")

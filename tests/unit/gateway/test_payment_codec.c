@@ -110,6 +110,24 @@ TEST(gw_payment_status_and_refund_requests)
 	CHECK_STREQ(p.field, "reason");
 	CHECK_STREQ(p.issue, "is not a known field");
 	json_object_put(o);
+	CHECK(!rf.by_hand);
+	o = parse("{\"by_hand\":true}");
+	CHECK(gw_payment_refund_request(o, 4, &rf, &p));
+	CHECK(rf.by_hand);
+	json_object_put(o);
+	o = parse("{\"by_hand\":false}");
+	CHECK(gw_payment_refund_request(o, 4, &rf, &p));
+	CHECK(!rf.by_hand);
+	json_object_put(o);
+	const char *not_bool[] = { "{\"by_hand\":1}", "{\"by_hand\":\"true\"}", "{\"by_hand\":null}", NULL };
+	for (int i = 0; not_bool[i] != NULL; i++) {
+		o = parse(not_bool[i]);
+		memset(&p, 0, sizeof(p));
+		CHECK(!gw_payment_refund_request(o, 4, &rf, &p));
+		CHECK_STREQ(p.field, "by_hand");
+		CHECK_STREQ(p.issue, "must be true or false");
+		json_object_put(o);
+	}
 }
 
 static void payment_init(Comanda__Payment *p)
