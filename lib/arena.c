@@ -43,11 +43,14 @@ static char *arena_current(arena *a)
 
 void *arena_alloc(arena *a, size_t n)
 {
+	/* No object can be larger (malloc refuses it too), and below this
+	 * neither the rounding, nor used + need, nor a chunk's header + need
+	 * can wrap around to a small size. */
+	if (n > PTRDIFF_MAX)
+		return NULL;
 	size_t need = (n + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
 	if (need == 0)
 		need = ARENA_ALIGN;
-	if (need < n)
-		return NULL; /* overflow */
 	/* The inline chunk is only max_align_t-aligned if the arena is; align the offset. */
 	char *base = arena_current(a);
 	size_t off = a->used;
