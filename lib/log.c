@@ -45,8 +45,17 @@ size_t log_json_escape(char *dst, size_t cap, const char *s)
 	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
 		/* most bytes are copied as they are: no escape to build */
 		if (*p >= 0x20 && *p != '"' && *p != '\\') {
-			if (n + 1 >= cap)
+			if (n + 1 >= cap) {
+				/* never cut inside a UTF-8 character: when this byte
+				 * continues one, drop the part of it already copied */
+				if ((*p & 0xC0) == 0x80) {
+					while (n > 0 && ((unsigned char)dst[n - 1] & 0xC0) == 0x80)
+						n--;
+					if (n > 0 && (unsigned char)dst[n - 1] >= 0xC0)
+						n--;
+				}
 				break;
+			}
 			dst[n++] = (char)*p;
 			continue;
 		}

@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "log.h"
 #include "test.h"
+#include "utf8.h"
 
 TEST(log_long_line_stays_valid_json)
 {
@@ -109,6 +110,58 @@ TEST(log_long_value_is_cut_at_a_whole_escape)
 		CHECK(l.buf[l.len - 1] == '"' && l.buf[l.len - 2] == '"' && l.buf[l.len - 3] == '\\');
 		/* one more pair would not have fit */
 		CHECK(l.len + 2 > LOG_LINE_MAX - 2 - 1);
+	}
+}
+
+/* log.h: "a string value is cut at a whole character or escape". A
+ * multi-byte UTF-8 character that does not fit whole is left out whole:
+ * cut after its first bytes, the line (or httpd's error envelope, which
+ * escapes the same way) was no longer valid UTF-8, so not valid JSON. */
+TEST(log_json_escape_cuts_at_a_whole_character)
+{
+	char out[16];
+	/* "aaaa" then a 2-, 3- and 4-byte character: each cap that would end
+	 * inside the character gives "aaaa" alone */
+	static const char *const chars[] = { "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80" };
+	for (size_t c = 0; c < 3; c++) {
+		char in[16];
+		snprintf(in, sizeof(in), "aaaa%s", chars[c]);
+		size_t clen = strlen(chars[c]);
+		for (size_t cap = 5; cap < 5 + clen; cap++) {
+			size_t n = log_json_escape(out, cap, in);
+			CHECK_EQ_INT(n, 4);
+			CHECK_STREQ(out, "aaaa");
+		}
+		/* room for all of it: copied as it is */
+		CHECK_EQ_INT(log_json_escape(out, 5 + clen, in), 4 + clen);
+		CHECK_STREQ(out, in);
+	}
+	/* a character after an escape: the escape stays, the partial character goes */
+	CHECK_EQ_INT(log_json_escape(out, 4, "\n\xc3\xa9"), 2);
+	CHECK_STREQ(out, "\\n");
+}
+
+/* The same through a whole line: a long value of 2-byte characters, cut
+ * at either parity, leaves a line of strict UTF-8 that json-c parses. */
+TEST(log_long_value_of_multibyte_characters_stays_valid_utf8)
+{
+	char val[LOG_LINE_MAX];
+	for (size_t i = 0; i + 2 < sizeof(val); i += 2) {
+		val[i] = (char)0xc3;
+		val[i + 1] = (char)0xa9;
+	}
+	val[sizeof(val) - 2] = '\0';
+	for (size_t shift = 0; shift < 2; shift++) {
+		log_line l;
+		log_begin(&l, LOG_INFO, shift ? "mm" : "m");
+		log_str(&l, "v", val);
+		l.buf[l.len++] = '}';
+		CHECK(utf8_valid(l.buf, l.len));
+		json_tokener *tok = json_tokener_new();
+		json_object *o = json_tokener_parse_ex(tok, l.buf, (int)l.len);
+		CHECK(o != NULL && json_object_is_type(o, json_type_object));
+		json_object_put(o);
+		json_tokener_free(tok);
 	}
 }
 
