@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "utf8.h"
 
 static const char *log_service = "comanda";
 static size_t log_service_len = 7;
@@ -36,27 +37,42 @@ bool log_enabled(int level)
 	return level >= log_level;
 }
 
+/* The length of the UTF-8 character starting with the byte *p >= 0x80 (2 to
+ * 4 bytes), or 0 when the bytes there are not strict UTF-8 (lib/utf8.h).
+ * Reads no further than the first byte that does not continue the
+ * character, so never past the NUL. */
+static size_t log_utf8_len(const unsigned char *p)
+{
+	size_t len = (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 0;
+	for (size_t i = 1; i < len; i++)
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+	return len > 0 && utf8_valid((const char *)p, len) ? len : 0;
+}
+
 size_t log_json_escape(char *dst, size_t cap, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t n = 0;
 	if (cap == 0)
 		return 0;
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0';) {
 		/* most bytes are copied as they are: no escape to build */
-		if (*p >= 0x20 && *p != '"' && *p != '\\') {
-			if (n + 1 >= cap) {
-				/* never cut inside a UTF-8 character: when this byte
-				 * continues one, drop the part of it already copied */
-				if ((*p & 0xC0) == 0x80) {
-					while (n > 0 && ((unsigned char)dst[n - 1] & 0xC0) == 0x80)
-						n--;
-					if (n > 0 && (unsigned char)dst[n - 1] >= 0xC0)
-						n--;
-				}
+		if (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
+			if (n + 1 >= cap)
 				break;
-			}
-			dst[n++] = (char)*p;
+			dst[n++] = (char)*p++;
+			continue;
+		}
+		/* a character of several bytes is copied whole or not at all:
+		 * never cut inside one */
+		size_t len = *p >= 0x80 ? log_utf8_len(p) : 0;
+		if (len > 0) {
+			if (n + len >= cap)
+				break;
+			memcpy(dst + n, p, len);
+			n += len;
+			p += len;
 			continue;
 		}
 		char esc[6];
@@ -69,6 +85,13 @@ size_t log_json_escape(char *dst, size_t cap, const char *s)
 		case '\r': esc[k++] = 'r'; break;
 		case '\t': esc[k++] = 't'; break;
 		default:
+			if (*p >= 0x80) {
+				/* not UTF-8 (JSON text is): U+FFFD in its place, so
+				 * that the line stays JSON whatever a client sent */
+				memcpy(esc + k, "ufffd", 5);
+				k += 5;
+				break;
+			}
 			esc[k++] = 'u'; esc[k++] = '0'; esc[k++] = '0';
 			esc[k++] = hex[*p >> 4]; esc[k++] = hex[*p & 15];
 		}
@@ -77,6 +100,7 @@ size_t log_json_escape(char *dst, size_t cap, const char *s)
 			break;
 		memcpy(dst + n, esc, k);
 		n += k;
+		p++;
 	}
 	dst[n] = '\0';
 	return n;

@@ -49,8 +49,10 @@ void log_end(log_line *l);
 void log_printf(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Writes s as a JSON string body (no quotes) into dst (cap bytes, always
- * NUL-terminated); returns the length written. Text that does not fit is cut
- * at a whole escape or UTF-8 character. Shared with the JSON helpers. */
+ * NUL-terminated); returns the length written. A byte that is not part of
+ * strict UTF-8 is written as \ufffd (JSON text is UTF-8). Text that does not
+ * fit is cut at a whole escape or UTF-8 character. Shared with the JSON
+ * helpers. */
 size_t log_json_escape(char *dst, size_t cap, const char *s);
 
 #endif

@@ -165,6 +165,36 @@ TEST(log_long_value_of_multibyte_characters_stays_valid_utf8)
 	}
 }
 
+/* A log line is one JSON object, and JSON is UTF-8: bytes of a value that
+ * are not strict UTF-8 (a client's "GET /%FF" is logged as its decoded
+ * path) are written as U+FFFD, escaped, and valid characters as they are.
+ * Copied raw, they made the line something a JSON reader refuses. */
+TEST(log_json_escape_replaces_bytes_that_are_not_utf8)
+{
+	char out[64];
+	CHECK_EQ_INT(log_json_escape(out, sizeof(out), "/a\xffz"), 9);
+	CHECK_STREQ(out, "/a\\ufffdz");
+	/* a lead byte without its continuation, an overlong form, a surrogate,
+	 * past U+10FFFF: one U+FFFD per byte that is not part of a character */
+	CHECK_STREQ((log_json_escape(out, sizeof(out), "\xc3("), out), "\\ufffd(");
+	CHECK_STREQ((log_json_escape(out, sizeof(out), "\xc0\x80"), out), "\\ufffd\\ufffd");
+	CHECK_STREQ((log_json_escape(out, sizeof(out), "\xed\xa0\x80"), out), "\\ufffd\\ufffd\\ufffd");
+	CHECK_STREQ((log_json_escape(out, sizeof(out), "\xf4\x90\x80\x80"), out),
+	    "\\ufffd\\ufffd\\ufffd\\ufffd");
+	/* valid characters stay as they are, next to a bad byte too */
+	CHECK_STREQ((log_json_escape(out, sizeof(out), "\xc3\xa9\x80\xf0\x9f\x98\x80"), out),
+	    "\xc3\xa9\\ufffd\xf0\x9f\x98\x80");
+	/* a replacement that does not fit whole is left out */
+	CHECK_EQ_INT(log_json_escape(out, 7, "a\xff"), 1);
+	CHECK_STREQ(out, "a");
+
+	log_line l;
+	log_begin(&l, LOG_INFO, "http request \xfe");
+	log_str(&l, "path", "/api/\xff\xfe/x\xe2\x82");
+	l.buf[l.len++] = '}';
+	CHECK(utf8_valid(l.buf, l.len));
+}
+
 /* LOG_LEVEL is read by log_init: an unknown level stops the program (exit
  * 2), as every other malformed setting does (lib/cfg.h), instead of being
  * ignored for "info". */
