@@ -461,7 +461,14 @@ int rpc_client_open(rpc_client **out, const rpc_client_config *cfg)
 		const char *end = strchr(p, ',');
 		size_t n = end ? (size_t)(end - p) : strlen(p);
 		char url[RPC_URL_MAX];
-		if (n > 0 && n < sizeof(url)) {
+		if (n >= sizeof(url)) {
+			/* too long to keep: malformed (skipped, a replica would go undialled without a word) */
+			log_printf(LOG_ERROR, "rpc: cannot dial %.64s...: longer than %zu bytes", p, sizeof(url) - 1);
+			free(scratch);
+			rpc_client_close(c);
+			return COMANDA__CODE__INVALID_ARGUMENT;
+		}
+		if (n > 0) {
 			memcpy(url, p, n);
 			url[n] = '\0';
 			if (rpc_client_add_replica(c, url, scratch) != 0) {

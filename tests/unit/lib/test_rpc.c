@@ -279,6 +279,26 @@ TEST(rpc_deadline_exceeded_when_the_server_is_slow)
 	rpc_server_close(s);
 }
 
+/* rpc.h: open "fails only on a malformed URL or when out of memory". A URL
+ * too long to keep (RPC_URL_MAX) is one: it was skipped without a word, so
+ * a client configured with two replicas opened with one and never dialled
+ * the other. */
+TEST(rpc_client_open_refuses_a_malformed_or_too_long_url)
+{
+	rpc_client *c = NULL;
+	rpc_client_config cfg = { .urls = "not a url", .default_timeout_ms = 100 };
+	CHECK_EQ_INT(rpc_client_open(&c, &cfg), COMANDA__CODE__INVALID_ARGUMENT);
+	CHECK(c == NULL);
+	char urls[2 * RPC_URL_MAX];
+	int n = snprintf(urls, sizeof(urls), "tcp://127.0.0.1:1,tcp://");
+	memset(urls + n, 'h', RPC_URL_MAX);
+	snprintf(urls + n + RPC_URL_MAX, sizeof(urls) - (size_t)n - RPC_URL_MAX, ":6001");
+	cfg.urls = urls;
+	CHECK_EQ_INT(rpc_client_open(&c, &cfg), COMANDA__CODE__INVALID_ARGUMENT);
+	CHECK(c == NULL);
+	rpc_client_close(c);
+}
+
 TEST(rpc_breaker_fails_calls_fast_while_the_server_does_not_answer)
 {
 	char url[128];
