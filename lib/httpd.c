@@ -614,11 +614,12 @@ size_t httpd_absolute_prefix_len(const char *target)
  * line is in, with the request target as received: before the query is
  * split off and both are percent-decoded, so the only place that sees the
  * bytes the client sent (max_url counts those: decoded, "%41" x 8000 would
- * pass as 8000 bytes). Its length reaches httpd_access in con_cls itself,
- * as an odd number (httpd_conn pointers are even): nothing may be
- * allocated here, as libmicrohttpd 0.9.75 drops a request it failed to
- * refuse itself (hundreds of query arguments) without calling
- * httpd_completed. */
+ * pass as 8000 bytes; and whether the target is in absolute form is told
+ * here: decoded, "%68ttp://h/x" would read as one). Its length reaches
+ * httpd_access in con_cls itself, as an odd number (httpd_conn pointers are
+ * even): nothing may be allocated here, as libmicrohttpd 0.9.75 drops a
+ * request it failed to refuse itself (hundreds of query arguments) without
+ * calling httpd_completed. */
 static void *httpd_uri_received(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	(void)cls;
@@ -626,36 +627,41 @@ static void *httpd_uri_received(void *cls, const char *uri, struct MHD_Connectio
 	if (uri == NULL)
 		return (void *)(uintptr_t)1u;
 	/* an absolute-form target's scheme and authority are not its URL */
-	const char *target = uri + httpd_absolute_prefix_len(uri);
+	size_t prefix = httpd_absolute_prefix_len(uri);
+	const char *target = uri + prefix;
 	size_t len = strlen(target);
 	/* "%2F" in the path is a '/' that is data (RFC 3986 2.2), which
 	 * decoding would turn into a separator: "/api%2Fusers/me" would be
 	 * routed as "/api/users/me", past whatever a proxy in front decided
 	 * about the path as sent. The decoded path cannot tell, so it is noted
-	 * here (bit 1). */
-	size_t path_len = strcspn(target, "?#");
+	 * here (bit 1). An absolute-form target's authority is looked at too:
+	 * decoded, its "%2F" would end it early and land in the path
+	 * ("http://h%2Fx/y" as "/x/y"). Bit 2: the target is in absolute form. */
+	size_t path_len = strcspn(uri, "?#");
 	bool slash = false;
 	for (size_t i = 0; i + 2 < path_len && !slash; i++)
-		slash = target[i] == '%' && target[i + 1] == '2' && (target[i + 2] == 'f' || target[i + 2] == 'F');
-	return (void *)(((uintptr_t)len << 2) | ((uintptr_t)slash << 1) | 1u);
+		slash = uri[i] == '%' && uri[i + 1] == '2' && (uri[i + 2] == 'f' || uri[i + 2] == 'F');
+	return (void *)(((uintptr_t)len << 3) | ((uintptr_t)(prefix > 0) << 2) | ((uintptr_t)slash << 1) | 1u);
 }
 
-/* What httpd_uri_received left in con_cls: the target's length, and whether
- * its path held an encoded '/'; false when con_cls holds something else
- * (the request's httpd_conn, or nothing). */
-static bool httpd_target_len_of(void *con_cls, size_t *len, bool *encoded_slash)
+/* What httpd_uri_received left in con_cls: the target's length, whether
+ * its path held an encoded '/', and whether it is in absolute form; false
+ * when con_cls holds something else (the request's httpd_conn, or
+ * nothing). */
+static bool httpd_target_len_of(void *con_cls, size_t *len, bool *encoded_slash, bool *absolute)
 {
 	uintptr_t v = (uintptr_t)con_cls;
 	if ((v & 1u) == 0)
 		return false;
-	*len = (size_t)(v >> 2);
+	*len = (size_t)(v >> 3);
 	*encoded_slash = (v & 2u) != 0;
+	*absolute = (v & 4u) != 0;
 	return true;
 }
 
 /* First call of a request: set up its state. Returns NULL when out of memory. */
 static httpd_conn *httpd_begin(httpd *h, struct MHD_Connection *conn, const char *url, const char *method,
-    size_t target_len, bool encoded_slash)
+    size_t target_len, bool encoded_slash, bool absolute)
 {
 	httpd_conn *c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -666,8 +672,10 @@ static httpd_conn *httpd_begin(httpd *h, struct MHD_Connection *conn, const char
 	c->req.method = method;
 	/* The one place an absolute-form target becomes its path, before
 	 * anything routes on it or logs it: MHD's url is the decoded target
-	 * without its query (the query is parsed as for any other form). */
-	const char *path = url + httpd_absolute_prefix_len(url);
+	 * without its query (the query is parsed as for any other form). Only
+	 * a target sent in that form: its scheme holds no escapes, so the
+	 * decoded one starts with it too. */
+	const char *path = absolute ? url + httpd_absolute_prefix_len(url) : url;
 	c->req.path = path[0] != '\0' ? path : "/";
 	c->req.path_encoded_slash = encoded_slash;
 	c->req.body = "";
@@ -719,12 +727,14 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, cons
 	httpd *h = cls;
 	httpd_conn *c = *con_cls;
 	size_t target_len = 0;
-	bool encoded_slash = false;
+	bool encoded_slash = false, absolute = false;
 
-	if (c == NULL || httpd_target_len_of(c, &target_len, &encoded_slash)) {
-		if (c == NULL) /* no URI log call (not expected): the decoded length, the least it can be */
+	if (c == NULL || httpd_target_len_of(c, &target_len, &encoded_slash, &absolute)) {
+		if (c == NULL) { /* no URI log call (not expected): the decoded length, the least it can be */
+			absolute = httpd_absolute_prefix_len(url) > 0;
 			target_len = strlen(url) - httpd_absolute_prefix_len(url);
-		c = httpd_begin(h, conn, url, method, target_len, encoded_slash);
+		}
+		c = httpd_begin(h, conn, url, method, target_len, encoded_slash, absolute);
 		if (c == NULL)
 			return MHD_NO;
 		*con_cls = c;
@@ -853,8 +863,8 @@ static void httpd_completed(void *cls, struct MHD_Connection *conn, void **con_c
 	httpd *h = cls;
 	httpd_conn *c = *con_cls;
 	size_t target_len;
-	bool encoded_slash;
-	if (c == NULL || httpd_target_len_of(c, &target_len, &encoded_slash)) {
+	bool encoded_slash, absolute;
+	if (c == NULL || httpd_target_len_of(c, &target_len, &encoded_slash, &absolute)) {
 		*con_cls = NULL; /* httpd_access never saw the request */
 		return;
 	}

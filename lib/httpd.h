@@ -68,6 +68,9 @@
  * query ("/health"; "/" when it has no path); its scheme and authority
  * count toward no limit but the connection's buffer, and are otherwise
  * ignored, as is the Host field (only one server is behind each port).
+ * The form is told by the target as sent: one that only decodes to it
+ * ("%68ttp://h/x") is served as that decoded text, and a "%2F" in the
+ * authority sets path_encoded_slash as one in the path does.
  *
  * The client: req->peer_addr is the connection's peer; req->client_addr the
  * client behind it when the peer is one of trusted_proxies (netaddr_client

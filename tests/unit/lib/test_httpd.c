@@ -21,6 +21,11 @@ static void test_handler(void *arg, const httpd_request *req, httpd_response *re
 	resp->route = "/test";
 	if (strcmp(req->path, "/nothing") == 0)
 		return; /* answers nothing: httpd must make it a JSON 500 */
+	if (req->path_encoded_slash) {
+		/* as the gateway does: no route has a segment holding a '/' */
+		httpd_respond(resp, 404, "{\"encoded_slash\":true}", 22);
+		return;
+	}
 	if (strcmp(req->path, "/not-modified") == 0) {
 		/* the 200's body, never sent on a 304 but counted */
 		httpd_respond(resp, 304, "{\"a\":1}", 7);
@@ -212,6 +217,39 @@ TEST(httpd_serves_and_echoes_request_id)
 	CHECK_STREQ(testhttp_header(r, "X-Ok", v, sizeof(v)), "yes");
 	CHECK(r != NULL && strstr(r, "Injected") == NULL);
 	CHECK(r != NULL && strstr(r, "Bad Name") == NULL);
+	free(r);
+	httpd_stop(h);
+}
+
+/* The absolute form is told by the target as sent (RFC 9112 3.2.2: a scheme
+ * has no percent-escapes). Judged after percent-decoding, "%68ttp://h/echo"
+ * and "http%3A//h/echo" were served as "/echo", a path the client never
+ * sent as one (a proxy in front routes and filters by the target it saw);
+ * and "http://h%2Fecho/x", whose authority holds an encoded '/', as
+ * "/echo/x" rather than "/x", without the encoded-slash mark. */
+TEST(httpd_absolute_form_is_judged_as_sent)
+{
+	httpd *h = start_server(0);
+	if (h == NULL)
+		return;
+	int port = httpd_port(h);
+	char *r = get(port, "%68ttp://h/echo", NULL);
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	CHECK(strstr(testhttp_body(r), "\"path\":\"http://h/echo\"") != NULL);
+	free(r);
+	r = get(port, "http%3A//h/echo", NULL);
+	CHECK(strstr(testhttp_body(r), "\"path\":\"http://h/echo\"") != NULL);
+	free(r);
+	r = get(port, "http://h%2Fecho/x", NULL);
+	CHECK_EQ_INT(testhttp_status(r), 404);
+	CHECK_STREQ(testhttp_body(r), "{\"encoded_slash\":true}");
+	free(r);
+	/* a real one still is: its path, and a %2F in the path is marked */
+	r = get(port, "http://h/echo", NULL);
+	CHECK(strstr(testhttp_body(r), "\"path\":\"/echo\"") != NULL);
+	free(r);
+	r = get(port, "http://h/a%2Fb", NULL);
+	CHECK_EQ_INT(testhttp_status(r), 404);
 	free(r);
 	httpd_stop(h);
 }
