@@ -267,9 +267,58 @@ def netaddr_seeds():
         write(t, "list-" + name, netaddr(0, bad, "10.0.0.5", "198.51.100.7"))
 
 
+# ---- fuzz_httpd -------------------------------------------------------------------
+
+def httpd_raw(text):
+    """Mode 0: the bytes go out as they are."""
+    return b"\x00" + (text.encode() if isinstance(text, str) else text)
+
+
+def httpd_parts(method_index, target, headers=(), body=b""):
+    """Mode 1: target, header lines and body of a request fuzz_httpd builds."""
+    if isinstance(body, str):
+        body = body.encode()
+    return bytes([1 + 2 * method_index]) + target.encode() + b"\x00" + "\n".join(headers).encode() + b"\x00" + body
+
+
+def httpd_seeds():
+    t = "fuzz_httpd"
+    write(t, "raw-get", httpd_raw("GET /api/users/me HTTP/1.1\r\nHost: a\r\n\r\n"))
+    write(t, "raw-http10-no-host", httpd_raw("GET /health HTTP/1.0\r\n\r\n"))
+    write(t, "raw-absolute-form", httpd_raw("GET http://h:8080/x?y=1 HTTP/1.1\r\nHost: h\r\n\r\n"))
+    write(t, "raw-post-length", httpd_raw("POST /api/orders HTTP/1.1\r\nHost: a\r\nContent-Length: 7\r\n\r\n{\"a\":1}"))
+    write(t, "raw-length-over-limit", httpd_raw("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 999999\r\n\r\n"))
+    write(t, "raw-two-lengths", httpd_raw("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"))
+    write(t, "raw-length-and-chunked", httpd_raw(
+        "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"))
+    write(t, "raw-chunked", httpd_raw("POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                      "4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n"))
+    write(t, "raw-chunked-over-limit", httpd_raw("POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                                 "900\r\n" + "x" * 2304 + "\r\n0\r\n\r\n"))
+    write(t, "raw-two-hosts", httpd_raw("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"))
+    write(t, "raw-pipelined", httpd_raw("GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n"))
+    write(t, "raw-garbage", httpd_raw(b"\xff\xfe\r\n\r\n"))
+    write(t, "parts-query-and-headers", httpd_parts(0, "/api/orders?limit=10&cursor=YzF8N3w&limit=2",
+                                                    ["X-Request-Id: rid-1", "Authorization: Bearer x",
+                                                     "Authorization: Bearer y"]))
+    write(t, "parts-post-body", httpd_parts(1, "/api/users", ["Content-Type: application/json"], '{"name":"a"}'))
+    write(t, "parts-nul-and-slash", httpd_parts(0, "/api/orders/1%00/x%2Fy?q=a%00b&r=%zz"))
+    write(t, "parts-absolute", httpd_parts(2, "HTTPS://user@h:1/p%41th?x", []))
+    write(t, "parts-absolute-only-decoded", httpd_parts(0, "%68ttp://h/api/users/me"))
+    write(t, "parts-absolute-slash-in-authority", httpd_parts(0, "http://h%2Fx/y"))
+    write(t, "parts-xff", httpd_parts(0, "/", ["X-Forwarded-For: 198.51.100.7, 127.0.0.1",
+                                              "X-Forwarded-For: 10.0.0.1"]))
+    write(t, "parts-cookies", httpd_parts(0, "/", ["Cookie: a=1; b=2; " + "c=3; " * 40]))
+    write(t, "parts-long-header", httpd_parts(0, "/", ["X-Long: " + "v" * 2100]))
+    write(t, "parts-expect", httpd_parts(1, "/x", ["Expect: 100-continue"], "body"))
+    write(t, "parts-many-args", httpd_parts(0, "/?" + "&".join(f"a{i}={i}" for i in range(101))))
+    write(t, "parts-body-over-limit", httpd_parts(1, "/x", [], "b" * 2049))
+
+
 if __name__ == "__main__":
     jwt_seeds()
     rpc_seeds()
     codec_seeds()
     cursor_seeds()
     netaddr_seeds()
+    httpd_seeds()
