@@ -259,6 +259,22 @@ pg_pay_admin() { pg_admin -d "${PAYMENT_DB_URL##*/}" -c "$1" 2>&1; }
 payment_of() { pg_pay "SELECT id FROM payments WHERE order_id = '$1' ORDER BY id LIMIT 1"; }
 has_payment() { [[ -n $(payment_of "$1") ]]; }
 
+# check_left_completed PAY ORDER: the checks of a payment whose refund the
+# processor refused (409 NO_PROCESSOR_CHARGE, docs/API.md): it stays
+# completed, with no refund mark left for the sweep, its audit shows no
+# refund, and no payment.refunded of its order is in the outbox. Needs
+# TADMIN.
+check_left_completed() {
+    check_eq "the payment is not refunded: it stays completed" completed \
+        "$(pg_pay_admin "SELECT status FROM payments WHERE id = $1")"
+    check_eq "... with no refund mark left (nothing for the sweep)" t \
+        "$(pg_pay_admin "SELECT refund_started_at IS NULL FROM payments WHERE id = $1")"
+    TOKEN=$TADMIN api GET "/api/payments/$1/audit"
+    check_json "audit: created, completed; no refund" "$HTTP_BODY" '[.entries[].to_status] == ["pending","completed"]'
+    check_eq "no payment.refunded in the outbox" 0 \
+        "$(pg_pay_admin "SELECT count(*) FROM outbox WHERE event_type = 'payment.refunded' AND correlation_id = '$2'")"
+}
+
 # no_card_pending: no card payment is pending, so the sweep's processor
 # calls from here on are the caller's (wait for it before counting them).
 no_card_pending() {
