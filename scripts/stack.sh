@@ -11,7 +11,9 @@
 #   run              up, then tail the logs in the foreground; Ctrl-C runs down
 #   status           show what is running (exit 0 iff everything is)
 #   env              print the stack's environment: eval "$(scripts/stack.sh env)"
-#   start-svc NAME   start one component (and wait until it listens)
+#   start-svc NAME [--no-wait]
+#                    start one component (and wait until it listens, unless
+#                    --no-wait: for a program that is to wait for a dependency)
 #   stop-svc NAME    stop one component gracefully
 #   kill-svc NAME    kill one component with SIGKILL (chaos tests)
 #   reset            down, then delete the run dir's data, logs and state
@@ -815,7 +817,12 @@ main() {
     run) cmd_run ;;
     status) cmd_status ;;
     env) [[ -f $ENV_FILE ]] || die "no stack in $(pretty "$RUN_DIR") (run: scripts/stack.sh up)"; cat "$ENV_FILE" ;;
-    start-svc) need_component "${1:-}" start-svc; load_env; start_component "$1" ;;
+    start-svc)
+        need_component "${1:-}" start-svc
+        [[ -z ${2:-} || $2 == --no-wait ]] || die "usage: scripts/stack.sh start-svc NAME [--no-wait]"
+        load_env
+        start_component "$1" "$([[ ${2:-} == --no-wait ]] && echo no-wait || echo wait)"
+        ;;
     stop-svc) need_component "${1:-}" stop-svc; load_env; stop_component "$1" ;;
     kill-svc) need_component "${1:-}" kill-svc; load_env; kill_component "$1" ;;
     reset) cmd_reset ;;

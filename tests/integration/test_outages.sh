@@ -29,68 +29,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$IT_REPO" || exit 1
 : "${COMANDA_RUN_DIR:?no stack environment (scripts/stack.sh up)}"
 
-DEADLINE_MS=${RPC_TIMEOUT_MS:-2000}
-TADMIN=$(token "$ADMIN_EMAIL" "$ADMIN_PASSWORD")
-[[ -n $TADMIN ]] || { fail "set up: admin login"; finish; exit 1; }
-ADMIN_ID=$(TOKEN=$TADMIN api GET /api/users/me && jq -r .user.id <<<"$HTTP_BODY")
+source "$(dirname "${BASH_SOURCE[0]}")/outage_lib.sh"
+outage_setup || { finish; exit 1; }
+trap outage_thaw_all EXIT
 TOKEN=$TADMIN api POST /api/orders '{"items":[{"product":"Outage test","quantity":1,"price":2.50}]}'
 ORDER_ID=$(jq -r '.order._id // empty' <<<"$HTTP_BODY")
 check "set up: an order to read back (${ORDER_ID:-none})" test -n "$ORDER_ID"
-
-pg_pid() { head -n1 "$(find "$COMANDA_RUN_DIR" -name postmaster.pid -print -quit 2>/dev/null)" 2>/dev/null; }
-thaw_all() {
-    local p
-    p=$(pg_pid) && { kill -CONT "$p"; pkill -CONT -P "$p"; } 2>/dev/null
-    p=$(cat "$COMANDA_RUN_DIR/pids/ferretdb.pid" 2>/dev/null) && kill -CONT "$p" 2>/dev/null
-    p=$(cat "$COMANDA_RUN_DIR/pids/svc-user.pid" 2>/dev/null) && kill -CONT "$p" 2>/dev/null
-    for c in postgres ferretdb rabbitmq; do stack start-svc "$c" >/dev/null 2>&1; done
-    pg_admin -c "ALTER DATABASE comanda_payments ALLOW_CONNECTIONS true" >/dev/null 2>&1
-}
-trap thaw_all EXIT
-
-# timed NAME METHOD PATH [BODY]: the request as the admin; sets TOOK_MS.
-TOOK_MS=0
-timed() {
-    local start
-    start=$(date +%s%3N)
-    TOKEN=$TADMIN api "$2" "$3" "${4:-}"
-    TOOK_MS=$(($(date +%s%3N) - start))
-}
-
-# unavailable NAME METHOD PATH [BODY]: 503 UNAVAILABLE. That it is not a 504
-# is what shows it came before the gateway's deadline.
-unavailable() {
-    timed "$@"
-    expect "$1: 503 UNAVAILABLE, not a 504 at the deadline (${TOOK_MS} ms)" 503 "$(err UNAVAILABLE)"
-}
-
-# at_once NAME METHOD PATH [BODY]: 503 UNAVAILABLE without waiting on the
-# server (the probe has seen it down): well under the deadline.
-at_once() {
-    timed "$@"
-    expect "$1: 503 UNAVAILABLE at once (${TOOK_MS} ms)" 503 "$(err UNAVAILABLE)"
-    check "... well before the deadline (under half of it)" test "$TOOK_MS" -lt "$((DEADLINE_MS / 2))"
-}
-
-# works NAME METHOD PATH [BODY] STATUS: answers STATUS.
-works() {
-    timed "$1" "$2" "$3" "${4:-}"
-    check_eq "$1 (${TOOK_MS} ms)" "$5" "$HTTP_STATUS"
-}
-
-# back: every route answers again (waits for the probes, 20 s at most).
-users_ok() { [[ $(http_status "$GATEWAY_URL/api/users/$ADMIN_ID" -H "Authorization: Bearer $TADMIN") == 200 ]]; }
-# (a list, not one order: the test stack runs PostgreSQL with
-# synchronous_commit off, so an order committed just before a kill -9 may
-# be gone afterwards; production settings keep it)
-orders_ok() { [[ $(http_status "$GATEWAY_URL/api/orders?limit=1" -H "Authorization: Bearer $TADMIN") == 200 ]]; }
-payments_ok() { [[ $(http_status "$GATEWAY_URL/api/payments?limit=1" -H "Authorization: Bearer $TADMIN") == 200 ]]; }
-ready() { [[ $(http_status "$GATEWAY_URL/ready") == 200 ]]; }
-back() {
-    check "$1: users, orders and payments answer 200 again" wait_until 20 eval 'users_ok && orders_ok && payments_ok'
-    check "... and /ready is 200" wait_until 20 ready
-}
-new_user() { printf '{"name":"Outage %s","email":"outage-%s-%s@example.com"}' "$1" "$1" "$$"; }
 
 # ---- PostgreSQL frozen -------------------------------------------------------------
 p=$(pg_pid)
@@ -137,7 +81,7 @@ at_once "FerretDB down, probe aware: GET /api/orders" GET "/api/orders?limit=5"
 stack start-svc ferretdb >/dev/null 2>&1
 back "FerretDB restarted"
 
-fp=$(cat "$COMANDA_RUN_DIR/pids/ferretdb.pid" 2>/dev/null)
+fp=$(prog_pid ferretdb)
 kill -STOP "$fp"
 unavailable "FerretDB frozen, before its probe knows: GET /api/orders/{id} (the workers' socket timeout)" \
     GET "/api/orders/$ORDER_ID"
@@ -185,18 +129,14 @@ back "payments database back"
 # deadline (504). After RPC_BREAKER_TIMEOUTS (5) of them in a row the
 # gateway's client fails calls to it at once (503) for RPC_BREAKER_OPEN_MS,
 # then probes; once it answers again, so does the API.
-su=$(cat "$COMANDA_RUN_DIR/pids/svc-user.pid")
+su=$(prog_pid svc-user)
 kill -STOP "$su"
-codes=()
-for i in 1 2 3 4 5 6; do
-    curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H "Authorization: Bearer $TADMIN" \
-        "$GATEWAY_URL/api/users/$ADMIN_ID" >"$COMANDA_RUN_DIR/hung.$i" &
-done
-wait
-for i in 1 2 3 4 5 6; do codes+=("$(cat "$COMANDA_RUN_DIR/hung.$i")"); rm -f "$COMANDA_RUN_DIR/hung.$i"; done
-check_eq "svc-user hung: six calls at once wait out the deadline (504)" "504 504 504 504 504 504" "${codes[*]}"
+hung_calls "svc-user hung" "/api/users/$ADMIN_ID"
 at_once "svc-user hung, five timeouts in a row: GET /api/users/{id}" GET "/api/users/$ADMIN_ID"
 works "svc-user hung: GET /api/payments still works" GET "/api/payments?limit=5" "" 200
+# svc-order asks svc-user whether the caller may order, with a timeout of its own
+unavailable "svc-user hung: POST /api/orders (svc-order asks svc-user)" POST /api/orders \
+    '{"items":[{"product":"Outage test","quantity":1,"price":1.00}]}'
 kill -CONT "$su"
 check "svc-user resumed: the probe finds it answering and the API follows" wait_until 10 users_ok
 
