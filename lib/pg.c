@@ -659,8 +659,15 @@ int pg_migrate(const char *url, int connect_timeout_s, const char *app, const pg
 		return COMANDA__CODE__UNAVAILABLE;
 	}
 	/* A session lock: released by the unlock below or, if this process dies
-	 * half-way, by the server when the connection ends. */
-	int code = pg_mig_run(c, "SELECT pg_advisory_lock(" PG_MIGRATE_LOCK ")", 0, NULL);
+	 * half-way, by the server when the connection ends. Tried, not waited
+	 * for: pg_advisory_lock would wait for as long as another process
+	 * migrates (or is frozen in the middle of it), silently and deaf to
+	 * the caller's stop; the caller waits and tries again instead. */
+	PGresult *r = NULL;
+	int code = pg_mig_exec(c, "SELECT pg_try_advisory_lock(" PG_MIGRATE_LOCK ")", 0, NULL, &r);
+	if (code == COMANDA__CODE__OK && strcmp(PQgetvalue(r, 0, 0), "t") != 0)
+		code = COMANDA__CODE__ABORTED;
+	PQclear(r);
 	if (code == COMANDA__CODE__OK) {
 		code = pg_migrate_locked(c, m, n);
 		if (pg_conn_ok(c))

@@ -146,12 +146,15 @@ long pg_migrations_check(const pg_migration *m, size_t n);
 
 /* Applies the migrations of `m` (n entries, checked as above) that
  * schema_migrations does not record yet, each with its record in one
- * transaction, under pg_advisory_lock so concurrent starts run them once.
+ * transaction, under an advisory lock so concurrent starts run them once.
  * A recorded version whose name differs from m's fails (two services'
- * histories in one database, or an edited history). Blocks while another
- * process holds the lock. Returns OK; UNAVAILABLE when the database cannot
- * be reached (worth retrying); INTERNAL when a migration fails (nothing of
- * that migration is applied; the ones before it stay). Logs what it did. */
+ * histories in one database, or an edited history). Does not wait for the
+ * lock: while another process holds it (applying the migrations, or frozen
+ * doing so) it returns ABORTED at once, and the caller waits as it likes
+ * (and can stop meanwhile) before calling again. Returns OK; ABORTED as
+ * above; UNAVAILABLE when the database cannot be reached (worth retrying);
+ * INTERNAL when a migration fails (nothing of that migration is applied;
+ * the ones before it stay). Logs what it did. */
 int pg_migrate(const char *url, int connect_timeout_s, const char *app, const pg_migration *m, size_t n);
 
 #endif

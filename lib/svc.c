@@ -381,25 +381,33 @@ static void svc_admin(void *arg, const httpd_request *req, httpd_response *resp)
 
 /* ---- start and stop ----------------------------------------------------- */
 
-/* Applies the migrations, waiting while the database is unreachable.
+/* Applies the migrations, waiting while the database is unreachable or
+ * another process holds the migration lock (each said once in the log).
  * Returns 0, or -1 (a migration failed, or a stop signal came). */
 static int svc_migrate(svc *s)
 {
 	int backoff_ms = 250;
-	bool told = false;
+	bool told_down = false, told_lock = false;
 	for (;;) {
 		int code = pg_migrate(s->db_url, s->connect_timeout_s, s->def->program, s->def->migrations,
 		    s->def->n_migrations);
 		if (code == COMANDA__CODE__OK)
 			return 0;
-		if (code != COMANDA__CODE__UNAVAILABLE)
-			return -1;
-		if (!told)
+		if (code == COMANDA__CODE__UNAVAILABLE && !told_down) {
 			log_printf(LOG_WARN, "waiting for the database to apply the migrations");
-		told = true;
+			told_down = true;
+		} else if (code == COMANDA__CODE__ABORTED && !told_lock) {
+			log_printf(LOG_WARN, "another process is applying the migrations (it holds their lock): waiting for it");
+			told_lock = true;
+		} else if (code != COMANDA__CODE__UNAVAILABLE && code != COMANDA__CODE__ABORTED) {
+			return -1;
+		}
 		if (!svc_wait(s, backoff_ms))
 			return -1;
-		backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
+		/* The other process's migrations usually take moments: look again
+		 * within a second, not after the 5 s of a database that is down. */
+		int cap = code == COMANDA__CODE__ABORTED ? 1000 : 5000;
+		backoff_ms = backoff_ms * 2 > cap ? cap : backoff_ms * 2;
 	}
 }
 

@@ -3,7 +3,9 @@
  * describes its service.
  *
  * svc_main: logs, reads the configuration, migrates the PostgreSQL schema
- * (waiting for the database when it is not up yet), starts the dependency
+ * (waiting for the database when it is not up yet, and for another
+ * process that is applying the migrations; a stop signal ends either
+ * wait), starts the dependency
  * monitor ("database" when the service has a PostgreSQL database, "broker"
  * always, plus the service's own probes), the RPC server (RPC_WORKERS
  * workers, each with its own database connection, serving Health and the
