@@ -8,7 +8,8 @@
 # live updates, paging, token refresh (on a 401 and before expiry), log out;
 # an admin's health panel, users, shipping, cash payments, paying again;
 # paying again after a lost answer and a re-render (one Idempotency-Key per
-# attempt, watched on the wire).
+# attempt, watched on the wire); the method and card token being typed into
+# "pay again" surviving the poll's re-renders.
 #
 # Needs the stack up (scripts/stack.sh up) serving the UI (the gateway's
 # WEB_ROOT, default "web" relative to where it was started: stack.sh run from

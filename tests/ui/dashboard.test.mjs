@@ -594,3 +594,89 @@ describe('paying again: one Idempotency-Key per attempt, across re-renders', () 
     assert.deepEqual(page.problems, []);
   });
 });
+
+describe('paying again: what was chosen and typed survives a re-render', () => {
+  const step = story();
+  let page;
+  let customer;
+  let admin;
+  let order;
+
+  before(async () => {
+    customer = await apiCustomer('draft', 'Dee Draft');
+    admin = await apiLogin(ADMIN_EMAIL, ADMIN_PASSWORD);
+    order = await apiOrder(customer.token, {
+      items: [{ product: 'Reading glasses', quantity: 1, price: 45000 }], payment_method: 'credit_card', payment_token: 'tok_decline',
+    });
+    await apiWaitStatus(customer.token, order._id, 'payment_failed');
+    page = await newPage(browser);
+  });
+  after(async () => {
+    if (page) await page.context().close();
+    if (admin) await api('POST', '/api/auth/logout', { token: admin.token });
+  });
+
+  // What the poll must see: a declined payment an admin makes for the
+  // order through the API. The order stays payment_failed with no live
+  // payment, so the page draws its payments and the "pay again" form anew.
+  const adminDeclined = async () => {
+    const r = await api('POST', '/api/payments', {
+      token: admin.token,
+      body: { order_id: order._id, amount: order.total, payment_method: 'credit_card', payment_token: 'tok_decline' },
+    });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.body.payment.status, 'failed');
+  };
+  const form = () => page.locator('form.pay-again');
+
+  step('a method chosen and a token typed, not sent, are still there after the poll draws the form anew', async () => {
+    await uiLogin(page, customer.email, customer.password);
+    await page.goto(`${BASE}/#/orders/${order._id}`);
+    await page.locator('#order-status[data-status="payment_failed"]').waitFor();
+    await form().waitFor();
+    const shown = await page.locator('.payment').count();
+    const first = await form().elementHandle();
+    await form().getByLabel('Payment method').selectOption('debit_card');
+    await form().getByLabel('Card token').fill('tok_visa_typed');
+    await adminDeclined();
+    await page.locator('.payment').nth(shown).waitFor({ timeout: 15000 });
+    await eventually(async () => !(await first.evaluate((f) => f.isConnected)), { what: 'the form drawn anew' });
+    assert.equal(await form().getByLabel('Payment method').inputValue(), 'debit_card');
+    assert.equal(await form().getByLabel('Card token').inputValue(), 'tok_visa_typed');
+    assert.ok(await form().getByLabel('Card token').isVisible(), 'a card method shows the token field');
+    // the focus and the caret stayed in the field: typing goes on at its end
+    assert.ok(await form().getByLabel('Card token').evaluate((el) => el === document.activeElement), 'the token field keeps the focus');
+    await page.keyboard.type('_more');
+    assert.equal(await form().getByLabel('Card token').inputValue(), 'tok_visa_typed_more');
+  });
+
+  step('it survives another re-render, and navigating away and back', async () => {
+    const shown = await page.locator('.payment').count();
+    const before = await form().elementHandle();
+    await adminDeclined();
+    await page.locator('.payment').nth(shown).waitFor({ timeout: 15000 });
+    await eventually(async () => !(await before.evaluate((f) => f.isConnected)), { what: 'the form drawn anew' });
+    assert.equal(await form().getByLabel('Card token').inputValue(), 'tok_visa_typed_more');
+    await page.getByRole('link', { name: '‹ All orders' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Your orders' }).waitFor();
+    await page.goBack();
+    await form().waitFor();
+    assert.equal(await form().getByLabel('Payment method').inputValue(), 'debit_card');
+    assert.equal(await form().getByLabel('Card token').inputValue(), 'tok_visa_typed_more');
+  });
+
+  step('a submit that makes a payment ends the draft: after a declined card the form starts afresh', async () => {
+    const shown = await page.locator('.payment').count();
+    await form().getByLabel('Card token').fill('tok_decline_again');
+    await form().getByRole('button', { name: /^Pay / }).click();
+    await page.getByText('The payment failed: card declined').waitFor();
+    await page.locator('.payment').nth(shown).waitFor({ timeout: 15000 });
+    await eventually(async () => (await form().getByLabel('Card token').inputValue()) === '', { what: 'an empty token field' });
+    assert.equal(await form().getByLabel('Payment method').inputValue(), 'credit_card', 'the order\'s own method again');
+    await form().getByLabel('Card token').fill('tok_visa');
+    await form().getByRole('button', { name: /^Pay / }).click();
+    await page.locator('#order-status[data-status="paid"]').waitFor({ timeout: 15000 });
+    assert.equal(await form().count(), 0);
+    assert.deepEqual(page.problems, []);
+  });
+});

@@ -46,16 +46,28 @@ export function nextId(prefix = 'id') {
 
 /**
  * Re-renders a region without losing the keyboard focus: the element that
- * has focus and carries data-focus-key gets it back after render().
+ * has focus and carries data-focus-key gets it back after render(), and a
+ * text field holding the same text its caret and selection too (someone
+ * typing when the poll redraws types on where they were).
  */
 export function keepFocus(region, render) {
   const active = document.activeElement;
   const inside = Boolean(active && active !== document.body && region.contains(active));
   const key = inside ? active.dataset.focusKey : undefined;
+  // null for controls without a caret (selects, buttons, type=number)
+  const caret = inside && typeof active.selectionStart === 'number'
+    ? { text: active.value, start: active.selectionStart, end: active.selectionEnd, dir: active.selectionDirection }
+    : null;
   render();
   if (key) {
     const again = region.querySelector(`[data-focus-key="${CSS.escape(key)}"]`);
-    if (again) { again.focus(); return; }
+    if (again) {
+      again.focus();
+      if (caret && again.value === caret.text && typeof again.selectionStart === 'number') {
+        again.setSelectionRange(caret.start, caret.end, caret.dir);
+      }
+      return;
+    }
   }
   // The focused control is gone (an action removed its button): focus the
   // region's heading rather than dropping the keyboard user to the top.

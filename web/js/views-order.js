@@ -20,6 +20,19 @@ const CANCELLABLE = new Set(['pending', 'payment_failed', 'paid']);
 // also with the same content (a declined card may be tried again).
 const payAttempts = new Map();
 
+// Each order's "pay again" draft: order id → {user, method, token}, what
+// was chosen and typed in that form and not yet sent as a payment. Kept
+// here for the same reason: the poll draws the form anew whenever the order
+// or its payments change (a payment made in another tab, an admin's
+// action), and what the user was typing must not vanish under their
+// fingers. A submit that made a payment (a 2xx answer, approved or
+// declined) ends the draft: the next try starts afresh. An error answer
+// keeps it: a refused field is there to correct, and after a lost answer
+// the same draft sent again is the same content, so the same attempt and
+// key. The order leaving payment_failed ends it too (no form any more).
+// `user` keeps one person's input from the next one to log in in this tab.
+const payDrafts = new Map();
+
 /**
  * True when an error answer settles a request: sending it again with the
  * same key could only get that answer back. No answer (status 0), 408, 429,
@@ -144,6 +157,7 @@ export async function orderView({ main, params, isCurrent }) {
       ? h('ul', { class: 'payments' }, payments.map((p) => paymentCard(p)))
       : h('p', { class: 'empty' }, order.status === 'pending'
         ? 'The payment is being set up…' : 'No payment has been made for this order.');
+    if (order.status !== 'payment_failed') payDrafts.delete(order._id);
     const retry = order.status === 'payment_failed' && !live ? payAgainForm(order) : null;
     return h('section', { class: 'panel', 'aria-labelledby': 'payment-h', id: 'payment' },
       h('h2', { id: 'payment-h' }, payments.length > 1 ? 'Payments' : 'Payment'), list, retry);
@@ -174,11 +188,25 @@ export async function orderView({ main, params, isCurrent }) {
   }
 
   function payAgainForm(order) {
+    const who = session.user() ? session.user().id : null;
+    let draft = payDrafts.get(order._id);
+    if (draft && draft.user !== who) {
+      payDrafts.delete(order._id);
+      draft = undefined;
+    }
+    // Focus keys: the poll's re-render gives the focus (and the caret) back
+    // to the same control of the new form.
     const method = field({ label: 'Payment method', name: 'payment_method', options: PAYMENT_METHODS,
-      value: CARD_METHODS.has(order.payment_method) ? order.payment_method : 'credit_card' });
-    const token = field({ label: 'Card token', name: 'payment_token', autocomplete: 'off',
-      hint: 'Test tokens: tok_visa is approved, tok_decline is declined.', attrs: { maxlength: 128 } });
-    const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, `Pay ${money(order.total, order.currency)}`);
+      value: draft ? draft.method : (CARD_METHODS.has(order.payment_method) ? order.payment_method : 'credit_card'),
+      attrs: { dataset: { focusKey: 'pay-method' } } });
+    const token = field({ label: 'Card token', name: 'payment_token', autocomplete: 'off', value: draft ? draft.token : '',
+      hint: 'Test tokens: tok_visa is approved, tok_decline is declined.',
+      attrs: { maxlength: 128, dataset: { focusKey: 'pay-token' } } });
+    const submit = h('button', { type: 'submit', class: 'btn btn-primary', dataset: { focusKey: 'pay-submit' } },
+      `Pay ${money(order.total, order.currency)}`);
+    const keepDraft = () => payDrafts.set(order._id, { user: who, method: method.input.value, token: token.input.value });
+    method.input.addEventListener('change', keepDraft);
+    token.input.addEventListener('input', keepDraft);
     const form = h('form', { class: 'pay-again', novalidate: true, 'aria-labelledby': 'pay-again-h' },
       h('h3', { id: 'pay-again-h' }, 'Pay again'), formSummary(), method.wrap, token.wrap,
       h('div', { class: 'actions' }, submit));
@@ -201,6 +229,7 @@ export async function orderView({ main, params, isCurrent }) {
         try {
           const r = await api.createPayment(b, attempt.key);
           answered();
+          payDrafts.delete(order._id);
           announce(r.payment.status === 'failed' ? `The payment failed: ${r.payment.failure_reason}`
             : `Payment #${r.payment.id} ${statusLabel(r.payment.status).toLowerCase()}.`,
           r.payment.status === 'failed' ? 'error' : 'success');
