@@ -9,18 +9,25 @@
 # an admin's health panel, users, shipping, cash payments, paying again;
 # paying again after a lost answer and a re-render (one Idempotency-Key per
 # attempt, watched on the wire); the method and card token being typed into
-# "pay again" surviving the poll's re-renders.
+# "pay again" surviving the poll's re-renders; an admin refunding a card
+# payment, and recording by hand the refund of one the processor holds no
+# charge of (NO_PROCESSOR_CHARGE), customers seeing no refund buttons.
 #
 # Needs the stack up (scripts/stack.sh up) serving the UI (the gateway's
 # WEB_ROOT, default "web" relative to where it was started: stack.sh run from
-# the repo root), node >= 20 with npm, and chromium.
+# the repo root), node >= 20 with npm, chromium, and psql (the refund story
+# makes a card payment with no processor charge with a temporary trigger on
+# svc-payment's database, as test_payment_cancel_dead_letter.sh does: the
+# API cannot make one).
 #
 # Output: the runner's report, then "ui: N passed, M failed[, K skipped]"
 # (a setup failure counts as one failure). Screenshots (dashboard at desktop
-# and phone width, the order form with errors, a paid order) in build/ui/,
+# and phone width, the order form with errors, a paid order, the dialog
+# offering to record a refund made by hand) in build/ui/,
 # the TAP report in build/ui/results.tap.
 #
-# Environment: GATEWAY_URL, ADMIN_EMAIL, ADMIN_PASSWORD (scripts/stack.sh env);
+# Environment: GATEWAY_URL, ADMIN_EMAIL, ADMIN_PASSWORD, COMANDA_PG_PORT,
+# PAYMENT_DB_URL (scripts/stack.sh env);
 # CHROMIUM (default /usr/bin/chromium); UI_SCREENSHOT_DIR (default build/ui).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
@@ -44,6 +51,9 @@ setup_failed() {
 command -v node >/dev/null || setup_failed "node is not installed (Node.js >= 20 with npm)"
 command -v npm >/dev/null || setup_failed "npm is not installed"
 [[ -x $CHROMIUM ]] || setup_failed "no chromium at $CHROMIUM (scripts/deps.sh installs Debian's chromium)"
+command -v psql >/dev/null || setup_failed "psql is not installed (scripts/deps.sh installs it)"
+[[ -n ${COMANDA_PG_PORT:-} && -n ${PAYMENT_DB_URL:-} ]] ||
+    setup_failed "no COMANDA_PG_PORT or PAYMENT_DB_URL (scripts/stack.sh env)"
 
 # ---- node dependencies, once per lock file -------------------------------------------
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
   ADMIN_EMAIL, ADMIN_PASSWORD, BASE, PHONE, a11yProblems, api, apiCustomer, apiLogin, apiOrder, apiWaitStatus,
-  SHOTS, eventually, launch, newPage, shot, storedSession, uiLogin, uniqueEmail,
+  SHOTS, eventually, launch, newPage, pgPaymentAdmin, shot, storedSession, uiLogin, uniqueEmail,
 } from './helpers.mjs';
 
 let browser;
@@ -678,5 +678,154 @@ describe('paying again: what was chosen and typed survives a re-render', () => {
     await page.locator('#order-status[data-status="paid"]').waitFor({ timeout: 15000 });
     assert.equal(await form().count(), 0);
     assert.deepEqual(page.problems, []);
+  });
+});
+
+describe('an admin refunds payments: through the processor, or recorded by hand when it holds no charge', () => {
+  const step = story();
+  let page;        // the admin's
+  let theirs;      // the customer's, open on the same orders
+  let customer;
+  let admin;
+  let charged;     // a card order the processor charged: paid
+  let uncharged;   // a card order whose charge never started, completed by the admin
+  let unchargedPay;
+  // A card token of this run only, and a trigger that refuses the write
+  // that starts its charge (what the API cannot make: svc-payment failing
+  // that write), as test_payment_cancel_dead_letter.sh does: the payment
+  // stays pending with no charge at the processor, for the admin to
+  // complete by hand.
+  const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+  const noChargeToken = `tok_visa_nocharge_${run}`;
+  const trigger = `ui_test_no_charge_${run}`;
+  const dropTrigger = () => pgPaymentAdmin(`DROP TRIGGER IF EXISTS ${trigger} ON payments; DROP FUNCTION IF EXISTS ${trigger}()`);
+
+  before(async () => {
+    customer = await apiCustomer('refund', 'Rae Refund');
+    admin = await apiLogin(ADMIN_EMAIL, ADMIN_PASSWORD);
+    charged = await apiOrder(customer.token, { items: [{ product: 'Espresso machine', quantity: 1, price: 320000 }], ...CARD });
+    await apiWaitStatus(customer.token, charged._id, 'paid');
+    page = await newPage(browser);
+    theirs = await newPage(browser);
+  });
+  after(async () => {
+    if (page) await page.context().close();
+    if (theirs) await theirs.context().close();
+    try { dropTrigger(); } catch (e) { process.stderr.write(`cleanup: ${e.message}\n`); }
+    if (admin) await api('POST', '/api/auth/logout', { token: admin.token });
+  });
+
+  const paymentsOf = async (orderId) =>
+    (await api('GET', `/api/payments?order_id=${orderId}&limit=50`, { token: admin.token })).body.payments;
+  const orderOf = async (orderId) => (await api('GET', `/api/orders/${orderId}`, { token: admin.token })).body.order;
+  const refundButtons = (p) => p.getByRole('button', { name: /refund/i });
+  const focusKey = (p) => p.evaluate(() => document.activeElement && document.activeElement.dataset.focusKey);
+
+  step('a customer\'s paid order shows its completed payment with no refund button; the admin\'s has one', async () => {
+    await uiLogin(theirs, customer.email, customer.password);
+    await theirs.goto(`${BASE}/#/orders/${charged._id}`);
+    await theirs.locator('#order-status[data-status="paid"]').waitFor();
+    await theirs.locator('.payment-status[data-status="completed"]').waitFor();
+    assert.equal(await refundButtons(theirs).count(), 0, 'a customer gets no refund button');
+    await uiLogin(page, ADMIN_EMAIL, ADMIN_PASSWORD);
+    await page.goto(`${BASE}/#/orders/${charged._id}`);
+    await page.locator('.payment-status[data-status="completed"]').waitFor();
+    await page.getByRole('button', { name: 'Refund payment' }).waitFor();
+    assert.equal(await refundButtons(page).count(), 1);
+  });
+
+  step('the refund dialog says what will happen; Esc closes it, the focus goes back, nothing is refunded', async () => {
+    const [p] = await paymentsOf(charged._id);
+    await page.getByRole('button', { name: 'Refund payment' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Refund this payment?' });
+    await dialog.waitFor();
+    assert.match(await dialog.textContent(), /goes back to the customer's card through the card processor\. The order is cancelled/);
+    assert.ok(await dialog.getByRole('button', { name: 'Keep payment' }).evaluate((el) => el === document.activeElement),
+      'the choice that changes nothing has the focus');
+    assert.deepEqual(await a11yProblems(page), []);
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    // (the dialog's close event, which moves the focus, comes a task later)
+    await eventually(async () => (await focusKey(page)) === `refund-${p.id}`, { what: 'the focus back on the refund button' });
+    assert.equal((await paymentsOf(charged._id))[0].status, 'completed');
+  });
+
+  step('refunds a card payment: the order becomes cancelled and shows "Payment refunded"', async () => {
+    const [p] = await paymentsOf(charged._id);
+    await page.getByRole('button', { name: 'Refund payment' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Refund this payment?' });
+    await dialog.getByRole('button', { name: 'Yes, refund payment' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await page.getByText(`Payment #${p.id} refunded.`).waitFor();
+    await page.locator('.payment-status[data-status="refunded"]').waitFor();
+    await page.locator('#order-status[data-status="cancelled"]').waitFor({ timeout: 15000 });
+    await page.locator('.notice-refund').waitFor({ timeout: 15000 });
+    assert.match(await page.locator('.notice-refund').textContent(), /^Payment refunded .*\.$/);
+    assert.match(await page.locator('.timeline').textContent(), /payment refunded/);
+    assert.equal(await refundButtons(page).count(), 0, 'a refunded payment has no refund button');
+    assert.equal((await paymentsOf(charged._id))[0].status, 'refunded');
+    // the customer's page follows by itself
+    await theirs.locator('#order-status[data-status="cancelled"]').waitFor({ timeout: 15000 });
+    await theirs.locator('.notice-refund').waitFor({ timeout: 15000 });
+  });
+
+  step('a card payment the processor never charged, completed by the admin on the page', async () => {
+    pgPaymentAdmin(`
+      CREATE FUNCTION ${trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'ui test: no charge of this payment starts'; END $$;
+      CREATE TRIGGER ${trigger} BEFORE UPDATE ON payments FOR EACH ROW
+      WHEN (NEW.payment_token = '${noChargeToken}' AND OLD.charge_started_at IS NULL AND NEW.charge_started_at IS NOT NULL)
+      EXECUTE FUNCTION ${trigger}()`);
+    uncharged = await apiOrder(customer.token, {
+      items: [{ product: 'Grinder', quantity: 1, price: 95000 }], payment_method: 'credit_card', payment_token: noChargeToken,
+    });
+    unchargedPay = (await eventually(async () => (await paymentsOf(uncharged._id))[0], { what: 'its payment' })).id;
+    assert.equal(pgPaymentAdmin(`SELECT payment_method || ' ' || status || ' ' || (charge_started_at IS NULL)
+      FROM payments WHERE id = ${unchargedPay}`), 'credit_card pending true', 'a pending card payment whose charge never started');
+    await page.goto(`${BASE}/#/orders/${uncharged._id}`);
+    await page.locator('.payment-status[data-status="pending"]').waitFor();
+    await page.getByRole('button', { name: 'Complete payment' }).click();
+    await page.locator('.payment-status[data-status="completed"]').waitFor();
+    dropTrigger();
+    await page.locator('#order-status[data-status="paid"]').waitFor({ timeout: 15000 });
+    assert.equal(pgPaymentAdmin(`SELECT count(*) FROM processor_sim_charges
+      WHERE reference = (SELECT transaction_id FROM payments WHERE id = ${unchargedPay})`), '0', 'the processor has no charge of it');
+    await theirs.goto(`${BASE}/#/orders/${uncharged._id}`);
+    await theirs.locator('.payment-status[data-status="completed"]').waitFor();
+    assert.equal(await refundButtons(theirs).count(), 0, 'a customer gets no refund button');
+  });
+
+  step('its refund is refused (NO_PROCESSOR_CHARGE): the dialog says why and offers to record a refund made by hand', async () => {
+    await page.getByRole('button', { name: 'Refund payment' }).click();
+    await page.getByRole('dialog', { name: 'Refund this payment?' }).getByRole('button', { name: 'Yes, refund payment' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Record a refund made by hand?' });
+    await dialog.waitFor();
+    const alert = dialog.getByRole('alert');
+    await alert.getByText('no charge of this payment: nothing was refunded').waitFor();
+    assert.ok(await alert.evaluate((el) => el === document.activeElement), 'the focus is on the explanation');
+    assert.match(await dialog.locator('.dialog-note').textContent(),
+      new RegExp(`no charge of payment #${unchargedPay} .*No money moves through the processor: the payment is only marked refunded\\.`));
+    assert.equal(await dialog.getByRole('button', { name: 'Record refund made by hand' }).count(), 1);
+    assert.deepEqual(await a11yProblems(page), []);
+    await shot(page, 'refund-by-hand.png');
+    // nothing moved
+    assert.equal((await paymentsOf(uncharged._id))[0].status, 'completed');
+    assert.equal((await orderOf(uncharged._id)).status, 'paid');
+  });
+
+  step('the refund made by hand is recorded: the payment is refunded and the order says so', async () => {
+    const dialog = page.getByRole('dialog', { name: 'Record a refund made by hand?' });
+    await dialog.getByRole('button', { name: 'Record refund made by hand' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await page.getByText(`The refund of payment #${unchargedPay} made by hand is recorded.`).waitFor();
+    await page.locator('.payment-status[data-status="refunded"]').waitFor();
+    await page.locator('.notice-refund').waitFor({ timeout: 15000 });
+    await page.locator('#order-status[data-status="cancelled"]').waitFor({ timeout: 15000 });
+    assert.equal(await refundButtons(page).count(), 0);
+    assert.equal((await paymentsOf(uncharged._id))[0].status, 'refunded');
+    assert.equal(pgPaymentAdmin(`SELECT count(*) FROM processor_sim_charges
+      WHERE reference = (SELECT transaction_id FROM payments WHERE id = ${unchargedPay})`), '0', 'still no charge at the processor');
+    assert.deepEqual(page.problems, []);
+    assert.deepEqual(theirs.problems, []);
   });
 });

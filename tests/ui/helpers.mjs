@@ -1,6 +1,7 @@
 // Shared pieces of the browser tests: the stack's settings, a small API
 // client (for setting up data the test then looks at in the browser), the
 // browser itself (Debian's chromium driven by playwright-core), and checks.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -81,6 +82,27 @@ export async function apiWaitStatus(token, id, statuses, timeout = 15000) {
     const r = await api('GET', `/api/orders/${id}`, { token });
     return r.status === 200 && want.includes(r.body.order.status) ? r.body.order : null;
   }, { timeout, what: `order ${id} to be ${want.join('/')}` });
+}
+
+/**
+ * Runs SQL on svc-payment's database as the stack's PostgreSQL superuser
+ * with psql, as tests/integration/lib.sh's pg_pay_admin does, for the one
+ * kind of setup the API cannot make: a failure inside svc-payment (a
+ * trigger that keeps a card charge from starting). Returns psql's output,
+ * trimmed; throws with psql's message when it fails. Needs COMANDA_PG_PORT
+ * and PAYMENT_DB_URL (scripts/stack.sh env).
+ */
+export function pgPaymentAdmin(sql) {
+  const port = process.env.COMANDA_PG_PORT;
+  const url = process.env.PAYMENT_DB_URL;
+  if (!port || !url) throw new Error('COMANDA_PG_PORT and PAYMENT_DB_URL are not set (scripts/stack.sh env)');
+  const db = url.slice(url.lastIndexOf('/') + 1);
+  try {
+    return execFileSync('psql', ['-XAtq', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', port, '-U', 'postgres',
+      '-d', db, '-c', sql], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch (e) {
+    throw new Error(`psql: ${(e.stderr || e.message).trim()}`);
+  }
 }
 
 // ---- the browser ------------------------------------------------------------------

@@ -43,6 +43,9 @@ export const listPayments = (p = {}) => call('GET', `/api/payments${qs(p)}`);
 export const createPayment = (body, key) => call('POST', '/api/payments', { body, headers: { 'Idempotency-Key': key } });
 export const setPaymentStatus = (id, status, reason) =>
   call('PUT', `/api/payments/${encodeURIComponent(id)}/status`, { body: reason ? { status, reason } : { status } });
+/** byHand: record a refund a person made outside the processor ({"by_hand": true}); else no body. */
+export const refundPayment = (id, byHand) =>
+  call('POST', `/api/payments/${encodeURIComponent(id)}/refund`, byHand ? { body: { by_hand: true } } : {});
 
 /** GET /status is public and not in the {"success": ...} envelope. */
 export async function status() {

@@ -1,6 +1,7 @@
 // One order: its items, status history and payments, and what the caller
-// may do with it (cancel; for admins ship, deliver and settle cash
-// payments; after a failed payment, pay again). Live: polled every 2 s.
+// may do with it (cancel; for admins ship, deliver, settle cash payments
+// and refund completed ones; after a failed payment, pay again). Live:
+// polled every 2 s.
 import * as api from './api.js';
 import { announce, busy, clearFormErrors, field, formSummary, h, keepFocus, nextId, replace,
   showApiErrors } from './dom.js';
@@ -70,7 +71,9 @@ export async function orderView({ main, params, isCurrent }) {
   let lastJson = JSON.stringify(data);
   const body = h('div', { class: 'order-body' });
   const dialog = cancelDialog();
+  const refunds = admin ? refundDialog() : null;
   document.body.append(dialog.el);
+  if (refunds) document.body.append(refunds.el);
 
   async function act(button, fn, success) {
     await busy(button, async () => {
@@ -175,6 +178,16 @@ export async function orderView({ main, params, isCurrent }) {
         `Payment #${p.id} marked as failed.`));
       buttons.push(done, fail);
     }
+    if (admin && p.status === 'completed') {
+      const refund = h('button', { type: 'button', class: 'btn btn-danger', dataset: { focusKey: `refund-${p.id}` } },
+        'Refund payment');
+      refund.addEventListener('click', () => refunds.open(p, data.order, refund, async (_refunded, byHand) => {
+        announce(byHand ? `The refund of payment #${p.id} made by hand is recorded.` : `Payment #${p.id} refunded.`,
+          'success');
+        await refresh(false).catch(() => {});   // the poll catches up
+      }));
+      buttons.push(refund);
+    }
     return h('li', { class: 'payment', dataset: { paymentId: String(p.id) } },
       h('p', { class: 'payment-head' }, h('span', {}, `Payment #${p.id}`), ' ',
         pill(p.status, { class: `pill pill-${p.status} payment-status`, dataset: { status: p.status } })),
@@ -272,33 +285,47 @@ export async function orderView({ main, params, isCurrent }) {
   return {
     title: `Order ${shortId(id)}`,
     poll: () => refresh(true),
-    destroy: () => dialog.el.remove(),
+    destroy: () => { dialog.el.remove(); if (refunds) refunds.el.remove(); },
   };
 }
 
-/** The "cancel this order?" dialog (a modal <dialog>: focus stays inside, Esc closes). */
-function cancelDialog() {
-  const titleId = nextId('cancel-h');
-  const reason = field({ label: 'Reason (optional)', name: 'reason', attrs: { maxlength: 500 } });
+/**
+ * A modal confirmation <dialog> (focus stays inside, Esc or the keep button
+ * closes it). Closed, it gives the focus back to the button that opened it,
+ * or to the one the poll drew in its place (same data-focus-key), else to
+ * the page's h1. Returns its parts for the caller to word: {el, heading,
+ * note, confirm, keep, open(opener, onConfirm, focusFirst)}. onConfirm
+ * runs while the confirm button reads busy; the dialog closes when it
+ * resolves and shows the error in its summary (showApiErrors) when it
+ * throws.
+ */
+function confirmDialog({ id, title, confirm, keep, body = null }) {
+  const titleId = nextId(id);
+  const heading = h('h2', { id: titleId }, title);
   const note = h('p', { class: 'dialog-note' });
-  const confirm = h('button', { type: 'submit', class: 'btn btn-danger' }, 'Yes, cancel order');
-  const keep = h('button', { type: 'button', class: 'btn', value: 'keep' }, 'Keep order');
-  const form = h('form', { novalidate: true }, formSummary(), note, reason.wrap, h('div', { class: 'actions' }, confirm, keep));
-  const el = h('dialog', { class: 'dialog', 'aria-labelledby': titleId },
-    h('h2', { id: titleId }, 'Cancel this order?'), form);
+  const confirmButton = h('button', { type: 'submit', class: 'btn btn-danger' }, confirm);
+  const keepButton = h('button', { type: 'button', class: 'btn', value: 'keep' }, keep);
+  const form = h('form', { novalidate: true }, formSummary(), note, body,
+    h('div', { class: 'actions' }, confirmButton, keepButton));
+  const el = h('dialog', { class: 'dialog', 'aria-labelledby': titleId }, heading, form);
   let onConfirm = null;
   let opener = null;
-  keep.addEventListener('click', () => el.close());
+  keepButton.addEventListener('click', () => el.close());
   el.addEventListener('close', () => {
-    const back = opener && opener.isConnected ? opener : document.querySelector('#main h1');
+    let back = opener;
+    if (back && !back.isConnected) {
+      back = back.dataset.focusKey
+        ? document.querySelector(`#main [data-focus-key="${CSS.escape(back.dataset.focusKey)}"]`) : null;
+    }
+    back = back || document.querySelector('#main h1');
     if (back) back.focus();
   });
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     clearFormErrors(form);
-    await busy(confirm, async () => {
+    await busy(confirmButton, async () => {
       try {
-        await onConfirm(reason.input.value.trim() || undefined);
+        await onConfirm();
         el.close();
       } catch (e) {
         showApiErrors(form, e);
@@ -307,16 +334,93 @@ function cancelDialog() {
   });
   return {
     el,
-    open(order, button, fn) {
+    heading,
+    note,
+    confirm: confirmButton,
+    keep: keepButton,
+    open(button, fn, focusFirst) {
       onConfirm = fn;
       opener = button;
-      reason.input.value = '';
       clearFormErrors(form);
-      note.textContent = order.status === 'paid'
+      el.showModal();
+      focusFirst.focus();
+    },
+  };
+}
+
+/** The "cancel this order?" dialog. */
+function cancelDialog() {
+  const reason = field({ label: 'Reason (optional)', name: 'reason', attrs: { maxlength: 500 } });
+  const d = confirmDialog({ id: 'cancel-h', title: 'Cancel this order?', confirm: 'Yes, cancel order',
+    keep: 'Keep order', body: reason.wrap });
+  return {
+    el: d.el,
+    open(order, button, fn) {
+      reason.input.value = '';
+      d.note.textContent = order.status === 'paid'
         ? `It has been paid: ${money(order.total, order.currency)} will be refunded.`
         : 'Nothing has been charged for it.';
-      el.showModal();
-      reason.input.focus();
+      d.open(button, () => fn(reason.input.value.trim() || undefined), reason.input);
+    },
+  };
+}
+
+/**
+ * The admin's "refund this payment?" dialog. A card payment is refunded
+ * through the processor. When the processor has no charge of it (409
+ * NO_PROCESSOR_CHARGE: an admin completed it by hand, or the processor lost
+ * the charge) nothing went back and the payment stays completed: the
+ * dialog says so and becomes "Record a refund made by hand?", which sends
+ * {"by_hand": true} once a person has returned the money some other way.
+ * The API refuses that while the processor does hold a charge (409
+ * PROCESSOR_CHARGE): then it turns back into a processor refund.
+ * open(payment, order, opener, fn): fn(refunded payment, byHand) runs after
+ * a refund succeeded.
+ */
+function refundDialog() {
+  const d = confirmDialog({ id: 'refund-h', title: 'Refund this payment?', confirm: 'Yes, refund payment',
+    keep: 'Keep payment' });
+  let byHand = false;
+  function wording(p, order) {
+    const amount = money(p.amount, p.currency);
+    let what;
+    if (byHand) {
+      d.heading.textContent = 'Record a refund made by hand?';
+      what = `The card processor has no charge of payment #${p.id} (it was completed without one, or the processor `
+        + `lost it), so it cannot send ${amount} back. Once the money has gone back to the customer some other way, `
+        + 'record that here. No money moves through the processor: the payment is only marked refunded.';
+      d.confirm.textContent = 'Record refund made by hand';
+    } else {
+      d.heading.textContent = 'Refund this payment?';
+      what = CARD_METHODS.has(p.payment_method)
+        ? `${amount} goes back to the customer's card through the card processor.`
+        : `${methodLabel(p.payment_method)} goes back by hand, as it came: the refund of ${amount} is only `
+          + 'recorded, no money moves through the processor.';
+      d.confirm.textContent = 'Yes, refund payment';
+    }
+    const then = { paid: ' The order is cancelled: it can no longer ship.',
+      shipped: ' The order stays shipped and shows the refund.',
+      delivered: ' The order stays delivered and shows the refund.' }[order.status] || '';
+    d.note.textContent = what + then;
+  }
+  return {
+    el: d.el,
+    open(p, order, button, fn) {
+      byHand = false;
+      wording(p, order);
+      d.open(button, async () => {
+        let r;
+        try {
+          r = await api.refundPayment(p.id, byHand);
+        } catch (e) {
+          const was = byHand;
+          if (!byHand && e.reason === 'NO_PROCESSOR_CHARGE') byHand = true;
+          else if (byHand && e.reason === 'PROCESSOR_CHARGE') byHand = false;
+          if (byHand !== was) wording(p, order);
+          throw e;
+        }
+        await fn(r.payment, byHand);
+      }, d.keep);   // the choice that changes nothing has the focus first
     },
   };
 }
