@@ -46,7 +46,11 @@ long long cfg_int(const char *name, long long min, long long max)
 	char *end = NULL;
 	errno = 0;
 	long long n = strtoll(v, &end, 10);
-	if (errno != 0 || end == v || *end != '\0' || n < min || n > max) {
+	/* strtoll also takes leading white space and a '+', which a trailing
+	 * space is refused for: one spelling of a number, digits with an
+	 * optional '-'. */
+	bool digits = (v[0] >= '0' && v[0] <= '9') || (v[0] == '-' && v[1] >= '0' && v[1] <= '9');
+	if (!digits || errno != 0 || end == v || *end != '\0' || n < min || n > max) {
 		log_printf(LOG_ERROR, "configuration %s=\"%s\" is not an integer in [%lld, %lld]", name, v,
 		    min, max);
 		exit(2);

@@ -67,6 +67,37 @@ static int cfg_secret_exit_status(const char *env, const char *value)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* The exit status of a child that reads RPC_WORKERS = value as an integer
+ * in [1, 64]: 0 when it was taken, 2 when it was refused. */
+static int cfg_int_exit_status(const char *value)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		on_exit(cfg_child_exit, NULL);
+		setenv("RPC_WORKERS", value, 1);
+		(void)cfg_int("RPC_WORKERS", 1, 64);
+		_exit(0);
+	}
+	int status = -1;
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* strtoll took " 5" and "+5" while "5 " was refused: one spelling now. */
+TEST(cfg_int_takes_plain_decimal_digits_only)
+{
+	CHECK_EQ_INT(cfg_int_exit_status("5"), 0);
+	CHECK_EQ_INT(cfg_int_exit_status("64"), 0);
+	CHECK_EQ_INT(cfg_int_exit_status(" 5"), 2);
+	CHECK_EQ_INT(cfg_int_exit_status("+5"), 2);
+	CHECK_EQ_INT(cfg_int_exit_status("5 "), 2);
+	CHECK_EQ_INT(cfg_int_exit_status("0"), 2);
+	CHECK_EQ_INT(cfg_int_exit_status("65"), 2);
+	CHECK_EQ_INT(cfg_int_exit_status("-"), 2);
+	CHECK_EQ_INT(cfg_int_exit_status("0x10"), 2);
+}
+
 TEST(cfg_placeholder_finds_change_me_in_any_case)
 {
 	CHECK(cfg_placeholder("CHANGE-ME"));
