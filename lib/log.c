@@ -37,19 +37,6 @@ bool log_enabled(int level)
 	return level >= log_level;
 }
 
-/* The length of the UTF-8 character starting with the byte *p >= 0x80 (2 to
- * 4 bytes), or 0 when the bytes there are not strict UTF-8 (lib/utf8.h).
- * Reads no further than the first byte that does not continue the
- * character, so never past the NUL. */
-static size_t log_utf8_len(const unsigned char *p)
-{
-	size_t len = (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 0;
-	for (size_t i = 1; i < len; i++)
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-	return len > 0 && utf8_valid((const char *)p, len) ? len : 0;
-}
-
 size_t log_json_escape(char *dst, size_t cap, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -66,7 +53,7 @@ size_t log_json_escape(char *dst, size_t cap, const char *s)
 		}
 		/* a character of several bytes is copied whole or not at all:
 		 * never cut inside one */
-		size_t len = *p >= 0x80 ? log_utf8_len(p) : 0;
+		size_t len = *p >= 0x80 ? utf8_char_len((const char *)p, strnlen((const char *)p, 4)) : 0;
 		if (len > 0) {
 			if (n + len >= cap)
 				break;

@@ -63,6 +63,14 @@ bool utf8_valid(const char *s, size_t n)
 	return utf8_count(s, n) >= 0;
 }
 
+size_t utf8_char_len(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *q = p;
+	if (n == 0 || utf8_next(&q, p + n) < 0)
+		return 0;
+	return (size_t)(q - p);
+}
+
 /* Shows nothing: Unicode's White_Space (the control characters among them
  * are refused before this is asked) and the zero-width format characters
  * a text made of them would also look empty with. */

@@ -22,6 +22,11 @@ long utf8_chars(const char *s);
 /* utf8_count(s, n) >= 0. */
 bool utf8_valid(const char *s, size_t n);
 
+/* The length in bytes (1 to 4) of the strict UTF-8 character that starts
+ * at s, reading no further than s[n - 1]; 0 when the bytes there are not
+ * one (or n is 0). */
+size_t utf8_char_len(const char *s, size_t n);
+
 /* Judges s[0..n) as a text people read (a user's name, a product):
  * returns its code points, or
  *   UTF8_TEXT_INVALID  not strict UTF-8;

@@ -58,3 +58,17 @@ TEST(utf8_text_refuses_controls_and_sees_blank)
 	CHECK_EQ_INT(T("\xe3\x80\x80x", &blank), 2);
 	CHECK(!blank);
 }
+
+TEST(utf8_char_len_reads_one_whole_character_within_n)
+{
+	CHECK_EQ_INT(utf8_char_len("a", 1), 1);
+	CHECK_EQ_INT(utf8_char_len("\xc3\xa9x", 3), 2);
+	CHECK_EQ_INT(utf8_char_len("\xe2\x82\xac", 3), 3);
+	CHECK_EQ_INT(utf8_char_len("\xf0\x9f\x98\x80", 4), 4);
+	CHECK_EQ_INT(utf8_char_len("\xe2\x82\xac", 2), 0);     /* cut by n */
+	CHECK_EQ_INT(utf8_char_len("\xc3", 1), 0);             /* a lead byte alone */
+	CHECK_EQ_INT(utf8_char_len("\xed\xa0\x80", 3), 0);     /* a surrogate */
+	CHECK_EQ_INT(utf8_char_len("\xc0\xaf", 2), 0);         /* overlong */
+	CHECK_EQ_INT(utf8_char_len("\x80", 1), 0);             /* a continuation byte */
+	CHECK_EQ_INT(utf8_char_len("a", 0), 0);
+}
