@@ -11,6 +11,7 @@
 #include "gw_errors.h"
 #include "gw_metrics.h"
 #include "gw_ratelimit.h"
+#include "json.h"
 
 bool gw_http_is_json(const char *ct)
 {
@@ -33,18 +34,6 @@ bool gw_http_is_json(const char *ct)
 
 /* The longest repeated query key an error names (gw_http_route). */
 #define GW_HTTP_KEY_NAMED_MAX 64
-
-/* White space alone is no body (API.md: a refund takes none, "white space
- * alone counts as none"), so it needs no Content-Type either. */
-static bool gw_http_body_blank(const httpd_request *req)
-{
-	for (size_t i = 0; i < req->body_len; i++) {
-		char c = req->body[i];
-		if (c != ' ' && c != '\t' && c != '\r' && c != '\n')
-			return false;
-	}
-	return true;
-}
 
 static bool gw_http_has_body_method(const char *m)
 {
@@ -95,7 +84,10 @@ static void gw_http_route(gw_app *app, const gw_route *table, size_t n, const ht
 	if (!authorized)
 		return;
 	if (req->body_len > 0 && gw_http_has_body_method(req->method) &&
-	    !gw_http_is_json(httpd_header(req, "Content-Type")) && !gw_http_body_blank(req)) {
+	    !gw_http_is_json(httpd_header(req, "Content-Type")) &&
+	    /* white space alone is no body (API.md: a refund takes none, "white
+	     * space alone counts as none"), so it needs no Content-Type either */
+	    !json_body_blank(req->body, req->body_len)) {
 		httpd_respond_error(resp, req, 415, "UNSUPPORTED_MEDIA_TYPE",
 		    "Content-Type must be application/json");
 		return;

@@ -280,13 +280,18 @@ static size_t json_count_members(json_object *o)
 	return n;
 }
 
-json_parse_status json_parse_body(const char *text, size_t len, int max_depth, json_object **out)
+bool json_body_blank(const char *text, size_t len)
 {
-	*out = NULL;
 	size_t i = 0;
 	while (i < len && json_is_space(text[i]))
 		i++;
-	if (i == len)
+	return i == len;
+}
+
+json_parse_status json_parse_body(const char *text, size_t len, int max_depth, json_object **out)
+{
+	*out = NULL;
+	if (json_body_blank(text, len))
 		return JSON_PARSE_EMPTY;
 	/* json-c takes an int length; bodies are capped far below by httpd.
 	 * Its UTF-8 check lets overlong forms and surrogates through: check

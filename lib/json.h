@@ -62,6 +62,10 @@ typedef enum json_parse_status {
  * member name given twice in one object (I-JSON, RFC 7493). */
 json_parse_status json_parse_body(const char *text, size_t len, int max_depth, json_object **out);
 
+/* True when text[0..len) is no body for JSON: empty, or JSON white space
+ * alone (what json_parse_body answers JSON_PARSE_EMPTY for). Pure. */
+bool json_body_blank(const char *text, size_t len);
+
 /* A client-safe sentence for a failed parse ("Malformed JSON in request body"). */
 const char *json_parse_message(json_parse_status st);
 
