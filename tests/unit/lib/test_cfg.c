@@ -15,21 +15,46 @@ static void cfg_child_exit(int status, void *arg)
 	_exit(status);
 }
 
-/* The exit status of a child that sets COMANDA_ENV=value and asks whether
- * this is production: 0 when it was answered, 2 when the value was refused. */
-static int cfg_env_exit_status(const char *value)
+/* The exit status of a child that sets COMANDA_ENV (unless env is NULL)
+ * and name = value, then reads name with read: 0 when the value was taken,
+ * 2 when it was refused. */
+static int cfg_exit_status(const char *env, const char *name, const char *value, void (*read)(const char *name))
 {
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid == 0) {
 		on_exit(cfg_child_exit, NULL);
-		setenv("COMANDA_ENV", value, 1);
-		(void)cfg_production();
+		if (env != NULL)
+			setenv("COMANDA_ENV", env, 1);
+		setenv(name, value, 1);
+		read(name);
 		_exit(0);
 	}
 	int status = -1;
 	waitpid(pid, &status, 0);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void cfg_read_production(const char *name)
+{
+	(void)name;
+	(void)cfg_production();
+}
+
+static void cfg_read_admin_secret(const char *name)
+{
+	(void)cfg_secret(name, "admin-change-me");
+}
+
+static void cfg_read_workers(const char *name)
+{
+	(void)cfg_int(name, 1, 64);
+}
+
+/* COMANDA_ENV=value, asked whether this is production. */
+static int cfg_env_exit_status(const char *value)
+{
+	return cfg_exit_status(NULL, "COMANDA_ENV", value, cfg_read_production);
 }
 
 TEST(cfg_production_accepts_the_two_documented_values)
@@ -49,39 +74,16 @@ TEST(cfg_production_refuses_an_unknown_comanda_env)
 	CHECK_EQ_INT(cfg_env_exit_status("staging"), 2);
 }
 
-/* The exit status of a child that reads secret ADMIN_PASSWORD = value under
- * COMANDA_ENV = env: 0 when the value was taken, 2 when it was refused. */
+/* Secret ADMIN_PASSWORD = value read under COMANDA_ENV = env. */
 static int cfg_secret_exit_status(const char *env, const char *value)
 {
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid == 0) {
-		on_exit(cfg_child_exit, NULL);
-		setenv("COMANDA_ENV", env, 1);
-		setenv("ADMIN_PASSWORD", value, 1);
-		(void)cfg_secret("ADMIN_PASSWORD", "admin-change-me");
-		_exit(0);
-	}
-	int status = -1;
-	waitpid(pid, &status, 0);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return cfg_exit_status(env, "ADMIN_PASSWORD", value, cfg_read_admin_secret);
 }
 
-/* The exit status of a child that reads RPC_WORKERS = value as an integer
- * in [1, 64]: 0 when it was taken, 2 when it was refused. */
+/* RPC_WORKERS = value read as an integer in [1, 64]. */
 static int cfg_int_exit_status(const char *value)
 {
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid == 0) {
-		on_exit(cfg_child_exit, NULL);
-		setenv("RPC_WORKERS", value, 1);
-		(void)cfg_int("RPC_WORKERS", 1, 64);
-		_exit(0);
-	}
-	int status = -1;
-	waitpid(pid, &status, 0);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return cfg_exit_status(NULL, "RPC_WORKERS", value, cfg_read_workers);
 }
 
 /* strtoll took " 5" and "+5" while "5 " was refused: one spelling now. */
