@@ -40,9 +40,8 @@ check "no other card payment is pending (the sweep's calls are this script's)" w
 TOKEN=$TADMIN api POST /api/orders '{"items":[{"product":"Cancelled lookup test","quantity":1,"price":9.5}],"payment_method":"cash"}'
 order=$(jq -r '.order._id // empty' <<<"$HTTP_BODY")
 check "an order" test -n "$order"
-has_payment() { [[ -n $(pg_pay_admin "SELECT id FROM payments WHERE order_id = '$order'") ]]; }
-check "its payment" wait_until 10 has_payment
-pay=$(pg_pay_admin "SELECT id FROM payments WHERE order_id = '$order' ORDER BY id LIMIT 1")
+check "its payment" wait_until 10 has_payment "$order"
+pay=$(payment_of "$order")
 tok="tok_visa_cancelled_$RUN"
 # marked 50 s ago: the charge "may be in flight", so the sweep leaves it for now
 check_eq "a card payment whose charge was marked 50 s ago, never made" "$pay" \
@@ -71,8 +70,7 @@ check "[2] no other card payment is pending" wait_until 20 no_card_pending
 TOKEN=$TADMIN api POST /api/orders '{"items":[{"product":"Cancelled first charge test","quantity":1,"price":8.5}],"payment_method":"cash"}'
 order2=$(jq -r '.order._id // empty' <<<"$HTTP_BODY")
 check "[2] an order" test -n "$order2"
-has_payment2() { [[ -n $(payment_of "$order2") ]]; }
-check "[2] its payment" wait_until 10 has_payment2
+check "[2] its payment" wait_until 10 has_payment "$order2"
 pay2=$(payment_of "$order2")
 stack stop-svc svc-payment >/dev/null 2>&1
 TOKEN=$TADMIN api PUT "/api/orders/$order2/status" '{"status":"cancelled"}'
