@@ -1320,6 +1320,11 @@ bool rpc_ctx_is_admin(const rpc_ctx *ctx)
 	return rpc_ctx_caller_role(ctx) == COMANDA__ROLE__ROLE_ADMIN;
 }
 
+bool rpc_ctx_is_service(const rpc_ctx *ctx)
+{
+	return rpc_ctx_caller_role(ctx) == COMANDA__ROLE__ROLE_SERVICE;
+}
+
 bool rpc_ctx_signed_in(const rpc_ctx *ctx)
 {
 	int role = rpc_ctx_caller_role(ctx);

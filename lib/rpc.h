@@ -272,6 +272,8 @@ const char *rpc_ctx_idempotency_key(const rpc_ctx *ctx); /* "" when none */
 const char *rpc_ctx_client(const rpc_ctx *ctx);          /* RpcRequest.client; "" when none */
 /* The caller is an admin (RpcRequest's role). */
 bool rpc_ctx_is_admin(const rpc_ctx *ctx);
+/* The caller is another service (its events, sweeps and internal calls). */
+bool rpc_ctx_is_service(const rpc_ctx *ctx);
 /* The caller is a person who signed in: a customer or an admin, with an id
  * (not a service, not anonymous). */
 bool rpc_ctx_signed_in(const rpc_ctx *ctx);

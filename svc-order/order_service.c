@@ -39,11 +39,6 @@ void order_service_configure(const order_service_config *cfg)
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static bool order_is_service(const rpc_ctx *ctx)
-{
-	return rpc_ctx_caller_role(ctx) == COMANDA__ROLE__ROLE_SERVICE;
-}
-
 static int order_not_found(rpc_ctx *ctx)
 {
 	return rpc_ctx_error(ctx, COMANDA__CODE__NOT_FOUND, "Order not found");
@@ -78,6 +73,16 @@ static mongoc_collection_t *order_coll(rpc_ctx *ctx)
 		return NULL;
 	mongoc_client_t *client = svc_worker(ctx);
 	return client ? mongoc_client_get_collection(client, order_cfg.db_name, ORDER_DB_COLLECTION) : NULL;
+}
+
+/* Appends {field: {$exists: false}} to a filter: the documents without
+ * field (FerretDB v1 runs it in a find's filter and in $match). */
+static void order_bson_absent(bson_t *filter, const char *field)
+{
+	bson_t ex;
+	BSON_APPEND_DOCUMENT_BEGIN(filter, field, &ex);
+	BSON_APPEND_BOOL(&ex, "$exists", false);
+	bson_append_document_end(filter, &ex);
 }
 
 static bool order_parse_id(const char *id, bson_oid_t *oid)
@@ -131,7 +136,7 @@ static int order_load(rpc_ctx *ctx, mongoc_collection_t *coll, const bson_oid_t 
 			bson_destroy(raw);
 		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "internal error");
 	}
-	bool visible = rpc_ctx_is_admin(ctx) || order_is_service(ctx) || o->user_id == rpc_ctx_caller_id(ctx);
+	bool visible = rpc_ctx_is_admin(ctx) || rpc_ctx_is_service(ctx) || o->user_id == rpc_ctx_caller_id(ctx);
 	if (!visible) {
 		if (raw != NULL)
 			bson_destroy(raw);
@@ -371,7 +376,7 @@ static int order_create(rpc_ctx *ctx, const Comanda__CreateOrderRequest *req, Co
 
 static int order_get(rpc_ctx *ctx, const Comanda__GetOrderRequest *req, Comanda__OrderReply *reply)
 {
-	if (!rpc_ctx_signed_in(ctx) && !order_is_service(ctx))
+	if (!rpc_ctx_signed_in(ctx) && !rpc_ctx_is_service(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
 	bson_oid_t oid;
 	if (!order_parse_id(req->id, &oid))
@@ -554,10 +559,7 @@ static void order_stats_pipeline(bson_t *pipeline, int64_t user_id, bool receive
 		BSON_APPEND_UTF8(&in, "2", order_status_name(COMANDA__ORDER_STATUS__ORDER_DELIVERED));
 		bson_append_array_end(&st, &in);
 		bson_append_document_end(&m, &st);
-		bson_t ex;
-		BSON_APPEND_DOCUMENT_BEGIN(&m, "refunded_at", &ex);
-		BSON_APPEND_BOOL(&ex, "$exists", false);
-		bson_append_document_end(&m, &ex);
+		order_bson_absent(&m, "refunded_at");
 	}
 	bson_append_document_end(&match, &m);
 	bson_append_document_end(&stages, &match);
@@ -685,10 +687,7 @@ static int order_cas(rpc_ctx *ctx, mongoc_collection_t *coll, const bson_oid_t *
 	if (refunded_at > 0) {
 		/* the first refund's time stays: a second payment.refunded of the
 		 * order (another event id) finds it marked and loses the race */
-		bson_t ex;
-		BSON_APPEND_DOCUMENT_BEGIN(&filter, "refunded_at", &ex);
-		BSON_APPEND_BOOL(&ex, "$exists", false);
-		bson_append_document_end(&filter, &ex);
+		order_bson_absent(&filter, "refunded_at");
 	}
 	bool moves = to != o->status;
 	BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
@@ -908,7 +907,7 @@ static order_effect order_payment_effect(Comanda__OrderStatus from, Comanda__App
  * answered with the order as it stands. */
 static int order_apply_payment(rpc_ctx *ctx, const Comanda__ApplyPaymentResultRequest *req, Comanda__OrderReply *reply)
 {
-	if (!order_is_service(ctx) && !rpc_ctx_is_admin(ctx))
+	if (!rpc_ctx_is_service(ctx) && !rpc_ctx_is_admin(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Internal method");
 	bson_oid_t oid;
 	if (!order_parse_id(req->order_id, &oid))

@@ -1079,7 +1079,7 @@ static int pay_on_cancelled(rpc_ctx *ctx, const char *event_id, const Comanda__O
 static int pay_handle_event(rpc_ctx *ctx, const Comanda__HandleOrderEventRequest *req,
     Comanda__HandleOrderEventReply *reply)
 {
-	if (rpc_ctx_caller_role(ctx) != COMANDA__ROLE__ROLE_SERVICE)
+	if (!rpc_ctx_is_service(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Internal method");
 	switch (req->event_case) {
 	case COMANDA__HANDLE_ORDER_EVENT_REQUEST__EVENT_CREATED:
@@ -1136,7 +1136,7 @@ static int pay_fail_cancelled(rpc_ctx *ctx, pg_conn *db, const Comanda__Payment 
  * for again (payment_processor.h). Anything else is answered as it is. */
 static int pay_settle(rpc_ctx *ctx, const Comanda__GetPaymentRequest *req, Comanda__PaymentReply *reply)
 {
-	if (rpc_ctx_caller_role(ctx) != COMANDA__ROLE__ROLE_SERVICE)
+	if (!rpc_ctx_is_service(ctx))
 		return rpc_ctx_error(ctx, COMANDA__CODE__PERMISSION_DENIED, "Internal method");
 	pg_conn *db = svc_db(ctx);
 	Comanda__Payment *p = NULL;
