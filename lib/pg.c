@@ -507,6 +507,19 @@ int pg_run(pg_conn *c, const char *sql, int n_params, const char *const *params)
 	return code;
 }
 
+int pg_exec_int64(pg_conn *c, const char *sql, int n_params, const char *const *params, int64_t *out)
+{
+	PGresult *r = NULL;
+	int code = pg_exec(c, sql, n_params, params, &r);
+	*out = 0;
+	if (code == COMANDA__CODE__OK && PQntuples(r) < 1)
+		code = COMANDA__CODE__INTERNAL;
+	if (code == COMANDA__CODE__OK)
+		*out = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return code;
+}
+
 bool pg_probe(void *arg)
 {
 	pg_conn_set_deadline(arg, clock_mono_us() + (int64_t)PG_PROBE_TIMEOUT_MS * 1000);

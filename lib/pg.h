@@ -116,6 +116,11 @@ int pg_exec(pg_conn *c, const char *sql, int n_params, const char *const *params
 /* pg_exec for a statement whose result is not needed. */
 int pg_run(pg_conn *c, const char *sql, int n_params, const char *const *params);
 
+/* pg_exec for a statement whose answer is one integer in its first row and
+ * column (a count(*), an id from RETURNING): OK with *out set, else the
+ * failure's code (*out 0); a statement that answered no row is INTERNAL. */
+int pg_exec_int64(pg_conn *c, const char *sql, int n_params, const char *const *params, int64_t *out);
+
 /* Reachability probe for the health monitor: `SELECT 1` on c (a pg_conn
  * dedicated to the probe), reconnecting when needed, abandoned after
  * PG_PROBE_TIMEOUT_MS (so that a frozen server's connection is replaced, not

@@ -459,31 +459,23 @@ void payment_events_stop(svc *s)
 	"WHERE p.status = 'completed' AND p.refund_started_at IS NULL AND p.updated_at < now() - " PAY_OWED_AFTER \
 	" AND c.cancelled_at < now() - " PAY_OWED_AFTER
 
-/* One count(*) statement's value, or -1 when it failed. */
-static int64_t pay_count(pg_conn *db, const char *sql)
-{
-	PGresult *r = NULL;
-	int code = pg_exec(db, sql, 0, NULL, &r);
-	int64_t n = code == COMANDA__CODE__OK ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
-	PQclear(r);
-	return n;
-}
-
 int payment_events_status(pg_conn *db, json_object *obj)
 {
-	int64_t backlog = pay_count(db, "SELECT count(*) FROM outbox WHERE published_at IS NULL");
-	if (backlog >= 0) {
+	int64_t backlog, owed;
+	int code = pg_exec_int64(db, "SELECT count(*) FROM outbox WHERE published_at IS NULL", 0, NULL, &backlog);
+	if (code == COMANDA__CODE__OK) {
 		json_object_object_add(obj, "outbox_backlog", json_object_new_int64(backlog));
 		metrics_gauge_set(metrics_gauge("comanda_outbox_backlog", "Events written but not yet confirmed by the broker", NULL),
 		    backlog);
 	}
-	int64_t owed = backlog >= 0 ? pay_count(db, PAY_OWED_SQL) : -1;
-	if (owed >= 0) {
+	if (code == COMANDA__CODE__OK)
+		code = pg_exec_int64(db, PAY_OWED_SQL, 0, NULL, &owed);
+	if (code == COMANDA__CODE__OK) {
 		json_object_object_add(obj, "refunds_owed", json_object_new_int64(owed));
 		metrics_gauge_set(metrics_gauge("comanda_payments_refund_owed",
 		                      "Completed payments of cancelled orders that nothing will refund: money to return by hand",
 		                      NULL),
 		    owed);
 	}
-	return owed >= 0 ? 0 : -1;
+	return code == COMANDA__CODE__OK ? 0 : -1;
 }

@@ -453,17 +453,15 @@ static int pay_insert(rpc_ctx *ctx, pg_conn *db, const pay_new *n, Comanda__Paym
 	if (n->event_id == NULL && pay_cfg.max_failed > 0) {
 		/* Counted under the order's lock, so concurrent attempts cannot
 		 * all pass: one order is not a card-testing bench. */
-		code = pg_exec(db, "SELECT count(*) FROM payments WHERE order_id = $1 AND status = 'failed'", 1, po, &r);
-		long long failed = code == COMANDA__CODE__OK ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
-		PQclear(r);
-		r = NULL;
+		int64_t failed;
+		code = pg_exec_int64(db, "SELECT count(*) FROM payments WHERE order_id = $1 AND status = 'failed'", 1, po, &failed);
 		if (code != COMANDA__CODE__OK)
 			return svc_db_error(ctx, pay_rollback(db, code), PAY_DB);
 		if (failed >= pay_cfg.max_failed) {
 			pay_rollback(db, COMANDA__CODE__OK);
 			rpc_ctx_reason(ctx, "TOO_MANY_FAILED_PAYMENTS");
 			return rpc_ctx_error(ctx, COMANDA__CODE__FAILED_PRECONDITION,
-			    "This order has %lld failed payments, the most allowed", failed);
+			    "This order has %" PRId64 " failed payments, the most allowed", failed);
 		}
 	}
 	if (n->event_id != NULL) {

@@ -19,11 +19,10 @@
 static int user_status(svc *s, pg_conn *db, json_object *obj)
 {
 	(void)s;
-	PGresult *r = NULL;
-	int code = pg_exec(db, "SELECT count(*) FROM users WHERE status <> 'deleted'", 0, NULL, &r);
+	int64_t users;
+	int code = pg_exec_int64(db, "SELECT count(*) FROM users WHERE status <> 'deleted'", 0, NULL, &users);
 	if (code == COMANDA__CODE__OK)
-		json_object_object_add(obj, "total_users", json_object_new_int64(strtoll(PQgetvalue(r, 0, 0), NULL, 10)));
-	PQclear(r);
+		json_object_object_add(obj, "total_users", json_object_new_int64(users));
 	return code == COMANDA__CODE__OK ? 0 : -1;
 }
 

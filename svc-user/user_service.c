@@ -398,11 +398,10 @@ static int user_login(rpc_ctx *ctx, const Comanda__LoginRequest *req, Comanda__T
 	user_int(uid, sizeof(uid), u->id);
 	user_int(ttl, sizeof(ttl), user_cfg.refresh_ttl_s);
 	const char *params[] = { uid, token_hash, ttl };
-	code = pg_exec(db, "INSERT INTO sessions (id, family_id, user_id, refresh_hash, expires_at) "
-	                   "SELECT n, n, $1, $2, now() + make_interval(secs => $3) FROM nextval('sessions_id_seq') AS n "
-	                   "RETURNING id", 3, params, &r);
-	int64_t sid = code == COMANDA__CODE__OK ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
-	PQclear(r);
+	int64_t sid;
+	code = pg_exec_int64(db, "INSERT INTO sessions (id, family_id, user_id, refresh_hash, expires_at) "
+	                         "SELECT n, n, $1, $2, now() + make_interval(secs => $3) FROM nextval('sessions_id_seq') AS n "
+	                         "RETURNING id", 3, params, &sid);
 	if (code != COMANDA__CODE__OK)
 		return svc_db_error(ctx, code, USER_DB);
 	reply->refresh_token = token;
