@@ -412,6 +412,18 @@ static int pay_order_lock(pg_conn *db, const char *order_id)
 	return pg_run(db, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", 1, params);
 }
 
+/* Whether svc-payment has the order.cancelled of order_id (cancelled_orders):
+ * OK with *cancelled set, or the database's failure. */
+static int pay_order_cancelled(pg_conn *db, const char *order_id, bool *cancelled)
+{
+	const char *params[] = { order_id };
+	PGresult *r = NULL;
+	int code = pg_exec(db, "SELECT 1 FROM cancelled_orders WHERE order_id = $1", 1, params, &r);
+	*cancelled = code == COMANDA__CODE__OK && PQntuples(r) == 1;
+	PQclear(r);
+	return code;
+}
+
 /* Inserts a pending payment with its "created" audit entry (and, for an
  * event, its processed_events row) in one transaction. The Idempotency-Key
  * claim, if any, is completed in that transaction too, with the pending
@@ -439,10 +451,8 @@ static int pay_insert(rpc_ctx *ctx, pg_conn *db, const pay_new *n, Comanda__Paym
 		return svc_db_error(ctx, pay_rollback(db, code), PAY_DB);
 	PGresult *r = NULL;
 	const char *po[] = { n->order_id };
-	code = pg_exec(db, "SELECT 1 FROM cancelled_orders WHERE order_id = $1", 1, po, &r);
-	bool cancelled = code == COMANDA__CODE__OK && PQntuples(r) == 1;
-	PQclear(r);
-	r = NULL;
+	bool cancelled;
+	code = pay_order_cancelled(db, n->order_id, &cancelled);
 	if (code != COMANDA__CODE__OK)
 		return svc_db_error(ctx, pay_rollback(db, code), PAY_DB);
 	if (cancelled && n->event_id == NULL) {
@@ -839,6 +849,16 @@ static const char *const pay_refund_claim_sql[] = {
 	[PAY_REFUND_ABANDONED] = PAY_REFUND_CLAIM_SQL("refund_started_at < " PAYMENT_CLAIM_STALE_BEFORE),
 };
 
+/* Asks the processor for the outcome of payment p's charge, counted in
+ * comanda_payment_processor_calls_total: payment_processor's lookup answer
+ * (0 with *o filled, PAYMENT_UNKNOWN, -1). Never charges. */
+static int pay_lookup(const Comanda__Payment *p, const char *token, payment_outcome *o)
+{
+	payment_charge c = { p->transaction_id, p->amount_minor, p->currency, token };
+	metrics_add(pay_calls[PAY_CALL_LOOKUP], 1);
+	return pay_cfg.processor->lookup(pay_cfg.processor, &c, o);
+}
+
 /* Whether a card payment's refund may be recorded as made by hand: OK when
  * the processor holds no approved charge of it (it never had the
  * reference, or declined it: the money came in some other way, as when an
@@ -848,10 +868,8 @@ static const char *const pay_refund_claim_sql[] = {
  * asked. Never charges or refunds. */
 static int pay_by_hand_allowed(rpc_ctx *ctx, const Comanda__Payment *p)
 {
-	payment_charge c = { p->transaction_id, p->amount_minor, p->currency, "" };
 	payment_outcome o;
-	metrics_add(pay_calls[PAY_CALL_LOOKUP], 1);
-	int found = pay_cfg.processor->lookup(pay_cfg.processor, &c, &o);
+	int found = pay_lookup(p, "", &o);
 	if (found == 0 && o.approved) {
 		rpc_ctx_reason(ctx, "PROCESSOR_CHARGE");
 		return rpc_ctx_error(ctx, COMANDA__CODE__FAILED_PRECONDITION,
@@ -1089,18 +1107,6 @@ static int pay_handle_event(rpc_ctx *ctx, const Comanda__HandleOrderEventRequest
 	}
 }
 
-/* Whether svc-payment has the order.cancelled of order_id (cancelled_orders):
- * OK with *cancelled set, or the database's failure. */
-static int pay_order_cancelled(pg_conn *db, const char *order_id, bool *cancelled)
-{
-	const char *params[] = { order_id };
-	PGresult *r = NULL;
-	int code = pg_exec(db, "SELECT 1 FROM cancelled_orders WHERE order_id = $1", 1, params, &r);
-	*cancelled = code == COMANDA__CODE__OK && PQntuples(r) == 1;
-	PQclear(r);
-	return code;
-}
-
 /* The sweep's answer for pending card payment p whose order is cancelled
  * and which nothing charged: it fails ("order cancelled"), as the
  * order.cancelled would have made it, provided its charge mark is still as
@@ -1169,10 +1175,8 @@ static int pay_settle(rpc_ctx *ctx, const Comanda__GetPaymentRequest *req, Coman
 		if (code == COMANDA__CODE__OK)
 			code = pay_charge(ctx, db, &p, token, PAY_CHARGE_FIRST);
 	} else {
-		payment_charge c = { p->transaction_id, p->amount_minor, p->currency, token };
 		payment_outcome o;
-		metrics_add(pay_calls[PAY_CALL_LOOKUP], 1);
-		int found = pay_cfg.processor->lookup(pay_cfg.processor, &c, &o);
+		int found = pay_lookup(p, token, &o);
 		if (found == PAYMENT_UNKNOWN && (code = pay_order_cancelled(db, p->order_id, &cancelled)) != COMANDA__CODE__OK)
 			return svc_db_error(ctx, code, PAY_DB);
 		if (found == PAYMENT_UNKNOWN && cancelled) {
