@@ -131,6 +131,10 @@ def rpc_seeds():
     write(t, "body-malformed", envelope("comanda.Echo/Echo", b"\x0a\xff\xff\xff\xff\x0f"))
     write(t, "idempotency-key", envelope("comanda.Echo/Echo", echo("k"), key="a" * 255))
     write(t, "long-method", envelope("comanda.Echo/" + "E" * 300, echo()))
+    # a served method's name plus a quote counts as "unknown"; the served
+    # method's own label (echo-unimplemented, a shorter seed, runs first) must
+    # not be taken for it
+    write(t, "served-method-plus-quote", envelope('comanda.Echo/Unimplemented"', echo()))
     write(t, "empty-frame", b"")
     write(t, "truncated-frame", envelope("comanda.Echo/Echo", echo("truncated"))[:-3])
     write(t, "wrong-wire-type", b"\x0d\x00\x00\x00\x00")
