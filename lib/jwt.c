@@ -82,7 +82,12 @@ static json_object *jwt_json_part(const char *b64, size_t len)
 	return obj;
 }
 
-/* An integer claim: a JSON integer (not a double, not a string). */
+/* An integer claim: a JSON integer (not a double, not a string) that fits
+ * int64_t. json-c clamps silently: a number above INT64_MAX is kept as a
+ * uint64 that json_object_get_int64 turns into INT64_MAX, and one below
+ * INT64_MIN is stored as INT64_MIN. So a value past INT64_MAX is refused,
+ * and INT64_MIN too, since it cannot be told from a clamped one (no claim
+ * here is meaningful below 0 anyway). */
 static bool jwt_int_claim(json_object *o, const char *name, int64_t *out)
 {
 	json_object *v;
@@ -90,7 +95,9 @@ static bool jwt_int_claim(json_object *o, const char *name, int64_t *out)
 		return false;
 	errno = 0;
 	*out = json_object_get_int64(v);
-	return errno == 0;
+	if (errno != 0 || *out == INT64_MIN)
+		return false;
+	return *out != INT64_MAX || json_object_get_uint64(v) == (uint64_t)INT64_MAX;
 }
 
 /* An optional integer claim: absent is 0 and true; present, it must be a

@@ -206,6 +206,28 @@ TEST(jwt_iat_and_nbf_are_optional_but_typed)
 	}
 }
 
+TEST(jwt_integer_claims_out_of_range_are_refused)
+{
+	jwt_claims got;
+	char tok[JWT_MAX_LEN];
+	const char *bad[] = {
+		/* out of int64's range: json-c would clamp them to INT64_MAX /
+		 * INT64_MIN, a different claim from the one signed */
+		"{\"sub\":\"7\",\"role\":\"admin\",\"sid\":3,\"exp\":9223372036854775808}",
+		"{\"sub\":\"7\",\"role\":\"admin\",\"sid\":3,\"exp\":99999999999999999999}",
+		"{\"sub\":\"7\",\"role\":\"admin\",\"sid\":18446744073709551615,\"exp\":1800000600}",
+		"{\"sub\":\"7\",\"role\":\"admin\",\"sid\":3,\"exp\":1800000600,\"nbf\":-99999999999999999999}",
+		"{\"sub\":\"7\",\"role\":\"admin\",\"sid\":3,\"exp\":1800000600,\"iat\":-9223372036854775808}",
+		NULL,
+	};
+	for (int i = 0; bad[i] != NULL; i++) {
+		make_token(tok, sizeof(tok), "{\"alg\":\"HS256\"}", bad[i], key, NULL);
+		int rc = jwt_verify(key, KEYLEN, tok, NOW, &got);
+		if (rc != JWT_E_MALFORMED)
+			test_fail(__FILE__, __LINE__, "%s: %d, want JWT_E_MALFORMED", bad[i], rc);
+	}
+}
+
 TEST(jwt_check_time_order)
 {
 	jwt_claims c = { .iat = NOW, .exp = NOW + 900 };
