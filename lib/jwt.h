@@ -60,7 +60,9 @@ int jwt_sign(const uint8_t *key, size_t key_len, const jwt_claims *c, char *out,
 
 /* Checks token's form, algorithm, signature and times (jwt_check_time)
  * against now_s, and fills *out. iat and nbf are optional, but when present
- * must be JSON integers like exp. Returns JWT_OK or the first JWT_E_* that
+ * must be JSON integers like exp. An integer claim outside
+ * (INT64_MIN, INT64_MAX] is JWT_E_MALFORMED (JSON readers clamp such numbers,
+ * so INT64_MIN is refused too). Returns JWT_OK or the first JWT_E_* that
  * applies. */
 int jwt_verify(const uint8_t *key, size_t key_len, const char *token, int64_t now_s, jwt_claims *out);
 
