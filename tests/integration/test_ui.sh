@@ -11,7 +11,10 @@
 # attempt, watched on the wire); the method and card token being typed into
 # "pay again" surviving the poll's re-renders; an admin refunding a card
 # payment, and recording by hand the refund of one the processor holds no
-# charge of (NO_PROCESSOR_CHARGE), customers seeing no refund buttons.
+# charge of (NO_PROCESSOR_CHARGE), customers seeing no refund buttons;
+# a cancellation, a payment made again and an admin's "shipped" whose page
+# refresh right after is answered 503 (playwright route interception) still
+# shown as done, with no error, and drawn by the poll once the API answers.
 #
 # Needs the stack up (scripts/stack.sh up) serving the UI (the gateway's
 # WEB_ROOT, default "web" relative to where it was started: stack.sh run from

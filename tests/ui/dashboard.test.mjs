@@ -829,3 +829,145 @@ describe('an admin refunds payments: through the processor, or recorded by hand 
     assert.deepEqual(theirs.problems, []);
   });
 });
+
+describe('an action that was done stays done when the page\'s refresh after it fails', () => {
+  // Each it() stands alone, on an order of its own: one failing skips none
+  // of the others.
+  let page;        // the customer's
+  let adminPage;
+  let customer;
+  let pending;     // a cash order, pending: the customer cancels it
+  let declined;    // a card order, payment_failed: the customer pays again
+  let paid;        // a card order, paid: the admin ships it
+
+  before(async () => {
+    customer = await apiCustomer('refreshfail', 'Ray Fresh');
+    pending = await apiOrder(customer.token, { items: [{ product: 'Teapot', quantity: 1, price: 60000 }], payment_method: 'cash' });
+    declined = await apiOrder(customer.token, {
+      items: [{ product: 'Kettle', quantity: 1, price: 70000 }], payment_method: 'credit_card', payment_token: 'tok_decline',
+    });
+    paid = await apiOrder(customer.token, { items: [{ product: 'Mugs', quantity: 4, price: 9000 }], ...CARD });
+    await apiWaitStatus(customer.token, declined._id, 'payment_failed');
+    await apiWaitStatus(customer.token, paid._id, 'paid');
+    page = await newPage(browser);
+    adminPage = await newPage(browser);
+    await uiLogin(page, customer.email, customer.password);
+    await uiLogin(adminPage, ADMIN_EMAIL, ADMIN_PASSWORD);
+  });
+  after(async () => {
+    if (page) await page.context().close();
+    if (adminPage) await adminPage.context().close();
+  });
+
+  // Makes the page's refresh right after an action fail, on the wire. The
+  // action's request (method, path) is held until the page's 2 s poll has
+  // read the order and its payments: that poll saw nothing new, so it draws
+  // nothing (a poll that saw the action done would draw the page anew and
+  // hide what the refresh's failure did to it), and the next one is ~2 s
+  // off (it cannot take the failure meant for the refresh). Then the
+  // request goes to the server, is done, and its answer reaches the page;
+  // the next GET of the order, the page's refresh after the action, is
+  // answered 503. Resolves {failed() → how many were, lift()}.
+  async function failRefreshAfter(p, method, pathname, orderId) {
+    const orderPath = `/api/orders/${orderId}`;
+    let armed = false;
+    let failed = 0;
+    const onOrder = async (route) => {
+      if (armed && route.request().method() === 'GET') {
+        armed = false;
+        failed++;
+        await route.fulfill({ status: 503, contentType: 'application/json',
+          body: JSON.stringify({ success: false, error: 'Service unavailable (the test fails this refresh)', code: 'UNAVAILABLE' }) });
+        return;
+      }
+      await route.fallback();
+    };
+    const onAction = async (route) => {
+      if (route.request().method() !== method) { await route.fallback(); return; }
+      const read = (what) => p.waitForResponse((r) => new URL(r.url()).pathname === what && r.request().method() === 'GET');
+      await Promise.all([read(orderPath), read('/api/payments')]);
+      const response = await route.fetch();
+      armed = true;
+      await route.fulfill({ response });
+    };
+    const isOrder = (url) => url.pathname === orderPath;
+    const isAction = (url) => url.pathname === pathname;
+    await p.route(isOrder, onOrder);
+    await p.route(isAction, onAction);
+    return {
+      failed: () => failed,
+      lift: async () => { await p.unroute(isOrder, onOrder); await p.unroute(isAction, onAction); },
+    };
+  }
+
+  // What the page says in its live region: {kind, text}.
+  const flash = (p) => p.evaluate(() => {
+    const el = document.getElementById('flash');
+    return { kind: el.className, text: el.textContent };
+  });
+  // The error messages on screen: an error announcement, a form's error summary.
+  const errorsShown = (p) => p.locator('.flash-error, .form-summary:not([hidden])').allTextContents();
+
+  it('cancelling: the refresh after it fails, the dialog closes, "Order cancelled." stands, no error', async () => {
+    await page.goto(`${BASE}/#/orders/${pending._id}`);
+    await page.locator('#order-status[data-status="pending"]').waitFor();
+    const net = await failRefreshAfter(page, 'PUT', `/api/orders/${pending._id}/status`, pending._id);
+    await page.getByRole('button', { name: 'Cancel order' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Cancel this order?' });
+    await dialog.getByRole('button', { name: 'Yes, cancel order' }).click();
+    // closed as on success, or (the defect) open with the refresh's error as the cancellation's
+    const summary = dialog.locator('.form-summary');
+    await eventually(async () => !(await dialog.isVisible()) || summary.isVisible(), { what: 'the dialog to close' });
+    assert.equal(net.failed(), 1, 'the refresh after the cancellation was failed');
+    assert.equal(await dialog.isVisible(), false,
+      `the dialog closed (it says: ${await summary.isVisible() ? await summary.textContent() : ''})`);
+    assert.deepEqual(await flash(page), { kind: 'flash flash-success', text: 'Order cancelled.' });
+    assert.deepEqual(await errorsShown(page), [], 'no error shown');
+    assert.equal((await api('GET', `/api/orders/${pending._id}`, { token: customer.token })).body.order.status, 'cancelled');
+    // the poll draws the page as it is once the API answers again
+    await net.lift();
+    await page.locator('#order-status[data-status="cancelled"]').waitFor({ timeout: 15000 });
+    assert.equal(await page.getByRole('button', { name: 'Cancel order' }).count(), 0);
+  });
+
+  it('paying again: the refresh after it fails, the payment\'s announcement stands, no error in the form', async () => {
+    await page.goto(`${BASE}/#/orders/${declined._id}`);
+    await page.locator('#order-status[data-status="payment_failed"]').waitFor();
+    const form = page.locator('form.pay-again');
+    await form.waitFor();
+    const net = await failRefreshAfter(page, 'POST', '/api/payments', declined._id);
+    const posted = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/payments' && r.request().method() === 'POST');
+    // in one go: the poll may draw the form anew between a fill and a click
+    await page.evaluate(() => {
+      const f = document.querySelector('form.pay-again');
+      f.querySelector('input[name="payment_token"]').value = 'tok_visa';
+      f.requestSubmit();
+    });
+    const made = (await (await posted).json()).payment;
+    await eventually(async () => net.failed() === 1
+      && (await page.locator('form.pay-again [aria-busy="true"]').count()) === 0, { what: 'the submit to end' });
+    assert.deepEqual(await flash(page),
+      { kind: 'flash flash-success', text: `Payment #${made.id} ${made.status === 'completed' ? 'completed' : 'pending'}.` });
+    assert.deepEqual(await errorsShown(page), [], 'no error shown');
+    await net.lift();
+    await page.locator('#order-status[data-status="paid"]').waitFor({ timeout: 15000 });
+    assert.equal(await form.count(), 0);
+    assert.deepEqual(page.problems, []);
+  });
+
+  it('an admin ships: the refresh after it fails, "Order marked as shipped." stands, no error', async () => {
+    await adminPage.goto(`${BASE}/#/orders/${paid._id}`);
+    await adminPage.locator('#order-status[data-status="paid"]').waitFor();
+    const net = await failRefreshAfter(adminPage, 'PUT', `/api/orders/${paid._id}/status`, paid._id);
+    await adminPage.getByRole('button', { name: 'Mark as shipped' }).click();
+    await eventually(async () => net.failed() === 1 && (await adminPage.locator('#main button[aria-busy="true"]').count()) === 0,
+      { what: 'the action to end' });
+    assert.deepEqual(await flash(adminPage), { kind: 'flash flash-success', text: 'Order marked as shipped.' });
+    assert.deepEqual(await errorsShown(adminPage), [], 'no error shown');
+    assert.equal((await api('GET', `/api/orders/${paid._id}`, { token: customer.token })).body.order.status, 'shipped');
+    await net.lift();
+    await adminPage.locator('#order-status[data-status="shipped"]').waitFor({ timeout: 15000 });
+    await adminPage.getByRole('button', { name: 'Mark as delivered' }).waitFor();
+    assert.deepEqual(adminPage.problems, []);
+  });
+});

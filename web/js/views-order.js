@@ -75,16 +75,31 @@ export async function orderView({ main, params, isCurrent }) {
   document.body.append(dialog.el);
   if (refunds) document.body.append(refunds.el);
 
+  // Draws the page anew after an action, once its outcome has been said.
+  // Never throws: a refresh that fails (a 503, a network blip) says nothing
+  // about the action, which was done (or refused) all the same, so its
+  // error must not reach the action's caller to be shown as the action's
+  // failure (a cancel dialog staying open over an order that is cancelled,
+  // an error announced over the success). The 2 s poll draws the page as
+  // it is on its next tick, and if the API stays out of reach it says so
+  // itself ("Live updates paused", main.js).
+  async function refreshAfterAction() {
+    try {
+      await refresh(false);
+    } catch {
+      // the poll catches up
+    }
+  }
+
   async function act(button, fn, success) {
     await busy(button, async () => {
       try {
         await fn();
         announce(success, 'success');
-        await refresh(false);
       } catch (e) {
         announce(e.message, 'error');
-        await refresh(false).catch(() => {});
       }
+      await refreshAfterAction();
     });
   }
 
@@ -98,7 +113,7 @@ export async function orderView({ main, params, isCurrent }) {
         await api.setOrderStatus(order._id, 'cancelled', reason);
         announce(order.status === 'paid'
           ? 'Order cancelled. Its payment is being refunded.' : 'Order cancelled.', 'success');
-        await refresh(false);
+        await refreshAfterAction();
       }));
       actions.push(b);
     }
@@ -184,7 +199,7 @@ export async function orderView({ main, params, isCurrent }) {
       refund.addEventListener('click', () => refunds.open(p, data.order, refund, async (_refunded, byHand) => {
         announce(byHand ? `The refund of payment #${p.id} made by hand is recorded.` : `Payment #${p.id} refunded.`,
           'success');
-        await refresh(false).catch(() => {});   // the poll catches up
+        await refreshAfterAction();
       }));
       buttons.push(refund);
     }
@@ -239,18 +254,20 @@ export async function orderView({ main, params, isCurrent }) {
           payAttempts.set(order._id, attempt);
         }
         const answered = () => { if (payAttempts.get(order._id) === attempt) payAttempts.delete(order._id); };
+        let r;
         try {
-          const r = await api.createPayment(b, attempt.key);
-          answered();
-          payDrafts.delete(order._id);
-          announce(r.payment.status === 'failed' ? `The payment failed: ${r.payment.failure_reason}`
-            : `Payment #${r.payment.id} ${statusLabel(r.payment.status).toLowerCase()}.`,
-          r.payment.status === 'failed' ? 'error' : 'success');
-          await refresh(false);
+          r = await api.createPayment(b, attempt.key);
         } catch (e) {
           if (settles(e)) answered();
           showApiErrors(form, e);
+          return;
         }
+        answered();
+        payDrafts.delete(order._id);
+        announce(r.payment.status === 'failed' ? `The payment failed: ${r.payment.failure_reason}`
+          : `Payment #${r.payment.id} ${statusLabel(r.payment.status).toLowerCase()}.`,
+        r.payment.status === 'failed' ? 'error' : 'success');
+        await refreshAfterAction();
       });
     });
     return form;
