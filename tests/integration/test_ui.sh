@@ -14,7 +14,9 @@
 # charge of (NO_PROCESSOR_CHARGE), customers seeing no refund buttons;
 # a cancellation, a payment made again and an admin's "shipped" whose page
 # refresh right after is answered 503 (playwright route interception) still
-# shown as done, with no error, and drawn by the poll once the API answers.
+# shown as done, with no error, and drawn by the poll once the API answers;
+# an order page that could not be drawn (its GET answered 503, or 500)
+# offering "Try again", and drawn by itself after a 503 once the API answers.
 #
 # Needs the stack up (scripts/stack.sh up) serving the UI (the gateway's
 # WEB_ROOT, default "web" relative to where it was started: stack.sh run from

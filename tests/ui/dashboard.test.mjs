@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
   ADMIN_EMAIL, ADMIN_PASSWORD, BASE, PHONE, a11yProblems, api, apiCustomer, apiLogin, apiOrder, apiWaitStatus,
-  SHOTS, eventually, launch, newPage, pgPaymentAdmin, shot, storedSession, uiLogin, uniqueEmail,
+  SHOTS, eventually, launch, newPage, pgPaymentAdmin, shot, sleep, storedSession, uiLogin, uniqueEmail,
 } from './helpers.mjs';
 
 let browser;
@@ -969,5 +969,57 @@ describe('an action that was done stays done when the page\'s refresh after it f
     await adminPage.locator('#order-status[data-status="shipped"]').waitFor({ timeout: 15000 });
     await adminPage.getByRole('button', { name: 'Mark as delivered' }).waitFor();
     assert.deepEqual(adminPage.problems, []);
+  });
+});
+
+describe('a page that could not be drawn: "Try again", and by itself after an outage', () => {
+  let page;
+  let customer;
+  let order;
+
+  before(async () => {
+    customer = await apiCustomer('pagefail', 'Paige Fail');
+    order = await apiOrder(customer.token, { items: [{ product: 'Lamp', quantity: 1, price: 4500 }], payment_method: 'cash' });
+    page = await newPage(browser);
+    await uiLogin(page, customer.email, customer.password);
+  });
+  after(async () => { if (page) await page.context().close(); });
+
+  // Answers every GET of the order with `status` until lifted.
+  async function failOrder(status) {
+    const isOrder = (url) => url.pathname === `/api/orders/${order._id}`;
+    const handler = async (route) => {
+      if (route.request().method() !== 'GET') { await route.fallback(); return; }
+      await route.fulfill({ status, contentType: 'application/json',
+        body: JSON.stringify({ success: false, error: `Failed by the test (${status})`, code: status === 503 ? 'UNAVAILABLE' : 'INTERNAL' }) });
+    };
+    await page.route(isOrder, handler);
+    return { lift: () => page.unroute(isOrder, handler) };
+  }
+  const failedHeading = () => page.getByRole('heading', { level: 1, name: 'Something went wrong' });
+
+  it('the API unavailable (503): the error page offers "Try again", and draws the order once the API answers, without a click', async () => {
+    const net = await failOrder(503);
+    await page.goto(`${BASE}/#/orders/${order._id}`);
+    await failedHeading().waitFor();
+    await page.getByRole('button', { name: 'Try again' }).waitFor();
+    assert.match(await page.getByRole('alert').first().textContent(), /Failed by the test \(503\)/);
+    await net.lift();
+    await page.locator(`#order-status[data-status="${order.status}"]`).waitFor({ timeout: 15000 });
+    assert.deepEqual(page.problems, []);
+  });
+
+  it('an error that is not an outage (500): no retry by itself; "Try again" draws the order', async () => {
+    const net = await failOrder(500);
+    await page.goto(`${BASE}/#/`);
+    await page.goto(`${BASE}/#/orders/${order._id}`);
+    await failedHeading().waitFor();
+    await net.lift();
+    // two polls' time: still the error page
+    await sleep(4500);
+    assert.equal(await failedHeading().count(), 1, 'the page waits for the user');
+    await page.getByRole('button', { name: 'Try again' }).click();
+    await page.locator(`#order-status[data-status="${order.status}"]`).waitFor();
+    assert.deepEqual(page.problems, []);
   });
 });

@@ -129,12 +129,19 @@ async function render() {
   window.scrollTo(0, 0);
 }
 
+// A view that could not be drawn. "Try again" draws it anew; when the API
+// was out of reach or unavailable for a while (no answer, 502-504: a blip,
+// a service restarting), the poll does so by itself too, so a page opened
+// at that moment (the order just placed) comes back without a click.
 function failed(e) {
+  const again = h('button', { type: 'button', class: 'btn' }, 'Try again');
+  again.addEventListener('click', () => render());
   replace(main, h('h1', { tabindex: '-1' }, 'Something went wrong'),
     h('p', { role: 'alert' }, e.message || String(e)),
     e.requestId ? h('p', { class: 'hint' }, `Request id: ${e.requestId}`) : null,
-    h('p', {}, h('a', { href: '#/' }, 'Back to the dashboard')));
-  return { title: 'Error' };
+    h('p', {}, again, ' ', h('a', { href: '#/' }, 'Back to the dashboard')));
+  const transient = e.status === 0 || e.status === 502 || e.status === 503 || e.status === 504;
+  return { title: 'Error', poll: transient ? () => render() : undefined };
 }
 
 let pollFailing = false;
