@@ -232,13 +232,24 @@ claims() { # claims SUB ROLE EXP_OFFSET_S
     printf '{"sub":"%s","role":"%s","sid":1,"iat":%d,"exp":%d}' "$1" "$2" "$now" $((now + $3))
 }
 
-# wait_until SECONDS CMD...: polls CMD every 0.1 s; returns 0 once it succeeds.
+# wait_until SECONDS CMD...: polls CMD, every 0.1 s for its first 2 s, then
+# every 0.5 s; returns 0 once it succeeds. The slower pace keeps a long wait
+# whose CMD makes API calls under the gateway's per-caller rate limit (20/s,
+# a burst of 100): at 10 polls a second, a CMD of two calls ran out of its
+# burst in 10 s, and each call after that was a 429, so the wait timed out
+# whatever the state (chaos.sh's checks were blinded so).
 wait_until() {
-    local tenths=$(($1 * 10))
+    local tenths=$(($1 * 10)) polls=0
     shift
-    while ((tenths-- > 0)); do
+    while ((tenths > 0)); do
         "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
+        if ((polls++ < 20)); then
+            sleep 0.1
+            tenths=$((tenths - 1))
+        else
+            sleep 0.5
+            tenths=$((tenths - 5))
+        fi
     done
     "$@" >/dev/null 2>&1
 }
