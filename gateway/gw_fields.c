@@ -116,7 +116,15 @@ bool gw_fields_status_change(json_object *body, const gw_enum *e, int *status, c
 	gw_field f = gw_fields_enum(body, "status", e->names, e->values, e->n, status, p);
 	if (f == GW_FIELD_ABSENT)
 		gw_problem_set(p, "status", "is required");
-	return f == GW_FIELD_OK && gw_fields_string(body, "reason", reason, p) != GW_FIELD_BAD;
+	if (f != GW_FIELD_OK || (f = gw_fields_string(body, "reason", reason, p)) == GW_FIELD_BAD)
+		return false;
+	/* "" would reach the service as "no reason" and turn into its default
+	 * ("changed by the customer", "marked failed by an admin") */
+	if (f == GW_FIELD_OK && (*reason)[0] == '\0') {
+		gw_problem_set(p, "reason", "must not be empty");
+		return false;
+	}
+	return true;
 }
 
 bool gw_fields_enum_value(const char *field, const char *s, const char *const names[], const int values[], size_t n,

@@ -103,7 +103,7 @@ gw_field gw_fields_array(json_object *obj, const char *name, json_object **out, 
 
 
 /* The body of a status change: {"status": one of e's names (required),
- * "reason": a string (optional)} and no other member. True with *status and
+ * "reason": a non-empty string (optional)} and no other member. True with *status and
  * *reason (NULL when absent; borrowing body's storage), else false with the
  * problem in *p. */
 bool gw_fields_status_change(json_object *body, const gw_enum *e, int *status, const char **reason, gw_problem *p);

@@ -271,6 +271,14 @@ set_status "$TA" "$ID" cancelled "$(printf 'é%.0s' {1..501})"
 expect "a reason of 501 characters -> 400 naming reason" 400 "$(bad reason)"
 set_status "$TA" "$ID" cancelled "$(printf 'é%.0s' {1..500})"
 expect "a reason of 500 two-byte characters (1000 bytes) -> 200" 200 '.order.status == "cancelled" and (.order.history[1].reason | length == 500)'
+# reason "" is refused, not read as "no reason" (the history would say
+# "changed by the customer", a default the client did not send), and the
+# order is not changed
+ID=$(new_order "$TA")
+TOKEN=$TA api PUT "/api/orders/$ID/status" '{"status":"cancelled","reason":""}'
+expect "an empty reason -> 400 naming reason" 400 "$(bad reason)"
+TOKEN=$TA api GET "/api/orders/$ID"
+expect "... and the order was not changed" 200 '.order.status == "pending" and (.order.history | length == 1)'
 ID=$(new_order "$TA")
 set_status "$TA" "$ID" cancelled "changed my mind"
 expect "pending -> cancelled by the owner -> 200 Order status updated successfully" 200 \

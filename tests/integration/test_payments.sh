@@ -254,6 +254,12 @@ check_match "the amount is written exactly" "\"amount\":$SIM_LIMIT\\.01[,}]" "$H
 settle "$PAY_X" completed '' -H "X-Request-Id: pay-complete-$RUN"
 expect "pending -> completed by an admin -> 200 Payment status updated successfully" 200 \
     ".success == true and .message == \"Payment status updated successfully\" and .payment.id == $PAY_X and .payment.status == \"completed\""
+# reason "" is refused, not read as "no reason" (failure_reason would be
+# the default "marked failed by an admin"), and the payment stays pending
+TOKEN=$TADMIN api PUT "/api/payments/$PAY_ADM/status" '{"status":"failed","reason":""}'
+expect "an empty reason -> 400 naming reason" 400 "$(bad reason)"
+TOKEN=$TADMIN api GET "/api/payments/$PAY_ADM"
+expect "... and the payment stays pending" 200 '.payment.status == "pending" and .payment.failure_reason == null'
 settle "$PAY_ADM" failed "transfer never arrived"
 expect "pending -> failed by an admin, with a reason -> 200" 200 \
     '.payment.status == "failed" and .payment.failure_reason == "transfer never arrived"'

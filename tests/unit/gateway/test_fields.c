@@ -157,6 +157,30 @@ TEST(gw_fields_known_names_an_empty_member)
 	json_object_put(o);
 }
 
+TEST(gw_fields_status_change_refuses_an_empty_reason)
+{
+	static const char *const names[] = { "completed", "failed" };
+	static const int values[] = { 1, 2 };
+	const gw_enum e = { names, values, 2 };
+	gw_problem p;
+	int status = 0;
+	const char *reason = NULL;
+	json_object *o = json_tokener_parse("{\"status\":\"failed\",\"reason\":\"\"}");
+	CHECK(!gw_fields_status_change(o, &e, &status, &reason, &p));
+	CHECK_STREQ(p.field, "reason");
+	CHECK_STREQ(p.issue, "must not be empty");
+	json_object_put(o);
+	o = json_tokener_parse("{\"status\":\"failed\",\"reason\":\" \"}");
+	CHECK(gw_fields_status_change(o, &e, &status, &reason, &p));
+	CHECK_EQ_INT(status, 2);
+	CHECK_STREQ(reason, " ");
+	json_object_put(o);
+	o = json_tokener_parse("{\"status\":\"completed\"}");
+	CHECK(gw_fields_status_change(o, &e, &status, &reason, &p));
+	CHECK(reason == NULL);
+	json_object_put(o);
+}
+
 TEST(gw_fields_string_refuses_invalid_utf8)
 {
 	json_object *o = json_object_new_object();

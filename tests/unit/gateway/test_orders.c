@@ -442,6 +442,8 @@ TEST(gw_orders_reads_lists_and_status_changes)
 		{ "PUT", "/api/orders/" OID "/status", "{\"status\":null}", "status" },
 		{ "PUT", "/api/orders/" OID "/status", "{}", "status" },
 		{ "PUT", "/api/orders/" OID "/status", "{\"status\":\"cancelled\",\"by\":1}", "by" },
+		/* "" would read as no reason, and the service's default would stand in */
+		{ "PUT", "/api/orders/" OID "/status", "{\"status\":\"cancelled\",\"reason\":\"\"}", "reason" },
 	};
 	check_bad(&f, f.customer, bad, sizeof(bad) / sizeof(bad[0]));
 	fixture_stop(&f);
