@@ -57,6 +57,12 @@ bool gw_fields_known(json_object *obj, const char *const known[], gw_problem *p)
 	return true;
 }
 
+bool gw_fields_none(json_object *obj, gw_problem *p)
+{
+	static const char *const none[] = { NULL };
+	return obj == NULL || gw_fields_known(obj, none, p);
+}
+
 gw_field gw_fields_string(json_object *obj, const char *name, const char **out, gw_problem *p)
 {
 	json_object *v = NULL;

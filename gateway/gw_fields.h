@@ -67,6 +67,13 @@ const char *gw_enum_name(const gw_enum *e, int v);
  * otherwise false with "<member> is not a known field" in *p. */
 bool gw_fields_known(json_object *obj, const char *const known[], gw_problem *p);
 
+/* For a route that takes no body (json_parse_request_optional gave obj):
+ * true when there was none (obj NULL) or it is {}; otherwise false with
+ * the first member "is not a known field" in *p. A member is never
+ * ignored, as on every other route ("all_sessions" on a logout, "hard" on
+ * a DELETE, would otherwise read as done). */
+bool gw_fields_none(json_object *obj, gw_problem *p);
+
 /* Member name as a string. GW_FIELD_OK: *out borrows obj's storage (valid
  * while obj lives). */
 gw_field gw_fields_string(json_object *obj, const char *name, const char **out, gw_problem *p);

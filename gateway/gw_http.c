@@ -37,7 +37,9 @@ bool gw_http_is_json(const char *ct)
 
 static bool gw_http_has_body_method(const char *m)
 {
-	return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
+	/* DELETE too: its body is refused unless empty or {} (gw_fields_none),
+	 * and a body in another type is the 415 of any other body */
+	return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0 || strcmp(m, "DELETE") == 0;
 }
 
 /* Steps 2-7 of gw_http.h, for a request that is not a preflight. */

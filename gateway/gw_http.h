@@ -14,7 +14,7 @@
  *      the address) -> 429 RESOURCE_EXHAUSTED replacing any 401/403; the
  *      RateLimit headers go on every answer from here on;
  *   5. the 401/403 of step 3, if any;
- *   6. a body on POST/PUT/PATCH whose Content-Type is not JSON
+ *   6. a body on POST/PUT/PATCH/DELETE whose Content-Type is not JSON
  *      (application/json or application/<x>+json, any parameters) ->
  *      415 UNSUPPORTED_MEDIA_TYPE; a missing Content-Type counts as not JSON
  *      (a body of white space alone is no body and needs none);

@@ -444,6 +444,27 @@ expect "logout ends only its own session (another login still refreshes)" 200 '.
 api POST /api/auth/logout
 expect "logout without a token -> 401" 401 "$(err UNAUTHENTICATED)"
 
+# Logout takes no body: none, white space or {} (as a refund's). Anything
+# else is refused like any body, and the session stays: a member such as
+# "all_sessions" must not be silently ignored (the client would believe
+# every device logged out), and malformed JSON is 400 on every route.
+login "$EMAIL_B" bob-pass-123
+K_TOKEN=$(jq -r .token <<<"$HTTP_BODY")
+K_REFRESH=$(jq -r .refresh_token <<<"$HTTP_BODY")
+TOKEN=$K_TOKEN api POST /api/auth/logout '{"all_sessions":true}'
+expect "logout with an unknown member -> 400 naming it" 400 "$(err INVALID_ARGUMENT) and $(names all_sessions)"
+TOKEN=$K_TOKEN api POST /api/auth/logout '{"all_sessions":'
+expect "logout with malformed JSON -> 400" 400 "$(err INVALID_ARGUMENT) and .error == \"Malformed JSON in request body\""
+TOKEN=$K_TOKEN api POST /api/auth/logout '[]'
+expect "logout with a JSON array -> 400" 400 "$(err INVALID_ARGUMENT) and .error == \"Request body must be a JSON object\""
+api POST /api/auth/refresh "{\"refresh_token\":\"$K_REFRESH\"}"
+expect "a refused logout revoked nothing (its refresh token still works)" 200 '.refresh_token | length > 0'
+K_REFRESH=$(jq -r .refresh_token <<<"$HTTP_BODY")
+TOKEN=$K_TOKEN api POST /api/auth/logout '{}'
+expect "logout with {} -> 200" 200 '.success == true'
+api POST /api/auth/refresh "{\"refresh_token\":\"$K_REFRESH\"}"
+expect "... and that logout ended the session" 401 "$(err UNAUTHENTICATED)"
+
 # ---- suspended and deleted users -----------------------------------------------------------
 
 EMAIL_S="suspended.$RUN@example.com"
@@ -465,6 +486,15 @@ EMAIL_D="deleted.$RUN@example.com"
 ID_D=$(signup "De Leted" "$EMAIL_D" del-pass-123)
 login "$EMAIL_D" del-pass-123
 D_REFRESH=$(jq -r .refresh_token <<<"$HTTP_BODY")
+# DELETE takes no body either: a member ("hard": true) is refused rather
+# than ignored, a non-JSON body is 415 as on any other method, and neither
+# deletes anything.
+TOKEN=$ADMIN_TOKEN api DELETE "/api/users/$ID_D" '{"hard":true}'
+expect "DELETE with an unknown member -> 400 naming it" 400 "$(err INVALID_ARGUMENT) and $(names hard)"
+TOKEN=$ADMIN_TOKEN api DELETE "/api/users/$ID_D" '' -H 'Content-Type: text/plain' --data-binary 'hard'
+expect "DELETE with a text/plain body -> 415" 415 "$(err UNSUPPORTED_MEDIA_TYPE)"
+TOKEN=$ADMIN_TOKEN api GET "/api/users/$ID_D"
+expect "... and the refused DELETEs deleted nothing" 200 '.user.status == "active"'
 TOKEN=$ADMIN_TOKEN api DELETE "/api/users/$ID_D"
 expect "admin deletes a user -> 200 User deleted successfully, status deleted" 200 \
     ".success == true and .message == \"User deleted successfully\" and .user.id == $ID_D and .user.status == \"deleted\""

@@ -157,6 +157,20 @@ TEST(gw_fields_known_names_an_empty_member)
 	json_object_put(o);
 }
 
+TEST(gw_fields_none_takes_no_body_or_an_empty_object_only)
+{
+	gw_problem p;
+	CHECK(gw_fields_none(NULL, &p));
+	json_object *o = json_tokener_parse("{}");
+	CHECK(gw_fields_none(o, &p));
+	json_object_put(o);
+	o = json_tokener_parse("{\"all_sessions\":true}");
+	CHECK(!gw_fields_none(o, &p));
+	CHECK_STREQ(p.field, "all_sessions");
+	CHECK_STREQ(p.issue, "is not a known field");
+	json_object_put(o);
+}
+
 TEST(gw_fields_status_change_refuses_an_empty_reason)
 {
 	static const char *const names[] = { "completed", "failed" };

@@ -424,6 +424,16 @@ TEST(gw_users_reads_updates_and_deletes)
 	CHECK_EQ_INT(testhttp_status(r), 403);
 	CHECK_EQ_INT(rpc_calls(), 0);
 	free(r);
+	/* DELETE takes no body: a member is refused, not ignored, and nothing
+	 * reaches svc-user; {} is no member */
+	r = call(&f, "DELETE", "/api/users/9", f.admin, NULL, "{\"hard\":true}");
+	CHECK_EQ_INT(testhttp_status(r), 400);
+	CHECK_BODY_HAS(r, "\"details\":[{\"field\":\"hard\",\"issue\":\"is not a known field\"}]");
+	CHECK_EQ_INT(rpc_calls(), 0);
+	free(r);
+	r = call(&f, "DELETE", "/api/users/9", f.admin, NULL, "{}");
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	free(r);
 	r = call(&f, "DELETE", "/api/users/9", f.admin, NULL, NULL);
 	CHECK_EQ_INT(testhttp_status(r), 200);
 	CHECK_BODY_HAS(r, "{\"success\":true,\"message\":\"User deleted successfully\",\"user\":{\"id\":9,");
@@ -536,6 +546,20 @@ TEST(gw_session_routes)
 	CHECK_STREQ(seen.method, "Logout");
 	CHECK_EQ_INT(seen.session_id, 47); /* the sid claim of user 7's token */
 	CHECK_EQ_INT(seen.caller_id, 7);
+	/* no body, or {}: a member or malformed JSON is refused before svc-user */
+	r = call(&f, "POST", "/api/auth/logout", f.customer, NULL, "{}");
+	CHECK_EQ_INT(testhttp_status(r), 200);
+	free(r);
+	r = call(&f, "POST", "/api/auth/logout", f.customer, NULL, "{\"all_sessions\":true}");
+	CHECK_EQ_INT(testhttp_status(r), 400);
+	CHECK_BODY_HAS(r, "\"error\":\"all_sessions is not a known field\"");
+	CHECK_EQ_INT(rpc_calls(), 0);
+	free(r);
+	r = call(&f, "POST", "/api/auth/logout", f.customer, NULL, "{");
+	CHECK_EQ_INT(testhttp_status(r), 400);
+	CHECK_BODY_HAS(r, "\"error\":\"Malformed JSON in request body\"");
+	CHECK_EQ_INT(rpc_calls(), 0);
+	free(r);
 	fixture_stop(&f);
 }
 
