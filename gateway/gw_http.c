@@ -9,6 +9,7 @@
 #include "gw_auth.h"
 #include "gw_cors.h"
 #include "gw_errors.h"
+#include "gw_fields.h"
 #include "gw_metrics.h"
 #include "gw_ratelimit.h"
 #include "json.h"
@@ -34,6 +35,19 @@ bool gw_http_is_json(const char *ct)
 
 /* The longest repeated query key an error names (gw_http_route). */
 #define GW_HTTP_KEY_NAMED_MAX 64
+
+bool gw_http_no_body(const gw_request *req, httpd_response *resp)
+{
+	json_object *body = NULL;
+	if (!json_parse_request_optional(req->http, resp, &body))
+		return false;
+	gw_problem p;
+	bool none = gw_fields_none(body, &p);
+	json_object_put(body);
+	if (!none)
+		gw_errors_respond_invalid(resp, req->http, p.field, p.issue);
+	return none;
+}
 
 static bool gw_http_has_body_method(const char *m)
 {

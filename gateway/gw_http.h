@@ -53,6 +53,13 @@ void gw_http_decorate(void *arg, const httpd_request *req, httpd_response *resp)
 void gw_http_dispatch(gw_app *app, const gw_route *table, size_t n, const httpd_request *req,
     httpd_response *resp);
 
+/* For a handler whose route takes no body: true when the request has none,
+ * white space alone or {} (gw_fields_none); otherwise false with resp
+ * holding the answer: 400 for malformed JSON or any member (never ignored:
+ * "all_sessions" on a logout would read as done), 413 as for any body.
+ * Threading: a handler's thread. */
+bool gw_http_no_body(const gw_request *req, httpd_response *resp);
+
 /* True when a Content-Type value names JSON (see step 3). NULL is false. */
 bool gw_http_is_json(const char *content_type);
 

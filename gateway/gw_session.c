@@ -7,6 +7,7 @@
 #include "gw_call.h"
 #include "gw_errors.h"
 #include "gw_fields.h"
+#include "gw_http.h"
 #include "gw_ratelimit.h"
 #include "gw_user_codec.h"
 #include "json.h"
@@ -85,16 +86,8 @@ void gw_session_logout(gw_app *app, const gw_request *req, httpd_response *resp)
 	/* The session is the one of the token gw_auth verified: a body has
 	 * nothing to add, so none, white space or {} is taken; anything else
 	 * is refused like any body, and the session stays. */
-	json_object *body = NULL;
-	if (!json_parse_request_optional(req->http, resp, &body))
+	if (!gw_http_no_body(req, resp))
 		return;
-	gw_problem p;
-	bool none = gw_fields_none(body, &p);
-	json_object_put(body);
-	if (!none) {
-		gw_errors_respond_invalid(resp, req->http, p.field, p.issue);
-		return;
-	}
 	Comanda__LogoutRequest rq = COMANDA__LOGOUT_REQUEST__INIT;
 	rq.session_id = req->session_id;
 	gw_call_async(app, req, resp, false, app->user, &user_service_logout_method, &rq.base, gw_session_answer_logout);

@@ -18,6 +18,7 @@
 #include "gw_call.h"
 #include "gw_errors.h"
 #include "gw_fields.h"
+#include "gw_http.h"
 #include "gw_list.h"
 #include "gw_user_codec.h"
 #include "json.h"
@@ -153,17 +154,8 @@ void gw_users_delete(gw_app *app, const gw_request *req, httpd_response *resp)
 	int64_t id;
 	if (!gw_users_path_id(req, resp, &id))
 		return;
-	/* no body: none, white space or {} (a member would be ignored) */
-	json_object *body = NULL;
-	if (!json_parse_request_optional(req->http, resp, &body))
+	if (!gw_http_no_body(req, resp))
 		return;
-	gw_problem p;
-	bool none = gw_fields_none(body, &p);
-	json_object_put(body);
-	if (!none) {
-		gw_errors_respond_invalid(resp, req->http, p.field, p.issue);
-		return;
-	}
 	Comanda__DeleteUserRequest rq = COMANDA__DELETE_USER_REQUEST__INIT;
 	rq.id = id;
 	gw_call_async(app, req, resp, false, app->user, &user_service_delete_user_method, &rq.base,
