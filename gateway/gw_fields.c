@@ -124,13 +124,24 @@ bool gw_fields_status_change(json_object *body, const gw_enum *e, int *status, c
 		gw_problem_set(p, "status", "is required");
 	if (f != GW_FIELD_OK || (f = gw_fields_string(body, "reason", reason, p)) == GW_FIELD_BAD)
 		return false;
-	/* "" would reach the service as "no reason" and turn into its default
-	 * ("changed by the customer", "marked failed by an admin") */
-	if (f == GW_FIELD_OK && (*reason)[0] == '\0') {
+	if (f == GW_FIELD_ABSENT)
+		return true;
+	/* A reason is text people read (an order's history, a payment's
+	 * failure_reason, the UI, logs): the one rule of names and products
+	 * (lib/utf8 utf8_text). Blank includes "", which would reach the
+	 * service as "no reason" and turn into its default ("changed by the
+	 * customer", "marked failed by an admin"). */
+	bool blank;
+	long chars = utf8_text(*reason, strlen(*reason), &blank);
+	if (chars < 0) /* (invalid UTF-8 was refused by gw_fields_string already) */
+		gw_problem_set(p, "reason",
+		    chars == UTF8_TEXT_CONTROL ? "must not contain control characters" : "must be valid UTF-8");
+	else if (blank)
 		gw_problem_set(p, "reason", "must not be empty");
-		return false;
-	}
-	return true;
+	else
+		return true;
+	*reason = NULL;
+	return false;
 }
 
 bool gw_fields_enum_value(const char *field, const char *s, const char *const names[], const int values[], size_t n,

@@ -110,9 +110,12 @@ gw_field gw_fields_array(json_object *obj, const char *name, json_object **out, 
 
 
 /* The body of a status change: {"status": one of e's names (required),
- * "reason": a non-empty string (optional)} and no other member. True with *status and
- * *reason (NULL when absent; borrowing body's storage), else false with the
- * problem in *p. */
+ * "reason": text (optional)} and no other member. reason follows the text
+ * rule of user names and products (lib/utf8 utf8_text): no control
+ * character ("must not contain control characters"), and not blank: "",
+ * white space or zero-width characters alone are "must not be empty". True
+ * with *status and *reason (NULL when absent; borrowing body's storage),
+ * else false with the problem in *p. Its length is the service's to judge. */
 bool gw_fields_status_change(json_object *body, const gw_enum *e, int *status, const char **reason, gw_problem *p);
 
 /* s (a query value, not a member) as one of names[0..n): true with

@@ -277,6 +277,14 @@ expect "a reason of 500 two-byte characters (1000 bytes) -> 200" 200 '.order.sta
 ID=$(new_order "$TA")
 TOKEN=$TA api PUT "/api/orders/$ID/status" '{"status":"cancelled","reason":""}'
 expect "an empty reason -> 400 naming reason" 400 "$(bad reason)"
+# reason is text, judged by the rule of products and names (lib/utf8): a
+# control character (it was stored: BEL, a newline) or white space alone
+# (it was stored as the history's reason) is 400 naming reason, and the
+# order is not changed
+for r in '"bell\u0007"' '"two\nlines"' '"csi\u009b31m"' '"   "' '"\u00a0\u3000"'; do
+    TOKEN=$TA api PUT "/api/orders/$ID/status" "{\"status\":\"cancelled\",\"reason\":$r}"
+    expect "a reason $r -> 400 naming reason" 400 "$(bad reason)"
+done
 TOKEN=$TA api GET "/api/orders/$ID"
 expect "... and the order was not changed" 200 '.order.status == "pending" and (.order.history | length == 1)'
 ID=$(new_order "$TA")

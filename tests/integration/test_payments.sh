@@ -258,6 +258,13 @@ expect "pending -> completed by an admin -> 200 Payment status updated successfu
 # the default "marked failed by an admin"), and the payment stays pending
 TOKEN=$TADMIN api PUT "/api/payments/$PAY_ADM/status" '{"status":"failed","reason":""}'
 expect "an empty reason -> 400 naming reason" 400 "$(bad reason)"
+# reason is text, judged by the rule of products and names (lib/utf8): a
+# control character (it was stored: BEL) or white space alone (it was
+# stored as the failure_reason) is 400 naming reason
+for r in '"bell\u0007"' '"two\nlines"' '"   "' '"\u00a0\u3000"'; do
+    TOKEN=$TADMIN api PUT "/api/payments/$PAY_ADM/status" "{\"status\":\"failed\",\"reason\":$r}"
+    expect "a reason $r -> 400 naming reason" 400 "$(bad reason)"
+done
 TOKEN=$TADMIN api GET "/api/payments/$PAY_ADM"
 expect "... and the payment stays pending" 200 '.payment.status == "pending" and .payment.failure_reason == null'
 settle "$PAY_ADM" failed "transfer never arrived"

@@ -184,14 +184,54 @@ TEST(gw_fields_status_change_refuses_an_empty_reason)
 	CHECK_STREQ(p.field, "reason");
 	CHECK_STREQ(p.issue, "must not be empty");
 	json_object_put(o);
-	o = json_tokener_parse("{\"status\":\"failed\",\"reason\":\" \"}");
+	o = json_tokener_parse("{\"status\":\"failed\",\"reason\":\" x \"}");
 	CHECK(gw_fields_status_change(o, &e, &status, &reason, &p));
 	CHECK_EQ_INT(status, 2);
-	CHECK_STREQ(reason, " ");
+	CHECK_STREQ(reason, " x "); /* kept as sent, like a product */
 	json_object_put(o);
 	o = json_tokener_parse("{\"status\":\"completed\"}");
 	CHECK(gw_fields_status_change(o, &e, &status, &reason, &p));
 	CHECK(reason == NULL);
+	json_object_put(o);
+}
+
+/* The text rule of names and products (lib/utf8 utf8_text), not a second one. */
+TEST(gw_fields_status_change_reason_is_text)
+{
+	static const char *const names[] = { "completed", "failed" };
+	static const int values[] = { 1, 2 };
+	const gw_enum e = { names, values, 2 };
+	static const struct {
+		const char *json, *issue;
+	} bad[] = {
+		{ "{\"status\":\"failed\",\"reason\":\"bell\\u0007\"}", "must not contain control characters" },
+		{ "{\"status\":\"failed\",\"reason\":\"line\\nbreak\"}", "must not contain control characters" },
+		{ "{\"status\":\"failed\",\"reason\":\"tab\\there\"}", "must not contain control characters" },
+		{ "{\"status\":\"failed\",\"reason\":\"csi\\u009b31m\"}", "must not contain control characters" },
+		{ "{\"status\":\"failed\",\"reason\":\"del\\u007f\"}", "must not contain control characters" },
+		{ "{\"status\":\"failed\",\"reason\":\" \"}", "must not be empty" },
+		{ "{\"status\":\"failed\",\"reason\":\"   \"}", "must not be empty" },
+		{ "{\"status\":\"failed\",\"reason\":\"\\u00a0\\u3000\"}", "must not be empty" },
+		{ "{\"status\":\"failed\",\"reason\":\"\\u200b\"}", "must not be empty" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		gw_problem p = { 0 };
+		int status = 0;
+		const char *reason = "untouched";
+		json_object *o = json_tokener_parse(bad[i].json);
+		CHECK(o != NULL);
+		CHECK(!gw_fields_status_change(o, &e, &status, &reason, &p));
+		CHECK(reason == NULL);
+		CHECK_STREQ(p.field, "reason");
+		CHECK_STREQ(p.issue, bad[i].issue);
+		json_object_put(o);
+	}
+	gw_problem p = { 0 };
+	int status = 0;
+	const char *reason = NULL;
+	json_object *o = json_tokener_parse("{\"status\":\"failed\",\"reason\":\"caf\xc3\xa9 \\u00a0closed\"}");
+	CHECK(gw_fields_status_change(o, &e, &status, &reason, &p));
+	CHECK_STREQ(reason, "caf\xc3\xa9 \xc2\xa0" "closed"); /* a no-break space among letters is fine */
 	json_object_put(o);
 }
 
