@@ -49,8 +49,9 @@ bool gw_user_create_request(json_object *body, Comanda__CreateUserRequest *rq, g
  * role?} -> *rq (initialised here, rq->id = id) with update_mask naming
  * name/password/status/role in that order when present (mask is the
  * storage for it). status is active or suspended (deletion is DELETE's job),
- * role customer or admin. An empty body gives an empty mask, which svc-user
- * answers "Nothing to update". */
+ * role customer or admin. current_password only goes with password
+ * (refused without it: never silently ignored). An empty body gives an
+ * empty mask, which svc-user answers "Nothing to update". */
 bool gw_user_update_request(json_object *body, int64_t id, Comanda__UpdateUserRequest *rq,
     char *mask[GW_USER_MASK_MAX], gw_problem *p);
 

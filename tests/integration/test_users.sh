@@ -386,6 +386,16 @@ expect "customer PATCH of another user -> 404" 404 "$(err NOT_FOUND)"
 TOKEN=$TOKEN_A api PATCH "/api/users/$ID_A" '{"password":"alice-pass-2"}'
 expect "password change without current_password -> 400 naming current_password" 400 \
     "$(err INVALID_ARGUMENT) and $(names current_password)"
+# current_password only goes with password: alone it was read by nobody,
+# so a wrong one passed unnoticed (200, the name changed)
+TOKEN=$TOKEN_A api PATCH "/api/users/$ID_A" '{"name":"Alice Unchecked","current_password":"not-it-at-all"}'
+expect "current_password without password -> 400 naming current_password" 400 \
+    "$(err INVALID_ARGUMENT) and $(names current_password) and (.error | contains(\"only goes with password\"))"
+TOKEN=$TOKEN_A api GET /api/users/me
+expect "... and nothing was changed" 200 '.user.name == "Alice Again"'
+TOKEN=$ADMIN_TOKEN api PATCH "/api/users/$ID_B" '{"status":"active","current_password":"not-it-at-all"}'
+expect "current_password without password, from an admin -> 400 naming current_password" 400 \
+    "$(err INVALID_ARGUMENT) and $(names current_password)"
 TOKEN=$TOKEN_A api PATCH "/api/users/$ID_A" '{"password":"alice-pass-2","current_password":"not-it-at-all"}'
 expect "password change with a wrong current_password -> 400" 400 "$(err INVALID_ARGUMENT) and $(names current_password)"
 TOKEN=$TOKEN_A api PATCH "/api/users/$ID_A" '{"password":"alice-pass-2","current_password":"alice-pass-1"}'

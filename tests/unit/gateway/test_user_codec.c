@@ -127,6 +127,10 @@ TEST(gw_user_update_request_problems)
 		{ "{\"name\":null}", "name", "must be a string" },
 		{ "{\"password\":1234}", "password", "must be a string" },
 		{ "{\"current_password\":false,\"password\":\"x\"}", "current_password", "must be a string" },
+		/* alone it would be read by nobody: a wrong one passed unnoticed */
+		{ "{\"current_password\":\"wrong-pass-1\"}", "current_password", "only goes with password" },
+		{ "{\"name\":\"N\",\"current_password\":\"wrong-pass-1\"}", "current_password", "only goes with password" },
+		{ "{\"current_password\":\"\"}", "current_password", "only goes with password" },
 		{ "{\"status\":\"deleted\"}", "status", "must be one of: active, suspended" },
 		{ "{\"status\":\"Active\"}", "status", "must be one of: active, suspended" },
 		{ "{\"role\":\"owner\"}", "role", "must be one of: customer, admin" },
