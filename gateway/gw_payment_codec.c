@@ -81,6 +81,12 @@ bool gw_payment_status_request(json_object *body, int64_t id, Comanda__UpdatePay
 	if (!gw_fields_status_change(body, &gw_payment_settlements, &status, &reason, p))
 		return false;
 	rq->status = (Comanda__PaymentStatus)status;
+	/* Only a failure keeps a reason (its failure_reason); svc-payment drops
+	 * one sent with a completion, which the client would take as stored. */
+	if (reason != NULL && rq->status != COMANDA__PAYMENT_STATUS__PAYMENT_FAILED) {
+		gw_problem_set(p, "reason", "only goes with status failed");
+		return false;
+	}
 	if (reason != NULL)
 		rq->reason = gw_borrow(reason);
 	return true;

@@ -49,8 +49,10 @@ extern const gw_enum gw_payment_settlements;
 bool gw_payment_create_request(json_object *body, Comanda__CreatePaymentRequest *rq, gw_problem *p);
 
 /* PUT /api/payments/{id}/status: {status, reason?} -> *rq (initialised
- * here, rq->id = id). status one of gw_payment_settlements; reason a string
- * (svc-payment keeps it as the failure reason of a failed payment). */
+ * here, rq->id = id). status one of gw_payment_settlements; reason text
+ * (gw_fields_status_change), only with status failed (svc-payment keeps it
+ * as the payment's failure reason; a completion has none, so a reason sent
+ * with one is refused, not dropped). */
 bool gw_payment_status_request(json_object *body, int64_t id, Comanda__UpdatePaymentStatusRequest *rq, gw_problem *p);
 
 /* POST /api/payments/{id}/refund: no body, {}, or {"by_hand": true|false}

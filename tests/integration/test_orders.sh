@@ -351,12 +351,16 @@ if wait_until 3 is_paid; then
     pass "the order is paid within 3 s of its payment completing"
     set_status "$TA" "$PAID_ID" shipped
     expect "paid -> shipped by the customer -> 403" 403 "$(err PERMISSION_DENIED)"
-    set_status "$TADMIN" "$PAID_ID" shipped
-    expect "paid -> shipped by an admin -> 200" 200 '.order.status == "shipped"'
+    # every change this route makes keeps its reason (unlike a payment's
+    # completion, no status here has none to drop)
+    set_status "$TADMIN" "$PAID_ID" shipped "left the warehouse"
+    expect "paid -> shipped by an admin, with a reason -> 200, the reason in the history" 200 \
+        '.order.status == "shipped" and .order.history[-1].reason == "left the warehouse"'
     set_status "$TA" "$PAID_ID" cancelled
     expect "shipped -> cancelled by the owner -> 409" 409 "$(err FAILED_PRECONDITION)"
-    set_status "$TADMIN" "$PAID_ID" delivered
-    expect "shipped -> delivered by an admin -> 200" 200 '.order.status == "delivered"'
+    set_status "$TADMIN" "$PAID_ID" delivered "signed for"
+    expect "shipped -> delivered by an admin -> 200, the reason in the history" 200 \
+        '.order.status == "delivered" and .order.history[-1].reason == "signed for"'
     check_json "history: pending, paid, shipped, delivered" "$HTTP_BODY" \
         "($CHANGES) == [\"pending\",\"paid\",\"shipped\",\"delivered\"]"
     set_status "$TADMIN" "$PAID_ID" cancelled

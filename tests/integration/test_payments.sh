@@ -251,6 +251,12 @@ check_match "the amount is written exactly" "\"amount\":$SIM_LIMIT\\.01[,}]" "$H
 
 # ---- admin status changes --------------------------------------------------------------------
 
+# a completion has no failure_reason: a reason sent with it was dropped
+# unseen (200), now 400 naming reason, and the payment stays pending
+settle "$PAY_X" completed "paid at the counter"
+expect "completed with a reason -> 400 naming reason" 400 "$(bad reason) and (.error | contains(\"only goes with status failed\"))"
+TOKEN=$TADMIN api GET "/api/payments/$PAY_X"
+expect "... and the payment stays pending" 200 '.payment.status == "pending"'
 settle "$PAY_X" completed '' -H "X-Request-Id: pay-complete-$RUN"
 expect "pending -> completed by an admin -> 200 Payment status updated successfully" 200 \
     ".success == true and .message == \"Payment status updated successfully\" and .payment.id == $PAY_X and .payment.status == \"completed\""

@@ -85,6 +85,13 @@ TEST(gw_payment_status_and_refund_requests)
 	CHECK(gw_payment_status_request(o, 9, &rq, &p));
 	CHECK_EQ_INT(rq.status, COMANDA__PAYMENT_STATUS__PAYMENT_COMPLETED);
 	json_object_put(o);
+	/* a completion has no failure_reason: its reason was dropped unseen */
+	o = parse("{\"status\":\"completed\",\"reason\":\"x\"}");
+	memset(&p, 0, sizeof(p));
+	CHECK(!gw_payment_status_request(o, 9, &rq, &p));
+	CHECK_STREQ(p.field, "reason");
+	CHECK_STREQ(p.issue, "only goes with status failed");
+	json_object_put(o);
 	const char *refused[] = { "{\"status\":\"refunded\"}", "{\"status\":\"pending\"}", "{\"status\":\"done\"}", NULL };
 	for (int i = 0; refused[i] != NULL; i++) {
 		o = parse(refused[i]);
