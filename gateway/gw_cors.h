@@ -17,7 +17,8 @@
  *     (CORS_MAX_AGE_S); an unknown path is the usual 404;
  *   - every other answer gets Access-Control-Allow-Origin, Vary: Origin and
  *     Access-Control-Expose-Headers (X-Request-Id, RateLimit,
- *     RateLimit-Policy, Retry-After, Idempotent-Replayed, Location).
+ *     RateLimit-Policy, Retry-After, Idempotent-Replayed, Location,
+ *     WWW-Authenticate, Allow).
  * A disallowed origin gets no CORS header at all (its preflight: 403
  * PERMISSION_DENIED JSON), so the browser keeps the page out. No
  * Access-Control-Allow-Credentials: the API authenticates with bearer
@@ -36,7 +37,12 @@
 typedef struct gw_cors gw_cors;
 
 #define GW_CORS_ALLOW_HEADERS "Authorization, Content-Type, Idempotency-Key, X-Request-Id"
-#define GW_CORS_EXPOSE_HEADERS "X-Request-Id, RateLimit, RateLimit-Policy, Retry-After, Idempotent-Replayed, Location"
+/* Every response header the API sends that a page may need and CORS does
+ * not expose by itself (it does Cache-Control, Content-Type, Pragma...):
+ * WWW-Authenticate says why a 401 (invalid_token, expired), Allow what a
+ * 405's path takes. */
+#define GW_CORS_EXPOSE_HEADERS \
+	"X-Request-Id, RateLimit, RateLimit-Policy, Retry-After, Idempotent-Replayed, Location, WWW-Authenticate, Allow"
 
 /* Parses the origin list. "" or NULL: 0 with *out NULL (same origin only).
  * A malformed origin: -1 with the reason in why. max_age_s: the preflight

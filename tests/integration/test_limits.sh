@@ -275,6 +275,14 @@ http GET "$GW2/api/users/me" '' --interface 127.0.0.10 -H "Origin: $ORIGIN"
 check_eq "cors: an actual answer to the allowed origin names it" "$ORIGIN" "$(http_header Access-Control-Allow-Origin)"
 check_match "cors: ... and exposes RateLimit and X-Request-Id" 'X-Request-Id.*RateLimit.*Retry-After' \
     "$(http_header Access-Control-Expose-Headers)"
+# that answer is a 401 (no token): a page reads why from WWW-Authenticate,
+# and from a 405 which methods the path takes; neither was exposed
+check_eq "cors: ... a 401 with WWW-Authenticate" "401 Bearer" "$HTTP_STATUS $(http_header WWW-Authenticate)"
+check_match "cors: ... which it exposes" '(^|, )WWW-Authenticate(,|$)' "$(http_header Access-Control-Expose-Headers)"
+http DELETE "$GW2/api/orders" '' --interface 127.0.0.10 -H "Origin: $ORIGIN"
+check_eq "cors: a 405 to the allowed origin names the methods in Allow" "405 GET HEAD POST" \
+    "$HTTP_STATUS $(http_header Allow | tr -d ' ' | tr ',' '\n' | sort | xargs)"
+check_match "cors: ... which it exposes" '(^|, )Allow(,|$)' "$(http_header Access-Control-Expose-Headers)"
 http GET "$GW2/api/users/me" '' --interface 127.0.0.10 -H 'Origin: https://evil.example'
 check_eq "cors: an answer to another origin has no CORS header" "" "$(http_header Access-Control-Allow-Origin)"
 # lib/httpd's own answers (a request over a limit, refused before the

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "gw_cors.h"
+#include "gw_errors.h"
 #include "gw_http.h"
 #include "httpd.h"
 #include "test.h"
@@ -55,7 +56,15 @@ static void h_ok(gw_app *app, const gw_request *req, httpd_response *resp)
 	httpd_add_header(resp, "Location", "/things/1");
 }
 
+/* A 401 as every route answers one, with its WWW-Authenticate. */
+static void h_locked(gw_app *app, const gw_request *req, httpd_response *resp)
+{
+	(void)app;
+	gw_errors_respond_code(resp, req->http, COMANDA__CODE__UNAUTHENTICATED, "Authentication required");
+}
+
 static const gw_route cors_table[] = {
+	{ "GET", "/locked", h_locked, GW_AUTH_PUBLIC },
 	{ "GET", "/things", h_ok, GW_AUTH_PUBLIC },
 	{ "POST", "/things", h_ok, GW_AUTH_PUBLIC },
 	{ "DELETE", "/things/{id}", h_ok, GW_AUTH_PUBLIC },
@@ -124,8 +133,21 @@ TEST(gw_cors_preflight_and_actual_requests)
 	CHECK_EQ_INT(testhttp_status(r), 201);
 	CHECK_STREQ(testhttp_header(r, "Access-Control-Allow-Origin", v, sizeof(v)), "https://shop.example.com");
 	CHECK_STREQ(testhttp_header(r, "Access-Control-Expose-Headers", v, sizeof(v)),
-	    "X-Request-Id, RateLimit, RateLimit-Policy, Retry-After, Idempotent-Replayed, Location");
+	    "X-Request-Id, RateLimit, RateLimit-Policy, Retry-After, Idempotent-Replayed, Location, WWW-Authenticate, "
+	    "Allow");
 	CHECK_STREQ(testhttp_header(r, "Vary", v, sizeof(v)), "Origin");
+	free(r);
+	/* a 401's WWW-Authenticate and a 405's Allow are readable too: what a
+	 * page needs to tell an expired token or which methods a path takes */
+	r = testhttp_request(port, "GET", "/locked", "Origin: https://shop.example.com\r\n", NULL);
+	CHECK_EQ_INT(testhttp_status(r), 401);
+	CHECK(strncmp(testhttp_header(r, "WWW-Authenticate", v, sizeof(v)), "Bearer", 6) == 0);
+	CHECK(strstr(testhttp_header(r, "Access-Control-Expose-Headers", v, sizeof(v)), "WWW-Authenticate") != NULL);
+	free(r);
+	r = testhttp_request(port, "PUT", "/things", "Origin: https://shop.example.com\r\n", NULL);
+	CHECK_EQ_INT(testhttp_status(r), 405);
+	CHECK_STREQ(testhttp_header(r, "Allow", v, sizeof(v)), "GET, HEAD, POST");
+	CHECK(strstr(testhttp_header(r, "Access-Control-Expose-Headers", v, sizeof(v)), ", Allow") != NULL);
 	free(r);
 	/* errors too (a browser must be able to read them) */
 	r = testhttp_request(port, "GET", "/nothing", "Origin: https://shop.example.com\r\n", NULL);
