@@ -441,8 +441,11 @@ static enum MHD_Result httpd_send(httpd *h, httpd_conn *c, struct MHD_Connection
 		log_printf(LOG_ERROR, "httpd: out of memory building a response");
 		return MHD_NO;
 	}
-	bool ok = MHD_add_response_header(r, "Content-Type",
-	              resp->content_type != NULL ? resp->content_type : "application/json; charset=utf-8") == MHD_YES;
+	/* A 204 has no content (RFC 9110 15.3.5), so there is nothing to type;
+	 * libmicrohttpd already leaves its Content-Length out. */
+	bool ok = resp->status == 204 ||
+	    MHD_add_response_header(r, "Content-Type",
+	        resp->content_type != NULL ? resp->content_type : "application/json; charset=utf-8") == MHD_YES;
 	ok = ok && MHD_add_response_header(r, "X-Request-Id", c->req.request_id) == MHD_YES;
 	for (size_t i = 0; ok && i < resp->n_headers && i < HTTPD_MAX_HEADERS; i++)
 		ok = MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value) == MHD_YES;

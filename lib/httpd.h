@@ -48,7 +48,8 @@
  * the same buffer; a request at the limits with more than about 1 KiB of
  * them behind it may lose its answer, the connection then closed.)
  * Every response carries X-Request-Id and, unless the handler named another
- * content_type, Content-Type: application/json; charset=utf-8.
+ * content_type, Content-Type: application/json; charset=utf-8 - but a 204,
+ * which has no content to type (nor Content-Length), carries none.
  *
  * Connections: at most max_connections at once (split between the pool's
  * threads) and max_connections_per_ip from one address; a connection over

@@ -266,6 +266,8 @@ check_eq "cors: ... the route's methods" "GET HEAD POST" \
 check_eq "cors: ... the request headers the API reads" "Authorization, Content-Type, Idempotency-Key, X-Request-Id" \
     "$(http_header Access-Control-Allow-Headers)"
 check_eq "cors: ... Max-Age" 600 "$(http_header Access-Control-Max-Age)"
+# a 204 has no content to type (it said application/json, with no body)
+check_eq "cors: ... no Content-Type and no body" "|" "$(http_header Content-Type)|$HTTP_BODY"
 http OPTIONS "$GW2/api/orders" '' --interface 127.0.0.10 -H 'Origin: https://evil.example' \
     -H 'Access-Control-Request-Method: POST'
 check_eq "cors: preflight from another origin is 403" 403 "$HTTP_STATUS"

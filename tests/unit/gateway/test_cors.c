@@ -107,6 +107,7 @@ TEST(gw_cors_preflight_and_actual_requests)
 	CHECK_STREQ(testhttp_header(r, "Access-Control-Allow-Headers", v, sizeof(v)),
 	    "Authorization, Content-Type, Idempotency-Key, X-Request-Id");
 	CHECK_STREQ(testhttp_header(r, "Access-Control-Max-Age", v, sizeof(v)), "600");
+	CHECK_STREQ(testhttp_header(r, "Content-Type", v, sizeof(v)), ""); /* no content, nothing to type */
 	CHECK_STREQ(testhttp_body(r), "");
 	free(r);
 	r = testhttp_request(port, "OPTIONS", "/things/9", PREFLIGHT("https://shop.example.com"), NULL);

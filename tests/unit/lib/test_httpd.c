@@ -31,6 +31,10 @@ static void test_handler(void *arg, const httpd_request *req, httpd_response *re
 		httpd_respond(resp, 304, "{\"a\":1}", 7);
 		return;
 	}
+	if (strcmp(req->path, "/no-content") == 0) {
+		httpd_respond_owned(resp, 204, NULL, 0);
+		return;
+	}
 	if (strcmp(req->path, "/text") == 0) {
 		resp->content_type = "text/plain; charset=utf-8";
 		httpd_respond(resp, 200, "hi", 2);
@@ -205,6 +209,15 @@ TEST(httpd_serves_and_echoes_request_id)
 	r = get(port, "/not-modified", NULL);
 	CHECK_EQ_INT(testhttp_status(r), 304);
 	CHECK_STREQ(testhttp_header(r, "Content-Length", v, sizeof(v)), "7");
+	CHECK_STREQ(testhttp_body(r), "");
+	free(r);
+
+	/* a 204 has no content, so no Content-Type either (it was JSON's) */
+	r = get(port, "/no-content", NULL);
+	CHECK_EQ_INT(testhttp_status(r), 204);
+	CHECK_STREQ(testhttp_header(r, "Content-Type", v, sizeof(v)), "");
+	CHECK_STREQ(testhttp_header(r, "Content-Length", v, sizeof(v)), "");
+	CHECK(testhttp_header(r, "X-Request-Id", v, sizeof(v))[0] != '\0');
 	CHECK_STREQ(testhttp_body(r), "");
 	free(r);
 
