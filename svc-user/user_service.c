@@ -675,6 +675,10 @@ static int user_update(rpc_ctx *ctx, const Comanda__UpdateUserRequest *req, Coma
 	bool need_current = (set & USER_SET_PASSWORD) && self;
 	if (need_current && req->current_password[0] == '\0')
 		return rpc_ctx_invalid(ctx, "current_password", "is required to change the password");
+	/* Not read then: refused, so that it never passes unchecked (the
+	 * gateway refuses it without a password at all). */
+	if (!need_current && req->current_password[0] != '\0')
+		return rpc_ctx_invalid(ctx, "current_password", "only goes with a change of one's own password");
 	char hash[USER_PASSWORD_HASH_MAX];
 	int hashed = (set & USER_SET_PASSWORD) ? user_password_hash(req->password, hash, user_pw_wait_ms(ctx))
 	                                       : USER_PASSWORD_OK;

@@ -412,6 +412,17 @@ TOKEN=$TOKEN_A api PATCH "/api/users/$ID_A" '{"email":"new@example.com"}'
 expect "PATCH of email (not changeable) -> 400 naming email" 400 "$(err INVALID_ARGUMENT) and $(names email)"
 TOKEN=$TOKEN_A api PATCH "/api/users/$ID_A" '{}'
 expect "PATCH with nothing to change -> 400" 400 "$(err INVALID_ARGUMENT)"
+# an admin setting another user's password is not asked for the current
+# one, so a current_password sent then is refused, not ignored unchecked
+EMAIL_C="carol.$RUN@example.com"
+ID_C=$(signup "Carol Example" "$EMAIL_C" carol-pass-123)
+TOKEN=$ADMIN_TOKEN api PATCH "/api/users/$ID_C" '{"password":"carol-pass-456","current_password":"not-it-at-all"}'
+expect "admin sets another's password with a current_password -> 400 naming current_password" 400 \
+    "$(err INVALID_ARGUMENT) and $(names current_password)"
+login "$EMAIL_C" carol-pass-123
+expect "... and the password was not changed" 200 ".user.id == $ID_C"
+TOKEN=$ADMIN_TOKEN api PATCH "/api/users/$ID_C" '{"password":"carol-pass-456"}'
+expect "admin sets another's password without one -> 200" 200 ".user.id == $ID_C"
 TOKEN=$ADMIN_TOKEN api PATCH "/api/users/$ID_B" '{"role":"admin"}'
 expect "admin changes a role" 200 '.user.role == "admin"'
 TOKEN=$ADMIN_TOKEN api PATCH "/api/users/$ID_B" '{"role":"customer"}'
