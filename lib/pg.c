@@ -11,6 +11,7 @@
 #include "comanda/rpc.pb-c.h"
 #include "log.h"
 #include "pg_stmt_cache.h"
+#include "stopsig.h"
 
 /* pg_advisory_lock key of the migration runner: "comanda" as a big-endian
  * integer, so no other lock in the project can collide with it by chance.
@@ -82,27 +83,15 @@ static void pg_drop(pg_conn *c)
 }
 
 /* Waits until c's socket is ready for events (POLLIN/POLLOUT) or `until`
- * (clock_mono_us; 0: no limit) passes. Returns 1 ready, 0 timed out, -1 a
- * poll error. */
+ * (clock_mono_us; 0: no limit) passes, or the process's stop has gone on
+ * for STOPSIG_GRACE_MS (lib/stopsig.h: a frozen server must not hold a
+ * stopping process, whoever waits on it). Returns 1 ready, 0 timed out, -1
+ * a poll error. */
 static int pg_wait_socket(PGconn *pg, short events, int64_t until)
 {
 	if (PQsocket(pg) < 0)
 		return -1; /* no socket (the connection is gone): poll would wait for nothing */
-	for (;;) {
-		int ms = -1;
-		if (until != 0) {
-			int64_t left = until - clock_mono_us();
-			if (left <= 0)
-				return 0;
-			ms = left / 1000 > 60000 ? 60000 : (int)((left + 999) / 1000);
-		}
-		struct pollfd p = { .fd = PQsocket(pg), .events = events };
-		int rc = poll(&p, 1, ms);
-		if (rc > 0)
-			return 1;
-		if (rc < 0 && errno != EINTR)
-			return -1;
-	}
+	return stopsig_poll(PQsocket(pg), events, until);
 }
 
 /* The caller's deadline or the connect timeout, whichever comes first. */
@@ -417,6 +406,13 @@ static int pg_exec_any(pg_conn *c, const char *sql, int n_params, const char *co
 			pg_drop(c);
 		return COMANDA__CODE__DEADLINE_EXCEEDED;
 	}
+	/* The same once the stop's grace is over: whatever is sent would be
+	 * cut short unanswered; an open transaction goes with its connection. */
+	if (stopsig_grace_over()) {
+		if (c->pg != NULL && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+			pg_drop(c);
+		return COMANDA__CODE__UNAVAILABLE;
+	}
 	bool reconnected = false;  /* the statement was sent again on a new connection */
 	bool reprepared = false;   /* ... or again after its prepared statement went stale */
 	for (;;) {
@@ -436,8 +432,8 @@ static int pg_exec_any(pg_conn *c, const char *sql, int n_params, const char *co
 			 * server rolls back an open transaction when it notices); the
 			 * next statement connects again. */
 			if (!c->hung_logged)
-				log_printf(LOG_WARN, "database did not answer before the caller's deadline: connection "
-				                     "closed (%s)", c->app);
+				log_printf(LOG_WARN, "database did not answer before the caller's deadline%s: connection "
+				                     "closed (%s)", stopsig_stopping() ? " or the stop" : "", c->app);
 			c->hung_logged = true;
 			PQclear(r);
 			pg_drop(c);

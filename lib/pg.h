@@ -59,7 +59,11 @@ void pg_conn_set_deadline(pg_conn *c, int64_t deadline_us);
  * text results. Returns:
  *   OK               *res is the result (PGRES_COMMAND_OK or PGRES_TUPLES_OK)
  *   UNAVAILABLE      the database cannot be reached, the connection broke,
- *                    or the server did not answer by c's deadline
+ *                    or the server did not answer by c's deadline or by
+ *                    the end of the process's stop grace (lib/stopsig.h:
+ *                    STOPSIG_GRACE_MS after SIGTERM, whatever the deadline;
+ *                    the connection is closed as at the deadline, and after
+ *                    the grace nothing is sent)
  *   DEADLINE_EXCEEDED  c's deadline had passed before anything was sent, or
  *                    a statement timeout (57014)
  *   ALREADY_EXISTS   unique violation (23505)

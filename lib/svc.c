@@ -23,8 +23,7 @@
 struct svc {
 	const svc_def *def;
 	void *state;
-	sigset_t stop_signals;
-	bool stopping;               /* a stop signal arrived during start-up */
+	sigset_t stop_signals;       /* taken by stopsig's watching thread */
 	/* configuration */
 	int workers;
 	int connect_timeout_s;
@@ -138,25 +137,11 @@ health *svc_health(svc *s)
 
 bool svc_wait(svc *s, int ms)
 {
-	if (s->stopping)
-		return false;
-	/* The stop signals are blocked in every thread (see svc_main), so they
-	 * stay pending until taken here or by the final sigwait. */
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-	int64_t end = clock_mono_us() + (int64_t)ms * 1000;
-	for (;;) {
-		int sig = sigtimedwait(&s->stop_signals, NULL, &ts);
-		if (sig > 0) {
-			log_printf(LOG_INFO, "signal %d during start-up: stopping", sig);
-			s->stopping = true;
-			return false;
-		}
-		int64_t left = end - clock_mono_us();
-		if (errno != EINTR || left <= 0)
-			return true;
-		ts.tv_sec = (time_t)(left / 1000000);
-		ts.tv_nsec = (long)(left % 1000000) * 1000L;
-	}
+	(void)s;
+	/* The stop signals are taken by stopsig's thread from the start, so a
+	 * stop also cuts short what start-up waits on meanwhile (a migration,
+	 * a connect), not only this pause between attempts. */
+	return stopsig_sleep(ms);
 }
 
 /* ---- RPC ------------------------------------------------------------------ */
@@ -393,6 +378,8 @@ static int svc_migrate(svc *s)
 		    s->def->n_migrations);
 		if (code == COMANDA__CODE__OK)
 			return 0;
+		if (stopsig_stopping())
+			return -1; /* cut short by the stop: nothing to wait for */
 		if (code == COMANDA__CODE__UNAVAILABLE && !told_down) {
 			log_printf(LOG_WARN, "waiting for the database to apply the migrations");
 			told_down = true;
@@ -435,7 +422,7 @@ static int svc_setup(svc *s)
 		return 1;
 	if (def->db_url_var != NULL) {
 		if (svc_migrate(s) != 0)
-			return s->stopping ? 0 : 1;
+			return stopsig_stopping() ? 0 : 1;
 		s->probe_db = pg_conn_new(s->db_url, s->connect_timeout_s, def->program);
 		s->status_db = pg_conn_new(s->db_url, s->connect_timeout_s, def->program);
 		if (s->probe_db == NULL || s->status_db == NULL)
@@ -443,7 +430,7 @@ static int svc_setup(svc *s)
 		health_add(s->health, "database", pg_probe, s->probe_db);
 	}
 	if (def->init != NULL && def->init(s) != 0)
-		return s->stopping ? 0 : 1;
+		return stopsig_stopping() ? 0 : 1;
 	/* The broker round trip must fit in the probe's staleness limit. */
 	s->bus = bus_new(s->amqp_url, 1000, def->program);
 	if (s->bus == NULL)
@@ -524,22 +511,26 @@ static void svc_teardown(svc *s)
 int svc_main(const svc_def *def)
 {
 	svc s = { .def = def };
-	/* the signals are taken only where svc waits */
+	/* the signals are taken only by stopsig's thread */
 	if (proc_start(def->program, def->cpus_var, &s.stop_signals) != 0)
 		return 2;
+	if (stopsig_watch(&s.stop_signals) != 0)
+		return 1;
 	pthread_mutex_init(&s.status_mu, NULL);
 	bgthread *trimmer = memtune_trim_start();
 
 	int status = svc_setup(&s);
-	if (status == 0 && !s.stopping)
+	if (status == 0 && !stopsig_stopping())
 		status = svc_serve(&s);
-	if (status == 0 && !s.stopping) {
-		int sig = stopsig_wait(&s.stop_signals);
-		log_printf(LOG_INFO, "signal %d: finishing the requests in flight", sig);
+	if (status == 0) {
+		int sig = stopsig_await();
+		log_printf(LOG_INFO, s.started ? "signal %d: finishing the requests in flight" : "signal %d during start-up: stopping",
+		    sig);
 	}
 	svc_teardown(&s);
 	bgthread_stop(trimmer);
 	pthread_mutex_destroy(&s.status_mu);
+	stopsig_unwatch();
 	log_printf(status == 0 ? LOG_INFO : LOG_ERROR, "stopped (exit status %d)", status);
 	return status;
 }

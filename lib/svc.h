@@ -11,7 +11,12 @@
  * workers, each with its own database connection, serving Health and the
  * service) and the admin HTTP port (ADMIN_BIND:<SVC>_ADMIN_PORT: /health,
  * /status, /metrics). On SIGTERM or SIGINT it stops taking requests, lets
- * the ones in flight finish, and returns 0.
+ * the ones in flight finish, and returns 0. The signals are taken from the
+ * start by stopsig's thread (stopsig_watch): a signal during start-up ends
+ * it too, a migration or connect in progress included, and every wait on a
+ * server, start-up's or a request's, ends STOPSIG_GRACE_MS after the signal
+ * at the latest (lib/stopsig.h), so the stop is bounded whatever the
+ * servers do.
  *
  * Threading: svc_main runs on the main thread, which it keeps for signals;
  * the def's hooks are called as documented on each.
@@ -151,7 +156,9 @@ health *svc_health(svc *s);
 
 /* Main thread only (init): waits ms milliseconds for a dependency to come
  * back; returns false at once when SIGTERM/SIGINT arrives, and from then on,
- * so a start-up wait loop ends and the process stops cleanly. */
+ * so a start-up wait loop ends and the process stops cleanly. (The signal
+ * also cuts short, STOPSIG_GRACE_MS after it, what init waits on meanwhile
+ * through lib/pg or a stop-aware stream: lib/stopsig.h.) */
 bool svc_wait(svc *s, int ms);
 
 #endif

@@ -14,7 +14,9 @@
 #include "comanda/rpc.pb-c.h"
 #include "payment_migrations.h"
 #include "pg.h"
+#include "stopsig.h"
 #include "test.h"
+#include "teststop.h"
 #include "user_migrations.h"
 
 TEST(pg_migration_name_parses)
@@ -90,28 +92,10 @@ TEST(pg_unreachable_database_is_unavailable)
 	    COMANDA__CODE__UNAVAILABLE);
 }
 
-/* A TCP listener on 127.0.0.1 that never accepts: the kernel completes
- * the handshake, then nothing ever answers (a frozen server). Returns the
- * socket (its port in *port) or -1. */
-static int test_pg_silent_server(int *port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 8) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	*port = ntohs(a.sin_port);
-	return fd;
-}
-
 TEST(pg_deadline_bounds_a_server_that_never_answers)
 {
 	int port = 0;
-	int fd = test_pg_silent_server(&port);
+	int fd = teststop_silent_server(&port);
 	CHECK(fd >= 0);
 	char url[96];
 	snprintf(url, sizeof(url), "postgresql://nobody@127.0.0.1:%d/none?sslmode=disable", port);
@@ -135,6 +119,45 @@ TEST(pg_deadline_bounds_a_server_that_never_answers)
 	CHECK_EQ_INT(pg_exec(c, "SELECT 1", 0, NULL, &r), COMANDA__CODE__DEADLINE_EXCEEDED);
 	CHECK(r == NULL);
 	pg_conn_free(c);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* A connect to a server that never answers, with a connect timeout of 30 s,
+ * the stop begun 200 ms into it: it ends at the stop's grace, UNAVAILABLE;
+ * after the grace nothing is even tried. */
+static int pg_stop_cuts_a_connect(void *arg)
+{
+	const char *url = arg;
+	if (teststop_begin_after(200) != 0)
+		return 10;
+	int64_t t0 = clock_mono_us();
+	pg_conn *c = pg_conn_new(url, 30, "unit-test");
+	int64_t took = (clock_mono_us() - t0) / 1000;
+	if (c == NULL || pg_conn_ok(c))
+		return 11;
+	if (took < 200 + STOPSIG_GRACE_MS - 50 || took > 200 + STOPSIG_GRACE_MS + 1000)
+		return 12;
+	t0 = clock_mono_us();
+	PGresult *r = NULL;
+	int code = pg_exec(c, "SELECT 1", 0, NULL, &r);
+	PQclear(r);
+	pg_conn_free(c);
+	if (code != COMANDA__CODE__UNAVAILABLE || (clock_mono_us() - t0) / 1000 > 100)
+		return 13;
+	/* so is a migration's start */
+	const pg_migration m[] = { { 1, "a", "SELECT 1" } };
+	return pg_migrate(url, 30, "unit-test", m, 1) == COMANDA__CODE__UNAVAILABLE ? 0 : 14;
+}
+
+TEST(pg_stop_cuts_a_wait_on_a_server_that_never_answers)
+{
+	int port = 0;
+	int fd = teststop_silent_server(&port);
+	CHECK(fd >= 0);
+	char url[96];
+	snprintf(url, sizeof(url), "postgresql://nobody@127.0.0.1:%d/none?sslmode=disable", port);
+	CHECK_EQ_INT(teststop_in_child(pg_stop_cuts_a_connect, url), 0);
 	if (fd >= 0)
 		close(fd);
 }
