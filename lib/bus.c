@@ -12,7 +12,9 @@
 #include <amqp_tcp_socket.h>
 
 #include "bus_impl.h"
+#include "clock.h"
 #include "log.h"
+#include "stopsig.h"
 
 /* The broker drops a connection it has not heard from in two heartbeats.
  * rabbitmq-c answers them while it waits for frames (bus_consume's loop,
@@ -44,8 +46,6 @@ bus *bus_new(const char *url, int timeout_ms, const char *app)
 	if (timeout_ms < 1)
 		timeout_ms = 1;
 	b->timeout_ms = timeout_ms;
-	b->timeout.tv_sec = timeout_ms / 1000;
-	b->timeout.tv_usec = (timeout_ms % 1000) * 1000;
 	return b;
 }
 
@@ -90,6 +90,31 @@ void bus_ok(bus *b)
 	b->failing = false;
 }
 
+/* How long a wait for the broker may take now (us): timeout_ms, cut by the
+ * stop's grace; 0 or less when none is left. */
+static int64_t bus_wait_us(const bus *b)
+{
+	int64_t now = clock_mono_us();
+	return stopsig_limit(now + (int64_t)b->timeout_ms * 1000) - now;
+}
+
+static struct timeval bus_timeval(int64_t us)
+{
+	return (struct timeval){ .tv_sec = us / 1000000, .tv_usec = us % 1000000 };
+}
+
+bool bus_arm(bus *b)
+{
+	int64_t us = bus_wait_us(b);
+	if (b->conn == NULL || us <= 0) {
+		bus_drop(b);
+		return false;
+	}
+	struct timeval tv = bus_timeval(us);
+	amqp_set_rpc_timeout(b->conn, &tv);
+	return true;
+}
+
 void bus_drop(bus *b)
 {
 	if (b->conn != NULL)
@@ -104,6 +129,8 @@ void bus_drop(bus *b)
  * and numbers its publishes from 1. */
 static int bus_channel_open(bus *b)
 {
+	if (!bus_arm(b))
+		return -1;
 	amqp_channel_open(b->conn, BUS_CHANNEL);
 	amqp_rpc_reply_t r = amqp_get_rpc_reply(b->conn);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
@@ -205,6 +232,13 @@ int bus_async_frame(bus *b, const amqp_frame_t *f)
 static bool bus_connect(bus *b)
 {
 	char why[256];
+	/* Connecting and logging in wait for the broker as any call does: at
+	 * most timeout_ms, less when stopping, and not at all once the stop's
+	 * grace is over. */
+	int64_t wait_us = bus_wait_us(b);
+	if (wait_us <= 0)
+		return false;
+	struct timeval wait = bus_timeval(wait_us);
 	amqp_connection_state_t c = amqp_new_connection();
 	if (c == NULL)
 		return false;
@@ -213,14 +247,14 @@ static bool bus_connect(bus *b)
 		amqp_destroy_connection(c);
 		return false;
 	}
-	int rc = amqp_socket_open_noblock(s, b->ci.host, b->ci.port, &b->timeout);
+	int rc = amqp_socket_open_noblock(s, b->ci.host, b->ci.port, &wait);
 	if (rc != AMQP_STATUS_OK) {
 		bus_fail(b, "connect to", amqp_error_string2(rc));
 		amqp_destroy_connection(c);
 		return false;
 	}
-	amqp_set_handshake_timeout(c, &b->timeout);
-	amqp_set_rpc_timeout(c, &b->timeout);
+	amqp_set_handshake_timeout(c, &wait);
+	amqp_set_rpc_timeout(c, &wait);
 	/* connection_name shows in the broker's connection list. The
 	 * capabilities (merged into rabbitmq-c's own) ask the broker to tell us
 	 * when it blocks publishers and when it cancels our consumer (a deleted
@@ -277,6 +311,8 @@ bool bus_ping(bus *b)
 	/* A passive declare of a built-in exchange is the cheapest round trip
 	 * that proves the broker serves this vhost: it exists in every vhost and
 	 * needs no permission. */
+	if (!bus_arm(b))
+		return false;
 	amqp_exchange_declare(b->conn, BUS_CHANNEL, amqp_cstring_bytes("amq.direct"), amqp_cstring_bytes("direct"),
 	    1, 0, 0, 0, amqp_empty_table);
 	amqp_rpc_reply_t r = amqp_get_rpc_reply(b->conn);
@@ -296,9 +332,14 @@ void bus_close(bus *b)
 {
 	if (b->conn == NULL)
 		return;
-	/* A clean close, bounded by the rpc timeout, so the broker does not
-	 * log an abrupt disconnect for every stopped service. */
+	/* A clean close, bounded by the rpc timeout (and the stop's grace:
+	 * bus_arm), so the broker does not log an abrupt disconnect for every
+	 * stopped service. */
+	if (!bus_arm(b))
+		return;
 	amqp_channel_close(b->conn, BUS_CHANNEL, AMQP_REPLY_SUCCESS);
+	if (!bus_arm(b))
+		return;
 	amqp_connection_close(b->conn, AMQP_REPLY_SUCCESS);
 	bus_drop(b);
 }

@@ -94,7 +94,10 @@ typedef bus_outcome (*bus_handler)(const bus_message *m, int delivery, void *arg
 
 /* A handle for the broker at `url` ("amqp://user:pass@host:5672/vhost"; an
  * empty vhost means "/"), with timeout_ms bounding every connect, login and
- * broker round trip, and bus_publish's wait for confirms. `app` names the
+ * broker round trip, and bus_publish's wait for confirms. Once the process
+ * stops (lib/stopsig.h) they end STOPSIG_GRACE_MS after the signal at the
+ * latest, except a round trip or login already under way at the signal,
+ * which keeps its timeout_ms (rabbitmq-c waits inside it). `app` names the
  * connection in the broker's connection list. Does not connect yet. Returns
  * NULL when the URL is malformed (logged) or out of memory. Strings are
  * copied. */
@@ -186,6 +189,9 @@ int bus_publish_each(bus *b, const bus_message *msgs, size_t n, bool *acked);
  * Stopping cancels the consumer and still hands the messages the broker had
  * already sent (at most prefetch) to fn, with no retry backoff: returned
  * unhandled, each would use up one of its max_deliveries on RabbitMQ 3.10.
+ * A broker that does not confirm the cancel within the process's stop grace
+ * (frozen) has the connection dropped instead: it redelivers what it had
+ * sent, none of it acked.
  *
  * Returns 0 once stopped (the connection closed, b reusable), -1 at once on
  * invalid arguments. */

@@ -169,7 +169,7 @@ static int bus_deliver(bus *b, const amqp_envelope_t *env, bus_handler fn, void 
  * with a replay (which may recreate a deleted queue). */
 static int bus_start(bus *b, const char *queue, int prefetch)
 {
-	if (!bus_ensure(b))
+	if (!bus_ensure(b) || !bus_arm(b))
 		return -1;
 	amqp_basic_qos(b->conn, BUS_CHANNEL, 0, (uint16_t)prefetch, 0);
 	if (bus_rpc_result(b, amqp_get_rpc_reply(b->conn), "basic.qos on") != 0) {
@@ -178,6 +178,8 @@ static int bus_start(bus *b, const char *queue, int prefetch)
 	}
 	char what[320];
 	snprintf(what, sizeof(what), "consume from queue %s", queue);
+	if (!bus_arm(b))
+		return -1;
 	amqp_basic_consume(b->conn, BUS_CHANNEL, amqp_cstring_bytes(queue), amqp_cstring_bytes(BUS_CONSUMER_TAG), 0, 0,
 	    0, amqp_empty_table);
 	if (bus_rpc_result(b, amqp_get_rpc_reply(b->conn), what) != 0) {
@@ -221,6 +223,11 @@ static int bus_other_frame(bus *b, const char *queue)
  * `prefetch` messages and could dead-letter a healthy one. */
 static void bus_finish(bus *b, bus_handler fn, void *arg, const atomic_bool *stop)
 {
+	/* A broker that does not confirm the cancel within the stop's grace
+	 * (frozen) has the connection dropped instead: it then requeues the
+	 * deliveries it had sent, none of them acked. */
+	if (!bus_arm(b))
+		return;
 	amqp_basic_cancel(b->conn, BUS_CHANNEL, amqp_cstring_bytes(BUS_CONSUMER_TAG));
 	/* While it waits for cancel-ok, rabbitmq-c queues the deliveries that
 	 * came first, frames and all; read them back without waiting. */

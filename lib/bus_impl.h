@@ -44,7 +44,6 @@ struct bus {
 	const char *vhost;
 	char *app;
 	int timeout_ms;
-	struct timeval timeout;
 	amqp_connection_state_t conn;     /* NULL: not connected */
 	bool failing;                     /* the last attempt failed (and was logged) */
 	bool confirming;                  /* confirm.select done on this connection */
@@ -64,6 +63,14 @@ void bus_drop(bus *b);
 
 /* Closes the connection cleanly (bounded by the rpc timeout), if open. */
 void bus_close(bus *b);
+/* Sets how long the next synchronous call on the open connection waits for
+ * the broker's answer: timeout_ms, or what is left of the process's stop
+ * grace when that is less (lib/stopsig.h), so that a frozen broker holds a
+ * stopping process no longer than the grace. Returns false when nothing is
+ * left (or there is no connection): the connection is then dropped, and the
+ * caller gives the call up as failed. Call it before each call that waits
+ * for an answer. */
+bool bus_arm(bus *b);
 
 /* Logs a failure once per run of failures; `what` is "publish to" etc. */
 void bus_fail(bus *b, const char *what, const char *why);

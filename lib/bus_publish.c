@@ -13,6 +13,7 @@
  * for the contract.
  */
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
+#include "stopsig.h"
 
 /* A message's fields fit the AMQP property types; logs why not. */
 static bool bus_message_valid(const bus_message *m, size_t i)
@@ -70,9 +72,15 @@ static int bus_drain(bus *b)
  * gone; 1: deadline passed; 0: a frame was handled. */
 static int bus_wait_frame(bus *b, int64_t deadline_us, bus_confirms *c)
 {
-	int64_t left = deadline_us - clock_mono_us();
-	if (left <= 0)
+	/* Ended early by the stop's grace (lib/stopsig.h), which the poll on
+	 * the socket sees at once: a frozen broker's confirms never come. */
+	deadline_us = stopsig_limit(deadline_us);
+	if (!amqp_frames_enqueued(b->conn) && !amqp_data_in_buffer(b->conn) &&
+	    stopsig_poll(amqp_get_sockfd(b->conn), POLLIN, deadline_us) == 0)
 		return 1;
+	int64_t left = deadline_us - clock_mono_us();
+	if (left < 1000)
+		left = 1000; /* something to read: a moment to read it */
 	struct timeval tv = { .tv_sec = left / 1000000, .tv_usec = left % 1000000 };
 	amqp_frame_t f;
 	int rc = amqp_simple_wait_frame_noblock(b->conn, &f, &tv);
@@ -113,6 +121,8 @@ static int bus_prepare(bus *b)
 	if (!bus_ensure(b))
 		return -1;
 	if (!b->confirming) {
+		if (!bus_arm(b))
+			return -1;
 		amqp_confirm_select(b->conn, BUS_CHANNEL);
 		if (bus_rpc_result(b, amqp_get_rpc_reply(b->conn), "confirm.select on") != 0) {
 			bus_drop(b);

@@ -29,6 +29,8 @@ static int bus_exchange(bus *b, const char *name, const char *type)
 {
 	char what[320];
 	snprintf(what, sizeof(what), "declare exchange %s", name);
+	if (!bus_arm(b))
+		return -1;
 	amqp_exchange_declare(b->conn, BUS_CHANNEL, amqp_cstring_bytes(name), amqp_cstring_bytes(type),
 	    0, 1, 0, 0, amqp_empty_table);
 	return bus_rpc_result(b, amqp_get_rpc_reply(b->conn), what);
@@ -38,6 +40,8 @@ static int bus_queue(bus *b, const char *name, amqp_table_t args)
 {
 	char what[320];
 	snprintf(what, sizeof(what), "declare queue %s", name);
+	if (!bus_arm(b))
+		return -1;
 	amqp_queue_declare(b->conn, BUS_CHANNEL, amqp_cstring_bytes(name), 0, 1, 0, 0, args);
 	return bus_rpc_result(b, amqp_get_rpc_reply(b->conn), what);
 }
@@ -46,6 +50,8 @@ static int bus_bind(bus *b, const char *queue, const char *exchange, const char 
 {
 	char what[640];
 	snprintf(what, sizeof(what), "bind queue %s to %s by \"%s\"", queue, exchange, key);
+	if (!bus_arm(b))
+		return -1;
 	amqp_queue_bind(b->conn, BUS_CHANNEL, amqp_cstring_bytes(queue), amqp_cstring_bytes(exchange),
 	    amqp_cstring_bytes(key), amqp_empty_table);
 	return bus_rpc_result(b, amqp_get_rpc_reply(b->conn), what);
@@ -189,7 +195,7 @@ int bus_declare(bus *b, const char *queue, const char *const *keys, size_t n_key
 
 int64_t bus_queue_depth(bus *b, const char *queue)
 {
-	if (!bus_name_valid(queue) || !bus_ensure(b))
+	if (!bus_name_valid(queue) || !bus_ensure(b) || !bus_arm(b))
 		return -1;
 	amqp_queue_declare_ok_t *ok =
 	    amqp_queue_declare(b->conn, BUS_CHANNEL, amqp_cstring_bytes(queue), 1, 0, 0, 0, amqp_empty_table);

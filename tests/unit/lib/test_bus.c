@@ -2,14 +2,19 @@
  * the contract's answers when nobody listens. The broker-side behaviour is
  * tested by tests/integration/test_bus.sh (bus_live.c). */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "bus.h"
 #include "bus_impl.h"
 #include "clock.h"
+#include "stopsig.h"
 #include "test.h"
+#include "teststop.h"
 
 /* A port nothing listens on: connecting fails at once. */
 #define BUS_NOBODY "amqp://guest:guest@127.0.0.1:1/"
@@ -318,4 +323,40 @@ TEST(bus_consume_rejects_invalid_arguments)
 	CHECK_EQ_INT(bus_consume(b, "q", 1, test_bus_never_called, &calls, NULL), -1);
 	CHECK_EQ_INT(bus_consume(b, "q", 1, test_bus_never_called, &calls, &stop), 0);  /* stopped already */
 	bus_free(b);
+}
+
+/* A broker that accepts the connection and never answers (frozen), met by
+ * a stopping process: the login waits no longer than what is left of the
+ * stop's grace, not the handle's 10 s; once the grace is over, nothing is
+ * tried at all. */
+static int bus_stop_cuts_a_login(void *arg)
+{
+	bus *b = bus_new(arg, 10000, "unit-test");
+	if (b == NULL)
+		return 10;
+	stopsig_begin(SIGTERM);
+	int64_t t0 = clock_mono_us();
+	if (bus_ping(b))
+		return 11;
+	int64_t took = (clock_mono_us() - t0) / 1000;
+	if (took > STOPSIG_GRACE_MS + 300)
+		return 12;
+	clock_sleep_ms(STOPSIG_GRACE_MS);
+	t0 = clock_mono_us();
+	if (bus_ping(b) || (clock_mono_us() - t0) / 1000 > 100)
+		return 13;
+	bus_free(b);
+	return 0;
+}
+
+TEST(bus_stop_bounds_a_wait_on_a_frozen_broker)
+{
+	int port = 0;
+	int fd = teststop_silent_server(&port);
+	CHECK(fd >= 0);
+	char url[96];
+	snprintf(url, sizeof(url), "amqp://guest:guest@127.0.0.1:%d/", port);
+	CHECK_EQ_INT(teststop_in_child(bus_stop_cuts_a_login, url), 0);
+	if (fd >= 0)
+		close(fd);
 }
