@@ -82,12 +82,12 @@ static void order_fini(svc *s)
 static void *order_worker_init(svc *s, int index)
 {
 	(void)index;
-	return order_db_pop(svc_state(s), ORDER_DB_REQUESTS);
+	return order_db_pop(svc_state(s));
 }
 
 static void order_worker_fini(svc *s, void *worker)
 {
-	order_db_push(svc_state(s), ORDER_DB_REQUESTS, worker);
+	order_db_push(svc_state(s), worker);
 }
 
 /* /status: "total_orders". */

@@ -6,10 +6,12 @@
 
 #include "comanda/rpc.pb-c.h"
 #include "log.h"
+#include "order_stream.h"
+#include "stopsig.h"
 
 struct order_db {
-	mongoc_uri_t *uri;            /* the background pool's, the probe's and /status's */
-	mongoc_client_pool_t *pool[ORDER_DB_USES];
+	mongoc_uri_t *uri;            /* the background clients', the probe's and /status's */
+	mongoc_client_pool_t *pool;   /* the RPC workers' */
 	char *name;                   /* database name */
 	char *app;
 	mongoc_client_t *probe;       /* the probe thread's; NULL: make anew */
@@ -105,8 +107,9 @@ order_db *order_db_open(const char *url, int max_clients, int timeout_ms, int an
 	 * has seen it, handlers answer at once (order_service.c). A server that
 	 * takes a request and never answers holds its worker answer_ms: libmongoc
 	 * 1.23 has no per-operation client timeout, so the workers' pool has a
-	 * socket timeout of its own, and the relay's pool a long one, since its
-	 * update_many of a batch took up to 2 s on FerretDB under load. */
+	 * socket timeout of its own, and the background clients a long one,
+	 * since the relay's update_many of a batch took up to 2 s on FerretDB
+	 * under load. */
 	order_db_default(db->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, timeout_ms < 1000 ? timeout_ms : 1000);
 	order_db_default(db->uri, MONGOC_URI_CONNECTTIMEOUTMS, timeout_ms);
 	mongoc_uri_t *requests = mongoc_uri_copy(db->uri);
@@ -116,12 +119,10 @@ order_db *order_db_open(const char *url, int max_clients, int timeout_ms, int an
 	db->app = strdup(app);
 	if (requests != NULL) {
 		order_db_default(requests, MONGOC_URI_SOCKETTIMEOUTMS, answer_ms);
-		db->pool[ORDER_DB_REQUESTS] = order_db_pool(requests, app, max_clients);
+		db->pool = order_db_pool(requests, app, max_clients);
 		mongoc_uri_destroy(requests);
 	}
-	db->pool[ORDER_DB_BACKGROUND] = order_db_pool(db->uri, app, 1);
-	if (db->name == NULL || db->app == NULL || db->pool[ORDER_DB_REQUESTS] == NULL ||
-	    db->pool[ORDER_DB_BACKGROUND] == NULL) {
+	if (db->name == NULL || db->app == NULL || db->pool == NULL) {
 		order_db_close(db);
 		return NULL;
 	}
@@ -132,11 +133,20 @@ void order_db_close(order_db *db)
 {
 	if (db == NULL)
 		return;
-	mongoc_client_destroy(db->probe);
-	mongoc_client_destroy(db->status);
-	for (int i = 0; i < ORDER_DB_USES; i++)
-		if (db->pool[i] != NULL)
-			mongoc_client_pool_destroy(db->pool[i]);
+	order_db_client_free(db->probe);
+	order_db_client_free(db->status);
+	if (db->pool != NULL && stopsig_grace_over()) {
+		/* As order_db_client_free: no goodbye to a server that did not
+		 * answer within the stop's grace. The pool's goodbye would wait
+		 * for it up to the workers' answer timeout. */
+		mongoc_client_t *c = mongoc_client_pool_try_pop(db->pool);
+		if (c != NULL) {
+			mongoc_client_reset(c);
+			mongoc_client_pool_push(db->pool, c);
+		}
+	}
+	if (db->pool != NULL)
+		mongoc_client_pool_destroy(db->pool);
 	mongoc_uri_destroy(db->uri);
 	free(db->name);
 	free(db->app);
@@ -153,15 +163,45 @@ const char *order_db_name(const order_db *db)
 	return db->name;
 }
 
-mongoc_client_t *order_db_pop(order_db *db, order_db_use use)
+mongoc_client_t *order_db_pop(order_db *db)
 {
-	return mongoc_client_pool_pop(db->pool[use]);
+	return mongoc_client_pool_pop(db->pool);
 }
 
-void order_db_push(order_db *db, order_db_use use, mongoc_client_t *client)
+void order_db_push(order_db *db, mongoc_client_t *client)
 {
 	if (client != NULL)
-		mongoc_client_pool_push(db->pool[use], client);
+		mongoc_client_pool_push(db->pool, client);
+}
+
+/* A single-threaded client of db's URI whose connections are stop-aware
+ * (order_stream.h): the background clients, the probe's and /status's. */
+static mongoc_client_t *order_db_client(order_db *db)
+{
+	mongoc_client_t *c = mongoc_client_new_from_uri(db->uri);
+	if (c != NULL) {
+		mongoc_client_set_error_api(c, MONGOC_ERROR_API_VERSION_2);
+		mongoc_client_set_appname(c, db->app);
+		order_stream_use(c);
+	}
+	return c;
+}
+
+mongoc_client_t *order_db_background(order_db *db)
+{
+	return order_db_client(db);
+}
+
+void order_db_client_free(mongoc_client_t *client)
+{
+	/* A client's last act is endSessions, the server's sessions' goodbye.
+	 * Once the stop's grace is over (a server that may not be answering),
+	 * the sessions are dropped without it (mongoc_client_reset): MongoDB
+	 * ends them itself after logicalSessionTimeoutMinutes, and FerretDB v1
+	 * refuses endSessions anyway. */
+	if (client != NULL && stopsig_grace_over())
+		mongoc_client_reset(client);
+	mongoc_client_destroy(client);
 }
 
 /* The order store's indexes:
@@ -209,7 +249,11 @@ static bson_t *order_db_index_command(size_t i)
 int order_db_ensure_indexes(order_db *db)
 {
 	/* building an index on a large collection takes long: not a request */
-	mongoc_client_t *c = order_db_pop(db, ORDER_DB_BACKGROUND);
+	mongoc_client_t *c = order_db_background(db);
+	if (c == NULL) {
+		log_printf(LOG_ERROR, "createIndexes: out of memory");
+		return COMANDA__CODE__INTERNAL;
+	}
 	mongoc_database_t *d = mongoc_client_get_database(c, db->name);
 	int code = COMANDA__CODE__OK;
 	/* One index per command: FerretDB v1.24.2 drops the connection (a panic,
@@ -239,7 +283,7 @@ int order_db_ensure_indexes(order_db *db)
 		bson_destroy(cmd);
 	}
 	mongoc_database_destroy(d);
-	order_db_push(db, ORDER_DB_BACKGROUND, c);
+	order_db_client_free(c);
 	return code;
 }
 
@@ -252,17 +296,6 @@ bool order_db_client_ping(mongoc_client_t *client)
 		bson_destroy(&reply);
 	bson_destroy(cmd);
 	return ok;
-}
-
-/* A single-threaded client of its own (probe, /status). */
-static mongoc_client_t *order_db_client(order_db *db)
-{
-	mongoc_client_t *c = mongoc_client_new_from_uri(db->uri);
-	if (c != NULL) {
-		mongoc_client_set_error_api(c, MONGOC_ERROR_API_VERSION_2);
-		mongoc_client_set_appname(c, db->app);
-	}
-	return c;
 }
 
 /* Runs a read command on *slot's client, making it when needed. After a
@@ -281,7 +314,7 @@ static int order_db_command(order_db *db, mongoc_client_t **slot, const char *db
 	bson_error_t err;
 	if (mongoc_client_command_simple(*slot, dbname, cmd, NULL, reply, &err))
 		return COMANDA__CODE__OK;
-	mongoc_client_destroy(*slot);
+	order_db_client_free(*slot);
 	*slot = NULL;
 	return order_db_code(&err);
 }

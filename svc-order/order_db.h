@@ -14,9 +14,9 @@
  * is then the same on both servers.
  *
  * Threading: order_db_open/close/shutdown and order_db_ensure_indexes on the
- * main thread; order_db_pop/push from any thread; order_db_probe only on the
- * probe thread; order_db_count only from one thread at a time (svc runs
- * /status under a lock).
+ * main thread; order_db_pop/push and order_db_background from any thread;
+ * order_db_probe only on the probe thread; order_db_count only from one
+ * thread at a time (svc runs /status under a lock).
  */
 #ifndef ORDER_DB_H
 #define ORDER_DB_H
@@ -29,31 +29,23 @@
 typedef struct order_db order_db;
 
 /* A server that takes a command and never answers holds the outbox relay
- * this many connect timeouts (socketTimeoutMS, unless the URI sets it). */
+ * this many connect timeouts (socketTimeoutMS, unless the URI sets it),
+ * unless the process stops meanwhile (order_stream.h). */
 #define ORDER_DB_SOCKET_TIMEOUTS 5
-
-/* Who a client is for: each has a pool of its own, since libmongoc 1.23 sets
- * the time to wait for an answer (socketTimeoutMS) per pool, and has no
- * limit per operation. */
-typedef enum order_db_use {
-	ORDER_DB_REQUESTS = 0,  /* RPC workers: an answer within the RPC's deadline */
-	ORDER_DB_BACKGROUND,    /* the outbox relay: batches that may take seconds */
-	ORDER_DB_USES
-} order_db_use;
 
 /* The collection of orders. */
 #define ORDER_DB_COLLECTION "orders"
 
-/* Opens the pools for `url` (the database is the URI's path,
- * "comanda_orders" when it has none): ORDER_DB_REQUESTS with at most
- * max_clients clients, ORDER_DB_BACKGROUND with one. Unless the URI sets
- * them, timeout_ms bounds connecting, server selection waits at most
- * min(timeout_ms, 1 s), and an answer waits at most answer_ms for requests
- * (the RPC deadline less the reply's margin: a frozen server then fails a
- * request while its caller still waits) and ORDER_DB_SOCKET_TIMEOUTS times
- * timeout_ms for the relay. Connects lazily. Returns NULL when the URI is
- * malformed (logged) or out of memory. Initialises the driver (mongoc_init,
- * once per process) and routes its log into ours. */
+/* Opens the RPC workers' pool for `url` (the database is the URI's path,
+ * "comanda_orders" when it has none), with at most max_clients clients.
+ * Unless the URI sets them, timeout_ms bounds connecting, server selection
+ * waits at most min(timeout_ms, 1 s), and an answer waits at most answer_ms
+ * for requests (the RPC deadline less the reply's margin: a frozen server
+ * then fails a request while its caller still waits) and
+ * ORDER_DB_SOCKET_TIMEOUTS times timeout_ms for the background clients
+ * (order_db_background, the probe, /status). Connects lazily. Returns NULL
+ * when the URI is malformed (logged) or out of memory. Initialises the
+ * driver (mongoc_init, once per process) and routes its log into ours. */
 order_db *order_db_open(const char *url, int max_clients, int timeout_ms, int answer_ms, const char *app);
 
 /* Frees everything; every popped client must have been pushed back. NULL is
@@ -74,10 +66,22 @@ const char *order_db_name(const order_db *db);
  * (logged with the server's message). */
 int order_db_ensure_indexes(order_db *db);
 
-/* A client of use's pool, for one thread at a time; blocks while all of
- * them are out. Give it back to the same pool with order_db_push. */
-mongoc_client_t *order_db_pop(order_db *db, order_db_use use);
-void order_db_push(order_db *db, order_db_use use, mongoc_client_t *client);
+/* A client of the RPC workers' pool, for one thread at a time; blocks while
+ * all of them are out. Give it back with order_db_push. */
+mongoc_client_t *order_db_pop(order_db *db);
+void order_db_push(order_db *db, mongoc_client_t *client);
+
+/* A client of its own for background work that may take seconds (the outbox
+ * relay's batches, creating the indexes): single-threaded (use it from one
+ * thread at a time), with the long answer timeout of order_db_open, and
+ * waits that end at the process's stop (order_stream.h). After a failure,
+ * replace it (order_db_client_free, then a new one): a single-threaded
+ * client does not try a server that failed again for 5 s, which would hide
+ * the server's return that long. NULL when out of memory. */
+mongoc_client_t *order_db_background(order_db *db);
+
+/* Frees a client of order_db_background (NULL is fine). */
+void order_db_client_free(mongoc_client_t *client);
 
 /* Health probe (arg: the order_db): the `ping` command on a client of the
  * probe's own. */

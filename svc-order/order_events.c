@@ -337,7 +337,9 @@ static size_t order_ring_take(bson_oid_t *ids, size_t cap, bool scan)
 static void order_relay_main(bgthread *self, void *arg)
 {
 	(void)arg;
-	mongoc_client_t *client = order_db_pop(order_ev.db, ORDER_DB_BACKGROUND);
+	/* A client of its own, whose waits end at the process's stop
+	 * (order_db_background), replaced after each failure. */
+	mongoc_client_t *client = NULL;
 	const char *db = order_db_name(order_ev.db);
 	bus *b = bus_new(order_ev.amqp_url, 2000, "svc-order relay");
 	if (b != NULL)
@@ -351,6 +353,11 @@ static void order_relay_main(bgthread *self, void *arg)
 	char holder[ORDER_RELAY_LOCK_HOLDER_MAX];
 	order_relay_lock_holder(holder, sizeof(holder));
 	while (b != NULL && buf != NULL && !bgthread_stopping(self)) {
+		if (client == NULL && (client = order_db_background(order_ev.db)) == NULL) {
+			log_printf(LOG_ERROR, "outbox relay: out of memory for a MongoDB client; trying again");
+			bgthread_wait(self, 5000);
+			continue;
+		}
 		int64_t now = clock_mono_us() / 1000;
 		bool scan = false, failed = false;
 		if (now >= next_scan || order_ring_overflowed()) {
@@ -387,6 +394,10 @@ static void order_relay_main(bgthread *self, void *arg)
 			pthread_mutex_lock(&order_ev.mu);
 			order_ev.overflow = true;
 			pthread_mutex_unlock(&order_ev.mu);
+			/* a fresh client: this one would not try the server again for
+			 * 5 s (order_db_background) */
+			order_db_client_free(client);
+			client = NULL;
 			bgthread_wait(self, backoff);
 			backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
 			continue;
@@ -400,7 +411,7 @@ static void order_relay_main(bgthread *self, void *arg)
 	}
 	free(buf);
 	bus_free(b);
-	order_db_push(order_ev.db, ORDER_DB_BACKGROUND, client);
+	order_db_client_free(client);
 }
 
 /* ---- consumer ------------------------------------------------------------- */
