@@ -285,7 +285,9 @@ int pg_code_for_sqlstate(const char *s)
 		return COMANDA__CODE__FAILED_PRECONDITION;
 	if (strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0)
 		return COMANDA__CODE__ABORTED;
-	if (strcmp(s, "57014") == 0)
+	/* A statement timeout, and a lock timeout (lock_timeout; NOWAIT, which
+	 * nothing of ours uses): the time allowed ran out, nothing was done. */
+	if (strcmp(s, "57014") == 0 || strcmp(s, "55P03") == 0)
 		return COMANDA__CODE__DEADLINE_EXCEEDED;
 	/* Connection exceptions, the server shutting down or restarting, and
 	 * too many connections: the database is (for now) not there. */
@@ -570,23 +572,46 @@ static int pg_mig_run(pg_conn *c, const char *sql, int n_params, const char *con
 	return code;
 }
 
+/* The runner's own limit for one step (a statement of its own, or one
+ * migration's whole transaction): the migration's time, plus a margin for
+ * the server's own cancel to come first when it can. Outside a transaction
+ * only (a new deadline ends an open one: pg_conn_set_deadline). */
+static void pg_mig_deadline(pg_conn *c, int timeout_s)
+{
+	pg_conn_set_deadline(c, clock_mono_us() + ((int64_t)timeout_s * 1000 + PG_MIGRATE_MARGIN_MS) * 1000);
+}
+
+/* A failed step's code for pg_migrate: UNAVAILABLE and DEADLINE_EXCEEDED
+ * (worth retrying) stay, anything else is INTERNAL. */
+static int pg_mig_code(int code)
+{
+	return code == COMANDA__CODE__UNAVAILABLE || code == COMANDA__CODE__DEADLINE_EXCEEDED ? code
+	                                                                                     : COMANDA__CODE__INTERNAL;
+}
+
 /* Applies one migration and its record in one transaction. */
-static int pg_migrate_one(pg_conn *c, const pg_migration *m)
+static int pg_migrate_one(pg_conn *c, const pg_migration *m, int timeout_s)
 {
 	char version[16];
 	snprintf(version, sizeof(version), "%d", m->version);
 	const char *params[] = { version, m->name };
+	pg_mig_deadline(c, timeout_s);
 	int code = pg_mig_run(c, "BEGIN", 0, NULL);
 	PGresult *r = NULL;
 	if (code == COMANDA__CODE__OK)
 		code = pg_exec_any(c, m->sql, 0, NULL, &r, PG_SIMPLE | PG_PINNED);
-	if (code != COMANDA__CODE__OK && r != NULL) {
-		/* The operator needs the whole message (it names the line). */
+	if (code != COMANDA__CODE__OK && (r != NULL || code == COMANDA__CODE__DEADLINE_EXCEEDED)) {
+		/* The operator needs the whole message (it names the line). Out
+		 * of time is not the migration's fault: it is tried again. */
+		bool late = code == COMANDA__CODE__DEADLINE_EXCEEDED;
 		log_line l;
-		log_begin(&l, LOG_ERROR, "migration failed");
+		log_begin(&l, late ? LOG_WARN : LOG_ERROR,
+		    late ? "migration did not finish within DB_MIGRATION_TIMEOUT_S (a statement, or a lock wait): "
+		           "rolled back, to be tried again"
+		         : "migration failed");
 		log_int(&l, "version", m->version);
 		log_str(&l, "name", m->name);
-		log_str(&l, "error", PQresultErrorMessage(r));
+		log_str(&l, "error", r != NULL ? PQresultErrorMessage(r) : "");
 		log_end(&l);
 	}
 	PQclear(r);
@@ -598,7 +623,7 @@ static int pg_migrate_one(pg_conn *c, const pg_migration *m)
 		/* Nothing to undo when the connection broke: the server rolled back. */
 		if (pg_conn_ok(c))
 			pg_mig_run(c, "ROLLBACK", 0, NULL);
-		return code == COMANDA__CODE__UNAVAILABLE ? code : COMANDA__CODE__INTERNAL;
+		return pg_mig_code(code);
 	}
 	log_line l;
 	log_begin(&l, LOG_INFO, "migration applied");
@@ -618,24 +643,26 @@ static const char *pg_recorded_name(const PGresult *r, int v)
 }
 
 /* The migrations proper, with the lock held. */
-static int pg_migrate_locked(pg_conn *c, const pg_migration *m, size_t n)
+static int pg_migrate_locked(pg_conn *c, const pg_migration *m, size_t n, int timeout_s)
 {
+	pg_mig_deadline(c, timeout_s);
 	int code = pg_mig_run(c,
 	    "CREATE TABLE IF NOT EXISTS schema_migrations ("
 	    " version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
 	    0, NULL);
 	PGresult *rec = NULL;
+	pg_mig_deadline(c, timeout_s);
 	if (code == COMANDA__CODE__OK)
 		code = pg_mig_exec(c, "SELECT version, name FROM schema_migrations", 0, NULL, &rec);
 	if (code != COMANDA__CODE__OK) {
 		PQclear(rec);
-		return code == COMANDA__CODE__UNAVAILABLE ? code : COMANDA__CODE__INTERNAL;
+		return pg_mig_code(code);
 	}
 	size_t applied = 0;
 	for (size_t i = 0; i < n && code == COMANDA__CODE__OK; i++) {
 		const char *name = pg_recorded_name(rec, m[i].version);
 		if (name == NULL) {
-			code = pg_migrate_one(c, &m[i]);
+			code = pg_migrate_one(c, &m[i], timeout_s);
 			applied += code == COMANDA__CODE__OK;
 		} else if (strcmp(name, m[i].name) != 0) {
 			log_printf(LOG_ERROR,
@@ -653,13 +680,16 @@ static int pg_migrate_locked(pg_conn *c, const pg_migration *m, size_t n)
 	return code;
 }
 
-int pg_migrate(const char *url, int connect_timeout_s, const char *app, const pg_migration *m, size_t n)
+int pg_migrate(const char *url, int connect_timeout_s, int timeout_s, const char *app, const pg_migration *m,
+    size_t n)
 {
 	long bad = pg_migrations_check(m, n);
 	if (bad >= 0) {
 		log_printf(LOG_ERROR, "migration list is not in strictly increasing version order at entry %ld", bad);
 		return COMANDA__CODE__INTERNAL;
 	}
+	if (timeout_s < 1)
+		timeout_s = 1;
 	pg_conn *c = pg_conn_new(url, connect_timeout_s, app);
 	if (c == NULL)
 		return COMANDA__CODE__RESOURCE_EXHAUSTED;
@@ -667,18 +697,38 @@ int pg_migrate(const char *url, int connect_timeout_s, const char *app, const pg
 		pg_conn_free(c);
 		return COMANDA__CODE__UNAVAILABLE;
 	}
+	/* The server's own limits for this session, which it enforces while it
+	 * runs (a frozen one enforces nothing: pg_mig_deadline is for that):
+	 * a statement that runs longer than a migration may, or waits for a
+	 * lock longer than PG_MIGRATE_LOCK_TIMEOUT_MS (an ALTER TABLE queued
+	 * behind the running version's transactions would queue every later
+	 * statement on that table behind it), is cancelled and its migration
+	 * rolled back. */
+	char statement_ms[24], lock_ms[24];
+	snprintf(statement_ms, sizeof(statement_ms), "%lld", (long long)timeout_s * 1000);
+	snprintf(lock_ms, sizeof(lock_ms), "%lld",
+	    (long long)timeout_s * 1000 < PG_MIGRATE_LOCK_TIMEOUT_MS ? (long long)timeout_s * 1000
+	                                                           : (long long)PG_MIGRATE_LOCK_TIMEOUT_MS);
+	const char *limits[] = { statement_ms, lock_ms };
+	pg_mig_deadline(c, timeout_s);
+	int code = pg_mig_run(c, "SELECT set_config('statement_timeout', $1, false), set_config('lock_timeout', $2, false)",
+	    2, limits);
 	/* A session lock: released by the unlock below or, if this process dies
 	 * half-way, by the server when the connection ends. Tried, not waited
 	 * for: pg_advisory_lock would wait for as long as another process
 	 * migrates (or is frozen in the middle of it), silently and deaf to
 	 * the caller's stop; the caller waits and tries again instead. */
 	PGresult *r = NULL;
-	int code = pg_mig_exec(c, "SELECT pg_try_advisory_lock(" PG_MIGRATE_LOCK ")", 0, NULL, &r);
+	if (code == COMANDA__CODE__OK)
+		code = pg_mig_exec(c, "SELECT pg_try_advisory_lock(" PG_MIGRATE_LOCK ")", 0, NULL, &r);
 	if (code == COMANDA__CODE__OK && strcmp(PQgetvalue(r, 0, 0), "t") != 0)
 		code = COMANDA__CODE__ABORTED;
+	else if (code != COMANDA__CODE__OK)
+		code = pg_mig_code(code);
 	PQclear(r);
 	if (code == COMANDA__CODE__OK) {
-		code = pg_migrate_locked(c, m, n);
+		code = pg_migrate_locked(c, m, n, timeout_s);
+		pg_mig_deadline(c, timeout_s);
 		if (pg_conn_ok(c))
 			pg_mig_run(c, "SELECT pg_advisory_unlock(" PG_MIGRATE_LOCK ")", 0, NULL);
 	}

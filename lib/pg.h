@@ -65,7 +65,7 @@ void pg_conn_set_deadline(pg_conn *c, int64_t deadline_us);
  *                    the connection is closed as at the deadline, and after
  *                    the grace nothing is sent)
  *   DEADLINE_EXCEEDED  c's deadline had passed before anything was sent, or
- *                    a statement timeout (57014)
+ *                    a statement timeout (57014) or lock timeout (55P03)
  *   ALREADY_EXISTS   unique violation (23505)
  *   FAILED_PRECONDITION  another integrity violation (23xxx) or a raised
  *                    exception (P0001)
@@ -153,6 +153,13 @@ bool pg_migration_parse_name(const char *file, int *version, char *name, size_t 
  * valid, else the index of the first bad entry. */
 long pg_migrations_check(const pg_migration *m, size_t n);
 
+/* The longest a migration's statement waits for a lock (lock_timeout;
+ * timeout_s of pg_migrate when that is shorter). */
+#define PG_MIGRATE_LOCK_TIMEOUT_MS 5000
+/* How much longer than timeout_s pg_migrate waits for a server that does
+ * not answer a step, so that a live server's own cancel comes first. */
+#define PG_MIGRATE_MARGIN_MS 2000
+
 /* Applies the migrations of `m` (n entries, checked as above) that
  * schema_migrations does not record yet, each with its record in one
  * transaction, under an advisory lock so concurrent starts run them once.
@@ -160,10 +167,23 @@ long pg_migrations_check(const pg_migration *m, size_t n);
  * histories in one database, or an edited history). Does not wait for the
  * lock: while another process holds it (applying the migrations, or frozen
  * doing so) it returns ABORTED at once, and the caller waits as it likes
- * (and can stop meanwhile) before calling again. Returns OK; ABORTED as
- * above; UNAVAILABLE when the database cannot be reached (worth retrying);
- * INTERNAL when a migration fails (nothing of that migration is applied;
- * the ones before it stay). Logs what it did. */
-int pg_migrate(const char *url, int connect_timeout_s, const char *app, const pg_migration *m, size_t n);
+ * (and can stop meanwhile) before calling again.
+ *
+ * Time: each migration has timeout_s (DB_MIGRATION_TIMEOUT_S). The server
+ * cancels a statement that runs longer (statement_timeout of the session)
+ * or waits for a lock longer than PG_MIGRATE_LOCK_TIMEOUT_MS (lock_timeout);
+ * the migration is then rolled back: DEADLINE_EXCEEDED. A server that has
+ * not answered a migration (its whole transaction) or a step of the runner
+ * within timeout_s + PG_MIGRATE_MARGIN_MS, a frozen one, is given up: its
+ * connection closed (the server rolls back when it notices), UNAVAILABLE.
+ * A stop (lib/stopsig.h) ends any wait STOPSIG_GRACE_MS after the signal,
+ * UNAVAILABLE too.
+ *
+ * Returns OK; ABORTED as above; UNAVAILABLE when the database cannot be
+ * reached or did not answer in time, and DEADLINE_EXCEEDED as above (both
+ * worth retrying); INTERNAL when a migration fails (nothing of that
+ * migration is applied; the ones before it stay). Logs what it did. */
+int pg_migrate(const char *url, int connect_timeout_s, int timeout_s, const char *app, const pg_migration *m,
+    size_t n);
 
 #endif

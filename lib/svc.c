@@ -27,6 +27,7 @@ struct svc {
 	/* configuration */
 	int workers;
 	int connect_timeout_s;
+	int migration_timeout_s;     /* DB_MIGRATION_TIMEOUT_S */
 	const char *db_url;
 	const char *rpc_url;         /* def->rpc_listen_var */
 	const char *admin_bind;      /* ADMIN_BIND */
@@ -366,16 +367,17 @@ static void svc_admin(void *arg, const httpd_request *req, httpd_response *resp)
 
 /* ---- start and stop ----------------------------------------------------- */
 
-/* Applies the migrations, waiting while the database is unreachable or
- * another process holds the migration lock (each said once in the log).
- * Returns 0, or -1 (a migration failed, or a stop signal came). */
+/* Applies the migrations, waiting while the database is unreachable or does
+ * not answer in time, while another process holds the migration lock, and
+ * while a migration runs out of time (each said once in the log). Returns
+ * 0, or -1 (a migration failed, or a stop signal came). */
 static int svc_migrate(svc *s)
 {
 	int backoff_ms = 250;
-	bool told_down = false, told_lock = false;
+	bool told_down = false, told_lock = false, told_late = false;
 	for (;;) {
-		int code = pg_migrate(s->db_url, s->connect_timeout_s, s->def->program, s->def->migrations,
-		    s->def->n_migrations);
+		int code = pg_migrate(s->db_url, s->connect_timeout_s, s->migration_timeout_s, s->def->program,
+		    s->def->migrations, s->def->n_migrations);
 		if (code == COMANDA__CODE__OK)
 			return 0;
 		if (stopsig_stopping())
@@ -386,7 +388,15 @@ static int svc_migrate(svc *s)
 		} else if (code == COMANDA__CODE__ABORTED && !told_lock) {
 			log_printf(LOG_WARN, "another process is applying the migrations (it holds their lock): waiting for it");
 			told_lock = true;
-		} else if (code != COMANDA__CODE__UNAVAILABLE && code != COMANDA__CODE__ABORTED) {
+		} else if (code == COMANDA__CODE__DEADLINE_EXCEEDED && !told_late) {
+			/* A lock held by the running version's transactions, or a
+			 * migration slower than DB_MIGRATION_TIMEOUT_S (raise it). */
+			log_printf(LOG_WARN, "a migration did not finish within DB_MIGRATION_TIMEOUT_S (%d s): "
+			                     "trying again",
+			    s->migration_timeout_s);
+			told_late = true;
+		} else if (code != COMANDA__CODE__UNAVAILABLE && code != COMANDA__CODE__ABORTED &&
+		           code != COMANDA__CODE__DEADLINE_EXCEEDED) {
 			return -1;
 		}
 		if (!svc_wait(s, backoff_ms))
@@ -408,6 +418,8 @@ static int svc_setup(svc *s)
 	 * unnamed for as long as the database was down. */
 	s->workers = (int)cfg_int("RPC_WORKERS", 1, 256);
 	s->connect_timeout_s = (int)cfg_int("DB_CONNECT_TIMEOUT_S", 1, 60);
+	if (def->db_url_var != NULL)
+		s->migration_timeout_s = (int)cfg_int("DB_MIGRATION_TIMEOUT_S", 1, 86400);
 	s->log_requests = cfg_int("LOG_REQUESTS", 0, 1) == 1;
 	s->rpc_url = cfg_str(def->rpc_listen_var);
 	s->admin_bind = cfg_str("ADMIN_BIND");

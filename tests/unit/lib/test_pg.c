@@ -66,6 +66,7 @@ TEST(pg_sqlstates_map_to_codes)
 	CHECK_EQ_INT(pg_code_for_sqlstate("40001"), COMANDA__CODE__ABORTED);
 	CHECK_EQ_INT(pg_code_for_sqlstate("40P01"), COMANDA__CODE__ABORTED);
 	CHECK_EQ_INT(pg_code_for_sqlstate("57014"), COMANDA__CODE__DEADLINE_EXCEEDED);
+	CHECK_EQ_INT(pg_code_for_sqlstate("55P03"), COMANDA__CODE__DEADLINE_EXCEEDED); /* lock_timeout */
 	CHECK_EQ_INT(pg_code_for_sqlstate("08006"), COMANDA__CODE__UNAVAILABLE);
 	CHECK_EQ_INT(pg_code_for_sqlstate("57P01"), COMANDA__CODE__UNAVAILABLE);
 	CHECK_EQ_INT(pg_code_for_sqlstate("53300"), COMANDA__CODE__UNAVAILABLE);
@@ -88,7 +89,7 @@ TEST(pg_unreachable_database_is_unavailable)
 	CHECK_EQ_INT(pg_run(NULL, "SELECT 1", 0, NULL), COMANDA__CODE__UNAVAILABLE);
 	pg_conn_free(c);
 	const pg_migration m[] = { { 1, "a", "SELECT 1" } };
-	CHECK_EQ_INT(pg_migrate("postgresql://nobody@127.0.0.1:1/none", 1, "unit-test", m, 1),
+	CHECK_EQ_INT(pg_migrate("postgresql://nobody@127.0.0.1:1/none", 1, 60, "unit-test", m, 1),
 	    COMANDA__CODE__UNAVAILABLE);
 }
 
@@ -147,7 +148,7 @@ static int pg_stop_cuts_a_connect(void *arg)
 		return 13;
 	/* so is a migration's start */
 	const pg_migration m[] = { { 1, "a", "SELECT 1" } };
-	return pg_migrate(url, 30, "unit-test", m, 1) == COMANDA__CODE__UNAVAILABLE ? 0 : 14;
+	return pg_migrate(url, 30, 60, "unit-test", m, 1) == COMANDA__CODE__UNAVAILABLE ? 0 : 14;
 }
 
 TEST(pg_stop_cuts_a_wait_on_a_server_that_never_answers)
