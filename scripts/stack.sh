@@ -52,6 +52,10 @@ export COMANDA_STACK_ID=$RUN_DIR
 
 PG_BIN=/usr/lib/postgresql/15/bin
 RABBIT_BIN=/usr/lib/rabbitmq/bin
+# SIGTERM, then SIGKILL after this many seconds. Our programs stop within
+# about 1 s whatever their servers do (docs/OPERATIONS.md), so 5 s leaves a
+# loaded machine room and still ends a stop that hangs, saying so ("did not
+# stop within 5s: SIGKILL").
 STOP_TIMEOUT=${COMANDA_STOP_TIMEOUT:-5}
 BACKEND_TIMEOUT=${COMANDA_BACKEND_TIMEOUT:-60}
 

@@ -11,6 +11,7 @@
 #   at_once     "X down, seen: GET ..." GET /api/...   # 503 in under half of it
 #   works       "X down: GET ... still works" GET /api/... "" 200
 #   back "X back"                                      # 200 everywhere again
+#   took=$(stop_timed svc-user)                         # SIGTERM: ms to its end
 
 DEADLINE_MS=${RPC_TIMEOUT_MS:-2000}
 TADMIN=
@@ -31,6 +32,48 @@ outage_setup() {
 pg_pid() { head -n1 "$(find "$COMANDA_RUN_DIR" -name postmaster.pid -print -quit 2>/dev/null)" 2>/dev/null; }
 broker_vm_pid() { head -n1 "$COMANDA_RUN_DIR/data/rabbitmq/rabbitmq.pid" 2>/dev/null; }
 prog_pid() { cat "$COMANDA_RUN_DIR/pids/$1.pid" 2>/dev/null; }
+
+# pid_running PID: the process runs. A zombie (exited, not yet reaped) has
+# stopped: the local stack's programs are reaped by whoever adopted them,
+# which can take a second or two after their end (scripts/stack.sh's
+# pid_alive says the same).
+pid_running() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [[ ${stat%% *} != [ZX] ]]
+}
+
+# stop_timed PROGRAM [MAX_S]: SIGTERM; prints how many ms it took to end,
+# or "alive" when it still runs after MAX_S (30) seconds.
+stop_timed() {
+    local pid start i
+    pid=$(prog_pid "$1")
+    start=$(date +%s%3N)
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < ${2:-30} * 20; i++)); do
+        pid_running "$pid" || { echo $(($(date +%s%3N) - start)); return; }
+        sleep 0.05
+    done
+    echo alive
+}
+# under MS TOOK: TOOK (stop_timed's answer) is a time below MS.
+under() { [[ $2 =~ ^[0-9]+$ ]] && (($2 < $1)); }
+
+# log_mark PROGRAM: the line count of its log now; log_since PROGRAM MARK
+# PATTERN: its log has a line matching PATTERN (grep -E) after MARK.
+log_mark() { wc -l <"$COMANDA_RUN_DIR/logs/$1.log"; }
+log_since() { tail -n +"$(($2 + 1))" "$COMANDA_RUN_DIR/logs/$1.log" | grep -qE "$3"; }
+
+# new_order NAME BODY: POST /api/orders as the admin; prints the id (""
+# on failure; NAME is for the reader). order_status ID, is_paid ID: the
+# order's status now.
+new_order() {
+    TOKEN=$TADMIN api POST /api/orders "$2"
+    [[ $HTTP_STATUS == 201 ]] && jq -r '.order._id // empty' <<<"$HTTP_BODY"
+}
+order_status() { curl -s --max-time 3 -H "Authorization: Bearer $TADMIN" "$GATEWAY_URL/api/orders/$1" | jq -r '.order.status // empty'; }
+is_paid() { [[ $(order_status "$1") == paid ]]; }
 
 # outage_thaw_all: whatever a script froze, stopped or refused, back as it
 # was (its EXIT trap).

@@ -43,13 +43,6 @@ ITEMS='"items":[{"product":"Outage more","quantity":1,"price":3.25}]'
 CARD="{$ITEMS,\"payment_method\":\"credit_card\",\"payment_token\":\"tok_visa\"}"
 CASH="{$ITEMS}"
 
-# new_order NAME BODY: POST /api/orders as the admin; prints the id ("" on failure).
-new_order() {
-    TOKEN=$TADMIN api POST /api/orders "$2"
-    [[ $HTTP_STATUS == 201 ]] && jq -r '.order._id // empty' <<<"$HTTP_BODY"
-}
-order_status() { curl -s --max-time 3 -H "Authorization: Bearer $TADMIN" "$GATEWAY_URL/api/orders/$1" | jq -r '.order.status // empty'; }
-is_paid() { [[ $(order_status "$1") == paid ]]; }
 payment_status() { pg_pay "SELECT status FROM payments WHERE id = $1"; }
 payments_of() { pg_pay "SELECT count(*) FROM payments WHERE order_id = '$1'"; }
 
@@ -70,27 +63,6 @@ timed_get() {
     expect "$1: $3 (${ms} ms)" "$3" "${5:-true}"
     check "... within ${4} ms" test "$ms" -lt "$4"
 }
-
-# stop_timed PROGRAM: SIGTERM; prints how many ms it took to exit (its pid
-# gone), or "alive" after 30 s.
-stop_timed() {
-    local pid start i
-    pid=$(prog_pid "$1")
-    start=$(date +%s%3N)
-    kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < 300; i++)); do
-        kill -0 "$pid" 2>/dev/null || { echo $(($(date +%s%3N) - start)); return; }
-        sleep 0.1
-    done
-    echo alive
-}
-
-# log_mark PROGRAM: the line count of its log now; log_since PROGRAM MARK
-# PATTERN: its log has a line matching PATTERN (grep -E) after MARK.
-log_mark() { wc -l <"$COMANDA_RUN_DIR/logs/$1.log"; }
-log_since() { tail -n +"$(($2 + 1))" "$COMANDA_RUN_DIR/logs/$1.log" | grep -qE "$3"; }
-# under MS TOOK: TOOK (stop_timed's answer) is a time below MS.
-under() { [[ $2 =~ ^[0-9]+$ ]] && (($2 < $1)); }
 
 gateway_pid=$(prog_pid gateway)
 
