@@ -24,6 +24,9 @@
 #   the migration cut short is not recorded and left nothing behind, and
 #   the next start applies it.
 #
+# The grace: a request in flight at SIGTERM is answered when its database
+# answers within 1 s of the signal, and cut (503, nothing stored) after.
+#
 # And a migration has a deadline (DB_MIGRATION_TIMEOUT_S, 6 s here): a
 # migration stuck behind another session's lock is cancelled by the server
 # (lock_timeout) and tried again, and one whose server froze under it is
@@ -224,6 +227,70 @@ sleep 3
 stop_all "RabbitMQ down" "${PROGS[@]}"
 stack start-svc rabbitmq >/dev/null 2>&1
 recover "RabbitMQ back"
+
+# ---- the grace, on a live database --------------------------------------------------------
+# A request in flight at SIGTERM finishes when its server answers within
+# the grace (1 s): a PATCH waiting for a row lock of ours, released 0.5 s
+# after the signal, is answered 200 and stored. One that waits longer is cut
+# at the grace: 503 (before the gateway's deadline), its transaction rolled
+# back, nothing stored.
+works "set up: a user to change" POST /api/users "$(new_user grace)" 201
+U=$(jq -r '.user.id // empty' <<<"$HTTP_BODY")
+check "set up: its id (${U:-none})" test -n "$U"
+# hold_row: a session of ours locks U's row (until release_lock); patching:
+# svc-user's UPDATE of it waits for that lock.
+hold_row() {
+    PGAPPNAME=$LOCK_APP pg_admin -d "${USER_DB_URL##*/}" -c "BEGIN" -c "SELECT 1 FROM users WHERE id = $U FOR UPDATE" \
+        -c "SELECT pg_sleep(600)" >/dev/null 2>&1 &
+}
+row_held() {
+    [[ $(pg_admin -d "${USER_DB_URL##*/}" -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$LOCK_APP'
+        AND query LIKE '%pg_sleep%'") == 1 ]]
+}
+patching() {
+    [[ $(pg_admin -d "${USER_DB_URL##*/}" -c "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+        AND application_name = 'svc-user' AND wait_event_type = 'Lock'") == 1 ]]
+}
+user_name() { pg_admin -d "${USER_DB_URL##*/}" -c "SELECT name FROM users WHERE id = $U"; }
+# patch_async NAME: PATCH U's name in the background; its status goes to
+# $COMANDA_RUN_DIR/patch.status.
+patch_async() {
+    curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X PATCH -H "Authorization: Bearer $TADMIN" \
+        -H 'Content-Type: application/json' -d "{\"name\":\"$1\"}" "$GATEWAY_URL/api/users/$U" \
+        >"$COMANDA_RUN_DIR/patch.status" &
+    patch_pid=$!
+}
+hold_row
+check "set up: a session of ours holds the user's row" wait_until 5 row_held
+patch_async "Grace answered"
+check "set up: the PATCH waits for that row" wait_until 5 patching
+m=$(log_mark svc-user)
+stop_timed svc-user 15 >"$COMANDA_RUN_DIR/stop.svc-user" &
+stopper=$!
+sleep 0.5
+release_lock
+wait "$patch_pid" "$stopper"
+check_eq "the lock released 0.5 s after SIGTERM: the PATCH in flight is answered 200" 200 "$(cat "$COMANDA_RUN_DIR/patch.status")"
+check_eq "... and stored" "Grace answered" "$(user_name)"
+took=$(cat "$COMANDA_RUN_DIR/stop.svc-user")
+check "... and svc-user ends within $BOUND_MS ms ($took ms), by itself" under "$BOUND_MS" "$took"
+check "... its log ends with its clean stop" log_since svc-user "$m" "$(clean_stop svc-user)"
+check "svc-user starts again" stack start-svc svc-user
+hold_row
+check "set up: a session of ours holds the user's row again" wait_until 5 row_held
+patch_async "Grace cut"
+check "set up: the PATCH waits for that row" wait_until 5 patching
+m=$(log_mark svc-user)
+took=$(stop_timed svc-user 15)
+wait "$patch_pid"
+check "the lock kept past the grace: svc-user ends within $BOUND_MS ms ($took ms)" under "$BOUND_MS" "$took"
+check "... by itself" log_since svc-user "$m" "$(clean_stop svc-user)"
+check_eq "... the PATCH in flight is answered 503 (not left to the gateway's 504)" 503 "$(cat "$COMANDA_RUN_DIR/patch.status")"
+release_lock
+check_eq "... and nothing of it was stored (its transaction rolled back)" "Grace answered" "$(user_name)"
+check "svc-user starts again" stack start-svc svc-user
+back "after the grace"
+rm -f "$COMANDA_RUN_DIR/patch.status" "$COMANDA_RUN_DIR/stop.svc-user"
 
 # ---- PostgreSQL frozen in the middle of a migration -------------------------------------
 # svc-payment's last migration (005, two ALTER TABLE ... ADD COLUMN) made
