@@ -713,6 +713,11 @@ static int user_update(rpc_ctx *ctx, const Comanda__UpdateUserRequest *req, Coma
 	}
 	if (checked != USER_PASSWORD_OK) {
 		user_rollback(db, code);
+		/* the one answer that says a password was checked and was wrong:
+		 * the gateway charges it to the failed-password limits (a token
+		 * thief would otherwise guess the password here at the request
+		 * rate), and gives everything else back */
+		rpc_ctx_reason(ctx, "CURRENT_PASSWORD_INCORRECT");
 		return rpc_ctx_invalid(ctx, "current_password", "is incorrect");
 	}
 	const char *params[] = {

@@ -398,6 +398,9 @@ expect "current_password without password, from an admin -> 400 naming current_p
     "$(err INVALID_ARGUMENT) and $(names current_password)"
 TOKEN=$TOKEN_A api PATCH "/api/users/$ID_A" '{"password":"alice-pass-2","current_password":"not-it-at-all"}'
 expect "password change with a wrong current_password -> 400" 400 "$(err INVALID_ARGUMENT) and $(names current_password)"
+# the reason says the password was checked and found wrong (a client can
+# tell it apart from the other refusals naming current_password)
+check_json "... with reason CURRENT_PASSWORD_INCORRECT" "$HTTP_BODY" '.reason == "CURRENT_PASSWORD_INCORRECT"'
 TOKEN=$TOKEN_A api PATCH "/api/users/$ID_A" '{"password":"alice-pass-2","current_password":"alice-pass-1"}'
 expect "password change with current_password -> 200" 200 '.user.id > 0'
 login "$EMAIL_A" alice-pass-1
