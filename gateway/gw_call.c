@@ -75,9 +75,9 @@ static void gw_pending_done(void *arg, rpc_call *call, ProtobufCMessage *reply)
 		gw_errors_respond(p->resp, p->req.http, &call->status);
 	else
 		p->answer(&p->req, p->resp, reply);
-	rpc_call_release(call);
 	if (p->then != NULL)
-		p->then(p->app, &p->req, p->resp, code, p->note);
+		p->then(p->app, &p->req, p->resp, code, code != COMANDA__CODE__OK ? call->status.reason : "", p->note);
+	rpc_call_release(call);
 	gw_app *app = p->app;
 	const httpd_request *http = p->req.http;
 	httpd_response *resp = p->resp;
@@ -98,23 +98,25 @@ void gw_call_resume(gw_app *app, const httpd_request *http, httpd_response *resp
 	httpd_resume(http);
 }
 
-void gw_call_async_then(gw_app *app, const gw_request *req, httpd_response *resp, bool idempotent,
-    rpc_client *client, const rpc_method *method, const ProtobufCMessage *request, gw_answer_fn answer,
-    gw_then_fn then, const char *note)
+/* gw_call_async_then and gw_call_async_deferred: deferred says whether
+ * resp is httpd_defer's already (then it is resumed on every path). */
+static void gw_call_start(gw_app *app, const gw_request *req, httpd_response *resp, bool deferred,
+    bool idempotent, rpc_client *client, const rpc_method *method, const ProtobufCMessage *request,
+    gw_answer_fn answer, gw_then_fn then, const char *note)
 {
 	size_t note_len = note != NULL ? strlen(note) : 0;
 	gw_pending *p = malloc(sizeof(*p) + note_len + 1);
-	if (p == NULL) {
+	int begun = COMANDA__CODE__INTERNAL;
+	if (p == NULL)
 		httpd_respond_error(resp, req->http, 500, "INTERNAL", "Internal error");
-		if (then != NULL)
-			then(app, req, resp, COMANDA__CODE__INTERNAL, note != NULL ? note : "");
-		return;
-	}
-	int begun = gw_call_begin(&p->call, req, resp, idempotent);
+	else
+		begun = gw_call_begin(&p->call, req, resp, idempotent);
 	if (begun != COMANDA__CODE__OK) {
 		free(p);
 		if (then != NULL)
-			then(app, req, resp, begun, note != NULL ? note : "");
+			then(app, req, resp, begun, "", note != NULL ? note : "");
+		if (deferred)
+			gw_call_resume(app, req->http, resp);
 		return;
 	}
 	p->app = app;
@@ -124,10 +126,24 @@ void gw_call_async_then(gw_app *app, const gw_request *req, httpd_response *resp
 	p->reply = NULL;
 	memcpy(p->note, note != NULL ? note : "", note_len + 1);
 	/* before the call starts: its end may come before it returns */
-	p->resp = gw_call_defer(req, resp);
+	p->resp = deferred ? resp : gw_call_defer(req, resp);
 	if (rpc_client_call_async(client, &p->call, method, request, &p->reply, gw_pending_done, p) !=
 	    COMANDA__CODE__OK)
 		gw_pending_done(p, &p->call, NULL);
+}
+
+void gw_call_async_then(gw_app *app, const gw_request *req, httpd_response *resp, bool idempotent,
+    rpc_client *client, const rpc_method *method, const ProtobufCMessage *request, gw_answer_fn answer,
+    gw_then_fn then, const char *note)
+{
+	gw_call_start(app, req, resp, false, idempotent, client, method, request, answer, then, note);
+}
+
+void gw_call_async_deferred(gw_app *app, const gw_request *req, httpd_response *resp, bool idempotent,
+    rpc_client *client, const rpc_method *method, const ProtobufCMessage *request, gw_answer_fn answer,
+    gw_then_fn then, const char *note)
+{
+	gw_call_start(app, req, resp, true, idempotent, client, method, request, answer, then, note);
 }
 
 void gw_call_async(gw_app *app, const gw_request *req, httpd_response *resp, bool idempotent, rpc_client *client,

@@ -53,14 +53,26 @@ void gw_call_async(gw_app *app, const gw_request *req, httpd_response *resp, boo
     const rpc_method *method, const ProtobufCMessage *request, gw_answer_fn answer);
 
 /* After the answer (OK or not), on the same thread: code is the call's
- * canonical code, note the copy of gw_call_async_then's note ("" for none). */
-typedef void (*gw_then_fn)(gw_app *app, const gw_request *req, httpd_response *resp, int code, const char *note);
+ * canonical code, reason its reply's machine-readable reason ("" for none,
+ * and always for OK), note the copy of gw_call_async_then's note ("" for
+ * none). */
+typedef void (*gw_then_fn)(gw_app *app, const gw_request *req, httpd_response *resp, int code, const char *reason,
+    const char *note);
 
 /* gw_call_async, then `then` (when not NULL) exactly once: after the
  * answer, or at once with INVALID_ARGUMENT / INTERNAL when the call could
  * not begin (a malformed Idempotency-Key, no memory). note (may be NULL) is
  * copied. For work that must know the outcome (the failed-login limits). */
 void gw_call_async_then(gw_app *app, const gw_request *req, httpd_response *resp, bool idempotent,
+    rpc_client *client, const rpc_method *method, const ProtobufCMessage *request, gw_answer_fn answer,
+    gw_then_fn then, const char *note);
+
+/* gw_call_async_then for a request already suspended by gw_call_defer, for
+ * a handler whose call can only be made once an earlier one has answered
+ * (gw_users' password change: the account's e-mail first): from any thread
+ * (the earlier call's done), resp being gw_call_defer's. Every path ends in
+ * gw_call_resume, after answer or the failure's answer and then. */
+void gw_call_async_deferred(gw_app *app, const gw_request *req, httpd_response *resp, bool idempotent,
     rpc_client *client, const rpc_method *method, const ProtobufCMessage *request, gw_answer_fn answer,
     gw_then_fn then, const char *note);
 

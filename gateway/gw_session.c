@@ -30,8 +30,9 @@ static void gw_session_answer_tokens(const gw_request *req, httpd_response *resp
 /* The failed-login limits (gw_ratelimit.h) hold a token until the outcome
  * is known; anything but a 401 gives it back. note is the e-mail. */
 static void gw_session_login_then(gw_app *app, const gw_request *req, httpd_response *resp, int code,
-    const char *note)
+    const char *reason, const char *note)
 {
+	(void)reason;
 	gw_ratelimit_login_end(app->limits, req, note, code, resp);
 }
 
