@@ -244,7 +244,10 @@ static void gw_rl_login_headers(gw_ratelimit *rl, httpd_response *resp, const ch
 	}
 }
 
-bool gw_ratelimit_login_begin(gw_ratelimit *rl, const gw_request *req, const char *email, httpd_response *resp)
+/* The one reservation of a password guess, for a login and a password
+ * change alike. what names the attempts in the refusal ("login attempts"). */
+static bool gw_rl_guess_begin(gw_ratelimit *rl, const gw_request *req, const char *email, const char *what,
+    httpd_response *resp)
 {
 	if (!gw_rl_login_on(rl))
 		return true;
@@ -282,11 +285,26 @@ bool gw_ratelimit_login_begin(gw_ratelimit *rl, const gw_request *req, const cha
 	if (retry < 1)
 		retry = 1;
 	gw_rl_login_headers(rl, resp, key1, len1, key2, len2, refused, retry, now);
-	gw_rl_refuse(resp, req, refused,
-	    v == RATELIMIT_FULL ? "Too many login attempts at the moment; retry later"
-	                        : "Too many failed login attempts; retry later",
-	    retry);
+	char message[96];
+	snprintf(message, sizeof(message),
+	    v == RATELIMIT_FULL ? "Too many %s at the moment; retry later" : "Too many failed %s; retry later", what);
+	gw_rl_refuse(resp, req, refused, message, retry);
 	return false;
+}
+
+bool gw_ratelimit_login_begin(gw_ratelimit *rl, const gw_request *req, const char *email, httpd_response *resp)
+{
+	return gw_rl_guess_begin(rl, req, email, "login attempts", resp);
+}
+
+bool gw_ratelimit_password_begin(gw_ratelimit *rl, const gw_request *req, const char *email, httpd_response *resp)
+{
+	return gw_rl_guess_begin(rl, req, email, "password checks", resp);
+}
+
+bool gw_ratelimit_passwords_limited(const gw_ratelimit *rl)
+{
+	return gw_rl_login_on(rl);
 }
 
 void gw_ratelimit_login_peek(gw_ratelimit *rl, const gw_request *req, const char *email, httpd_response *resp)
@@ -298,7 +316,7 @@ void gw_ratelimit_login_peek(gw_ratelimit *rl, const gw_request *req, const char
 	gw_rl_login_headers(rl, resp, key1, len1, key2, len2, NULL, 0, clock_mono_us());
 }
 
-void gw_ratelimit_login_end(gw_ratelimit *rl, const gw_request *req, const char *email, int code,
+void gw_ratelimit_password_end(gw_ratelimit *rl, const gw_request *req, const char *email, gw_rl_verdict verdict,
     httpd_response *resp)
 {
 	if (!gw_rl_login_on(rl))
@@ -306,18 +324,31 @@ void gw_ratelimit_login_end(gw_ratelimit *rl, const gw_request *req, const char 
 	char key1[GW_RL_KEY_MAX], key2[GW_RL_KEY_MAX];
 	size_t len2, len1 = gw_rl_login_keys(req, email, key1, key2, sizeof(key1), &len2);
 	int64_t now = clock_mono_us();
-	if (code == COMANDA__CODE__OK) {
+	if (verdict == GW_RL_PASSWORD_RIGHT) {
 		/* the right password: past typos of this e-mail no longer count */
 		if (rl->login.table != NULL)
 			ratelimit_forget(rl->login.table, key1, len1);
 		if (rl->login_addr.table != NULL)
 			ratelimit_refund(rl->login_addr.table, key2, len2, now);
-	} else if (code != COMANDA__CODE__UNAUTHENTICATED) {
-		/* not a judgement on the credentials (bad request, service down) */
+	} else if (verdict != GW_RL_PASSWORD_WRONG) {
+		/* not a judgement on the password (bad request, service down) */
 		if (rl->login.table != NULL)
 			ratelimit_refund(rl->login.table, key1, len1, now);
 		if (rl->login_addr.table != NULL)
 			ratelimit_refund(rl->login_addr.table, key2, len2, now);
 	}
 	gw_rl_login_headers(rl, resp, key1, len1, key2, len2, NULL, 0, now);
+}
+
+void gw_ratelimit_login_end(gw_ratelimit *rl, const gw_request *req, const char *email, int code,
+    httpd_response *resp)
+{
+	/* svc-user's Login answers a wrong password (or an unknown e-mail)
+	 * with UNAUTHENTICATED, and only then */
+	gw_rl_verdict v = GW_RL_PASSWORD_UNCHECKED;
+	if (code == COMANDA__CODE__OK)
+		v = GW_RL_PASSWORD_RIGHT;
+	else if (code == COMANDA__CODE__UNAUTHENTICATED)
+		v = GW_RL_PASSWORD_WRONG;
+	gw_ratelimit_password_end(rl, req, email, v, resp);
 }

@@ -18,6 +18,12 @@
  * A malformed {id}, limit or cursor is 400 naming it; RPC failures go
  * through gw_errors.
  *
+ * A PATCH changing the caller's own password (current_password set) is a
+ * password guess: charged to the failed-password limits of gw_ratelimit
+ * under the account's e-mail, the same budget as logins (429 before
+ * svc-user checks anything once it is spent); it costs one GetUser more,
+ * for that e-mail.
+ *
  * Threading: handlers run on HTTP pool threads, many at once; they share
  * only app, which is read-only.
  */

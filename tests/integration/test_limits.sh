@@ -21,6 +21,13 @@
 #     e-mail is locked from that address only: another user logs in from the
 #     same address, the victim from another address;
 #   - the per-address cap on failed logins over many e-mails;
+#   - wrong current passwords of a password change (PATCH /api/users/me):
+#     LOGIN_FAIL_LIMIT of them, then 429 before svc-user is asked (the
+#     right one too; this gateway's and svc-user's UpdateUser counts stay
+#     put), in the same budget as that account's logins and the address's
+#     cap; a right one takes nothing and forgets the typos; the owner
+#     changes it from another address; and on a third gateway whose window
+#     is 8 s, the right one works again after Retry-After;
 #   - CORS preflights from an allowed and a refused origin, and the headers
 #     of an actual answer;
 #   - 20 slow clients trickling headers slower than GATEWAY_IDLE_TIMEOUT_S
@@ -42,6 +49,7 @@ source tests/integration/lib.sh
 HTTP_TIMEOUT=10
 TMP=$(mktemp -d)
 GW2_PID=
+GW3_PID=
 RUN=$(date +%s)-$$
 
 stop_gw2() {
@@ -52,7 +60,15 @@ stop_gw2() {
     GW2_PID=
     return "$rc"
 }
-trap 'stop_gw2; rm -rf "$TMP"' EXIT
+stop_gw3() {
+    [[ -n $GW3_PID ]] || return 0
+    kill -TERM "$GW3_PID" 2>/dev/null
+    local rc=0
+    wait "$GW3_PID" 2>/dev/null || rc=$?
+    GW3_PID=
+    return "$rc"
+}
+trap 'stop_gw2; stop_gw3; rm -rf "$TMP"' EXIT
 
 # file_header NAME FILE: the first header NAME of a curl -D dump ("" when absent),
 # for the requests made in parallel below (each dumps its own file).
@@ -254,6 +270,159 @@ check_eq "addr cap: $L_FAIL_ADDR failures over as many e-mails, then 429" \
 check_match "addr cap: named by the login-addr policy" '"login-addr";r=0;t=[1-9]' "$(http_header RateLimit)"
 login "$OTHER" Other-pass-1 127.0.0.8
 check_eq "addr cap: other addresses are not affected" 200 "$HTTP_STATUS"
+
+# ---- B3b. wrong current passwords on PATCH /api/users/{id} ----
+# A password change checks current_password (Argon2id in svc-user): with a
+# stolen access token it was a way to guess the password at the per-caller
+# rate. Now each wrong one is a failed password check, in the same buckets
+# as failed logins of that account's e-mail from that address.
+PW_U=pw-u-$RUN@example.com PW_V=pw-v-$RUN@example.com PW_W=pw-w-$RUN@example.com
+for u in "$PW_U" "$PW_V" "$PW_W"; do
+    http POST "$GATEWAY_URL/api/users" "{\"name\":\"Limits\",\"email\":\"$u\",\"password\":\"Pw-pass-1\"}"
+    check_eq "pw change: user $u signed up" 201 "$HTTP_STATUS"
+done
+# tokens from the stack's gateway (its logins charge nothing here)
+TOK_U=$(token "$PW_U" Pw-pass-1) TOK_V=$(token "$PW_V" Pw-pass-1) TOK_W=$(token "$PW_W" Pw-pass-1)
+ID_U=$(TOKEN=$TOK_U api GET /api/users/me && jq -r .user.id <<<"$HTTP_BODY")
+# pw_change TOKEN CURRENT NEW SOURCE_ADDRESS [PATH]: a password change on our gateway.
+pw_change() {
+    TOKEN=$1 http PATCH "$GW2${5:-/api/users/me}" \
+        "{\"password\":\"$3\",\"current_password\":\"$2\"}" --interface "$4"
+}
+# sum_metric URL NAME LABELS: the sum of the series NAME{...LABELS...} at URL/metrics.
+sum_metric() {
+    curl -s "$1/metrics" | awk -v n="$2{" -v l="$3" 'index($1, n) == 1 && index($1, l) { s += $2 } END { print s + 0 }'
+}
+UPD='method="comanda.UserService/UpdateUser"'
+SU_ADMIN=${USER_ADMIN_PORT:+http://127.0.0.1:$USER_ADMIN_PORT}
+
+wrong=""
+left=""
+for ((i = 1; i <= L_FAIL; i++)); do
+    pw_change "$TOK_U" "wrong-guess-$i" Pw-pass-2 127.0.0.40 "$([[ $i == 2 ]] && echo "/api/users/$ID_U")"
+    wrong+="$HTTP_STATUS:$(jq -r '.reason // "-"' <<<"$HTTP_BODY" 2>/dev/null) "
+    left+="$(http_header RateLimit | grep -o '"login";r=[0-9]*' | cut -d= -f2) "
+done
+check_eq "pw change: $L_FAIL wrong current passwords are svc-user's 400 CURRENT_PASSWORD_INCORRECT" \
+    "$(printf '400:CURRENT_PASSWORD_INCORRECT %.0s' $(seq "$L_FAIL"))" "$wrong"
+check_eq "pw change: ... each one counted in the \"login\" item of RateLimit" \
+    "$(seq $((L_FAIL - 1)) -1 0 | xargs) " "$left"
+check_match "pw change: ... whose policy is announced" "\"login\";q=$L_FAIL;w=$L_WINDOW" \
+    "$(http_header RateLimit-Policy)"
+upd0=$(sum_metric "$GW2" comanda_rpc_client_requests_total "$UPD")
+su0=$([[ -n $SU_ADMIN ]] && sum_metric "$SU_ADMIN" comanda_rpc_server_requests_total "$UPD")
+lim0=$(sum_metric "$GW2" comanda_http_rate_limited_total 'policy="login"')
+check "pw change: (the counts below are real: this gateway made $upd0 UpdateUser calls so far)" \
+    test "$upd0" -ge "$L_FAIL"
+pw_change "$TOK_U" wrong-guess-6 Pw-pass-2 127.0.0.40
+check_eq "pw change: the next wrong one is 429" 429 "$HTTP_STATUS"
+check_json "pw change: ... RESOURCE_EXHAUSTED, \"Too many failed password checks\"" "$HTTP_BODY" \
+    "$JSON_ERR and .code == \"RESOURCE_EXHAUSTED\" and .error == \"Too many failed password checks; retry later\""
+ra=$(http_header Retry-After)
+check_match "pw change: ... with Retry-After" '^[1-9][0-9]*$' "$ra"
+check_match "pw change: ... and the login items: \"login\";r=0;t=Retry-After" "\"login\";r=0;t=$ra(,|$)" \
+    "$(http_header RateLimit)"
+pw_change "$TOK_U" Pw-pass-1 Pw-pass-2 127.0.0.40
+check_eq "pw change: the RIGHT current password is refused too while locked (429)" 429 "$HTTP_STATUS"
+pw_change "$TOK_U" Pw-pass-1 Pw-pass-2 127.0.0.40 "/api/users/$ID_U"
+check_eq "pw change: ... by the path's id as well" 429 "$HTTP_STATUS"
+check_eq "pw change: svc-user was not asked meanwhile (this gateway's UpdateUser calls)" "$upd0" \
+    "$(sum_metric "$GW2" comanda_rpc_client_requests_total "$UPD")"
+if [[ -n $SU_ADMIN ]]; then
+    check_eq "pw change: ... nor did svc-user serve any UpdateUser (its own count)" "$su0" \
+        "$(sum_metric "$SU_ADMIN" comanda_rpc_server_requests_total "$UPD")"
+else
+    skip "pw change: svc-user's own UpdateUser count" "USER_ADMIN_PORT unknown"
+fi
+check_eq "pw change: the three refusals counted in comanda_http_rate_limited_total{policy=\"login\"}" \
+    $((lim0 + 3)) "$(sum_metric "$GW2" comanda_http_rate_limited_total 'policy="login"')"
+login "$PW_U" Pw-pass-1 127.0.0.40
+check_eq "pw change: the same budget: a login of that account from that address is locked too (429)" \
+    429 "$HTTP_STATUS"
+TOKEN= api POST /api/auth/login "{\"email\":\"$PW_U\",\"password\":\"Pw-pass-1\"}"
+check_eq "pw change: nothing was changed (the old password still logs in elsewhere)" 200 "$HTTP_STATUS"
+pw_change "$TOK_U" Pw-pass-1 Pw-pass-2 127.0.0.41
+check_eq "pw change: the owner, from another address, changes it (200)" 200 "$HTTP_STATUS"
+
+# a right current password takes nothing and forgets the typos before it
+codes=""
+left=""
+pass_now=Pw-pass-1
+step() { # step CURRENT NEW: one change by V from 127.0.0.42, noted
+    pw_change "$TOK_V" "$1" "$2" 127.0.0.42
+    codes+="$HTTP_STATUS "
+    left+="$(http_header RateLimit | grep -o '"login";r=[0-9]*' | cut -d= -f2) "
+    [[ $HTTP_STATUS == 200 ]] && pass_now=$2
+    # a new password ends every session: log in again (on the stack's gateway)
+    [[ $HTTP_STATUS == 200 ]] && TOK_V=$(token "$PW_V" "$pass_now")
+    return 0
+}
+step Pw-pass-1 Pw-pass-2
+step Pw-pass-2 Pw-pass-3
+check_eq "pw change: right current passwords are 200 and take nothing (\"login\";r=$L_FAIL)" \
+    "200 200 |$L_FAIL $L_FAIL " "$codes|$left"
+codes="" left=""
+for ((i = 1; i < L_FAIL; i++)); do step "typo-$i" Pw-pass-4; done
+step Pw-pass-3 Pw-pass-4
+check_eq "pw change: $((L_FAIL - 1)) typos, then the right one: 200, and the typos are forgotten" \
+    "$(printf '400 %.0s' $(seq $((L_FAIL - 1))))200 |$(seq $((L_FAIL - 1)) -1 1 | xargs) $L_FAIL " "$codes|$left"
+codes="" left=""
+for ((i = 1; i <= L_FAIL + 1; i++)); do step "typo-again-$i" Pw-pass-5; done
+check_eq "pw change: ... so the whole budget is there again: $L_FAIL wrong, then 429" \
+    "$(printf '400 %.0s' $(seq "$L_FAIL"))429 " "$codes"
+
+# failed logins and wrong current passwords add up, per account and per address
+codes=""
+login "$PW_W" wrong-password 127.0.0.43
+codes+="$HTTP_STATUS "
+pw_change "$TOK_W" wrong-guess Pw-pass-2 127.0.0.43
+codes+="$HTTP_STATUS "
+login "$PW_W" wrong-password 127.0.0.43
+codes+="$HTTP_STATUS "
+for ((i = 4; i <= L_FAIL; i++)); do
+    pw_change "$TOK_W" "wrong-guess-$i" Pw-pass-2 127.0.0.43
+    codes+="$HTTP_STATUS "
+done
+login "$PW_W" Pw-pass-1 127.0.0.43
+codes+="$HTTP_STATUS "
+pw_change "$TOK_W" Pw-pass-1 Pw-pass-2 127.0.0.43
+codes+="$HTTP_STATUS"
+check_eq "pw change: logins and password changes of one account share its $L_FAIL failures" \
+    "401 400 401 $(printf '400 %.0s' $(seq 4 "$L_FAIL"))429 429" "$codes"
+# the per-address cap: failed logins of other e-mails fill it but one
+for ((i = 1; i < L_FAIL_ADDR; i++)); do login "nobody-pw-$i-$RUN@example.com" wrong-password 127.0.0.44; done
+check_match "pw change: (the address has one failure left)" '"login-addr";r=1;' "$(http_header RateLimit)"
+pw_change "$TOK_W" wrong-guess Pw-pass-2 127.0.0.44
+check_eq "pw change: ... which a wrong current password takes (400)" 400 "$HTTP_STATUS"
+pw_change "$TOK_W" Pw-pass-1 Pw-pass-2 127.0.0.44
+check_eq "pw change: ... then even the right one is refused by the address cap (429)" 429 "$HTTP_STATUS"
+check_match "pw change: ... named login-addr" '"login-addr";r=0;t=[1-9]' "$(http_header RateLimit)"
+
+# after the window: a gateway whose window passes in seconds
+PORT3=$(free_ports 1)
+GW3=http://127.0.0.1:$PORT3
+env -u COMANDA_STACK_ID GATEWAY_BIND=127.0.0.1 GATEWAY_PORT="$PORT3" LOGIN_FAIL_LIMIT=2 LOGIN_FAIL_ADDR_LIMIT=20 \
+    LOGIN_FAIL_WINDOW_S=8 "$GW2_BIN" >>"$LOG2" 2>&1 &
+GW3_PID=$!
+if wait_until 30 curl -fsS -o /dev/null "$GW3/health"; then
+    codes=""
+    for c in typo-1 typo-2 Pw-pass-1; do
+        TOKEN=$TOK_W http PATCH "$GW3/api/users/me" "{\"password\":\"Pw-pass-2\",\"current_password\":\"$c\"}" \
+            --interface 127.0.0.45
+        codes+="$HTTP_STATUS "
+    done
+    ra=$(http_header Retry-After)
+    check_eq "window: 2 wrong current passwords, then the right one is 429" "400 400 429 " "$codes"
+    check_match "window: ... Retry-After within the window (one failure back every 4 s)" '^[1-4]$' "$ra"
+    sleep "${ra:-4}"
+    TOKEN=$TOK_W http PATCH "$GW3/api/users/me" '{"password":"Pw-pass-2","current_password":"Pw-pass-1"}' \
+        --interface 127.0.0.45
+    check_eq "window: after Retry-After the right one changes the password (200)" 200 "$HTTP_STATUS"
+else
+    fail "window: a gateway with an 8 s window starts (port $PORT3)" "log: $LOG2"
+fi
+stop_gw3
+check_eq "window: that gateway stops on SIGTERM with status 0" 0 "$?"
 
 # ---- B4. CORS ----
 http OPTIONS "$GW2/api/orders" '' --interface 127.0.0.10 -H "Origin: $ORIGIN" -H 'Access-Control-Request-Method: POST' \

@@ -398,9 +398,11 @@ expect "current_password without password, from an admin -> 400 naming current_p
     "$(err INVALID_ARGUMENT) and $(names current_password)"
 TOKEN=$TOKEN_A api PATCH "/api/users/$ID_A" '{"password":"alice-pass-2","current_password":"not-it-at-all"}'
 expect "password change with a wrong current_password -> 400" 400 "$(err INVALID_ARGUMENT) and $(names current_password)"
-# the reason says the password was checked and found wrong (a client can
-# tell it apart from the other refusals naming current_password)
+# the reason says the password was checked and wrong: the gateway counts it
+# as a failed password check (test_limits), and a client can tell it apart
 check_json "... with reason CURRENT_PASSWORD_INCORRECT" "$HTTP_BODY" '.reason == "CURRENT_PASSWORD_INCORRECT"'
+check_match "... and the failed-login items in RateLimit-Policy" '"login";q=[0-9]+;w=[0-9]+, "login-addr";q=' \
+    "$(http_header RateLimit-Policy)"
 TOKEN=$TOKEN_A api PATCH "/api/users/$ID_A" '{"password":"alice-pass-2","current_password":"alice-pass-1"}'
 expect "password change with current_password -> 200" 200 '.user.id > 0'
 login "$EMAIL_A" alice-pass-1
