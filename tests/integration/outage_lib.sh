@@ -29,6 +29,12 @@ outage_setup() {
 # changes them): PostgreSQL's postmaster, RabbitMQ's Erlang VM (beam.smp,
 # the process that answers; its pid file is the broker's own), and a
 # program's or FerretDB's from the stack's pid files.
+# pg_end_sessions APP: ends the PostgreSQL sessions a script opened under
+# application_name APP (one holding a lock the test needed held).
+pg_end_sessions() {
+    pg_admin -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '$1'" \
+        >/dev/null 2>&1
+}
 pg_pid() { head -n1 "$(find "$COMANDA_RUN_DIR" -name postmaster.pid -print -quit 2>/dev/null)" 2>/dev/null; }
 broker_vm_pid() { head -n1 "$COMANDA_RUN_DIR/data/rabbitmq/rabbitmq.pid" 2>/dev/null; }
 prog_pid() { cat "$COMANDA_RUN_DIR/pids/$1.pid" 2>/dev/null; }

@@ -33,10 +33,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/outage_lib.sh"
 outage_setup || { finish; exit 1; }
 # A session of ours that holds the migration lock (below), ended by the trap too.
 MIGLOCK_APP=comanda-test-miglock-$$
-release_miglock() {
-    pg_admin -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '$MIGLOCK_APP'" \
-        >/dev/null 2>&1
-}
+release_miglock() { pg_end_sessions "$MIGLOCK_APP"; }
 trap 'release_miglock; outage_thaw_all' EXIT
 
 ITEMS='"items":[{"product":"Outage more","quantity":1,"price":3.25}]'

@@ -43,10 +43,7 @@ PROGS=(svc-user svc-order svc-payment gateway)
 SERVICES=(svc-user svc-order svc-payment)
 # A session of ours that holds a lock a migration needs (below).
 LOCK_APP=comanda-test-stoplock-$$
-release_lock() {
-    pg_admin -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '$LOCK_APP'" \
-        >/dev/null 2>&1
-}
+release_lock() { pg_end_sessions "$LOCK_APP"; }
 trap 'release_lock; outage_thaw_all' EXIT
 
 ITEMS='"items":[{"product":"Stop bounded","quantity":1,"price":4.75}]'
