@@ -23,6 +23,10 @@ static pthread_mutex_t user_gate_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t user_gate_cv;
 static int user_gate_free = 1;
 static metric *user_gate_refused;
+/* Argon2id runs that passed the gate, by op: they are the CPU the gate
+ * rations, and they show what a request cost (a wrong current_password:
+ * one verify, no hash). */
+static metric *user_runs_hash, *user_runs_verify;
 static pthread_once_t user_gate_once = PTHREAD_ONCE_INIT;
 
 static void user_gate_init(void)
@@ -86,6 +90,10 @@ int user_password_init(int concurrency)
 	user_gate_refused = metrics_counter("comanda_password_hash_refused_total",
 	    "password hashes and checks refused because PASSWORD_HASH_CONCURRENCY were running for the whole wait",
 	    NULL);
+	const char *runs_help =
+	    "Argon2id runs that passed the password gate: hash (a new password) or verify (a password checked)";
+	user_runs_hash = metrics_counter("comanda_password_hashes_total", runs_help, "op=\"hash\"");
+	user_runs_verify = metrics_counter("comanda_password_hashes_total", runs_help, "op=\"verify\"");
 	return user_password_hash_now("comanda-dummy-password", user_dummy_hash) == USER_PASSWORD_OK ? 0 : -1;
 }
 
@@ -95,6 +103,7 @@ int user_password_hash(const char *password, char out[USER_PASSWORD_HASH_MAX], i
 		return USER_PASSWORD_BUSY;
 	int rc = user_password_hash_now(password, out);
 	user_password_gate_leave();
+	metrics_add(user_runs_hash, 1);
 	return rc;
 }
 
@@ -112,5 +121,6 @@ int user_password_check(const char *hash, const char *password, int64_t wait_ms)
 		ok = crypto_pwhash_str_verify(hash, password, strlen(password)) == 0;
 	}
 	user_password_gate_leave();
+	metrics_add(user_runs_verify, 1);
 	return ok ? USER_PASSWORD_OK : USER_PASSWORD_MISMATCH;
 }

@@ -12,7 +12,9 @@
  * 11 MiB at rest, 160 MiB under `make bench`'s sign-ups) and gains no
  * throughput, the CPUs being the limit. A call that finds the gate full
  * waits, but only as long as it is given; then it is refused (the service
- * answers UNAVAILABLE, which the gateway turns into 503).
+ * answers UNAVAILABLE, which the gateway turns into 503). Each run that
+ * passes the gate counts in comanda_password_hashes_total, op "hash" or
+ * "verify" (a refused one counts in comanda_password_hash_refused_total).
  *
  * Threading: call user_password_init once (before threads); then any thread.
  */
