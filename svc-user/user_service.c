@@ -632,6 +632,53 @@ static int user_logout(rpc_ctx *ctx, const Comanda__LogoutRequest *req, Comanda_
 
 enum { USER_SET_NAME = 1, USER_SET_PASSWORD = 2, USER_SET_STATUS = 4, USER_SET_ROLE = 8 };
 
+/* How many times a change of one's own password checks current_password
+ * (user_update): each time after the first needs another change of that
+ * password to have committed during the one before. Then 503, retry. */
+#define USER_PW_CHANGE_TRIES 3
+
+/* Checks current_password, for a change of one's own password, against the
+ * hash stored for user ids, read without a lock and outside any transaction:
+ * the Argon2id run (~20 ms, after up to half the deadline at the gate) holds
+ * neither. Under the row's lock it would stall the user's refreshes (they
+ * take the row FOR SHARE), and a token thief's every guess would stall the
+ * owner's. Returns -1 when the password matches, *checked then being the
+ * hash it matched (in the request's arena); else the answer to give: 404,
+ * 503 (gate or database), or 400 CURRENT_PASSWORD_INCORRECT. */
+static int user_check_current(rpc_ctx *ctx, pg_conn *db, const char *ids, const char *password, const char **checked)
+{
+	const char *params[] = { ids };
+	PGresult *r = NULL;
+	int code = pg_exec(db, "SELECT password_hash FROM users WHERE id = $1 AND status <> 'deleted'", 1, params, &r);
+	if (code != COMANDA__CODE__OK) {
+		PQclear(r);
+		return svc_db_error(ctx, code, USER_DB);
+	}
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		return user_not_found(ctx);
+	}
+	bool none = PQgetisnull(r, 0, 0);
+	const char *stored = none ? NULL : rpc_ctx_strdup(ctx, PQgetvalue(r, 0, 0));
+	PQclear(r);
+	if (!none && stored == NULL)
+		return rpc_ctx_error(ctx, COMANDA__CODE__INTERNAL, "out of memory");
+	/* no password (NULL): checked against the dummy hash, and refused */
+	int rc = user_password_check(stored, password, user_pw_wait_ms(ctx));
+	if (rc == USER_PASSWORD_BUSY)
+		return user_pw_failed(ctx, rc);
+	if (rc != USER_PASSWORD_OK) {
+		/* the one answer that says a password was checked and was wrong:
+		 * the gateway charges it to the failed-password limits (a token
+		 * thief would otherwise guess the password here at the request
+		 * rate), and gives everything else back */
+		rpc_ctx_reason(ctx, "CURRENT_PASSWORD_INCORRECT");
+		return rpc_ctx_invalid(ctx, "current_password", "is incorrect");
+	}
+	*checked = stored;
+	return -1;
+}
+
 static int user_update(rpc_ctx *ctx, const Comanda__UpdateUserRequest *req, Comanda__UserReply *reply)
 {
 	int64_t id;
@@ -679,47 +726,57 @@ static int user_update(rpc_ctx *ctx, const Comanda__UpdateUserRequest *req, Coma
 	 * gateway refuses it without a password at all). */
 	if (!need_current && req->current_password[0] != '\0')
 		return rpc_ctx_invalid(ctx, "current_password", "only goes with a change of one's own password");
-	char hash[USER_PASSWORD_HASH_MAX];
-	int hashed = (set & USER_SET_PASSWORD) ? user_password_hash(req->password, hash, user_pw_wait_ms(ctx))
-	                                       : USER_PASSWORD_OK;
-	if (hashed != USER_PASSWORD_OK)
-		return user_pw_failed(ctx, hashed);
-
 	pg_conn *db = svc_db(ctx);
 	char ids[24];
 	user_int(ids, sizeof(ids), id);
-	int code = pg_run(db, "BEGIN", 0, NULL);
-	if (code != COMANDA__CODE__OK)
-		return svc_db_error(ctx, code, USER_DB);
+	char hash[USER_PASSWORD_HASH_MAX];
+	bool hashed = false;
+	int code;
+	/* The Argon2id runs come first, with no transaction open and no lock
+	 * held; the row's lock is then taken for the statements alone. */
+	for (int tries = 1;; tries++) {
+		const char *checked = NULL;
+		if (need_current && (early = user_check_current(ctx, db, ids, req->current_password, &checked)) >= 0)
+			return early;
+		/* Hashed only once current_password is right: a wrong guess costs
+		 * one Argon2id run, not two. Outside the transaction too. */
+		if ((set & USER_SET_PASSWORD) && !hashed) {
+			int rc = user_password_hash(req->password, hash, user_pw_wait_ms(ctx));
+			if (rc != USER_PASSWORD_OK)
+				return user_pw_failed(ctx, rc);
+			hashed = true;
+		}
+		code = pg_run(db, "BEGIN", 0, NULL);
+		if (code != COMANDA__CODE__OK)
+			return svc_db_error(ctx, code, USER_DB);
+		PGresult *r = NULL;
+		const char *p1[] = { ids };
+		code = pg_exec(db, "SELECT password_hash FROM users WHERE id = $1 AND status <> 'deleted' FOR UPDATE", 1, p1,
+		    &r);
+		if (code != COMANDA__CODE__OK) {
+			PQclear(r);
+			return svc_db_error(ctx, user_rollback(db, code), USER_DB);
+		}
+		if (PQntuples(r) != 1) {
+			PQclear(r);
+			user_rollback(db, code);
+			return user_not_found(ctx);
+		}
+		/* current_password was checked against the hash still stored: every
+		 * new password gets a new salt, so an equal string means no change
+		 * of the password came in between (a NULL one never passed a check). */
+		bool unchanged = !need_current || (!PQgetisnull(r, 0, 0) && strcmp(PQgetvalue(r, 0, 0), checked) == 0);
+		PQclear(r);
+		if (unchanged)
+			break;
+		/* Another change of the password committed meanwhile: check
+		 * current_password again, against the new hash, as if this request
+		 * had come after it (the lock is let go for that run too). */
+		user_rollback(db, code);
+		if (tries == USER_PW_CHANGE_TRIES)
+			return svc_db_error(ctx, COMANDA__CODE__ABORTED, USER_DB);
+	}
 	PGresult *r = NULL;
-	const char *p1[] = { ids };
-	code = pg_exec(db, "SELECT password_hash FROM users WHERE id = $1 AND status <> 'deleted' FOR UPDATE", 1, p1, &r);
-	if (code != COMANDA__CODE__OK) {
-		PQclear(r);
-		return svc_db_error(ctx, user_rollback(db, code), USER_DB);
-	}
-	if (PQntuples(r) != 1) {
-		PQclear(r);
-		user_rollback(db, code);
-		return user_not_found(ctx);
-	}
-	int checked = !need_current ? USER_PASSWORD_OK
-	    : user_password_check(PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0), req->current_password,
-	          user_pw_wait_ms(ctx));
-	PQclear(r);
-	if (checked == USER_PASSWORD_BUSY) {
-		user_rollback(db, code);
-		return user_pw_failed(ctx, checked);
-	}
-	if (checked != USER_PASSWORD_OK) {
-		user_rollback(db, code);
-		/* the one answer that says a password was checked and was wrong:
-		 * the gateway charges it to the failed-password limits (a token
-		 * thief would otherwise guess the password here at the request
-		 * rate), and gives everything else back */
-		rpc_ctx_reason(ctx, "CURRENT_PASSWORD_INCORRECT");
-		return rpc_ctx_invalid(ctx, "current_password", "is incorrect");
-	}
 	const char *params[] = {
 		ids,
 		(set & USER_SET_NAME) ? name : NULL,

@@ -4,10 +4,11 @@
 # sign-up validation and shapes, duplicate e-mails, literal storage of SQL
 # metacharacters and non-ASCII names, login, bearer tokens (tampered,
 # expired, not valid yet, alg:none, wrong key, malformed), roles (403/404), pagination,
-# idempotent sign-up, PATCH rules, refresh rotation and reuse detection,
+# idempotent sign-up, PATCH rules (a password change: its Argon2id runs, and
+# one racing another change of the password), refresh rotation and reuse detection,
 # logout, suspended and deleted users.
 #
-# Needs the stack up (scripts/stack.sh up) and curl, jq, python3 (stdlib
+# Needs the stack up (scripts/stack.sh up) and curl, jq, psql, python3 (stdlib
 # only: it mints hand-made tokens with the stack's JWT_SECRET). Every run
 # makes fresh e-mail addresses, so it can run again on the same stack.
 set -uo pipefail
@@ -30,6 +31,59 @@ names() { printf '(.error | contains("%s")) and ([.details[]?.field] | index("%s
 
 # login EMAIL PASSWORD: sets HTTP_STATUS/HTTP_BODY; prints nothing.
 login() { api POST /api/auth/login "$(jq -nc --arg e "$1" --arg p "$2" '{email:$e,password:$p}')"; }
+
+# argon2_runs OP: svc-user's Argon2id runs of OP (hash, verify) so far, from
+# comanda_password_hashes_total on its admin port; "unread" when /metrics
+# did not answer with the series (registered at 0 on start, so never absent).
+# With delta (lib.sh), two failed reads are no "0 runs".
+argon2_runs() {
+    curl -s --max-time 5 "http://127.0.0.1:$USER_ADMIN_PORT/metrics" |
+        awk -v m="comanda_password_hashes_total{op=\"$1\"}" '$1 == m { print $2; f = 1 } END { if (!f) print "unread" }'
+}
+
+# race_password_change ID TOKEN CURRENT NEW SQL: PATCH /api/users/ID (as
+# TOKEN) to password NEW with current_password CURRENT while psql holds the
+# user's row (FOR UPDATE); once the PATCH waits for that row, psql runs SQL
+# and commits. Sets HTTP_STATUS and HTTP_BODY to the PATCH's answer. The
+# waits are on PostgreSQL's own state (pg_locks, pg_blocking_pids), not on
+# time.
+race_password_change() {
+    local id=$1 tok=$2 current=$3 new=$4 sql=$5 dir app="comanda-test-users-$RUN" fd psql_pid patch_pid
+    dir=$(mktemp -d)
+    mkfifo "$dir/sql"
+    PGAPPNAME=$app psql -XAtq -v ON_ERROR_STOP=1 "$USER_DB_URL" <"$dir/sql" >"$dir/psql.out" 2>&1 &
+    psql_pid=$!
+    exec {fd}>"$dir/sql"
+    printf 'BEGIN;\nSELECT id FROM users WHERE id = %s FOR UPDATE;\n' "$id" >&"$fd"
+    # the row is held once psql's transaction has an id (FOR UPDATE gives it one)
+    check "race: psql holds the user's row" wait_until 10 pg_holding "$app"
+    (
+        TOKEN=$tok api PATCH "/api/users/$id" "$(jq -nc --arg p "$new" --arg c "$current" '{password:$p,current_password:$c}')"
+        printf '%s' "$HTTP_STATUS" >"$dir/status"
+        printf '%s' "$HTTP_BODY" >"$dir/body"
+    ) &
+    patch_pid=$!
+    check "race: the PATCH waits for that row" wait_until 10 pg_blocking "$app"
+    printf '%s\nCOMMIT;\n' "$sql" >&"$fd"
+    exec {fd}>&-
+    wait "$psql_pid"
+    check_eq "race: psql's change committed (no error)" "" "$(grep -v '^[0-9]*$' "$dir/psql.out")"
+    wait "$patch_pid"
+    HTTP_STATUS=$(cat "$dir/status" 2>/dev/null || echo 000)
+    HTTP_BODY=$(cat "$dir/body" 2>/dev/null)
+    rm -rf "$dir"
+}
+pg_user() { psql -XAtq -v ON_ERROR_STOP=1 "$USER_DB_URL" -c "$1"; }
+# pg_holding APP: the session named APP has a transaction id (it locked a row).
+pg_holding() {
+    [[ $(pg_user "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                  WHERE a.application_name = '$1' AND l.locktype = 'transactionid'") -ge 1 ]]
+}
+# pg_blocking APP: some other session waits for a lock the session named APP holds.
+pg_blocking() {
+    [[ $(pg_user "SELECT count(*) FROM pg_stat_activity w, pg_stat_activity h
+                  WHERE h.application_name = '$1' AND h.pid = ANY (pg_blocking_pids(w.pid))") -ge 1 ]]
+}
 
 # ---- sign-up -----------------------------------------------------------------------
 
@@ -396,6 +450,7 @@ expect "... and nothing was changed" 200 '.user.name == "Alice Again"'
 TOKEN=$ADMIN_TOKEN api PATCH "/api/users/$ID_B" '{"status":"active","current_password":"not-it-at-all"}'
 expect "current_password without password, from an admin -> 400 naming current_password" 400 \
     "$(err INVALID_ARGUMENT) and $(names current_password)"
+VERIFY0=$(argon2_runs verify) HASH0=$(argon2_runs hash)
 TOKEN=$TOKEN_A api PATCH "/api/users/$ID_A" '{"password":"alice-pass-2","current_password":"not-it-at-all"}'
 expect "password change with a wrong current_password -> 400" 400 "$(err INVALID_ARGUMENT) and $(names current_password)"
 # the reason says the password was checked and wrong: the gateway counts it
@@ -403,12 +458,44 @@ expect "password change with a wrong current_password -> 400" 400 "$(err INVALID
 check_json "... with reason CURRENT_PASSWORD_INCORRECT" "$HTTP_BODY" '.reason == "CURRENT_PASSWORD_INCORRECT"'
 check_match "... and the failed-login items in RateLimit-Policy" '"login";q=[0-9]+;w=[0-9]+, "login-addr";q=' \
     "$(http_header RateLimit-Policy)"
+# A wrong guess costs svc-user one Argon2id run: the new password is hashed
+# only once the current one is right (it was hashed first: two runs a guess).
+check_eq "... after one Argon2id verification" 1 "$(delta "$VERIFY0" "$(argon2_runs verify)")"
+check_eq "... and no hash of the new password" 0 "$(delta "$HASH0" "$(argon2_runs hash)")"
+VERIFY0=$(argon2_runs verify) HASH0=$(argon2_runs hash)
 TOKEN=$TOKEN_A api PATCH "/api/users/$ID_A" '{"password":"alice-pass-2","current_password":"alice-pass-1"}'
 expect "password change with current_password -> 200" 200 '.user.id > 0'
+check_eq "... after one Argon2id verification" 1 "$(delta "$VERIFY0" "$(argon2_runs verify)")"
+check_eq "... and one hash, of the new password" 1 "$(delta "$HASH0" "$(argon2_runs hash)")"
 login "$EMAIL_A" alice-pass-1
 expect "the old password no longer logs in" 401 "$(err UNAUTHENTICATED)"
 TOKEN_A=$(token "$EMAIL_A" alice-pass-2)
 check "the new password logs in" test -n "$TOKEN_A"
+# current_password is checked against the hash read without a lock (no
+# Argon2id run under the row's lock); the change then locks the row and
+# goes on only if the hash is still that one. psql changes the password
+# while the change waits for the row:
+#   - to another password: checked again, against the hash now stored, the
+#     old one is refused, and the other password stays;
+#   - to the same password (a new salt): checked again, it passes.
+EMAIL_D="dana.$RUN@example.com"
+ID_D=$(signup "Dana Example" "$EMAIL_D" dana-pass-1)
+# two more users with one password, each hash with its own salt
+ID_E=$(signup "Erin Example" "erin.$RUN@example.com" dana-other-2)
+ID_F=$(signup "Fred Example" "fred.$RUN@example.com" dana-other-2)
+TOKEN_D=$(token "$EMAIL_D" dana-pass-1)
+race_password_change "$ID_D" "$TOKEN_D" dana-pass-1 dana-pass-3 \
+    "UPDATE users SET password_hash = (SELECT password_hash FROM users WHERE id = $ID_E) WHERE id = $ID_D;"
+expect "a password changed while the change waited -> 400 CURRENT_PASSWORD_INCORRECT" 400 \
+    "$(err INVALID_ARGUMENT) and $(names current_password) and .reason == \"CURRENT_PASSWORD_INCORRECT\""
+login "$EMAIL_D" dana-other-2
+expect "... and the password set meanwhile stays" 200 ".user.id == $ID_D"
+TOKEN_D=$(token "$EMAIL_D" dana-other-2)
+race_password_change "$ID_D" "$TOKEN_D" dana-other-2 dana-pass-4 \
+    "UPDATE users SET password_hash = (SELECT password_hash FROM users WHERE id = $ID_F) WHERE id = $ID_D;"
+expect "the same password set again (a new salt) while the change waited -> 200" 200 ".user.id == $ID_D"
+login "$EMAIL_D" dana-pass-4
+expect "... and the new password logs in" 200 ".user.id == $ID_D"
 TOKEN=$TOKEN_A api PATCH "/api/users/$ID_A" '{"name":42}'
 expect "PATCH with a wrong type -> 400 naming the field" 400 "$(err INVALID_ARGUMENT) and $(names name)"
 TOKEN=$ADMIN_TOKEN api PATCH "/api/users/$ID_B" '{"status":"banned"}'
