@@ -44,9 +44,15 @@ static int order_init(svc *s)
 	svc_set_state(s, db);
 	int backoff_ms = 250;
 	int code;
-	while ((code = order_db_ensure_indexes(db)) == COMANDA__CODE__UNAVAILABLE) {
-		if (backoff_ms == 250)
-			log_printf(LOG_WARN, "waiting for MongoDB to create the indexes");
+	bson_error_t why = { 0 };
+	while ((code = order_db_ensure_indexes(db, &why)) == COMANDA__CODE__UNAVAILABLE) {
+		if (backoff_ms == 250) {
+			/* with the server's answer: FerretDB's names its PostgreSQL */
+			log_line l;
+			log_begin(&l, LOG_WARN, "waiting for MongoDB to create the indexes");
+			log_str(&l, "error", why.message);
+			log_end(&l);
+		}
 		if (!svc_wait(s, backoff_ms))
 			return -1;
 		backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;

@@ -64,6 +64,35 @@ int order_db_code(const bson_error_t *err)
 	return COMANDA__CODE__INTERNAL;
 }
 
+/* The ping command on client (from the calling thread): true when the
+ * server answers it. */
+static bool order_db_client_ping(mongoc_client_t *client)
+{
+	bson_t *cmd = BCON_NEW("ping", BCON_INT32(1));
+	bson_t reply;
+	bool ok = cmd != NULL && mongoc_client_command_simple(client, "admin", cmd, NULL, &reply, NULL);
+	if (cmd != NULL)
+		bson_destroy(&reply);
+	bson_destroy(cmd);
+	return ok;
+}
+
+int order_db_code_on(mongoc_client_t *client, const bson_error_t *err)
+{
+	int code = order_db_code(err);
+	/* FerretDB answers every command with InternalError (1) while its
+	 * PostgreSQL is down ("failed to connect to ...", or the backend's
+	 * "terminating connection" as it stops), which MongoDB uses for a real
+	 * fault too: the code alone cannot tell. A server that cannot answer a
+	 * ping either cannot serve at all; one that can refused this command.
+	 * Only the server's own answers: a client-side failure (authentication,
+	 * a malformed command) fails the ping the same way and is no outage. */
+	if (code == COMANDA__CODE__INTERNAL && err->domain == MONGOC_ERROR_SERVER && client != NULL &&
+	    !order_db_client_ping(client))
+		code = COMANDA__CODE__UNAVAILABLE;
+	return code;
+}
+
 /* Sets an int option unless the URI already does: the operator's choice wins. */
 static void order_db_default(mongoc_uri_t *uri, const char *key, int32_t value)
 {
@@ -246,7 +275,50 @@ static bson_t *order_db_index_command(size_t i)
 	return cmd;
 }
 
-int order_db_ensure_indexes(order_db *db)
+/* Creates index i on d (a database of client c). Returns OK, UNAVAILABLE
+ * (the server cannot serve now; why says why) or INTERNAL (a refusal,
+ * logged with the server's answer). */
+static int order_db_create_index(mongoc_client_t *c, mongoc_database_t *d, size_t i, bson_error_t *why)
+{
+	bson_t *cmd = order_db_index_command(i);
+	if (cmd == NULL) {
+		log_printf(LOG_ERROR, "createIndexes: out of memory");
+		return COMANDA__CODE__INTERNAL;
+	}
+	int code = COMANDA__CODE__OK;
+	/* A refusal counts when the server makes it twice while answering
+	 * pings: the first may have been met half-way through its backend's
+	 * return (PostgreSQL back between FerretDB's answer and our ping).
+	 * createIndexes of an index that exists is a no-op, so asking again is
+	 * harmless. */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		bson_error_t err;
+		bson_t reply;
+		bool ok = mongoc_database_write_command_with_opts(d, cmd, NULL, &reply, &err);
+		code = ok ? COMANDA__CODE__OK : order_db_code_on(c, &err);
+		if (code == COMANDA__CODE__UNAVAILABLE)
+			*why = err;
+		else if (code != COMANDA__CODE__OK && attempt == 1) {
+			code = COMANDA__CODE__INTERNAL;
+			bson_iter_t it;
+			log_line l;
+			log_begin(&l, LOG_ERROR, "createIndexes refused");
+			log_str(&l, "index", order_db_indexes[i].name);
+			log_int(&l, "code", err.code);
+			if (bson_iter_init_find(&it, &reply, "codeName") && BSON_ITER_HOLDS_UTF8(&it))
+				log_str(&l, "code_name", bson_iter_utf8(&it, NULL));
+			log_str(&l, "error", err.message);
+			log_end(&l);
+		}
+		bson_destroy(&reply);
+		if (code == COMANDA__CODE__OK || code == COMANDA__CODE__UNAVAILABLE)
+			break;
+	}
+	bson_destroy(cmd);
+	return code;
+}
+
+int order_db_ensure_indexes(order_db *db, bson_error_t *why)
 {
 	/* building an index on a large collection takes long: not a request */
 	mongoc_client_t *c = order_db_background(db);
@@ -259,43 +331,11 @@ int order_db_ensure_indexes(order_db *db)
 	/* One index per command: FerretDB v1.24.2 drops the connection (a panic,
 	 * "slice bounds out of range [:3:2]") when one createIndexes lists
 	 * several indexes that all exist already, i.e. at every restart. */
-	for (size_t i = 0; i < sizeof(order_db_indexes) / sizeof(order_db_indexes[0]) && code == COMANDA__CODE__OK; i++) {
-		bson_t *cmd = order_db_index_command(i);
-		if (cmd == NULL) {
-			code = COMANDA__CODE__INTERNAL;
-			break;
-		}
-		bson_error_t err;
-		bson_t reply;
-		if (!mongoc_database_write_command_with_opts(d, cmd, NULL, &reply, &err)) {
-			code = order_db_code(&err);
-			if (code != COMANDA__CODE__UNAVAILABLE) {
-				code = COMANDA__CODE__INTERNAL;
-				log_line l;
-				log_begin(&l, LOG_ERROR, "createIndexes refused");
-				log_str(&l, "index", order_db_indexes[i].name);
-				log_int(&l, "code", err.code);
-				log_str(&l, "error", err.message);
-				log_end(&l);
-			}
-		}
-		bson_destroy(&reply);
-		bson_destroy(cmd);
-	}
+	for (size_t i = 0; i < sizeof(order_db_indexes) / sizeof(order_db_indexes[0]) && code == COMANDA__CODE__OK; i++)
+		code = order_db_create_index(c, d, i, why);
 	mongoc_database_destroy(d);
 	order_db_client_free(c);
 	return code;
-}
-
-bool order_db_client_ping(mongoc_client_t *client)
-{
-	bson_t *cmd = BCON_NEW("ping", BCON_INT32(1));
-	bson_t reply;
-	bool ok = cmd != NULL && mongoc_client_command_simple(client, "admin", cmd, NULL, &reply, NULL);
-	if (cmd != NULL)
-		bson_destroy(&reply);
-	bson_destroy(cmd);
-	return ok;
 }
 
 /* Runs a read command on *slot's client, making it when needed. After a

@@ -61,10 +61,12 @@ void order_db_shutdown(void);
 const char *order_db_name(const order_db *db);
 
 /* Creates the order store's indexes if missing (createIndexes is a no-op for
- * an index that exists with the same spec). Returns OK, UNAVAILABLE when the
- * server cannot be reached (worth retrying) or INTERNAL when it refused
- * (logged with the server's message). */
-int order_db_ensure_indexes(order_db *db);
+ * an index that exists with the same spec). Returns OK; UNAVAILABLE when the
+ * server cannot serve now (unreachable, a transient error, or an error
+ * while it fails a ping: order_db_code_on), worth retrying, with the
+ * error in *why; or INTERNAL when it refused, twice (logged with the
+ * server's code, codeName and message). */
+int order_db_ensure_indexes(order_db *db, bson_error_t *why);
 
 /* A client of the RPC workers' pool, for one thread at a time; blocks while
  * all of them are out. Give it back with order_db_push. */
@@ -87,17 +89,21 @@ void order_db_client_free(mongoc_client_t *client);
  * probe's own. */
 bool order_db_probe(void *arg);
 
-/* The ping command on client (a pool client, from the calling thread):
- * true when the server answers it. For telling a server that cannot serve
- * at all from an error of one operation. */
-bool order_db_client_ping(mongoc_client_t *client);
-
 /* The number of orders, into *n. Returns OK or UNAVAILABLE/INTERNAL. */
 int order_db_count(order_db *db, int64_t *n);
 
 /* The number of orders whose outbox holds unpublished events. Same
  * threading as order_db_count. */
 int order_db_count_pending(order_db *db, int64_t *n);
+
+/* order_db_code for an error met on client (one the calling thread may
+ * use; NULL: the code alone), asking the server when the code cannot
+ * tell: an error the server answered that order_db_code calls INTERNAL is
+ * UNAVAILABLE when the server then fails a ping (one more round trip, on
+ * such errors only). FerretDB answers every command with InternalError
+ * while its PostgreSQL is down; a server that answers pings refused the
+ * command itself. The one rule for requests and start-up alike. */
+int order_db_code_on(mongoc_client_t *client, const bson_error_t *err);
 
 /* The canonical Code for a driver error (error API 2): UNAVAILABLE when the
  * server could not be reached (server selection, stream, timeouts) or

@@ -46,14 +46,13 @@ static int order_not_found(rpc_ctx *ctx)
 
 static int order_db_error(rpc_ctx *ctx, const bson_error_t *err)
 {
-	int code = order_db_code(err);
 	/* A server that cannot serve at all (FerretDB answers "internal error"
 	 * when its PostgreSQL is down) is unavailable, not broken: the health
-	 * probe may know already, else a ping on the worker's client tells
-	 * (one more round trip, on errors only). */
-	if (code == COMANDA__CODE__INTERNAL &&
-	    (svc_failing(ctx, "database") || (svc_worker(ctx) != NULL && !order_db_client_ping(svc_worker(ctx)))))
-		code = COMANDA__CODE__UNAVAILABLE;
+	 * probe may know already (no round trip), else order_db_code_on asks
+	 * it on the worker's client. */
+	int code = order_db_code(err);
+	if (code == COMANDA__CODE__INTERNAL)
+		code = svc_failing(ctx, "database") ? COMANDA__CODE__UNAVAILABLE : order_db_code_on(svc_worker(ctx), err);
 	if (code == COMANDA__CODE__UNAVAILABLE)
 		return rpc_ctx_error(ctx, code, "order database unavailable");
 	log_line l;

@@ -21,7 +21,8 @@
 #   once from the gateway's circuit breaker; the other routes keep working
 #   programs started while a dependency is down: svc-payment while its
 #   database refuses connections, then while another process holds the
-#   migration lock, svc-order while FerretDB is down. Each
+#   migration lock, svc-order while FerretDB is down, and while FerretDB
+#   runs but its PostgreSQL is down. Each
 #   waits (it serves only once its database is migrated, deploy/k8s/README.md:
 #   /ready names it meanwhile), stops at once on SIGTERM, and serves as soon
 #   as the database is back
@@ -267,6 +268,32 @@ stack start-svc ferretdb >/dev/null 2>&1
 check "FerretDB back: svc-order serves, without a restart" wait_until 20 orders_ok
 check_eq "... the same process" "$so" "$(prog_pid svc-order)"
 back "every dependency back"
+
+# FerretDB up, its PostgreSQL down: FerretDB takes svc-order's connection
+# and answers each command with an InternalError (code 1, "failed to
+# connect to ..."), the code MongoDB gives a real fault too. svc-order
+# tells the one from the other by the server failing a ping, and waits
+# rather than exiting as on a refusal.
+stack stop-svc svc-order >/dev/null 2>&1
+stack stop-svc postgres >/dev/null 2>&1
+check "set up: FerretDB runs on with its PostgreSQL stopped" pid_running "$(prog_pid ferretdb)"
+m=$(log_mark svc-order)
+stack start-svc svc-order --no-wait >/dev/null 2>&1
+so=$(prog_pid svc-order)
+check "svc-order started while FerretDB's PostgreSQL is down: it says it waits" \
+    wait_until 10 log_since svc-order "$m" 'waiting for MongoDB to create the indexes'
+# past a few retries of its backoff (0.25, 0.5, 1, 2 s)
+sleep 4
+check "... and keeps waiting (it does not exit)" pid_running "$so"
+check_not "... it took no answer for a refusal" log_since svc-order "$m" 'createIndexes refused|exit status 1'
+check_eq "... the gateway calls it offline" offline "$(state_of order-service)"
+timed_get "... /ready names it" "$GATEWAY_URL/ready" 503 1500 '.not_ready | index("order-service") != null'
+stack start-svc postgres >/dev/null 2>&1
+check "PostgreSQL back: svc-order serves, without a restart" wait_until 20 orders_ok
+check_eq "... the same process" "$so" "$(prog_pid svc-order)"
+back "PostgreSQL back"
+G=$(new_order ferretdb-backend "$CARD")
+check "... an order is taken (${G:-none}) and paid" wait_until 30 is_paid "$G"
 
 check_eq "the gateway was never restarted" "$gateway_pid" "$(prog_pid gateway)"
 trap - EXIT

@@ -202,11 +202,13 @@ check "... and so is the cash order completed meanwhile (svc-payment's outbox)" 
 stack kill-svc postgres >/dev/null 2>&1
 sleep 3
 stop_all "PostgreSQL down" "${PROGS[@]}"
-# (not svc-order: FerretDB, up without its PostgreSQL, refuses its
-# createIndexes with an InternalError, which svc-order takes for a refusal
-# and exits 1 instead of waiting: a start-up matter, not a stop's)
-start_waiting svc-user svc-payment
-stop_all "PostgreSQL down, at start-up" svc-user svc-payment
+# FerretDB runs on without its PostgreSQL and answers svc-order's
+# createIndexes with an InternalError: svc-order waits as for a server down.
+m=$(log_mark svc-order)
+start_waiting "${SERVICES[@]}"
+check "... svc-order says it waits for MongoDB (FerretDB up, its PostgreSQL down)" \
+    log_since svc-order "$m" 'waiting for MongoDB to create the indexes'
+stop_all "PostgreSQL down, at start-up" "${SERVICES[@]}"
 stack start-svc postgres >/dev/null 2>&1
 stack start-svc ferretdb >/dev/null 2>&1
 recover "PostgreSQL back"

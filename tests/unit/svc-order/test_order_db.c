@@ -1,4 +1,4 @@
-/* svc-order/order_db: driver errors to codes, URI handling (no server). */
+/* svc-order/order_db: driver errors to codes (asking a server that is not there), URI handling (no server). */
 #include "comanda/rpc.pb-c.h"
 #include "order_db.h"
 #include "test.h"
@@ -39,4 +39,34 @@ TEST(order_db_open_takes_the_database_from_the_uri)
 	if (db != NULL)
 		CHECK_STREQ(order_db_name(db), "comanda_orders");
 	order_db_close(db);
+}
+
+TEST(order_db_code_on_asks_the_server_about_its_internal_errors)
+{
+	mongoc_init();
+	/* Nothing listens on port 1: the server cannot answer a ping. */
+	mongoc_client_t *down = mongoc_client_new("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300&connectTimeoutMS=300");
+	CHECK(down != NULL);
+	if (down == NULL)
+		return;
+	mongoc_client_set_error_api(down, MONGOC_ERROR_API_VERSION_2);
+	/* FerretDB's InternalError while its PostgreSQL is down */
+	bson_error_t e = { .domain = MONGOC_ERROR_SERVER, .code = 1 };
+	CHECK_EQ_INT(order_db_code_on(down, &e), COMANDA__CODE__UNAVAILABLE);
+	/* a refusal's code, the same */
+	e = (bson_error_t){ .domain = MONGOC_ERROR_SERVER, .code = 85 }; /* IndexOptionsConflict */
+	CHECK_EQ_INT(order_db_code_on(down, &e), COMANDA__CODE__UNAVAILABLE);
+	/* the codes that tell by themselves need no ping */
+	e = (bson_error_t){ .domain = MONGOC_ERROR_SERVER, .code = 11000 };
+	CHECK_EQ_INT(order_db_code_on(down, &e), COMANDA__CODE__ALREADY_EXISTS);
+	e = (bson_error_t){ .domain = MONGOC_ERROR_SERVER, .code = 91 };
+	CHECK_EQ_INT(order_db_code_on(down, &e), COMANDA__CODE__UNAVAILABLE);
+	/* a client-side failure is no outage: a wrong password fails the ping
+	 * as well, and must stop the program, not keep it waiting */
+	e = (bson_error_t){ .domain = MONGOC_ERROR_CLIENT, .code = MONGOC_ERROR_CLIENT_AUTHENTICATE };
+	CHECK_EQ_INT(order_db_code_on(down, &e), COMANDA__CODE__INTERNAL);
+	/* without a client, the code alone */
+	e = (bson_error_t){ .domain = MONGOC_ERROR_SERVER, .code = 1 };
+	CHECK_EQ_INT(order_db_code_on(NULL, &e), COMANDA__CODE__INTERNAL);
+	mongoc_client_destroy(down);
 }
