@@ -25,7 +25,8 @@
 #   runs but its PostgreSQL is down. Each
 #   waits (it serves only once its database is migrated, deploy/k8s/README.md:
 #   /ready names it meanwhile), stops at once on SIGTERM, and serves as soon
-#   as the database is back
+#   as the database is back; and one whose indexes the server refuses
+#   (a server that answers pings) exits 1 at once, naming the refusal
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$IT_REPO" || exit 1
@@ -294,6 +295,25 @@ check_eq "... the same process" "$so" "$(prog_pid svc-order)"
 back "PostgreSQL back"
 G=$(new_order ferretdb-backend "$CARD")
 check "... an order is taken (${G:-none}) and paid" wait_until 30 is_paid "$G"
+
+# A refusal is no outage: a server that answers pings and refuses the
+# indexes (here a database name past MongoDB's and FerretDB's limit of 63
+# characters: InvalidNamespace, 73) stops a svc-order of our own (ports
+# of its own) at once, exit status 1, naming the refusal, instead of
+# keeping it waiting.
+read -r R_RPC R_ADMIN < <(free_ports 2)
+R_LOG=$COMANDA_RUN_DIR/logs/svc-order-refused.log
+start=$(date +%s%3N)
+env -u COMANDA_STACK_ID ORDER_MONGO_URL="${ORDER_MONGO_URL%/*}/$(printf 'x%.0s' {1..70})" \
+    ORDER_RPC_LISTEN="tcp://127.0.0.1:$R_RPC" ORDER_ADMIN_PORT="$R_ADMIN" \
+    timeout 30 "${COMANDA_BIN_DIR:-build/bin}/svc-order" >"$R_LOG" 2>&1
+rc=$?
+took=$(($(date +%s%3N) - start))
+check_eq "svc-order whose indexes MongoDB refuses exits with status 1" 1 "$rc"
+check "... at once (${took} ms)" under 5000 "$took"
+check "... its log names the refusal (index, code name, message)" \
+    grep -qE '"createIndexes refused".*"code_name":"InvalidNamespace".*"error":"Invalid namespace' "$R_LOG"
+check_not "... it did not take it for an outage" grep -q 'waiting for MongoDB' "$R_LOG"
 
 check_eq "the gateway was never restarted" "$gateway_pid" "$(prog_pid gateway)"
 trap - EXIT
