@@ -85,9 +85,11 @@ int order_db_code_on(mongoc_client_t *client, const bson_error_t *err)
 	 * "terminating connection" as it stops), which MongoDB uses for a real
 	 * fault too: the code alone cannot tell. A server that cannot answer a
 	 * ping either cannot serve at all; one that can refused this command.
-	 * Only the server's own answers: a client-side failure (authentication,
-	 * a malformed command) fails the ping the same way and is no outage. */
-	if (code == COMANDA__CODE__INTERNAL && err->domain == MONGOC_ERROR_SERVER && client != NULL &&
+	 * Not the client's own failures (MONGOC_ERROR_CLIENT: authentication
+	 * above all), which fail the ping the same way and are no outage. Any
+	 * other domain counts, as it did for requests: a write's error may come
+	 * in the collection's or the write concern's domain, not the server's. */
+	if (code == COMANDA__CODE__INTERNAL && err->domain != MONGOC_ERROR_CLIENT && client != NULL &&
 	    !order_db_client_ping(client))
 		code = COMANDA__CODE__UNAVAILABLE;
 	return code;

@@ -98,8 +98,9 @@ int order_db_count_pending(order_db *db, int64_t *n);
 
 /* order_db_code for an error met on client (one the calling thread may
  * use; NULL: the code alone), asking the server when the code cannot
- * tell: an error the server answered that order_db_code calls INTERNAL is
- * UNAVAILABLE when the server then fails a ping (one more round trip, on
+ * tell: an error that order_db_code calls INTERNAL, and not the client's
+ * own (MONGOC_ERROR_CLIENT: authentication), is UNAVAILABLE when the
+ * server then fails a ping (one more round trip, on
  * such errors only). FerretDB answers every command with InternalError
  * while its PostgreSQL is down; a server that answers pings refused the
  * command itself. The one rule for requests and start-up alike. */

@@ -56,6 +56,9 @@ TEST(order_db_code_on_asks_the_server_about_its_internal_errors)
 	/* a refusal's code, the same */
 	e = (bson_error_t){ .domain = MONGOC_ERROR_SERVER, .code = 85 }; /* IndexOptionsConflict */
 	CHECK_EQ_INT(order_db_code_on(down, &e), COMANDA__CODE__UNAVAILABLE);
+	/* a write's error, in the collection's domain: the same as the server's */
+	e = (bson_error_t){ .domain = MONGOC_ERROR_COLLECTION, .code = 1 };
+	CHECK_EQ_INT(order_db_code_on(down, &e), COMANDA__CODE__UNAVAILABLE);
 	/* the codes that tell by themselves need no ping */
 	e = (bson_error_t){ .domain = MONGOC_ERROR_SERVER, .code = 11000 };
 	CHECK_EQ_INT(order_db_code_on(down, &e), COMANDA__CODE__ALREADY_EXISTS);
