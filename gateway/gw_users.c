@@ -214,31 +214,26 @@ static void gw_pwchange_looked_up(void *arg, rpc_call *call, ProtobufCMessage *r
 	httpd_response *resp = p->resp;
 	const Comanda__UserReply *rep = (const Comanda__UserReply *)reply;
 	const char *email = rep != NULL && rep->user != NULL ? rep->user->email : NULL;
-	if (call->status.code != COMANDA__CODE__OK || email == NULL || email[0] == '\0') {
-		/* answered as UpdateUser would (404, 503...): nothing was checked */
-		if (call->status.code != COMANDA__CODE__OK)
-			gw_errors_respond(resp, p->req.http, &call->status);
-		else
-			gw_errors_respond_code(resp, p->req.http, COMANDA__CODE__INTERNAL, "Internal error");
-		rpc_call_release(call);
-		const httpd_request *http = p->req.http;
-		gw_pwchange_free(p);
-		gw_call_resume(app, http, resp);
-		return;
+	bool resume = true;
+	/* answered as UpdateUser would (404, 503...): nothing was checked */
+	if (call->status.code != COMANDA__CODE__OK)
+		gw_errors_respond(resp, p->req.http, &call->status);
+	else if (email == NULL || email[0] == '\0')
+		gw_errors_respond_code(resp, p->req.http, COMANDA__CODE__INTERNAL, "Internal error");
+	else if (gw_ratelimit_password_begin(app->limits, &p->req, email, resp)) {
+		/* the request is packed and the note copied before this returns;
+		 * the call may already have ended (and resumed the connection) by
+		 * then: it resumes it on every path */
+		gw_call_async_deferred(app, &p->req, resp, false, app->user, &user_service_update_user_method, &p->rq.base,
+		    gw_users_answer_updated, gw_pwchange_then, email);
+		resume = false;
 	}
-	if (!gw_ratelimit_password_begin(app->limits, &p->req, email, resp)) {
-		rpc_call_release(call);
-		const httpd_request *http = p->req.http;
-		gw_pwchange_free(p);
-		gw_call_resume(app, http, resp);
-		return;
-	}
-	/* the request is packed and the note copied before this returns; the
-	 * call may already have ended (and resumed the connection) by then */
-	gw_call_async_deferred(app, &p->req, resp, false, app->user, &user_service_update_user_method, &p->rq.base,
-	    gw_users_answer_updated, gw_pwchange_then, email);
+	/* else resp holds the limits' 429 */
+	const httpd_request *http = p->req.http;
 	rpc_call_release(call);
 	gw_pwchange_free(p);
+	if (resume)
+		gw_call_resume(app, http, resp);
 }
 
 /* PATCH changing the caller's own password with rq->current_password set:
