@@ -136,15 +136,6 @@ health *svc_health(svc *s)
 	return s->health;
 }
 
-bool svc_wait(svc *s, int ms)
-{
-	(void)s;
-	/* The stop signals are taken by stopsig's thread from the start, so a
-	 * stop also cuts short what start-up waits on meanwhile (a migration,
-	 * a connect), not only this pause between attempts. */
-	return stopsig_sleep(ms);
-}
-
 /* ---- RPC ------------------------------------------------------------------ */
 
 static void *svc_worker_init(void *arg, int index)
@@ -399,7 +390,9 @@ static int svc_migrate(svc *s)
 		           code != COMANDA__CODE__DEADLINE_EXCEEDED) {
 			return -1;
 		}
-		if (!svc_wait(s, backoff_ms))
+		/* the stop signals are taken by stopsig's thread from the start:
+		 * a stop ends this pause, and what the attempts wait on too */
+		if (!stopsig_sleep(backoff_ms))
 			return -1;
 		/* The other process's migrations usually take moments: look again
 		 * within a second, not after the 5 s of a database that is down. */

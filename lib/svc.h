@@ -64,8 +64,10 @@ typedef struct svc_def {
 	/* On the main thread, after the migrations and before serving: opens
 	 * what the service needs (keep it with svc_set_state) and registers
 	 * its probes with health_add(svc_health(s), ...). May wait for a
-	 * dependency with svc_wait. Returns 0, or -1 to exit with status 1
-	 * (after logging why). */
+	 * dependency with stopsig_sleep (lib/stopsig.h: false once SIGTERM or
+	 * SIGINT came, which also cuts short, STOPSIG_GRACE_MS after it, what
+	 * init waits on through lib/pg or a stop-aware stream). Returns 0, or
+	 * -1 to exit with status 1 (after logging why). */
 	int (*init)(svc *s);
 	/* On the main thread, after every server has stopped; also after a
 	 * failed or skipped init, so svc_state may be NULL: frees what init
@@ -154,11 +156,5 @@ int svc_connect_timeout_s(const svc *s);
 /* The dependency monitor, for health_add in init. */
 health *svc_health(svc *s);
 
-/* Main thread only (init): waits ms milliseconds for a dependency to come
- * back; returns false at once when SIGTERM/SIGINT arrives, and from then on,
- * so a start-up wait loop ends and the process stops cleanly. (The signal
- * also cuts short, STOPSIG_GRACE_MS after it, what init waits on meanwhile
- * through lib/pg or a stop-aware stream: lib/stopsig.h.) */
-bool svc_wait(svc *s, int ms);
 
 #endif

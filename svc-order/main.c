@@ -11,6 +11,7 @@
 #include "order_db.h"
 #include "order_events.h"
 #include "order_service.h"
+#include "stopsig.h"
 #include "svc.h"
 #include "svc_events.h"
 
@@ -53,7 +54,7 @@ static int order_init(svc *s)
 			log_str(&l, "error", why.message);
 			log_end(&l);
 		}
-		if (!svc_wait(s, backoff_ms))
+		if (!stopsig_sleep(backoff_ms))
 			return -1;
 		backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
 	}

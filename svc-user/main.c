@@ -10,6 +10,7 @@
 #include "comanda/user.rpc.h"
 #include "jwt.h"
 #include "log.h"
+#include "stopsig.h"
 #include "svc.h"
 #include "user_migrations.h"
 #include "user_password.h"
@@ -68,7 +69,7 @@ static int user_init(svc *s)
 		return -1;
 	int code;
 	/* The migrations just reached the database; wait out a brief outage. */
-	while ((code = user_bootstrap_admin(db, email, password)) == COMANDA__CODE__UNAVAILABLE && svc_wait(s, 500)) {
+	while ((code = user_bootstrap_admin(db, email, password)) == COMANDA__CODE__UNAVAILABLE && stopsig_sleep(500)) {
 	}
 	pg_conn_free(db);
 	if (code != COMANDA__CODE__OK) {
